@@ -1,0 +1,73 @@
+/* http/api: JSON replies for lipa's REST faces. One error enum (ERR_OK = 0)
+ * with one table mapping each error to its HTTP status and code string; the
+ * envelope of a reply depends on which seed document owns the route:
+ *
+ *   ENV_PLAIN  (000 /meter-user, /mpesa; lipa's own /users): bodies as the
+ *              document shows them; errors {success:false, message, error}
+ *   ENV_DATA   (001 /api/...): {success, message, data}; errors
+ *              {success:false, message, error}
+ *   ENV_DEVICE (002 /devices): bodies as shown; errors {error, message}
+ *
+ * Request bodies are checked against a declared field table before a
+ * handler acts; a failure names the field. All functions are thread-safe. */
+#ifndef LIPA_HTTP_API_H
+#define LIPA_HTTP_API_H
+
+#include "http/server.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+enum envelope { ENV_PLAIN = 0, ENV_DATA, ENV_DEVICE };
+
+enum err {
+    ERR_OK = 0,
+    ERR_VALIDATION,    /* 400 */
+    ERR_BAD_JSON,      /* 400 */
+    ERR_UNAUTHORIZED,  /* 401 */
+    ERR_FORBIDDEN,     /* 403 */
+    ERR_NOT_FOUND,     /* 404 */
+    ERR_CONFLICT,      /* 409 */
+    ERR_TOO_LARGE,     /* 413 */
+    ERR_RATE_LIMIT,    /* 429 */
+    ERR_INTERNAL,      /* 500 */
+    ERR_PROVIDER,      /* 502 */
+    ERR_UNAVAILABLE,   /* 503 */
+};
+
+int api_status(enum err e);
+const char *api_code(enum err e);
+
+/* Replies with body under the route's envelope; steals body (may be NULL).
+ * For ENV_DATA, body becomes `data` and message the `message`. */
+void api_ok(struct http_req *req, struct http_resp *resp, int status, const char *message, json_t *body);
+/* Error reply; code NULL means the table's code for e. */
+void api_error(struct http_req *req, struct http_resp *resp, enum err e, const char *code,
+               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Serializes json (stolen) as the whole body, no envelope. */
+void api_json(struct http_resp *resp, int status, json_t *json);
+
+/* Bearer admin key check (constant time); on failure writes the 401 reply. */
+bool api_require_admin(struct http_req *req, struct http_resp *resp, const char *admin_key);
+
+/* Declared request fields. */
+enum ftype { F_STRING, F_INT, F_NUMBER, F_BOOL, F_ID /* int or digit string */ };
+#define F_REQUIRED 1u
+struct field {
+    const char *name;
+    enum ftype type;
+    unsigned flags;
+    int64_t min, max;   /* F_STRING: length bounds; F_INT/F_NUMBER: value bounds */
+};
+
+/* Parses req's body as a JSON object and checks it against fields (NULL
+ * name ends the table). On failure replies 400 naming the field and
+ * returns NULL; else returns the object (caller json_decref). */
+json_t *api_parse(struct http_req *req, struct http_resp *resp, const struct field *fields);
+/* Lent string of obj[name] or NULL; integer of obj[name] (number or digit
+ * string) or def. */
+const char *api_str(json_t *obj, const char *name);
+int64_t api_int(json_t *obj, const char *name, int64_t def);
+
+#endif

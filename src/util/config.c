@@ -1,0 +1,212 @@
+/* config: the one table of settings; see config.h. */
+#include "util/config.h"
+
+#include "util/str.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum ctype { C_INT, C_STR, C_URL, C_ENUM };
+
+struct key {
+    const char *name;
+    enum ctype type;
+    const char *def;       /* NULL: computed after loading (see fixups) */
+    int64_t min, max;      /* C_INT bounds; C_STR max length */
+    const char *choices;   /* C_ENUM: "a|b" */
+    size_t off;
+};
+
+#define I(n, d, lo, hi, f) {n, C_INT, d, lo, hi, NULL, offsetof(struct config, f)}
+#define S(n, d, mx, f) {n, C_STR, d, 0, mx, NULL, offsetof(struct config, f)}
+#define U(n, d, f) {n, C_URL, d, 0, 512, NULL, offsetof(struct config, f)}
+#define E(n, d, ch, f) {n, C_ENUM, d, 0, 0, ch, offsetof(struct config, f)}
+
+static const struct key keys[] = {
+    I("LIPA_PORT", "8080", 1, 65535, port),
+    S("LIPA_DB", "var/lipa.db", 1024, db),
+    S("LIPA_MENUS", "menus", 1024, menus),
+    U("LIPA_PUBLIC_URL", NULL, public_url),
+    S("LIPA_ADMIN_KEY", NULL, 256, admin_key),
+    S("LIPA_PEPPER", NULL, 256, pepper),
+    S("LIPA_CALLBACK_SECRET", NULL, 128, callback_secret),
+    I("LIPA_THREADS", "4", 1, 64, threads),
+    I("LIPA_BODY_MAX", "65536", 1024, 16777216, body_max),
+    I("LIPA_LOG_DEBUG", "0", 0, 1, log_debug),
+    I("LIPA_MIN_AMOUNT", "10", 1, 150000, min_amount),
+    I("LIPA_MAX_AMOUNT", "10000", 1, 150000, max_amount),
+    I("LIPA_PRICE_PER_KWH", "2500", 1, 10000000, price_per_kwh_cents),
+    I("LIPA_SETTLE_AFTER", "120", 1, 86400, settle_after),
+    I("LIPA_PAYMENT_TIMEOUT", "1800", 10, 604800, payment_timeout),
+    I("LIPA_WORKER_POLL_MS", "200", 10, 60000, worker_poll_ms),
+    I("LIPA_HTTP_TIMEOUT_MS", "10000", 100, 120000, http_timeout_ms),
+    U("LIPA_DARAJA_URL", "https://sandbox.safaricom.co.ke", daraja_url),
+    S("LIPA_DARAJA_KEY", "", 256, daraja_key),
+    S("LIPA_DARAJA_SECRET", "", 256, daraja_secret),
+    S("LIPA_DARAJA_SHORTCODE", "174379", 7, daraja_shortcode),
+    S("LIPA_DARAJA_PASSKEY", "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919", 256, daraja_passkey),
+    E("LIPA_DARAJA_TYPE", "paybill", "paybill|till", daraja_type),
+    U("LIPA_AT_URL", "https://api.sandbox.africastalking.com", at_url),
+    S("LIPA_AT_USERNAME", "sandbox", 128, at_username),
+    S("LIPA_AT_APIKEY", "", 256, at_apikey),
+    S("LIPA_AT_SENDER", "", 16, at_sender),
+    U("LIPA_TUYA_URL", "https://openapi.tuyaeu.com", tuya_url),
+    S("LIPA_TUYA_CLIENT_ID", "", 128, tuya_client_id),
+    S("LIPA_TUYA_SECRET", "", 128, tuya_secret),
+};
+#define NKEYS (sizeof keys / sizeof keys[0])
+
+static const struct key *find(const char *name)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        if (!strcmp(keys[i].name, name))
+            return &keys[i];
+    return NULL;
+}
+
+static bool set(struct config *cfg, const struct key *k, const char *v, char *err, size_t errsz)
+{
+    char *base = (char *)cfg + k->off;
+    switch (k->type) {
+    case C_INT: {
+        int64_t x;
+        if (!str_to_i64(v, k->min, k->max, &x)) {
+            snprintf(err, errsz, "%s: '%.40s' is not a whole number in %lld..%lld", k->name, v,
+                     (long long)k->min, (long long)k->max);
+            return false;
+        }
+        *(int64_t *)base = x;
+        return true;
+    }
+    case C_URL:
+        if (*v && strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) {
+            snprintf(err, errsz, "%s: must start with http:// or https://", k->name);
+            return false;
+        }
+        if (strchr(v, ' ')) {
+            snprintf(err, errsz, "%s: must not contain spaces", k->name);
+            return false;
+        }
+        /* fall through */
+    case C_STR:
+        if ((int64_t)strlen(v) > k->max) {
+            snprintf(err, errsz, "%s: longer than %lld characters", k->name, (long long)k->max);
+            return false;
+        }
+        break;
+    case C_ENUM: {
+        size_t n = strlen(v);
+        const char *c = k->choices, *hit = strstr(c, v);
+        if (!n || !hit || (hit != c && hit[-1] != '|') || (hit[n] && hit[n] != '|')) {
+            snprintf(err, errsz, "%s: must be one of %s", k->name, k->choices);
+            return false;
+        }
+        break;
+    }
+    }
+    char **slot = (char **)base;
+    free(*slot);
+    *slot = strdup(v);
+    /* URLs are bases: no trailing slash, so paths join cleanly */
+    size_t n = strlen(*slot);
+    while (k->type == C_URL && n && (*slot)[n - 1] == '/')
+        (*slot)[--n] = 0;
+    return true;
+}
+
+static bool load_file(struct config *cfg, const char *path, char *err, size_t errsz)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errsz, "LIPA_CONFIG: cannot open %s", path);
+        return false;
+    }
+    char line[1200];
+    int lineno = 0;
+    bool ok = true;
+    while (ok && fgets(line, sizeof line, f)) {
+        lineno++;
+        str_trim(line);
+        if (!line[0] || line[0] == '#')
+            continue;
+        char *eq = strchr(line, '=');
+        if (!eq) {
+            snprintf(err, errsz, "%s:%d: expected KEY=VALUE", path, lineno);
+            ok = false;
+            break;
+        }
+        *eq = 0;
+        str_trim(line);
+        const struct key *k = find(line);
+        if (!k) {
+            snprintf(err, errsz, "%s:%d: unknown key %s", path, lineno, line);
+            ok = false;
+            break;
+        }
+        char *v = eq + 1;
+        str_trim(v);
+        size_t vn = strlen(v);
+        if (vn >= 2 && (v[0] == '"' || v[0] == '\'') && v[vn - 1] == v[0]) {
+            v[vn - 1] = 0;
+            v++;
+        }
+        ok = set(cfg, k, v, err, errsz);
+    }
+    fclose(f);
+    return ok;
+}
+
+bool config_load(struct config *cfg, const char *(*getenv_fn)(const char *), char *err, size_t errsz)
+{
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < NKEYS; i++)
+        if (keys[i].def && !set(cfg, &keys[i], keys[i].def, err, errsz))
+            return false;
+    const char *file = getenv_fn("LIPA_CONFIG");
+    if (file && *file && !load_file(cfg, file, err, errsz))
+        return false;
+    for (size_t i = 0; i < NKEYS; i++) {
+        const char *v = getenv_fn(keys[i].name);
+        if (v && !set(cfg, &keys[i], v, err, errsz))
+            return false;
+    }
+    if (cfg->min_amount > cfg->max_amount) {
+        snprintf(err, errsz, "LIPA_MIN_AMOUNT: greater than LIPA_MAX_AMOUNT");
+        return false;
+    }
+    if (!cfg->public_url) {
+        char u[64];
+        snprintf(u, sizeof u, "http://127.0.0.1:%lld", (long long)cfg->port);
+        cfg->public_url = strdup(u);
+    }
+    if (!cfg->admin_key || !*cfg->admin_key) {
+        snprintf(err, errsz, "LIPA_ADMIN_KEY: required (at least 16 characters)");
+        return false;
+    }
+    if (strlen(cfg->admin_key) < 16) {
+        snprintf(err, errsz, "LIPA_ADMIN_KEY: shorter than 16 characters");
+        return false;
+    }
+    if (!cfg->pepper || strlen(cfg->pepper) < 16) {
+        snprintf(err, errsz, "LIPA_PEPPER: required, at least 16 characters");
+        return false;
+    }
+    return true;
+}
+
+void config_free(struct config *cfg)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        if (keys[i].type != C_INT) {
+            char **slot = (char **)((char *)cfg + keys[i].off);
+            free(*slot);
+            *slot = NULL;
+        }
+}
+
+void config_usage(void)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        fprintf(stderr, "  %-24s %s\n", keys[i].name, keys[i].def ? keys[i].def : "(see README)");
+}

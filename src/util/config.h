@@ -1,0 +1,36 @@
+/* config: the process configuration, declared once as a table of
+ * {name, type, default, bounds, field} in config.c. Values come from an
+ * optional KEY=VALUE file named by LIPA_CONFIG, then the environment (which
+ * wins). An unknown LIPA_ key in the file, a malformed or out-of-range value
+ * stops start-up with a message naming the variable. The struct is filled
+ * once at start-up and read-only afterwards, so any thread may read it. */
+#ifndef LIPA_CONFIG_H
+#define LIPA_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct config {
+    int64_t port;
+    char *db, *menus, *public_url, *admin_key, *pepper, *callback_secret;
+    int64_t threads, body_max, log_debug;
+    /* electricity */
+    int64_t min_amount, max_amount, price_per_kwh_cents;
+    int64_t settle_after, payment_timeout, worker_poll_ms;
+    /* providers */
+    char *daraja_url, *daraja_key, *daraja_secret, *daraja_shortcode, *daraja_passkey, *daraja_type;
+    char *at_url, *at_username, *at_apikey, *at_sender;
+    char *tuya_url, *tuya_client_id, *tuya_secret;
+    int64_t http_timeout_ms;
+};
+
+/* Fills cfg; on error writes "LIPA_X: reason" into err and returns false.
+ * getenv_fn is getenv in production; tests pass their own. */
+bool config_load(struct config *cfg, const char *(*getenv_fn)(const char *),
+                 char *err, size_t errsz);
+void config_free(struct config *cfg);
+/* Prints every key with its default, one per line (for --help). */
+void config_usage(void);
+
+#endif

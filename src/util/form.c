@@ -1,0 +1,120 @@
+/* form: urlencoded parsing and encoding; see form.h. */
+#include "util/form.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* decodes [s, s+n) into a new string; NULL on a bad escape or a NUL byte */
+static char *decode(const char *s, size_t n)
+{
+    char *out = malloc(n + 1), *o = out;
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '+')
+            c = ' ';
+        else if (c == '%') {
+            int h, l;
+            if (i + 2 >= n) {
+                free(out);
+                return NULL;
+            }
+            h = hexval(s[i + 1]);
+            l = hexval(s[i + 2]);
+            if (h < 0 || l < 0) {
+                free(out);
+                return NULL;
+            }
+            c = (char)(h * 16 + l);
+            i += 2;
+        }
+        if (c == 0) {
+            free(out);
+            return NULL;
+        }
+        *o++ = c;
+    }
+    *o = 0;
+    return out;
+}
+
+bool form_parse(struct form *f, const char *s, size_t n, char *bad, size_t badsz)
+{
+    memset(f, 0, sizeof *f);
+    if (bad && badsz)
+        bad[0] = 0;
+    size_t i = 0;
+    while (i < n) {
+        size_t j = i;
+        while (j < n && s[j] != '&')
+            j++;
+        if (j > i) {
+            const char *eq = memchr(s + i, '=', j - i);
+            size_t nlen = eq ? (size_t)(eq - (s + i)) : j - i;
+            char *name = decode(s + i, nlen);
+            char *val = eq ? decode(eq + 1, (size_t)(s + j - eq - 1)) : strdup("");
+            if (!name || !val || f->n >= FORM_MAX_FIELDS) {
+                if (bad && badsz)
+                    snprintf(bad, badsz, "%.*s", (int)(nlen > 40 ? 40 : nlen), s + i);
+                free(name);
+                free(val);
+                form_free(f);
+                return false;
+            }
+            f->name[f->n] = name;
+            f->value[f->n] = val;
+            f->n++;
+        }
+        i = j + 1;
+    }
+    return true;
+}
+
+void form_free(struct form *f)
+{
+    for (size_t i = 0; i < f->n; i++) {
+        free(f->name[i]);
+        free(f->value[i]);
+    }
+    f->n = 0;
+}
+
+const char *form_get(const struct form *f, const char *name)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (!strcmp(f->name[i], name))
+            return f->value[i];
+    return NULL;
+}
+
+char *form_encode(const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = strlen(s);
+    char *out = malloc(3 * n + 1), *o = out;
+    if (!out)
+        return NULL;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '_' || c == '.' || c == '~')
+            *o++ = (char)c;
+        else {
+            *o++ = '%';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        }
+    }
+    *o = 0;
+    return out;
+}

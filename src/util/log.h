@@ -1,0 +1,22 @@
+/* log: one line per event, `ts level event key=value ...`, to stderr.
+ * Callers never pass a PIN, OTP, token, key or secret; phone numbers go
+ * through log_phone() which masks the middle digits. Thread-safe: each line
+ * is formatted into a local buffer and written with one write(2). */
+#ifndef LIPA_LOG_H
+#define LIPA_LOG_H
+
+enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+
+void log_set_level(enum log_level lvl);
+/* fmt holds the key=value pairs after the event name. */
+void log_event(enum log_level lvl, const char *event, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Masks a phone number for logs into out (>= 20 bytes): +2547****5678. */
+const char *log_phone(const char *phone, char out[20]);
+
+#define log_info(ev, ...) log_event(LOG_INFO, ev, __VA_ARGS__)
+#define log_warn(ev, ...) log_event(LOG_WARN, ev, __VA_ARGS__)
+#define log_error(ev, ...) log_event(LOG_ERROR, ev, __VA_ARGS__)
+#define log_debug(ev, ...) log_event(LOG_DEBUG, ev, __VA_ARGS__)
+
+#endif

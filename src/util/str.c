@@ -1,0 +1,115 @@
+/* str: bounded string helpers; see str.h. */
+#include "util/str.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool str_copy(char *dst, size_t dstsz, const char *src)
+{
+    if (!dstsz)
+        return false;
+    size_t n = src ? strlen(src) : 0;
+    bool fits = n < dstsz;
+    if (!fits)
+        n = dstsz - 1;
+    if (n)
+        memcpy(dst, src, n);
+    dst[n] = 0;
+    return fits;
+}
+
+bool str_is_digits(const char *s)
+{
+    if (!s || !*s)
+        return false;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return false;
+    return true;
+}
+
+bool str_to_i64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    if (!s || !*s || strlen(s) > 19)
+        return false;
+    const char *p = s;
+    if (*p == '-')
+        p++;
+    if (!str_is_digits(p))
+        return false;
+    errno = 0;
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+bool str_ieq(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++) {
+        char x = *a, y = *b;
+        if (x >= 'A' && x <= 'Z') x = (char)(x + 32);
+        if (y >= 'A' && y <= 'Z') y = (char)(y + 32);
+        if (x != y)
+            return false;
+    }
+    return *a == *b;
+}
+
+char *str_trim(char *s)
+{
+    size_t n = strlen(s), i = 0;
+    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n'))
+        i++;
+    while (n > i && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+        n--;
+    memmove(s, s + i, n - i);
+    s[n - i] = 0;
+    return s;
+}
+
+int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t now_s(void) { return (int64_t)time(NULL); }
+
+void str_iso_time(int64_t ms, char out[32])
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    char base[24];
+    gmtime_r(&t, &tm);
+    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, 32, "%.19s.%03uZ", base, (unsigned)(ms % 1000) % 1000u);
+}
+
+bool str_is_clean_utf8(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = p[i];
+        if (c < 0x80) {
+            if ((c < 0x20 && c != '\n') || c == 0x7f)
+                return false;
+            i++;
+            continue;
+        }
+        size_t k = (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : 0;
+        if (!k || c == 0xC0 || c == 0xC1 || c > 0xF4)
+            return false;
+        for (size_t j = 1; j <= k; j++)
+            if (i + j >= n || (p[i + j] & 0xC0) != 0x80)
+                return false;
+        i += k + 1;
+    }
+    return true;
+}

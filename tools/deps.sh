@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages lipa builds, tests and benchmarks with, when
+# missing: as root directly, otherwise through sudo. Fast when all are there.
+set -euo pipefail
+quiet=${1:-}
+pkgs=(build-essential pkg-config libmicrohttpd-dev libsqlite3-dev libcurl4-openssl-dev
+      libpcre2-dev libssl-dev libjansson-dev libyaml-dev check libsubunit-dev sqlite3 curl)
+[ "${LIPA_BENCH_DEPS:-}" = 1 ] && pkgs+=(wrk nodejs npm)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$quiet" = --quiet ]; then
+  echo "deps: missing ${missing[*]}; run 'make deps' (or make run / make check, which install them)" >&2
+  exit 1
+fi
+echo "deps: installing ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo=sudo
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq >/dev/null
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
