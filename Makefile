@@ -59,7 +59,7 @@ $(BINDIR)/lipad: $(OBJDIR)/src/main.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 .SECONDEXPANSION:
-$(BINDIR)/lipa-%: $$(patsubst %.c,$(OBJDIR)/%.o,$$(wildcard tools/$$*/*.c)) $(LIB)
+$(BINDIR)/lipa-%: $$(foreach f,$$(wildcard tools/$$*/*.c),$(OBJDIR)/$$(basename $$f).o) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

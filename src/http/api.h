@@ -28,6 +28,7 @@ enum err {
     ERR_UNAUTHORIZED,  /* 401 */
     ERR_FORBIDDEN,     /* 403 */
     ERR_NOT_FOUND,     /* 404 */
+    ERR_METHOD,        /* 405 */
     ERR_CONFLICT,      /* 409 */
     ERR_TOO_LARGE,     /* 413 */
     ERR_RATE_LIMIT,    /* 429 */

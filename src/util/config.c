@@ -27,6 +27,7 @@ static const struct key keys[] = {
     I("LIPA_PORT", "8080", 1, 65535, port),
     S("LIPA_DB", "var/lipa.db", 1024, db),
     S("LIPA_MENUS", "menus", 1024, menus),
+    S("LIPA_MIGRATIONS", "db", 1024, migrations),
     U("LIPA_PUBLIC_URL", NULL, public_url),
     S("LIPA_ADMIN_KEY", NULL, 256, admin_key),
     S("LIPA_PEPPER", NULL, 256, pepper),

@@ -13,7 +13,7 @@
 
 struct config {
     int64_t port;
-    char *db, *menus, *public_url, *admin_key, *pepper, *callback_secret;
+    char *db, *menus, *migrations, *public_url, *admin_key, *pepper, *callback_secret;
     int64_t threads, body_max, log_debug;
     /* electricity */
     int64_t min_amount, max_amount, price_per_kwh_cents;

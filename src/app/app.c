@@ -1,0 +1,215 @@
+/* app: building the context, menu swaps, provider health, the workers;
+ * see app.h. */
+#include "app/app.h"
+
+#include "pay/purchase.h"
+#include "sms/outbox.h"
+#include "ussd/ussd.h"
+#include "util/crypto.h"
+#include "util/log.h"
+#include "util/str.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+/* Makes the parent directory of path (one level), so var/lipa.db works. */
+static void make_parent(const char *path)
+{
+    char dir[1024];
+    str_copy(dir, sizeof dir, path);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        return;
+    *slash = 0;
+    if (mkdir(dir, 0750) != 0 && errno != EEXIST)
+        log_warn("app.mkdir_failed", "dir=%s errno=%d", dir, errno);
+}
+
+bool app_init(struct app *a, char *err, size_t errsz)
+{
+    pthread_mutex_init(&a->menus_lock, NULL);
+    pthread_mutex_init(&a->health_lock, NULL);
+    pthread_mutex_init(&a->wake_lock, NULL);
+    pthread_cond_init(&a->wake, NULL);
+    a->started_at = now_ms();
+    if (a->cfg.log_debug)
+        log_set_level(LOG_DEBUG);
+
+    if (a->cfg.callback_secret && *a->cfg.callback_secret) {
+        str_copy(a->callback_secret, sizeof a->callback_secret, a->cfg.callback_secret);
+    } else {
+        /* per-deployment and unguessable without configuration: from the pepper */
+        uint8_t mac[32];
+        static const char label[] = "lipa-mpesa-callback";
+        crypto_hmac_sha256(a->cfg.pepper, strlen(a->cfg.pepper), label, sizeof label - 1, mac);
+        crypto_hex(mac, 16, a->callback_secret, false);
+    }
+
+    make_parent(a->cfg.db);
+    a->store = store_open(a->cfg.db, a->cfg.migrations, err, errsz);
+    if (!a->store)
+        return false;
+    store_outbox_recover(a->store);
+
+    struct buf errors;
+    buf_init(&errors, 64 * 1024);
+    a->menus = ussd_menus_load(a->cfg.menus, &errors);
+    if (!a->menus) {
+        snprintf(err, errsz, "LIPA_MENUS: menus in %s refused:\n%s", a->cfg.menus,
+                 errors.data ? errors.data : "");
+        buf_free(&errors);
+        return false;
+    }
+    buf_free(&errors);
+
+    a->pay = &pay_daraja;
+    a->sms = &sms_at;
+    a->meter = &meter_tuya;
+    a->pay_st = a->pay->create(&a->cfg);
+    a->sms_st = a->sms->create(&a->cfg);
+    a->meter_st = a->meter->create(&a->cfg);
+    if (!a->pay_st || !a->sms_st || !a->meter_st) {
+        snprintf(err, errsz, "provider clients could not be created");
+        return false;
+    }
+    return true;
+}
+
+void app_free(struct app *a)
+{
+    if (a->pay_st)
+        a->pay->destroy(a->pay_st);
+    if (a->sms_st)
+        a->sms->destroy(a->sms_st);
+    if (a->meter_st)
+        a->meter->destroy(a->meter_st);
+    ussd_menus_unref(a->menus);
+    store_close(a->store);
+    pthread_mutex_destroy(&a->menus_lock);
+    pthread_mutex_destroy(&a->health_lock);
+    pthread_mutex_destroy(&a->wake_lock);
+    pthread_cond_destroy(&a->wake);
+}
+
+struct ussd_menus *app_menus(struct app *a)
+{
+    pthread_mutex_lock(&a->menus_lock);
+    struct ussd_menus *m = a->menus;
+    ussd_menus_ref(m);
+    pthread_mutex_unlock(&a->menus_lock);
+    return m;
+}
+
+bool app_reload_menus(struct app *a, struct buf *errors)
+{
+    struct ussd_menus *fresh = ussd_menus_load(a->cfg.menus, errors);
+    if (!fresh)
+        return false;
+    pthread_mutex_lock(&a->menus_lock);
+    struct ussd_menus *old = a->menus;
+    a->menus = fresh;
+    pthread_mutex_unlock(&a->menus_lock);
+    ussd_menus_unref(old); /* hops still holding it keep it alive */
+    return true;
+}
+
+void app_health_set(struct app *a, enum provider_id p, bool ok, const char *detail)
+{
+    pthread_mutex_lock(&a->health_lock);
+    a->health[p].known = true;
+    a->health[p].ok = ok;
+    a->health[p].at = now_ms();
+    str_copy(a->health[p].detail, sizeof a->health[p].detail, detail ? detail : "");
+    pthread_mutex_unlock(&a->health_lock);
+}
+
+void app_wake(struct app *a)
+{
+    pthread_mutex_lock(&a->wake_lock);
+    pthread_cond_broadcast(&a->wake);
+    pthread_mutex_unlock(&a->wake_lock);
+}
+
+/* ---- workers ---- */
+
+struct worker {
+    const char *name;
+    int (*work)(struct app *a);
+};
+
+static const struct worker workers[] = {
+    {"payments", purchase_work},
+    {"topups", purchase_topup_work},
+    {"outbox", outbox_work},
+};
+
+struct worker_arg {
+    struct app *a;
+    const struct worker *w;
+};
+
+static void sleep_until_woken(struct app *a, int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&a->wake_lock);
+    if (!atomic_load(&a->stopping))
+        pthread_cond_timedwait(&a->wake, &a->wake_lock, &ts);
+    pthread_mutex_unlock(&a->wake_lock);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker_arg wa = *(struct worker_arg *)arg;
+    free(arg);
+    log_info("worker.started", "name=%s", wa.w->name);
+    int64_t last_sweep = 0;
+    while (!atomic_load(&wa.a->stopping)) {
+        int n = wa.w->work(wa.a);
+        if (wa.w->work == outbox_work && now_ms() - last_sweep > 60000) {
+            /* USSD sessions live 180 s at AT; keep ours a while longer */
+            store_sessions_expire(wa.a->store, now_ms() - 15 * 60 * 1000);
+            last_sweep = now_ms();
+        }
+        if (n == 0)
+            sleep_until_woken(wa.a, wa.a->cfg.worker_poll_ms);
+    }
+    log_info("worker.stopped", "name=%s", wa.w->name);
+    return NULL;
+}
+
+bool app_workers_start(struct app *a)
+{
+    for (size_t i = 0; i < sizeof workers / sizeof workers[0]; i++) {
+        struct worker_arg *wa = malloc(sizeof *wa);
+        if (!wa)
+            return false;
+        wa->a = a;
+        wa->w = &workers[i];
+        if (pthread_create(&a->workers[a->nworkers], NULL, worker_main, wa) != 0) {
+            free(wa);
+            return false;
+        }
+        a->nworkers++;
+    }
+    return true;
+}
+
+void app_workers_stop(struct app *a)
+{
+    atomic_store(&a->stopping, true);
+    app_wake(a);
+    for (int i = 0; i < a->nworkers; i++)
+        pthread_join(a->workers[i], NULL);
+    a->nworkers = 0;
+}

@@ -1,0 +1,83 @@
+/* app: the one context struct that travels to every handler and worker:
+ * config, store, loaded menus, provider clients, provider health, metrics.
+ * Nothing else in lipad is a mutable global. Thread-safety: config is
+ * read-only after start; menus are swapped under a lock and handed out with
+ * a reference; health and metrics use their own lock / atomics. */
+#ifndef LIPA_APP_H
+#define LIPA_APP_H
+
+#include "http/server.h"
+#include "meter/meter.h"
+#include "pay/pay.h"
+#include "sms/sms.h"
+#include "store/store.h"
+#include "util/buf.h"
+#include "util/config.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+struct ussd_menus;
+struct http_server;
+
+enum provider_id { PROV_DARAJA, PROV_AT, PROV_TUYA, PROV_COUNT };
+
+struct provider_health {
+    bool known, ok;
+    int64_t at;            /* ms of the last call */
+    char detail[160];
+};
+
+struct app {
+    struct config cfg;
+    struct store *store;
+    char callback_secret[65];   /* in the M-Pesa callback URL */
+
+    pthread_mutex_t menus_lock;
+    struct ussd_menus *menus;
+
+    const struct pay_provider *pay;
+    void *pay_st;
+    const struct sms_provider *sms;
+    void *sms_st;
+    const struct meter_provider *meter;
+    void *meter_st;
+
+    pthread_mutex_t health_lock;
+    struct provider_health health[PROV_COUNT];
+
+    /* workers sleep on this and wake early when work is queued */
+    pthread_mutex_t wake_lock;
+    pthread_cond_t wake;
+    atomic_bool stopping;
+    pthread_t workers[3];
+    int nworkers;
+
+    atomic_llong hops, purchases, callbacks, sms_sent, sms_failed, topups_done;
+    int64_t started_at;
+};
+
+/* Builds everything but the HTTP server and workers; false with a message
+ * naming the setting or file in err. */
+bool app_init(struct app *a, char *err, size_t errsz);
+void app_free(struct app *a);
+
+/* Menus: the current set with a reference (release with ussd_menus_unref),
+ * and an atomic swap: a bad set is refused (errors appended) and the old
+ * set keeps serving. */
+struct ussd_menus *app_menus(struct app *a);
+bool app_reload_menus(struct app *a, struct buf *errors);
+
+void app_health_set(struct app *a, enum provider_id p, bool ok, const char *detail);
+/* Wakes the workers (after queuing work). */
+void app_wake(struct app *a);
+
+/* Workers: payment (STK push and settling), top-up, outbox. */
+bool app_workers_start(struct app *a);
+void app_workers_stop(struct app *a);
+
+/* The route table of lipad. */
+extern const struct http_route app_routes[];
+
+#endif

@@ -1,0 +1,66 @@
+/* app/health: GET /api/health (document 001's shape, with lipa's database,
+ * provider and outbox facts) and GET /metrics (Prometheus text). */
+#include "app/app.h"
+#include "app/routes.h"
+#include "http/api.h"
+#include "util/str.h"
+
+#include <stdio.h>
+
+static const char *const provider_names[PROV_COUNT] = {"daraja", "africastalking", "tuya"};
+
+void app_health(void *ctx, struct http_req *req, struct http_resp *resp)
+{
+    struct app *a = ctx;
+    bool db = store_ping(a->store);
+    int64_t depth = db ? store_outbox_depth(a->store) : -1;
+    json_t *providers = json_object();
+    pthread_mutex_lock(&a->health_lock);
+    for (int i = 0; i < PROV_COUNT; i++) {
+        const struct provider_health *h = &a->health[i];
+        json_t *p;
+        if (!h->known) {
+            p = json_pack("{s:s}", "status", "unknown");
+        } else {
+            char at[32];
+            str_iso_time(h->at, at);
+            p = json_pack("{s:s, s:s, s:s}", "status", h->ok ? "ok" : "failing", "detail", h->detail, "at", at);
+        }
+        json_object_set_new(providers, provider_names[i], p);
+    }
+    pthread_mutex_unlock(&a->health_lock);
+    char ts[32];
+    str_iso_time(now_ms(), ts);
+    json_t *data = json_pack("{s:s, s:s, s:o, s:{s:I}, s:s, s:I}", "status", db ? "healthy" : "unhealthy",
+                             "database", db ? "connected" : "disconnected", "providers", providers, "outbox",
+                             "depth", (json_int_t)depth, "timestamp", ts, "uptimeSeconds",
+                             (json_int_t)((now_ms() - a->started_at) / 1000));
+    if (db) {
+        api_ok(req, resp, 200, "Service is healthy", data);
+    } else {
+        json_t *env = json_pack("{s:b, s:s, s:s, s:o}", "success", 0, "message", "Database unavailable", "error",
+                                "SERVICE_UNAVAILABLE", "data", data);
+        api_json(resp, 503, env);
+    }
+}
+
+void app_metrics(void *ctx, struct http_req *req, struct http_resp *resp)
+{
+    struct app *a = ctx;
+    (void)req;
+    resp->status = 200;
+    resp->content_type = "text/plain; version=0.0.4";
+    buf_reset(&resp->body);
+    buf_printf(&resp->body,
+               "# TYPE lipa_ussd_hops_total counter\nlipa_ussd_hops_total %lld\n"
+               "# TYPE lipa_purchases_total counter\nlipa_purchases_total %lld\n"
+               "# TYPE lipa_mpesa_callbacks_total counter\nlipa_mpesa_callbacks_total %lld\n"
+               "# TYPE lipa_sms_sent_total counter\nlipa_sms_sent_total %lld\n"
+               "# TYPE lipa_sms_failed_total counter\nlipa_sms_failed_total %lld\n"
+               "# TYPE lipa_topups_total counter\nlipa_topups_total %lld\n"
+               "# TYPE lipa_outbox_depth gauge\nlipa_outbox_depth %lld\n",
+               (long long)atomic_load(&a->hops), (long long)atomic_load(&a->purchases),
+               (long long)atomic_load(&a->callbacks), (long long)atomic_load(&a->sms_sent),
+               (long long)atomic_load(&a->sms_failed), (long long)atomic_load(&a->topups_done),
+               (long long)store_outbox_depth(a->store));
+}

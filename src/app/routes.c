@@ -1,0 +1,65 @@
+/* app/routes: every endpoint lipad serves, with the envelope of the seed
+ * document that owns it (see http/api.h). */
+#include "app/routes.h"
+
+#include "app/app.h"
+#include "http/api.h"
+#include "meter/api.h"
+#include "pay/api.h"
+#include "user/user.h"
+#include "ussd/handler.h"
+
+#include <string.h>
+
+const struct http_route app_routes[] = {
+    /* Africa's Talking */
+    {"POST", "/api/ussd", ussd_hop, ENV_PLAIN},
+    {"POST", "/api/ussd/events", ussd_event, ENV_PLAIN},
+    /* operations */
+    {"GET", "/api/health", app_health, ENV_DATA},
+    {"GET", "/metrics", app_metrics, ENV_PLAIN},
+    /* lipa's users */
+    {"POST", "/users", user_create, ENV_PLAIN},
+    {"GET", "/users", user_list, ENV_PLAIN},
+    {"GET", "/users/{id}", user_get, ENV_PLAIN},
+    /* document 002: devices */
+    {"GET", "/devices", devices_list, ENV_DEVICE},
+    {"POST", "/devices", devices_create, ENV_DEVICE},
+    {"GET", "/devices/{id}", devices_get, ENV_DEVICE},
+    {"PUT", "/devices/{id}", devices_update, ENV_DEVICE},
+    {"DELETE", "/devices/{id}", devices_delete, ENV_DEVICE},
+    {"POST", "/devices/{id}/assign", devices_assign, ENV_DEVICE},
+    {"DELETE", "/devices/{id}/assign/{userId}", devices_unassign, ENV_DEVICE},
+    {"GET", "/devices/{id}/users", devices_users, ENV_DEVICE},
+    /* document 000: assignments and M-Pesa */
+    {"POST", "/meter-user/assign", mu_assign, ENV_PLAIN},
+    {"POST", "/meter-user/unassign", mu_unassign, ENV_PLAIN},
+    {"GET", "/meter-user/user/{userId}/meters", mu_user_meters, ENV_PLAIN},
+    {"GET", "/meter-user/meter/{meterId}/users", mu_meter_users, ENV_PLAIN},
+    {"GET", "/meter-user/is-assigned", mu_is_assigned, ENV_PLAIN},
+    {"POST", "/meter-user/generate-assignments", mu_generate, ENV_PLAIN},
+    {"POST", "/mpesa/payment", mpesa_payment, ENV_PLAIN},
+    {"GET", "/mpesa/status/{checkoutRequestId}", mpesa_status, ENV_PLAIN},
+    {"POST", "/mpesa/callback", mpesa_callback, ENV_PLAIN},
+    {"GET", "/mpesa/transactions", mpesa_transactions, ENV_PLAIN},
+    {NULL, NULL, NULL, 0},
+};
+
+void app_on_error(void *ctx, const struct http_req *req, struct http_resp *resp, int status)
+{
+    (void)ctx;
+    struct http_req r = *req;
+    struct http_route fake = {NULL, NULL, NULL, ENV_PLAIN};
+    if (!strncmp(req->path, "/devices", 8))
+        fake.envelope = ENV_DEVICE;
+    else if (!strncmp(req->path, "/api/", 5))
+        fake.envelope = ENV_DATA;
+    r.route = &fake;
+    if (status == 404)
+        api_error(&r, resp, ERR_NOT_FOUND, fake.envelope == ENV_DEVICE ? "not_found" : "NOT_FOUND",
+                  "No endpoint %s %.100s", req->method, req->path);
+    else if (status == 405)
+        api_error(&r, resp, ERR_METHOD, NULL, "Method %s is not allowed on %.100s", req->method, req->path);
+    else if (status == 413)
+        api_error(&r, resp, ERR_TOO_LARGE, NULL, "body: larger than the limit");
+}

@@ -1,0 +1,94 @@
+/* lipad: the lipa service. Reads the configuration, opens the store,
+ * loads the menus, starts the provider workers and the HTTP server, then
+ * waits for signals: SIGHUP reloads the menus atomically (a bad set is
+ * refused and the old one keeps serving), SIGTERM/SIGINT stop accepting,
+ * finish requests in flight and leave queued work in the database. */
+#include "app/app.h"
+#include "app/routes.h"
+#include "http/server.h"
+#include "util/httpc.h"
+#include "util/log.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *env(const char *name) { return getenv(name); }
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        fprintf(stderr, "usage: lipad (configured by the environment; LIPA_CONFIG names an optional file)\n");
+        config_usage();
+        return 0;
+    }
+    static struct app a; /* zeroed; lives as long as the process */
+    char err[4096];
+    if (!config_load(&a.cfg, env, err, sizeof err)) {
+        fprintf(stderr, "lipad: configuration: %s\n", err);
+        return 2;
+    }
+    /* signals go to the main thread only: block them before any thread starts */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    httpc_global_init();
+
+    if (!app_init(&a, err, sizeof err)) {
+        fprintf(stderr, "lipad: %s\n", err);
+        app_free(&a);
+        config_free(&a.cfg);
+        return 1;
+    }
+    struct http_server_opts opts = {
+        .port = (unsigned)a.cfg.port, .threads = (unsigned)a.cfg.threads, .body_max = (size_t)a.cfg.body_max,
+        .routes = app_routes, .ctx = &a, .on_error = app_on_error,
+    };
+    struct http_server *srv = http_server_start(&opts);
+    if (!srv) {
+        fprintf(stderr, "lipad: cannot listen on port %lld (LIPA_PORT)\n", (long long)a.cfg.port);
+        app_free(&a);
+        config_free(&a.cfg);
+        return 1;
+    }
+    if (!app_workers_start(&a)) {
+        fprintf(stderr, "lipad: cannot start workers\n");
+        http_server_stop(srv, 0);
+        app_free(&a);
+        config_free(&a.cfg);
+        return 1;
+    }
+    log_info("lipad.started", "port=%lld threads=%lld db=%s menus=%s", (long long)a.cfg.port,
+             (long long)a.cfg.threads, a.cfg.db, a.cfg.menus);
+
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            struct buf errors;
+            buf_init(&errors, 64 * 1024);
+            if (app_reload_menus(&a, &errors)) {
+                log_info("menus.reloaded", "dir=%s", a.cfg.menus);
+            } else {
+                log_error("menus.refused", "dir=%s problems=\"%s\"", a.cfg.menus, errors.data ? errors.data : "");
+                fprintf(stderr, "lipad: menus refused, the old set keeps serving:\n%s", errors.data ? errors.data : "");
+            }
+            buf_free(&errors);
+            continue;
+        }
+        log_info("lipad.stopping", "signal=%d", sig);
+        break;
+    }
+    http_server_stop(srv, 5000);
+    app_workers_stop(&a);
+    app_free(&a);
+    config_free(&a.cfg);
+    log_info("lipad.stopped", "reason=signal");
+    return 0;
+}

@@ -1,0 +1,305 @@
+/* meter/devices: document 002's /devices endpoints; see api.h. */
+#include "meter/api.h"
+
+#include "app/app.h"
+#include "http/api.h"
+#include "user/user.h"
+#include "util/phone.h"
+#include "util/str.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+json_t *meter_json(const struct meter *m)
+{
+    char created[32], updated[32];
+    str_iso_time(m->created_at, created);
+    str_iso_time(m->updated_at, updated);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:f, s:s, s:s, s:s}", "id", m->id, "deviceId",
+                     m->device_id, "name", m->name, "productName", m->product_name, "description",
+                     m->description, "location", m->location, "active", m->active, "pricePerKwh",
+                     (double)m->price_per_kwh / 100.0, "ownerPhone", m->owner_phone, "createdAt", created,
+                     "updatedAt", updated);
+}
+
+/* A meter or device id: what Tuya and meter numbers use, nothing else. */
+static bool valid_id(const char *s)
+{
+    size_t n = strlen(s);
+    if (!n || n > 64)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '-' || *s == '_'))
+            return false;
+    return true;
+}
+
+/* KES per kWh (a JSON number, at most two decimals) into cents. */
+static bool price_cents(json_t *v, int64_t *out)
+{
+    double d = json_number_value(v) * 100.0;
+    double r = round(d);
+    if (!json_is_number(v) || fabs(d - r) > 1e-6 || r < 1 || r > 10000000)
+        return false;
+    *out = (int64_t)r;
+    return true;
+}
+
+static const struct field device_fields[] = {
+    {"id", F_STRING, 0, 1, 64},
+    {"deviceId", F_STRING, F_REQUIRED, 1, 64},
+    {"name", F_STRING, 0, 0, 64},
+    {"productName", F_STRING, 0, 0, 128},
+    {"description", F_STRING, 0, 0, 256},
+    {"location", F_STRING, 0, 0, 128},
+    {"active", F_BOOL, 0, 0, 0},
+    {"pricePerKwh", F_NUMBER, 0, 0, 100000},
+    {"ownerPhone", F_STRING, 0, 0, 20},
+    {NULL, 0, 0, 0, 0},
+};
+
+/* Applies the optional fields of body to m; false after replying 400. */
+static bool apply_fields(struct http_req *req, struct http_resp *resp, json_t *body, struct meter *m)
+{
+    const char *v;
+    if ((v = api_str(body, "name")))
+        str_copy(m->name, sizeof m->name, v);
+    if ((v = api_str(body, "productName")))
+        str_copy(m->product_name, sizeof m->product_name, v);
+    if ((v = api_str(body, "description")))
+        str_copy(m->description, sizeof m->description, v);
+    if ((v = api_str(body, "location")))
+        str_copy(m->location, sizeof m->location, v);
+    json_t *act = json_object_get(body, "active");
+    if (json_is_boolean(act))
+        m->active = json_is_true(act);
+    json_t *price = json_object_get(body, "pricePerKwh");
+    if (price && !json_is_null(price) && !price_cents(price, &m->price_per_kwh)) {
+        api_error(req, resp, ERR_VALIDATION, "validation_error",
+                  "pricePerKwh: KES per kWh, above 0, at most two decimals");
+        return false;
+    }
+    if ((v = api_str(body, "ownerPhone"))) {
+        if (*v && !phone_normalize(v, m->owner_phone)) {
+            api_error(req, resp, ERR_VALIDATION, "validation_error", "ownerPhone: not a Kenyan mobile number");
+            return false;
+        }
+        if (!*v)
+            m->owner_phone[0] = 0;
+    }
+    return true;
+}
+
+void devices_create(void *ctx, struct http_req *req, struct http_resp *resp)
+{
+    struct app *a = ctx;
+    if (!api_require_admin(req, resp, a->cfg.admin_key))
+        return;
+    json_t *body = api_parse(req, resp, device_fields);
+    if (!body)
+        return;
+    struct meter m;
+    memset(&m, 0, sizeof m);
+    const char *dev = api_str(body, "deviceId"), *id = api_str(body, "id");
+    if (!valid_id(dev)) {
+        api_error(req, resp, ERR_VALIDATION, "validation_error", "deviceId: letters, digits, - and _ only");
+        goto out;
+    }
+    if (id && !valid_id(id)) {
+        api_error(req, resp, ERR_VALIDATION, "validation_error", "id: letters, digits, - and _ only");
+        goto out;
+    }
+    str_copy(m.device_id, sizeof m.device_id, dev);
+    str_copy(m.id, sizeof m.id, id ? id : dev);
+    m.active = true;
+    m.price_per_kwh = a->cfg.price_per_kwh_cents;
+    if (!apply_fields(req, resp, body, &m))
+        goto out;
+    switch (store_meter_create(a->store, &m)) {
+    case ST_OK:
+        api_ok(req, resp, 201, NULL, meter_json(&m));
+        break;
+    case ST_CONFLICT:
+        api_error(req, resp, ERR_CONFLICT, "device_exists", "A device with this id or deviceId exists");
+        break;
+    default:
+        api_error(req, resp, ERR_INTERNAL, "internal_error", "could not store the device");
+    }
+out:
+    json_decref(body);
+}
+
+static void add_meter(void *arr, const struct meter *m) { json_array_append_new(arr, meter_json(m)); }
+
+void devices_list(void *ctx, struct http_req *req, struct http_resp *resp)
+{
+    struct app *a = ctx;
+    json_t *arr = json_array();
+    if (store_meters_list(a->store, add_meter, arr) != ST_OK) {
+        json_decref(arr);
+        api_error(req, resp, ERR_INTERNAL, "internal_error", "could not list devices");
+        return;
+    }
+    api_ok(req, resp, 200, NULL, json_pack("{s:I, s:o}", "count", (json_int_t)json_array_size(arr), "devices", arr));
+}
+
+/* Loads the meter named by the first path parameter or replies 404. */
+static bool load(struct app *a, struct http_req *req, struct http_resp *resp, struct meter *m)
+{
+    enum store_rc rc = store_meter_get(a->store, req->params[0], m);
+    if (rc == ST_OK)
+        return true;
+    if (rc == ST_NOT_FOUND)
+        api_error(req, resp, ERR_NOT_FOUND, "device_not_found", "The requested device does not exist");
+    else
+        api_error(req, resp, ERR_INTERNAL, "internal_error", "could not read the device");
+    return false;
+}
+
+static double dp_value(json_t *status, const char *code, double scale, bool *found)
+{
+    size_t i;
+    json_t *it;
+    json_array_foreach(status, i, it) {
+        const char *c = json_string_value(json_object_get(it, "code"));
+        json_t *v = json_object_get(it, "value");
+        if (c && !strcmp(c, code) && json_is_number(v)) {
+            *found = true;
+            return json_number_value(v) / scale;
+        }
+    }
+    return 0;
+}
+
+void devices_get(void *ctx, struct http_req *req, struct http_resp *resp)
+{
+    struct app *a = ctx;
+    struct meter m;
+    if (!load(a, req, resp, &m))
+        return;
+    json_t *status = NULL;
+    struct meter_res res = {0};
+    a->meter->status(a->meter_st, m.device_id, &status, &res);
+    bool online = res.outcome == METER_OK && json_is_array(status);
+    app_health_set(a, PROV_TUYA, res.outcome != METER_RETRY, online ? "status read" : res.detail);
+    if (!json_is_array(status)) {
+        json_decref(status);
+        status = json_array();
+    }
+    bool has_bal = false, has_total = false;
+    double balance = dp_value(status, "balance_energy", 100.0, &has_bal);
+    double total = dp_value(status, "forward_energy_total", 100.0, &has_total);
+    json_t *device = meter_json(&m);
+    json_object_set_new(device, "online", json_boolean(online));
+    json_t *summary = json_object();
+    if (has_total)
+        json_object_set_new(summary, "totalConsumption", json_real(total));
+    if (has_bal) {
+        json_object_set_new(summary, "energyBalance", json_real(balance));
+        json_object_set_new(summary, "creditStatus",
+                            json_string(balance < 5.0 ? "Credit Level Low" : "Credit Level Good"));
+    }
+    json_t *out = json_pack("{s:o, s:o, s:{s:[]}, s:o}", "device", device, "status", status, "specifications",
+                            "functions", "summary", summary);
+    if (!online)
+        json_object_set_new(out, "statusError", json_string(res.detail[0] ? res.detail : "meter cloud unavailable"));
+    api_ok(req, resp, 200, NULL, out);
+}
+
+void devices_update(void *ctx, struct http_req *req, struct http_resp *resp)
+{
+    struct app *a = ctx;
+    struct meter m;
+    if (!api_require_admin(req, resp, a->cfg.admin_key))
+        return;
+    json_t *body = api_parse(req, resp, device_fields + 2); /* id/deviceId are fixed */
+    if (!body)
+        return;
+    if (load(a, req, resp, &m) && apply_fields(req, resp, body, &m)) {
+        if (store_meter_update(a->store, &m) == ST_OK && store_meter_get(a->store, m.id, &m) == ST_OK)
+            api_ok(req, resp, 200, NULL, meter_json(&m));
+        else
+            api_error(req, resp, ERR_INTERNAL, "internal_error", "could not update the device");
+    }
+    json_decref(body);
+}
+
+void devices_delete(void *ctx, struct http_req *req, struct http_resp *resp)
+{
+    struct app *a = ctx;
+    struct meter m;
+    if (!api_require_admin(req, resp, a->cfg.admin_key) || !load(a, req, resp, &m))
+        return;
+    enum store_rc rc = store_meter_delete(a->store, m.id);
+    if (rc == ST_OK)
+        api_ok(req, resp, 200, NULL, json_pack("{s:s}", "message", "Device deleted"));
+    else if (rc == ST_CONFLICT)
+        api_error(req, resp, ERR_CONFLICT, "device_in_use",
+                  "The device has payments on record; set active to false instead");
+    else
+        api_error(req, resp, ERR_INTERNAL, "internal_error", "could not delete the device");
+}
+
+void devices_assign(void *ctx, struct http_req *req, struct http_resp *resp)
+{
+    struct app *a = ctx;
+    static const struct field fields[] = {{"userId", F_ID, F_REQUIRED, 1, 0}, {NULL, 0, 0, 0, 0}};
+    struct meter m;
+    if (!api_require_admin(req, resp, a->cfg.admin_key) || !load(a, req, resp, &m))
+        return;
+    json_t *body = api_parse(req, resp, fields);
+    if (!body)
+        return;
+    int64_t uid = user_id_of(json_object_get(body, "userId")), at = 0;
+    enum store_rc rc = store_assign(a->store, uid, m.id, &at);
+    if (rc == ST_OK) {
+        char when[32], idtxt[24];
+        str_iso_time(at, when);
+        snprintf(idtxt, sizeof idtxt, "%lld", (long long)uid);
+        api_ok(req, resp, 200, NULL, json_pack("{s:s, s:s, s:s}", "userId", idtxt, "meterId", m.id, "assignedAt", when));
+    } else if (rc == ST_NOT_FOUND) {
+        api_error(req, resp, ERR_NOT_FOUND, "user_not_found", "User %lld does not exist", (long long)uid);
+    } else {
+        api_error(req, resp, ERR_INTERNAL, "internal_error", "could not assign the device");
+    }
+    json_decref(body);
+}
+
+void devices_unassign(void *ctx, struct http_req *req, struct http_resp *resp)
+{
+    struct app *a = ctx;
+    struct meter m;
+    int64_t uid;
+    if (!api_require_admin(req, resp, a->cfg.admin_key) || !load(a, req, resp, &m))
+        return;
+    if (!str_to_i64(req->params[1], 1, INT64_MAX, &uid)) {
+        api_error(req, resp, ERR_VALIDATION, "validation_error", "userId: must be a positive whole number");
+        return;
+    }
+    enum store_rc rc = store_unassign(a->store, uid, m.id);
+    if (rc == ST_OK)
+        api_ok(req, resp, 200, NULL, json_pack("{s:s}", "message", "Device unassigned from user"));
+    else if (rc == ST_NOT_FOUND)
+        api_error(req, resp, ERR_NOT_FOUND, "assignment_not_found", "The device is not assigned to that user");
+    else
+        api_error(req, resp, ERR_INTERNAL, "internal_error", "could not unassign the device");
+}
+
+static void add_user(void *arr, const struct user *u) { json_array_append_new(arr, user_json(u)); }
+
+void devices_users(void *ctx, struct http_req *req, struct http_resp *resp)
+{
+    struct app *a = ctx;
+    struct meter m;
+    if (!api_require_admin(req, resp, a->cfg.admin_key) || !load(a, req, resp, &m))
+        return;
+    json_t *arr = json_array();
+    if (store_meter_users_each(a->store, m.id, add_user, arr) != ST_OK) {
+        json_decref(arr);
+        api_error(req, resp, ERR_INTERNAL, "internal_error", "could not list users");
+        return;
+    }
+    api_ok(req, resp, 200, NULL, arr);
+}

@@ -1,0 +1,188 @@
+/* pay/api: the /mpesa REST face; see api.h. */
+#include "pay/api.h"
+
+#include "app/app.h"
+#include "http/api.h"
+#include "pay/purchase.h"
+#include "user/user.h"
+#include "util/crypto.h"
+#include "util/log.h"
+#include "util/phone.h"
+#include "util/str.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+json_t *payment_json(const struct payment *p)
+{
+    char created[32], updated[32], kwh[24];
+    str_iso_time(p->created_at, created);
+    str_iso_time(p->updated_at, updated);
+    purchase_kwh_text(p->energy, kwh);
+    json_t *j = json_pack("{s:I, s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+                          "id", (json_int_t)p->id, "phoneNumber", p->phone, "amount", (json_int_t)p->amount,
+                          "merchantRequestId", p->merchant_request_id, "checkoutRequestId",
+                          p->checkout_request_id, "responseCode", p->response_code, "responseDescription",
+                          p->response_description, "customerMessage", p->customer_message, "status",
+                          p->status, "createdAt", created, "updatedAt", updated, "meterId", p->meter_id,
+                          "resultDesc", p->result_desc, "mpesaReceiptNumber", p->mpesa_receipt, "topupStatus",
+                          p->topup_status);
+    json_object_set_new(j, "userId", p->user_id ? json_integer(p->user_id) : json_null());
+    json_object_set_new(j, "resultCode", p->result_code >= 0 ? json_integer(p->result_code) : json_null());
+    json_object_set_new(j, "energyKwh", json_real((double)p->energy / 10.0));
+    json_object_set_new(j, "origin", json_string(p->origin));
+    if (p->last_error[0])
+        json_object_set_new(j, "lastError", json_string(p->last_error));
+    if (p->topup_error[0])
+        json_object_set_new(j, "topupError", json_string(p->topup_error));
+    return j;
+}
+
+/* Waits (a REST call, never a USSD hop) until the worker has pushed p or
+ * given up, up to wait_ms; p is refreshed. */
+static void wait_pushed(struct app *a, struct payment *p, int64_t wait_ms)
+{
+    int64_t until = now_ms() + wait_ms;
+    while (!strcmp(p->status, "pending") && now_ms() < until) {
+        struct timespec ts = {0, 25 * 1000000};
+        nanosleep(&ts, NULL);
+        if (store_payment_get(a->store, p->id, p) != ST_OK)
+            return;
+    }
+}
+
+void mpesa_payment(void *ctx, struct http_req *req, struct http_resp *resp)
+{
+    struct app *a = ctx;
+    static const struct field fields[] = {
+        {"amount", F_INT, F_REQUIRED, 1, 150000},
+        {"phoneNumber", F_STRING, F_REQUIRED, 9, 20},
+        {"meterId", F_STRING, F_REQUIRED, 1, 64},
+        {"userId", F_ID, F_REQUIRED, 1, 0},
+        {"accountReference", F_STRING, 0, 0, 12},
+        {"description", F_STRING, 0, 0, 13},
+        {NULL, 0, 0, 0, 0},
+    };
+    if (!api_require_admin(req, resp, a->cfg.admin_key))
+        return;
+    json_t *body = api_parse(req, resp, fields);
+    if (!body)
+        return;
+    char phone[PHONE_MAX], idem[96] = "";
+    struct user u;
+    struct payment p;
+    int64_t uid = user_id_of(json_object_get(body, "userId"));
+    if (!phone_normalize(api_str(body, "phoneNumber"), phone)) {
+        api_error(req, resp, ERR_VALIDATION, NULL, "phoneNumber: not a Kenyan mobile number");
+        goto out;
+    }
+    if (store_user_get(a->store, uid, &u) != ST_OK) {
+        api_error(req, resp, ERR_NOT_FOUND, "USER_NOT_FOUND", "userId: user %lld does not exist", (long long)uid);
+        goto out;
+    }
+    const char *key = http_header(req, "Idempotency-Key");
+    if (key && *key) {
+        if (strlen(key) > 64) {
+            api_error(req, resp, ERR_VALIDATION, NULL, "Idempotency-Key: at most 64 characters");
+            goto out;
+        }
+        snprintf(idem, sizeof idem, "api:%s", key);
+    }
+    struct purchase_req pr = {
+        .origin = "api", .idem_key = idem, .user_id = uid, .phone = phone,
+        .meter_id = api_str(body, "meterId"), .amount = api_int(body, "amount", 0),
+        .account_ref = api_str(body, "accountReference"), .description = api_str(body, "description"),
+    };
+    switch (purchase_start(a, &pr, &p)) {
+    case PR_NONE:
+        break;
+    case PR_AMOUNT_RANGE:
+        api_error(req, resp, ERR_VALIDATION, "INVALID_AMOUNT", "amount: must be whole KES from %lld to %lld",
+                  (long long)a->cfg.min_amount, (long long)a->cfg.max_amount);
+        goto out;
+    case PR_NO_METER:
+        api_error(req, resp, ERR_NOT_FOUND, "METER_NOT_FOUND", "meterId: meter does not exist");
+        goto out;
+    case PR_NOT_ASSIGNED:
+        api_error(req, resp, ERR_FORBIDDEN, "METER_NOT_ASSIGNED", "meterId: meter is not assigned to this user");
+        goto out;
+    case PR_METER_INACTIVE:
+        api_error(req, resp, ERR_FORBIDDEN, "METER_INACTIVE", "meterId: meter is not active");
+        goto out;
+    case PR_STORE:
+        api_error(req, resp, ERR_INTERNAL, NULL, "could not store the payment");
+        goto out;
+    }
+    wait_pushed(a, &p, a->cfg.http_timeout_ms + 2000);
+    if (!strcmp(p.status, "pending")) {
+        /* M-Pesa is slow or down: the push stays queued and will be retried */
+        json_t *j = json_pack("{s:b, s:s, s:n, s:n, s:I}", "success", 1, "message", "STK push queued",
+                              "merchantRequestId", "checkoutRequestId", "mpesaTransactionId", (json_int_t)p.id);
+        api_json(resp, 202, j);
+    } else if (p.checkout_request_id[0]) {
+        api_json(resp, 200, json_pack("{s:b, s:s, s:s, s:s, s:I}", "success", 1, "message", "STK push sent",
+                                      "merchantRequestId", p.merchant_request_id, "checkoutRequestId",
+                                      p.checkout_request_id, "mpesaTransactionId", (json_int_t)p.id));
+    } else {
+        api_json(resp, 502, json_pack("{s:b, s:s, s:s, s:I}", "success", 0, "message",
+                                      p.last_error[0] ? p.last_error : "M-Pesa refused the request", "error",
+                                      "STK_PUSH_FAILED", "mpesaTransactionId", (json_int_t)p.id));
+    }
+out:
+    json_decref(body);
+}
+
+void mpesa_status(void *ctx, struct http_req *req, struct http_resp *resp)
+{
+    struct app *a = ctx;
+    struct payment p;
+    if (strlen(req->params[0]) > 63) {
+        api_error(req, resp, ERR_VALIDATION, NULL, "checkoutRequestId: too long");
+        return;
+    }
+    enum store_rc rc = store_payment_by_checkout(a->store, req->params[0], &p);
+    if (rc == ST_NOT_FOUND)
+        api_error(req, resp, ERR_NOT_FOUND, "TRANSACTION_NOT_FOUND", "No transaction with that checkoutRequestId");
+    else if (rc != ST_OK)
+        api_error(req, resp, ERR_INTERNAL, NULL, "could not read the transaction");
+    else
+        api_ok(req, resp, 200, NULL, payment_json(&p));
+}
+
+static void add_payment(void *arr, const struct payment *p) { json_array_append_new(arr, payment_json(p)); }
+
+void mpesa_transactions(void *ctx, struct http_req *req, struct http_resp *resp)
+{
+    struct app *a = ctx;
+    if (!api_require_admin(req, resp, a->cfg.admin_key))
+        return;
+    json_t *arr = json_array();
+    if (store_payments_list(a->store, "electricity", add_payment, arr) != ST_OK) {
+        json_decref(arr);
+        api_error(req, resp, ERR_INTERNAL, NULL, "could not list transactions");
+        return;
+    }
+    api_ok(req, resp, 200, NULL, arr);
+}
+
+void mpesa_callback(void *ctx, struct http_req *req, struct http_resp *resp)
+{
+    struct app *a = ctx;
+    const char *secret = http_query(req, "secret");
+    if (!secret || !crypto_streq(secret, a->callback_secret)) {
+        log_warn("mpesa.callback_refused", "ip=%s reason=secret", req->client_ip);
+        api_json(resp, 401, json_pack("{s:i, s:s}", "ResultCode", 1, "ResultDesc", "Unauthorized"));
+        return;
+    }
+    char why[200] = "";
+    enum err e = purchase_callback(a, req->body, req->body_len, why, sizeof why);
+    if (e == ERR_VALIDATION) {
+        log_warn("mpesa.callback_malformed", "ip=%s reason=\"%s\"", req->client_ip, why);
+        api_json(resp, 400, json_pack("{s:i, s:s}", "ResultCode", 1, "ResultDesc", why));
+    } else if (e != ERR_OK) {
+        api_json(resp, 500, json_pack("{s:i, s:s}", "ResultCode", 1, "ResultDesc", "Try again"));
+    } else {
+        api_json(resp, 200, json_pack("{s:i, s:s}", "ResultCode", 0, "ResultDesc", "Success"));
+    }
+}

@@ -1,0 +1,20 @@
+/* pay/api: document 000's /mpesa endpoints on lipa's payments: start a
+ * meter purchase, read its status, list transactions, and the Daraja
+ * callback (guarded by the per-deployment secret in its query string). */
+#ifndef LIPA_PAY_API_H
+#define LIPA_PAY_API_H
+
+#include "http/server.h"
+#include "store/store.h"
+
+#include <jansson.h>
+
+/* The MpesaTransaction shape of document 000 plus lipa's fields. */
+json_t *payment_json(const struct payment *p);
+
+void mpesa_payment(void *ctx, struct http_req *req, struct http_resp *resp);
+void mpesa_status(void *ctx, struct http_req *req, struct http_resp *resp);
+void mpesa_transactions(void *ctx, struct http_req *req, struct http_resp *resp);
+void mpesa_callback(void *ctx, struct http_req *req, struct http_resp *resp);
+
+#endif

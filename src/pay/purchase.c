@@ -1,0 +1,376 @@
+/* pay/purchase: electricity purchases from start to receipt; see purchase.h. */
+#include "pay/purchase.h"
+
+#include "meter/token.h"
+#include "sms/outbox.h"
+#include "util/log.h"
+#include "util/str.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define QUERY_RETRY_MS 30000          /* between STK queries while pending */
+#define PUSH_MAX_ATTEMPTS 6
+#define TOPUP_BACKOFF_CAP_MS 600000
+
+int64_t purchase_energy(int64_t amount, int64_t price_cents)
+{
+    if (price_cents <= 0 || amount <= 0)
+        return 0;
+    return amount * 100 * 10 / price_cents; /* tenths of a kWh, rounded down */
+}
+
+void purchase_kwh_text(int64_t tenths, char out[24])
+{
+    snprintf(out, 24, "%lld.%lld", (long long)(tenths / 10), (long long)(tenths % 10));
+}
+
+const char *purchase_status_for(int64_t code)
+{
+    switch (code) {
+    case 0: return "completed";
+    case 1032: return "cancelled";
+    case 1037:
+    case 1019: return "timeout";
+    default: return "failed";
+    }
+}
+
+enum purchase_refusal purchase_start(struct app *a, const struct purchase_req *r, struct payment *p)
+{
+    struct meter m;
+    if (r->amount < a->cfg.min_amount || r->amount > a->cfg.max_amount)
+        return PR_AMOUNT_RANGE;
+    enum store_rc rc = store_meter_get(a->store, r->meter_id, &m);
+    if (rc == ST_NOT_FOUND)
+        return PR_NO_METER;
+    if (rc != ST_OK)
+        return PR_STORE;
+    if (!m.active)
+        return PR_METER_INACTIVE;
+    if (!store_is_assigned(a->store, r->user_id, r->meter_id))
+        return PR_NOT_ASSIGNED;
+    memset(p, 0, sizeof *p);
+    str_copy(p->kind, sizeof p->kind, "electricity");
+    str_copy(p->origin, sizeof p->origin, r->origin);
+    str_copy(p->idem_key, sizeof p->idem_key, r->idem_key ? r->idem_key : "");
+    p->user_id = r->user_id;
+    str_copy(p->phone, sizeof p->phone, r->phone);
+    str_copy(p->meter_id, sizeof p->meter_id, m.id);
+    p->amount = r->amount;
+    p->energy = purchase_energy(r->amount, m.price_per_kwh);
+    /* Daraja caps: AccountReference 12, TransactionDesc 13 characters */
+    str_copy(p->account_reference, 13, r->account_ref && *r->account_ref ? r->account_ref : m.id);
+    str_copy(p->description, 14, r->description && *r->description ? r->description : "Electricity");
+    rc = store_payment_create(a->store, p);
+    if (rc == ST_CONFLICT)
+        return PR_NONE; /* the same request again: the same purchase */
+    if (rc != ST_OK)
+        return PR_STORE;
+    atomic_fetch_add(&a->purchases, 1);
+    char masked[20];
+    log_info("purchase.created", "payment=%lld origin=%s phone=%s meter=%s amount=%lld",
+             (long long)p->id, p->origin, log_phone(p->phone, masked), p->meter_id, (long long)p->amount);
+    app_wake(a);
+    return PR_NONE;
+}
+
+/* ---- finishing ---- */
+
+static const char *user_lang(struct app *a, const struct payment *p)
+{
+    struct user u;
+    if (p->user_id && store_user_get(a->store, p->user_id, &u) == ST_OK && !strcmp(u.language, "sw"))
+        return "sw";
+    return "en";
+}
+
+/* The message a finished purchase sends, in the buyer's language. */
+static void finish_text(struct app *a, const struct payment *p, char *out, size_t n)
+{
+    bool sw = !strcmp(user_lang(a, p), "sw");
+    char kwh[24];
+    purchase_kwh_text(p->energy, kwh);
+    if (!strcmp(p->status, "completed"))
+        snprintf(out, n, sw ? "lipa: Umelipa KES %lld kwa mita %s, kWh %s. M-Pesa %s. Tokeni: {token}"
+                            : "lipa: Paid KES %lld for meter %s, %s kWh. M-Pesa %s. Token: {token}",
+                 (long long)p->amount, p->meter_id, kwh, p->mpesa_receipt[0] ? p->mpesa_receipt : "-");
+    else if (!strcmp(p->status, "cancelled"))
+        snprintf(out, n, sw ? "lipa: Malipo ya KES %lld kwa mita %s yamesitishwa. Hukutozwa pesa."
+                            : "lipa: Payment of KES %lld for meter %s was cancelled. You were not charged.",
+                 (long long)p->amount, p->meter_id);
+    else if (!strcmp(p->status, "timeout"))
+        snprintf(out, n, sw ? "lipa: Malipo ya KES %lld kwa mita %s hayakukamilika kwa wakati. Hukutozwa pesa."
+                            : "lipa: Payment of KES %lld for meter %s timed out. You were not charged.",
+                 (long long)p->amount, p->meter_id);
+    else
+        snprintf(out, n, sw ? "lipa: Malipo ya KES %lld kwa mita %s hayakufaulu: %.60s"
+                            : "lipa: Payment of KES %lld for meter %s failed: %.60s",
+                 (long long)p->amount, p->meter_id, p->result_desc[0] ? p->result_desc : p->last_error);
+}
+
+/* Moves p (already carrying its final status, result and receipt) to its
+ * final state with the top-up and the SMS, in one transaction. false when
+ * it was already final (a duplicate) or on error. */
+static bool finish(struct app *a, struct payment *p)
+{
+    bool ok = false;
+    if (!strcmp(p->status, "completed")) {
+        str_copy(p->topup_status, sizeof p->topup_status, "queued");
+        p->topup_next_at = now_ms();
+        p->token_minute = token_minute(now_s());
+    } else {
+        str_copy(p->topup_status, sizeof p->topup_status, "none");
+        p->token_minute = -1;
+    }
+    char text[480];
+    finish_text(a, p, text, sizeof text);
+    if (store_begin(a->store) != ST_OK)
+        return false;
+    enum store_rc rc = store_payment_finish(a->store, p);
+    if (rc != ST_OK)
+        goto out;
+    if (outbox_queue(a, p->phone, text, "receipt", p->id) != ST_OK)
+        goto out;
+    if (p->checkout_request_id[0] && store_callback_applied(a->store, p->checkout_request_id) != ST_OK)
+        goto out;
+    ok = store_commit(a->store) == ST_OK;
+out:
+    if (!ok)
+        store_rollback(a->store);
+    char masked[20];
+    if (ok)
+        log_info("purchase.finished", "payment=%lld status=%s result=%lld phone=%s",
+                 (long long)p->id, p->status, (long long)p->result_code, log_phone(p->phone, masked));
+    else if (rc == ST_CONFLICT)
+        log_info("purchase.duplicate", "payment=%lld", (long long)p->id);
+    if (ok)
+        app_wake(a);
+    return ok;
+}
+
+/* Fills p's outcome from a parsed callback; the paid amount must match. */
+static void outcome_from_callback(struct payment *p, const struct pay_callback *cb)
+{
+    p->result_code = cb->result_code;
+    str_copy(p->result_desc, sizeof p->result_desc, cb->result_desc);
+    str_copy(p->status, sizeof p->status, purchase_status_for(cb->result_code));
+    str_copy(p->mpesa_receipt, sizeof p->mpesa_receipt, cb->receipt);
+    p->paid_amount = cb->amount;
+    if (cb->result_code == 0 && cb->amount >= 0 && cb->amount != p->amount) {
+        /* paid something else than asked: no top-up; kept for review */
+        str_copy(p->status, sizeof p->status, "failed");
+        snprintf(p->last_error, sizeof p->last_error, "amount mismatch: paid %lld, expected %lld",
+                 (long long)cb->amount, (long long)p->amount);
+        snprintf(p->result_desc, sizeof p->result_desc, "Paid amount %lld does not match %lld",
+                 (long long)cb->amount, (long long)p->amount);
+    }
+}
+
+enum err purchase_callback(struct app *a, const char *body, size_t len, char *why, size_t whysz)
+{
+    struct pay_callback cb;
+    if (!a->pay->parse_callback(body, len, &cb, why, whysz))
+        return ERR_VALIDATION;
+    atomic_fetch_add(&a->callbacks, 1);
+    if (store_callback_add(a->store, cb.checkout_request_id, cb.result_code, body, NULL) != ST_OK)
+        return ERR_INTERNAL;
+    struct payment p;
+    enum store_rc rc = store_payment_by_checkout(a->store, cb.checkout_request_id, &p);
+    if (rc == ST_NOT_FOUND) {
+        /* the push answer may not be stored yet: the worker applies it then */
+        log_warn("mpesa.callback_unmatched", "checkout=%s result=%d", cb.checkout_request_id, cb.result_code);
+        return ERR_OK;
+    }
+    if (rc != ST_OK)
+        return ERR_INTERNAL;
+    if (strcmp(p.status, "pending") && strcmp(p.status, "processing")) {
+        log_info("mpesa.callback_duplicate", "payment=%lld status=%s", (long long)p.id, p.status);
+        store_callback_applied(a->store, cb.checkout_request_id);
+        return ERR_OK;
+    }
+    outcome_from_callback(&p, &cb);
+    finish(a, &p);
+    return ERR_OK;
+}
+
+/* ---- the payment worker ---- */
+
+static void give_up(struct app *a, struct payment *p, const char *status, const char *why)
+{
+    str_copy(p->status, sizeof p->status, status);
+    str_copy(p->last_error, sizeof p->last_error, why);
+    if (!p->result_desc[0])
+        str_copy(p->result_desc, sizeof p->result_desc, why);
+    finish(a, p);
+}
+
+static int64_t push_backoff_ms(int64_t attempts)
+{
+    int64_t ms = 2000;
+    for (int64_t i = 1; i < attempts && ms < 60000; i++)
+        ms *= 2;
+    return ms > 60000 ? 60000 : ms;
+}
+
+/* A callback that arrived before the push answer was stored. */
+static void apply_early_callback(struct app *a, struct payment *p)
+{
+    char body[8192];
+    if (store_callback_pending(a->store, p->checkout_request_id, body, sizeof body) != ST_OK)
+        return;
+    struct pay_callback cb;
+    char why[128];
+    if (!a->pay->parse_callback(body, strlen(body), &cb, why, sizeof why))
+        return;
+    outcome_from_callback(p, &cb);
+    finish(a, p);
+}
+
+static void push(struct app *a, struct payment *p)
+{
+    char url[700];
+    snprintf(url, sizeof url, "%s/mpesa/callback?secret=%s", a->cfg.public_url, a->callback_secret);
+    struct pay_stk_req req = {
+        .phone = p->phone, .amount = p->amount, .account_ref = p->account_reference,
+        .description = p->description, .callback_url = url,
+    };
+    struct pay_stk_res res;
+    /* count the attempt first: a crash mid-call must not hide it */
+    p->attempts++;
+    p->next_at = now_ms() + push_backoff_ms(p->attempts);
+    if (store_payment_save(a->store, p) != ST_OK)
+        return;
+    a->pay->stk_push(a->pay_st, &req, &res);
+    switch (res.outcome) {
+    case PAY_OK:
+        app_health_set(a, PROV_DARAJA, true, "stk push accepted");
+        str_copy(p->status, sizeof p->status, "processing");
+        str_copy(p->merchant_request_id, sizeof p->merchant_request_id, res.merchant_request_id);
+        str_copy(p->checkout_request_id, sizeof p->checkout_request_id, res.checkout_request_id);
+        str_copy(p->response_code, sizeof p->response_code, res.response_code);
+        str_copy(p->response_description, sizeof p->response_description, res.response_description);
+        str_copy(p->customer_message, sizeof p->customer_message, res.customer_message);
+        p->attempts = 0;
+        p->next_at = now_ms() + a->cfg.settle_after * 1000;
+        p->last_error[0] = 0;
+        if (store_payment_save(a->store, p) != ST_OK)
+            return;
+        log_info("mpesa.pushed", "payment=%lld checkout=%s", (long long)p->id, p->checkout_request_id);
+        apply_early_callback(a, p);
+        return;
+    case PAY_RETRY:
+        app_health_set(a, PROV_DARAJA, false, res.error_message[0] ? res.error_message : "unreachable");
+        snprintf(p->last_error, sizeof p->last_error, "push: %.200s", res.error_message[0] ? res.error_message : "retry");
+        log_warn("mpesa.push_retry", "payment=%lld attempt=%lld http=%d error=\"%s\"", (long long)p->id,
+                 (long long)p->attempts, res.http_status, res.error_message);
+        if (p->attempts >= PUSH_MAX_ATTEMPTS ||
+            now_ms() - p->created_at > a->cfg.payment_timeout * 1000) {
+            give_up(a, p, "failed", "M-Pesa was unreachable; no payment was requested");
+            return;
+        }
+        store_payment_save(a->store, p);
+        return;
+    case PAY_REJECT:
+        app_health_set(a, PROV_DARAJA, true, "stk push refused");
+        str_copy(p->response_code, sizeof p->response_code, res.error_code);
+        str_copy(p->response_description, sizeof p->response_description, res.error_message);
+        log_warn("mpesa.push_refused", "payment=%lld code=%s error=\"%s\"", (long long)p->id, res.error_code,
+                 res.error_message);
+        give_up(a, p, "failed", res.error_message[0] ? res.error_message : "refused by M-Pesa");
+        return;
+    }
+}
+
+static void settle(struct app *a, struct payment *p)
+{
+    struct pay_query_res res;
+    int64_t now = now_ms();
+    bool too_old = now - p->created_at > a->cfg.payment_timeout * 1000;
+    a->pay->stk_query(a->pay_st, p->checkout_request_id, &res);
+    p->attempts++;
+    if (res.outcome == PAY_OK && res.state == PAYQ_FINAL) {
+        app_health_set(a, PROV_DARAJA, true, "stk query answered");
+        p->result_code = res.result_code;
+        str_copy(p->result_desc, sizeof p->result_desc, res.result_desc);
+        str_copy(p->status, sizeof p->status, purchase_status_for(res.result_code));
+        log_info("mpesa.settled_by_query", "payment=%lld result=%d", (long long)p->id, res.result_code);
+        finish(a, p);
+        return;
+    }
+    if (res.outcome == PAY_OK)
+        app_health_set(a, PROV_DARAJA, true, "stk query: still processing");
+    else
+        app_health_set(a, PROV_DARAJA, false, res.error[0] ? res.error : "query failed");
+    if (too_old) {
+        give_up(a, p, "timeout", "No result from M-Pesa within the time limit");
+        return;
+    }
+    snprintf(p->last_error, sizeof p->last_error, "%s",
+             res.outcome == PAY_OK ? "still processing" : res.error);
+    p->next_at = now + QUERY_RETRY_MS;
+    store_payment_save(a->store, p);
+}
+
+int purchase_work(struct app *a)
+{
+    struct payment due[8];
+    int n = store_payments_due(a->store, now_ms(), due, 8);
+    for (int i = 0; i < n && !atomic_load(&a->stopping); i++) {
+        if (!strcmp(due[i].status, "pending"))
+            push(a, &due[i]);
+        else
+            settle(a, &due[i]);
+    }
+    return n < 0 ? 0 : n;
+}
+
+/* ---- the top-up worker ---- */
+
+int purchase_topup_work(struct app *a)
+{
+    struct payment due[8];
+    int n = store_topups_due(a->store, now_ms(), due, 8);
+    for (int i = 0; i < n && !atomic_load(&a->stopping); i++) {
+        struct payment *p = &due[i];
+        struct meter m;
+        struct meter_res res = {0};
+        if (store_meter_get(a->store, p->meter_id, &m) != ST_OK) {
+            res.outcome = METER_REJECT;
+            str_copy(res.detail, sizeof res.detail, "meter no longer registered");
+        } else {
+            a->meter->topup(a->meter_st, m.device_id, p->energy * 10, &res);
+        }
+        p->topup_attempts++;
+        switch (res.outcome) {
+        case METER_OK:
+            app_health_set(a, PROV_TUYA, true, "top-up accepted");
+            str_copy(p->topup_status, sizeof p->topup_status, "done");
+            p->topup_error[0] = 0;
+            atomic_fetch_add(&a->topups_done, 1);
+            log_info("meter.topped_up", "payment=%lld meter=%s energy_tenths=%lld", (long long)p->id,
+                     p->meter_id, (long long)p->energy);
+            break;
+        case METER_RETRY: {
+            app_health_set(a, PROV_TUYA, false, res.detail);
+            int64_t back = 5000;
+            for (int64_t k = 1; k < p->topup_attempts && back < TOPUP_BACKOFF_CAP_MS; k++)
+                back *= 2;
+            p->topup_next_at = now_ms() + (back > TOPUP_BACKOFF_CAP_MS ? TOPUP_BACKOFF_CAP_MS : back);
+            str_copy(p->topup_error, sizeof p->topup_error, res.detail);
+            log_warn("meter.topup_retry", "payment=%lld attempt=%lld error=\"%s\"", (long long)p->id,
+                     (long long)p->topup_attempts, res.detail);
+            break;
+        }
+        case METER_REJECT:
+            app_health_set(a, PROV_TUYA, true, "top-up refused");
+            str_copy(p->topup_status, sizeof p->topup_status, "failed");
+            str_copy(p->topup_error, sizeof p->topup_error, res.detail);
+            log_error("meter.topup_refused", "payment=%lld meter=%s error=\"%s\"", (long long)p->id,
+                      p->meter_id, res.detail);
+            break;
+        }
+        store_payment_save(a->store, p);
+    }
+    return n < 0 ? 0 : n;
+}

@@ -1,0 +1,64 @@
+/* pay/purchase: the life of an electricity purchase, whatever face starts
+ * it (USSD, REST, SMS):
+ *
+ *   pending --push accepted--> processing --callback/query--> completed |
+ *   failed | cancelled | timeout
+ *
+ * purchase_start validates and stores the purchase (no provider call); the
+ * payment worker sends the STK push, settles purchases whose callback never
+ * came by STK query after LIPA_SETTLE_AFTER s, and times them out after
+ * LIPA_PAYMENT_TIMEOUT s. Finishing a purchase queues, in the same
+ * transaction, the top-up and the receipt SMS. All functions are
+ * thread-safe (state lives in the store). */
+#ifndef LIPA_PURCHASE_H
+#define LIPA_PURCHASE_H
+
+#include "app/app.h"
+#include "http/api.h"
+#include "store/store.h"
+
+struct purchase_req {
+    const char *origin;        /* ussd | api | sms */
+    const char *idem_key;      /* "" or NULL for none */
+    int64_t user_id;
+    const char *phone;         /* E.164 the STK push goes to */
+    const char *meter_id;
+    int64_t amount;            /* whole KES */
+    const char *account_ref;   /* NULL: the meter id */
+    const char *description;   /* NULL: "Electricity" */
+};
+
+/* Why a purchase was refused, for the caller's own wording. */
+enum purchase_refusal {
+    PR_NONE = 0,
+    PR_AMOUNT_RANGE,
+    PR_NO_METER,
+    PR_NOT_ASSIGNED,
+    PR_METER_INACTIVE,
+    PR_STORE,
+};
+
+/* Tenths of a kWh that amount KES buys at price (cents per kWh). */
+int64_t purchase_energy(int64_t amount, int64_t price_cents);
+/* "12.3" for 123 tenths. */
+void purchase_kwh_text(int64_t tenths, char out[24]);
+
+/* Validates and stores; p gets the row (an existing one for a repeated
+ * idem_key). Returns PR_NONE on success. Wakes the payment worker. */
+enum purchase_refusal purchase_start(struct app *a, const struct purchase_req *r, struct payment *p);
+
+/* Applies a callback body (as received). Idempotent on CheckoutRequestID.
+ * Returns ERR_OK, ERR_VALIDATION (malformed: why says what), or
+ * ERR_INTERNAL. An unknown CheckoutRequestID is kept for later (the push
+ * answer may not be stored yet) and counts as ERR_OK. */
+enum err purchase_callback(struct app *a, const char *body, size_t len, char *why, size_t whysz);
+
+/* One pass of the payment worker / the top-up worker; return how many
+ * purchases they touched. */
+int purchase_work(struct app *a);
+int purchase_topup_work(struct app *a);
+
+/* Status text of a Daraja result code. */
+const char *purchase_status_for(int64_t result_code);
+
+#endif

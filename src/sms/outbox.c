@@ -1,0 +1,126 @@
+/* sms/outbox: durable SMS queue and its sender; see outbox.h. */
+#include "sms/outbox.h"
+
+#include "meter/token.h"
+#include "util/gsm.h"
+#include "util/log.h"
+#include "util/str.h"
+
+#include <stdio.h>
+#include <string.h>
+
+enum store_rc outbox_queue(struct app *a, const char *phone, const char *body, const char *kind,
+                           int64_t payment_id)
+{
+    struct outbox_msg m;
+    memset(&m, 0, sizeof m);
+    str_copy(m.phone, sizeof m.phone, phone);
+    str_copy(m.body, sizeof m.body, body);
+    str_copy(m.kind, sizeof m.kind, kind);
+    m.payment_id = payment_id;
+    struct gsm_parts gp;
+    /* count with a token's width in place of the placeholder */
+    char sized[1100];
+    str_copy(sized, sizeof sized, body);
+    char *t = strstr(sized, "{token}");
+    if (t) {
+        char rest[1100];
+        str_copy(rest, sizeof rest, t + 7);
+        snprintf(t, sizeof sized - (size_t)(t - sized), "0000 0000 0000 0000 0000%s", rest);
+    }
+    gsm_parts(sized, &gp);
+    str_copy(m.encoding, sizeof m.encoding, gp.ucs2 ? "UCS-2" : "GSM-7");
+    m.parts = gp.parts;
+    return store_outbox_add(a->store, &m);
+}
+
+int64_t outbox_backoff_ms(int64_t attempts)
+{
+    int64_t ms = 5000;
+    for (int64_t i = 1; i < attempts && ms < 600000; i++)
+        ms *= 2;
+    return ms > 600000 ? 600000 : ms;
+}
+
+/* Replaces {token} with the purchase's token; false if it cannot. */
+static bool render(struct app *a, const struct outbox_msg *m, char *out, size_t n)
+{
+    const char *t = strstr(m->body, "{token}");
+    if (!t) {
+        str_copy(out, n, m->body);
+        return true;
+    }
+    struct payment p;
+    char digits[21], grouped[25];
+    if (!m->payment_id || store_payment_get(a->store, m->payment_id, &p) != ST_OK || p.token_minute < 0 ||
+        !token_issue(a->cfg.pepper, p.meter_id, p.token_minute, p.energy, digits))
+        return false;
+    token_group(digits, grouped);
+    snprintf(out, n, "%.*s%s%s", (int)(t - m->body), m->body, grouped, t + 7);
+    return true;
+}
+
+static void send_one(struct app *a, struct outbox_msg *m)
+{
+    char text[1200];
+    char masked[20];
+    log_phone(m->phone, masked);
+    m->attempts++;
+    if (!render(a, m, text, sizeof text)) {
+        str_copy(m->status, sizeof m->status, "failed");
+        str_copy(m->last_error, sizeof m->last_error, "cannot render the message");
+        store_outbox_save(a->store, m);
+        log_error("sms.render_failed", "outbox=%lld phone=%s", (long long)m->id, masked);
+        return;
+    }
+    str_copy(m->status, sizeof m->status, "sending");
+    if (store_outbox_save(a->store, m) != ST_OK)
+        return;
+    struct sms_send_res res;
+    memset(&res, 0, sizeof res);
+    a->sms->send(a->sms_st, m->phone, text, &res);
+    explicit_bzero(text, sizeof text); /* it may hold a token */
+    str_copy(m->last_error, sizeof m->last_error, res.detail);
+    switch (res.outcome) {
+    case SMS_SENT:
+        app_health_set(a, PROV_AT, true, "sms accepted");
+        str_copy(m->status, sizeof m->status, "sent");
+        str_copy(m->provider_id, sizeof m->provider_id, res.message_id);
+        m->last_error[0] = 0;
+        atomic_fetch_add(&a->sms_sent, 1);
+        log_info("sms.sent", "outbox=%lld phone=%s message_id=%s parts=%lld", (long long)m->id, masked,
+                 res.message_id, (long long)m->parts);
+        break;
+    case SMS_RETRY:
+        app_health_set(a, PROV_AT, false, res.detail);
+        if (m->attempts >= OUTBOX_MAX_ATTEMPTS) {
+            str_copy(m->status, sizeof m->status, "failed");
+            atomic_fetch_add(&a->sms_failed, 1);
+            log_error("sms.gave_up", "outbox=%lld phone=%s attempts=%lld error=\"%s\"", (long long)m->id,
+                      masked, (long long)m->attempts, res.detail);
+        } else {
+            str_copy(m->status, sizeof m->status, "queued");
+            m->next_at = now_ms() + outbox_backoff_ms(m->attempts);
+            log_warn("sms.retry", "outbox=%lld phone=%s attempt=%lld http=%d error=\"%s\"", (long long)m->id,
+                     masked, (long long)m->attempts, res.http_status, res.detail);
+        }
+        break;
+    case SMS_REJECT:
+        app_health_set(a, PROV_AT, true, "sms refused");
+        str_copy(m->status, sizeof m->status, "failed");
+        atomic_fetch_add(&a->sms_failed, 1);
+        log_error("sms.refused", "outbox=%lld phone=%s status=%d error=\"%s\"", (long long)m->id, masked,
+                  res.status_code, res.detail);
+        break;
+    }
+    store_outbox_save(a->store, m);
+}
+
+int outbox_work(struct app *a)
+{
+    struct outbox_msg due[8];
+    int n = store_outbox_due(a->store, now_ms(), due, 8);
+    for (int i = 0; i < n && !atomic_load(&a->stopping); i++)
+        send_one(a, &due[i]);
+    return n < 0 ? 0 : n;
+}

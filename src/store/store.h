@@ -1,0 +1,178 @@
+/* store: the one module that touches SQLite. One database file in WAL mode,
+ * schema from numbered migration files (db/NNN_*.sql) applied at start-up,
+ * prepared statements only (cached per connection).
+ *
+ * Threads: every thread gets its own connection on first use (a thread-local
+ * held through a pthread key), so any function may be called from any
+ * thread; writers serialize inside SQLite (busy timeout 5 s). Transactions
+ * (store_begin/commit/rollback) are per thread.
+ *
+ * Structs are plain data with fixed caps; functions fill the caller's
+ * struct. List functions call fn once per row (rows are lent for the call). */
+#ifndef LIPA_STORE_H
+#define LIPA_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum store_rc { ST_OK = 0, ST_NOT_FOUND, ST_CONFLICT, ST_ERROR };
+
+struct store;
+
+/* Opens (creating) the database at path, applies the migrations found in
+ * migrations_dir. NULL with a message in err on failure. */
+struct store *store_open(const char *path, const char *migrations_dir, char *err, size_t errsz);
+void store_close(struct store *st);
+/* Cheap liveness probe for /api/health. */
+bool store_ping(struct store *st);
+
+enum store_rc store_begin(struct store *st);
+enum store_rc store_commit(struct store *st);
+void store_rollback(struct store *st);
+
+/* ---- users ---- */
+struct user {
+    int64_t id;
+    char phone[16];
+    char first_name[65], last_name[65], email[255];
+    char role[8];       /* USER | ADMIN */
+    char language[3];   /* en | sw */
+    int64_t created_at, updated_at;
+};
+/* Inserts u (id ignored, set on success); ST_CONFLICT when the phone exists. */
+enum store_rc store_user_create(struct store *st, struct user *u);
+enum store_rc store_user_get(struct store *st, int64_t id, struct user *u);
+enum store_rc store_user_by_phone(struct store *st, const char *phone, struct user *u);
+enum store_rc store_user_set_language(struct store *st, int64_t id, const char *lang);
+enum store_rc store_users_list(struct store *st, void (*fn)(void *, const struct user *), void *ctx);
+
+/* ---- meters (devices) ---- */
+struct meter {
+    char id[65];
+    char device_id[65];
+    char name[65], product_name[129], description[257], location[129];
+    bool active;
+    int64_t price_per_kwh;   /* KES cents */
+    char owner_phone[16];    /* E.164 or ""; see store_generate_assignments */
+    int64_t created_at, updated_at;
+};
+enum store_rc store_meter_create(struct store *st, struct meter *m);
+enum store_rc store_meter_get(struct store *st, const char *id, struct meter *m);
+enum store_rc store_meter_update(struct store *st, const struct meter *m);
+enum store_rc store_meter_delete(struct store *st, const char *id);
+enum store_rc store_meters_list(struct store *st, void (*fn)(void *, const struct meter *), void *ctx);
+
+/* ---- assignments ---- */
+/* Assigning twice is fine (ST_OK); ST_NOT_FOUND if user or meter is missing. */
+enum store_rc store_assign(struct store *st, int64_t user_id, const char *meter_id, int64_t *assigned_at);
+/* ST_NOT_FOUND when there was no such assignment. */
+enum store_rc store_unassign(struct store *st, int64_t user_id, const char *meter_id);
+bool store_is_assigned(struct store *st, int64_t user_id, const char *meter_id);
+/* A user's meters in assignment order (oldest first); returns the count
+ * written (<= max), or -1 on error. */
+int store_user_meters(struct store *st, int64_t user_id, struct meter *out, int max);
+enum store_rc store_user_meters_each(struct store *st, int64_t user_id,
+                                     void (*fn)(void *, const struct meter *), void *ctx);
+enum store_rc store_meter_users_each(struct store *st, const char *meter_id,
+                                     void (*fn)(void *, const struct user *), void *ctx);
+/* For every meter with an owner phone: makes sure a user with that phone
+ * exists (creating it, language en) and the meter is assigned to them.
+ * One transaction; counts what it created. */
+enum store_rc store_generate_assignments(struct store *st, int *assignments, int *users);
+
+/* ---- payments ---- */
+struct payment {
+    int64_t id;
+    char kind[16], origin[8], idem_key[96];
+    int64_t user_id;           /* 0 when none */
+    char phone[16], meter_id[65];
+    int64_t amount, energy;    /* KES; tenths of a kWh */
+    char account_reference[16], description[16];
+    char status[12];
+    int64_t result_code;       /* -1 when none yet */
+    char result_desc[256];
+    char merchant_request_id[64], checkout_request_id[64];
+    char response_code[16], response_description[256], customer_message[256];
+    char mpesa_receipt[32];
+    int64_t paid_amount;       /* -1 when none */
+    int64_t attempts, next_at;
+    char last_error[256];
+    char topup_status[8];
+    int64_t topup_attempts, topup_next_at;
+    char topup_error[256];
+    int64_t token_minute;      /* -1 when no token */
+    int64_t version;           /* bumped by every save/finish */
+    int64_t created_at, updated_at;
+};
+/* Inserts p as pending, due now. With an idem_key that exists already,
+ * fills p with the existing row and returns ST_CONFLICT (no second row). */
+enum store_rc store_payment_create(struct store *st, struct payment *p);
+enum store_rc store_payment_get(struct store *st, int64_t id, struct payment *p);
+enum store_rc store_payment_by_checkout(struct store *st, const char *checkout_id, struct payment *p);
+enum store_rc store_payments_list(struct store *st, const char *kind,
+                                  void (*fn)(void *, const struct payment *), void *ctx);
+/* Due work: payments pending/processing with next_at <= now (up to max). */
+int store_payments_due(struct store *st, int64_t now, struct payment *out, int max);
+int store_topups_due(struct store *st, int64_t now, struct payment *out, int max);
+/* Writes every mutable column of p (status, provider fields, scheduling,
+ * top-up, token) by id, only if the row is still at p->version (then bumps
+ * it); ST_CONFLICT when someone else changed the row since p was read. */
+enum store_rc store_payment_save(struct store *st, struct payment *p);
+/* Moves p from pending/processing to a final status, only if it is still
+ * pending/processing (idempotence): ST_CONFLICT when it already was final. */
+enum store_rc store_payment_finish(struct store *st, struct payment *p);
+
+/* Raw callbacks: record one; fetch the oldest unapplied body for a
+ * checkout id (ST_NOT_FOUND if none); mark all for it applied. */
+enum store_rc store_callback_add(struct store *st, const char *checkout_id, int64_t result_code,
+                                 const char *body, int64_t *id);
+enum store_rc store_callback_pending(struct store *st, const char *checkout_id, char *body, size_t bodysz);
+enum store_rc store_callback_applied(struct store *st, const char *checkout_id);
+
+/* ---- outbox ---- */
+struct outbox_msg {
+    int64_t id;
+    char phone[16];
+    char body[1024];
+    char kind[12];
+    int64_t payment_id;        /* 0 when none */
+    char status[12];
+    int64_t attempts, next_at;
+    char last_error[256];
+    char provider_id[96];
+    char encoding[8];
+    int64_t parts;
+    int64_t created_at, updated_at;
+};
+/* Queues m (status queued, due now); part count and encoding are the
+ * caller's. Call inside the transaction of the change that causes it. */
+enum store_rc store_outbox_add(struct store *st, struct outbox_msg *m);
+int store_outbox_due(struct store *st, int64_t now, struct outbox_msg *out, int max);
+enum store_rc store_outbox_save(struct store *st, const struct outbox_msg *m);
+enum store_rc store_outbox_list(struct store *st, const char *phone, const char *status, int64_t limit,
+                                int64_t offset, void (*fn)(void *, const struct outbox_msg *), void *ctx);
+/* queued + sending rows. */
+int64_t store_outbox_depth(struct store *st);
+/* After a crash: rows left "sending" go back to queued. */
+enum store_rc store_outbox_recover(struct store *st);
+
+/* ---- USSD sessions and events ---- */
+struct ussd_row {
+    char state[4096];
+    char last_text[256];
+    char last_reply[512];
+    int64_t updated_at;
+};
+enum store_rc store_session_get(struct store *st, const char *id, struct ussd_row *r);
+enum store_rc store_session_put(struct store *st, const char *id, const char *phone, const struct ussd_row *r);
+enum store_rc store_sessions_expire(struct store *st, int64_t older_than);
+struct ussd_event {
+    char session_id[128], phone[16], service_code[32], network_code[16], status[16];
+    char cost[32], input[256], error[256], date[32];
+    int64_t duration_ms, hops;
+};
+/* A repeated notification (same session, same status) is ST_CONFLICT. */
+enum store_rc store_ussd_event_add(struct store *st, const struct ussd_event *e);
+
+#endif

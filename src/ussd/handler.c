@@ -1,0 +1,245 @@
+/* ussd/handler: one USSD hop against the store; see handler.h. */
+#include "ussd/handler.h"
+
+#include "app/app.h"
+#include "pay/purchase.h"
+#include "ussd/ussd.h"
+#include "util/form.h"
+#include "util/log.h"
+#include "util/phone.h"
+#include "util/str.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define TEXT_MAX 200   /* AT's joined inputs; a session is short */
+
+/* What one hop knows about the caller, loaded on first need. */
+struct hop {
+    struct app *a;
+    const char *phone;
+    bool looked_up, registered;
+    struct user user;
+};
+
+static bool caller(struct hop *h)
+{
+    if (!h->looked_up) {
+        h->looked_up = true;
+        h->registered = store_user_by_phone(h->a->store, h->phone, &h->user) == ST_OK;
+    }
+    return h->registered;
+}
+
+static int host_list(void *ctx, const char *source, const char *phone, struct ussd_item *items, int max)
+{
+    struct hop *h = ctx;
+    (void)phone;
+    if (strcmp(source, "meters"))
+        return -1;
+    if (!caller(h))
+        return 0;
+    struct meter ms[USSD_LIST_MAX];
+    int n = store_user_meters(h->a->store, h->user.id, ms, max < USSD_LIST_MAX ? max : USSD_LIST_MAX);
+    for (int i = 0; i < n; i++) {
+        str_copy(items[i].id, sizeof items[i].id, ms[i].id);
+        str_copy(items[i].label, sizeof items[i].label, ms[i].name[0] ? ms[i].name : ms[i].id);
+    }
+    return n;
+}
+
+static void set_num(struct ussd_session *s, const char *key, int64_t v)
+{
+    char t[24];
+    snprintf(t, sizeof t, "%lld", (long long)v);
+    ussd_var_set(s, key, t);
+}
+
+static const char *validate_amount(struct hop *h, struct ussd_session *s)
+{
+    int64_t amount;
+    struct meter m;
+    set_num(s, "min", h->a->cfg.min_amount);
+    set_num(s, "max", h->a->cfg.max_amount);
+    if (!str_to_i64(ussd_var(s, "amount"), 0, 999999999, &amount))
+        return "amount_invalid";
+    if (amount < h->a->cfg.min_amount || amount > h->a->cfg.max_amount)
+        return "amount_range";
+    const char *meter = ussd_var(s, "meter");
+    if (!meter || store_meter_get(h->a->store, meter, &m) != ST_OK)
+        return "amount_invalid";
+    char kwh[24];
+    purchase_kwh_text(purchase_energy(amount, m.price_per_kwh), kwh);
+    ussd_var_set(s, "kwh", kwh);
+    return NULL;
+}
+
+static const char *buy(struct hop *h, const char *session_id, struct ussd_session *s)
+{
+    int64_t amount;
+    struct payment p;
+    if (!caller(h))
+        return "not_assigned";
+    if (!str_to_i64(ussd_var(s, "amount"), 1, 999999999, &amount))
+        return "purchase_failed";
+    char idem[160];
+    snprintf(idem, sizeof idem, "ussd:%s", session_id);
+    struct purchase_req r = {
+        .origin = "ussd", .idem_key = idem, .user_id = h->user.id, .phone = h->phone,
+        .meter_id = ussd_var(s, "meter"), .amount = amount,
+    };
+    switch (purchase_start(h->a, &r, &p)) {
+    case PR_NONE:
+        return NULL;
+    case PR_NOT_ASSIGNED:
+    case PR_NO_METER:
+        return "not_assigned";
+    default:
+        return "purchase_failed";
+    }
+}
+
+static const char *host_action(void *ctx, const char *name, const char *phone, const char *session_id,
+                               struct ussd_session *s)
+{
+    struct hop *h = ctx;
+    (void)phone;
+    if (!strcmp(name, "electricity_amount"))
+        return validate_amount(h, s);
+    if (!strcmp(name, "buy_electricity"))
+        return buy(h, session_id, s);
+    if (!strcmp(name, "set_language")) {
+        const char *lang = ussd_var(s, "lang");
+        if (lang && caller(h))
+            store_user_set_language(h->a->store, h->user.id, lang);
+        return NULL;
+    }
+    log_error("ussd.unknown_action", "action=%s", name);
+    return "system_error";
+}
+
+static void answer(struct http_resp *resp, const char *text)
+{
+    http_resp_text(resp, 200, "text/plain; charset=utf-8", text);
+}
+
+void ussd_hop(void *ctx, struct http_req *req, struct http_resp *resp)
+{
+    struct app *a = ctx;
+    struct form f;
+    char bad[48];
+    if (!form_parse(&f, req->body, req->body_len, bad, sizeof bad)) {
+        http_resp_text(resp, 400, "text/plain", "END Bad request: malformed form field");
+        log_warn("ussd.bad_form", "field=\"%s\"", bad);
+        return;
+    }
+    const char *sid = form_get(&f, "sessionId"), *rawphone = form_get(&f, "phoneNumber"),
+               *text = form_get(&f, "text");
+    char phone[PHONE_MAX], masked[20];
+    struct ussd_menus *menus = NULL;
+    struct ussd_row row;
+    struct buf reply;
+    buf_init(&reply, USSD_REPLY_MAX);
+    if (!text)
+        text = "";
+    if (!sid || !*sid || strlen(sid) > 120) {
+        http_resp_text(resp, 400, "text/plain", "END Bad request: sessionId is required (at most 120 characters)");
+        goto out;
+    }
+    if (!rawphone || !*rawphone) {
+        http_resp_text(resp, 400, "text/plain", "END Bad request: phoneNumber is required");
+        goto out;
+    }
+    if (strlen(text) > TEXT_MAX) {
+        answer(resp, "END Too many entries. Please dial again.");
+        goto out;
+    }
+    if (!phone_normalize(rawphone, phone)) {
+        answer(resp, "END Sorry, this service is for Kenyan mobile numbers.");
+        goto out;
+    }
+    atomic_fetch_add(&a->hops, 1);
+
+    enum store_rc rc = store_session_get(a->store, sid, &row);
+    if (rc == ST_OK && !strcmp(row.last_text, text)) {
+        /* the same request again (AT or Safaricom repeating a hop) */
+        answer(resp, row.last_reply);
+        log_info("ussd.repeat", "session=%s phone=%s", sid, log_phone(phone, masked));
+        goto out;
+    }
+    struct hop h = {.a = a, .phone = phone};
+    struct ussd_session s;
+    const char *input = NULL;
+    if (rc == ST_OK && *text && ussd_session_decode(&s, row.state)) {
+        const char *star = strrchr(text, '*');
+        input = star ? star + 1 : text;
+    } else {
+        /* a new session, or one whose state is gone: start at the main menu */
+        ussd_session_init(&s, caller(&h) ? h.user.language : "en");
+        if (rc == ST_NOT_FOUND && *text)
+            log_info("ussd.restart", "session=%s phone=%s", sid, log_phone(phone, masked));
+    }
+    if (!s.screen[0] || !input) {
+        set_num(&s, "min", a->cfg.min_amount);
+        set_num(&s, "max", a->cfg.max_amount);
+    }
+    menus = app_menus(a);
+    struct ussd_host host = {.ctx = &h, .list = host_list, .action = host_action};
+    bool end = ussd_step(menus, &host, phone, sid, &s, input, &reply);
+    str_copy(row.last_text, sizeof row.last_text, text);
+    str_copy(row.last_reply, sizeof row.last_reply, reply.data ? reply.data : "END");
+    if (!ussd_session_encode(&s, row.state, sizeof row.state) ||
+        store_session_put(a->store, sid, phone, &row) != ST_OK) {
+        log_error("ussd.session_not_saved", "session=%s", sid);
+        answer(resp, "END Sorry, something went wrong. Please try again.");
+        goto out;
+    }
+    answer(resp, row.last_reply);
+    log_debug("ussd.hop", "session=%s phone=%s screen=%s end=%d", sid, log_phone(phone, masked), s.screen, end);
+out:
+    ussd_menus_unref(menus);
+    buf_free(&reply);
+    form_free(&f);
+}
+
+void ussd_event(void *ctx, struct http_req *req, struct http_resp *resp)
+{
+    struct app *a = ctx;
+    struct form f;
+    char bad[48];
+    if (!form_parse(&f, req->body, req->body_len, bad, sizeof bad)) {
+        http_resp_text(resp, 400, "text/plain", "Bad request: malformed form field");
+        return;
+    }
+    struct ussd_event e;
+    memset(&e, 0, sizeof e);
+    const char *sid = form_get(&f, "sessionId");
+    if (!sid || !*sid || strlen(sid) > 120) {
+        http_resp_text(resp, 400, "text/plain", "sessionId: required (at most 120 characters)");
+        form_free(&f);
+        return;
+    }
+    str_copy(e.session_id, sizeof e.session_id, sid);
+    if (!phone_normalize(form_get(&f, "phoneNumber"), e.phone))
+        e.phone[0] = 0;
+    str_copy(e.service_code, sizeof e.service_code, form_get(&f, "serviceCode"));
+    str_copy(e.network_code, sizeof e.network_code, form_get(&f, "networkCode"));
+    str_copy(e.status, sizeof e.status, form_get(&f, "status"));
+    str_copy(e.cost, sizeof e.cost, form_get(&f, "cost"));
+    str_copy(e.input, sizeof e.input, form_get(&f, "input"));
+    str_copy(e.error, sizeof e.error, form_get(&f, "errorMessage"));
+    str_copy(e.date, sizeof e.date, form_get(&f, "date"));
+    int64_t v;
+    e.duration_ms = str_to_i64(form_get(&f, "durationInMillis"), 0, INT64_MAX, &v) ? v : -1;
+    e.hops = str_to_i64(form_get(&f, "hopsCount"), 0, 100000, &v) ? v : -1;
+    enum store_rc rc = store_ussd_event_add(a->store, &e);
+    char masked[20];
+    if (rc == ST_OK || rc == ST_CONFLICT) {
+        log_info("ussd.session_ended", "session=%s phone=%s status=%s hops=%lld", e.session_id,
+                 log_phone(e.phone, masked), e.status, (long long)e.hops);
+        http_resp_text(resp, 200, "text/plain", "OK");
+    } else {
+        http_resp_text(resp, 500, "text/plain", "Try again");
+    }
+    form_free(&f);
+}
