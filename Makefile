@@ -67,12 +67,12 @@ $(OBJDIR)/tests/check_%: $(OBJDIR)/tests/unit/check_%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
-$(OBJDIR)/tests/e2e: $(E2E_SRC:%.c=$(OBJDIR)/%.o) $(LIB)
+$(OBJDIR)/tests/run_e2e: $(E2E_SRC:%.c=$(OBJDIR)/%.o) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
 unit-bin: $(UNIT_BIN)
-e2e-bin: $(OBJDIR)/tests/e2e $(BINDIR)/lipad $(TOOL_BIN)
+e2e-bin: $(OBJDIR)/tests/run_e2e $(BINDIR)/lipad $(TOOL_BIN)
 
 # The whole suite under ASan+UBSan: unit runners, then end-to-end journeys
 # against the real lipad and the sandbox on loopback.

@@ -8,7 +8,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export LIPA_TEST_BIN=${LIPA_TEST_BIN:-$build/bin}
 passed=0 failed=0
-for t in "$build"/tests/check_* "$build"/tests/e2e; do
+for t in "$build"/tests/check_* "$build"/tests/run_e2e; do
   [ -x "$t" ] || continue
   echo "== $(basename "$t")"
   out=$("$t" 2>&1); rc=$?

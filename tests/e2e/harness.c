@@ -1,0 +1,303 @@
+/* e2e harness: process control and HTTP for the end-to-end tests. */
+#include "harness.h"
+
+#include "util/buf.h"
+#include "util/form.h"
+#include "util/httpc.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+int h_sandbox_port;
+static pid_t sandbox_pid;
+
+static const char *bin_dir(void)
+{
+    const char *b = getenv("LIPA_TEST_BIN");
+    return b && *b ? b : "bin";
+}
+
+void h_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static pid_t spawn(const char *prog, char *const argv[], char *const envp[], const char *log)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        execve(prog, argv, envp);
+        _exit(127);
+    }
+    return pid;
+}
+
+static bool wait_up(int port, const char *path, int ms)
+{
+    for (int waited = 0; waited < ms; waited += 50) {
+        struct http_result r = h_req(port, "GET", path, NULL, NULL, 0, NULL);
+        bool up = r.status == 200;
+        h_free(&r);
+        if (up)
+            return true;
+        h_sleep_ms(50);
+    }
+    return false;
+}
+
+void h_sandbox_start(int port, int delay_ms)
+{
+    char prog[512], portarg[16], delay[16];
+    snprintf(prog, sizeof prog, "%s/lipa-sandbox", bin_dir());
+    snprintf(portarg, sizeof portarg, "%d", port);
+    snprintf(delay, sizeof delay, "%d", delay_ms);
+    char *argv[] = {prog, "--port", portarg, "--callback-delay-ms", delay, NULL};
+    extern char **environ;
+    mkdir("build/e2e", 0755);
+    sandbox_pid = spawn(prog, argv, environ, "build/e2e/sandbox.log");
+    h_sandbox_port = port;
+    if (!wait_up(port, "/sandbox/health", 10000)) {
+        fprintf(stderr, "e2e: sandbox did not start (see build/e2e/sandbox.log)\n");
+        exit(1);
+    }
+}
+
+void h_sandbox_stop(void)
+{
+    if (sandbox_pid > 0) {
+        kill(sandbox_pid, SIGTERM);
+        waitpid(sandbox_pid, NULL, 0);
+        sandbox_pid = 0;
+    }
+}
+
+bool h_lipad_start(struct lipad *l, int port, const char *dir, const char *const *extra)
+{
+    char prog[512];
+    snprintf(prog, sizeof prog, "%s/lipad", bin_dir());
+    l->port = port;
+    snprintf(l->dir, sizeof l->dir, "%s", dir);
+    snprintf(l->log, sizeof l->log, "%s/lipad.log", dir);
+    mkdir("build/e2e", 0755);
+    mkdir(dir, 0755);
+    static char envbuf[40][300];
+    char *envp[48];
+    int n = 0;
+    char sb[64];
+    snprintf(sb, sizeof sb, "http://127.0.0.1:%d", h_sandbox_port);
+#define ENV(...) (snprintf(envbuf[n], sizeof envbuf[n], __VA_ARGS__), envp[n] = envbuf[n], n++)
+    ENV("LIPA_PORT=%d", port);
+    ENV("LIPA_DB=%s/lipa.db", dir);
+    ENV("LIPA_MENUS=%s", getenv("LIPA_TEST_MENUS") ? getenv("LIPA_TEST_MENUS") : "menus");
+    ENV("LIPA_ADMIN_KEY=%s", ADMIN_KEY);
+    ENV("LIPA_PEPPER=%s", PEPPER);
+    ENV("LIPA_CALLBACK_SECRET=%s", CB_SECRET);
+    ENV("LIPA_DARAJA_URL=%s", sb);
+    ENV("LIPA_AT_URL=%s", sb);
+    ENV("LIPA_TUYA_URL=%s", sb);
+    ENV("LIPA_DARAJA_KEY=sandbox-key");
+    ENV("LIPA_DARAJA_SECRET=sandbox-secret");
+    ENV("LIPA_AT_USERNAME=sandbox");
+    ENV("LIPA_AT_APIKEY=sandbox-at-key");
+    ENV("LIPA_TUYA_CLIENT_ID=sandbox-tuya-id");
+    ENV("LIPA_TUYA_SECRET=sandbox-tuya-secret");
+    ENV("LIPA_MIN_AMOUNT=1");
+    ENV("LIPA_SETTLE_AFTER=2");
+    ENV("LIPA_WORKER_POLL_MS=50");
+    ENV("LIPA_HTTP_TIMEOUT_MS=3000");
+    ENV("LIPA_RETRY_BASE_MS=200");
+    ENV("LIPA_THREADS=2");
+    const char *keep[] = {"ASAN_OPTIONS", "UBSAN_OPTIONS", "PATH", NULL};
+    for (int i = 0; keep[i]; i++)
+        if (getenv(keep[i]))
+            ENV("%s=%s", keep[i], getenv(keep[i]));
+    for (int i = 0; extra && extra[i] && n < 46; i++)
+        ENV("%s", extra[i]);
+#undef ENV
+    envp[n] = NULL;
+    char *argv[] = {prog, NULL};
+    l->pid = spawn(prog, argv, envp, l->log);
+    char path[32];
+    snprintf(path, sizeof path, "/api/health");
+    return wait_up(port, path, 15000);
+}
+
+int h_lipad_stop(struct lipad *l, int sig)
+{
+    if (l->pid <= 0)
+        return -1;
+    kill(l->pid, sig);
+    int st = 0;
+    waitpid(l->pid, &st, 0);
+    l->pid = 0;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+struct http_result h_req(int port, const char *method, const char *path, const char *ctype, const char *body,
+                         size_t len, const char *auth)
+{
+    char url[1024], ct[128], au[300];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    const char *headers[4] = {NULL, NULL, NULL, NULL};
+    int nh = 0;
+    if (ctype) {
+        snprintf(ct, sizeof ct, "Content-Type: %s", ctype);
+        headers[nh++] = ct;
+    }
+    if (auth) {
+        snprintf(au, sizeof au, "Authorization: Bearer %s", auth);
+        headers[nh++] = au;
+    }
+    struct httpc_req rq = {.method = method, .url = url, .headers = headers, .body = body,
+                           .body_len = body ? (len ? len : strlen(body)) : 0, .timeout_ms = 20000};
+    struct httpc_resp rs;
+    httpc_do(&rq, &rs);
+    struct http_result r = {.status = rs.status};
+    r.body = strdup(rs.body.data ? rs.body.data : "");
+    r.json = json_loads(r.body, 0, NULL);
+    httpc_resp_free(&rs);
+    return r;
+}
+
+void h_free(struct http_result *r)
+{
+    free(r->body);
+    json_decref(r->json);
+    r->body = NULL;
+    r->json = NULL;
+}
+
+struct http_result h_json_admin(struct lipad *l, const char *method, const char *path, const char *json)
+{
+    return h_req(l->port, method, path, json ? "application/json" : NULL, json, 0, ADMIN_KEY);
+}
+
+char *h_ussd(struct lipad *l, const char *session, const char *phone, const char *text)
+{
+    char *p = form_encode(phone), *t = form_encode(text), *s = form_encode(session);
+    char body[1024];
+    snprintf(body, sizeof body, "sessionId=%s&serviceCode=%%2A384%%2A1234%%23&phoneNumber=%s&networkCode=63902&text=%s",
+             s, p, t);
+    free(p);
+    free(t);
+    free(s);
+    struct http_result r = h_req(l->port, "POST", "/api/ussd", "application/x-www-form-urlencoded", body, 0, NULL);
+    ck_assert_int_eq(r.status, 200);
+    char *out = strdup(r.body);
+    h_free(&r);
+    return out;
+}
+
+long long h_user(struct lipad *l, const char *phone, const char *lang)
+{
+    char body[256];
+    snprintf(body, sizeof body, "{\"phoneNumber\":\"%s\",\"firstName\":\"Test\",\"lastName\":\"Caller\",\"language\":\"%s\"}",
+             phone, lang);
+    struct http_result r = h_json_admin(l, "POST", "/users", body);
+    ck_assert_msg(r.status == 201, "create user %s: %ld %s", phone, r.status, r.body);
+    long long id = json_integer_value(json_object_get(r.json, "id"));
+    h_free(&r);
+    return id;
+}
+
+void h_meter(struct lipad *l, const char *id, const char *device, const char *name)
+{
+    char body[256];
+    snprintf(body, sizeof body, "{\"id\":\"%s\",\"deviceId\":\"%s\",\"name\":\"%s\",\"pricePerKwh\":25}", id, device, name);
+    struct http_result r = h_json_admin(l, "POST", "/devices", body);
+    ck_assert_msg(r.status == 201, "create device %s: %ld %s", id, r.status, r.body);
+    h_free(&r);
+    h_sandbox_device(device);
+}
+
+void h_assign(struct lipad *l, long long user, const char *meter)
+{
+    char body[160];
+    snprintf(body, sizeof body, "{\"meterId\":\"%s\",\"userId\":%lld,\"isAssigned\":true}", meter, user);
+    struct http_result r = h_json_admin(l, "POST", "/meter-user/assign", body);
+    ck_assert_msg(r.status == 200, "assign: %ld %s", r.status, r.body);
+    h_free(&r);
+}
+
+void h_sandbox_device(const char *device)
+{
+    char body[160];
+    snprintf(body, sizeof body, "{\"id\":\"%s\",\"name\":\"meter\",\"product_name\":\"Prepaid meter\"}", device);
+    struct http_result r = h_req(h_sandbox_port, "POST", "/sandbox/tuya/devices", "application/json", body, 0, NULL);
+    ck_assert_msg(r.status == 200 || r.status == 201, "sandbox device: %ld %s", r.status, r.body);
+    h_free(&r);
+}
+
+json_t *h_sms(const char *phone)
+{
+    char path[128];
+    char *p = form_encode(phone);
+    snprintf(path, sizeof path, "/sandbox/sms?phone=%s", p);
+    free(p);
+    struct http_result r = h_req(h_sandbox_port, "GET", path, NULL, NULL, 0, NULL);
+    json_t *arr = json_incref(json_object_get(r.json, "messages"));
+    h_free(&r);
+    return arr ? arr : json_array();
+}
+
+json_t *h_wait_sms(const char *phone, size_t n, int ms)
+{
+    for (int waited = 0;; waited += 100) {
+        json_t *arr = h_sms(phone);
+        if (json_array_size(arr) >= n || waited >= ms)
+            return arr;
+        json_decref(arr);
+        h_sleep_ms(100);
+    }
+}
+
+json_t *h_wait_payment(struct lipad *l, const char *phone, const char *status, int ms)
+{
+    for (int waited = 0;; waited += 100) {
+        struct http_result r = h_json_admin(l, "GET", "/mpesa/transactions", NULL);
+        json_t *found = NULL, *it;
+        size_t i;
+        json_array_foreach(r.json, i, it) {
+            if (!strcmp(json_string_value(json_object_get(it, "phoneNumber")), phone)) {
+                found = it; /* newest first */
+                break;
+            }
+        }
+        if (found && (!strcmp(json_string_value(json_object_get(found, "status")), status) || waited >= ms)) {
+            json_incref(found);
+            h_free(&r);
+            return found;
+        }
+        h_free(&r);
+        if (waited >= ms)
+            return NULL;
+        h_sleep_ms(100);
+    }
+}
+
+long long h_balance(const char *device)
+{
+    char path[160];
+    snprintf(path, sizeof path, "/sandbox/tuya/devices/%s", device);
+    struct http_result r = h_req(h_sandbox_port, "GET", path, NULL, NULL, 0, NULL);
+    json_t *b = json_object_get(r.json, "balance_energy");
+    long long v = json_is_number(b) ? (long long)json_number_value(b) : -1;
+    h_free(&r);
+    return v;
+}

@@ -1,0 +1,66 @@
+/* e2e harness: starts the real lipad and lipa-sandbox on loopback, speaks
+ * HTTP to both, waits for things a user would notice (an SMS, a status).
+ * Binaries come from $LIPA_TEST_BIN (default bin). Not thread-safe; one
+ * test process at a time per instance. */
+#ifndef LIPA_E2E_HARNESS_H
+#define LIPA_E2E_HARNESS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#define ADMIN_KEY "e2e-admin-key-0123456789"
+#define PEPPER "e2e-pepper-abcdefghijklmnop"
+#define CB_SECRET "e2e-callback-secret"
+
+struct lipad {
+    pid_t pid;
+    int port;
+    char dir[256];     /* its database and logs */
+    char log[300];
+};
+
+struct http_result {
+    long status;
+    char *body;        /* malloc'ed, NUL-terminated */
+    json_t *json;      /* parsed body or NULL */
+};
+
+/* Sandbox shared by the suite (started once in main). */
+extern int h_sandbox_port;
+extern struct lipad h_main;
+
+void h_sandbox_start(int port, int callback_delay_ms);
+void h_sandbox_stop(void);
+/* Starts lipad on port with a fresh database in dir (created); extra_env
+ * is a NULL-terminated list of "NAME=value" added to the defaults. */
+bool h_lipad_start(struct lipad *l, int port, const char *dir, const char *const *extra_env);
+/* Sends sig and waits; returns the exit status (or 128+signal). */
+int h_lipad_stop(struct lipad *l, int sig);
+
+/* One request. base is "lipad" or "sandbox"-port number; auth may be NULL. */
+struct http_result h_req(int port, const char *method, const char *path, const char *ctype,
+                         const char *body, size_t len, const char *auth);
+void h_free(struct http_result *r);
+/* Shorthands on a lipad instance. */
+struct http_result h_json_admin(struct lipad *l, const char *method, const char *path, const char *json);
+/* One USSD hop; returns the answer text (malloc'ed). */
+char *h_ussd(struct lipad *l, const char *session, const char *phone, const char *text);
+
+/* Setup helpers (admin API): returns the user id. */
+long long h_user(struct lipad *l, const char *phone, const char *lang);
+void h_meter(struct lipad *l, const char *id, const char *device, const char *name);
+void h_assign(struct lipad *l, long long user, const char *meter);
+void h_sandbox_device(const char *device);
+
+/* The SMS the sandbox received for phone (E.164), as a JSON array (new ref). */
+json_t *h_sms(const char *phone);
+/* Waits up to ms for phone to have at least n SMS; returns the array. */
+json_t *h_wait_sms(const char *phone, size_t n, int ms);
+/* Waits up to ms for the newest payment of phone to reach status. */
+json_t *h_wait_payment(struct lipad *l, const char *phone, const char *status, int ms);
+/* Sandbox Tuya balance of a device (hundredths of a kWh), -1 if unknown. */
+long long h_balance(const char *device);
+void h_sleep_ms(int ms);
+
+#endif

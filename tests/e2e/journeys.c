@@ -1,0 +1,528 @@
+/* End-to-end journeys: the real lipad and lipa-sandbox on loopback, walked
+ * the way a caller, an integrator and an operator would. Each test uses its
+ * own phone numbers and meters so tests never see each other's data. */
+#include "harness.h"
+
+#include "util/str.h"
+
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct lipad h_main;
+
+/* A caller with one assigned meter, ready to buy. */
+static long long caller(const char *phone, const char *meter, const char *device, const char *lang)
+{
+    long long uid = h_user(&h_main, phone, lang);
+    h_meter(&h_main, meter, device, "Home");
+    h_assign(&h_main, uid, meter);
+    return uid;
+}
+
+/* Walks "", 1, 1*1, 1*1*AMOUNT, 1*1*AMOUNT*1 and returns the last answer. */
+static char *buy(const char *session, const char *phone, const char *amount)
+{
+    const char *steps[] = {"", "1", "1*1", NULL, NULL};
+    char confirm[64], pay[64];
+    snprintf(confirm, sizeof confirm, "1*1*%s", amount);
+    snprintf(pay, sizeof pay, "1*1*%s*1", amount);
+    steps[3] = confirm;
+    steps[4] = pay;
+    char *last = NULL;
+    for (int i = 0; i < 5; i++) {
+        free(last);
+        last = h_ussd(&h_main, session, phone, steps[i]);
+        ck_assert_msg(strlen(last) <= 160, "screen over 160: %s", last);
+        if (i < 4)
+            ck_assert_msg(!strncmp(last, "CON ", 4), "hop %d: %s", i, last);
+    }
+    return last;
+}
+
+static const char *sms_text(json_t *arr, size_t i)
+{
+    return json_string_value(json_object_get(json_array_get(arr, i), "message"));
+}
+
+static bool has_token(const char *text)
+{
+    const char *t = strstr(text, "Token: ");
+    if (!t)
+        t = strstr(text, "Tokeni: ");
+    if (!t)
+        return false;
+    t = strchr(t, ' ') + 1;
+    for (int g = 0; g < 5; g++) {
+        for (int d = 0; d < 4; d++)
+            if (t[g * 5 + d] < '0' || t[g * 5 + d] > '9')
+                return false;
+        if (g < 4 && t[g * 5 + 4] != ' ')
+            return false;
+    }
+    return true;
+}
+
+START_TEST(key_path_buys_and_texts_token)
+{
+    const char *phone = "+254711000001";
+    caller(phone, "E2E001", "e2edev001", "en");
+    char *a = h_ussd(&h_main, "s-key-1", phone, "");
+    ck_assert_msg(!strncmp(a, "CON ", 4) && strstr(a, "Buy electricity"), "%s", a);
+    free(a);
+    char *b = h_ussd(&h_main, "s-key-1", phone, "1");
+    ck_assert_msg(strstr(b, "Home"), "meter list: %s", b);
+    free(b);
+    char *c = h_ussd(&h_main, "s-key-1", phone, "1*1");
+    ck_assert_msg(!strncmp(c, "CON ", 4), "%s", c);
+    free(c);
+    char *d = h_ussd(&h_main, "s-key-1", phone, "1*1*100");
+    ck_assert_msg(strstr(d, "100") && strstr(d, "4.0"), "confirm shows amount and kWh: %s", d);
+    free(d);
+    char *e = h_ussd(&h_main, "s-key-1", phone, "1*1*100*1");
+    ck_assert_msg(!strncmp(e, "END ", 4) && strstr(e, "PIN"), "%s", e);
+    free(e);
+
+    json_t *sms = h_wait_sms(phone, 1, 20000);
+    ck_assert_int_eq(json_array_size(sms), 1);
+    const char *text = sms_text(sms, 0);
+    ck_assert_msg(has_token(text), "receipt has a 20-digit token in groups of four: %s", text);
+    ck_assert_msg(strstr(text, "100") && strstr(text, "4.0 kWh") && strstr(text, "E2E001"), "%s", text);
+    json_decref(sms);
+
+    json_t *p = h_wait_payment(&h_main, phone, "completed", 5000);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_str_eq(json_string_value(json_object_get(p, "status")), "completed");
+    ck_assert_int_eq(strlen(json_string_value(json_object_get(p, "mpesaReceiptNumber"))), 10);
+    json_decref(p);
+    long long bal = -1;
+    for (int i = 0; i < 100 && bal != 400; i++, h_sleep_ms(100))
+        bal = h_balance("e2edev001");
+    ck_assert_int_eq(bal, 400); /* 4.0 kWh credited, scale 2 */
+}
+END_TEST
+
+START_TEST(swahili_caller_gets_swahili)
+{
+    const char *phone = "+254711000002";
+    caller(phone, "E2E002", "e2edev002", "sw");
+    char *a = h_ussd(&h_main, "s-sw-1", phone, "");
+    ck_assert_msg(strstr(a, "umeme"), "Swahili main menu: %s", a);
+    free(a);
+    free(buy("s-sw-2", phone, "50"));
+    json_t *sms = h_wait_sms(phone, 1, 20000);
+    ck_assert_msg(json_array_size(sms) == 1 && strstr(sms_text(sms, 0), "Tokeni"), "Swahili receipt");
+    json_decref(sms);
+}
+END_TEST
+
+START_TEST(repeated_hop_charges_once)
+{
+    const char *phone = "+254711000003";
+    caller(phone, "E2E003", "e2edev003", "en");
+    char *first = buy("s-rep-1", phone, "100");
+    char *again = h_ussd(&h_main, "s-rep-1", phone, "1*1*100*1");
+    ck_assert_str_eq(first, again);
+    free(first);
+    free(again);
+    json_t *sms = h_wait_sms(phone, 1, 20000);
+    h_sleep_ms(1500);
+    json_decref(sms);
+    sms = h_sms(phone);
+    ck_assert_int_eq(json_array_size(sms), 1);
+    json_decref(sms);
+    struct http_result r = h_json_admin(&h_main, "GET", "/mpesa/transactions", NULL);
+    int n = 0;
+    size_t i;
+    json_t *it;
+    json_array_foreach(r.json, i, it) n += !strcmp(json_string_value(json_object_get(it, "phoneNumber")), phone);
+    ck_assert_int_eq(n, 1);
+    h_free(&r);
+}
+END_TEST
+
+START_TEST(cancelled_payment_texts_and_no_topup)
+{
+    const char *phone = "+254711000004";
+    caller(phone, "E2E004", "e2edev004", "en");
+    free(buy("s-can-1", phone, "102"));
+    json_t *p = h_wait_payment(&h_main, phone, "cancelled", 20000);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_str_eq(json_string_value(json_object_get(p, "status")), "cancelled");
+    ck_assert_int_eq(json_integer_value(json_object_get(p, "resultCode")), 1032);
+    json_decref(p);
+    json_t *sms = h_wait_sms(phone, 1, 10000);
+    ck_assert_msg(json_array_size(sms) == 1 && strstr(sms_text(sms, 0), "cancelled") &&
+                  !strstr(sms_text(sms, 0), "Token"), "cancel notice");
+    json_decref(sms);
+    ck_assert_int_eq(h_balance("e2edev004"), 0);
+}
+END_TEST
+
+START_TEST(insufficient_funds_fails)
+{
+    const char *phone = "+254711000005";
+    caller(phone, "E2E005", "e2edev005", "en");
+    free(buy("s-ins-1", phone, "1"));
+    json_t *p = h_wait_payment(&h_main, phone, "failed", 20000);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_str_eq(json_string_value(json_object_get(p, "status")), "failed");
+    ck_assert_int_eq(json_integer_value(json_object_get(p, "resultCode")), 1);
+    json_decref(p);
+    json_t *sms = h_wait_sms(phone, 1, 10000);
+    ck_assert_msg(json_array_size(sms) == 1 && strstr(sms_text(sms, 0), "failed"), "failure notice");
+    json_decref(sms);
+}
+END_TEST
+
+START_TEST(no_callback_settled_by_query)
+{
+    const char *phone = "+254711000006";
+    caller(phone, "E2E006", "e2edev006", "en");
+    free(buy("s-noc-1", phone, "107"));
+    json_t *p = h_wait_payment(&h_main, phone, "timeout", 30000);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_str_eq(json_string_value(json_object_get(p, "status")), "timeout");
+    ck_assert_int_eq(json_integer_value(json_object_get(p, "resultCode")), 1037);
+    json_decref(p);
+}
+END_TEST
+
+START_TEST(duplicate_callback_changes_nothing)
+{
+    const char *phone = "+254711000007";
+    caller(phone, "E2E007", "e2edev007", "en");
+    free(buy("s-dup-1", phone, "200"));
+    json_t *p = h_wait_payment(&h_main, phone, "completed", 20000);
+    ck_assert_ptr_nonnull(p);
+    char path[160];
+    snprintf(path, sizeof path, "/sandbox/stk/%s/resend", json_string_value(json_object_get(p, "checkoutRequestId")));
+    json_decref(p);
+    json_t *sms = h_wait_sms(phone, 1, 10000);
+    json_decref(sms);
+    long long bal = -1;
+    for (int i = 0; i < 100 && bal != 800; i++, h_sleep_ms(100))
+        bal = h_balance("e2edev007");
+    ck_assert_int_eq(bal, 800);
+    struct http_result r = h_req(h_sandbox_port, "POST", path, "application/json", "{}", 0, NULL);
+    ck_assert_msg(r.status == 200, "resend: %ld %s", r.status, r.body);
+    h_free(&r);
+    h_sleep_ms(1500);
+    sms = h_sms(phone);
+    ck_assert_int_eq(json_array_size(sms), 1);
+    json_decref(sms);
+    ck_assert_int_eq(h_balance("e2edev007"), 800);
+}
+END_TEST
+
+START_TEST(providers_down_then_back)
+{
+    const char *phone = "+254711000008";
+    caller(phone, "E2E008", "e2edev008", "en");
+    const char *fails[] = {"{\"service\":\"daraja\",\"count\":2,\"status\":503}",
+                           "{\"service\":\"at\",\"count\":2,\"status\":503}",
+                           "{\"service\":\"tuya\",\"count\":2,\"status\":500}"};
+    for (int i = 0; i < 3; i++) {
+        struct http_result r = h_req(h_sandbox_port, "POST", "/sandbox/fail", "application/json", fails[i], 0, NULL);
+        ck_assert_int_eq(r.status, 200);
+        h_free(&r);
+    }
+    free(buy("s-down-1", phone, "100"));
+    json_t *sms = h_wait_sms(phone, 1, 30000);
+    ck_assert_msg(json_array_size(sms) == 1 && has_token(sms_text(sms, 0)), "token SMS arrives after retries");
+    json_decref(sms);
+    long long bal = -1;
+    for (int i = 0; i < 200 && bal != 400; i++, h_sleep_ms(100))
+        bal = h_balance("e2edev008");
+    ck_assert_int_eq(bal, 400);
+    struct http_result r = h_req(h_main.port, "GET", "/api/health", NULL, NULL, 0, NULL);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(json_object_get(json_object_get(r.json, "data"),
+                                                                         "providers"), "daraja"), "status")), "ok");
+    h_free(&r);
+}
+END_TEST
+
+START_TEST(malformed_and_forged_callbacks)
+{
+    const char *ct = "application/json";
+    struct http_result r = h_req(h_main.port, "POST", "/mpesa/callback?secret=" CB_SECRET, ct, "{not json", 0, NULL);
+    ck_assert_int_eq(r.status, 400);
+    h_free(&r);
+    r = h_req(h_main.port, "POST", "/mpesa/callback?secret=" CB_SECRET, ct,
+              "{\"Body\":{\"stkCallback\":{\"ResultCode\":0}}}", 0, NULL);
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_msg(strstr(r.body, "CheckoutRequestID"), "names the missing field: %s", r.body);
+    h_free(&r);
+    r = h_req(h_main.port, "POST", "/mpesa/callback?secret=wrong", ct,
+              "{\"Body\":{\"stkCallback\":{\"CheckoutRequestID\":\"ws_CO_x\",\"ResultCode\":0}}}", 0, NULL);
+    ck_assert_int_eq(r.status, 401);
+    h_free(&r);
+    r = h_req(h_main.port, "POST", "/mpesa/callback", ct, "{}", 0, NULL);
+    ck_assert_int_eq(r.status, 401);
+    h_free(&r);
+}
+END_TEST
+
+START_TEST(unassigned_and_unknown_callers)
+{
+    const char *phone = "+254711000009";
+    h_user(&h_main, phone, "en");
+    char *a = h_ussd(&h_main, "s-un-1", phone, "");
+    free(a);
+    char *b = h_ussd(&h_main, "s-un-1", phone, "1");
+    ck_assert_msg(!strncmp(b, "END ", 4), "no meters ends the session: %s", b);
+    free(b);
+    char *c = h_ussd(&h_main, "s-un-2", "+254799999999", "");
+    ck_assert_msg(!strncmp(c, "CON ", 4), "unknown caller still sees the menu: %s", c);
+    free(c);
+    char *d = h_ussd(&h_main, "s-un-2", "+254799999999", "1");
+    ck_assert_msg(!strncmp(d, "END ", 4), "%s", d);
+    free(d);
+    /* someone else's meter over REST: 403 */
+    long long other = h_user(&h_main, "+254711000010", "en");
+    (void)other;
+    h_meter(&h_main, "E2E010", "e2edev010", "Shop");
+    struct http_result r = h_json_admin(&h_main, "POST", "/mpesa/payment",
+        "{\"amount\":100,\"phoneNumber\":\"0711000010\",\"meterId\":\"E2E010\",\"userId\":\"1\"}");
+    ck_assert_msg(r.status == 403 || r.status == 404, "unassigned meter refused: %ld %s", r.status, r.body);
+    h_free(&r);
+}
+END_TEST
+
+START_TEST(bad_requests_are_named)
+{
+    char *big = malloc(200000);
+    memset(big, 'a', 199999);
+    big[199999] = 0;
+    struct http_result r = h_req(h_main.port, "POST", "/api/ussd", "application/x-www-form-urlencoded", big, 0, NULL);
+    ck_assert_int_eq(r.status, 413);
+    h_free(&r);
+    free(big);
+    r = h_req(h_main.port, "GET", "/nope", NULL, NULL, 0, NULL);
+    ck_assert_int_eq(r.status, 404);
+    h_free(&r);
+    r = h_req(h_main.port, "DELETE", "/api/ussd", NULL, NULL, 0, NULL);
+    ck_assert_int_eq(r.status, 405);
+    h_free(&r);
+    r = h_json_admin(&h_main, "POST", "/users", "{\"phoneNumber\":\"12345\"}");
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_msg(strstr(r.body, "phoneNumber"), "%s", r.body);
+    h_free(&r);
+    r = h_json_admin(&h_main, "POST", "/users", "{\"phoneNumber\":");
+    ck_assert_int_eq(r.status, 400);
+    h_free(&r);
+    r = h_req(h_main.port, "POST", "/users", "application/json", "{\"phoneNumber\":\"0711000099\"}", 0, "wrong-key");
+    ck_assert_int_eq(r.status, 401);
+    h_free(&r);
+    r = h_req(h_main.port, "POST", "/api/ussd", "application/x-www-form-urlencoded", "phoneNumber=%2B254711000001&text=", 0, NULL);
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_msg(strstr(r.body, "sessionId"), "%s", r.body);
+    h_free(&r);
+}
+END_TEST
+
+START_TEST(users_devices_assignments_api)
+{
+    struct http_result r = h_json_admin(&h_main, "POST", "/users",
+        "{\"phoneNumber\":\"0722 111 222\",\"firstName\":\"Wanjiku\",\"lastName\":\"K\",\"email\":\"w@example.com\",\"role\":\"USER\",\"language\":\"sw\"}");
+    ck_assert_int_eq(r.status, 201);
+    ck_assert_str_eq(json_string_value(json_object_get(r.json, "phoneNumber")), "+254722111222");
+    long long uid = json_integer_value(json_object_get(r.json, "id"));
+    h_free(&r);
+    r = h_json_admin(&h_main, "POST", "/users", "{\"phoneNumber\":\"254722111222\"}");
+    ck_assert_int_eq(r.status, 409);
+    h_free(&r);
+    r = h_json_admin(&h_main, "GET", "/users?phone=722111222", NULL);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_int_eq(json_integer_value(json_object_get(r.json, "id")), uid);
+    h_free(&r);
+    h_meter(&h_main, "E2E020", "e2edev020", "Kiosk");
+    char path[128], body[128];
+    snprintf(path, sizeof path, "/devices/E2E020/assign");
+    snprintf(body, sizeof body, "{\"userId\":\"%lld\"}", uid);
+    r = h_json_admin(&h_main, "POST", path, body);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(json_string_value(json_object_get(r.json, "meterId")), "E2E020");
+    h_free(&r);
+    snprintf(path, sizeof path, "/meter-user/is-assigned?meterId=E2E020&userId=%lld", uid);
+    r = h_json_admin(&h_main, "GET", path, NULL);
+    ck_assert(json_is_true(json_object_get(r.json, "isAssigned")));
+    h_free(&r);
+    snprintf(path, sizeof path, "/meter-user/user/%lld/meters", uid);
+    r = h_json_admin(&h_main, "GET", path, NULL);
+    ck_assert_int_eq(json_array_size(r.json), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(r.json, 0), "id")), "E2E020");
+    h_free(&r);
+    r = h_json_admin(&h_main, "GET", "/meter-user/meter/E2E020/users", NULL);
+    ck_assert_int_eq(json_array_size(r.json), 1);
+    h_free(&r);
+    r = h_json_admin(&h_main, "GET", "/devices/E2E020", NULL);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert(json_is_true(json_object_get(json_object_get(r.json, "device"), "online")));
+    h_free(&r);
+    r = h_json_admin(&h_main, "GET", "/devices/NOPE", NULL);
+    ck_assert_int_eq(r.status, 404);
+    ck_assert_str_eq(json_string_value(json_object_get(r.json, "error")), "device_not_found");
+    h_free(&r);
+    snprintf(body, sizeof body, "{\"meterId\":\"E2E020\",\"userId\":%lld,\"isAssigned\":false}", uid);
+    r = h_json_admin(&h_main, "POST", "/meter-user/unassign", body);
+    ck_assert_int_eq(r.status, 200);
+    h_free(&r);
+    snprintf(path, sizeof path, "/meter-user/is-assigned?meterId=E2E020&userId=%lld", uid);
+    r = h_json_admin(&h_main, "GET", path, NULL);
+    ck_assert(json_is_false(json_object_get(r.json, "isAssigned")));
+    h_free(&r);
+    /* generate-assignments: a device with an owner phone gets its owner */
+    r = h_json_admin(&h_main, "POST", "/devices", "{\"id\":\"E2E021\",\"deviceId\":\"e2edev021\",\"ownerPhone\":\"0733999001\"}");
+    ck_assert_int_eq(r.status, 201);
+    h_free(&r);
+    r = h_json_admin(&h_main, "POST", "/meter-user/generate-assignments", NULL);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_int_ge(json_integer_value(json_object_get(r.json, "assignmentsCreated")), 1);
+    h_free(&r);
+    r = h_json_admin(&h_main, "GET", "/users?phone=0733999001", NULL);
+    ck_assert_int_eq(r.status, 200);
+    h_free(&r);
+}
+END_TEST
+
+START_TEST(rest_payment_with_status)
+{
+    const char *phone = "+254711000011";
+    long long uid = caller(phone, "E2E011", "e2edev011", "en");
+    char body[256];
+    snprintf(body, sizeof body, "{\"amount\":150.0,\"phoneNumber\":\"0711000011\",\"meterId\":\"E2E011\",\"userId\":%lld}", uid);
+    struct http_result r = h_json_admin(&h_main, "POST", "/mpesa/payment", body);
+    ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body);
+    ck_assert_str_eq(json_string_value(json_object_get(r.json, "message")), "STK push sent");
+    char path[160];
+    snprintf(path, sizeof path, "/mpesa/status/%s", json_string_value(json_object_get(r.json, "checkoutRequestId")));
+    h_free(&r);
+    const char *st = "";
+    for (int i = 0; i < 200; i++, h_sleep_ms(100)) {
+        r = h_req(h_main.port, "GET", path, NULL, NULL, 0, NULL);
+        ck_assert_int_eq(r.status, 200);
+        if (!strcmp(json_string_value(json_object_get(r.json, "status")), "completed")) {
+            st = "completed";
+            h_free(&r);
+            break;
+        }
+        h_free(&r);
+    }
+    ck_assert_str_eq(st, "completed");
+    json_t *sms = h_wait_sms(phone, 1, 10000);
+    ck_assert_int_eq(json_array_size(sms), 1);
+    json_decref(sms);
+}
+END_TEST
+
+/* lipad killed while the customer pays: the callback finds nobody home;
+ * after a restart the purchase is settled by STK query. */
+START_TEST(killed_midway_settles_after_restart)
+{
+    struct lipad l;
+    char dir[128];
+    snprintf(dir, sizeof dir, "build/e2e/restart-%d", (int)getpid());
+    int port = h_main.port + 50;
+    ck_assert(h_lipad_start(&l, port, dir, NULL));
+    struct lipad *saved = malloc(sizeof *saved);
+    *saved = h_main;
+    h_main = l; /* the helpers talk to h_main */
+    const char *phone = "+254711000012";
+    caller(phone, "E2E012", "e2edev012", "en");
+    free(buy("s-kill-1", phone, "300"));
+    json_t *p = h_wait_payment(&h_main, phone, "processing", 10000);
+    ck_assert_ptr_nonnull(p);
+    json_decref(p);
+    h_lipad_stop(&h_main, SIGKILL);
+    h_sleep_ms(1500); /* the sandbox's callback fails meanwhile */
+    ck_assert(h_lipad_start(&h_main, port, dir, NULL));
+    p = h_wait_payment(&h_main, phone, "completed", 20000);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_str_eq(json_string_value(json_object_get(p, "status")), "completed");
+    json_decref(p);
+    json_t *sms = h_wait_sms(phone, 1, 10000);
+    ck_assert_msg(json_array_size(sms) == 1 && has_token(sms_text(sms, 0)), "token after restart");
+    json_decref(sms);
+    ck_assert_int_eq(h_lipad_stop(&h_main, SIGTERM), 0);
+    h_main = *saved;
+    free(saved);
+}
+END_TEST
+
+/* An admin's broken menu edit is refused on SIGHUP; callers keep the old set. */
+START_TEST(bad_menu_reload_keeps_serving)
+{
+    struct lipad l;
+    char dir[128], menus[160], cmd[512], env[200];
+    snprintf(dir, sizeof dir, "build/e2e/hup-%d", (int)getpid());
+    snprintf(menus, sizeof menus, "%s/menus", dir);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && rm -rf %s && cp -r menus %s", dir, menus, menus);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(env, sizeof env, "LIPA_MENUS=%s", menus);
+    const char *extra[] = {env, NULL};
+    ck_assert(h_lipad_start(&l, h_main.port + 51, dir, extra));
+    snprintf(cmd, sizeof cmd, "printf 'screens:\\n  broken:\\n    kind: menu\\n    text: {en: Hi}\\n' > %s/zz-broken.yaml", menus);
+    ck_assert_int_eq(system(cmd), 0);
+    kill(l.pid, SIGHUP);
+    h_sleep_ms(500);
+    char *a = h_ussd(&l, "s-hup-1", "+254711000013", "");
+    ck_assert_msg(!strncmp(a, "CON ", 4) && strstr(a, "Buy electricity"), "old menus still serve: %s", a);
+    free(a);
+    snprintf(cmd, sizeof cmd, "grep -q 'zz-broken.yaml:[0-9]*:' %s", l.log);
+    ck_assert_msg(system(cmd) == 0, "the refusal names file:line in the log");
+    ck_assert_int_eq(h_lipad_stop(&l, SIGTERM), 0);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("e2e");
+    TCase *t = tcase_create("journeys");
+    tcase_set_timeout(t, 90);
+    tcase_add_test(t, key_path_buys_and_texts_token);
+    tcase_add_test(t, swahili_caller_gets_swahili);
+    tcase_add_test(t, repeated_hop_charges_once);
+    tcase_add_test(t, cancelled_payment_texts_and_no_topup);
+    tcase_add_test(t, insufficient_funds_fails);
+    tcase_add_test(t, no_callback_settled_by_query);
+    tcase_add_test(t, duplicate_callback_changes_nothing);
+    tcase_add_test(t, providers_down_then_back);
+    tcase_add_test(t, malformed_and_forged_callbacks);
+    tcase_add_test(t, unassigned_and_unknown_callers);
+    tcase_add_test(t, bad_requests_are_named);
+    tcase_add_test(t, users_devices_assignments_api);
+    tcase_add_test(t, rest_payment_with_status);
+    tcase_add_test(t, killed_midway_settles_after_restart);
+    tcase_add_test(t, bad_menu_reload_keeps_serving);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void)
+{
+    int base = 20000 + (int)(getpid() % 20000);
+    h_sandbox_start(base + 1, 300);
+    char dir[128];
+    snprintf(dir, sizeof dir, "build/e2e/main-%d", (int)getpid());
+    if (!h_lipad_start(&h_main, base, dir, NULL)) {
+        fprintf(stderr, "e2e: lipad did not start (see %s/lipad.log)\n", dir);
+        h_sandbox_stop();
+        return 1;
+    }
+    SRunner *sr = srunner_create(suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    int rc = h_lipad_stop(&h_main, SIGTERM);
+    if (rc != 0) {
+        fprintf(stderr, "e2e: lipad exited %d on SIGTERM (sanitizer report? see %s/lipad.log)\n", rc, dir);
+        failed++;
+    }
+    h_sandbox_stop();
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,719 @@
+/* sandbox/tuya: a fake Tuya cloud for prepaid electricity meters (category
+ * zndb). Every call is signed and the sandbox checks the signature itself,
+ * from the protocols.md recipe, without lipa's client code: sign = UPPER hex
+ * HMAC-SHA256(secret, client_id [+ access_token] + t + nonce + stringToSign),
+ * stringToSign = METHOD "\n" hex(sha256(body)) "\n" Signature-Headers block
+ * "\n" path?query-sorted-by-key. Like the live cloud it answers HTTP 200 with
+ * success:false and a code: 1004 sign invalid, 1005 clientId invalid, 1010
+ * token invalid (unknown or expired), 1013 request time invalid (t more than
+ * 15 minutes off), 1109 param is illegal, 2008 command or value not support,
+ * 2010 device not exist (the code of Tuya's global error table).
+ *
+ * Devices are registered through the unsigned POST /sandbox/tuya/devices, or,
+ * with --tuya-any-device, come into being the first time an id is used.
+ * charge_energy (hundredths of a kWh, scale 2) adds to balance_energy;
+ * clear_energy zeroes it; the vendor codes of the seed documents
+ * (charge_money, goods_price, charge_token, prepayment_switch) are stored and
+ * then reported in the status. GET /sandbox/tuya/devices/{id} shows a
+ * device's balance and every command it received. */
+#include "sandbox.h"
+
+#include "http/api.h"
+#include "util/crypto.h"
+#include "util/log.h"
+#include "util/str.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TOKEN_TTL_S 7200
+#define TOKENS 8                /* live tokens kept at once */
+#define T_SLACK_MS (15 * 60 * 1000LL)
+#define DEVICES_MAX 100000
+#define COMMAND_LOG_MAX 500     /* per device; the oldest go first */
+#define ENERGY_MAX 99999999     /* charge_energy bound, as the specification says */
+#define PRODUCT_ID "sbxzndb0prepaid1"
+
+struct tuya_token {
+    char access[33], refresh[33];
+    int64_t exp_mono;
+    bool live;
+};
+
+struct device {
+    char id[65], name[128], product[128];
+    int64_t balance, last_charge, forward_total;
+    bool prepay, sw;
+    json_t *vendor;             /* code -> last value, vendor data points */
+    json_t *commands;           /* [{code, value, t}], oldest first */
+    int64_t created_s, updated_s;
+};
+
+struct sb_tuya {
+    struct tuya_token tok[TOKENS];
+    size_t next_tok;
+    char uid[24];
+    struct device **dev;
+    size_t n, cap;
+};
+
+/* ---- signing ---- */
+
+void sb_tuya_sign(const char *client_id, const char *secret, const char *access_token,
+                  const char *t, const char *nonce, const char *method, const char *body,
+                  size_t body_len, const char *sig_headers, const char *url, char out[65])
+{
+    uint8_t h[32];
+    char body_hex[65];
+    crypto_sha256(body ? body : "", body ? body_len : 0, h);
+    crypto_hex(h, sizeof h, body_hex, false);
+    struct buf b;
+    buf_init(&b, 64u << 10);
+    buf_printf(&b, "%s%s%s%s%s\n%s\n%s\n%s", client_id, access_token ? access_token : "", t,
+               nonce ? nonce : "", method, body_hex, sig_headers ? sig_headers : "", url);
+    out[0] = 0;
+    if (!b.over) {
+        crypto_hmac_sha256(secret, strlen(secret), b.data, b.len, h);
+        crypto_hex(h, sizeof h, out, true);
+    }
+    buf_free(&b);
+}
+
+/* The request's path with its query sorted by key, as Tuya signs it. */
+static bool signed_url(const struct http_req *req, struct buf *out)
+{
+    size_t order[FORM_MAX_FIELDS], n = req->query.n;
+    for (size_t i = 0; i < n; i++) {
+        size_t j = i;
+        while (j > 0 && strcmp(req->query.name[order[j - 1]], req->query.name[i]) > 0) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = i;
+    }
+    buf_puts(out, req->path);
+    for (size_t i = 0; i < n; i++)
+        buf_printf(out, "%c%s=%s", i ? '&' : '?', req->query.name[order[i]], req->query.value[order[i]]);
+    return !out->over;
+}
+
+/* The "name:value\n" block for the names in Signature-Headers (a:b:c). */
+static bool signed_headers(const struct http_req *req, struct buf *out)
+{
+    const char *names = http_header(req, "Signature-Headers");
+    while (names && *names) {
+        size_t len = strcspn(names, ":");
+        char name[128];
+        if (len && len < sizeof name) {
+            memcpy(name, names, len);
+            name[len] = 0;
+            const char *v = http_header(req, name);
+            buf_printf(out, "%s:%s\n", name, v ? v : "");
+        }
+        names += len;
+        if (*names == ':')
+            names++;
+    }
+    return !out->over;
+}
+
+/* ---- replies ---- */
+
+static json_t *envelope(bool success)
+{
+    char tid[33];
+    uint8_t raw[16];
+    if (crypto_random(raw, sizeof raw))
+        crypto_hex(raw, sizeof raw, tid, false);
+    else
+        str_copy(tid, sizeof tid, "0");
+    return json_pack("{s:b, s:I, s:s}", "success", success, "t", (json_int_t)now_ms(), "tid", tid);
+}
+
+static void tuya_error(struct http_req *req, struct http_resp *resp, int code, const char *msg,
+                       const char *why)
+{
+    log_warn("tuya.request.rejected", "path=%s code=%d reason=\"%s\"", req->path, code, why);
+    json_t *o = envelope(false);
+    if (o) {
+        json_object_set_new(o, "code", json_integer(code));
+        json_object_set_new(o, "msg", json_string(msg));
+    }
+    api_json(resp, 200, o);
+}
+
+static void tuya_ok(struct http_resp *resp, json_t *result)
+{
+    json_t *o = envelope(true);
+    if (o)
+        json_object_set_new(o, "result", result);
+    else
+        json_decref(result);
+    api_json(resp, 200, o);
+}
+
+static bool fault(struct sandbox *sb, struct http_resp *resp)
+{
+    int st = sb_fail_take(sb, SB_TUYA);
+    if (!st)
+        return false;
+    json_t *o = envelope(false);
+    if (o) {
+        json_object_set_new(o, "code", json_integer(500));
+        json_object_set_new(o, "msg", json_string("system error, please contact the admin"));
+    }
+    api_json(resp, st, o);
+    return true;
+}
+
+/* Checks the headers and the signature (and for business calls the token);
+ * on failure answers the Tuya error and returns false. */
+static bool tuya_auth(struct sandbox *sb, struct http_req *req, struct http_resp *resp, bool business)
+{
+    const char *cid = http_header(req, "client_id"), *sign = http_header(req, "sign");
+    const char *t = http_header(req, "t"), *method = http_header(req, "sign_method");
+    const char *nonce = http_header(req, "nonce"), *token = http_header(req, "access_token");
+    int64_t tv;
+    if (!cid || !crypto_streq(cid, sb->cred.tuya_client_id)) {
+        tuya_error(req, resp, 1005, "clientId invalid", cid ? "wrong client_id" : "no client_id header");
+        return false;
+    }
+    if (!t || !str_to_i64(t, 0, INT64_MAX / 2, &tv)) {
+        tuya_error(req, resp, 1013, "request time is invalid", "t is not milliseconds");
+        return false;
+    }
+    if (tv < now_ms() - T_SLACK_MS || tv > now_ms() + T_SLACK_MS) {
+        tuya_error(req, resp, 1013, "request time is invalid", "t more than 15 minutes from now");
+        return false;
+    }
+    if (!method || strcmp(method, "HMAC-SHA256")) {
+        tuya_error(req, resp, 1004, "sign invalid", "sign_method is not HMAC-SHA256");
+        return false;
+    }
+    if (business && (!token || !*token)) {
+        tuya_error(req, resp, 1010, "token invalid", "no access_token header");
+        return false;
+    }
+    struct buf url, hdrs;
+    buf_init(&url, 8192);
+    buf_init(&hdrs, 8192);
+    char want[65] = "";
+    if (signed_url(req, &url) && signed_headers(req, &hdrs))
+        sb_tuya_sign(sb->cred.tuya_client_id, sb->cred.tuya_secret, business ? token : "", t, nonce,
+                     req->method, req->body, req->body_len, hdrs.data ? hdrs.data : "", url.data, want);
+    buf_free(&url);
+    buf_free(&hdrs);
+    if (!sign || !*want || !crypto_streq(sign, want)) {
+        tuya_error(req, resp, 1004, "sign invalid", sign ? "signature does not match" : "no sign header");
+        return false;
+    }
+    if (!business)
+        return true;
+    pthread_mutex_lock(&sb->mu);
+    bool live = false;
+    int64_t now = sb_mono_ms();
+    for (size_t i = 0; i < TOKENS && !live; i++) {
+        const struct tuya_token *k = &sb->tuya->tok[i];
+        live = k->live && now < k->exp_mono && crypto_streq(token, k->access);
+    }
+    pthread_mutex_unlock(&sb->mu);
+    if (!live)
+        tuya_error(req, resp, 1010, "token invalid", "unknown or expired access_token");
+    return live;
+}
+
+/* ---- tokens ---- */
+
+static bool random_hex32(char out[33])
+{
+    uint8_t raw[16];
+    if (!crypto_random(raw, sizeof raw))
+        return false;
+    crypto_hex(raw, sizeof raw, out, false);
+    return true;
+}
+
+/* Issues a token into the ring (replacing `old` when given). */
+static void issue(struct sandbox *sb, struct http_req *req, struct http_resp *resp, const char *refresh)
+{
+    char access[33], fresh[33];
+    if (!random_hex32(access) || !random_hex32(fresh)) {
+        tuya_error(req, resp, 500, "system error, please contact the admin", "CSPRNG failed");
+        return;
+    }
+    pthread_mutex_lock(&sb->mu);
+    struct sb_tuya *ty = sb->tuya;
+    struct tuya_token *slot = NULL;
+    if (refresh) {
+        for (size_t i = 0; i < TOKENS && !slot; i++)
+            if (ty->tok[i].live && crypto_streq(refresh, ty->tok[i].refresh))
+                slot = &ty->tok[i];
+    } else {
+        slot = &ty->tok[ty->next_tok];
+        ty->next_tok = (ty->next_tok + 1) % TOKENS;
+    }
+    if (slot) {
+        str_copy(slot->access, sizeof slot->access, access);
+        str_copy(slot->refresh, sizeof slot->refresh, fresh);
+        slot->exp_mono = sb_mono_ms() + TOKEN_TTL_S * 1000LL;
+        slot->live = true;
+    }
+    char uid[24];
+    str_copy(uid, sizeof uid, ty->uid);
+    pthread_mutex_unlock(&sb->mu);
+    if (!slot) {
+        tuya_error(req, resp, 1012, "token status is invalid", "unknown refresh_token");
+        return;
+    }
+    log_info("tuya.token.issued", "kind=%s expire_time=%d", refresh ? "refresh" : "new", TOKEN_TTL_S);
+    tuya_ok(resp, json_pack("{s:s, s:i, s:s, s:s}", "access_token", access, "expire_time", TOKEN_TTL_S,
+                            "refresh_token", fresh, "uid", uid));
+}
+
+/* GET /v1.0/token?grant_type=1 */
+static void h_token(void *ctx, struct http_req *req, struct http_resp *resp)
+{
+    struct sandbox *sb = ctx;
+    if (fault(sb, resp) || !tuya_auth(sb, req, resp, false))
+        return;
+    const char *gt = http_query(req, "grant_type");
+    if (!gt || strcmp(gt, "1")) {
+        tuya_error(req, resp, 1003, "grant type invalid", "grant_type must be 1");
+        return;
+    }
+    issue(sb, req, resp, NULL);
+}
+
+/* GET /v1.0/token/{refresh_token}: a new token; the old one stops working. */
+static void h_refresh(void *ctx, struct http_req *req, struct http_resp *resp)
+{
+    struct sandbox *sb = ctx;
+    if (fault(sb, resp) || !tuya_auth(sb, req, resp, false))
+        return;
+    issue(sb, req, resp, req->params[0]);
+}
+
+/* ---- devices ---- */
+
+static bool device_id_ok(const char *id)
+{
+    size_t n = strlen(id);
+    if (!n || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = id[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+static void device_free(struct device *d)
+{
+    if (d) {
+        json_decref(d->vendor);
+        json_decref(d->commands);
+        free(d);
+    }
+}
+
+/* Caller holds mu. */
+static struct device *find_device(struct sb_tuya *ty, const char *id)
+{
+    for (size_t i = 0; i < ty->n; i++)
+        if (!strcmp(ty->dev[i]->id, id))
+            return ty->dev[i];
+    return NULL;
+}
+
+/* Adds a device; NULL when full or out of memory. Caller holds mu. */
+static struct device *add_device(struct sb_tuya *ty, const char *id, const char *name, const char *product)
+{
+    if (ty->n >= DEVICES_MAX)
+        return NULL;
+    if (ty->n == ty->cap) {
+        size_t cap = ty->cap ? ty->cap * 2 : 64;
+        struct device **v = realloc(ty->dev, cap * sizeof *v);
+        if (!v)
+            return NULL;
+        ty->dev = v, ty->cap = cap;
+    }
+    struct device *d = calloc(1, sizeof *d);
+    if (!d)
+        return NULL;
+    d->vendor = json_object();
+    d->commands = json_array();
+    if (!d->vendor || !d->commands) {
+        device_free(d);
+        return NULL;
+    }
+    str_copy(d->id, sizeof d->id, id);
+    str_copy(d->name, sizeof d->name, name);
+    str_copy(d->product, sizeof d->product, product);
+    d->prepay = d->sw = true;
+    d->created_s = d->updated_s = now_s();
+    ty->dev[ty->n++] = d;
+    return d;
+}
+
+/* The device, created on first use with --tuya-any-device. Caller holds mu. */
+static struct device *device_get(struct sandbox *sb, const char *id)
+{
+    if (!device_id_ok(id))
+        return NULL;
+    struct device *d = find_device(sb->tuya, id);
+    if (!d && sb->tuya_any_device) {
+        char name[128];
+        snprintf(name, sizeof name, "Sandbox meter %.64s", id);
+        d = add_device(sb->tuya, id, name, "Prepaid Energy Meter");
+    }
+    return d;
+}
+
+/* The device as the cloud describes it. Caller holds mu. */
+static json_t *device_info(const struct device *d)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:s, s:s, s:I, s:I, s:I}",
+                     "id", d->id, "name", d->name, "product_name", d->product, "product_id", PRODUCT_ID,
+                     "category", "zndb", "online", 1, "sub", 0, "uuid", d->id, "time_zone", "+03:00",
+                     "active_time", (json_int_t)d->created_s, "create_time", (json_int_t)d->created_s,
+                     "update_time", (json_int_t)d->updated_s);
+}
+
+/* The device's data points, standard ones first. Caller holds mu. */
+static json_t *device_status(const struct device *d)
+{
+    json_t *list = json_pack("[{s:s, s:I}, {s:s, s:I}, {s:s, s:I}, {s:s, s:b}, {s:s, s:b}]",
+                             "code", "balance_energy", "value", (json_int_t)d->balance,
+                             "code", "charge_energy", "value", (json_int_t)d->last_charge,
+                             "code", "forward_energy_total", "value", (json_int_t)d->forward_total,
+                             "code", "switch_prepayment", "value", d->prepay,
+                             "code", "switch", "value", d->sw);
+    const char *code;
+    json_t *v;
+    json_object_foreach(d->vendor, code, v)
+        json_array_append_new(list, json_pack("{s:s, s:o}", "code", code, "value", json_deep_copy(v)));
+    return list;
+}
+
+/* One command's value checked against its code; NULL when fine. */
+static const char *command_bad(const char *code, json_t *v)
+{
+    if (!strcmp(code, "charge_energy"))
+        return json_is_integer(v) && json_integer_value(v) > 0 && json_integer_value(v) <= ENERGY_MAX
+                   ? NULL : "charge_energy takes an integer 1..99999999 (hundredths of a kWh)";
+    if (!strcmp(code, "clear_energy") || !strcmp(code, "switch_prepayment") || !strcmp(code, "switch") ||
+        !strcmp(code, "prepayment_switch"))
+        return json_is_boolean(v) ? NULL : "takes a boolean";
+    if (!strcmp(code, "charge_money") || !strcmp(code, "goods_price"))
+        return json_is_number(v) && json_number_value(v) >= 0 ? NULL : "takes a number >= 0";
+    if (!strcmp(code, "charge_token"))
+        return json_is_string(v) && json_string_length(v) >= 1 && json_string_length(v) <= 64
+                   ? NULL : "takes a string of 1..64 characters";
+    return "unknown code";
+}
+
+/* Applies one checked command. Caller holds mu. */
+static void command_apply(struct device *d, const char *code, json_t *v)
+{
+    if (!strcmp(code, "charge_energy")) {
+        d->last_charge = json_integer_value(v);
+        d->balance += d->last_charge;
+    } else if (!strcmp(code, "clear_energy")) {
+        if (json_is_true(v))
+            d->balance = 0;
+    } else if (!strcmp(code, "switch_prepayment")) {
+        d->prepay = json_is_true(v);
+    } else if (!strcmp(code, "switch")) {
+        d->sw = json_is_true(v);
+    } else {
+        json_object_set_new(d->vendor, code, json_deep_copy(v));
+    }
+    if (json_array_size(d->commands) >= COMMAND_LOG_MAX)
+        json_array_remove(d->commands, 0);
+    json_array_append_new(d->commands, json_pack("{s:s, s:o, s:I}", "code", code, "value",
+                                                  json_deep_copy(v), "t", (json_int_t)now_ms()));
+    d->updated_s = now_s();
+}
+
+/* POST /v1.0/iot-03/devices/{id}/commands {"commands":[{code, value}]} */
+static void h_commands(void *ctx, struct http_req *req, struct http_resp *resp)
+{
+    struct sandbox *sb = ctx;
+    if (fault(sb, resp) || !tuya_auth(sb, req, resp, true))
+        return;
+    json_error_t je;
+    json_t *o = json_loadb(req->body, req->body_len, 0, &je);
+    json_t *cmds = json_object_get(o, "commands");
+    size_t i;
+    json_t *c;
+    if (!json_is_array(cmds) || !json_array_size(cmds) || json_array_size(cmds) > 32) {
+        tuya_error(req, resp, 1109, "param is illegal, please check it", "body needs commands: [1..32 items]");
+        goto out;
+    }
+    json_array_foreach(cmds, i, c) {
+        const char *code = json_string_value(json_object_get(c, "code"));
+        json_t *v = json_object_get(c, "value");
+        const char *why = !code || !v ? "command without code or value" : command_bad(code, v);
+        if (why) {
+            char reason[160];
+            snprintf(reason, sizeof reason, "%.40s: %s", code ? code : "?", why);
+            tuya_error(req, resp, 2008, "command or value not support", reason);
+            goto out;
+        }
+    }
+    pthread_mutex_lock(&sb->mu);
+    struct device *d = device_get(sb, req->params[0]);
+    int64_t balance = 0;
+    if (d) {
+        json_array_foreach(cmds, i, c)
+            command_apply(d, json_string_value(json_object_get(c, "code")), json_object_get(c, "value"));
+        balance = d->balance;
+    }
+    pthread_mutex_unlock(&sb->mu);
+    if (!d) {
+        tuya_error(req, resp, 2010, "device not exist", "unknown device id");
+        goto out;
+    }
+    log_info("tuya.commands", "device=%s count=%zu balance_energy=%lld", req->params[0],
+             json_array_size(cmds), (long long)balance);
+    tuya_ok(resp, json_true());
+out:
+    json_decref(o);
+}
+
+/* GET /v1.0/iot-03/devices/{id}/status */
+static void h_status(void *ctx, struct http_req *req, struct http_resp *resp)
+{
+    struct sandbox *sb = ctx;
+    if (fault(sb, resp) || !tuya_auth(sb, req, resp, true))
+        return;
+    pthread_mutex_lock(&sb->mu);
+    struct device *d = device_get(sb, req->params[0]);
+    json_t *st = d ? device_status(d) : NULL;
+    pthread_mutex_unlock(&sb->mu);
+    if (!d)
+        tuya_error(req, resp, 2010, "device not exist", "unknown device id");
+    else
+        tuya_ok(resp, st);
+}
+
+/* GET /v1.0/iot-03/devices/{id} */
+static void h_info(void *ctx, struct http_req *req, struct http_resp *resp)
+{
+    struct sandbox *sb = ctx;
+    if (fault(sb, resp) || !tuya_auth(sb, req, resp, true))
+        return;
+    pthread_mutex_lock(&sb->mu);
+    struct device *d = device_get(sb, req->params[0]);
+    json_t *info = d ? device_info(d) : NULL;
+    pthread_mutex_unlock(&sb->mu);
+    if (!d)
+        tuya_error(req, resp, 2010, "device not exist", "unknown device id");
+    else
+        tuya_ok(resp, info);
+}
+
+/* GET /v1.2/iot-03/devices/{id}/specification */
+static void h_spec(void *ctx, struct http_req *req, struct http_resp *resp)
+{
+    struct sandbox *sb = ctx;
+    if (fault(sb, resp) || !tuya_auth(sb, req, resp, true))
+        return;
+    pthread_mutex_lock(&sb->mu);
+    bool known = device_get(sb, req->params[0]) != NULL;
+    pthread_mutex_unlock(&sb->mu);
+    if (!known) {
+        tuya_error(req, resp, 2010, "device not exist", "unknown device id");
+        return;
+    }
+    static const char energy[] = "{\"unit\":\"kW·h\",\"min\":0,\"max\":99999999,\"scale\":2,\"step\":1}";
+    static const char boolean[] = "{}";
+    tuya_ok(resp, json_pack("{s:s, s:[{s:s, s:i, s:s, s:s, s:s}, {s:s, s:i, s:s, s:s, s:s},"
+                            " {s:s, s:i, s:s, s:s, s:s}, {s:s, s:i, s:s, s:s, s:s}],"
+                            " s:[{s:s, s:i, s:s, s:s, s:s}, {s:s, s:i, s:s, s:s, s:s},"
+                            " {s:s, s:i, s:s, s:s, s:s}, {s:s, s:i, s:s, s:s, s:s},"
+                            " {s:s, s:i, s:s, s:s, s:s}]}",
+                            "category", "zndb",
+                            "functions",
+                            "code", "charge_energy", "dp_id", 13, "type", "Integer", "values", energy, "name", "Energy top-up",
+                            "code", "clear_energy", "dp_id", 14, "type", "Boolean", "values", boolean, "name", "Clear balance",
+                            "code", "switch_prepayment", "dp_id", 11, "type", "Boolean", "values", boolean, "name", "Prepayment",
+                            "code", "switch", "dp_id", 16, "type", "Boolean", "values", boolean, "name", "Switch",
+                            "status",
+                            "code", "balance_energy", "dp_id", 12, "type", "Integer", "values", energy, "name", "Energy balance",
+                            "code", "charge_energy", "dp_id", 13, "type", "Integer", "values", energy, "name", "Energy top-up",
+                            "code", "forward_energy_total", "dp_id", 1, "type", "Integer", "values", energy, "name", "Total energy",
+                            "code", "switch_prepayment", "dp_id", 11, "type", "Boolean", "values", boolean, "name", "Prepayment",
+                            "code", "switch", "dp_id", 16, "type", "Boolean", "values", boolean, "name", "Switch"));
+}
+
+/* GET /v1.3/iot-03/devices?page_size=..&last_row_key=.. */
+static void h_list(void *ctx, struct http_req *req, struct http_resp *resp)
+{
+    struct sandbox *sb = ctx;
+    if (fault(sb, resp) || !tuya_auth(sb, req, resp, true))
+        return;
+    int64_t size = 20;
+    const char *ps = http_query(req, "page_size"), *last = http_query(req, "last_row_key");
+    if (ps && !str_to_i64(ps, 1, 100, &size)) {
+        tuya_error(req, resp, 1109, "param is illegal, please check it", "page_size must be 1..100");
+        return;
+    }
+    json_t *list = json_array();
+    bool more = false, known = true;
+    char last_id[65] = "";
+    pthread_mutex_lock(&sb->mu);
+    struct sb_tuya *ty = sb->tuya;
+    size_t start = 0;
+    if (last && *last) {
+        known = false;
+        for (size_t i = 0; i < ty->n && !known; i++)
+            if (!strcmp(ty->dev[i]->id, last))
+                start = i + 1, known = true;
+    }
+    for (size_t i = start; known && list && i < ty->n; i++) {
+        if ((int64_t)json_array_size(list) == size) {
+            more = true;
+            break;
+        }
+        json_array_append_new(list, device_info(ty->dev[i]));
+        str_copy(last_id, sizeof last_id, ty->dev[i]->id);
+    }
+    pthread_mutex_unlock(&sb->mu);
+    if (!known) {
+        json_decref(list);
+        tuya_error(req, resp, 1109, "param is illegal, please check it", "unknown last_row_key");
+        return;
+    }
+    tuya_ok(resp, json_pack("{s:o, s:b, s:s}", "list", list, "has_more", more, "last_row_key",
+                            more ? last_id : ""));
+}
+
+/* ---- control (unsigned) ---- */
+
+/* The device with its balance and command log, for tests. Caller holds mu. */
+static json_t *device_control(const struct device *d)
+{
+    return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:b, s:b, s:o, s:o}", "id", d->id, "name", d->name,
+                     "product_name", d->product, "balance_energy", (json_int_t)d->balance,
+                     "charge_energy", (json_int_t)d->last_charge,
+                     "forward_energy_total", (json_int_t)d->forward_total, "switch_prepayment", d->prepay,
+                     "switch", d->sw, "vendor", json_deep_copy(d->vendor),
+                     "commands", json_deep_copy(d->commands));
+}
+
+/* POST /sandbox/tuya/devices {"id","name","product_name"[,"balance_energy"]} */
+static void h_register(void *ctx, struct http_req *req, struct http_resp *resp)
+{
+    struct sandbox *sb = ctx;
+    json_error_t je;
+    json_t *o = json_loadb(req->body, req->body_len, 0, &je);
+    const char *id = json_string_value(json_object_get(o, "id"));
+    const char *name = json_string_value(json_object_get(o, "name"));
+    const char *product = json_string_value(json_object_get(o, "product_name"));
+    json_t *bal = json_object_get(o, "balance_energy");
+    if (!json_is_object(o) || !id || !device_id_ok(id)) {
+        sb_control_error(resp, 400, "id: 1..64 letters, digits, _ or -");
+        goto out;
+    }
+    if (bal && (!json_is_integer(bal) || json_integer_value(bal) < 0)) {
+        sb_control_error(resp, 400, "balance_energy: an integer >= 0 (hundredths of a kWh)");
+        goto out;
+    }
+    pthread_mutex_lock(&sb->mu);
+    struct device *d = find_device(sb->tuya, id);
+    bool created = !d;
+    if (!d)
+        d = add_device(sb->tuya, id, name ? name : "Sandbox meter", product ? product : "Prepaid Energy Meter");
+    else {
+        if (name)
+            str_copy(d->name, sizeof d->name, name);
+        if (product)
+            str_copy(d->product, sizeof d->product, product);
+    }
+    if (d && bal)
+        d->balance = json_integer_value(bal);
+    json_t *out = d ? device_control(d) : NULL;
+    pthread_mutex_unlock(&sb->mu);
+    if (!d) {
+        sb_control_error(resp, 507, "device table full");
+        goto out;
+    }
+    log_info("tuya.device.registered", "device=%s created=%d", id, created);
+    api_json(resp, created ? 201 : 200, out);
+out:
+    json_decref(o);
+}
+
+/* GET /sandbox/tuya/devices/{id} */
+static void h_control_get(void *ctx, struct http_req *req, struct http_resp *resp)
+{
+    struct sandbox *sb = ctx;
+    pthread_mutex_lock(&sb->mu);
+    struct device *d = device_get(sb, req->params[0]);
+    json_t *out = d ? device_control(d) : NULL;
+    pthread_mutex_unlock(&sb->mu);
+    if (!d)
+        sb_control_error(resp, 404, "unknown device");
+    else
+        api_json(resp, 200, out);
+}
+
+/* GET /sandbox/tuya/devices */
+static void h_control_list(void *ctx, struct http_req *req, struct http_resp *resp)
+{
+    struct sandbox *sb = ctx;
+    (void)req;
+    json_t *list = json_array();
+    pthread_mutex_lock(&sb->mu);
+    for (size_t i = 0; list && i < sb->tuya->n; i++) {
+        const struct device *d = sb->tuya->dev[i];
+        json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:I}", "id", d->id, "name", d->name,
+                                              "product_name", d->product, "balance_energy",
+                                              (json_int_t)d->balance));
+    }
+    pthread_mutex_unlock(&sb->mu);
+    api_json(resp, 200, json_pack("{s:o}", "devices", list));
+}
+
+/* ---- life cycle ---- */
+
+bool sb_tuya_init(struct sandbox *sb)
+{
+    sb->tuya = calloc(1, sizeof *sb->tuya);
+    if (!sb->tuya)
+        return false;
+    char digits[18];
+    if (!crypto_random_chars(digits, 17, "0123456789"))
+        return false;
+    snprintf(sb->tuya->uid, sizeof sb->tuya->uid, "ay%s", digits);
+    return true;
+}
+
+void sb_tuya_free(struct sandbox *sb)
+{
+    struct sb_tuya *ty = sb->tuya;
+    if (!ty)
+        return;
+    for (size_t i = 0; i < ty->n; i++)
+        device_free(ty->dev[i]);
+    free(ty->dev);
+    free(ty);
+    sb->tuya = NULL;
+}
+
+const struct http_route sb_tuya_routes[] = {
+    {"GET", "/v1.0/token", h_token, 0},
+    {"GET", "/v1.0/token/{refresh}", h_refresh, 0},
+    {"POST", "/v1.0/iot-03/devices/{id}/commands", h_commands, 0},
+    {"GET", "/v1.0/iot-03/devices/{id}/status", h_status, 0},
+    {"GET", "/v1.0/iot-03/devices/{id}", h_info, 0},
+    {"GET", "/v1.2/iot-03/devices/{id}/specification", h_spec, 0},
+    {"GET", "/v1.3/iot-03/devices", h_list, 0},
+    {"POST", "/sandbox/tuya/devices", h_register, 0},
+    {"GET", "/sandbox/tuya/devices", h_control_list, 0},
+    {"GET", "/sandbox/tuya/devices/{id}", h_control_get, 0},
+    {NULL, NULL, NULL, 0},
+};
