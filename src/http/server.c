@@ -214,7 +214,7 @@ struct http_server *http_server_start(const struct http_server_opts *opts)
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)opts->port);
     addr.sin_addr.s_addr = htonl(opts->loopback_only ? INADDR_LOOPBACK : INADDR_ANY);
-    s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
+    s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC,
                             (uint16_t)opts->port, NULL, NULL, on_request, s,
                             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(opts->threads ? opts->threads : 2),
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,

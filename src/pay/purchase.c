@@ -205,14 +205,6 @@ static void give_up(struct app *a, struct payment *p, const char *status, const 
     finish(a, p);
 }
 
-static int64_t push_backoff_ms(int64_t attempts)
-{
-    int64_t ms = 2000;
-    for (int64_t i = 1; i < attempts && ms < 60000; i++)
-        ms *= 2;
-    return ms > 60000 ? 60000 : ms;
-}
-
 /* A callback that arrived before the push answer was stored. */
 static void apply_early_callback(struct app *a, struct payment *p)
 {
@@ -238,7 +230,7 @@ static void push(struct app *a, struct payment *p)
     struct pay_stk_res res;
     /* count the attempt first: a crash mid-call must not hide it */
     p->attempts++;
-    p->next_at = now_ms() + push_backoff_ms(p->attempts);
+    p->next_at = now_ms() + backoff_ms(a->cfg.retry_base_ms, p->attempts, 60000);
     if (store_payment_save(a->store, p) != ST_OK)
         return;
     a->pay->stk_push(a->pay_st, &req, &res);
@@ -353,10 +345,7 @@ int purchase_topup_work(struct app *a)
             break;
         case METER_RETRY: {
             app_health_set(a, PROV_TUYA, false, res.detail);
-            int64_t back = 5000;
-            for (int64_t k = 1; k < p->topup_attempts && back < TOPUP_BACKOFF_CAP_MS; k++)
-                back *= 2;
-            p->topup_next_at = now_ms() + (back > TOPUP_BACKOFF_CAP_MS ? TOPUP_BACKOFF_CAP_MS : back);
+            p->topup_next_at = now_ms() + backoff_ms(a->cfg.retry_base_ms, p->topup_attempts, TOPUP_BACKOFF_CAP_MS);
             str_copy(p->topup_error, sizeof p->topup_error, res.detail);
             log_warn("meter.topup_retry", "payment=%lld attempt=%lld error=\"%s\"", (long long)p->id,
                      (long long)p->topup_attempts, res.detail);

@@ -34,14 +34,6 @@ enum store_rc outbox_queue(struct app *a, const char *phone, const char *body, c
     return store_outbox_add(a->store, &m);
 }
 
-int64_t outbox_backoff_ms(int64_t attempts)
-{
-    int64_t ms = 5000;
-    for (int64_t i = 1; i < attempts && ms < 600000; i++)
-        ms *= 2;
-    return ms > 600000 ? 600000 : ms;
-}
-
 /* Replaces {token} with the purchase's token; false if it cannot. */
 static bool render(struct app *a, const struct outbox_msg *m, char *out, size_t n)
 {
@@ -100,7 +92,7 @@ static void send_one(struct app *a, struct outbox_msg *m)
                       masked, (long long)m->attempts, res.detail);
         } else {
             str_copy(m->status, sizeof m->status, "queued");
-            m->next_at = now_ms() + outbox_backoff_ms(m->attempts);
+            m->next_at = now_ms() + backoff_ms(a->cfg.retry_base_ms, m->attempts, 600000);
             log_warn("sms.retry", "outbox=%lld phone=%s attempt=%lld http=%d error=\"%s\"", (long long)m->id,
                      masked, (long long)m->attempts, res.http_status, res.detail);
         }

@@ -16,7 +16,5 @@ enum store_rc outbox_queue(struct app *a, const char *phone, const char *body, c
                            int64_t payment_id);
 /* One pass: sends what is due; returns how many rows it touched. */
 int outbox_work(struct app *a);
-/* Backoff before attempt n+1 (ms): 5 s doubling, capped at 10 minutes. */
-int64_t outbox_backoff_ms(int64_t attempts);
 
 #endif

@@ -41,6 +41,7 @@ static const struct key keys[] = {
     I("LIPA_SETTLE_AFTER", "120", 1, 86400, settle_after),
     I("LIPA_PAYMENT_TIMEOUT", "1800", 10, 604800, payment_timeout),
     I("LIPA_WORKER_POLL_MS", "200", 10, 60000, worker_poll_ms),
+    I("LIPA_RETRY_BASE_MS", "5000", 10, 600000, retry_base_ms),
     I("LIPA_HTTP_TIMEOUT_MS", "10000", 100, 120000, http_timeout_ms),
     U("LIPA_DARAJA_URL", "https://sandbox.safaricom.co.ke", daraja_url),
     S("LIPA_DARAJA_KEY", "", 256, daraja_key),
@@ -99,7 +100,7 @@ static bool set(struct config *cfg, const struct key *k, const char *v, char *er
     case C_ENUM: {
         size_t n = strlen(v);
         const char *c = k->choices, *hit = strstr(c, v);
-        if (!n || !hit || (hit != c && hit[-1] != '|') || (hit[n] && hit[n] != '|')) {
+        if (!n || strchr(v, '|') || !hit || (hit != c && hit[-1] != '|') || (hit[n] && hit[n] != '|')) {
             snprintf(err, errsz, "%s: must be one of %s", k->name, k->choices);
             return false;
         }

@@ -17,7 +17,7 @@ struct config {
     int64_t threads, body_max, log_debug;
     /* electricity */
     int64_t min_amount, max_amount, price_per_kwh_cents;
-    int64_t settle_after, payment_timeout, worker_poll_ms;
+    int64_t settle_after, payment_timeout, worker_poll_ms, retry_base_ms;
     /* providers */
     char *daraja_url, *daraja_key, *daraja_secret, *daraja_shortcode, *daraja_passkey, *daraja_type;
     char *at_url, *at_username, *at_apikey, *at_sender;

@@ -81,6 +81,14 @@ int64_t now_ms(void)
 
 int64_t now_s(void) { return (int64_t)time(NULL); }
 
+int64_t backoff_ms(int64_t base, int64_t attempts, int64_t cap)
+{
+    int64_t ms = base;
+    for (int64_t i = 1; i < attempts && ms < cap; i++)
+        ms *= 2;
+    return ms > cap ? cap : ms;
+}
+
 void str_iso_time(int64_t ms, char out[32])
 {
     time_t t = (time_t)(ms / 1000);

@@ -21,6 +21,8 @@ char *str_trim(char *s);
 void str_iso_time(int64_t ms, char out[32]);
 int64_t now_ms(void);
 int64_t now_s(void);
+/* Retry delay before attempt n+1 (ms): base doubling per attempt, capped. */
+int64_t backoff_ms(int64_t base, int64_t attempts, int64_t cap);
 /* Every byte valid UTF-8 and no control characters but \n. */
 bool str_is_clean_utf8(const char *s, size_t n);
 

@@ -102,6 +102,9 @@ bool h_lipad_start(struct lipad *l, int port, const char *dir, const char *const
     char sb[64];
     snprintf(sb, sizeof sb, "http://127.0.0.1:%d", h_sandbox_port);
 #define ENV(...) (snprintf(envbuf[n], sizeof envbuf[n], __VA_ARGS__), envp[n] = envbuf[n], n++)
+    /* extras first: getenv takes the first match, so they override */
+    for (int i = 0; extra && extra[i] && n < 8; i++)
+        ENV("%s", extra[i]);
     ENV("LIPA_PORT=%d", port);
     ENV("LIPA_DB=%s/lipa.db", dir);
     ENV("LIPA_MENUS=%s", getenv("LIPA_TEST_MENUS") ? getenv("LIPA_TEST_MENUS") : "menus");
@@ -127,8 +130,6 @@ bool h_lipad_start(struct lipad *l, int port, const char *dir, const char *const
     for (int i = 0; keep[i]; i++)
         if (getenv(keep[i]))
             ENV("%s=%s", keep[i], getenv(keep[i]));
-    for (int i = 0; extra && extra[i] && n < 46; i++)
-        ENV("%s", extra[i]);
 #undef ENV
     envp[n] = NULL;
     char *argv[] = {prog, NULL};

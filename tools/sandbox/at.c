@@ -155,7 +155,8 @@ static void h_send(void *ctx, struct http_req *req, struct http_resp *resp)
         http_resp_text(resp, 400, "text/plain", text);
         goto out;
     }
-    const char *bad = !utf8_ok(to) ? "to" : !utf8_ok(msg) ? "message" : from && !utf8_ok(from) ? "from" : NULL;
+    const char *bad = !utf8_ok(to) ? "to" : !utf8_ok(msg) ? "message"
+                    : from && !utf8_ok(from) ? "from" : NULL;
     if (bad) {
         char text[96];
         snprintf(text, sizeof text, "Form field '%s' is not valid UTF-8", bad);

@@ -305,7 +305,8 @@ static char *callback_body(const struct stk *s, int64_t answer_unix_s)
         nairobi_stamp(answer_unix_s, date);
         buf_printf(&b, ",\"CallbackMetadata\":{\"Item\":[{\"Name\":\"Amount\",\"Value\":%lld.00},"
                        "{\"Name\":\"MpesaReceiptNumber\",\"Value\":\"%s\"},{\"Name\":\"Balance\"},"
-                       "{\"Name\":\"TransactionDate\",\"Value\":%s},{\"Name\":\"PhoneNumber\",\"Value\":%s}]}",
+                       "{\"Name\":\"TransactionDate\",\"Value\":%s},"
+                       "{\"Name\":\"PhoneNumber\",\"Value\":%s}]}",
                    (long long)s->amount, s->receipt, date, s->phone);
     }
     buf_puts(&b, "}}}");
@@ -381,7 +382,8 @@ static void h_oauth(void *ctx, struct http_req *req, struct http_resp *resp)
     }
     free(want);
     if (!ok) {
-        log_warn("daraja.oauth.rejected", "reason=\"%s\"", auth ? "wrong credentials" : "no Authorization header");
+        log_warn("daraja.oauth.rejected", "reason=\"%s\"",
+                 auth ? "wrong credentials" : "no Authorization header");
         daraja_error(resp, 400, "400.008.01", "Invalid Authentication passed");
         return;
     }
@@ -405,7 +407,8 @@ static void h_oauth(void *ctx, struct http_req *req, struct http_resp *resp)
     api_json(resp, 200, json_pack("{s:s, s:s}", "access_token", tok, "expires_in", "3599"));
 }
 
-/* Bearer check; answers 404.001.03 and returns false when it fails. */
+/* Bearer check; when it fails, answers 404.001.04 (no Bearer header) or
+ * 404.001.03 (unknown, superseded or expired token) and returns false. */
 static bool bearer(struct sandbox *sb, struct http_req *req, struct http_resp *resp)
 {
     const char *auth = http_header(req, "Authorization");
@@ -461,7 +464,8 @@ struct push {
     int64_t amount;
 };
 
-/* Checks every field in the table's order; returns the first bad field. */
+/* Checks every field in protocols.md's table order (but Timestamp before the
+ * Password made from it); returns the first bad field and why. */
 static const char *check_push(const struct sandbox *sb, json_t *o, struct push *p, const char **why)
 {
     *why = "missing or not a string";
@@ -508,6 +512,75 @@ static const char *check_push(const struct sandbox *sb, json_t *o, struct push *
     return NULL;
 }
 
+/* A push record from checked fields; ids and body come in stk_store. */
+static struct stk *stk_new(const struct sandbox *sb, const struct push *p)
+{
+    struct stk *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->amount = p->amount;
+    str_copy(s->phone, sizeof s->phone, p->phone);
+    str_copy(s->type, sizeof s->type, p->type);
+    str_copy(s->account_ref, sizeof s->account_ref, p->ref);
+    str_copy(s->callback_url, sizeof s->callback_url, p->url);
+    s->result_code = outcome_of(p->amount);
+    s->result_desc = result_desc(s->result_code);
+    s->post = s->result_code != 1037;
+    s->created_ms = now_ms();
+    s->due_mono = sb_mono_ms() + sb->callback_delay_ms;
+    if (!crypto_random_chars(s->receipt, 10, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+enum store_res { STORED, LOCKED, NO_MEMORY };
+
+/* Takes s into the table unless a push to the same subscriber is still
+ * unanswered; gives it its ids (copied to cid and mid) and callback body.
+ * On STORED the table owns s (and may free it any time after), else the
+ * caller still does. */
+static enum store_res stk_store(struct sandbox *sb, struct stk *s, char cid[48], char mid[32])
+{
+    char mr[6], stamp[15];
+    random_digits(mr, 5);
+    nairobi_stamp(s->created_ms / 1000, stamp);
+    enum store_res r = NO_MEMORY;
+    pthread_mutex_lock(&sb->mu);
+    struct sb_daraja *d = sb->daraja;
+    for (size_t i = d->next_due; i < d->n; i++)
+        if (!strcmp(d->v[i]->phone, s->phone)) {
+            r = LOCKED;
+            goto out;
+        }
+    if (d->n >= STK_MAX)
+        evict(d);
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 256;
+        struct stk **v = realloc(d->v, cap * sizeof *v);
+        if (!v)
+            goto out;
+        d->v = v, d->cap = cap;
+    }
+    s->seq = d->next_seq++;
+    /* ws_CO_ + DDMMYYYYHHmmss as live ids have it, + our sequence number */
+    snprintf(s->checkout_id, sizeof s->checkout_id, "ws_CO_%.2s%.2s%.4s%.6s%04llu", stamp + 6, stamp + 4,
+             stamp, stamp + 8, (unsigned long long)s->seq);
+    snprintf(s->merchant_id, sizeof s->merchant_id, "%s-%08llu-1", mr, (unsigned long long)s->seq);
+    s->callback_body = callback_body(s, (s->created_ms + sb->callback_delay_ms) / 1000);
+    if (!s->callback_body)
+        goto out;
+    d->v[d->n++] = s;
+    str_copy(cid, 48, s->checkout_id);
+    str_copy(mid, 32, s->merchant_id);
+    r = STORED;
+    pthread_cond_signal(&sb->cv);
+out:
+    pthread_mutex_unlock(&sb->mu);
+    return r;
+}
+
 static void h_push(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct sandbox *sb = ctx;
@@ -524,79 +597,20 @@ static void h_push(void *ctx, struct http_req *req, struct http_resp *resp)
         reject_field(req, resp, bad, why);
         return;
     }
-
-    struct stk *s = calloc(1, sizeof *s);
-    char masked[20];
-    if (!s) {
-        daraja_error(resp, 500, "500.003.1001", "Internal Server Error");
-        return;
-    }
-    s->amount = p.amount;
-    str_copy(s->phone, sizeof s->phone, p.phone);
-    str_copy(s->type, sizeof s->type, p.type);
-    str_copy(s->account_ref, sizeof s->account_ref, p.ref);
-    str_copy(s->callback_url, sizeof s->callback_url, p.url);
-    s->result_code = outcome_of(p.amount);
-    s->result_desc = result_desc(s->result_code);
-    s->post = s->result_code != 1037;
-    if (!crypto_random_chars(s->receipt, 10, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")) {
-        stk_free(s);
-        daraja_error(resp, 500, "500.003.1001", "Internal Server Error");
-        return;
-    }
-    char mr[6];
-    random_digits(mr, 5);
-    s->created_ms = now_ms();
-    s->due_mono = sb_mono_ms() + sb->callback_delay_ms;
-    int64_t answer_unix = s->created_ms / 1000 + sb->callback_delay_ms / 1000;
-
-    pthread_mutex_lock(&sb->mu);
-    struct sb_daraja *d = sb->daraja;
-    bool locked = false;
-    for (size_t i = d->next_due; i < d->n && !locked; i++)
-        locked = !strcmp(d->v[i]->phone, s->phone);
-    bool stored = false;
-    if (!locked) {
-        if (d->n >= STK_MAX)
-            evict(d);
-        if (d->n == d->cap) {
-            size_t cap = d->cap ? d->cap * 2 : 256;
-            struct stk **v = realloc(d->v, cap * sizeof *v);
-            if (v)
-                d->v = v, d->cap = cap;
-        }
-        if (d->n < d->cap) {
-            char stamp[15];
-            s->seq = d->next_seq++;
-            nairobi_stamp(s->created_ms / 1000, stamp);
-            /* DDMMYYYYHHmmss as live ids have it */
-            snprintf(s->checkout_id, sizeof s->checkout_id, "ws_CO_%.2s%.2s%.4s%.6s%04llu", stamp + 6,
-                     stamp + 4, stamp, stamp + 8, (unsigned long long)s->seq);
-            snprintf(s->merchant_id, sizeof s->merchant_id, "%s-%08llu-1", mr, (unsigned long long)s->seq);
-            s->callback_body = callback_body(s, answer_unix);
-            if (s->callback_body) {
-                d->v[d->n++] = s;
-                stored = true;
-                pthread_cond_signal(&sb->cv);
-            }
-        }
-    }
-    char cid[48], mid[32];
-    str_copy(cid, sizeof cid, s->checkout_id);
-    str_copy(mid, sizeof mid, s->merchant_id);
-    pthread_mutex_unlock(&sb->mu);
-
+    char masked[20], cid[48], mid[32];
     log_phone(p.phone, masked);
-    if (locked) {
+    struct stk *s = stk_new(sb, &p);
+    enum store_res r = s ? stk_store(sb, s, cid, mid) : NO_MEMORY;
+    if (r != STORED) {
         stk_free(s);
-        log_warn("daraja.stk.rejected", "phone=%s reason=\"a push to this subscriber is unanswered\"", masked);
-        daraja_error(resp, 500, "500.001.1001",
-                     "Unable to lock subscriber, a transaction is already in process for the current subscriber");
-        return;
-    }
-    if (!stored) {
-        stk_free(s);
-        daraja_error(resp, 500, "500.003.1001", "Internal Server Error");
+        if (r == LOCKED) {
+            log_warn("daraja.stk.rejected", "phone=%s reason=\"a push to this subscriber is unanswered\"",
+                     masked);
+            daraja_error(resp, 500, "500.001.1001", "Unable to lock subscriber, a transaction is already "
+                                                    "in process for the current subscriber");
+        } else {
+            daraja_error(resp, 500, "500.003.1001", "Internal Server Error");
+        }
         return;
     }
     log_info("daraja.stk.accepted", "checkout=%s phone=%s amount=%lld outcome=%d answer_in_ms=%lld", cid,
@@ -671,7 +685,8 @@ static void h_query(void *ctx, struct http_req *req, struct http_resp *resp)
     snprintf(rc, sizeof rc, "%d", code);
     log_info("daraja.query", "checkout=%s state=answered result=%d", cid, code);
     api_json(resp, 200, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "ResponseCode", "0",
-                                  "ResponseDescription", "The service request has been accepted successsfully",
+                                  "ResponseDescription",
+                                  "The service request has been accepted successsfully", /* sic */
                                   "MerchantRequestID", mid, "CheckoutRequestID", cid, "ResultCode", rc,
                                   "ResultDesc", desc));
 }

@@ -153,7 +153,8 @@ int main(int argc, char **argv)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     locks = pthread_mutex_init(&sb.mu, NULL) == 0 && pthread_cond_init(&sb.cv, &ca) == 0;
     pthread_condattr_destroy(&ca);
-    if (!locks || !sb_daraja_init(&sb) || !sb_at_init(&sb) || !sb_tuya_init(&sb) || !(routes = join_routes())) {
+    if (!locks || !sb_daraja_init(&sb) || !sb_at_init(&sb) || !sb_tuya_init(&sb) ||
+        !(routes = join_routes())) {
         fprintf(stderr, "lipa-sandbox: out of memory\n");
         goto out;
     }

@@ -7,7 +7,8 @@
  * success:false and a code: 1004 sign invalid, 1005 clientId invalid, 1010
  * token invalid (unknown or expired), 1013 request time invalid (t more than
  * 15 minutes off), 1109 param is illegal, 2008 command or value not support,
- * 2010 device not exist (the code of Tuya's global error table).
+ * 2010 device not exist (the code of Tuya's global error table). Up to eight
+ * tokens are live at once, each for 7200 s.
  *
  * Devices are registered through the unsigned POST /sandbox/tuya/devices, or,
  * with --tuya-any-device, come into being the first time an id is used.
@@ -234,7 +235,8 @@ static bool random_hex32(char out[33])
     return true;
 }
 
-/* Issues a token into the ring (replacing `old` when given). */
+/* Issues a token: into the next ring slot, or for a refresh into the slot
+ * of the token whose refresh_token it is (that token stops working). */
 static void issue(struct sandbox *sb, struct http_req *req, struct http_resp *resp, const char *refresh)
 {
     char access[33], fresh[33];
@@ -303,7 +305,8 @@ static bool device_id_ok(const char *id)
         return false;
     for (size_t i = 0; i < n; i++) {
         char c = id[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
             return false;
     }
     return true;
@@ -449,7 +452,8 @@ static void h_commands(void *ctx, struct http_req *req, struct http_resp *resp)
     size_t i;
     json_t *c;
     if (!json_is_array(cmds) || !json_array_size(cmds) || json_array_size(cmds) > 32) {
-        tuya_error(req, resp, 1109, "param is illegal, please check it", "body needs commands: [1..32 items]");
+        tuya_error(req, resp, 1109, "param is illegal, please check it",
+                   "body needs commands: [1..32 items]");
         goto out;
     }
     json_array_foreach(cmds, i, c) {
@@ -515,6 +519,24 @@ static void h_info(void *ctx, struct http_req *req, struct http_resp *resp)
         tuya_ok(resp, info);
 }
 
+/* The data points of the sandbox's meter product (Tuya zndb): what the
+ * specification lists as functions (commands) and as status. */
+struct dp {
+    const char *code, *type, *values, *name;
+    int dp_id;
+    bool function, status;
+};
+
+#define ENERGY_VALUES "{\"unit\":\"kW·h\",\"min\":0,\"max\":99999999,\"scale\":2,\"step\":1}"
+static const struct dp zndb_dps[] = {
+    {"forward_energy_total", "Integer", ENERGY_VALUES, "Total energy", 1, false, true},
+    {"switch_prepayment", "Boolean", "{}", "Prepayment", 11, true, true},
+    {"balance_energy", "Integer", ENERGY_VALUES, "Energy balance", 12, false, true},
+    {"charge_energy", "Integer", ENERGY_VALUES, "Energy top-up", 13, true, true},
+    {"clear_energy", "Boolean", "{}", "Clear balance", 14, true, false},
+    {"switch", "Boolean", "{}", "Switch", 16, true, true},
+};
+
 /* GET /v1.2/iot-03/devices/{id}/specification */
 static void h_spec(void *ctx, struct http_req *req, struct http_resp *resp)
 {
@@ -528,25 +550,18 @@ static void h_spec(void *ctx, struct http_req *req, struct http_resp *resp)
         tuya_error(req, resp, 2010, "device not exist", "unknown device id");
         return;
     }
-    static const char energy[] = "{\"unit\":\"kW·h\",\"min\":0,\"max\":99999999,\"scale\":2,\"step\":1}";
-    static const char boolean[] = "{}";
-    tuya_ok(resp, json_pack("{s:s, s:[{s:s, s:i, s:s, s:s, s:s}, {s:s, s:i, s:s, s:s, s:s},"
-                            " {s:s, s:i, s:s, s:s, s:s}, {s:s, s:i, s:s, s:s, s:s}],"
-                            " s:[{s:s, s:i, s:s, s:s, s:s}, {s:s, s:i, s:s, s:s, s:s},"
-                            " {s:s, s:i, s:s, s:s, s:s}, {s:s, s:i, s:s, s:s, s:s},"
-                            " {s:s, s:i, s:s, s:s, s:s}]}",
-                            "category", "zndb",
-                            "functions",
-                            "code", "charge_energy", "dp_id", 13, "type", "Integer", "values", energy, "name", "Energy top-up",
-                            "code", "clear_energy", "dp_id", 14, "type", "Boolean", "values", boolean, "name", "Clear balance",
-                            "code", "switch_prepayment", "dp_id", 11, "type", "Boolean", "values", boolean, "name", "Prepayment",
-                            "code", "switch", "dp_id", 16, "type", "Boolean", "values", boolean, "name", "Switch",
-                            "status",
-                            "code", "balance_energy", "dp_id", 12, "type", "Integer", "values", energy, "name", "Energy balance",
-                            "code", "charge_energy", "dp_id", 13, "type", "Integer", "values", energy, "name", "Energy top-up",
-                            "code", "forward_energy_total", "dp_id", 1, "type", "Integer", "values", energy, "name", "Total energy",
-                            "code", "switch_prepayment", "dp_id", 11, "type", "Boolean", "values", boolean, "name", "Prepayment",
-                            "code", "switch", "dp_id", 16, "type", "Boolean", "values", boolean, "name", "Switch"));
+    json_t *functions = json_array(), *status = json_array();
+    for (size_t i = 0; functions && status && i < sizeof zndb_dps / sizeof *zndb_dps; i++) {
+        const struct dp *p = &zndb_dps[i];
+        json_t *o = json_pack("{s:s, s:i, s:s, s:s, s:s}", "code", p->code, "dp_id", p->dp_id, "type",
+                              p->type, "values", p->values, "name", p->name);
+        if (p->function)
+            json_array_append(functions, o);
+        if (p->status)
+            json_array_append(status, o);
+        json_decref(o);
+    }
+    tuya_ok(resp, json_pack("{s:s, s:o, s:o}", "category", "zndb", "functions", functions, "status", status));
 }
 
 /* GET /v1.3/iot-03/devices?page_size=..&last_row_key=.. */
@@ -626,7 +641,8 @@ static void h_register(void *ctx, struct http_req *req, struct http_resp *resp)
     struct device *d = find_device(sb->tuya, id);
     bool created = !d;
     if (!d)
-        d = add_device(sb->tuya, id, name ? name : "Sandbox meter", product ? product : "Prepaid Energy Meter");
+        d = add_device(sb->tuya, id, name ? name : "Sandbox meter",
+                       product ? product : "Prepaid Energy Meter");
     else {
         if (name)
             str_copy(d->name, sizeof d->name, name);

@@ -1,0 +1,398 @@
+/* tuya: the Tuya cloud (IoT Core OpenAPI) behind meter_provider. Every call
+ * is signed (tuya_sign, protocols.md "Tuya cloud"); one access token is
+ * cached per provider state under a mutex until a minute before it expires,
+ * and a "token expired/invalid" answer (1010, and its siblings 1011/1012)
+ * renews it once and retries the call once. Tuya answers errors with HTTP
+ * 200 and {"success":false,"code":N,"msg":"..."}. */
+#include "meter/meter.h"
+
+#include "util/buf.h"
+#include "util/crypto.h"
+#include "util/httpc.h"
+#include "util/log.h"
+#include "util/str.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TUYA_RENEW_EARLY_MS 60000
+#define TUYA_DEFAULT_EXPIRY_S 7200
+#define TUYA_TOKEN_PATH "/v1.0/token?grant_type=1"
+#define TUYA_DEVICE_ID_MAX 64
+#define TUYA_CHARGE_MAX 99999999 /* hundredths of a kWh: 999999.99 kWh */
+
+struct tuya {
+    char *base, *client_id, *secret;
+    long timeout_ms;
+    pthread_mutex_t mu;       /* guards token and renew_at_ms */
+    char token[256];
+    int64_t renew_at_ms;
+};
+
+/* One answer, as far as it could be read. */
+struct treply {
+    bool no_token;            /* the token step failed: msg says why */
+    long status;              /* 0: no HTTP answer */
+    json_t *json;
+    bool success;
+    int64_t code;             /* Tuya code when success is false, else 0 */
+    char msg[200];
+};
+
+static void treply_free(struct treply *r)
+{
+    json_decref(r->json);
+    memset(r, 0, sizeof *r);
+}
+
+void tuya_sign(const char *client_id, const char *secret, const char *access_token,
+               const char *t, const char *nonce, const char *method, const char *body,
+               const char *sig_headers, const char *url, char out[65])
+{
+    uint8_t h[32];
+    char body_hex[65];
+    struct buf s;
+    body = body ? body : "";
+    crypto_sha256(body, strlen(body), h);
+    crypto_hex(h, sizeof h, body_hex, false);
+    buf_init(&s, 1u << 16);
+    buf_printf(&s, "%s%s%s%s%s\n%s\n%s\n%s", client_id, access_token ? access_token : "", t, nonce,
+               method, body_hex, sig_headers ? sig_headers : "", url);
+    if (s.over || !s.data) {
+        out[0] = 0;
+    } else {
+        crypto_hmac_sha256(secret, strlen(secret), s.data, s.len, h);
+        crypto_hex(h, sizeof h, out, true);
+    }
+    buf_free(&s);
+}
+
+static void tuya_destroy(void *st)
+{
+    struct tuya *tu = st;
+    if (!tu)
+        return;
+    pthread_mutex_destroy(&tu->mu);
+    free(tu->base), free(tu->client_id), free(tu->secret);
+    explicit_bzero(tu->token, sizeof tu->token);
+    free(tu);
+}
+
+static void *tuya_create(const struct config *cfg)
+{
+    struct tuya *tu = calloc(1, sizeof *tu);
+    if (!tu)
+        return NULL;
+    tu->base = strdup(cfg->tuya_url ? cfg->tuya_url : "");
+    tu->client_id = strdup(cfg->tuya_client_id ? cfg->tuya_client_id : "");
+    tu->secret = strdup(cfg->tuya_secret ? cfg->tuya_secret : "");
+    tu->timeout_ms = cfg->http_timeout_ms > 0 ? (long)cfg->http_timeout_ms : 10000;
+    if (!tu->base || !tu->client_id || !tu->secret || pthread_mutex_init(&tu->mu, NULL)) {
+        free(tu->base), free(tu->client_id), free(tu->secret);
+        free(tu);
+        return NULL;
+    }
+    return tu;
+}
+
+/* A code member: number or digit string. */
+static int64_t code_of(const json_t *v)
+{
+    int64_t n = 0;
+    if (json_is_integer(v))
+        return (int64_t)json_integer_value(v);
+    if (json_is_string(v) && str_to_i64(json_string_value(v), -999999999, 999999999, &n))
+        return n;
+    return 0;
+}
+
+/* One signed request; path holds the query, already sorted by key. */
+static void tuya_request(struct tuya *tu, const char *method, const char *path, const char *body,
+                         const char *token, struct treply *r)
+{
+    char url[768], t[24], nonce[33], sign[65];
+    char h_client[160], h_sign[80], h_t[40], h_nonce[48], h_token[300];
+    uint8_t rnd[16];
+    struct httpc_resp hr;
+
+    memset(r, 0, sizeof *r);
+    if ((size_t)snprintf(url, sizeof url, "%s%s", tu->base, path) >= sizeof url) {
+        str_copy(r->msg, sizeof r->msg, "URL too long");
+        return;
+    }
+    if (!crypto_random(rnd, sizeof rnd)) {
+        str_copy(r->msg, sizeof r->msg, "no random bytes for the nonce");
+        return;
+    }
+    crypto_hex(rnd, sizeof rnd, nonce, false);
+    snprintf(t, sizeof t, "%lld", (long long)now_ms());
+    tuya_sign(tu->client_id, tu->secret, token, t, nonce, method, body, "", path, sign);
+
+    snprintf(h_client, sizeof h_client, "client_id: %s", tu->client_id);
+    snprintf(h_sign, sizeof h_sign, "sign: %s", sign);
+    snprintf(h_t, sizeof h_t, "t: %s", t);
+    snprintf(h_nonce, sizeof h_nonce, "nonce: %s", nonce);
+    snprintf(h_token, sizeof h_token, "access_token: %s", token ? token : "");
+    const char *headers[9];
+    size_t nh = 0;
+    headers[nh++] = h_client;
+    headers[nh++] = h_sign;
+    headers[nh++] = h_t;
+    headers[nh++] = "sign_method: HMAC-SHA256";
+    headers[nh++] = h_nonce;
+    if (token)
+        headers[nh++] = h_token;
+    if (body)
+        headers[nh++] = "Content-Type: application/json";
+    headers[nh++] = "Accept: application/json";
+    headers[nh] = NULL;
+    struct httpc_req req = {.method = method, .url = url, .headers = headers, .body = body,
+                            .body_len = body ? strlen(body) : 0, .timeout_ms = tu->timeout_ms};
+    httpc_do(&req, &hr);
+    explicit_bzero(h_token, sizeof h_token);
+    r->status = hr.status;
+    if (!hr.status) {
+        snprintf(r->msg, sizeof r->msg, "transport: %.150s", hr.error);
+    } else if (hr.body.len) {
+        r->json = json_loadb(hr.body.data, hr.body.len, 0, NULL);
+        r->success = json_is_true(json_object_get(r->json, "success"));
+        if (!r->success)
+            r->code = code_of(json_object_get(r->json, "code"));
+        const char *m = json_string_value(json_object_get(r->json, "msg"));
+        if (m)
+            snprintf(r->msg, sizeof r->msg, "%.150s", m);
+    }
+    httpc_resp_free(&hr);
+}
+
+/* Fetches a token into tu (mutex held); false with r explaining. */
+static bool token_fetch(struct tuya *tu, struct treply *r)
+{
+    struct treply got;
+    bool ok = false;
+    tuya_request(tu, "GET", TUYA_TOKEN_PATH, NULL, NULL, &got);
+    const json_t *res = json_object_get(got.json, "result");
+    const char *tok = json_string_value(json_object_get(res, "access_token"));
+    if (got.status == 200 && got.success && tok && *tok && strlen(tok) < sizeof tu->token) {
+        const json_t *e = json_object_get(res, "expire_time");
+        int64_t exp = json_is_integer(e) ? (int64_t)json_integer_value(e) : code_of(e);
+        if (exp <= 0)
+            exp = TUYA_DEFAULT_EXPIRY_S;
+        str_copy(tu->token, sizeof tu->token, tok);
+        tu->renew_at_ms = now_ms() + exp * 1000 - TUYA_RENEW_EARLY_MS;
+        log_info("tuya_token", "result=ok expire_time=%lld", (long long)exp);
+        ok = true;
+    } else {
+        r->status = got.status;
+        r->code = got.code;
+        if (got.status && got.status != 200)
+            snprintf(r->msg, sizeof r->msg, "token: HTTP %ld %.150s", got.status, got.msg);
+        else if (got.code)
+            snprintf(r->msg, sizeof r->msg, "token: code %lld: %.150s", (long long)got.code, got.msg);
+        else
+            snprintf(r->msg, sizeof r->msg, "token: %.180s", got.msg[0] ? got.msg : "unreadable answer");
+        log_warn("tuya_token", "result=failed http=%ld code=%lld", got.status, (long long)got.code);
+    }
+    treply_free(&got);
+    return ok;
+}
+
+/* Lends a current token into out; stale is a token Tuya just refused. */
+static bool token_get(struct tuya *tu, const char *stale, char *out, size_t outsz, struct treply *r)
+{
+    bool ok = true;
+    pthread_mutex_lock(&tu->mu);
+    if (stale && !strcmp(tu->token, stale))
+        tu->token[0] = 0;
+    if (!tu->token[0] || now_ms() >= tu->renew_at_ms)
+        ok = token_fetch(tu, r);
+    if (ok)
+        str_copy(out, outsz, tu->token);
+    pthread_mutex_unlock(&tu->mu);
+    if (!ok)
+        r->no_token = true;
+    return ok;
+}
+
+static bool token_refused(const struct treply *r)
+{
+    return !r->success && (r->code == 1010 || r->code == 1011 || r->code == 1012);
+}
+
+/* A business call with the token dance; r is filled either way. */
+static void tuya_call(struct tuya *tu, const char *method, const char *path, const char *body,
+                      struct treply *r)
+{
+    char tok[256], tok2[256];
+    memset(r, 0, sizeof *r);
+    if (!token_get(tu, NULL, tok, sizeof tok, r))
+        goto out;
+    tuya_request(tu, method, path, body, tok, r);
+    if (!token_refused(r))
+        goto out;
+    log_warn("tuya_token_refused", "code=%lld action=renew", (long long)r->code);
+    treply_free(r);
+    if (!token_get(tu, tok, tok2, sizeof tok2, r))
+        goto out;
+    tuya_request(tu, method, path, body, tok2, r);
+    explicit_bzero(tok2, sizeof tok2);
+out:
+    explicit_bzero(tok, sizeof tok);
+}
+
+/* Business codes worth another try later: system error, busy, rate limits,
+ * clock skew, device offline. */
+static bool code_transient(int64_t code)
+{
+    return code == 500 || code == 1013 || code == 1110 || code == 1111 || code == 1199 ||
+           code == 2001;
+}
+
+static void classify(const struct treply *r, struct meter_res *res)
+{
+    res->http_status = (int)r->status;
+    if (r->no_token || r->status == 0) {
+        res->outcome = METER_RETRY;
+        str_copy(res->detail, sizeof res->detail, r->msg);
+    } else if (r->status >= 500 || r->status == 429) {
+        res->outcome = METER_RETRY;
+        snprintf(res->detail, sizeof res->detail, "HTTP %ld", r->status);
+    } else if (r->json && r->success) {
+        res->outcome = METER_OK;
+        str_copy(res->detail, sizeof res->detail, "ok");
+    } else if (r->json && r->code) {
+        res->outcome = token_refused(r) || code_transient(r->code) ? METER_RETRY : METER_REJECT;
+        snprintf(res->detail, sizeof res->detail, "code %lld: %.200s", (long long)r->code, r->msg);
+    } else if (r->status >= 400) {
+        res->outcome = METER_REJECT;
+        snprintf(res->detail, sizeof res->detail, "HTTP %ld", r->status);
+    } else {
+        res->outcome = METER_RETRY; /* an answer we cannot read: unknown outcome */
+        snprintf(res->detail, sizeof res->detail, "HTTP %ld without a readable answer", r->status);
+    }
+}
+
+/* Device ids travel in the path: only [A-Za-z0-9_-], 1..64 characters. */
+static bool device_id_ok(const char *id)
+{
+    size_t n = 0;
+    if (!id)
+        return false;
+    for (; id[n]; n++) {
+        char c = id[n];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-') || n >= TUYA_DEVICE_ID_MAX)
+            return false;
+    }
+    return n > 0;
+}
+
+static const char *outcome_name(enum meter_outcome o)
+{
+    return o == METER_OK ? "ok" : o == METER_RETRY ? "retry" : "reject";
+}
+
+static void reject(struct meter_res *res, const char *why)
+{
+    res->outcome = METER_REJECT;
+    res->http_status = 0;
+    str_copy(res->detail, sizeof res->detail, why);
+}
+
+/* POSTs {"commands":[{"code":code,"value":value}]} to the device. */
+static void send_command(struct tuya *tu, const char *op, const char *device_id, const char *code,
+                         json_t *value, struct meter_res *res)
+{
+    char path[160];
+    char *body = NULL;
+    struct treply r = {0};
+    json_t *j = NULL;
+
+    memset(res, 0, sizeof *res);
+    if (!device_id_ok(device_id)) {
+        reject(res, "device id: only letters, digits, '_' and '-', at most 64");
+        goto out;
+    }
+    if (!code || !*code || strlen(code) > 64 || !value) {
+        reject(res, "command: missing or overlong code, or no value");
+        goto out;
+    }
+    snprintf(path, sizeof path, "/v1.0/iot-03/devices/%s/commands", device_id);
+    j = json_pack("{s:[{s:s, s:O}]}", "commands", "code", code, "value", value);
+    body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    if (!body) {
+        reject(res, "command: cannot encode (code not UTF-8?)");
+        goto out;
+    }
+    tuya_call(tu, "POST", path, body, &r);
+    classify(&r, res);
+out:
+    log_event(res->outcome == METER_OK ? LOG_INFO : LOG_WARN, "meter_call",
+              "provider=tuya op=%s device=%s outcome=%s http=%d detail=\"%.80s\"", op,
+              device_id_ok(device_id) ? device_id : "-", outcome_name(res->outcome),
+              res->http_status, res->detail);
+    treply_free(&r);
+    json_decref(j);
+    free(body);
+}
+
+static void tuya_topup(void *st, const char *device_id, int64_t kwh_hundredths, struct meter_res *res)
+{
+    if (kwh_hundredths < 1 || kwh_hundredths > TUYA_CHARGE_MAX) {
+        memset(res, 0, sizeof *res);
+        reject(res, "charge_energy: out of range");
+        return;
+    }
+    json_t *v = json_integer((json_int_t)kwh_hundredths);
+    send_command(st, "topup", device_id, "charge_energy", v, res);
+    json_decref(v);
+}
+
+static void tuya_command(void *st, const char *device_id, const char *code, json_t *value,
+                         struct meter_res *res)
+{
+    send_command(st, "command", device_id, code, value, res);
+}
+
+static void tuya_status(void *st, const char *device_id, json_t **out, struct meter_res *res)
+{
+    struct tuya *tu = st;
+    struct treply r = {0};
+    char path[160];
+
+    *out = NULL;
+    memset(res, 0, sizeof *res);
+    if (!device_id_ok(device_id)) {
+        reject(res, "device id: only letters, digits, '_' and '-', at most 64");
+        goto out;
+    }
+    snprintf(path, sizeof path, "/v1.0/iot-03/devices/%s/status", device_id);
+    tuya_call(tu, "GET", path, NULL, &r);
+    classify(&r, res);
+    if (res->outcome == METER_OK) {
+        json_t *list = json_object_get(r.json, "result");
+        if (json_is_array(list)) {
+            *out = json_incref(list);
+        } else {
+            res->outcome = METER_RETRY;
+            str_copy(res->detail, sizeof res->detail, "answer without a status list");
+        }
+    }
+out:
+    log_event(res->outcome == METER_OK ? LOG_INFO : LOG_WARN, "meter_call",
+              "provider=tuya op=status device=%s outcome=%s http=%d",
+              device_id_ok(device_id) ? device_id : "-", outcome_name(res->outcome),
+              res->http_status);
+    treply_free(&r);
+}
+
+const struct meter_provider meter_tuya = {
+    .name = "tuya",
+    .create = tuya_create,
+    .destroy = tuya_destroy,
+    .topup = tuya_topup,
+    .command = tuya_command,
+    .status = tuya_status,
+};

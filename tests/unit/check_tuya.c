@@ -1,0 +1,394 @@
+/* check_tuya: Tuya request signing against the two published vectors, and
+ * the meter client against a fake Tuya cloud on 127.0.0.1 that checks every
+ * signature, issues a new token per token call and answers 1010 for any
+ * token but the newest. */
+#include "meter/meter.h"
+
+#include "util/httpc.h"
+#include "util/str.h"
+
+#include "fake.c"
+
+#include <check.h>
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CLIENT_ID "1KAD46OrT9HafiKdsXeg"
+#define SECRET "4OHBOnWOqaEC1mWXOpVL3yV50s0qGSRC"
+#define TOKEN_PATH "/v1.0/token"
+#define DEVICE "bf1234567890abcdefgh"
+#define CMD_PATH "/v1.0/iot-03/devices/" DEVICE "/commands"
+#define STATUS_PATH "/v1.0/iot-03/devices/" DEVICE "/status"
+
+/* ---------- signing vectors (protocols.md) ---------- */
+
+#define VEC_HEADERS "area_id:29a33e8796834b1efa6\ncall_id:8afdb70ab2ed11eb85290242ac130003\n"
+
+START_TEST(vector_token_call)
+{
+    char sign[65];
+    tuya_sign(CLIENT_ID, SECRET, NULL, "1588925778000", "5138cc3a9033d69856923fd07b491173", "GET", "",
+              VEC_HEADERS, "/v1.0/token?grant_type=1", sign);
+    ck_assert_str_eq(sign, "9E48A3E93B302EEECC803C7241985D0A34EB944F40FB573C7B5C2A82158AF13E");
+    /* "" and NULL mean the same: no access token */
+    tuya_sign(CLIENT_ID, SECRET, "", "1588925778000", "5138cc3a9033d69856923fd07b491173", "GET", NULL,
+              VEC_HEADERS, "/v1.0/token?grant_type=1", sign);
+    ck_assert_str_eq(sign, "9E48A3E93B302EEECC803C7241985D0A34EB944F40FB573C7B5C2A82158AF13E");
+}
+END_TEST
+
+START_TEST(vector_business_call)
+{
+    char sign[65];
+    tuya_sign(CLIENT_ID, SECRET, "3f4eda2bdec17232f67c0b188af3eec1", "1588925778000",
+              "5138cc3a9033d69856923fd07b491173", "GET", "", VEC_HEADERS,
+              "/v2.0/apps/schema/users?page_no=1&page_size=50", sign);
+    ck_assert_str_eq(sign, "AE4481C692AA80B25F3A7E12C3A5FD9BBF6251539DD78E565A1A72A508A88784");
+    /* any change in what is signed changes the signature */
+    tuya_sign(CLIENT_ID, SECRET, "3f4eda2bdec17232f67c0b188af3eec1", "1588925778000",
+              "5138cc3a9033d69856923fd07b491173", "GET", "", "",
+              "/v2.0/apps/schema/users?page_no=1&page_size=50", sign);
+    ck_assert_str_ne(sign, "AE4481C692AA80B25F3A7E12C3A5FD9BBF6251539DD78E565A1A72A508A88784");
+}
+END_TEST
+
+/* ---------- the fake Tuya cloud ---------- */
+
+struct tstate {
+    int serial;
+    char current[32];
+    bool refuse_all_tokens;
+    int status;                 /* when non-zero, business calls get this */
+    const char *body;
+    int sign_failures;
+};
+
+static bool sign_ok(const struct fake_req *rq, const char *token)
+{
+    const char *cid = fake_hdr(rq, "client_id"), *t = fake_hdr(rq, "t"), *nonce = fake_hdr(rq, "nonce");
+    const char *sign = fake_hdr(rq, "sign"), *method = fake_hdr(rq, "sign_method");
+    if (!cid || !t || !nonce || !sign || !method || strcmp(method, "HMAC-SHA256") || strcmp(cid, CLIENT_ID))
+        return false;
+    char url[800], want[65];
+    snprintf(url, sizeof url, "%s%s%s", rq->path, rq->query[0] ? "?" : "", rq->query);
+    tuya_sign(CLIENT_ID, SECRET, token, t, nonce, rq->method, rq->body, "", url, want);
+    return !strcmp(sign, want);
+}
+
+static void tuya_fake(struct fake *f, const struct fake_req *rq, struct http_resp *resp)
+{
+    struct tstate *s = f->ud;
+    char buf[512];
+    if (!strcmp(rq->path, TOKEN_PATH)) {
+        if (!sign_ok(rq, NULL) || strcmp(rq->query, "grant_type=1")) {
+            s->sign_failures++;
+            http_resp_text(resp, 200, "application/json", "{\"success\":false,\"code\":1004,\"msg\":\"sign invalid\",\"t\":1}");
+            return;
+        }
+        s->serial++;
+        snprintf(s->current, sizeof s->current, "at-%d", s->serial);
+        snprintf(buf, sizeof buf,
+                 "{\"success\":true,\"t\":1588925778000,\"result\":{\"access_token\":\"%s\",\"expire_time\":7200,"
+                 "\"refresh_token\":\"rt-%d\",\"uid\":\"bay1\"}}", s->current, s->serial);
+        http_resp_text(resp, 200, "application/json", buf);
+        return;
+    }
+    const char *tok = fake_hdr(rq, "access_token");
+    if (s->refuse_all_tokens || !tok || strcmp(tok, s->current)) {
+        http_resp_text(resp, 200, "application/json", "{\"success\":false,\"code\":1010,\"msg\":\"token invalid\",\"t\":1}");
+        return;
+    }
+    if (!sign_ok(rq, tok)) {
+        s->sign_failures++;
+        http_resp_text(resp, 200, "application/json", "{\"success\":false,\"code\":1004,\"msg\":\"sign invalid\",\"t\":1}");
+        return;
+    }
+    if (s->status) {
+        http_resp_text(resp, s->status, "application/json", s->body);
+        return;
+    }
+    if (!strcmp(rq->method, "GET"))
+        http_resp_text(resp, 200, "application/json",
+                       "{\"success\":true,\"t\":1,\"result\":[{\"code\":\"balance_energy\",\"value\":1234},"
+                       "{\"code\":\"switch\",\"value\":true}]}");
+    else
+        http_resp_text(resp, 200, "application/json", "{\"result\":true,\"success\":true,\"t\":1}");
+}
+
+static const struct http_route tuya_routes[] = {
+    {"GET", TOKEN_PATH, fake_dispatch, 0},
+    {"POST", "/v1.0/iot-03/devices/{id}/commands", fake_dispatch, 0},
+    {"GET", "/v1.0/iot-03/devices/{id}/status", fake_dispatch, 0},
+    {NULL, NULL, NULL, 0},
+};
+
+static struct fake fk;
+static struct tstate ts;
+static struct config cfg;
+static void *st;
+
+static void setup(void)
+{
+    memset(&ts, 0, sizeof ts);
+    ck_assert(fake_start(&fk, tuya_routes, tuya_fake, &ts));
+    memset(&cfg, 0, sizeof cfg);
+    cfg.tuya_url = fk.base;
+    cfg.tuya_client_id = CLIENT_ID;
+    cfg.tuya_secret = SECRET;
+    cfg.http_timeout_ms = 2000;
+    st = meter_tuya.create(&cfg);
+    ck_assert_ptr_nonnull(st);
+}
+
+static void teardown(void)
+{
+    meter_tuya.destroy(st);
+    st = NULL;
+    fake_stop(&fk);
+}
+
+START_TEST(token_fetched_once_and_reused)
+{
+    struct meter_res r;
+    json_t *list = NULL;
+    meter_tuya.topup(st, DEVICE, 1250, &r);
+    ck_assert_int_eq(r.outcome, METER_OK);
+    ck_assert_int_eq(r.http_status, 200);
+    meter_tuya.status(st, DEVICE, &list, &r);
+    ck_assert_int_eq(r.outcome, METER_OK);
+    json_decref(list);
+    meter_tuya.topup(st, DEVICE, 100, &r);
+    ck_assert_int_eq(r.outcome, METER_OK);
+    ck_assert_int_eq(fake_count(&fk, "GET", TOKEN_PATH), 1);
+    ck_assert_int_eq(fake_count(&fk, "POST", CMD_PATH), 2);
+    ck_assert_int_eq(ts.sign_failures, 0);
+}
+END_TEST
+
+START_TEST(signed_headers_sent)
+{
+    struct meter_res r;
+    int64_t before = now_ms();
+    meter_tuya.topup(st, DEVICE, 1250, &r);
+    ck_assert_int_eq(r.outcome, METER_OK);
+    const struct fake_req *rq = fake_last(&fk, "POST", CMD_PATH);
+    ck_assert_ptr_nonnull(rq);
+    ck_assert_str_eq(fake_hdr(rq, "client_id"), CLIENT_ID);
+    ck_assert_str_eq(fake_hdr(rq, "sign_method"), "HMAC-SHA256");
+    ck_assert_str_eq(fake_hdr(rq, "access_token"), "at-1");
+    ck_assert_str_eq(fake_hdr(rq, "Content-Type"), "application/json");
+    const char *nonce = fake_hdr(rq, "nonce");
+    ck_assert_uint_eq(strlen(nonce), 32);
+    for (const char *p = nonce; *p; p++)
+        ck_assert(isxdigit((unsigned char)*p));
+    int64_t t;
+    ck_assert(str_to_i64(fake_hdr(rq, "t"), 0, INT64_MAX, &t));
+    ck_assert(t >= before && t <= now_ms());
+    const char *sign = fake_hdr(rq, "sign");
+    ck_assert_uint_eq(strlen(sign), 64);
+    /* the token call carries no access_token */
+    const struct fake_req *tq = fake_last(&fk, "GET", TOKEN_PATH);
+    ck_assert_ptr_null(fake_hdr(tq, "access_token"));
+    ck_assert_str_ne(fake_hdr(tq, "nonce"), nonce);
+}
+END_TEST
+
+START_TEST(topup_body)
+{
+    struct meter_res r;
+    meter_tuya.topup(st, DEVICE, 1250, &r);
+    ck_assert_int_eq(r.outcome, METER_OK);
+    json_t *j = json_loads(fake_last(&fk, "POST", CMD_PATH)->body, 0, NULL);
+    ck_assert_ptr_nonnull(j);
+    json_t *cmds = json_object_get(j, "commands");
+    ck_assert_uint_eq(json_array_size(cmds), 1);
+    json_t *c = json_array_get(cmds, 0);
+    ck_assert_str_eq(json_string_value(json_object_get(c, "code")), "charge_energy");
+    ck_assert(json_is_integer(json_object_get(c, "value")));
+    ck_assert_int_eq(json_integer_value(json_object_get(c, "value")), 1250);
+    ck_assert_uint_eq(json_object_size(j), 1);
+    json_decref(j);
+}
+END_TEST
+
+START_TEST(command_arbitrary)
+{
+    struct meter_res r;
+    json_t *v = json_integer(3);
+    meter_tuya.command(st, DEVICE, "mode", v, &r);
+    ck_assert_int_eq(r.outcome, METER_OK);
+    ck_assert_int_eq(v->refcount, 1); /* borrowed, not stolen */
+    json_decref(v);
+    json_t *j = json_loads(fake_last(&fk, "POST", CMD_PATH)->body, 0, NULL);
+    json_t *c = json_array_get(json_object_get(j, "commands"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(c, "code")), "mode");
+    ck_assert_int_eq(json_integer_value(json_object_get(c, "value")), 3);
+    json_decref(j);
+}
+END_TEST
+
+START_TEST(status_list)
+{
+    struct meter_res r;
+    json_t *list = NULL;
+    meter_tuya.status(st, DEVICE, &list, &r);
+    ck_assert_int_eq(r.outcome, METER_OK);
+    ck_assert(json_is_array(list));
+    ck_assert_uint_eq(json_array_size(list), 2);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(list, 0), "code")), "balance_energy");
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(list, 0), "value")), 1234);
+    json_decref(list);
+}
+END_TEST
+
+START_TEST(token_invalid_renewed_and_retried_once)
+{
+    struct meter_res r;
+    meter_tuya.topup(st, DEVICE, 100, &r);
+    ck_assert_int_eq(r.outcome, METER_OK);
+    pthread_mutex_lock(&fk.mu);
+    snprintf(ts.current, sizeof ts.current, "elsewhere");
+    pthread_mutex_unlock(&fk.mu);
+    meter_tuya.topup(st, DEVICE, 100, &r);
+    ck_assert_int_eq(r.outcome, METER_OK);
+    ck_assert_int_eq(fake_count(&fk, "GET", TOKEN_PATH), 2);
+    ck_assert_int_eq(fake_count(&fk, "POST", CMD_PATH), 3);
+}
+END_TEST
+
+START_TEST(token_always_invalid_one_retry)
+{
+    struct meter_res r;
+    ts.refuse_all_tokens = true;
+    meter_tuya.topup(st, DEVICE, 100, &r);
+    ck_assert_int_eq(r.outcome, METER_RETRY);
+    ck_assert_ptr_nonnull(strstr(r.detail, "1010"));
+    ck_assert_int_eq(fake_count(&fk, "GET", TOKEN_PATH), 2);
+    ck_assert_int_eq(fake_count(&fk, "POST", CMD_PATH), 2);
+}
+END_TEST
+
+START_TEST(server_errors_retry)
+{
+    struct meter_res r;
+    ts.status = 503;
+    ts.body = "upstream down";
+    meter_tuya.topup(st, DEVICE, 100, &r);
+    ck_assert_int_eq(r.outcome, METER_RETRY);
+    ck_assert_int_eq(r.http_status, 503);
+    ts.status = 200;
+    ts.body = "{\"success\":false,\"code\":2001,\"msg\":\"device is offline\"}";
+    meter_tuya.topup(st, DEVICE, 100, &r);
+    ck_assert_int_eq(r.outcome, METER_RETRY);
+    ts.body = "{\"success\":false,\"code\":500,\"msg\":\"system error, please contact the admin\"}";
+    meter_tuya.topup(st, DEVICE, 100, &r);
+    ck_assert_int_eq(r.outcome, METER_RETRY);
+}
+END_TEST
+
+START_TEST(refusals_reject)
+{
+    struct meter_res r;
+    ts.status = 200;
+    ts.body = "{\"success\":false,\"code\":2008,\"msg\":\"command or value not support\",\"t\":1}";
+    meter_tuya.topup(st, DEVICE, 100, &r);
+    ck_assert_int_eq(r.outcome, METER_REJECT);
+    ck_assert_ptr_nonnull(strstr(r.detail, "command or value not support"));
+    ck_assert_ptr_nonnull(strstr(r.detail, "2008"));
+    ck_assert_int_eq(fake_count(&fk, "POST", CMD_PATH), 1);
+}
+END_TEST
+
+START_TEST(bad_device_id_not_sent)
+{
+    struct meter_res r;
+    json_t *list = (json_t *)1;
+    const char *bad[] = {"", "../token", "a b", "dev/1", "dev?x=1", "dev%2F", "é"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        meter_tuya.topup(st, bad[i], 100, &r);
+        ck_assert_msg(r.outcome == METER_REJECT, "'%s' accepted", bad[i]);
+    }
+    meter_tuya.topup(st, NULL, 100, &r);
+    ck_assert_int_eq(r.outcome, METER_REJECT);
+    meter_tuya.status(st, "a/b", &list, &r);
+    ck_assert_int_eq(r.outcome, METER_REJECT);
+    ck_assert_ptr_null(list);
+    char longid[80];
+    memset(longid, 'a', sizeof longid - 1);
+    longid[sizeof longid - 1] = 0;
+    meter_tuya.topup(st, longid, 100, &r);
+    ck_assert_int_eq(r.outcome, METER_REJECT);
+    meter_tuya.topup(st, DEVICE, 0, &r);
+    ck_assert_int_eq(r.outcome, METER_REJECT);
+    meter_tuya.topup(st, DEVICE, -5, &r);
+    ck_assert_int_eq(r.outcome, METER_REJECT);
+    ck_assert_int_eq(fk.n, 0);
+}
+END_TEST
+
+START_TEST(token_refused_retries_later)
+{
+    struct config c2 = cfg;
+    c2.tuya_secret = "not-the-secret";
+    void *s2 = meter_tuya.create(&c2);
+    struct meter_res r;
+    meter_tuya.topup(s2, DEVICE, 100, &r);
+    ck_assert_int_eq(r.outcome, METER_RETRY);
+    ck_assert_ptr_nonnull(strstr(r.detail, "token"));
+    ck_assert_int_eq(fake_count(&fk, "POST", CMD_PATH), 0);
+    meter_tuya.destroy(s2);
+}
+END_TEST
+
+START_TEST(no_answer_retries)
+{
+    char dead[64];
+    struct config c2 = cfg;
+    fake_dead_base(dead);
+    c2.tuya_url = dead;
+    void *s2 = meter_tuya.create(&c2);
+    struct meter_res r;
+    meter_tuya.topup(s2, DEVICE, 100, &r);
+    ck_assert_int_eq(r.outcome, METER_RETRY);
+    ck_assert_int_eq(r.http_status, 0);
+    meter_tuya.destroy(s2);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("tuya");
+    TCase *pure = tcase_create("vectors");
+    tcase_add_test(pure, vector_token_call);
+    tcase_add_test(pure, vector_business_call);
+    suite_add_tcase(s, pure);
+
+    TCase *net = tcase_create("fake-tuya");
+    tcase_add_checked_fixture(net, setup, teardown);
+    tcase_set_timeout(net, 30);
+    tcase_add_test(net, token_fetched_once_and_reused);
+    tcase_add_test(net, signed_headers_sent);
+    tcase_add_test(net, topup_body);
+    tcase_add_test(net, command_arbitrary);
+    tcase_add_test(net, status_list);
+    tcase_add_test(net, token_invalid_renewed_and_retried_once);
+    tcase_add_test(net, token_always_invalid_one_retry);
+    tcase_add_test(net, server_errors_retry);
+    tcase_add_test(net, refusals_reject);
+    tcase_add_test(net, bad_device_id_not_sent);
+    tcase_add_test(net, token_refused_retries_later);
+    tcase_add_test(net, no_answer_retries);
+    suite_add_tcase(s, net);
+    return s;
+}
+
+int main(void)
+{
+    httpc_global_init();
+    SRunner *sr = srunner_create(suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

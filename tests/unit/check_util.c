@@ -1,0 +1,533 @@
+/* check_util: the util layer: phone numbers, urlencoded forms, GSM-7 text
+ * and SMS parts, crypto vectors, bounded number parsing, log masking and
+ * the configuration table (with a fake getenv). */
+#include "util/config.h"
+#include "util/crypto.h"
+#include "util/form.h"
+#include "util/gsm.h"
+#include "util/log.h"
+#include "util/phone.h"
+#include "util/str.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---------- phone ---------- */
+
+START_TEST(phone_accepts_four_forms)
+{
+    const char *in[] = {"0712345678", "+254712345678", "254712345678", "712345678",
+                        "0712 345 678", "0712-345-678", "+254 712-345-678", "  0712345678"};
+    char out[PHONE_MAX];
+    for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
+        ck_assert_msg(phone_normalize(in[i], out), "refused '%s'", in[i]);
+        ck_assert_str_eq(out, "+254712345678");
+    }
+    ck_assert(phone_normalize("0110123456", out));
+    ck_assert_str_eq(out, "+254110123456");
+    ck_assert(phone_normalize("+254101234567", out));
+    ck_assert_str_eq(out, "+254101234567");
+    ck_assert(phone_normalize("799999999", out));
+    ck_assert_str_eq(out, "+254799999999");
+}
+END_TEST
+
+START_TEST(phone_rejects)
+{
+    const char *bad[] = {"0202345678",    "+254202345678", "254412345678", "071234567",
+                         "07123456789",   "2547123456789", "07123a5678",   "+255712345678",
+                         "255712345678",  "+0712345678",   "+712345678",   "",
+                         "+",             "0712345678x",   "0712_345_678", "254812345678",
+                         "０712345678"};
+    char out[PHONE_MAX];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_msg(!phone_normalize(bad[i], out), "accepted '%s'", bad[i]);
+    ck_assert(!phone_normalize(NULL, out));
+}
+END_TEST
+
+START_TEST(phone_msisdn_drops_plus)
+{
+    char out[PHONE_MAX];
+    phone_msisdn("+254712345678", out);
+    ck_assert_str_eq(out, "254712345678");
+    phone_msisdn("254712345678", out);
+    ck_assert_str_eq(out, "254712345678");
+}
+END_TEST
+
+/* ---------- form ---------- */
+
+START_TEST(form_escapes_and_empties)
+{
+    struct form f;
+    const char *s = "a=1&b=hello+world&c=%26%3D%2B%25&d=&e&%41%42=x&sc=%2A384%2A1234%23&&";
+    ck_assert(form_parse(&f, s, strlen(s), NULL, 0));
+    ck_assert_str_eq(form_get(&f, "a"), "1");
+    ck_assert_str_eq(form_get(&f, "b"), "hello world");
+    ck_assert_str_eq(form_get(&f, "c"), "&=+%");
+    ck_assert_str_eq(form_get(&f, "d"), "");
+    ck_assert_str_eq(form_get(&f, "e"), "");
+    ck_assert_str_eq(form_get(&f, "AB"), "x");
+    ck_assert_str_eq(form_get(&f, "sc"), "*384*1234#");
+    ck_assert_ptr_null(form_get(&f, "zz"));
+    ck_assert_uint_eq(f.n, 7);
+    form_free(&f);
+
+    ck_assert(form_parse(&f, "", 0, NULL, 0));
+    ck_assert_uint_eq(f.n, 0);
+    form_free(&f);
+
+    /* the first of a repeated name wins; UTF-8 escapes decode byte for byte */
+    ck_assert(form_parse(&f, "k=1&k=2&u=%E2%9C%93", 19, NULL, 0));
+    ck_assert_str_eq(form_get(&f, "k"), "1");
+    ck_assert_str_eq(form_get(&f, "u"), "\xE2\x9C\x93");
+    form_free(&f);
+}
+END_TEST
+
+START_TEST(form_bad_input)
+{
+    struct form f;
+    char bad[64];
+    const char *cases[] = {"a=%zz", "a=%4", "a=%", "ok=1&name%=x", "a=%00"};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ck_assert_msg(!form_parse(&f, cases[i], strlen(cases[i]), bad, sizeof bad), "accepted %s", cases[i]);
+        ck_assert_uint_eq(f.n, 0);
+    }
+    ck_assert(!form_parse(&f, "ok=1&text=%zz", 13, bad, sizeof bad));
+    ck_assert_str_eq(bad, "text");
+    /* a raw NUL byte inside the length */
+    const char nul[] = "a=x\0y&b=2";
+    ck_assert(!form_parse(&f, nul, sizeof nul - 1, bad, sizeof bad));
+    ck_assert_uint_eq(f.n, 0);
+}
+END_TEST
+
+START_TEST(form_field_limit)
+{
+    char s[1024];
+    size_t o = 0;
+    struct form f;
+    for (int i = 0; i < FORM_MAX_FIELDS; i++)
+        o += (size_t)snprintf(s + o, sizeof s - o, "%sf%d=%d", i ? "&" : "", i, i);
+    ck_assert(form_parse(&f, s, o, NULL, 0));
+    ck_assert_uint_eq(f.n, FORM_MAX_FIELDS);
+    ck_assert_str_eq(form_get(&f, "f63"), "63");
+    form_free(&f);
+    o += (size_t)snprintf(s + o, sizeof s - o, "&one=more");
+    ck_assert(!form_parse(&f, s, o, NULL, 0));
+    ck_assert_uint_eq(f.n, 0);
+}
+END_TEST
+
+START_TEST(form_encode_round_trip)
+{
+    const char *text = "a b&c=d/é+100%~_.-";
+    char *enc = form_encode(text);
+    ck_assert_str_eq(enc, "a%20b%26c%3Dd%2F%C3%A9%2B100%25~_.-");
+    struct form f;
+    char *pair = malloc(strlen(enc) + 3);
+    memcpy(pair, "m=", 2);
+    memcpy(pair + 2, enc, strlen(enc) + 1);
+    ck_assert(form_parse(&f, pair, strlen(pair), NULL, 0));
+    ck_assert_str_eq(form_get(&f, "m"), text);
+    form_free(&f);
+    free(pair);
+    free(enc);
+}
+END_TEST
+
+/* ---------- gsm ---------- */
+
+static char *repeat(const char *unit, int n)
+{
+    size_t k = strlen(unit);
+    char *s = malloc(k * (size_t)n + 1);
+    for (int i = 0; i < n; i++)
+        memcpy(s + k * (size_t)i, unit, k);
+    s[k * (size_t)n] = 0;
+    return s;
+}
+
+START_TEST(gsm_septet_counts)
+{
+    ck_assert_int_eq(gsm_septets(""), 0);
+    ck_assert_int_eq(gsm_septets("Karibu Lipa"), 11);
+    ck_assert_int_eq(gsm_septets("@£$¥èé"), 6);
+    ck_assert_int_eq(gsm_septets("ÄÖÑÜäöñü§¿"), 10);
+    ck_assert_int_eq(gsm_septets("{}"), 4);
+    ck_assert_int_eq(gsm_septets("[~]^|\\"), 12);
+    ck_assert_int_eq(gsm_septets("€5"), 3);
+    ck_assert_int_eq(gsm_septets("line1\nline2"), 11);
+    ck_assert_int_eq(gsm_septets("tick ✓"), -1);
+    ck_assert_int_eq(gsm_septets("“quoted”"), -1);
+    ck_assert_int_eq(gsm_septets("back`tick"), -1);
+    ck_assert_int_eq(gsm_septets("ï"), -1);
+    ck_assert_int_eq(gsm_septets("\xff"), -1); /* not UTF-8 */
+    ck_assert_uint_eq(gsm_chars("héllo €"), 7);
+}
+END_TEST
+
+START_TEST(gsm_sanitize_replaces)
+{
+    char out[64];
+    gsm_sanitize("Bei: KES 100 ✓ “ok”\tnext\nline é", out, sizeof out);
+    ck_assert_str_eq(out, "Bei: KES 100 ? ?ok? next\nline é");
+    ck_assert_int_ge(gsm_septets(out), 0);
+    char small[6];
+    gsm_sanitize("abcdefghij", small, sizeof small);
+    ck_assert_str_eq(small, "abcde");
+    gsm_sanitize("abcdé", small, sizeof small); /* 'é' needs 2 bytes, 1 left */
+    ck_assert_uint_le(strlen(small), 5);
+    ck_assert_int_ge(gsm_septets(small), 0);
+}
+END_TEST
+
+static void parts_of(const char *unit, int n, struct gsm_parts *p)
+{
+    char *s = repeat(unit, n);
+    gsm_parts(s, p);
+    free(s);
+}
+
+START_TEST(gsm_part_boundaries)
+{
+    struct gsm_parts p;
+    const int gsm[][2] = {{1, 1}, {160, 1}, {161, 2}, {306, 2}, {307, 3}, {459, 3}, {460, 4}};
+    for (size_t i = 0; i < sizeof gsm / sizeof gsm[0]; i++) {
+        parts_of("a", gsm[i][0], &p);
+        ck_assert(!p.ucs2);
+        ck_assert_int_eq(p.units, gsm[i][0]);
+        ck_assert_msg(p.parts == gsm[i][1], "%d septets: %d parts", gsm[i][0], p.parts);
+    }
+    /* 159 plain + one extension character = 161 septets */
+    char *s = repeat("a", 159);
+    char *t = malloc(200);
+    snprintf(t, 200, "%s{", s);
+    gsm_parts(t, &p);
+    ck_assert_int_eq(p.units, 161);
+    ck_assert_int_eq(p.parts, 2);
+    free(s);
+    free(t);
+    const int ucs[][2] = {{70, 1}, {71, 2}, {134, 2}, {135, 3}};
+    for (size_t i = 0; i < sizeof ucs / sizeof ucs[0]; i++) {
+        parts_of("✓", ucs[i][0], &p);
+        ck_assert(p.ucs2);
+        ck_assert_int_eq(p.units, ucs[i][0]);
+        ck_assert_msg(p.parts == ucs[i][1], "%d UCS-2 units: %d parts", ucs[i][0], p.parts);
+    }
+    /* a character outside the BMP takes two UTF-16 units */
+    gsm_parts("\xF0\x9F\x98\x80", &p);
+    ck_assert(p.ucs2);
+    ck_assert_int_eq(p.units, 2);
+}
+END_TEST
+
+/* ---------- crypto ---------- */
+
+START_TEST(crypto_vectors)
+{
+    uint8_t mac[32], h[32];
+    char hex[129];
+    /* RFC 4231 test case 2 */
+    crypto_hmac_sha256("Jefe", 4, "what do ya want for nothing?", 28, mac);
+    crypto_hex(mac, 32, hex, false);
+    ck_assert_str_eq(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    crypto_hex(mac, 4, hex, true);
+    ck_assert_str_eq(hex, "5BDCC146");
+    uint8_t mac512[64];
+    crypto_hmac_sha512("Jefe", 4, "what do ya want for nothing?", 28, mac512);
+    crypto_hex(mac512, 64, hex, false);
+    ck_assert_str_eq(hex, "164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea2505549758bf75c05a994a6d034f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737");
+    crypto_sha256("abc", 3, h);
+    crypto_hex(h, 32, hex, false);
+    ck_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+END_TEST
+
+START_TEST(crypto_base64_rfc4648)
+{
+    const char *in[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+    const char *out[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+    for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
+        char *b = crypto_base64(in[i], strlen(in[i]));
+        ck_assert_str_eq(b, out[i]);
+        free(b);
+    }
+}
+END_TEST
+
+START_TEST(crypto_compare_and_random)
+{
+    ck_assert(crypto_streq("secret-key", "secret-key"));
+    ck_assert(!crypto_streq("secret-key", "secret-kez"));
+    ck_assert(!crypto_streq("secret-key", "secret-key2"));
+    ck_assert(!crypto_streq("", "x"));
+    ck_assert(crypto_streq("", ""));
+    ck_assert(!crypto_streq(NULL, "x"));
+    ck_assert(!crypto_streq(NULL, NULL));
+    ck_assert(crypto_eq("abc", 3, "abc", 3));
+    ck_assert(!crypto_eq("abc", 3, "abd", 3));
+    ck_assert(!crypto_eq("abc", 3, "abc", 2));
+    char a[33], b[33];
+    ck_assert(crypto_random_chars(a, 32, "0123456789"));
+    ck_assert(crypto_random_chars(b, 32, "0123456789"));
+    ck_assert_uint_eq(strlen(a), 32);
+    ck_assert(str_is_digits(a));
+    ck_assert_str_ne(a, b);
+}
+END_TEST
+
+/* ---------- str ---------- */
+
+START_TEST(str_to_i64_bounds)
+{
+    int64_t v = 42;
+    ck_assert(str_to_i64("0", 0, 10, &v) && v == 0);
+    ck_assert(str_to_i64("10", 0, 10, &v) && v == 10);
+    ck_assert(str_to_i64("-5", -10, 10, &v) && v == -5);
+    ck_assert(str_to_i64("9223372036854775807", 0, INT64_MAX, &v) && v == INT64_MAX);
+    v = 42;
+    const char *bad[] = {"11", "-1", "", " 5", "5 ", "+5", "1e3", "0x10", "-", "--1", "5.0",
+                         "9223372036854775808", "99999999999999999999", "١٢"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_msg(!str_to_i64(bad[i], 0, 10, &v), "accepted '%s'", bad[i]);
+    ck_assert(!str_to_i64("9223372036854775808", 0, INT64_MAX, &v));
+    ck_assert(!str_to_i64(NULL, 0, 10, &v));
+    ck_assert_int_eq(v, 42); /* untouched on failure */
+}
+END_TEST
+
+START_TEST(str_copy_truncates)
+{
+    char b[4];
+    ck_assert(str_copy(b, sizeof b, "abc"));
+    ck_assert_str_eq(b, "abc");
+    ck_assert(!str_copy(b, sizeof b, "abcd"));
+    ck_assert_str_eq(b, "abc");
+    ck_assert(str_copy(b, sizeof b, NULL));
+    ck_assert_str_eq(b, "");
+}
+END_TEST
+
+START_TEST(log_phone_masks)
+{
+    char out[20];
+    ck_assert_str_eq(log_phone("+254712345678", out), "+2547****5678");
+    ck_assert_ptr_null(strstr(log_phone("254712345678", out), "712345"));
+    ck_assert_str_eq(log_phone(NULL, out), "-");
+    ck_assert_str_eq(log_phone("12345", out), "***");
+}
+END_TEST
+
+/* ---------- config ---------- */
+
+static const char *env[32][2];
+
+static void env_set(const char *name, const char *value)
+{
+    for (int i = 0; i < 32; i++)
+        if (!env[i][0] || !strcmp(env[i][0], name)) {
+            env[i][0] = name;
+            env[i][1] = value;
+            return;
+        }
+    ck_abort_msg("fake env full");
+}
+
+static const char *fake_getenv(const char *name)
+{
+    for (int i = 0; i < 32 && env[i][0]; i++)
+        if (!strcmp(env[i][0], name))
+            return env[i][1];
+    return NULL;
+}
+
+static void env_reset(void)
+{
+    memset(env, 0, sizeof env);
+    env_set("LIPA_ADMIN_KEY", "admin-key-0123456789");
+    env_set("LIPA_PEPPER", "pepper-0123456789abcdef");
+}
+
+/* Loads with the fake env; on failure err holds the message. */
+static bool load(struct config *c, char *err, size_t errsz)
+{
+    err[0] = 0;
+    bool ok = config_load(c, fake_getenv, err, errsz);
+    if (!ok)
+        config_free(c);
+    return ok;
+}
+
+START_TEST(config_defaults)
+{
+    struct config c;
+    char err[256];
+    env_reset();
+    ck_assert_msg(load(&c, err, sizeof err), "%s", err);
+    ck_assert_int_eq(c.port, 8080);
+    ck_assert_int_eq(c.threads, 4);
+    ck_assert_int_eq(c.http_timeout_ms, 10000);
+    ck_assert_int_eq(c.min_amount, 10);
+    ck_assert_int_eq(c.max_amount, 10000);
+    ck_assert_str_eq(c.daraja_url, "https://sandbox.safaricom.co.ke");
+    ck_assert_str_eq(c.daraja_shortcode, "174379");
+    ck_assert_str_eq(c.daraja_type, "paybill");
+    ck_assert_str_eq(c.at_url, "https://api.sandbox.africastalking.com");
+    ck_assert_str_eq(c.at_username, "sandbox");
+    ck_assert_str_eq(c.at_sender, "");
+    ck_assert_str_eq(c.public_url, "http://127.0.0.1:8080");
+    ck_assert_str_eq(c.admin_key, "admin-key-0123456789");
+    config_free(&c);
+}
+END_TEST
+
+START_TEST(config_env_values)
+{
+    struct config c;
+    char err[256];
+    env_reset();
+    env_set("LIPA_PORT", "9090");
+    env_set("LIPA_DARAJA_TYPE", "till");
+    env_set("LIPA_AT_URL", "http://127.0.0.1:9000/");
+    ck_assert_msg(load(&c, err, sizeof err), "%s", err);
+    ck_assert_int_eq(c.port, 9090);
+    ck_assert_str_eq(c.daraja_type, "till");
+    ck_assert_str_eq(c.at_url, "http://127.0.0.1:9000"); /* no trailing slash */
+    ck_assert_str_eq(c.public_url, "http://127.0.0.1:9090");
+    config_free(&c);
+}
+END_TEST
+
+/* Loading with name=value must fail with an error that names name. */
+static void expect_error(const char *name, const char *value, const char *named)
+{
+    struct config c;
+    char err[256];
+    env_reset();
+    env_set(name, value);
+    bool ok = load(&c, err, sizeof err);
+    if (ok)
+        config_free(&c);
+    ck_assert_msg(!ok, "%s=%s accepted", name, value ? value : "(unset)");
+    ck_assert_msg(!strncmp(err, named, strlen(named)), "%s=%s: error '%s' does not name %s", name,
+                  value ? value : "(unset)", err, named);
+}
+
+START_TEST(config_errors_name_the_variable)
+{
+    expect_error("LIPA_PORT", "80a", "LIPA_PORT");
+    expect_error("LIPA_PORT", "", "LIPA_PORT");
+    expect_error("LIPA_PORT", " 8080", "LIPA_PORT");
+    expect_error("LIPA_PORT", "70000", "LIPA_PORT");
+    expect_error("LIPA_PORT", "0", "LIPA_PORT");
+    expect_error("LIPA_PORT", "-1", "LIPA_PORT");
+    expect_error("LIPA_THREADS", "1000", "LIPA_THREADS");
+    expect_error("LIPA_DARAJA_TYPE", "bill", "LIPA_DARAJA_TYPE");
+    expect_error("LIPA_DARAJA_TYPE", "tills", "LIPA_DARAJA_TYPE");
+    expect_error("LIPA_DARAJA_TYPE", "", "LIPA_DARAJA_TYPE");
+    expect_error("LIPA_AT_URL", "ftp://x", "LIPA_AT_URL");
+    expect_error("LIPA_AT_URL", "http://a b", "LIPA_AT_URL");
+    expect_error("LIPA_AT_SENDER", "ABCDEFGHIJKLMNOPQ", "LIPA_AT_SENDER");
+    expect_error("LIPA_MIN_AMOUNT", "20000", "LIPA_MIN_AMOUNT");
+    expect_error("LIPA_ADMIN_KEY", NULL, "LIPA_ADMIN_KEY");
+    expect_error("LIPA_ADMIN_KEY", "", "LIPA_ADMIN_KEY");
+    expect_error("LIPA_ADMIN_KEY", "short", "LIPA_ADMIN_KEY");
+    expect_error("LIPA_PEPPER", NULL, "LIPA_PEPPER");
+}
+END_TEST
+
+/* The choices string itself is not a choice. */
+START_TEST(config_enum_rejects_joined_choices)
+{
+    expect_error("LIPA_DARAJA_TYPE", "paybill|till", "LIPA_DARAJA_TYPE");
+}
+END_TEST
+
+START_TEST(config_file_then_env)
+{
+    char path[] = "/tmp/check_util_cfg_XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    const char *text = "# comment\nLIPA_PORT=7000\nLIPA_THREADS = 8\nLIPA_AT_SENDER=\"LIPA\"\n";
+    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    struct config c;
+    char err[256];
+    env_reset();
+    env_set("LIPA_CONFIG", path);
+    env_set("LIPA_THREADS", "2"); /* the environment wins */
+    ck_assert_msg(load(&c, err, sizeof err), "%s", err);
+    ck_assert_int_eq(c.port, 7000);
+    ck_assert_int_eq(c.threads, 2);
+    ck_assert_str_eq(c.at_sender, "LIPA");
+    config_free(&c);
+
+    FILE *f = fopen(path, "w");
+    fputs("LIPA_PORTT=1\n", f);
+    fclose(f);
+    ck_assert(!load(&c, err, sizeof err));
+    ck_assert_ptr_nonnull(strstr(err, "LIPA_PORTT"));
+    unlink(path);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("util");
+    TCase *tc;
+
+    tc = tcase_create("phone");
+    tcase_add_test(tc, phone_accepts_four_forms);
+    tcase_add_test(tc, phone_rejects);
+    tcase_add_test(tc, phone_msisdn_drops_plus);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("form");
+    tcase_add_test(tc, form_escapes_and_empties);
+    tcase_add_test(tc, form_bad_input);
+    tcase_add_test(tc, form_field_limit);
+    tcase_add_test(tc, form_encode_round_trip);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("gsm");
+    tcase_add_test(tc, gsm_septet_counts);
+    tcase_add_test(tc, gsm_sanitize_replaces);
+    tcase_add_test(tc, gsm_part_boundaries);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("crypto");
+    tcase_add_test(tc, crypto_vectors);
+    tcase_add_test(tc, crypto_base64_rfc4648);
+    tcase_add_test(tc, crypto_compare_and_random);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("str");
+    tcase_add_test(tc, str_to_i64_bounds);
+    tcase_add_test(tc, str_copy_truncates);
+    tcase_add_test(tc, log_phone_masks);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("config");
+    tcase_add_test(tc, config_defaults);
+    tcase_add_test(tc, config_env_values);
+    tcase_add_test(tc, config_errors_name_the_variable);
+    tcase_add_test(tc, config_enum_rejects_joined_choices);
+    tcase_add_test(tc, config_file_then_env);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
