@@ -5,8 +5,12 @@ set -euo pipefail
 quiet=${1:-}
 pkgs=(build-essential pkg-config libmicrohttpd-dev libsqlite3-dev libcurl4-openssl-dev
       libpcre2-dev libssl-dev libjansson-dev libyaml-dev check libsubunit-dev sqlite3 curl)
-[ "${LIPA_BENCH_DEPS:-}" = 1 ] && pkgs+=(wrk nodejs npm)
 missing=()
+if [ "${LIPA_BENCH_DEPS:-}" = 1 ]; then # node may come from elsewhere than Debian
+  command -v wrk >/dev/null || missing+=(wrk)
+  command -v node >/dev/null || missing+=(nodejs)
+  command -v npm >/dev/null || missing+=(npm)
+fi
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done

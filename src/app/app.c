@@ -81,6 +81,8 @@ bool app_init(struct app *a, char *err, size_t errsz)
 
 void app_free(struct app *a)
 {
+    if (a->store)
+        store_flush(a->store);
     if (a->pay_st)
         a->pay->destroy(a->pay_st);
     if (a->sms_st)
@@ -141,10 +143,18 @@ struct worker {
     int (*work)(struct app *a);
 };
 
+/* USSD sessions are written behind to SQLite in batches (store.h). */
+static int flush_work(struct app *a)
+{
+    int n = store_flush(a->store);
+    return n > 100 ? n : 0; /* small batches: let them gather for a poll */
+}
+
 static const struct worker workers[] = {
     {"payments", purchase_work},
     {"topups", purchase_topup_work},
     {"outbox", outbox_work},
+    {"sessions", flush_work},
 };
 
 struct worker_arg {

@@ -51,7 +51,7 @@ struct app {
     pthread_mutex_t wake_lock;
     pthread_cond_t wake;
     atomic_bool stopping;
-    pthread_t workers[3];
+    pthread_t workers[4];
     int nworkers;
 
     atomic_llong hops, purchases, callbacks, sms_sent, sms_failed, topups_done;

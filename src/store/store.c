@@ -2,11 +2,14 @@
  * see store.h for the contract. */
 #include "store/store.h"
 
+#include "store/hot.h"
+
 #include "util/log.h"
 #include "util/str.h"
 
 #include <dirent.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,7 +98,6 @@
                    "AND (?2 = '' OR status = ?2) ORDER BY id DESC LIMIT ?3 OFFSET ?4")             \
     X(OUTBOX_DEPTH, "SELECT COUNT(*) FROM outbox WHERE status IN ('queued','sending')")            \
     X(OUTBOX_RECOVER, "UPDATE outbox SET status='queued' WHERE status='sending'")                  \
-    X(SESSION_GET, "SELECT state, last_text, last_reply, updated_at FROM ussd_sessions WHERE id=?") \
     X(SESSION_PUT, "INSERT INTO ussd_sessions (id, phone, state, last_text, last_reply, "          \
                    "updated_at) VALUES (?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "               \
                    "state=excluded.state, last_text=excluded.last_text, "                          \
@@ -113,15 +115,26 @@ static const char *const sql_text[] = {STATEMENTS(AS_SQL)};
 struct conn {
     sqlite3 *db;
     sqlite3_stmt *stmt[S_COUNT];
+    bool in_tx;                /* this thread holds wlock for a transaction */
 };
 
 struct store {
     char *path;
+    /* One writer at a time inside the process: SQLite would otherwise
+     * answer SQLITE_BUSY and its busy handler sleeps in whole milliseconds,
+     * which is what a USSD hop cannot afford. Readers never take it. */
+    pthread_mutex_t wlock;
     pthread_key_t key;
     pthread_mutex_t lock;      /* guards the list of connections */
     struct conn **all;
     size_t nall, capall;
+    struct hot *hot;           /* sessions and callers in memory */
+    atomic_llong gen;          /* bumped by writes to users, meters, assignments */
 };
+
+/* Callers cached before this are stale. */
+static void bump(struct store *st) { atomic_fetch_add(&st->gen, 1); }
+static void sessions_restore(struct store *st);
 
 static void conn_close(struct conn *c)
 {
@@ -309,10 +322,18 @@ static void read_outbox(sqlite3_stmt *s, struct outbox_msg *m)
     m->updated_at = sqlite3_column_int64(s, 13);
 }
 
-/* Steps a write statement; maps constraint failures to ST_CONFLICT. */
+/* Steps a write statement (under the writer lock unless this thread is in
+ * a transaction, which holds it already); maps constraint failures to
+ * ST_CONFLICT. */
 static enum store_rc step_write(struct store *st, sqlite3_stmt *s, const char *what)
 {
+    struct conn *c = pthread_getspecific(st->key);
+    bool lock = !(c && c->in_tx);
+    if (lock)
+        pthread_mutex_lock(&st->wlock);
     int rc = sqlite3_step(s);
+    if (lock)
+        pthread_mutex_unlock(&st->wlock);
     enum store_rc out = ST_OK;
     if (rc == SQLITE_CONSTRAINT) {
         out = ST_CONFLICT;
@@ -320,7 +341,6 @@ static enum store_rc step_write(struct store *st, sqlite3_stmt *s, const char *w
         log_error("store.write", "what=%s error=\"%s\"", what, sqlite3_errmsg(sqlite3_db_handle(s)));
         out = ST_ERROR;
     }
-    (void)st;
     done(s);
     return out;
 }
@@ -429,13 +449,16 @@ struct store *store_open(const char *path, const char *migrations_dir, char *err
     st->path = strdup(path);
     pthread_key_create(&st->key, NULL);
     pthread_mutex_init(&st->lock, NULL);
-    struct conn *c = conn_open(path, err, errsz);
+    pthread_mutex_init(&st->wlock, NULL);
+    st->hot = hot_new();
+    struct conn *c = st->hot ? conn_open(path, err, errsz) : NULL;
     if (!c || !migrate(c->db, migrations_dir, err, errsz)) {
         conn_close(c);
         store_close(st);
         return NULL;
     }
     conn_close(c);
+    sessions_restore(st);
     return st;
 }
 
@@ -443,11 +466,13 @@ void store_close(struct store *st)
 {
     if (!st)
         return;
+    hot_free(st->hot);
     for (size_t i = 0; i < st->nall; i++)
         conn_close(st->all[i]);
     free(st->all);
     pthread_key_delete(st->key);
     pthread_mutex_destroy(&st->lock);
+    pthread_mutex_destroy(&st->wlock);
     free(st->path);
     free(st);
 }
@@ -462,14 +487,36 @@ bool store_ping(struct store *st)
 
 enum store_rc store_begin(struct store *st)
 {
+    struct conn *c = conn_get(st);
     sqlite3_stmt *s = prep(st, S_BEGIN);
-    return s ? step_write(st, s, "begin") : ST_ERROR;
+    if (!c || !s || c->in_tx)
+        return ST_ERROR;
+    pthread_mutex_lock(&st->wlock);
+    c->in_tx = true;
+    enum store_rc rc = step_write(st, s, "begin");
+    if (rc != ST_OK) {
+        c->in_tx = false;
+        pthread_mutex_unlock(&st->wlock);
+    }
+    return rc;
+}
+
+/* Ends this thread's transaction and releases the writer lock. */
+static void tx_end(struct store *st, struct conn *c)
+{
+    if (c && c->in_tx && sqlite3_get_autocommit(c->db)) {
+        c->in_tx = false;
+        pthread_mutex_unlock(&st->wlock);
+    }
 }
 
 enum store_rc store_commit(struct store *st)
 {
+    struct conn *c = conn_get(st);
     sqlite3_stmt *s = prep(st, S_COMMIT);
-    return s ? step_write(st, s, "commit") : ST_ERROR;
+    enum store_rc rc = s ? step_write(st, s, "commit") : ST_ERROR;
+    tx_end(st, c);
+    return rc;
 }
 
 void store_rollback(struct store *st)
@@ -480,6 +527,7 @@ void store_rollback(struct store *st)
         if (s)
             step_write(st, s, "rollback");
     }
+    tx_end(st, c);
 }
 
 /* ---- users ---- */
@@ -501,6 +549,7 @@ enum store_rc store_user_create(struct store *st, struct user *u)
     enum store_rc rc = step_write(st, s, "user_insert");
     if (rc == ST_OK)
         u->id = sqlite3_last_insert_rowid(conn_get(st)->db);
+    bump(st);
     return rc;
 }
 
@@ -540,6 +589,7 @@ enum store_rc store_user_set_language(struct store *st, int64_t id, const char *
     sqlite3_bind_int64(s, 2, now_ms());
     sqlite3_bind_int64(s, 3, id);
     enum store_rc rc = step_write(st, s, "user_set_lang");
+    bump(st);
     return rc == ST_OK && changes(st) == 0 ? ST_NOT_FOUND : rc;
 }
 
@@ -577,7 +627,9 @@ enum store_rc store_meter_create(struct store *st, struct meter *m)
     bind_text(s, 9, m->owner_phone);
     sqlite3_bind_int64(s, 10, m->created_at);
     sqlite3_bind_int64(s, 11, m->updated_at);
-    return step_write(st, s, "meter_insert");
+    enum store_rc rc = step_write(st, s, "meter_insert");
+    bump(st);
+    return rc;
 }
 
 enum store_rc store_meter_get(struct store *st, const char *id, struct meter *m)
@@ -608,6 +660,7 @@ enum store_rc store_meter_update(struct store *st, const struct meter *m)
     sqlite3_bind_int64(s, 8, now_ms());
     bind_text(s, 9, m->id);
     enum store_rc rc = step_write(st, s, "meter_update");
+    bump(st);
     return rc == ST_OK && changes(st) == 0 ? ST_NOT_FOUND : rc;
 }
 
@@ -618,6 +671,7 @@ enum store_rc store_meter_delete(struct store *st, const char *id)
         return ST_ERROR;
     bind_text(s, 1, id);
     enum store_rc rc = step_write(st, s, "meter_delete");
+    bump(st);
     return rc == ST_OK && changes(st) == 0 ? ST_NOT_FOUND : rc;
 }
 
@@ -650,6 +704,7 @@ enum store_rc store_assign(struct store *st, int64_t user_id, const char *meter_
     bind_text(s, 2, meter_id);
     sqlite3_bind_int64(s, 3, now_ms());
     enum store_rc rc = step_write(st, s, "assign");
+    bump(st);
     if (rc == ST_CONFLICT) /* foreign key: no such user or meter */
         return ST_NOT_FOUND;
     if (rc != ST_OK)
@@ -673,6 +728,7 @@ enum store_rc store_unassign(struct store *st, int64_t user_id, const char *mete
     sqlite3_bind_int64(s, 1, user_id);
     bind_text(s, 2, meter_id);
     enum store_rc rc = step_write(st, s, "unassign");
+    bump(st);
     return rc == ST_OK && changes(st) == 0 ? ST_NOT_FOUND : rc;
 }
 
@@ -777,6 +833,7 @@ enum store_rc store_generate_assignments(struct store *st, int *assignments, int
     free(pairs);
     if (out == ST_OK)
         out = store_commit(st);
+    bump(st);
     if (out != ST_OK) {
         store_rollback(st);
         *assignments = *users = 0;
@@ -1095,33 +1152,102 @@ enum store_rc store_outbox_recover(struct store *st)
 
 enum store_rc store_session_get(struct store *st, const char *id, struct ussd_row *r)
 {
-    sqlite3_stmt *s = prep(st, S_SESSION_GET);
-    if (!s)
-        return ST_ERROR;
-    bind_text(s, 1, id);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        COPY(s, 0, r->state);
-        COPY(s, 1, r->last_text);
-        COPY(s, 2, r->last_reply);
-        r->updated_at = sqlite3_column_int64(s, 3);
-    }
-    done(s);
-    return rc == SQLITE_ROW ? ST_OK : rc == SQLITE_DONE ? ST_NOT_FOUND : ST_ERROR;
+    /* memory holds every session of the last minutes (restored at open) */
+    return hot_session_get(st->hot, id, r) ? ST_OK : ST_NOT_FOUND;
 }
 
 enum store_rc store_session_put(struct store *st, const char *id, const char *phone, const struct ussd_row *r)
 {
-    sqlite3_stmt *s = prep(st, S_SESSION_PUT);
-    if (!s)
-        return ST_ERROR;
-    bind_text(s, 1, id);
-    bind_text(s, 2, phone);
-    bind_text(s, 3, r->state);
-    bind_text(s, 4, r->last_text);
-    bind_text(s, 5, r->last_reply);
-    sqlite3_bind_int64(s, 6, now_ms());
-    return step_write(st, s, "session_put");
+    return hot_session_put(st->hot, id, phone, r, true) ? ST_OK : ST_ERROR;
+}
+
+/* Sessions stay in memory a little longer than AT keeps them (180 s). */
+#define SESSION_MEMORY_MS (200 * 1000)
+
+int store_flush(struct store *st)
+{
+    struct hot_dirty *list = hot_session_collect(st->hot, now_ms() - SESSION_MEMORY_MS);
+    if (!list)
+        return 0;
+    int n = 0;
+    bool ok = store_begin(st) == ST_OK;
+    for (struct hot_dirty *d = list; ok && d; d = d->next) {
+        sqlite3_stmt *s = prep(st, S_SESSION_PUT);
+        if (!s) {
+            ok = false;
+            break;
+        }
+        bind_text(s, 1, d->id);
+        bind_text(s, 2, d->phone);
+        bind_text(s, 3, d->state);
+        bind_text(s, 4, d->last_text);
+        bind_text(s, 5, d->last_reply);
+        sqlite3_bind_int64(s, 6, d->updated_at);
+        ok = step_write(st, s, "session_put") == ST_OK;
+        n++;
+    }
+    if (ok)
+        ok = store_commit(st) == ST_OK;
+    if (!ok) {
+        store_rollback(st);
+        hot_session_redirty(st->hot, list);
+        n = -1;
+    }
+    hot_dirty_free(list);
+    return n;
+}
+
+/* After a restart: sessions AT may still be running come back to memory. */
+static void sessions_restore(struct store *st)
+{
+    struct conn *c = conn_get(st);
+    sqlite3_stmt *s = NULL;
+    if (!c || sqlite3_prepare_v2(c->db, "SELECT id, phone, state, last_text, last_reply FROM ussd_sessions "
+                                        "WHERE updated_at > ?", -1, &s, NULL) != SQLITE_OK)
+        return;
+    sqlite3_bind_int64(s, 1, now_ms() - SESSION_MEMORY_MS);
+    struct ussd_row *r = malloc(sizeof *r);
+    char id[128], phone[16];
+    while (r && sqlite3_step(s) == SQLITE_ROW) {
+        COPY(s, 0, id);
+        COPY(s, 1, phone);
+        COPY(s, 2, r->state);
+        COPY(s, 3, r->last_text);
+        COPY(s, 4, r->last_reply);
+        hot_session_put(st->hot, id, phone, r, false);
+    }
+    free(r);
+    sqlite3_finalize(s);
+}
+
+enum store_rc store_caller(struct store *st, const char *phone, struct store_caller *c)
+{
+    int64_t gen = atomic_load(&st->gen); /* read before loading: see hot.h */
+    if (hot_caller_get(st->hot, phone, gen, c))
+        return ST_OK;
+    memset(c, 0, sizeof *c);
+    enum store_rc rc = store_user_by_phone(st, phone, &c->user);
+    if (rc == ST_ERROR)
+        return rc;
+    c->registered = rc == ST_OK;
+    if (c->registered) {
+        struct meter *ms = malloc(STORE_CALLER_METERS * sizeof *ms);
+        int n = ms ? store_user_meters(st, c->user.id, ms, STORE_CALLER_METERS) : -1;
+        if (n < 0) {
+            free(ms);
+            return ST_ERROR;
+        }
+        for (int i = 0; i < n; i++) {
+            str_copy(c->meters[i].id, sizeof c->meters[i].id, ms[i].id);
+            str_copy(c->meters[i].name, sizeof c->meters[i].name, ms[i].name);
+            c->meters[i].price_per_kwh = ms[i].price_per_kwh;
+            c->meters[i].active = ms[i].active;
+        }
+        c->nmeters = n;
+        free(ms);
+    }
+    hot_caller_put(st->hot, phone, gen, c);
+    return ST_OK;
 }
 
 enum store_rc store_sessions_expire(struct store *st, int64_t older_than)

@@ -157,7 +157,28 @@ int64_t store_outbox_depth(struct store *st);
 /* After a crash: rows left "sending" go back to queued. */
 enum store_rc store_outbox_recover(struct store *st);
 
-/* ---- USSD sessions and events ---- */
+/* ---- the caller of a USSD hop (cached; see store/hot.h) ---- */
+#define STORE_CALLER_METERS 32
+struct store_caller_meter {
+    char id[65], name[65];
+    int64_t price_per_kwh;
+    bool active;
+};
+struct store_caller {
+    bool registered;
+    struct user user;
+    int nmeters;             /* the first STORE_CALLER_METERS assigned meters */
+    struct store_caller_meter meters[STORE_CALLER_METERS];
+};
+/* The user with this phone and their meters, from memory when nothing
+ * about users, meters or assignments changed since it was cached. */
+enum store_rc store_caller(struct store *st, const char *phone, struct store_caller *c);
+
+/* ---- USSD sessions and events ----
+ * Sessions are kept in memory and written behind to SQLite: store_flush
+ * (called every few hundred ms by a worker, and at shutdown) writes what
+ * changed in one transaction. A session not in memory (after a restart) is
+ * read back from SQLite. */
 struct ussd_row {
     char state[4096];
     char last_text[256];
@@ -167,6 +188,9 @@ struct ussd_row {
 enum store_rc store_session_get(struct store *st, const char *id, struct ussd_row *r);
 enum store_rc store_session_put(struct store *st, const char *id, const char *phone, const struct ussd_row *r);
 enum store_rc store_sessions_expire(struct store *st, int64_t older_than);
+/* Writes changed sessions to SQLite and evicts old ones from memory;
+ * returns how many were written, -1 on error. */
+int store_flush(struct store *st);
 struct ussd_event {
     char session_id[128], phone[16], service_code[32], network_code[16], status[16];
     char cost[32], input[256], error[256], date[32];

@@ -4,7 +4,6 @@
  * checker proved. No database, no network, no globals. */
 #include "ussd/ussd_int.h"
 
-#include "util/gsm.h"
 #include "util/log.h"
 #include "util/regex.h"
 #include "util/str.h"
@@ -412,6 +411,12 @@ bool ussd_step(const struct ussd_menus *m, const struct ussd_host *h, const char
                const char *session_id, struct ussd_session *s, const char *input, struct buf *reply)
 {
     struct hop x = {m, h, phone ? phone : "", session_id ? session_id : "", s, reply, USSD_EN};
+    if (!m) { /* no set to speak from: close politely rather than crash */
+        buf_reset(reply);
+        buf_puts(reply, "END Service unavailable. Please try again later.");
+        return true;
+    }
+    s->lang[sizeof s->lang - 1] = 0;
     if (strcmp(s->lang, "en") && strcmp(s->lang, "sw"))
         str_copy(s->lang, sizeof s->lang, "en");
     x.lang = lang_index(s->lang);

@@ -14,21 +14,22 @@
 
 #define TEXT_MAX 200   /* AT's joined inputs; a session is short */
 
-/* What one hop knows about the caller, loaded on first need. */
+/* What one hop knows about the caller (user and meters, from the store's
+ * memory), loaded on first need. */
 struct hop {
     struct app *a;
     const char *phone;
-    bool looked_up, registered;
-    struct user user;
+    bool looked_up, failed;
+    struct store_caller c;
 };
 
 static bool caller(struct hop *h)
 {
     if (!h->looked_up) {
         h->looked_up = true;
-        h->registered = store_user_by_phone(h->a->store, h->phone, &h->user) == ST_OK;
+        h->failed = store_caller(h->a->store, h->phone, &h->c) != ST_OK;
     }
-    return h->registered;
+    return !h->failed && h->c.registered;
 }
 
 static int host_list(void *ctx, const char *source, const char *phone, struct ussd_item *items, int max)
@@ -38,14 +39,25 @@ static int host_list(void *ctx, const char *source, const char *phone, struct us
     if (strcmp(source, "meters"))
         return -1;
     if (!caller(h))
-        return 0;
-    struct meter ms[USSD_LIST_MAX];
-    int n = store_user_meters(h->a->store, h->user.id, ms, max < USSD_LIST_MAX ? max : USSD_LIST_MAX);
-    for (int i = 0; i < n; i++) {
-        str_copy(items[i].id, sizeof items[i].id, ms[i].id);
-        str_copy(items[i].label, sizeof items[i].label, ms[i].name[0] ? ms[i].name : ms[i].id);
+        return h->failed ? -1 : 0;
+    int n = 0;
+    for (int i = 0; i < h->c.nmeters && n < max; i++) {
+        const struct store_caller_meter *m = &h->c.meters[i];
+        if (!m->active)
+            continue;
+        str_copy(items[n].id, sizeof items[n].id, m->id);
+        str_copy(items[n].label, sizeof items[n].label, m->name[0] ? m->name : m->id);
+        n++;
     }
     return n;
+}
+
+static const struct store_caller_meter *callers_meter(struct hop *h, const char *id)
+{
+    for (int i = 0; id && caller(h) && i < h->c.nmeters; i++)
+        if (!strcmp(h->c.meters[i].id, id))
+            return &h->c.meters[i];
+    return NULL;
 }
 
 static void set_num(struct ussd_session *s, const char *key, int64_t v)
@@ -58,18 +70,17 @@ static void set_num(struct ussd_session *s, const char *key, int64_t v)
 static const char *validate_amount(struct hop *h, struct ussd_session *s)
 {
     int64_t amount;
-    struct meter m;
     set_num(s, "min", h->a->cfg.min_amount);
     set_num(s, "max", h->a->cfg.max_amount);
     if (!str_to_i64(ussd_var(s, "amount"), 0, 999999999, &amount))
         return "amount_invalid";
     if (amount < h->a->cfg.min_amount || amount > h->a->cfg.max_amount)
         return "amount_range";
-    const char *meter = ussd_var(s, "meter");
-    if (!meter || store_meter_get(h->a->store, meter, &m) != ST_OK)
+    const struct store_caller_meter *m = callers_meter(h, ussd_var(s, "meter"));
+    if (!m)
         return "amount_invalid";
     char kwh[24];
-    purchase_kwh_text(purchase_energy(amount, m.price_per_kwh), kwh);
+    purchase_kwh_text(purchase_energy(amount, m->price_per_kwh), kwh);
     ussd_var_set(s, "kwh", kwh);
     return NULL;
 }
@@ -85,7 +96,7 @@ static const char *buy(struct hop *h, const char *session_id, struct ussd_sessio
     char idem[160];
     snprintf(idem, sizeof idem, "ussd:%s", session_id);
     struct purchase_req r = {
-        .origin = "ussd", .idem_key = idem, .user_id = h->user.id, .phone = h->phone,
+        .origin = "ussd", .idem_key = idem, .user_id = h->c.user.id, .phone = h->phone,
         .meter_id = ussd_var(s, "meter"), .amount = amount,
     };
     switch (purchase_start(h->a, &r, &p)) {
@@ -111,7 +122,7 @@ static const char *host_action(void *ctx, const char *name, const char *phone, c
     if (!strcmp(name, "set_language")) {
         const char *lang = ussd_var(s, "lang");
         if (lang && caller(h))
-            store_user_set_language(h->a->store, h->user.id, lang);
+            store_user_set_language(h->a->store, h->c.user.id, lang);
         return NULL;
     }
     log_error("ussd.unknown_action", "action=%s", name);
@@ -175,7 +186,7 @@ void ussd_hop(void *ctx, struct http_req *req, struct http_resp *resp)
         input = star ? star + 1 : text;
     } else {
         /* a new session, or one whose state is gone: start at the main menu */
-        ussd_session_init(&s, caller(&h) ? h.user.language : "en");
+        ussd_session_init(&s, caller(&h) ? h.c.user.language : "en");
         if (rc == ST_NOT_FOUND && *text)
             log_info("ussd.restart", "session=%s phone=%s", sid, log_phone(phone, masked));
     }

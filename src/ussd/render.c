@@ -5,7 +5,6 @@
 #include "ussd/ussd_int.h"
 
 #include "util/gsm.h"
-#include "util/str.h"
 
 #include <string.h>
 

@@ -51,14 +51,15 @@
  *   end      text (END)
  *
  * Navigation on every waiting screen: "0" back (previous page, else previous
- * screen), "00" home (the start screen), "98" more (next page of
- * a menu or list; on input screens 98 is ordinary input, while 0 and 00 are
- * navigation there too, so input patterns should not need them). Menus and lists
+ * screen), "00" home (the start screen), "98" more (next page of a menu or
+ * list; on input screens 98 is ordinary input, while 0 and 00 stay
+ * navigation, so input patterns should not need them). Menus and lists
  * paginate themselves so that no screen, with a reserved "invalid choice"
  * line and the nav hints, is over 160 characters (incl. "CON "/"END ") in
  * either language; ussd_menus_load proves this with every placeholder at its
- * full width, and refuses a set where it cannot hold. List items are numbered
- * 1..n across pages (at most USSD_LIST_MAX) and cut to USSD_ITEM_WIDTH.
+ * full width, and refuses a set where it cannot hold. Items of a picking
+ * list are numbered 1..n across pages (at most USSD_LIST_MAX), those of a
+ * display-only list shown as "- label"; labels are cut to USSD_ITEM_WIDTH.
  * ------------------------------------------------------------------------- */
 #ifndef LIPA_USSD_H
 #define LIPA_USSD_H
@@ -135,7 +136,8 @@ struct ussd_host {
  * Vars are never cleared by the engine; flows overwrite what they use.
  * Writes the whole answer ("CON ..." or "END ...", never over USSD_BUDGET
  * characters, GSM-7 only) into reply (reset first; give it a cap of at least
- * USSD_REPLY_MAX) and updates s. Returns true when the answer is END. */
+ * USSD_REPLY_MAX) and updates s. Returns true when the answer is END.
+ * With m NULL it answers a plain English END. */
 bool ussd_step(const struct ussd_menus *m, const struct ussd_host *h, const char *phone,
                const char *session_id, struct ussd_session *s, const char *input, struct buf *reply);
 /* Shows screen `screen` as if the caller had just arrived there (for tools

@@ -402,6 +402,16 @@ static bool hop_in(const struct ussd_menus *m, const char *input)
     ck_assert_ptr_nonnull(reply.data);
     check_screen(reply.data);
     ck_assert_int_eq(end, !strncmp(reply.data, "END ", 4));
+    /* a waiting screen with somewhere to go back to ends with the whole
+     * back/home hint: a screen cut to fit would lose it first */
+    if (!end && (sess.ntrail > 0 || sess.page > 0)) {
+        const char *last = strrchr(reply.data, '\n');
+        ck_assert_ptr_nonnull(last);
+        last++;
+        ck_assert_msg(!strcmp(last, "0 Back") || !strcmp(last, "0 Back, 00 Home") || !strcmp(last, "0 Rudi") ||
+                          !strcmp(last, "0 Rudi, 00 Mwanzo"),
+                      "screen does not end with its hints:\n%s", reply.data);
+    }
     return end;
 }
 
