@@ -63,4 +63,9 @@ json_t *h_wait_payment(struct lipad *l, const char *phone, const char *status, i
 long long h_balance(const char *device);
 void h_sleep_ms(int ms);
 
+/* Suites, one per file; main() in journeys.c runs them all against h_main. */
+#include <check.h>
+Suite *suite_journeys(void);
+Suite *suite_devices(void);
+
 #endif

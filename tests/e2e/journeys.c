@@ -479,9 +479,9 @@ START_TEST(bad_menu_reload_keeps_serving)
 }
 END_TEST
 
-static Suite *suite(void)
+Suite *suite_journeys(void)
 {
-    Suite *s = suite_create("e2e");
+    Suite *s = suite_create("journeys");
     TCase *t = tcase_create("journeys");
     tcase_set_timeout(t, 90);
     tcase_add_test(t, key_path_buys_and_texts_token);
@@ -514,7 +514,8 @@ int main(void)
         h_sandbox_stop();
         return 1;
     }
-    SRunner *sr = srunner_create(suite());
+    SRunner *sr = srunner_create(suite_journeys());
+    srunner_add_suite(sr, suite_devices());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
