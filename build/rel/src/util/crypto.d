@@ -1,2 +1,0 @@
-build/rel/src/util/crypto.o: src/util/crypto.c src/util/crypto.h
-src/util/crypto.h:
