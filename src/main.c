@@ -38,8 +38,10 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     httpc_global_init();
+    log_start_async();
 
     if (!app_init(&a, err, sizeof err)) {
+        log_stop_async();
         fprintf(stderr, "lipad: %s\n", err);
         app_free(&a);
         config_free(&a.cfg);
@@ -90,5 +92,6 @@ int main(int argc, char **argv)
     app_free(&a);
     config_free(&a.cfg);
     log_info("lipad.stopped", "reason=signal");
+    log_stop_async();
     return 0;
 }

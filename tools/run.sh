@@ -10,7 +10,7 @@ bin/lipa-sandbox --port "$LIPA_SANDBOX_PORT" --tuya-any-device > var/sandbox.log
 sandbox_pid=$!
 trap 'kill $sandbox_pid 2>/dev/null || true' EXIT
 wait_http "$sandbox/sandbox/health"
-bin/lipad 2> >(tee -a var/lipad.log >&2) &
+bin/lipad 2> >(trap '' INT TERM; exec tee -a var/lipad.log >&2) &
 lipad_pid=$!
 trap 'kill $lipad_pid 2>/dev/null; wait $lipad_pid 2>/dev/null; kill $sandbox_pid 2>/dev/null || true' EXIT
 wait_http "http://127.0.0.1:$LIPA_PORT/api/health"

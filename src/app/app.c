@@ -143,11 +143,12 @@ struct worker {
     int (*work)(struct app *a);
 };
 
-/* USSD sessions are written behind to SQLite in batches (store.h). */
+/* USSD sessions are written behind to SQLite (store.h), once per poll
+ * interval, so a session's hops coalesce into one or two writes. */
 static int flush_work(struct app *a)
 {
-    int n = store_flush(a->store);
-    return n > 100 ? n : 0; /* small batches: let them gather for a poll */
+    store_flush(a->store);
+    return 0;
 }
 
 static const struct worker workers[] = {

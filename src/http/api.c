@@ -67,11 +67,19 @@ void api_error(struct http_req *req, struct http_resp *resp, enum err e, const c
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     json_t *j;
-    if (envelope_of(req) == ENV_DEVICE)
-        j = json_pack("{s:s, s:s}", "error", code ? code : api_code(e), "message", msg);
-    else
+    if (envelope_of(req) == ENV_DEVICE) {
+        /* document 002 spells its codes in lower case: device_not_found */
+        char low[48];
+        str_copy(low, sizeof low, code ? code : api_code(e));
+        for (char *p = low; *p; p++)
+            if (*p >= 'A' && *p <= 'Z')
+                *p = (char)(*p + 32);
+        j = json_pack("{s:s, s:s}", "error", low, "message", msg);
+    }
+    else {
         j = json_pack("{s:b, s:s, s:s}", "success", 0, "message", msg, "error",
                       code ? code : api_code(e));
+    }
     api_json(resp, api_status(e), j);
 }
 
@@ -133,8 +141,12 @@ json_t *api_parse(struct http_req *req, struct http_resp *resp, const struct fie
             size_t len = json_string_length(v);
             const char *s = json_string_value(v);
             if ((int64_t)len < f->min || (f->max && (int64_t)len > f->max)) {
-                api_error(req, resp, ERR_VALIDATION, NULL, "%s: length must be %lld..%lld",
-                          f->name, (long long)f->min, (long long)f->max);
+                if (f->max)
+                    api_error(req, resp, ERR_VALIDATION, NULL, "%s: length must be %lld..%lld",
+                              f->name, (long long)f->min, (long long)f->max);
+                else
+                    api_error(req, resp, ERR_VALIDATION, NULL, "%s: at least %lld characters",
+                              f->name, (long long)f->min);
                 goto bad;
             }
             if (strlen(s) != len || !str_is_clean_utf8(s, len)) {

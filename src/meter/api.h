@@ -29,4 +29,16 @@ void mu_meter_users(void *ctx, struct http_req *req, struct http_resp *resp);
 void mu_is_assigned(void *ctx, struct http_req *req, struct http_resp *resp);
 void mu_generate(void *ctx, struct http_req *req, struct http_resp *resp);
 
+/* meter/billing.c: document 002's billing and maintenance endpoints. The
+ * commands, GET balance and GET usage call the meter cloud; refresh lists
+ * its devices into the store. Changes need the admin key. */
+void devices_add_balance(void *ctx, struct http_req *req, struct http_resp *resp);
+void devices_add_token(void *ctx, struct http_req *req, struct http_resp *resp);
+void devices_balance(void *ctx, struct http_req *req, struct http_resp *resp);
+void devices_usage(void *ctx, struct http_req *req, struct http_resp *resp);
+void devices_set_price(void *ctx, struct http_req *req, struct http_resp *resp);
+void devices_reset_balance(void *ctx, struct http_req *req, struct http_resp *resp);
+void devices_prepayment_mode(void *ctx, struct http_req *req, struct http_resp *resp);
+void devices_refresh(void *ctx, struct http_req *req, struct http_resp *resp);
+
 #endif

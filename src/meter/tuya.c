@@ -388,6 +388,109 @@ out:
     treply_free(&r);
 }
 
+/* Device listing (GET /v1.3/iot-03/devices) pages through last_row_key;
+ * the cap stops a cloud that never says has_more:false. */
+#define TUYA_LIST_PAGE 100
+#define TUYA_LIST_PAGES_MAX 200
+#define TUYA_ROW_KEY_MAX 128
+
+/* A last_row_key goes back in the query as is, so only [A-Za-z0-9_-]. */
+static bool row_key_ok(const char *k)
+{
+    size_t n = 0;
+    if (!k)
+        return false;
+    for (; k[n]; n++) {
+        char c = k[n];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-') || n >= TUYA_ROW_KEY_MAX)
+            return false;
+    }
+    return n > 0;
+}
+
+static void list_fail(struct meter_res *res, const char *why)
+{
+    res->outcome = METER_RETRY;
+    str_copy(res->detail, sizeof res->detail, why);
+}
+
+/* Appends the usable devices of one page to all; counts the others. */
+static void list_page(json_t *list, json_t *all, size_t *skipped)
+{
+    size_t i;
+    json_t *d;
+    json_array_foreach(list, i, d) {
+        const char *id = json_string_value(json_object_get(d, "id"));
+        const char *name = json_string_value(json_object_get(d, "name"));
+        const char *product = json_string_value(json_object_get(d, "product_name"));
+        json_t *o = device_id_ok(id) ? json_pack("{s:s, s:s, s:s, s:b}", "id", id, "name", name ? name : "",
+                                                 "product_name", product ? product : "", "online",
+                                                 json_is_true(json_object_get(d, "online")))
+                                     : NULL;
+        if (!o || json_array_append_new(all, o))
+            (*skipped)++;
+    }
+}
+
+static void tuya_list(void *st, json_t **out, struct meter_res *res)
+{
+    struct tuya *tu = st;
+    struct treply r = {0};
+    char path[256], key[TUYA_ROW_KEY_MAX + 1] = "";
+    json_t *all = json_array();
+    size_t skipped = 0;
+    int pages = 0;
+
+    *out = NULL;
+    memset(res, 0, sizeof *res);
+    if (!all) {
+        list_fail(res, "out of memory");
+        goto out;
+    }
+    for (;;) {
+        /* the query is signed as written: keys in order */
+        if (key[0])
+            snprintf(path, sizeof path, "/v1.3/iot-03/devices?last_row_key=%s&page_size=%d", key, TUYA_LIST_PAGE);
+        else
+            snprintf(path, sizeof path, "/v1.3/iot-03/devices?page_size=%d", TUYA_LIST_PAGE);
+        treply_free(&r);
+        tuya_call(tu, "GET", path, NULL, &r);
+        classify(&r, res);
+        if (res->outcome != METER_OK)
+            goto out;
+        json_t *result = json_object_get(r.json, "result");
+        json_t *list = json_object_get(result, "list");
+        if (!json_is_array(list)) {
+            list_fail(res, "answer without a device list");
+            goto out;
+        }
+        list_page(list, all, &skipped);
+        pages++;
+        if (!json_is_true(json_object_get(result, "has_more")))
+            break;
+        const char *next = json_string_value(json_object_get(result, "last_row_key"));
+        if (!row_key_ok(next) || !strcmp(next, key)) {
+            list_fail(res, "paging: has_more without a usable new last_row_key");
+            goto out;
+        }
+        if (pages >= TUYA_LIST_PAGES_MAX) {
+            list_fail(res, "paging: more than 200 pages");
+            goto out;
+        }
+        str_copy(key, sizeof key, next);
+    }
+    *out = all;
+    all = NULL;
+out:
+    log_event(res->outcome == METER_OK ? LOG_INFO : LOG_WARN, "meter_call",
+              "provider=tuya op=list outcome=%s http=%d pages=%d devices=%zu skipped=%zu detail=\"%.80s\"",
+              outcome_name(res->outcome), res->http_status, pages, *out ? json_array_size(*out) : 0, skipped,
+              res->detail);
+    treply_free(&r);
+    json_decref(all);
+}
+
 const struct meter_provider meter_tuya = {
     .name = "tuya",
     .create = tuya_create,
@@ -395,4 +498,5 @@ const struct meter_provider meter_tuya = {
     .topup = tuya_topup,
     .command = tuya_command,
     .status = tuya_status,
+    .list = tuya_list,
 };

@@ -12,6 +12,7 @@
 
 struct sess {
     struct sess *next;
+    struct sess *dirty_next;   /* on the stripe's dirty list while dirty */
     char *id, *phone, *state, *last_text, *last_reply;
     int64_t updated_at;
     bool dirty;
@@ -26,6 +27,7 @@ struct caller_ent {
 
 struct stripe {
     pthread_mutex_t lock;
+    struct sess *dirty;        /* sessions to write, newest first */
     struct sess *sess[BUCKETS];
     struct caller_ent *callers[BUCKETS];
 };
@@ -140,7 +142,11 @@ bool hot_session_put(struct hot *h, const char *id, const char *phone, const str
     ok = set_str(&e->phone, phone) && set_str(&e->state, r->state) && set_str(&e->last_text, r->last_text) &&
          set_str(&e->last_reply, r->last_reply);
     e->updated_at = now_ms();
-    e->dirty = e->dirty || dirty;
+    if (dirty && !e->dirty) {
+        e->dirty = true;
+        e->dirty_next = s->dirty;
+        s->dirty = e;
+    }
     pthread_mutex_unlock(&s->lock);
     return ok;
 }
@@ -159,30 +165,44 @@ void hot_dirty_free(struct hot_dirty *list)
     }
 }
 
-struct hot_dirty *hot_session_collect(struct hot *h, int64_t evict_before)
+struct hot_dirty *hot_session_collect(struct hot *h)
 {
     struct hot_dirty *list = NULL;
     for (int i = 0; i < STRIPES; i++) {
         struct stripe *s = &h->stripe[i];
         pthread_mutex_lock(&s->lock);
+        struct sess *keep = NULL; /* entries we could not copy stay dirty */
+        for (struct sess *e = s->dirty, *n; e; e = n) {
+            n = e->dirty_next;
+            struct hot_dirty *d = calloc(1, sizeof *d);
+            if (d && (d->id = strdup(e->id)) && (d->phone = strdup(e->phone)) && (d->state = strdup(e->state)) &&
+                (d->last_text = strdup(e->last_text)) && (d->last_reply = strdup(e->last_reply))) {
+                d->updated_at = e->updated_at;
+                d->next = list;
+                list = d;
+                e->dirty = false;
+                e->dirty_next = NULL;
+            } else {
+                hot_dirty_free(d);
+                e->dirty_next = keep;
+                keep = e;
+            }
+        }
+        s->dirty = keep;
+        pthread_mutex_unlock(&s->lock);
+    }
+    return list;
+}
+
+void hot_evict(struct hot *h, int64_t before)
+{
+    for (int i = 0; i < STRIPES; i++) {
+        struct stripe *s = &h->stripe[i];
+        pthread_mutex_lock(&s->lock);
         for (int b = 0; b < BUCKETS; b++) {
-            struct sess **pp = &s->sess[b];
-            while (*pp) {
+            for (struct sess **pp = &s->sess[b]; *pp;) {
                 struct sess *e = *pp;
-                if (e->dirty) {
-                    struct hot_dirty *d = calloc(1, sizeof *d);
-                    if (d && (d->id = strdup(e->id)) && (d->phone = strdup(e->phone)) &&
-                        (d->state = strdup(e->state)) && (d->last_text = strdup(e->last_text)) &&
-                        (d->last_reply = strdup(e->last_reply))) {
-                        d->updated_at = e->updated_at;
-                        d->next = list;
-                        list = d;
-                        e->dirty = false;
-                    } else {
-                        hot_dirty_free(d); /* stays dirty for the next flush */
-                    }
-                }
-                if (!e->dirty && e->updated_at < evict_before) {
+                if (!e->dirty && e->updated_at < before) {
                     *pp = e->next;
                     sess_free(e);
                 } else {
@@ -191,7 +211,7 @@ struct hot_dirty *hot_session_collect(struct hot *h, int64_t evict_before)
             }
             for (struct caller_ent **cp = &s->callers[b]; *cp;) {
                 struct caller_ent *e = *cp;
-                if (e->used_at < evict_before) {
+                if (e->used_at < before) {
                     *cp = e->next;
                     free(e);
                 } else {
@@ -201,7 +221,6 @@ struct hot_dirty *hot_session_collect(struct hot *h, int64_t evict_before)
         }
         pthread_mutex_unlock(&s->lock);
     }
-    return list;
 }
 
 void hot_session_redirty(struct hot *h, const struct hot_dirty *list)
@@ -211,8 +230,11 @@ void hot_session_redirty(struct hot *h, const struct hot_dirty *list)
         struct stripe *s = stripe_of(h, hv);
         pthread_mutex_lock(&s->lock);
         for (struct sess *e = s->sess[bucket_of(hv)]; e; e = e->next)
-            if (!strcmp(e->id, list->id))
+            if (!strcmp(e->id, list->id) && !e->dirty) {
                 e->dirty = true;
+                e->dirty_next = s->dirty;
+                s->dirty = e;
+            }
         pthread_mutex_unlock(&s->lock);
     }
 }

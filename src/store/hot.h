@@ -27,10 +27,12 @@ struct hot_dirty {
     int64_t updated_at;
 };
 /* Takes every dirty session out (marking it clean) as a list the caller
- * frees with hot_dirty_free, and evicts clean sessions not updated since
- * evict_before (ms) and callers unused since then. Holds one stripe lock at
- * a time, never a store lock. */
-struct hot_dirty *hot_session_collect(struct hot *h, int64_t evict_before);
+ * frees with hot_dirty_free; O(dirty sessions). Holds one stripe lock at a
+ * time, never a store lock. */
+struct hot_dirty *hot_session_collect(struct hot *h);
+/* Drops clean sessions not updated since before (ms) and callers unused
+ * since then; scans everything, so call it now and then. */
+void hot_evict(struct hot *h, int64_t before);
 /* After a failed write: marks these sessions dirty again. */
 void hot_session_redirty(struct hot *h, const struct hot_dirty *list);
 void hot_dirty_free(struct hot_dirty *list);

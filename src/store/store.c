@@ -55,10 +55,10 @@
     X(USER_METERS, "SELECT m.id, m.device_id, m.name, m.product_name, m.description, m.location, " \
                    "m.active, m.price_per_kwh, m.owner_phone, m.created_at, m.updated_at "         \
                    "FROM assignments a JOIN meters m ON m.id = a.meter_id WHERE a.user_id = ? "    \
-                   "ORDER BY a.assigned_at, m.id")                                                 \
+                   "ORDER BY a.assigned_at, a.rowid")                                              \
     X(METER_USERS, "SELECT u.id, u.phone, u.first_name, u.last_name, u.email, u.role, "            \
                    "u.language, u.created_at, u.updated_at FROM assignments a JOIN users u "       \
-                   "ON u.id = a.user_id WHERE a.meter_id = ? ORDER BY a.assigned_at, u.id")        \
+                   "ON u.id = a.user_id WHERE a.meter_id = ? ORDER BY a.assigned_at, a.rowid")        \
     X(OWNED_METERS, "SELECT id, owner_phone FROM meters WHERE owner_phone <> '' ORDER BY id")      \
     X(PAY_INSERT, "INSERT INTO payments (kind, origin, idem_key, user_id, phone, meter_id, amount, " \
                   "energy, account_reference, description, status, next_at, created_at, "         \
@@ -105,7 +105,12 @@
     X(SESSIONS_EXPIRE, "DELETE FROM ussd_sessions WHERE updated_at < ?")                           \
     X(EVENT_INSERT, "INSERT INTO ussd_events (session_id, phone, service_code, network_code, "     \
                     "status, cost, duration_ms, hops, input, error, date, received_at) "           \
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(session_id, status) DO NOTHING")
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(session_id, status) DO NOTHING") \
+    X(TOKEN_RECORD, "INSERT INTO applied_tokens (meter_id, token_hmac, applied_at) VALUES (?,?,?)") \
+    X(TOKEN_FORGET, "DELETE FROM applied_tokens WHERE meter_id = ? AND token_hmac = ?")            \
+    X(METER_BOUGHT, "SELECT COALESCE(SUM(energy), 0) FROM payments WHERE meter_id = ? "            \
+                    "AND status = 'completed' AND created_at >= ?")                                \
+    X(METER_BY_DEVICE, "SELECT " METER_COLS " FROM meters WHERE device_id = ?")
 
 #define AS_ENUM(name, sql) S_##name,
 #define AS_SQL(name, sql) [S_##name] = sql,
@@ -116,6 +121,7 @@ struct conn {
     sqlite3 *db;
     sqlite3_stmt *stmt[S_COUNT];
     bool in_tx;                /* this thread holds wlock for a transaction */
+    bool bump_at_end;          /* the transaction wrote users/meters/assignments */
 };
 
 struct store {
@@ -130,10 +136,18 @@ struct store {
     size_t nall, capall;
     struct hot *hot;           /* sessions and callers in memory */
     atomic_llong gen;          /* bumped by writes to users, meters, assignments */
+    atomic_llong evicted_at;   /* last eviction scan of the memory tables */
+    pthread_mutex_t flush_lock; /* one flush at a time: collect..commit in order */
 };
 
 /* Callers cached before this are stale. */
-static void bump(struct store *st) { atomic_fetch_add(&st->gen, 1); }
+static void bump(struct store *st)
+{
+    atomic_fetch_add(&st->gen, 1);
+    struct conn *c = pthread_getspecific(st->key);
+    if (c && c->in_tx) /* readers may cache the pre-commit rows meanwhile */
+        c->bump_at_end = true;
+}
 static void sessions_restore(struct store *st);
 
 static void conn_close(struct conn *c)
@@ -160,7 +174,9 @@ static struct conn *conn_open(const char *path, char *err, size_t errsz)
     sqlite3_busy_timeout(c->db, 5000);
     char *msg = NULL;
     if (sqlite3_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                            "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;",
+                            "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; "
+                            /* checkpoints run in store_flush, off the hop path */
+                            "PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit=67108864;",
                      NULL, NULL, &msg) != SQLITE_OK) {
         snprintf(err, errsz, "cannot configure %s: %s", path, msg ? msg : "?");
         sqlite3_free(msg);
@@ -450,6 +466,7 @@ struct store *store_open(const char *path, const char *migrations_dir, char *err
     pthread_key_create(&st->key, NULL);
     pthread_mutex_init(&st->lock, NULL);
     pthread_mutex_init(&st->wlock, NULL);
+    pthread_mutex_init(&st->flush_lock, NULL);
     st->hot = hot_new();
     struct conn *c = st->hot ? conn_open(path, err, errsz) : NULL;
     if (!c || !migrate(c->db, migrations_dir, err, errsz)) {
@@ -473,6 +490,7 @@ void store_close(struct store *st)
     pthread_key_delete(st->key);
     pthread_mutex_destroy(&st->lock);
     pthread_mutex_destroy(&st->wlock);
+    pthread_mutex_destroy(&st->flush_lock);
     free(st->path);
     free(st);
 }
@@ -507,6 +525,10 @@ static void tx_end(struct store *st, struct conn *c)
     if (c && c->in_tx && sqlite3_get_autocommit(c->db)) {
         c->in_tx = false;
         pthread_mutex_unlock(&st->wlock);
+        if (c->bump_at_end) {
+            c->bump_at_end = false;
+            bump(st);
+        }
     }
 }
 
@@ -881,8 +903,8 @@ enum store_rc store_payment_create(struct store *st, struct payment *p)
     sqlite3_bind_int64(s, 12, now);
     sqlite3_bind_int64(s, 13, now);
     enum store_rc rc = step_write(st, s, "payment_insert");
-    if (rc != ST_OK)
-        return rc;
+    if (rc != ST_OK) /* a constraint here is a foreign key or CHECK, not the idem_key */
+        return rc == ST_CONFLICT ? ST_NOT_FOUND : rc;
     if (changes(st) == 0) { /* idem_key seen before: hand back that row */
         s = prep(st, S_PAY_BY_IDEM);
         if (!s)
@@ -1164,36 +1186,73 @@ enum store_rc store_session_put(struct store *st, const char *id, const char *ph
 /* Sessions stay in memory a little longer than AT keeps them (180 s). */
 #define SESSION_MEMORY_MS (200 * 1000)
 
+/* Copies the WAL back into the database now and then (connections do not
+ * checkpoint on commit: that fsync would land on a USSD hop). PASSIVE never
+ * waits for readers or writers. */
+static void checkpoint(struct store *st)
+{
+    /* after a complete checkpoint the next writer starts the WAL over, so
+     * it stays bounded; journal_size_limit trims the file then */
+    struct conn *c = conn_get(st);
+    if (c)
+        sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+}
+
+static int flush_locked(struct store *st);
+
 int store_flush(struct store *st)
 {
-    struct hot_dirty *list = hot_session_collect(st->hot, now_ms() - SESSION_MEMORY_MS);
-    if (!list)
-        return 0;
-    int n = 0;
-    bool ok = store_begin(st) == ST_OK;
-    for (struct hot_dirty *d = list; ok && d; d = d->next) {
-        sqlite3_stmt *s = prep(st, S_SESSION_PUT);
-        if (!s) {
-            ok = false;
-            break;
-        }
-        bind_text(s, 1, d->id);
-        bind_text(s, 2, d->phone);
-        bind_text(s, 3, d->state);
-        bind_text(s, 4, d->last_text);
-        bind_text(s, 5, d->last_reply);
-        sqlite3_bind_int64(s, 6, d->updated_at);
-        ok = step_write(st, s, "session_put") == ST_OK;
-        n++;
+    /* two flushes committing out of order could store an older state */
+    pthread_mutex_lock(&st->flush_lock);
+    int n = flush_locked(st);
+    pthread_mutex_unlock(&st->flush_lock);
+    return n;
+}
+
+static int flush_locked(struct store *st)
+{
+    int64_t now = now_ms();
+    if (now - atomic_load(&st->evicted_at) > 5000) {
+        atomic_store(&st->evicted_at, now);
+        hot_evict(st->hot, now - SESSION_MEMORY_MS);
     }
-    if (ok)
-        ok = store_commit(st) == ST_OK;
+    struct hot_dirty *list = hot_session_collect(st->hot);
+    if (!list) {
+        checkpoint(st);
+        return 0;
+    }
+    /* small transactions: a hop storing a purchase never waits long for
+     * the writer lock */
+    int n = 0;
+    bool ok = true;
+    struct hot_dirty *d = list;
+    while (ok && d) {
+        ok = store_begin(st) == ST_OK;
+        for (int k = 0; ok && d && k < 64; k++, d = d->next) {
+            sqlite3_stmt *s = prep(st, S_SESSION_PUT);
+            if (!s) {
+                ok = false;
+                break;
+            }
+            bind_text(s, 1, d->id);
+            bind_text(s, 2, d->phone);
+            bind_text(s, 3, d->state);
+            bind_text(s, 4, d->last_text);
+            bind_text(s, 5, d->last_reply);
+            sqlite3_bind_int64(s, 6, d->updated_at);
+            ok = step_write(st, s, "session_put") == ST_OK;
+            n++;
+        }
+        if (ok)
+            ok = store_commit(st) == ST_OK;
+    }
     if (!ok) {
         store_rollback(st);
-        hot_session_redirty(st->hot, list);
+        hot_session_redirty(st->hot, list); /* all of them: rewriting is harmless */
         n = -1;
     }
     hot_dirty_free(list);
+    checkpoint(st);
     return n;
 }
 
@@ -1278,4 +1337,55 @@ enum store_rc store_ussd_event_add(struct store *st, const struct ussd_event *e)
     sqlite3_bind_int64(s, 12, now_ms());
     enum store_rc rc = step_write(st, s, "event_insert");
     return rc == ST_OK && changes(st) == 0 ? ST_CONFLICT : rc;
+}
+
+/* ---- applied tokens ---- */
+
+enum store_rc store_token_record(struct store *st, const char *meter_id, const char *token_hmac)
+{
+    sqlite3_stmt *s = prep(st, S_TOKEN_RECORD);
+    if (!s)
+        return ST_ERROR;
+    bind_text(s, 1, meter_id);
+    bind_text(s, 2, token_hmac);
+    sqlite3_bind_int64(s, 3, now_ms());
+    return step_write(st, s, "token_record");
+}
+
+enum store_rc store_token_forget(struct store *st, const char *meter_id, const char *token_hmac)
+{
+    sqlite3_stmt *s = prep(st, S_TOKEN_FORGET);
+    if (!s)
+        return ST_ERROR;
+    bind_text(s, 1, meter_id);
+    bind_text(s, 2, token_hmac);
+    enum store_rc rc = step_write(st, s, "token_forget");
+    return rc == ST_OK && changes(st) == 0 ? ST_NOT_FOUND : rc;
+}
+
+enum store_rc store_meter_energy_bought(struct store *st, const char *meter_id, int64_t since_ms, int64_t *tenths)
+{
+    sqlite3_stmt *s = prep(st, S_METER_BOUGHT);
+    if (!s)
+        return ST_ERROR;
+    bind_text(s, 1, meter_id);
+    sqlite3_bind_int64(s, 2, since_ms);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *tenths = sqlite3_column_int64(s, 0);
+    done(s);
+    return rc == SQLITE_ROW ? ST_OK : ST_ERROR;
+}
+
+enum store_rc store_meter_by_device(struct store *st, const char *device_id, struct meter *m)
+{
+    sqlite3_stmt *s = prep(st, S_METER_BY_DEVICE);
+    if (!s)
+        return ST_ERROR;
+    bind_text(s, 1, device_id);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        read_meter(s, m);
+    done(s);
+    return rc == SQLITE_ROW ? ST_OK : rc == SQLITE_DONE ? ST_NOT_FOUND : ST_ERROR;
 }

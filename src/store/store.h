@@ -199,4 +199,19 @@ struct ussd_event {
 /* A repeated notification (same session, same status) is ST_CONFLICT. */
 enum store_rc store_ussd_event_add(struct store *st, const struct ussd_event *e);
 
+/* ---- applied tokens ----
+ * Tokens applied through POST /devices/{id}/add-token, so a token applies
+ * once per meter. The caller passes an HMAC of the token (hex), never its
+ * digits. */
+/* ST_CONFLICT when this token was recorded for the meter before (also when
+ * the meter was deleted meanwhile: the foreign key refuses the row). */
+enum store_rc store_token_record(struct store *st, const char *meter_id, const char *token_hmac);
+/* Drops a record again (its send failed); ST_NOT_FOUND when there was none. */
+enum store_rc store_token_forget(struct store *st, const char *meter_id, const char *token_hmac);
+/* Energy (tenths of a kWh) of the meter's completed payments created at or
+ * after since_ms (0: all of them) into *tenths. */
+enum store_rc store_meter_energy_bought(struct store *st, const char *meter_id, int64_t since_ms, int64_t *tenths);
+/* The meter whose meter-cloud device id is device_id. */
+enum store_rc store_meter_by_device(struct store *st, const char *device_id, struct meter *m);
+
 #endif

@@ -1,8 +1,12 @@
 /* log: key=value event lines on stderr; see log.h. */
 #include "util/log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -11,6 +15,111 @@ static enum log_level min_level = LOG_INFO;
 static const char *names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
 
 void log_set_level(enum log_level lvl) { min_level = lvl; }
+
+/* The async ring: request threads append under the lock (a memcpy), the
+ * log thread swaps it out and writes it with the lock released. */
+#define RING_SIZE (1u << 20)
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    pthread_t thread;
+    char *buf;
+    size_t len;
+    size_t dropped;
+    bool on, stop;
+} ring = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+static void write_all(const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(STDERR_FILENO, p, n);
+        if (w <= 0)
+            return;
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+static void *log_main(void *arg)
+{
+    (void)arg;
+    char *out = malloc(RING_SIZE);
+    pthread_mutex_lock(&ring.lock);
+    while (out) {
+        while (!ring.len && !ring.stop)
+            pthread_cond_wait(&ring.cond, &ring.lock);
+        size_t n = ring.len, dropped = ring.dropped;
+        memcpy(out, ring.buf, n);
+        ring.len = 0;
+        ring.dropped = 0;
+        bool stop = ring.stop;
+        pthread_mutex_unlock(&ring.lock);
+        if (dropped) {
+            char note[96];
+            int k = snprintf(note, sizeof note, "log.dropped lines=%zu (log ring full)\n", dropped);
+            write_all(note, (size_t)k);
+        }
+        write_all(out, n);
+        pthread_mutex_lock(&ring.lock);
+        if (stop && !ring.len)
+            break;
+    }
+    pthread_mutex_unlock(&ring.lock);
+    free(out);
+    return NULL;
+}
+
+bool log_start_async(void)
+{
+    pthread_mutex_lock(&ring.lock);
+    if (!ring.on && (ring.buf = malloc(RING_SIZE))) {
+        ring.stop = false;
+        ring.on = pthread_create(&ring.thread, NULL, log_main, NULL) == 0;
+        if (!ring.on) {
+            free(ring.buf);
+            ring.buf = NULL;
+        }
+    }
+    bool on = ring.on;
+    pthread_mutex_unlock(&ring.lock);
+    return on;
+}
+
+void log_stop_async(void)
+{
+    pthread_mutex_lock(&ring.lock);
+    if (!ring.on) {
+        pthread_mutex_unlock(&ring.lock);
+        return;
+    }
+    ring.stop = true;
+    pthread_cond_signal(&ring.cond);
+    pthread_mutex_unlock(&ring.lock);
+    pthread_join(ring.thread, NULL);
+    pthread_mutex_lock(&ring.lock);
+    ring.on = false;
+    free(ring.buf);
+    ring.buf = NULL;
+    pthread_mutex_unlock(&ring.lock);
+}
+
+static void emit(const char *line, size_t len)
+{
+    pthread_mutex_lock(&ring.lock);
+    if (ring.on && !ring.stop) {
+        if (ring.len + len <= RING_SIZE) {
+            memcpy(ring.buf + ring.len, line, len);
+            ring.len += len;
+            pthread_cond_signal(&ring.cond);
+        } else {
+            ring.dropped++;
+        }
+        pthread_mutex_unlock(&ring.lock);
+        return;
+    }
+    pthread_mutex_unlock(&ring.lock);
+    write_all(line, len);
+}
 
 void log_event(enum log_level lvl, const char *event, const char *fmt, ...)
 {
@@ -37,8 +146,7 @@ void log_event(enum log_level lvl, const char *event, const char *fmt, ...)
         if (line[i] == '\n' || line[i] == '\r')
             line[i] = ' ';
     line[len++] = '\n';
-    ssize_t w = write(STDERR_FILENO, line, len);
-    (void)w;
+    emit(line, len);
 }
 
 const char *log_phone(const char *phone, char out[20])

@@ -1,13 +1,21 @@
 /* log: one line per event, `ts level event key=value ...`, to stderr.
  * Callers never pass a PIN, OTP, token, key or secret; phone numbers go
  * through log_phone() which masks the middle digits. Thread-safe: each line
- * is formatted into a local buffer and written with one write(2). */
+ * is formatted into a local buffer, then either written with one write(2)
+ * or, after log_start_async(), appended to an in-memory ring that a log
+ * thread writes out in batches, so request threads never wait on the disk.
+ * A full ring drops lines and says how many in its next line. */
 #ifndef LIPA_LOG_H
 #define LIPA_LOG_H
+
+#include <stdbool.h>
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
 void log_set_level(enum log_level lvl);
+/* Starts the log thread; log_stop_async writes what is left and stops it. */
+bool log_start_async(void);
+void log_stop_async(void);
 /* fmt holds the key=value pairs after the event name. */
 void log_event(enum log_level lvl, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -144,6 +144,21 @@ START_TEST(repeated_hop_charges_once)
 }
 END_TEST
 
+/* lipad lost the session (say it restarted): the caller gets the main menu,
+ * not an error, and can go on from there. */
+START_TEST(lost_session_restarts_at_main_menu)
+{
+    const char *phone = "+254711000014";
+    caller(phone, "E2E014", "e2edev014", "en");
+    char *a = h_ussd(&h_main, "s-lost-1", phone, "1*1*100");
+    ck_assert_msg(!strncmp(a, "CON ", 4) && strstr(a, "Buy electricity"), "main menu: %s", a);
+    free(a);
+    char *b = h_ussd(&h_main, "s-lost-1", phone, "1*1*100*1");
+    ck_assert_msg(!strncmp(b, "CON ", 4) && strstr(b, "Home"), "went on to the meter list: %s", b);
+    free(b);
+}
+END_TEST
+
 START_TEST(cancelled_payment_texts_and_no_topup)
 {
     const char *phone = "+254711000004";
@@ -487,6 +502,7 @@ Suite *suite_journeys(void)
     tcase_add_test(t, key_path_buys_and_texts_token);
     tcase_add_test(t, swahili_caller_gets_swahili);
     tcase_add_test(t, repeated_hop_charges_once);
+    tcase_add_test(t, lost_session_restarts_at_main_menu);
     tcase_add_test(t, cancelled_payment_texts_and_no_topup);
     tcase_add_test(t, insufficient_funds_fails);
     tcase_add_test(t, no_callback_settled_by_query);

@@ -1,0 +1,1145 @@
+/* check_store: the SQLite store against a fresh database per test in a
+ * temporary directory, with the real migrations from db/ (the runner runs
+ * from the repo root). What a caller would notice: migrations survive a
+ * reopen, conflicts come back as ST_CONFLICT, the cached caller profile
+ * follows every write, payments are idempotent and versioned, the outbox
+ * and callbacks queue right, sessions written behind come back after a
+ * restart, and any thread may call any function. */
+#include "store/store.h"
+
+#include "util/str.h"
+
+#include <check.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MIGRATIONS "db"
+
+static char rootdir[256];  /* per test case, made and removed by the parent */
+static char tmpdir[320];   /* per test, inside rootdir */
+static char dbpath[400];
+static struct store *st;
+
+static struct store *open_db(void)
+{
+    char err[512] = "";
+    struct store *s = store_open(dbpath, MIGRATIONS, err, sizeof err);
+    ck_assert_msg(s != NULL, "store_open(%s): %s", dbpath, err);
+    return s;
+}
+
+static void reopen(void)
+{
+    store_close(st);
+    st = open_db();
+}
+
+static void root_setup(void)
+{
+    const char *base = getenv("TMPDIR");
+    snprintf(rootdir, sizeof rootdir, "%s/lipa-store-XXXXXX", base && *base ? base : "/tmp");
+    if (!mkdtemp(rootdir)) {
+        perror("mkdtemp");
+        exit(EXIT_FAILURE);
+    }
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    remove(path);
+    return 0;
+}
+
+/* Runs in the parent after the test case, so a failed test (whose forked
+ * child never reaches teardown) leaves nothing behind either. */
+static void root_teardown(void)
+{
+    nftw(rootdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void setup(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "%s/t-XXXXXX", rootdir);
+    ck_assert_msg(mkdtemp(tmpdir) != NULL, "mkdtemp %s", tmpdir);
+    snprintf(dbpath, sizeof dbpath, "%s/lipa.db", tmpdir);
+    st = open_db();
+}
+
+static void teardown(void)
+{
+    store_close(st);
+    st = NULL;
+}
+
+/* ---------- helpers ---------- */
+
+static int64_t mk_user(const char *phone)
+{
+    struct user u = {0};
+    str_copy(u.phone, sizeof u.phone, phone);
+    str_copy(u.first_name, sizeof u.first_name, "Wanjiru");
+    ck_assert_int_eq(store_user_create(st, &u), ST_OK);
+    ck_assert_int_gt(u.id, 0);
+    return u.id;
+}
+
+static void mk_meter(const char *id, const char *name, const char *owner)
+{
+    struct meter m = {0};
+    str_copy(m.id, sizeof m.id, id);
+    snprintf(m.device_id, sizeof m.device_id, "dev-%s", id);
+    str_copy(m.name, sizeof m.name, name);
+    str_copy(m.owner_phone, sizeof m.owner_phone, owner ? owner : "");
+    m.active = true;
+    m.price_per_kwh = 2500;
+    ck_assert_int_eq(store_meter_create(st, &m), ST_OK);
+}
+
+static int64_t mk_payment(const char *idem, int64_t amount, int64_t next_at)
+{
+    struct payment p = {0};
+    str_copy(p.origin, sizeof p.origin, "ussd");
+    str_copy(p.idem_key, sizeof p.idem_key, idem ? idem : "");
+    str_copy(p.phone, sizeof p.phone, "+254712345678");
+    p.amount = amount;
+    p.next_at = next_at;
+    ck_assert_int_eq(store_payment_create(st, &p), ST_OK);
+    return p.id;
+}
+
+static void count_user(void *ctx, const struct user *u)
+{
+    (void)u;
+    (*(int *)ctx)++;
+}
+
+static void count_payment(void *ctx, const struct payment *p)
+{
+    (void)p;
+    (*(int *)ctx)++;
+}
+
+struct seen_phones {
+    int n;
+    char phone[8][16];
+};
+
+static void collect_user_phone(void *ctx, const struct user *u)
+{
+    struct seen_phones *s = ctx;
+    if (s->n < 8)
+        str_copy(s->phone[s->n], sizeof s->phone[0], u->phone);
+    s->n++;
+}
+
+/* ---------- open and migrations ---------- */
+
+START_TEST(migrations_apply_once_and_data_survives)
+{
+    int64_t id = mk_user("+254711000001");
+    ck_assert(store_ping(st));
+    /* a second open must skip 001_init.sql: re-running it would fail on
+     * CREATE TABLE users, and the open with it */
+    reopen();
+    reopen();
+    struct user u;
+    ck_assert_int_eq(store_user_get(st, id, &u), ST_OK);
+    ck_assert_str_eq(u.phone, "+254711000001");
+    ck_assert_str_eq(u.first_name, "Wanjiru");
+    ck_assert(store_ping(st));
+}
+END_TEST
+
+START_TEST(open_fails_without_migrations)
+{
+    char err[256] = "";
+    char other[400];
+    snprintf(other, sizeof other, "%s/other.db", tmpdir);
+    struct store *s = store_open(other, "/nonexistent-lipa-migrations", err, sizeof err);
+    ck_assert_ptr_null(s);
+    ck_assert_msg(strstr(err, "/nonexistent-lipa-migrations") != NULL, "err: %s", err);
+}
+END_TEST
+
+/* ---------- users ---------- */
+
+START_TEST(users_create_get_conflict_language)
+{
+    struct user u = {0};
+    str_copy(u.phone, sizeof u.phone, "+254712345678");
+    str_copy(u.first_name, sizeof u.first_name, "Achieng");
+    str_copy(u.email, sizeof u.email, "a@example.com");
+    ck_assert_int_eq(store_user_create(st, &u), ST_OK);
+    ck_assert_int_gt(u.id, 0);
+
+    struct user dup = {0};
+    str_copy(dup.phone, sizeof dup.phone, "+254712345678");
+    ck_assert_int_eq(store_user_create(st, &dup), ST_CONFLICT);
+
+    struct user g;
+    ck_assert_int_eq(store_user_get(st, u.id, &g), ST_OK);
+    ck_assert_str_eq(g.phone, "+254712345678");
+    ck_assert_str_eq(g.first_name, "Achieng");
+    ck_assert_str_eq(g.email, "a@example.com");
+    ck_assert_str_eq(g.role, "USER");
+    ck_assert_str_eq(g.language, "en");
+    ck_assert_int_gt(g.created_at, 0);
+
+    struct user b;
+    ck_assert_int_eq(store_user_by_phone(st, "+254712345678", &b), ST_OK);
+    ck_assert_int_eq(b.id, u.id);
+    ck_assert_int_eq(store_user_by_phone(st, "+254799999999", &b), ST_NOT_FOUND);
+    ck_assert_int_eq(store_user_get(st, u.id + 1000, &b), ST_NOT_FOUND);
+
+    ck_assert_int_eq(store_user_set_language(st, u.id, "sw"), ST_OK);
+    ck_assert_int_eq(store_user_get(st, u.id, &g), ST_OK);
+    ck_assert_str_eq(g.language, "sw");
+    ck_assert_int_eq(store_user_set_language(st, u.id + 1000, "sw"), ST_NOT_FOUND);
+    ck_assert_int_ne(store_user_set_language(st, u.id, "fr"), ST_OK);
+    ck_assert_int_eq(store_user_get(st, u.id, &g), ST_OK);
+    ck_assert_str_eq(g.language, "sw");
+
+    mk_user("+254700000002");
+    int n = 0;
+    ck_assert_int_eq(store_users_list(st, count_user, &n), ST_OK);
+    ck_assert_int_eq(n, 2);
+}
+END_TEST
+
+/* ---------- meters and assignments ---------- */
+
+START_TEST(assignments_basic)
+{
+    int64_t u = mk_user("+254712000001");
+    int64_t v = mk_user("+254712000002");
+    mk_meter("MTR-1", "Home", NULL);
+    mk_meter("MTR-2", "Shop", NULL);
+
+    int64_t at1 = 0, at2 = 0;
+    ck_assert_int_eq(store_assign(st, u, "MTR-1", &at1), ST_OK);
+    ck_assert_int_gt(at1, 0);
+    ck_assert_int_eq(store_assign(st, u, "MTR-1", &at2), ST_OK);
+    ck_assert_int_eq(at2, at1); /* the first assignment stands */
+    struct meter ms[4];
+    ck_assert_int_eq(store_user_meters(st, u, ms, 4), 1);
+    ck_assert_str_eq(ms[0].id, "MTR-1");
+    ck_assert_str_eq(ms[0].name, "Home");
+    ck_assert_int_eq(ms[0].price_per_kwh, 2500);
+    ck_assert(store_is_assigned(st, u, "MTR-1"));
+    ck_assert(!store_is_assigned(st, u, "MTR-2"));
+
+    ck_assert_int_eq(store_assign(st, u + v + 100, "MTR-1", NULL), ST_NOT_FOUND);
+    ck_assert_int_eq(store_assign(st, u, "MTR-404", NULL), ST_NOT_FOUND);
+    ck_assert_int_eq(store_unassign(st, u, "MTR-2"), ST_NOT_FOUND);
+    ck_assert_int_eq(store_unassign(st, u, "MTR-404"), ST_NOT_FOUND);
+    ck_assert_int_eq(store_user_meters(st, u, ms, 4), 1);
+
+    ck_assert_int_eq(store_assign(st, v, "MTR-1", NULL), ST_OK);
+    struct seen_phones sp = {0};
+    ck_assert_int_eq(store_meter_users_each(st, "MTR-1", collect_user_phone, &sp), ST_OK);
+    ck_assert_int_eq(sp.n, 2);
+    ck_assert_str_eq(sp.phone[0], "+254712000001");
+    ck_assert_str_eq(sp.phone[1], "+254712000002");
+    memset(&sp, 0, sizeof sp);
+    ck_assert_int_eq(store_meter_users_each(st, "MTR-2", collect_user_phone, &sp), ST_OK);
+    ck_assert_int_eq(sp.n, 0);
+
+    ck_assert_int_eq(store_unassign(st, u, "MTR-1"), ST_OK);
+    ck_assert_int_eq(store_user_meters(st, u, ms, 4), 0);
+    ck_assert_int_eq(store_unassign(st, u, "MTR-1"), ST_NOT_FOUND);
+
+    /* deleting a meter takes its assignments with it */
+    ck_assert_int_eq(store_meter_delete(st, "MTR-1"), ST_OK);
+    ck_assert_int_eq(store_user_meters(st, v, ms, 4), 0);
+    ck_assert_int_eq(store_meter_delete(st, "MTR-1"), ST_NOT_FOUND);
+    struct meter m;
+    ck_assert_int_eq(store_meter_get(st, "MTR-1", &m), ST_NOT_FOUND);
+}
+END_TEST
+
+/* store.h: "A user's meters in assignment order (oldest first)". Many
+ * assignments land in the same millisecond, so the order must not fall
+ * back to the meter id. Meters are assigned Z..A. */
+START_TEST(user_meters_in_assignment_order)
+{
+    int64_t u = mk_user("+254712000003");
+    char id[16];
+    for (int i = 0; i < 20; i++) {
+        snprintf(id, sizeof id, "M-%c", 'Z' - i);
+        mk_meter(id, id, NULL);
+    }
+    for (int i = 0; i < 20; i++) {
+        snprintf(id, sizeof id, "M-%c", 'Z' - i);
+        ck_assert_int_eq(store_assign(st, u, id, NULL), ST_OK);
+    }
+    struct meter ms[20];
+    ck_assert_int_eq(store_user_meters(st, u, ms, 20), 20);
+    for (int i = 0; i < 20; i++) {
+        snprintf(id, sizeof id, "M-%c", 'Z' - i);
+        ck_assert_msg(!strcmp(ms[i].id, id), "position %d: %s, assigned %s there", i, ms[i].id, id);
+    }
+}
+END_TEST
+
+START_TEST(generate_assignments_once)
+{
+    int64_t known = mk_user("+254712000010");
+    mk_meter("MTR-A", "A", "+254712000099"); /* owner not a user yet */
+    mk_meter("MTR-B", "B", "+254712000010"); /* owner is a user */
+    mk_meter("MTR-C", "C", NULL);            /* no owner */
+
+    int asg = -1, users = -1;
+    ck_assert_int_eq(store_generate_assignments(st, &asg, &users), ST_OK);
+    ck_assert_int_eq(asg, 2);
+    ck_assert_int_eq(users, 1);
+
+    struct user nu;
+    ck_assert_int_eq(store_user_by_phone(st, "+254712000099", &nu), ST_OK);
+    ck_assert_str_eq(nu.language, "en");
+    ck_assert(store_is_assigned(st, nu.id, "MTR-A"));
+    ck_assert(store_is_assigned(st, known, "MTR-B"));
+    struct seen_phones sp = {0};
+    ck_assert_int_eq(store_meter_users_each(st, "MTR-C", collect_user_phone, &sp), ST_OK);
+    ck_assert_int_eq(sp.n, 0);
+
+    ck_assert_int_eq(store_generate_assignments(st, &asg, &users), ST_OK);
+    ck_assert_int_eq(asg, 0);
+    ck_assert_int_eq(users, 0);
+    int n = 0;
+    ck_assert_int_eq(store_users_list(st, count_user, &n), ST_OK);
+    ck_assert_int_eq(n, 2);
+
+    /* an owner unassigned by hand gets the meter back, no new user */
+    ck_assert_int_eq(store_unassign(st, known, "MTR-B"), ST_OK);
+    ck_assert_int_eq(store_generate_assignments(st, &asg, &users), ST_OK);
+    ck_assert_int_eq(asg, 1);
+    ck_assert_int_eq(users, 0);
+    ck_assert(store_is_assigned(st, known, "MTR-B"));
+}
+END_TEST
+
+/* ---------- the cached caller ---------- */
+
+static bool caller_has(const struct store_caller *c, const char *id, const char *name)
+{
+    for (int i = 0; i < c->nmeters; i++)
+        if (!strcmp(c->meters[i].id, id))
+            return !name || !strcmp(c->meters[i].name, name);
+    return false;
+}
+
+START_TEST(caller_follows_writes)
+{
+    const char *phone = "+254712000020";
+    struct store_caller c;
+    /* every read below comes after a read that filled the cache */
+    ck_assert_int_eq(store_caller(st, phone, &c), ST_OK);
+    ck_assert(!c.registered);
+    ck_assert_int_eq(store_caller(st, phone, &c), ST_OK);
+    ck_assert(!c.registered);
+
+    int64_t u = mk_user(phone);
+    ck_assert_int_eq(store_caller(st, phone, &c), ST_OK);
+    ck_assert(c.registered);
+    ck_assert_int_eq(c.user.id, u);
+    ck_assert_int_eq(c.nmeters, 0);
+
+    mk_meter("MTR-1", "Home", NULL);
+    ck_assert_int_eq(store_caller(st, phone, &c), ST_OK);
+    ck_assert_int_eq(c.nmeters, 0);
+    ck_assert_int_eq(store_assign(st, u, "MTR-1", NULL), ST_OK);
+    ck_assert_int_eq(store_caller(st, phone, &c), ST_OK);
+    ck_assert_int_eq(c.nmeters, 1);
+    ck_assert(caller_has(&c, "MTR-1", "Home"));
+    ck_assert_int_eq(c.meters[0].price_per_kwh, 2500);
+    ck_assert(c.meters[0].active);
+
+    /* a rename shows */
+    struct meter m;
+    ck_assert_int_eq(store_meter_get(st, "MTR-1", &m), ST_OK);
+    str_copy(m.name, sizeof m.name, "Nyumbani");
+    m.price_per_kwh = 3000;
+    ck_assert_int_eq(store_meter_update(st, &m), ST_OK);
+    ck_assert_int_eq(store_caller(st, phone, &c), ST_OK);
+    ck_assert_int_eq(c.nmeters, 1);
+    ck_assert(caller_has(&c, "MTR-1", "Nyumbani"));
+    ck_assert_int_eq(c.meters[0].price_per_kwh, 3000);
+
+    /* a second meter appears, an unassigned one disappears */
+    mk_meter("MTR-2", "Shop", NULL);
+    ck_assert_int_eq(store_assign(st, u, "MTR-2", NULL), ST_OK);
+    ck_assert_int_eq(store_caller(st, phone, &c), ST_OK);
+    ck_assert_int_eq(c.nmeters, 2);
+    ck_assert(caller_has(&c, "MTR-2", "Shop"));
+    ck_assert_int_eq(store_unassign(st, u, "MTR-1"), ST_OK);
+    ck_assert_int_eq(store_caller(st, phone, &c), ST_OK);
+    ck_assert_int_eq(c.nmeters, 1);
+    ck_assert(!caller_has(&c, "MTR-1", NULL));
+    ck_assert(caller_has(&c, "MTR-2", "Shop"));
+
+    /* language change shows */
+    ck_assert_int_eq(store_user_set_language(st, u, "sw"), ST_OK);
+    ck_assert_int_eq(store_caller(st, phone, &c), ST_OK);
+    ck_assert_str_eq(c.user.language, "sw");
+
+    /* deleting the meter empties the list */
+    ck_assert_int_eq(store_meter_delete(st, "MTR-2"), ST_OK);
+    ck_assert_int_eq(store_caller(st, phone, &c), ST_OK);
+    ck_assert_int_eq(c.nmeters, 0);
+
+    /* a deactivated meter shows as inactive */
+    ck_assert_int_eq(store_assign(st, u, "MTR-1", NULL), ST_OK);
+    ck_assert_int_eq(store_caller(st, phone, &c), ST_OK);
+    ck_assert(c.meters[0].active);
+    ck_assert_int_eq(store_meter_get(st, "MTR-1", &m), ST_OK);
+    m.active = false;
+    ck_assert_int_eq(store_meter_update(st, &m), ST_OK);
+    ck_assert_int_eq(store_caller(st, phone, &c), ST_OK);
+    ck_assert(!c.meters[0].active);
+}
+END_TEST
+
+/* A write made inside a transaction on another thread, committed after
+ * this thread cached the caller, must still show: store.h promises the
+ * cached copy only while "nothing about users, meters or assignments
+ * changed since it was cached". */
+struct tx_writer {
+    struct store *st;
+    int64_t user;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int step;        /* 1: written, not committed; 2: go commit; 3: committed */
+    enum store_rc rc_assign, rc_commit;
+};
+
+static void tx_set_step(struct tx_writer *w, int step)
+{
+    pthread_mutex_lock(&w->mu);
+    w->step = step;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void tx_wait_step(struct tx_writer *w, int step)
+{
+    pthread_mutex_lock(&w->mu);
+    while (w->step < step)
+        pthread_cond_wait(&w->cv, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void *tx_writer_main(void *arg)
+{
+    struct tx_writer *w = arg;
+    w->rc_assign = ST_ERROR;
+    w->rc_commit = ST_ERROR;
+    if (store_begin(w->st) == ST_OK) {
+        w->rc_assign = store_assign(w->st, w->user, "MTR-TX", NULL);
+        tx_set_step(w, 1);
+        tx_wait_step(w, 2);
+        w->rc_commit = store_commit(w->st);
+    } else {
+        tx_set_step(w, 1);
+        tx_wait_step(w, 2);
+    }
+    tx_set_step(w, 3);
+    return NULL;
+}
+
+START_TEST(caller_fresh_after_commit_on_other_thread)
+{
+    const char *phone = "+254712000021";
+    int64_t u = mk_user(phone);
+    mk_meter("MTR-TX", "Tx", NULL);
+    struct store_caller c;
+    ck_assert_int_eq(store_caller(st, phone, &c), ST_OK);
+    ck_assert_int_eq(c.nmeters, 0);
+
+    struct tx_writer w = {.st = st, .user = u};
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, tx_writer_main, &w), 0);
+    tx_wait_step(&w, 1);
+    /* the assignment is not committed yet: this thread cannot see it */
+    ck_assert_int_eq(store_caller(st, phone, &c), ST_OK);
+    ck_assert_int_eq(c.nmeters, 0);
+    tx_set_step(&w, 2);
+    tx_wait_step(&w, 3);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(w.rc_assign, ST_OK);
+    ck_assert_int_eq(w.rc_commit, ST_OK);
+    ck_assert(store_is_assigned(st, u, "MTR-TX"));
+
+    ck_assert_int_eq(store_caller(st, phone, &c), ST_OK);
+    ck_assert_msg(c.nmeters == 1, "store_caller still answers %d meters after the commit", c.nmeters);
+    pthread_mutex_destroy(&w.mu);
+    pthread_cond_destroy(&w.cv);
+}
+END_TEST
+
+/* ---------- payments ---------- */
+
+START_TEST(payment_idempotent_create)
+{
+    struct payment p = {0};
+    str_copy(p.origin, sizeof p.origin, "ussd");
+    str_copy(p.idem_key, sizeof p.idem_key, "ussd:ATUid_abc");
+    str_copy(p.phone, sizeof p.phone, "+254712345678");
+    p.amount = 100;
+    ck_assert_int_eq(store_payment_create(st, &p), ST_OK);
+    int64_t id = p.id;
+    ck_assert_int_gt(id, 0);
+    ck_assert_str_eq(p.status, "pending");
+    ck_assert_str_eq(p.kind, "electricity");
+    ck_assert_int_eq(p.version, 0);
+    ck_assert_int_eq(p.result_code, -1);
+    ck_assert_int_eq(p.paid_amount, -1);
+    ck_assert_int_eq(p.token_minute, -1);
+    ck_assert_int_eq(p.user_id, 0);
+
+    struct payment q = {0};
+    str_copy(q.origin, sizeof q.origin, "ussd");
+    str_copy(q.idem_key, sizeof q.idem_key, "ussd:ATUid_abc");
+    str_copy(q.phone, sizeof q.phone, "+254700000000");
+    q.amount = 999;
+    ck_assert_int_eq(store_payment_create(st, &q), ST_CONFLICT);
+    ck_assert_int_eq(q.id, id);
+    ck_assert_int_eq(q.amount, 100); /* the existing row, not the new ask */
+    ck_assert_str_eq(q.phone, "+254712345678");
+
+    int n = 0;
+    ck_assert_int_eq(store_payments_list(st, "electricity", count_payment, &n), ST_OK);
+    ck_assert_int_eq(n, 1);
+
+    /* no key: every create is a new row */
+    mk_payment(NULL, 50, 0);
+    mk_payment(NULL, 50, 0);
+    n = 0;
+    ck_assert_int_eq(store_payments_list(st, "electricity", count_payment, &n), ST_OK);
+    ck_assert_int_eq(n, 3);
+    n = 0;
+    ck_assert_int_eq(store_payments_list(st, "water", count_payment, &n), ST_OK);
+    ck_assert_int_eq(n, 0);
+}
+END_TEST
+
+/* store.h: ST_CONFLICT from store_payment_create means "this idem_key
+ * exists, p now holds that row" (purchase.c answers the request as a
+ * replay). A payment for a meter or user that is not there (deleted
+ * between the caller's check and the insert) is no replay: it must not
+ * come back as ST_CONFLICT with no row. */
+START_TEST(payment_create_conflict_only_for_existing_key)
+{
+    struct payment p = {0};
+    str_copy(p.origin, sizeof p.origin, "api");
+    str_copy(p.idem_key, sizeof p.idem_key, "api:fresh-key-1");
+    str_copy(p.phone, sizeof p.phone, "+254712345678");
+    str_copy(p.meter_id, sizeof p.meter_id, "MTR-GONE");
+    p.amount = 100;
+    enum store_rc rc = store_payment_create(st, &p);
+    ck_assert_int_ne(rc, ST_OK);
+    ck_assert_msg(rc != ST_CONFLICT || p.id > 0,
+                  "unknown meter: ST_CONFLICT with no existing row (id %lld)", (long long)p.id);
+
+    memset(&p, 0, sizeof p);
+    str_copy(p.origin, sizeof p.origin, "api");
+    str_copy(p.idem_key, sizeof p.idem_key, "api:fresh-key-2");
+    str_copy(p.phone, sizeof p.phone, "+254712345678");
+    p.user_id = 424242;
+    p.amount = 100;
+    rc = store_payment_create(st, &p);
+    ck_assert_int_ne(rc, ST_OK);
+    ck_assert_msg(rc != ST_CONFLICT || p.id > 0,
+                  "unknown user: ST_CONFLICT with no existing row (id %lld)", (long long)p.id);
+
+    int n = 0;
+    ck_assert_int_eq(store_payments_list(st, "electricity", count_payment, &n), ST_OK);
+    ck_assert_int_eq(n, 0);
+}
+END_TEST
+
+START_TEST(payment_save_checks_version)
+{
+    int64_t id = mk_payment("k1", 200, 0);
+    struct payment p, stale;
+    ck_assert_int_eq(store_payment_get(st, id, &p), ST_OK);
+    stale = p;
+    str_copy(p.status, sizeof p.status, "processing");
+    str_copy(p.checkout_request_id, sizeof p.checkout_request_id, "ws_CO_191220191020363925");
+    str_copy(p.merchant_request_id, sizeof p.merchant_request_id, "29115-34620561-1");
+    p.attempts = 1;
+    ck_assert_int_eq(store_payment_save(st, &p), ST_OK);
+    ck_assert_int_eq(p.version, 1);
+
+    str_copy(stale.status, sizeof stale.status, "failed");
+    ck_assert_int_eq(store_payment_save(st, &stale), ST_CONFLICT);
+    ck_assert_int_eq(stale.version, 0);
+
+    struct payment g;
+    ck_assert_int_eq(store_payment_get(st, id, &g), ST_OK);
+    ck_assert_str_eq(g.status, "processing");
+    ck_assert_int_eq(g.version, 1);
+    ck_assert_int_eq(g.attempts, 1);
+    ck_assert_int_eq(store_payment_by_checkout(st, "ws_CO_191220191020363925", &g), ST_OK);
+    ck_assert_int_eq(g.id, id);
+    ck_assert_str_eq(g.merchant_request_id, "29115-34620561-1");
+    ck_assert_int_eq(store_payment_by_checkout(st, "ws_CO_nope", &g), ST_NOT_FOUND);
+
+    /* the fresh copy saves again */
+    p.attempts = 2;
+    ck_assert_int_eq(store_payment_save(st, &p), ST_OK);
+    ck_assert_int_eq(p.version, 2);
+    ck_assert_int_eq(store_payment_get(st, 424242, &g), ST_NOT_FOUND);
+}
+END_TEST
+
+START_TEST(payment_finish_once)
+{
+    int64_t id = mk_payment("k2", 300, 0);
+    struct payment p, again;
+    ck_assert_int_eq(store_payment_get(st, id, &p), ST_OK);
+    again = p;
+    str_copy(p.status, sizeof p.status, "completed");
+    p.result_code = 0;
+    str_copy(p.result_desc, sizeof p.result_desc, "The service request is processed successfully.");
+    str_copy(p.mpesa_receipt, sizeof p.mpesa_receipt, "NLJ7RT61SV");
+    p.paid_amount = 300;
+    str_copy(p.topup_status, sizeof p.topup_status, "queued");
+    ck_assert_int_eq(store_payment_finish(st, &p), ST_OK);
+
+    struct payment g;
+    ck_assert_int_eq(store_payment_get(st, id, &g), ST_OK);
+    ck_assert_str_eq(g.status, "completed");
+    ck_assert_str_eq(g.mpesa_receipt, "NLJ7RT61SV");
+    ck_assert_int_eq(g.paid_amount, 300);
+    ck_assert_int_eq(g.result_code, 0);
+    ck_assert_int_gt(g.version, 0);
+
+    str_copy(again.status, sizeof again.status, "failed");
+    again.result_code = 1032;
+    str_copy(again.mpesa_receipt, sizeof again.mpesa_receipt, "OTHER");
+    ck_assert_int_eq(store_payment_finish(st, &again), ST_CONFLICT);
+    ck_assert_int_eq(store_payment_get(st, id, &g), ST_OK);
+    ck_assert_str_eq(g.status, "completed");
+    ck_assert_str_eq(g.mpesa_receipt, "NLJ7RT61SV");
+    ck_assert_int_eq(g.result_code, 0);
+}
+END_TEST
+
+static bool has_id(const struct payment *ps, int n, int64_t id)
+{
+    for (int i = 0; i < n; i++)
+        if (ps[i].id == id)
+            return true;
+    return false;
+}
+
+START_TEST(payments_and_topups_due)
+{
+    int64_t now = now_ms();
+    int64_t due = mk_payment("d1", 10, 0);
+    int64_t later = mk_payment("d2", 10, now + 3600 * 1000);
+    int64_t done_id = mk_payment("d3", 10, 0);
+    int64_t proc = mk_payment("d4", 10, 0);
+
+    struct payment p;
+    ck_assert_int_eq(store_payment_get(st, done_id, &p), ST_OK);
+    str_copy(p.status, sizeof p.status, "completed");
+    p.result_code = 0;
+    str_copy(p.topup_status, sizeof p.topup_status, "queued");
+    p.topup_next_at = now - 10;
+    ck_assert_int_eq(store_payment_finish(st, &p), ST_OK);
+
+    ck_assert_int_eq(store_payment_get(st, proc, &p), ST_OK);
+    str_copy(p.status, sizeof p.status, "processing");
+    str_copy(p.topup_status, sizeof p.topup_status, "none");
+    ck_assert_int_eq(store_payment_save(st, &p), ST_OK);
+
+    struct payment out[8];
+    int n = store_payments_due(st, now_ms() + 1000, out, 8);
+    ck_assert_int_eq(n, 2);
+    ck_assert(has_id(out, n, due));
+    ck_assert(has_id(out, n, proc));
+    ck_assert(!has_id(out, n, later));
+    ck_assert(!has_id(out, n, done_id));
+    ck_assert_int_eq(store_payments_due(st, now_ms() + 1000, out, 1), 1);
+    n = store_payments_due(st, now + 7200 * 1000, out, 8);
+    ck_assert_int_eq(n, 3);
+    ck_assert(has_id(out, n, later));
+
+    /* top-ups: queued and due only */
+    int64_t tq = mk_payment("t1", 10, now + 3600 * 1000);
+    ck_assert_int_eq(store_payment_get(st, tq, &p), ST_OK);
+    str_copy(p.topup_status, sizeof p.topup_status, "queued");
+    p.topup_next_at = now + 3600 * 1000;
+    ck_assert_int_eq(store_payment_save(st, &p), ST_OK);
+
+    n = store_topups_due(st, now_ms() + 1000, out, 8);
+    ck_assert_int_eq(n, 1);
+    ck_assert_int_eq(out[0].id, done_id);
+    ck_assert_str_eq(out[0].topup_status, "queued");
+    n = store_topups_due(st, now + 7200 * 1000, out, 8);
+    ck_assert_int_eq(n, 2);
+    ck_assert(has_id(out, n, tq));
+
+    ck_assert_int_eq(store_payment_get(st, done_id, &p), ST_OK);
+    str_copy(p.topup_status, sizeof p.topup_status, "done");
+    ck_assert_int_eq(store_payment_save(st, &p), ST_OK);
+    ck_assert_int_eq(store_topups_due(st, now_ms() + 1000, out, 8), 0);
+}
+END_TEST
+
+/* ---------- raw callbacks ---------- */
+
+START_TEST(callbacks_pending_then_applied)
+{
+    int64_t id1 = 0, id2 = 0;
+    ck_assert_int_eq(store_callback_add(st, "ws_CO_1", 0, "{\"first\":1}", &id1), ST_OK);
+    ck_assert_int_eq(store_callback_add(st, "ws_CO_1", 0, "{\"second\":2}", &id2), ST_OK);
+    ck_assert_int_gt(id2, id1);
+    ck_assert_int_eq(store_callback_add(st, "ws_CO_2", 1032, "{\"other\":3}", NULL), ST_OK);
+
+    char body[64];
+    ck_assert_int_eq(store_callback_pending(st, "ws_CO_1", body, sizeof body), ST_OK);
+    ck_assert_str_eq(body, "{\"first\":1}");
+    ck_assert_int_eq(store_callback_applied(st, "ws_CO_1"), ST_OK);
+    ck_assert_int_eq(store_callback_pending(st, "ws_CO_1", body, sizeof body), ST_NOT_FOUND);
+    ck_assert_int_eq(store_callback_pending(st, "ws_CO_2", body, sizeof body), ST_OK);
+    ck_assert_str_eq(body, "{\"other\":3}");
+    ck_assert_int_eq(store_callback_pending(st, "ws_CO_none", body, sizeof body), ST_NOT_FOUND);
+}
+END_TEST
+
+/* ---------- outbox ---------- */
+
+static int64_t mk_sms(const char *phone, const char *body)
+{
+    struct outbox_msg m = {0};
+    str_copy(m.phone, sizeof m.phone, phone);
+    str_copy(m.body, sizeof m.body, body);
+    ck_assert_int_eq(store_outbox_add(st, &m), ST_OK);
+    ck_assert_int_gt(m.id, 0);
+    return m.id;
+}
+
+struct ob_seen {
+    int n;
+    int64_t ids[8];
+};
+
+static void collect_outbox(void *ctx, const struct outbox_msg *m)
+{
+    struct ob_seen *s = ctx;
+    if (s->n < 8)
+        s->ids[s->n] = m->id;
+    s->n++;
+}
+
+static void set_status(int64_t id, const char *status, int64_t next_at)
+{
+    struct outbox_msg out[8];
+    int n = store_outbox_due(st, INT64_MAX, out, 8);
+    for (int i = 0; i < n; i++) {
+        if (out[i].id == id) {
+            str_copy(out[i].status, sizeof out[i].status, status);
+            out[i].attempts++;
+            out[i].next_at = next_at;
+            ck_assert_int_eq(store_outbox_save(st, &out[i]), ST_OK);
+            return;
+        }
+    }
+    ck_abort_msg("outbox %lld not queued", (long long)id);
+}
+
+START_TEST(outbox_queue_and_recover)
+{
+    int64_t a1 = mk_sms("+254712000001", "Token 1234-5678");
+    int64_t a2 = mk_sms("+254712000001", "Receipt NLJ7RT61SV");
+    int64_t b1 = mk_sms("+254712000002", "Karibu");
+
+    struct outbox_msg out[8];
+    int n = store_outbox_due(st, now_ms() + 1000, out, 8);
+    ck_assert_int_eq(n, 3);
+    ck_assert_int_eq(out[0].id, a1); /* oldest first */
+    ck_assert_str_eq(out[0].status, "queued");
+    ck_assert_str_eq(out[0].kind, "receipt");
+    ck_assert_str_eq(out[0].encoding, "GSM-7");
+    ck_assert_int_eq(out[0].parts, 1);
+    ck_assert_str_eq(out[0].body, "Token 1234-5678");
+    ck_assert_int_eq(store_outbox_depth(st), 3);
+
+    set_status(a1, "sending", 0);
+    ck_assert_int_eq(store_outbox_due(st, now_ms() + 1000, out, 8), 2);
+    ck_assert_int_eq(store_outbox_depth(st), 3);
+    set_status(b1, "sent", 0);
+    ck_assert_int_eq(store_outbox_depth(st), 2);
+    ck_assert_int_eq(store_outbox_due(st, now_ms() + 1000, out, 8), 1);
+    set_status(a2, "queued", now_ms() + 3600 * 1000); /* a retry later */
+    ck_assert_int_eq(store_outbox_due(st, now_ms() + 1000, out, 8), 0);
+    ck_assert_int_eq(store_outbox_depth(st), 2);
+
+    ck_assert_int_eq(store_outbox_recover(st), ST_OK);
+    n = store_outbox_due(st, now_ms() + 1000, out, 8);
+    ck_assert_int_eq(n, 1);
+    ck_assert_int_eq(out[0].id, a1);
+    ck_assert_str_eq(out[0].status, "queued");
+    ck_assert_int_eq(out[0].attempts, 1);
+    ck_assert_int_eq(store_outbox_depth(st), 2);
+
+    struct ob_seen s = {0};
+    ck_assert_int_eq(store_outbox_list(st, "+254712000001", "", 10, 0, collect_outbox, &s), ST_OK);
+    ck_assert_int_eq(s.n, 2);
+    ck_assert_int_eq(s.ids[0], a2); /* newest first */
+    ck_assert_int_eq(s.ids[1], a1);
+    memset(&s, 0, sizeof s);
+    ck_assert_int_eq(store_outbox_list(st, "", "sent", 10, 0, collect_outbox, &s), ST_OK);
+    ck_assert_int_eq(s.n, 1);
+    ck_assert_int_eq(s.ids[0], b1);
+    memset(&s, 0, sizeof s);
+    ck_assert_int_eq(store_outbox_list(st, "+254712000001", "sent", 10, 0, collect_outbox, &s), ST_OK);
+    ck_assert_int_eq(s.n, 0);
+    memset(&s, 0, sizeof s);
+    ck_assert_int_eq(store_outbox_list(st, "", "", 10, 0, collect_outbox, &s), ST_OK);
+    ck_assert_int_eq(s.n, 3);
+    memset(&s, 0, sizeof s);
+    ck_assert_int_eq(store_outbox_list(st, "", "", 1, 1, collect_outbox, &s), ST_OK);
+    ck_assert_int_eq(s.n, 1);
+    ck_assert_int_eq(s.ids[0], a2);
+
+    struct outbox_msg ghost = {0};
+    ghost.id = 999999;
+    str_copy(ghost.status, sizeof ghost.status, "sent");
+    ck_assert_int_eq(store_outbox_save(st, &ghost), ST_NOT_FOUND);
+}
+END_TEST
+
+/* ---------- USSD sessions and events ---------- */
+
+static void mk_row(struct ussd_row *r, const char *state, const char *text, const char *reply)
+{
+    memset(r, 0, sizeof *r);
+    str_copy(r->state, sizeof r->state, state);
+    str_copy(r->last_text, sizeof r->last_text, text);
+    str_copy(r->last_reply, sizeof r->last_reply, reply);
+    r->updated_at = now_ms();
+}
+
+START_TEST(sessions_write_behind_and_restore)
+{
+    struct ussd_row r, g;
+    ck_assert_int_eq(store_session_get(st, "ATUid_never", &g), ST_NOT_FOUND);
+
+    mk_row(&r, "{\"menu\":\"main\"}", "", "CON Welcome");
+    ck_assert_int_eq(store_session_put(st, "ATUid_1", "+254712000001", &r), ST_OK);
+    ck_assert_int_eq(store_session_get(st, "ATUid_1", &g), ST_OK);
+    ck_assert_str_eq(g.state, "{\"menu\":\"main\"}");
+    ck_assert_str_eq(g.last_reply, "CON Welcome");
+
+    ck_assert_int_eq(store_flush(st), 1);
+    ck_assert_int_eq(store_flush(st), 0); /* nothing changed since */
+
+    mk_row(&r, "{\"menu\":\"buy\"}", "1", "CON Amount?");
+    ck_assert_int_eq(store_session_put(st, "ATUid_1", "+254712000001", &r), ST_OK);
+    mk_row(&r, "{\"menu\":\"main\"}", "", "CON Karibu");
+    ck_assert_int_eq(store_session_put(st, "ATUid_2", "+254712000002", &r), ST_OK);
+    ck_assert_int_eq(store_flush(st), 2);
+
+    /* put but never flushed: gone with the process */
+    mk_row(&r, "{\"menu\":\"lost\"}", "", "CON Lost");
+    ck_assert_int_eq(store_session_put(st, "ATUid_3", "+254712000003", &r), ST_OK);
+
+    reopen();
+    ck_assert_int_eq(store_session_get(st, "ATUid_1", &g), ST_OK);
+    ck_assert_str_eq(g.state, "{\"menu\":\"buy\"}");
+    ck_assert_str_eq(g.last_text, "1");
+    ck_assert_str_eq(g.last_reply, "CON Amount?");
+    ck_assert_int_eq(store_session_get(st, "ATUid_2", &g), ST_OK);
+    ck_assert_str_eq(g.last_reply, "CON Karibu");
+    ck_assert_int_eq(store_session_get(st, "ATUid_3", &g), ST_NOT_FOUND);
+    ck_assert_int_eq(store_session_get(st, "ATUid_never", &g), ST_NOT_FOUND);
+    /* restored sessions are clean: nothing to write */
+    ck_assert_int_eq(store_flush(st), 0);
+
+    /* expired rows do not come back */
+    ck_assert_int_eq(store_sessions_expire(st, now_ms() + 1000), ST_OK);
+    reopen();
+    ck_assert_int_eq(store_session_get(st, "ATUid_1", &g), ST_NOT_FOUND);
+}
+END_TEST
+
+START_TEST(ussd_event_once_per_status)
+{
+    struct ussd_event e = {0};
+    str_copy(e.session_id, sizeof e.session_id, "ATUid_9");
+    str_copy(e.phone, sizeof e.phone, "+254712000009");
+    str_copy(e.status, sizeof e.status, "Success");
+    e.hops = 3;
+    ck_assert_int_eq(store_ussd_event_add(st, &e), ST_OK);
+    ck_assert_int_eq(store_ussd_event_add(st, &e), ST_CONFLICT);
+    str_copy(e.status, sizeof e.status, "Failed");
+    ck_assert_int_eq(store_ussd_event_add(st, &e), ST_OK);
+}
+END_TEST
+
+/* ---------- applied tokens, usage, device ids ---------- */
+
+START_TEST(tokens_apply_once)
+{
+    mk_meter("MTR-T", "T", NULL);
+    const char *h1 = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+    const char *h2 = "1111111111111111111111111111111111111111111111111111111111111111";
+    ck_assert_int_eq(store_token_record(st, "MTR-T", h1), ST_OK);
+    ck_assert_int_eq(store_token_record(st, "MTR-T", h1), ST_CONFLICT);
+    ck_assert_int_eq(store_token_record(st, "MTR-T", h2), ST_OK);
+    ck_assert_int_eq(store_token_forget(st, "MTR-T", h1), ST_OK);
+    ck_assert_int_eq(store_token_forget(st, "MTR-T", h1), ST_NOT_FOUND);
+    ck_assert_int_eq(store_token_record(st, "MTR-T", h1), ST_OK); /* forgotten: may apply again */
+    ck_assert_int_eq(store_token_record(st, "MTR-GONE", h1), ST_CONFLICT);
+}
+END_TEST
+
+START_TEST(meter_energy_and_device)
+{
+    mk_meter("MTR-E", "E", NULL);
+    mk_meter("MTR-F", "F", NULL);
+    struct meter m;
+    ck_assert_int_eq(store_meter_by_device(st, "dev-MTR-E", &m), ST_OK);
+    ck_assert_str_eq(m.id, "MTR-E");
+    ck_assert_int_eq(store_meter_by_device(st, "dev-none", &m), ST_NOT_FOUND);
+
+    /* completed payments count, others do not, nor other meters */
+    const char *meters[4] = {"MTR-E", "MTR-E", "MTR-E", "MTR-F"};
+    const char *final[4] = {"completed", "completed", "failed", "completed"};
+    for (int i = 0; i < 4; i++) {
+        struct payment p = {0};
+        str_copy(p.origin, sizeof p.origin, "api");
+        str_copy(p.phone, sizeof p.phone, "+254712345678");
+        str_copy(p.meter_id, sizeof p.meter_id, meters[i]);
+        p.amount = 100;
+        p.energy = 40 + i;
+        ck_assert_int_eq(store_payment_create(st, &p), ST_OK);
+        str_copy(p.status, sizeof p.status, final[i]);
+        ck_assert_int_eq(store_payment_finish(st, &p), ST_OK);
+    }
+    mk_payment("e-pending", 100, 0); /* no meter, still pending */
+    int64_t tenths = -1;
+    ck_assert_int_eq(store_meter_energy_bought(st, "MTR-E", 0, &tenths), ST_OK);
+    ck_assert_int_eq(tenths, 40 + 41);
+    ck_assert_int_eq(store_meter_energy_bought(st, "MTR-F", 0, &tenths), ST_OK);
+    ck_assert_int_eq(tenths, 43);
+    ck_assert_int_eq(store_meter_energy_bought(st, "MTR-E", now_ms() + 60000, &tenths), ST_OK);
+    ck_assert_int_eq(tenths, 0);
+    ck_assert_int_eq(store_meter_energy_bought(st, "MTR-NONE", 0, &tenths), ST_OK);
+    ck_assert_int_eq(tenths, 0);
+}
+END_TEST
+
+/* ---------- threads ---------- */
+
+#define NTHREADS 8
+#define PER_THREAD 200
+#define SESS_PER_THREAD 10
+
+struct worker {
+    struct store *st;
+    int idx;
+    atomic_int *errors;
+    int created, flushed;
+};
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct payment p;
+    struct ussd_row r;
+    char sid[64];
+    for (int i = 0; i < PER_THREAD; i++) {
+        memset(&p, 0, sizeof p);
+        str_copy(p.origin, sizeof p.origin, "api");
+        snprintf(p.idem_key, sizeof p.idem_key, "t%d-%d", w->idx, i);
+        str_copy(p.phone, sizeof p.phone, "+254712345678");
+        p.amount = 10 + i;
+        if (store_payment_create(w->st, &p) == ST_OK && p.id > 0)
+            w->created++;
+        else
+            atomic_fetch_add(w->errors, 1);
+
+        memset(&r, 0, sizeof r);
+        snprintf(r.state, sizeof r.state, "{\"t\":%d,\"i\":%d}", w->idx, i);
+        snprintf(sid, sizeof sid, "ATUid_t%d_s%d", w->idx, i % SESS_PER_THREAD);
+        if (store_session_put(w->st, sid, "+254712345678", &r) != ST_OK)
+            atomic_fetch_add(w->errors, 1);
+        if (i % 7 == 0) {
+            int n = store_flush(w->st);
+            if (n < 0)
+                atomic_fetch_add(w->errors, 1);
+            else
+                w->flushed += n;
+        }
+        struct store_caller c;
+        if (store_caller(w->st, "+254712345678", &c) != ST_OK)
+            atomic_fetch_add(w->errors, 1);
+    }
+    return NULL;
+}
+
+START_TEST(threads_payments_sessions_flush)
+{
+    atomic_int errors = 0;
+    struct worker w[NTHREADS];
+    pthread_t t[NTHREADS];
+    for (int i = 0; i < NTHREADS; i++) {
+        w[i] = (struct worker){.st = st, .idx = i, .errors = &errors};
+        ck_assert_int_eq(pthread_create(&t[i], NULL, worker_main, &w[i]), 0);
+    }
+    for (int i = 0; i < NTHREADS; i++)
+        pthread_join(t[i], NULL);
+    ck_assert_int_eq(atomic_load(&errors), 0);
+    for (int i = 0; i < NTHREADS; i++)
+        ck_assert_int_eq(w[i].created, PER_THREAD);
+
+    int n = 0;
+    ck_assert_int_eq(store_payments_list(st, "electricity", count_payment, &n), ST_OK);
+    ck_assert_int_eq(n, NTHREADS * PER_THREAD);
+    ck_assert(store_flush(st) >= 0);
+
+    reopen();
+    n = 0;
+    ck_assert_int_eq(store_payments_list(st, "electricity", count_payment, &n), ST_OK);
+    ck_assert_int_eq(n, NTHREADS * PER_THREAD);
+    char sid[64];
+    struct ussd_row g;
+    for (int i = 0; i < NTHREADS; i++)
+        for (int s = 0; s < SESS_PER_THREAD; s++) {
+            snprintf(sid, sizeof sid, "ATUid_t%d_s%d", i, s);
+            ck_assert_msg(store_session_get(st, sid, &g) == ST_OK, "session %s not restored", sid);
+        }
+}
+END_TEST
+
+/* Eight threads ask for the same idempotency key at once: one row. */
+struct same_key {
+    struct store *st;
+    enum store_rc rc;
+    int64_t id;
+};
+
+static void *same_key_main(void *arg)
+{
+    struct same_key *k = arg;
+    struct payment p = {0};
+    str_copy(p.origin, sizeof p.origin, "ussd");
+    str_copy(p.idem_key, sizeof p.idem_key, "ussd:ATUid_race");
+    str_copy(p.phone, sizeof p.phone, "+254712345678");
+    p.amount = 100;
+    k->rc = store_payment_create(k->st, &p);
+    k->id = p.id;
+    return NULL;
+}
+
+START_TEST(threads_same_idem_key_one_row)
+{
+    struct same_key k[NTHREADS];
+    pthread_t t[NTHREADS];
+    for (int i = 0; i < NTHREADS; i++) {
+        k[i] = (struct same_key){.st = st};
+        ck_assert_int_eq(pthread_create(&t[i], NULL, same_key_main, &k[i]), 0);
+    }
+    for (int i = 0; i < NTHREADS; i++)
+        pthread_join(t[i], NULL);
+    int ok = 0;
+    for (int i = 0; i < NTHREADS; i++) {
+        ck_assert_msg(k[i].rc == ST_OK || k[i].rc == ST_CONFLICT, "thread %d: rc %d", i, (int)k[i].rc);
+        ok += k[i].rc == ST_OK;
+        ck_assert_int_eq(k[i].id, k[0].id);
+    }
+    ck_assert_int_eq(ok, 1);
+    int n = 0;
+    ck_assert_int_eq(store_payments_list(st, "electricity", count_payment, &n), ST_OK);
+    ck_assert_int_eq(n, 1);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("store");
+    TCase *tc = tcase_create("open");
+    tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, migrations_apply_once_and_data_survives);
+    tcase_add_test(tc, open_fails_without_migrations);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("users-meters");
+    tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, users_create_get_conflict_language);
+    tcase_add_test(tc, assignments_basic);
+    tcase_add_test(tc, user_meters_in_assignment_order);
+    tcase_add_test(tc, generate_assignments_once);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("caller");
+    tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, caller_follows_writes);
+    tcase_add_test(tc, caller_fresh_after_commit_on_other_thread);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("payments");
+    tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, payment_idempotent_create);
+    tcase_add_test(tc, payment_create_conflict_only_for_existing_key);
+    tcase_add_test(tc, payment_save_checks_version);
+    tcase_add_test(tc, payment_finish_once);
+    tcase_add_test(tc, payments_and_topups_due);
+    tcase_add_test(tc, callbacks_pending_then_applied);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("outbox");
+    tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, outbox_queue_and_recover);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("ussd");
+    tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, sessions_write_behind_and_restore);
+    tcase_add_test(tc, ussd_event_once_per_status);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("meter-extras");
+    tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, tokens_apply_once);
+    tcase_add_test(tc, meter_energy_and_device);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("threads");
+    tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, threads_payments_sessions_flush);
+    tcase_add_test(tc, threads_same_idem_key_one_row);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
