@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -183,6 +184,12 @@ static void *worker_main(void *arg)
 {
     struct worker_arg wa = *(struct worker_arg *)arg;
     free(arg);
+    /* background work yields the CPU to the threads answering requests:
+     * SCHED_IDLE runs only when a core has nothing else to do, so a waking
+     * HTTP thread never waits behind a worker's time slice */
+    struct sched_param sp = {0};
+    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) != 0)
+        log_warn("worker.sched_idle_failed", "name=%s", wa.w->name);
     log_info("worker.started", "name=%s", wa.w->name);
     int64_t last_sweep = 0;
     while (!atomic_load(&wa.a->stopping)) {

@@ -329,7 +329,7 @@ static void send_command(struct tuya *tu, const char *op, const char *device_id,
     tuya_call(tu, "POST", path, body, &r);
     classify(&r, res);
 out:
-    log_event(res->outcome == METER_OK ? LOG_INFO : LOG_WARN, "meter_call",
+    log_event(res->outcome == METER_OK ? LOG_DEBUG : LOG_WARN, "meter_call",
               "provider=tuya op=%s device=%s outcome=%s http=%d detail=\"%.80s\"", op,
               device_id_ok(device_id) ? device_id : "-", outcome_name(res->outcome),
               res->http_status, res->detail);
@@ -381,7 +381,7 @@ static void tuya_status(void *st, const char *device_id, json_t **out, struct me
         }
     }
 out:
-    log_event(res->outcome == METER_OK ? LOG_INFO : LOG_WARN, "meter_call",
+    log_event(res->outcome == METER_OK ? LOG_DEBUG : LOG_WARN, "meter_call",
               "provider=tuya op=status device=%s outcome=%s http=%d",
               device_id_ok(device_id) ? device_id : "-", outcome_name(res->outcome),
               res->http_status);
@@ -483,7 +483,7 @@ static void tuya_list(void *st, json_t **out, struct meter_res *res)
     *out = all;
     all = NULL;
 out:
-    log_event(res->outcome == METER_OK ? LOG_INFO : LOG_WARN, "meter_call",
+    log_event(res->outcome == METER_OK ? LOG_DEBUG : LOG_WARN, "meter_call",
               "provider=tuya op=list outcome=%s http=%d pages=%d devices=%zu skipped=%zu detail=\"%.80s\"",
               outcome_name(res->outcome), res->http_status, pages, *out ? json_array_size(*out) : 0, skipped,
               res->detail);

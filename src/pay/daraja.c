@@ -439,7 +439,7 @@ static void daraja_stk_push(void *st, const struct pay_stk_req *req, struct pay_
             snprintf(res->error_message, sizeof res->error_message, "HTTP %ld", r.status);
     }
 out:
-    log_event(res->outcome == PAY_OK ? LOG_INFO : LOG_WARN, "daraja_push",
+    log_event(res->outcome == PAY_OK ? LOG_DEBUG : LOG_WARN, "daraja_push",
               "outcome=%s http=%d phone=%s amount=%lld checkout=%s error_code=%s",
               outcome_name(res->outcome), res->http_status, log_phone(req->phone, masked),
               (long long)req->amount, res->checkout_request_id[0] ? res->checkout_request_id : "-",
@@ -502,7 +502,7 @@ static void daraja_stk_query(void *st, const char *checkout_request_id, struct p
             snprintf(res->error, sizeof res->error, "HTTP %ld", r.status);
     }
 out:
-    log_event(res->outcome == PAY_OK ? LOG_INFO : LOG_WARN, "daraja_query",
+    log_event(res->outcome == PAY_OK ? LOG_DEBUG : LOG_WARN, "daraja_query",
               "outcome=%s http=%ld checkout=%s state=%s result_code=%d error_code=%s",
               outcome_name(res->outcome), r.status,
               checkout_request_id && *checkout_request_id ? checkout_request_id : "-",

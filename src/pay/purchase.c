@@ -39,17 +39,25 @@ const char *purchase_status_for(int64_t code)
 enum purchase_refusal purchase_start(struct app *a, const struct purchase_req *r, struct payment *p)
 {
     struct meter m;
+    enum store_rc rc;
     if (r->amount < a->cfg.min_amount || r->amount > a->cfg.max_amount)
         return PR_AMOUNT_RANGE;
-    enum store_rc rc = store_meter_get(a->store, r->meter_id, &m);
-    if (rc == ST_NOT_FOUND)
-        return PR_NO_METER;
-    if (rc != ST_OK)
-        return PR_STORE;
+    if (r->known) {
+        memset(&m, 0, sizeof m);
+        str_copy(m.id, sizeof m.id, r->known->id);
+        m.price_per_kwh = r->known->price_per_kwh;
+        m.active = r->known->active;
+    } else {
+        rc = store_meter_get(a->store, r->meter_id, &m);
+        if (rc == ST_NOT_FOUND)
+            return PR_NO_METER;
+        if (rc != ST_OK)
+            return PR_STORE;
+        if (!store_is_assigned(a->store, r->user_id, r->meter_id))
+            return PR_NOT_ASSIGNED;
+    }
     if (!m.active)
         return PR_METER_INACTIVE;
-    if (!store_is_assigned(a->store, r->user_id, r->meter_id))
-        return PR_NOT_ASSIGNED;
     memset(p, 0, sizeof *p);
     str_copy(p->kind, sizeof p->kind, "electricity");
     str_copy(p->origin, sizeof p->origin, r->origin);
@@ -65,6 +73,8 @@ enum purchase_refusal purchase_start(struct app *a, const struct purchase_req *r
     rc = store_payment_create(a->store, p);
     if (rc == ST_CONFLICT)
         return PR_NONE; /* the same request again: the same purchase */
+    if (rc == ST_NOT_FOUND) /* the meter or user went away meanwhile */
+        return PR_NO_METER;
     if (rc != ST_OK)
         return PR_STORE;
     atomic_fetch_add(&a->purchases, 1);

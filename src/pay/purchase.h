@@ -26,6 +26,9 @@ struct purchase_req {
     int64_t amount;            /* whole KES */
     const char *account_ref;   /* NULL: the meter id */
     const char *description;   /* NULL: "Electricity" */
+    /* The meter as the caller's cached profile has it (store_caller): when
+     * set, existence and assignment were checked from memory already. */
+    const struct store_caller_meter *known;
 };
 
 /* Why a purchase was refused, for the caller's own wording. */

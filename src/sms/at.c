@@ -194,7 +194,7 @@ static void at_send(void *st, const char *phone_e164, const char *text, struct s
                  excerpt);
     }
 out:
-    log_event(res->outcome == SMS_SENT ? LOG_INFO : LOG_WARN, "sms_send",
+    log_event(res->outcome == SMS_SENT ? LOG_DEBUG : LOG_WARN, "sms_send",
               "provider=at outcome=%s http=%d status_code=%d to=%s message_id=%s",
               outcome_name(res->outcome), res->http_status, res->status_code,
               log_phone(phone_e164, masked), res->message_id[0] ? res->message_id : "-");

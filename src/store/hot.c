@@ -16,6 +16,7 @@ struct sess {
     char *id, *phone, *state, *last_text, *last_reply;
     int64_t updated_at;
     bool dirty;
+    bool persisted;            /* SQLite has some state of this session */
 };
 
 struct caller_ent {
@@ -120,6 +121,7 @@ static bool set_str(char **slot, const char *v)
 }
 
 bool hot_session_put(struct hot *h, const char *id, const char *phone, const struct ussd_row *r, bool dirty)
+
 {
     uint64_t hv = hash(id);
     struct stripe *s = stripe_of(h, hv);
@@ -142,6 +144,8 @@ bool hot_session_put(struct hot *h, const char *id, const char *phone, const str
     ok = set_str(&e->phone, phone) && set_str(&e->state, r->state) && set_str(&e->last_text, r->last_text) &&
          set_str(&e->last_reply, r->last_reply);
     e->updated_at = now_ms();
+    if (!dirty) /* loaded from SQLite */
+        e->persisted = true;
     if (dirty && !e->dirty) {
         e->dirty = true;
         e->dirty_next = s->dirty;
@@ -174,6 +178,13 @@ struct hot_dirty *hot_session_collect(struct hot *h)
         struct sess *keep = NULL; /* entries we could not copy stay dirty */
         for (struct sess *e = s->dirty, *n; e; e = n) {
             n = e->dirty_next;
+            if (!e->persisted && !strncmp(e->last_reply, "END", 3)) {
+                /* ended before it was ever written: a restart has nothing
+                 * to resume, so it never costs a write */
+                e->dirty = false;
+                e->dirty_next = NULL;
+                continue;
+            }
             struct hot_dirty *d = calloc(1, sizeof *d);
             if (d && (d->id = strdup(e->id)) && (d->phone = strdup(e->phone)) && (d->state = strdup(e->state)) &&
                 (d->last_text = strdup(e->last_text)) && (d->last_reply = strdup(e->last_reply))) {
@@ -181,6 +192,7 @@ struct hot_dirty *hot_session_collect(struct hot *h)
                 d->next = list;
                 list = d;
                 e->dirty = false;
+                e->persisted = true;
                 e->dirty_next = NULL;
             } else {
                 hot_dirty_free(d);

@@ -20,7 +20,9 @@ void hot_free(struct hot *h);
 bool hot_session_get(struct hot *h, const char *id, struct ussd_row *r);
 /* Caches r for id; dirty entries wait for hot_session_drain. */
 bool hot_session_put(struct hot *h, const char *id, const char *phone, const struct ussd_row *r, bool dirty);
-/* A dirty session copied out for writing. */
+/* A dirty session copied out for writing. A session that reached END
+ * ("END ..." reply) before it was ever written is never written: only
+ * open sessions matter to a restart. */
 struct hot_dirty {
     struct hot_dirty *next;
     char *id, *phone, *state, *last_text, *last_reply;

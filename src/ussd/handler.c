@@ -93,11 +93,14 @@ static const char *buy(struct hop *h, const char *session_id, struct ussd_sessio
         return "not_assigned";
     if (!str_to_i64(ussd_var(s, "amount"), 1, 999999999, &amount))
         return "purchase_failed";
+    const struct store_caller_meter *m = callers_meter(h, ussd_var(s, "meter"));
+    if (!m)
+        return "not_assigned"; /* not (or no longer) one of the caller's meters */
     char idem[160];
     snprintf(idem, sizeof idem, "ussd:%s", session_id);
     struct purchase_req r = {
         .origin = "ussd", .idem_key = idem, .user_id = h->c.user.id, .phone = h->phone,
-        .meter_id = ussd_var(s, "meter"), .amount = amount,
+        .meter_id = m->id, .amount = amount, .known = m,
     };
     switch (purchase_start(h->a, &r, &p)) {
     case PR_NONE:

@@ -2,10 +2,43 @@
 #include "util/httpc.h"
 
 #include <curl/curl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
 void httpc_global_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+/* One easy handle per thread, kept between calls so connections (and TLS
+ * sessions) to a provider are reused instead of opened per call. */
+static pthread_key_t handle_key;
+static pthread_once_t handle_once = PTHREAD_ONCE_INIT;
+
+static void handle_free(void *h) { curl_easy_cleanup(h); }
+static void handle_key_init(void) { pthread_key_create(&handle_key, handle_free); }
+
+static CURL *thread_handle(void)
+{
+    pthread_once(&handle_once, handle_key_init);
+    CURL *c = pthread_getspecific(handle_key);
+    if (c) {
+        curl_easy_reset(c); /* options go, connections stay */
+        return c;
+    }
+    c = curl_easy_init();
+    if (c)
+        pthread_setspecific(handle_key, c);
+    return c;
+}
+
+void httpc_thread_done(void)
+{
+    pthread_once(&handle_once, handle_key_init);
+    CURL *c = pthread_getspecific(handle_key);
+    if (c) {
+        curl_easy_cleanup(c);
+        pthread_setspecific(handle_key, NULL);
+    }
+}
 
 static size_t on_data(char *p, size_t sz, size_t n, void *ud)
 {
@@ -17,7 +50,7 @@ bool httpc_do(const struct httpc_req *req, struct httpc_resp *resp)
 {
     memset(resp, 0, sizeof *resp);
     buf_init(&resp->body, 1u << 20);
-    CURL *c = curl_easy_init();
+    CURL *c = thread_handle();
     if (!c) {
         snprintf(resp->error, sizeof resp->error, "curl init failed");
         return false;
@@ -48,8 +81,8 @@ bool httpc_do(const struct httpc_req *req, struct httpc_resp *resp)
         snprintf(resp->error, sizeof resp->error, "%s", curl_easy_strerror(rc));
         resp->status = 0;
     }
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
     curl_slist_free_all(hl);
-    curl_easy_cleanup(c);
     return rc == CURLE_OK;
 }
 

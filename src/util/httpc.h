@@ -1,6 +1,8 @@
 /* httpc: the one module that touches libcurl; a blocking HTTP client for
  * provider calls, used only from worker threads (never on a USSD hop).
- * Thread-safe after httpc_global_init(). Responses are capped at 1 MiB. */
+ * Thread-safe after httpc_global_init(). Responses are capped at 1 MiB.
+ * Each thread keeps one curl handle, so connections to a provider are
+ * reused between calls (keep-alive). */
 #ifndef LIPA_HTTPC_H
 #define LIPA_HTTPC_H
 
@@ -28,5 +30,8 @@ void httpc_global_init(void);
  * frees resp with httpc_resp_free either way. */
 bool httpc_do(const struct httpc_req *req, struct httpc_resp *resp);
 void httpc_resp_free(struct httpc_resp *resp);
+/* Frees the calling thread's handle (and its open connections) now rather
+ * than at thread exit; the main thread calls it before exiting. */
+void httpc_thread_done(void);
 
 #endif
