@@ -125,9 +125,10 @@ CREATE TABLE ussd_events (
     UNIQUE (session_id, status)
 );
 
--- Every M-Pesa callback as received. A callback can race the storing of the
--- push's answer; an unapplied row is applied once the CheckoutRequestID is
--- known. Kept for audit.
+-- Every M-Pesa callback as received: the handler only records it and
+-- answers; the payment worker applies it. applied: 0 new, 1 applied,
+-- 2 waiting for its purchase (the callback raced the storing of the push's
+-- answer; applied once the CheckoutRequestID is known). Kept for audit.
 CREATE TABLE mpesa_callbacks (
     id                  INTEGER PRIMARY KEY,
     checkout_request_id TEXT NOT NULL,

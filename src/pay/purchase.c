@@ -183,25 +183,41 @@ enum err purchase_callback(struct app *a, const char *body, size_t len, char *wh
     if (!a->pay->parse_callback(body, len, &cb, why, whysz))
         return ERR_VALIDATION;
     atomic_fetch_add(&a->callbacks, 1);
+    /* record and answer: the payment worker applies it (a storm of
+     * callbacks must not slow the USSD hops served by the same threads) */
     if (store_callback_add(a->store, cb.checkout_request_id, cb.result_code, body, NULL) != ST_OK)
         return ERR_INTERNAL;
+    app_wake(a);
+    return ERR_OK;
+}
+
+/* Applies one recorded callback; idempotent on CheckoutRequestID. */
+static void apply_callback(struct app *a, const struct store_callback *rec)
+{
+    struct pay_callback cb;
+    char why[128];
     struct payment p;
+    if (!a->pay->parse_callback(rec->body, strlen(rec->body), &cb, why, sizeof why)) {
+        store_callback_waiting(a->store, rec->id); /* checked on arrival; kept for audit */
+        return;
+    }
     enum store_rc rc = store_payment_by_checkout(a->store, cb.checkout_request_id, &p);
     if (rc == ST_NOT_FOUND) {
-        /* the push answer may not be stored yet: the worker applies it then */
+        /* the push answer is not stored yet: push() applies it then */
         log_warn("mpesa.callback_unmatched", "checkout=%s result=%d", cb.checkout_request_id, cb.result_code);
-        return ERR_OK;
+        store_callback_waiting(a->store, rec->id);
+        return;
     }
     if (rc != ST_OK)
-        return ERR_INTERNAL;
+        return;
     if (strcmp(p.status, "pending") && strcmp(p.status, "processing")) {
         log_info("mpesa.callback_duplicate", "payment=%lld status=%s", (long long)p.id, p.status);
         store_callback_applied(a->store, cb.checkout_request_id);
-        return ERR_OK;
+        return;
     }
     outcome_from_callback(&p, &cb);
-    finish(a, &p);
-    return ERR_OK;
+    if (!finish(a, &p))
+        store_callback_applied(a->store, cb.checkout_request_id); /* lost a race: already final */
 }
 
 /* ---- the payment worker ---- */
@@ -316,6 +332,10 @@ static void settle(struct app *a, struct payment *p)
 
 int purchase_work(struct app *a)
 {
+    static __thread struct store_callback cbs[8]; /* 64 KiB: not on the stack */
+    int k = store_callbacks_new(a->store, cbs, 8);
+    for (int i = 0; i < k && !atomic_load(&a->stopping); i++)
+        apply_callback(a, &cbs[i]);
     struct payment due[8];
     int n = store_payments_due(a->store, now_ms(), due, 8);
     for (int i = 0; i < n && !atomic_load(&a->stopping); i++) {
@@ -324,7 +344,7 @@ int purchase_work(struct app *a)
         else
             settle(a, &due[i]);
     }
-    return n < 0 ? 0 : n;
+    return (n < 0 ? 0 : n) + (k < 0 ? 0 : k);
 }
 
 /* ---- the top-up worker ---- */

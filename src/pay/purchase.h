@@ -50,10 +50,10 @@ void purchase_kwh_text(int64_t tenths, char out[24]);
  * idem_key). Returns PR_NONE on success. Wakes the payment worker. */
 enum purchase_refusal purchase_start(struct app *a, const struct purchase_req *r, struct payment *p);
 
-/* Applies a callback body (as received). Idempotent on CheckoutRequestID.
- * Returns ERR_OK, ERR_VALIDATION (malformed: why says what), or
- * ERR_INTERNAL. An unknown CheckoutRequestID is kept for later (the push
- * answer may not be stored yet) and counts as ERR_OK. */
+/* Checks and records a callback body (as received) for the payment worker
+ * to apply (idempotently, on CheckoutRequestID). Returns ERR_OK,
+ * ERR_VALIDATION (malformed: why says what; nothing recorded), or
+ * ERR_INTERNAL. */
 enum err purchase_callback(struct app *a, const char *body, size_t len, char *why, size_t whysz);
 
 /* One pass of the payment worker / the top-up worker; return how many

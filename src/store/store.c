@@ -84,9 +84,11 @@
                   "WHERE id=? AND status IN ('pending','processing')")                             \
     X(CB_INSERT, "INSERT INTO mpesa_callbacks (checkout_request_id, result_code, body, received_at) " \
                  "VALUES (?,?,?,?)")                                                               \
-    X(CB_PENDING, "SELECT body FROM mpesa_callbacks WHERE checkout_request_id = ? AND applied = 0 " \
+    X(CB_PENDING, "SELECT body FROM mpesa_callbacks WHERE checkout_request_id = ? AND applied IN (0,2) " \
                   "ORDER BY id LIMIT 1")                                                           \
     X(CB_APPLIED, "UPDATE mpesa_callbacks SET applied = 1 WHERE checkout_request_id = ?")          \
+    X(CB_NEW, "SELECT id, body FROM mpesa_callbacks WHERE applied = 0 ORDER BY id LIMIT ?")       \
+    X(CB_WAITING, "UPDATE mpesa_callbacks SET applied = 2 WHERE id = ? AND applied = 0")           \
     X(OUTBOX_INSERT, "INSERT INTO outbox (phone, body, kind, payment_id, status, next_at, "        \
                      "encoding, parts, created_at, updated_at) "                                   \
                      "VALUES (?,?,?,NULLIF(?,0),'queued',?,?,?,?,?)")                              \
@@ -1078,6 +1080,31 @@ enum store_rc store_callback_applied(struct store *st, const char *checkout_id)
         return ST_ERROR;
     bind_text(s, 1, checkout_id);
     return step_write(st, s, "callback_applied");
+}
+
+int store_callbacks_new(struct store *st, struct store_callback *out, int max)
+{
+    sqlite3_stmt *s = prep(st, S_CB_NEW);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, max);
+    int n = 0;
+    while (n < max && sqlite3_step(s) == SQLITE_ROW) {
+        out[n].id = sqlite3_column_int64(s, 0);
+        COPY(s, 1, out[n].body);
+        n++;
+    }
+    done(s);
+    return n;
+}
+
+enum store_rc store_callback_waiting(struct store *st, int64_t id)
+{
+    sqlite3_stmt *s = prep(st, S_CB_WAITING);
+    if (!s)
+        return ST_ERROR;
+    sqlite3_bind_int64(s, 1, id);
+    return step_write(st, s, "callback_waiting");
 }
 
 /* ---- outbox ---- */

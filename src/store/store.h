@@ -129,6 +129,14 @@ enum store_rc store_callback_add(struct store *st, const char *checkout_id, int6
                                  const char *body, int64_t *id);
 enum store_rc store_callback_pending(struct store *st, const char *checkout_id, char *body, size_t bodysz);
 enum store_rc store_callback_applied(struct store *st, const char *checkout_id);
+/* Callbacks not looked at yet (oldest first), and parking one whose
+ * purchase is not known yet (store_callback_pending still finds it). */
+struct store_callback {
+    int64_t id;
+    char body[8192];
+};
+int store_callbacks_new(struct store *st, struct store_callback *out, int max);
+enum store_rc store_callback_waiting(struct store *st, int64_t id);
 
 /* ---- outbox ---- */
 struct outbox_msg {
