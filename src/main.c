@@ -49,7 +49,7 @@ int main(int argc, char **argv)
     }
     struct http_server_opts opts = {
         .port = (unsigned)a.cfg.port, .threads = (unsigned)a.cfg.threads, .body_max = (size_t)a.cfg.body_max,
-        .routes = app_routes, .ctx = &a, .on_error = app_on_error,
+        .routes = app_routes(), .ctx = &a, .on_error = app_on_error,
     };
     struct http_server *srv = http_server_start(&opts);
     if (!srv) {

@@ -77,7 +77,5 @@ void app_wake(struct app *a);
 bool app_workers_start(struct app *a);
 void app_workers_stop(struct app *a);
 
-/* The route table of lipad. */
-extern const struct http_route app_routes[];
 
 #endif

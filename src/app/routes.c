@@ -9,9 +9,10 @@
 #include "user/user.h"
 #include "ussd/handler.h"
 
+#include <pthread.h>
 #include <string.h>
 
-const struct http_route app_routes[] = {
+static const struct http_route core_routes[] = {
     /* Africa's Talking */
     {"POST", "/api/ussd", ussd_hop, ENV_PLAIN},
     {"POST", "/api/ussd/events", ussd_event, ENV_PLAIN},
@@ -52,6 +53,31 @@ const struct http_route app_routes[] = {
     {"GET", "/mpesa/transactions", mpesa_transactions, ENV_PLAIN},
     {NULL, NULL, NULL, 0},
 };
+
+/* Each domain keeps its own table; lipad serves them in this order (the
+ * first match wins, so a document's specific paths come before patterns
+ * of another that could shadow them). */
+static const struct http_route *const tables[] = {
+    core_routes, water_routes, otp_routes, sms_routes,
+};
+
+static struct http_route all_routes[256];
+
+static void build(void)
+{
+    size_t n = 0;
+    for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
+        for (const struct http_route *r = tables[t]; r->method && n + 1 < sizeof all_routes / sizeof all_routes[0]; r++)
+            all_routes[n++] = *r;
+    all_routes[n] = (struct http_route){NULL, NULL, NULL, 0};
+}
+
+const struct http_route *app_routes(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, build);
+    return all_routes;
+}
 
 void app_on_error(void *ctx, const struct http_req *req, struct http_resp *resp, int status)
 {

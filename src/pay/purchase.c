@@ -119,12 +119,13 @@ static void finish_text(struct app *a, const struct payment *p, char *out, size_
                  (long long)p->amount, p->meter_id, p->result_desc[0] ? p->result_desc : p->last_error);
 }
 
-/* Moves p (already carrying its final status, result and receipt) to its
- * final state with the top-up and the SMS, in one transaction. false when
- * it was already final (a duplicate) or on error. */
-static bool finish(struct app *a, struct payment *p)
+/* ---- what finishing means per kind ---- */
+
+/* Electricity: before the status change, queue the top-up and fix the
+ * token's minute (payment columns); inside the transaction, the receipt. */
+static void electricity_prepare(struct app *a, struct payment *p)
 {
-    bool ok = false;
+    (void)a;
     if (!strcmp(p->status, "completed")) {
         str_copy(p->topup_status, sizeof p->topup_status, "queued");
         p->topup_next_at = now_ms();
@@ -133,14 +134,43 @@ static bool finish(struct app *a, struct payment *p)
         str_copy(p->topup_status, sizeof p->topup_status, "none");
         p->token_minute = -1;
     }
+}
+
+static bool electricity_finish(struct app *a, struct payment *p)
+{
     char text[480];
     finish_text(a, p, text, sizeof text);
+    return outbox_queue(a, p->phone, text, "receipt", p->id) == ST_OK;
+}
+
+static const struct purchase_kind kinds[] = {
+    {"electricity", electricity_prepare, electricity_finish},
+};
+
+const struct purchase_kind *purchase_kind_of(const char *kind)
+{
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (!strcmp(kinds[i].name, kind))
+            return &kinds[i];
+    return NULL;
+}
+
+bool purchase_finish(struct app *a, struct payment *p)
+{
+    bool ok = false;
+    const struct purchase_kind *k = purchase_kind_of(p->kind);
+    if (!k) {
+        log_error("purchase.unknown_kind", "payment=%lld kind=%s", (long long)p->id, p->kind);
+        return false;
+    }
+    if (k->prepare)
+        k->prepare(a, p);
     if (store_begin(a->store) != ST_OK)
         return false;
     enum store_rc rc = store_payment_finish(a->store, p);
     if (rc != ST_OK)
         goto out;
-    if (outbox_queue(a, p->phone, text, "receipt", p->id) != ST_OK)
+    if (!k->finish(a, p))
         goto out;
     if (p->checkout_request_id[0] && store_callback_applied(a->store, p->checkout_request_id) != ST_OK)
         goto out;
@@ -150,8 +180,8 @@ out:
         store_rollback(a->store);
     char masked[20];
     if (ok)
-        log_info("purchase.finished", "payment=%lld status=%s result=%lld phone=%s",
-                 (long long)p->id, p->status, (long long)p->result_code, log_phone(p->phone, masked));
+        log_info("purchase.finished", "payment=%lld kind=%s status=%s result=%lld phone=%s", (long long)p->id,
+                 p->kind, p->status, (long long)p->result_code, log_phone(p->phone, masked));
     else if (rc == ST_CONFLICT)
         log_info("purchase.duplicate", "payment=%lld", (long long)p->id);
     if (ok)
@@ -216,7 +246,7 @@ static void apply_callback(struct app *a, const struct store_callback *rec)
         return;
     }
     outcome_from_callback(&p, &cb);
-    if (!finish(a, &p))
+    if (!purchase_finish(a, &p))
         store_callback_applied(a->store, cb.checkout_request_id); /* lost a race: already final */
 }
 
@@ -228,7 +258,7 @@ static void give_up(struct app *a, struct payment *p, const char *status, const 
     str_copy(p->last_error, sizeof p->last_error, why);
     if (!p->result_desc[0])
         str_copy(p->result_desc, sizeof p->result_desc, why);
-    finish(a, p);
+    purchase_finish(a, p);
 }
 
 /* A callback that arrived before the push answer was stored. */
@@ -242,7 +272,7 @@ static void apply_early_callback(struct app *a, struct payment *p)
     if (!a->pay->parse_callback(body, strlen(body), &cb, why, sizeof why))
         return;
     outcome_from_callback(p, &cb);
-    finish(a, p);
+    purchase_finish(a, p);
 }
 
 static void push(struct app *a, struct payment *p)
@@ -313,7 +343,7 @@ static void settle(struct app *a, struct payment *p)
         str_copy(p->result_desc, sizeof p->result_desc, res.result_desc);
         str_copy(p->status, sizeof p->status, purchase_status_for(res.result_code));
         log_info("mpesa.settled_by_query", "payment=%lld result=%d", (long long)p->id, res.result_code);
-        finish(a, p);
+        purchase_finish(a, p);
         return;
     }
     if (res.outcome == PAY_OK)

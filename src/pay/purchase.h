@@ -56,6 +56,24 @@ enum purchase_refusal purchase_start(struct app *a, const struct purchase_req *r
  * ERR_INTERNAL. */
 enum err purchase_callback(struct app *a, const char *body, size_t len, char *why, size_t whysz);
 
+/* What finishing a purchase means for its kind (payments.kind): prepare
+ * sets payment columns before the status change (may be NULL); finish runs
+ * inside the finishing transaction and queues what the outcome causes (an
+ * SMS, a code, ...); false rolls the whole finish back. The table is in
+ * purchase.c: a new kind is one line there and two functions in its own
+ * module. */
+struct purchase_kind {
+    const char *name;
+    void (*prepare)(struct app *a, struct payment *p);
+    bool (*finish)(struct app *a, struct payment *p);
+};
+const struct purchase_kind *purchase_kind_of(const char *kind);
+
+/* Moves p (carrying its final status, result and receipt) to that final
+ * status, once: false when it was final already (a duplicate) or on
+ * error. Used by the M-Pesa path here and by other payment providers. */
+bool purchase_finish(struct app *a, struct payment *p);
+
 /* One pass of the payment worker / the top-up worker; return how many
  * purchases they touched. */
 int purchase_work(struct app *a);

@@ -34,21 +34,45 @@ enum store_rc outbox_queue(struct app *a, const char *phone, const char *body, c
     return store_outbox_add(a->store, &m);
 }
 
-/* Replaces {token} with the purchase's token; false if it cannot. */
+/* {token}: the purchase's 20-digit token, re-derived with the pepper. */
+static bool render_token(struct app *a, const struct outbox_msg *m, char *out, size_t n)
+{
+    struct payment p;
+    char digits[21];
+    if (!m->payment_id || store_payment_get(a->store, m->payment_id, &p) != ST_OK || p.token_minute < 0 ||
+        !token_issue(a->cfg.pepper, p.meter_id, p.token_minute, p.energy, digits) || n < 25)
+        return false;
+    token_group(digits, out);
+    return true;
+}
+
+/* Secrets never rest in the outbox: a body holds placeholders, rendered
+ * at send time. A new kind of secret is one line here. */
+static const struct {
+    const char *name;
+    bool (*render)(struct app *a, const struct outbox_msg *m, char *out, size_t n);
+} placeholders[] = {
+    {"{token}", render_token},
+};
+
+/* Renders every placeholder of m's body into out; false if one cannot be. */
 static bool render(struct app *a, const struct outbox_msg *m, char *out, size_t n)
 {
-    const char *t = strstr(m->body, "{token}");
-    if (!t) {
-        str_copy(out, n, m->body);
-        return true;
+    char cur[1200], next[1200], value[128];
+    str_copy(cur, sizeof cur, m->body);
+    for (size_t i = 0; i < sizeof placeholders / sizeof placeholders[0]; i++) {
+        const char *at = strstr(cur, placeholders[i].name);
+        if (!at)
+            continue;
+        if (!placeholders[i].render(a, m, value, sizeof value))
+            return false;
+        snprintf(next, sizeof next, "%.*s%s%s", (int)(at - cur), cur, value, at + strlen(placeholders[i].name));
+        str_copy(cur, sizeof cur, next);
+        explicit_bzero(value, sizeof value);
     }
-    struct payment p;
-    char digits[21], grouped[25];
-    if (!m->payment_id || store_payment_get(a->store, m->payment_id, &p) != ST_OK || p.token_minute < 0 ||
-        !token_issue(a->cfg.pepper, p.meter_id, p.token_minute, p.energy, digits))
-        return false;
-    token_group(digits, grouped);
-    snprintf(out, n, "%.*s%s%s", (int)(t - m->body), m->body, grouped, t + 7);
+    str_copy(out, n, cur);
+    explicit_bzero(cur, sizeof cur);
+    explicit_bzero(next, sizeof next);
     return true;
 }
 

@@ -3,6 +3,7 @@
 #include "store/store.h"
 
 #include "store/hot.h"
+#include "store/store_int.h"
 
 #include "util/log.h"
 #include "util/str.h"
@@ -24,7 +25,7 @@
                  "response_code, response_description, customer_message, mpesa_receipt, "              \
                  "COALESCE(paid_amount,-1), attempts, next_at, last_error, topup_status, "              \
                  "topup_attempts, topup_next_at, topup_error, COALESCE(token_minute,-1), version, "     \
-                 "created_at, updated_at"
+                 "created_at, updated_at, provider, COALESCE(reference,''), liters, currency"
 #define OUTBOX_COLS "id, phone, body, kind, COALESCE(payment_id,0), status, attempts, next_at, last_error, " \
                     "COALESCE(provider_id,''), encoding, parts, created_at, updated_at"
 
@@ -62,14 +63,15 @@
     X(OWNED_METERS, "SELECT id, owner_phone FROM meters WHERE owner_phone <> '' ORDER BY id")      \
     X(PAY_INSERT, "INSERT INTO payments (kind, origin, idem_key, user_id, phone, meter_id, amount, " \
                   "energy, account_reference, description, status, next_at, created_at, "         \
-                  "updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,'pending',?,?,?) "                      \
+                  "updated_at, provider, reference, liters, currency) "                            \
+                  "VALUES (?,?,?,?,?,?,?,?,?,?,'pending',?,?,?,?,NULLIF(?,''),?,?) "               \
                   "ON CONFLICT(idem_key) DO NOTHING")                                              \
     X(PAY_BY_IDEM, "SELECT " PAY_COLS " FROM payments WHERE idem_key = ?")                         \
     X(PAY_GET, "SELECT " PAY_COLS " FROM payments WHERE id = ?")                                   \
     X(PAY_BY_CHECKOUT, "SELECT " PAY_COLS " FROM payments WHERE checkout_request_id = ?")          \
     X(PAY_LIST, "SELECT " PAY_COLS " FROM payments WHERE kind = ? ORDER BY id DESC")               \
     X(PAY_DUE, "SELECT " PAY_COLS " FROM payments WHERE status IN ('pending','processing') "       \
-               "AND next_at <= ? ORDER BY next_at LIMIT ?")                                        \
+               "AND provider = 'mpesa' AND next_at <= ? ORDER BY next_at LIMIT ?")                 \
     X(TOPUP_DUE, "SELECT " PAY_COLS " FROM payments WHERE topup_status = 'queued' "                \
                  "AND topup_next_at <= ? ORDER BY topup_next_at LIMIT ?")                          \
     X(PAY_SAVE, "UPDATE payments SET status=?, result_code=?, result_desc=?, "                     \
@@ -119,9 +121,15 @@
 enum stmt_id { STATEMENTS(AS_ENUM) S_COUNT };
 static const char *const sql_text[] = {STATEMENTS(AS_SQL)};
 
+#define DYN_SLOTS 256 /* statements of the other store files, by SQL address */
+
 struct conn {
     sqlite3 *db;
     sqlite3_stmt *stmt[S_COUNT];
+    struct {
+        const char *sql;
+        sqlite3_stmt *stmt;
+    } dyn[DYN_SLOTS];
     bool in_tx;                /* this thread holds wlock for a transaction */
     bool bump_at_end;          /* the transaction wrote users/meters/assignments */
 };
@@ -158,6 +166,8 @@ static void conn_close(struct conn *c)
         return;
     for (int i = 0; i < S_COUNT; i++)
         sqlite3_finalize(c->stmt[i]);
+    for (int i = 0; i < DYN_SLOTS; i++)
+        sqlite3_finalize(c->dyn[i].stmt);
     sqlite3_close(c->db);
     free(c);
 }
@@ -319,6 +329,10 @@ static void read_payment(sqlite3_stmt *s, struct payment *p)
     p->version = sqlite3_column_int64(s, i++);
     p->created_at = sqlite3_column_int64(s, i++);
     p->updated_at = sqlite3_column_int64(s, i++);
+    COPY(s, i++, p->provider);
+    COPY(s, i++, p->reference);
+    p->liters = sqlite3_column_int64(s, i++);
+    COPY(s, i++, p->currency);
 }
 
 static void read_outbox(sqlite3_stmt *s, struct outbox_msg *m)
@@ -904,6 +918,10 @@ enum store_rc store_payment_create(struct store *st, struct payment *p)
     sqlite3_bind_int64(s, 11, p->next_at ? p->next_at : now);
     sqlite3_bind_int64(s, 12, now);
     sqlite3_bind_int64(s, 13, now);
+    bind_text(s, 14, p->provider[0] ? p->provider : "mpesa");
+    bind_text(s, 15, p->reference);
+    sqlite3_bind_int64(s, 16, p->liters);
+    bind_text(s, 17, p->currency[0] ? p->currency : "KES");
     enum store_rc rc = step_write(st, s, "payment_insert");
     if (rc != ST_OK) /* a constraint here is a foreign key or CHECK, not the idem_key */
         return rc == ST_CONFLICT ? ST_NOT_FOUND : rc;
@@ -1416,3 +1434,40 @@ enum store_rc store_meter_by_device(struct store *st, const char *device_id, str
     done(s);
     return rc == SQLITE_ROW ? ST_OK : rc == SQLITE_DONE ? ST_NOT_FOUND : ST_ERROR;
 }
+
+/* ---- internals for the other files of src/store (store_int.h) ---- */
+
+sqlite3_stmt *st_stmt(struct store *st, const char *sql)
+{
+    struct conn *c = conn_get(st);
+    if (!c)
+        return NULL;
+    size_t h = ((uintptr_t)sql >> 4) % DYN_SLOTS;
+    for (size_t k = 0; k < DYN_SLOTS; k++, h = (h + 1) % DYN_SLOTS) {
+        if (c->dyn[h].sql == sql)
+            return c->dyn[h].stmt;
+        if (!c->dyn[h].sql) {
+            if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->dyn[h].stmt, NULL) != SQLITE_OK) {
+                log_error("store.prepare", "error=\"%s\"", sqlite3_errmsg(c->db));
+                c->dyn[h].stmt = NULL;
+                return NULL;
+            }
+            c->dyn[h].sql = sql;
+            return c->dyn[h].stmt;
+        }
+    }
+    log_error("store.prepare", "error=\"statement cache full\"");
+    return NULL;
+}
+
+void st_done(sqlite3_stmt *s) { done(s); }
+void st_bind_text(sqlite3_stmt *s, int i, const char *v) { bind_text(s, i, v); }
+void st_col_text(sqlite3_stmt *s, int i, char *dst, size_t n) { col_text(s, i, dst, n); }
+enum store_rc st_step_write(struct store *st, sqlite3_stmt *s, const char *what) { return step_write(st, s, what); }
+int st_changes(struct store *st) { return changes(st); }
+int64_t st_last_id(struct store *st)
+{
+    struct conn *c = conn_get(st);
+    return c ? sqlite3_last_insert_rowid(c->db) : 0;
+}
+void st_bump(struct store *st) { bump(st); }

@@ -104,6 +104,10 @@ struct payment {
     int64_t token_minute;      /* -1 when no token */
     int64_t version;           /* bumped by every save/finish */
     int64_t created_at, updated_at;
+    char provider[12];         /* mpesa | paystack ("" = mpesa on create) */
+    char reference[40];        /* water orders: WS-<ms>-<8>; "" for none */
+    int64_t liters;            /* water orders */
+    char currency[4];          /* "" = KES on create */
 };
 /* Inserts p as pending, due now. With an idem_key that exists already,
  * fills p with the existing row and returns ST_CONFLICT (no second row). */
@@ -112,7 +116,7 @@ enum store_rc store_payment_get(struct store *st, int64_t id, struct payment *p)
 enum store_rc store_payment_by_checkout(struct store *st, const char *checkout_id, struct payment *p);
 enum store_rc store_payments_list(struct store *st, const char *kind,
                                   void (*fn)(void *, const struct payment *), void *ctx);
-/* Due work: payments pending/processing with next_at <= now (up to max). */
+/* Due work: M-Pesa payments pending/processing with next_at <= now. */
 int store_payments_due(struct store *st, int64_t now, struct payment *out, int max);
 int store_topups_due(struct store *st, int64_t now, struct payment *out, int max);
 /* Writes every mutable column of p (status, provider fields, scheduling,
