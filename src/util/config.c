@@ -56,6 +56,23 @@ static const struct key keys[] = {
     U("LIPA_TUYA_URL", "https://openapi.tuyaeu.com", tuya_url),
     S("LIPA_TUYA_CLIENT_ID", "", 128, tuya_client_id),
     S("LIPA_TUYA_SECRET", "", 128, tuya_secret),
+    /* water: document 001's example is the default (52 KES -> 50 KES, 10 L) */
+    U("LIPA_PAYSTACK_URL", "https://api.paystack.co", paystack_url),
+    S("LIPA_PAYSTACK_SECRET", "", 256, paystack_secret),
+    I("LIPA_WATER_PRICE_CENTS", "500", 1, 10000000, water_price_cents),
+    E("LIPA_WATER_ROUNDING", "nearest", "nearest|down|up", water_rounding),
+    I("LIPA_WATER_MIN_AMOUNT", "10", 1, 150000, water_min_amount),
+    I("LIPA_WATER_MAX_AMOUNT", "10000", 1, 150000, water_max_amount),
+    S("LIPA_WATER_CURRENCY", "KES", 3, water_currency),
+    I("LIPA_OTP_TTL", "600", 30, 86400, otp_ttl),
+    I("LIPA_OTP_ATTEMPTS", "3", 1, 10, otp_attempts),
+    I("LIPA_PULSES_PER_LITER", "1000", 1, 1000000, pulses_per_liter),
+    I("LIPA_STATION_LOCK", "1800", 60, 86400, station_lock),
+    I("LIPA_RATE_LIMIT", "100", 0, 1000000, rate_limit),
+    I("LIPA_RATE_WINDOW", "900", 1, 86400, rate_window),
+    /* SMS */
+    I("LIPA_SMS_RATE", "20", 1, 10000, sms_rate),
+    I("LIPA_SMS_MAX_PARTS", "3", 1, 10, sms_max_parts),
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 

@@ -23,6 +23,13 @@ struct config {
     char *at_url, *at_username, *at_apikey, *at_sender;
     char *tuya_url, *tuya_client_id, *tuya_secret;
     int64_t http_timeout_ms;
+    /* water (document 001; issue 3) */
+    char *paystack_url, *paystack_secret, *water_rounding, *water_currency;
+    int64_t water_price_cents, water_min_amount, water_max_amount;
+    int64_t otp_ttl, otp_attempts, pulses_per_liter, station_lock;
+    int64_t rate_limit, rate_window;
+    /* SMS (issue 4) */
+    int64_t sms_rate, sms_max_parts;
 };
 
 /* Fills cfg; on error writes "LIPA_X: reason" into err and returns false.

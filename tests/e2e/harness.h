@@ -66,6 +66,8 @@ void h_sleep_ms(int ms);
 /* Suites, one per file; main() in journeys.c runs them all against h_main. */
 #include <check.h>
 Suite *suite_journeys(void);
-Suite *suite_devices(void);
+Suite *suite_devices(void);   /* runs last: its refresh test renames devices */
+Suite *suite_water(void);     /* tests/e2e/water.c: document 001, codes, stations, USSD water */
+Suite *suite_sms(void);       /* tests/e2e/sms.c: texting commands, outbox, delivery reports */
 
 #endif
