@@ -469,6 +469,41 @@ START_TEST(killed_midway_settles_after_restart)
 }
 END_TEST
 
+/* M-Pesa never says how it ended (no callback, every query fails): after
+ * LIPA_PAYMENT_TIMEOUT the purchase is timeout and the caller is told. */
+START_TEST(no_result_times_out)
+{
+    struct lipad l;
+    char dir[128];
+    snprintf(dir, sizeof dir, "build/e2e/timeout-%d", (int)getpid());
+    const char *extra[] = {"LIPA_PAYMENT_TIMEOUT=10", "LIPA_SETTLE_AFTER=1", NULL};
+    ck_assert(h_lipad_start(&l, h_main.port + 52, dir, extra));
+    struct lipad saved = h_main;
+    h_main = l;
+    const char *phone = "+254711000015";
+    caller(phone, "E2E015", "e2edev015", "en");
+    free(buy("s-tmo-1", phone, "107")); /* the sandbox never calls back for ...7 */
+    json_t *p = h_wait_payment(&h_main, phone, "processing", 10000);
+    ck_assert_ptr_nonnull(p);
+    json_decref(p);
+    struct http_result r = h_req(h_sandbox_port, "POST", "/sandbox/fail", "application/json",
+                                 "{\"service\":\"daraja\",\"count\":1000,\"status\":503}", 0, NULL);
+    ck_assert_int_eq(r.status, 200);
+    h_free(&r);
+    p = h_wait_payment(&h_main, phone, "timeout", 30000);
+    r = h_req(h_sandbox_port, "POST", "/sandbox/reset", "application/json", "{}", 0, NULL);
+    h_free(&r);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_str_eq(json_string_value(json_object_get(p, "status")), "timeout");
+    json_decref(p);
+    json_t *sms = h_wait_sms(phone, 1, 10000);
+    ck_assert_msg(json_array_size(sms) == 1 && strstr(sms_text(sms, 0), "timed out"), "timeout notice");
+    json_decref(sms);
+    ck_assert_int_eq(h_lipad_stop(&h_main, SIGTERM), 0);
+    h_main = saved;
+}
+END_TEST
+
 /* An admin's broken menu edit is refused on SIGHUP; callers keep the old set. */
 START_TEST(bad_menu_reload_keeps_serving)
 {
@@ -515,6 +550,7 @@ Suite *suite_journeys(void)
     tcase_add_test(t, rest_payment_with_status);
     tcase_add_test(t, killed_midway_settles_after_restart);
     tcase_add_test(t, bad_menu_reload_keeps_serving);
+    tcase_add_test(t, no_result_times_out);
     suite_add_tcase(s, t);
     return s;
 }
