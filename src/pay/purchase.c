@@ -356,7 +356,9 @@ static void settle(struct app *a, struct payment *p)
     }
     snprintf(p->last_error, sizeof p->last_error, "%s",
              res.outcome == PAY_OK ? "still processing" : res.error);
-    p->next_at = now + QUERY_RETRY_MS;
+    /* ask again later, but no later than the deadline */
+    int64_t deadline = p->created_at + a->cfg.payment_timeout * 1000;
+    p->next_at = now + QUERY_RETRY_MS < deadline ? now + QUERY_RETRY_MS : deadline;
     store_payment_save(a->store, p);
 }
 
