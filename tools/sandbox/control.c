@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-static const char *const service_names[SB_NSERVICES] = {"daraja", "at", "tuya"};
+static const char *const service_names[SB_NSERVICES] = {"daraja", "at", "tuya", "paystack"};
 
 int64_t sb_mono_ms(void)
 {
@@ -57,7 +57,7 @@ int sb_fail_take(struct sandbox *sb, enum sb_service svc)
     return status;
 }
 
-/* POST /sandbox/fail {"service":"daraja"|"at"|"tuya","count":N,"status":503} */
+/* POST /sandbox/fail {"service":"daraja"|"at"|"tuya"|"paystack","count":N,"status":503} */
 static void h_fail(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct sandbox *sb = ctx;
@@ -75,7 +75,7 @@ static void h_fail(void *ctx, struct http_req *req, struct http_resp *resp)
         if (!strcmp(name, service_names[i]))
             svc = i;
     if (svc < 0) {
-        bad = "service must be daraja, at or tuya";
+        bad = "service must be daraja, at, tuya or paystack";
         goto out;
     }
     json_t *c = json_object_get(o, "count"), *s = json_object_get(o, "status");

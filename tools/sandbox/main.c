@@ -1,6 +1,6 @@
 /* sandbox/main: the lipa-sandbox process. Parses the options, reads the
  * credentials from the LIPA_* environment (so one env file configures lipad
- * and the sandbox alike), serves the three fakes and the control endpoints
+ * and the sandbox alike), serves the four fakes and the control endpoints
  * on one loopback port, runs the STK workers, and stops cleanly on SIGTERM
  * or SIGINT.
  *
@@ -25,10 +25,10 @@
 
 static const char usage[] =
     "usage: lipa-sandbox [--port 9090] [--callback-delay-ms 1500] [--tuya-any-device]\n"
-    "Fakes Daraja STK push, Africa's Talking SMS and the Tuya cloud on 127.0.0.1.\n"
+    "Fakes Daraja STK push, Africa's Talking SMS, the Tuya cloud and Paystack on 127.0.0.1.\n"
     "Credentials (environment, with defaults): LIPA_DARAJA_KEY, LIPA_DARAJA_SECRET,\n"
     "LIPA_DARAJA_SHORTCODE, LIPA_DARAJA_PASSKEY, LIPA_AT_USERNAME, LIPA_AT_APIKEY,\n"
-    "LIPA_TUYA_CLIENT_ID, LIPA_TUYA_SECRET.\n";
+    "LIPA_TUYA_CLIENT_ID, LIPA_TUYA_SECRET, LIPA_PAYSTACK_SECRET.\n";
 
 /* A number option's value, from "--name=V" or the next argument. */
 static bool opt_num(int argc, char **argv, int *i, const char *name, int64_t min, int64_t max,
@@ -100,13 +100,15 @@ static bool load_creds(struct sb_creds *c)
            env(c->at_username, "LIPA_AT_USERNAME", "sandbox") &&
            env(c->at_apikey, "LIPA_AT_APIKEY", "sandbox-at-key") &&
            env(c->tuya_client_id, "LIPA_TUYA_CLIENT_ID", "sandbox-tuya-id") &&
-           env(c->tuya_secret, "LIPA_TUYA_SECRET", "sandbox-tuya-secret");
+           env(c->tuya_secret, "LIPA_TUYA_SECRET", "sandbox-tuya-secret") &&
+           env(c->paystack_secret, "LIPA_PAYSTACK_SECRET", "sk_test_sandbox");
 }
 
 /* One route table from the fakes' tables (malloc'ed; caller frees). */
 static struct http_route *join_routes(void)
 {
-    const struct http_route *tables[] = {sb_daraja_routes, sb_at_routes, sb_tuya_routes, sb_control_routes};
+    const struct http_route *tables[] = {sb_daraja_routes, sb_at_routes, sb_tuya_routes,
+                                         sb_paystack_routes, sb_control_routes};
     size_t n = 0, k = 0;
     for (size_t t = 0; t < sizeof tables / sizeof *tables; t++)
         for (const struct http_route *r = tables[t]; r->method; r++)
@@ -154,7 +156,7 @@ int main(int argc, char **argv)
     locks = pthread_mutex_init(&sb.mu, NULL) == 0 && pthread_cond_init(&sb.cv, &ca) == 0;
     pthread_condattr_destroy(&ca);
     if (!locks || !sb_daraja_init(&sb) || !sb_at_init(&sb) || !sb_tuya_init(&sb) ||
-        !(routes = join_routes())) {
+        !sb_paystack_init(&sb) || !(routes = join_routes())) {
         fprintf(stderr, "lipa-sandbox: out of memory\n");
         goto out;
     }
@@ -173,6 +175,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "lipa-sandbox: cannot listen on 127.0.0.1:%u\n", sb.port);
         goto out;
     }
+    pthread_mutex_lock(&sb.mu); /* with --port 0, the port the kernel picked */
+    sb.port = http_server_port(srv);
+    pthread_mutex_unlock(&sb.mu);
     log_info("sandbox.start", "port=%u callback_delay_ms=%lld tuya_any_device=%d shortcode=%s at_username=%s",
              http_server_port(srv), (long long)sb.callback_delay_ms, sb.tuya_any_device,
              sb.cred.daraja_shortcode, sb.cred.at_username);
@@ -196,6 +201,7 @@ out:
     sb_daraja_free(&sb);
     sb_at_free(&sb);
     sb_tuya_free(&sb);
+    sb_paystack_free(&sb);
     free(routes);
     if (locks) {
         pthread_cond_destroy(&sb.cv);

@@ -1,9 +1,10 @@
-/* sandbox: lipa-sandbox, one loopback process faking lipa's three providers
- * (Safaricom Daraja STK push, Africa's Talking SMS, the Tuya cloud) on one
- * port, as strict as the real ones, plus unsigned /sandbox/... control
- * endpoints for tests and the terminal simulator. One file per fake:
- * daraja.c, at.c, tuya.c; control.c holds fault injection, health and the
- * STK inspection endpoints; main.c parses options and runs the process.
+/* sandbox: lipa-sandbox, one loopback process faking lipa's four providers
+ * (Safaricom Daraja STK push, Africa's Talking SMS, the Tuya cloud,
+ * Paystack) on one port, as strict as the real ones, plus unsigned
+ * /sandbox/... control endpoints for tests and the terminal simulator. One
+ * file per fake: daraja.c, at.c, tuya.c, paystack.c; control.c holds fault
+ * injection, health and the STK inspection endpoints; main.c parses options
+ * and runs the process.
  *
  * Ownership: main() owns the one struct sandbox; every fake keeps its state
  * behind an opaque pointer in it, created by sb_X_init and released by
@@ -20,7 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-enum sb_service { SB_DARAJA = 0, SB_AT, SB_TUYA, SB_NSERVICES };
+enum sb_service { SB_DARAJA = 0, SB_AT, SB_TUYA, SB_PAYSTACK, SB_NSERVICES };
 
 #define SB_CRED_MAX 256
 
@@ -30,10 +31,11 @@ struct sb_creds {
     char daraja_shortcode[SB_CRED_MAX], daraja_passkey[SB_CRED_MAX];
     char at_username[SB_CRED_MAX], at_apikey[SB_CRED_MAX];
     char tuya_client_id[SB_CRED_MAX], tuya_secret[SB_CRED_MAX];
+    char paystack_secret[SB_CRED_MAX];
 };
 
 struct sandbox {
-    unsigned port;
+    unsigned port;           /* the listening port once started (under mu) */
     int64_t callback_delay_ms;
     bool tuya_any_device;
     struct sb_creds cred;
@@ -47,12 +49,14 @@ struct sandbox {
     struct sb_daraja *daraja;
     struct sb_at *at;
     struct sb_tuya *tuya;
+    struct sb_paystack *paystack;
 };
 
 /* Route tables, each ended by a NULL method; main.c joins them. */
 extern const struct http_route sb_daraja_routes[];
 extern const struct http_route sb_at_routes[];
 extern const struct http_route sb_tuya_routes[];
+extern const struct http_route sb_paystack_routes[];
 extern const struct http_route sb_control_routes[];
 
 /* daraja.c. The workers run sb_daraja_worker(sb) until sb->stopping. */
@@ -84,6 +88,10 @@ void sb_tuya_free(struct sandbox *sb);
 void sb_tuya_sign(const char *client_id, const char *secret, const char *access_token,
                   const char *t, const char *nonce, const char *method, const char *body,
                   size_t body_len, const char *sig_headers, const char *url, char out[65]);
+
+/* paystack.c */
+bool sb_paystack_init(struct sandbox *sb);
+void sb_paystack_free(struct sandbox *sb);
 
 /* control.c */
 /* When a fault is armed for svc, consumes one and returns its HTTP status
