@@ -50,6 +50,7 @@ int main(int argc, char **argv)
     struct http_server_opts opts = {
         .port = (unsigned)a.cfg.port, .threads = (unsigned)a.cfg.threads, .body_max = (size_t)a.cfg.body_max,
         .routes = app_routes(), .ctx = &a, .on_error = app_on_error,
+        .rate_limit = a.cfg.rate_limit, .rate_window_s = a.cfg.rate_window,
     };
     struct http_server *srv = http_server_start(&opts);
     if (!srv) {

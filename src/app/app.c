@@ -2,7 +2,10 @@
  * see app.h. */
 #include "app/app.h"
 
+#include "pay/paystack.h"
 #include "pay/purchase.h"
+#include "sms/commands.h"
+#include "sms/inbound.h"
 #include "sms/outbox.h"
 #include "ussd/ussd.h"
 #include "util/crypto.h"
@@ -59,12 +62,14 @@ bool app_init(struct app *a, char *err, size_t errsz)
     struct buf errors;
     buf_init(&errors, 64 * 1024);
     a->menus = ussd_menus_load(a->cfg.menus, &errors);
-    if (!a->menus) {
+    if (!a->menus || !sms_commands_load_dir(a->cfg.menus, &a->sms_commands, &errors)) {
         snprintf(err, errsz, "LIPA_MENUS: menus in %s refused:\n%s", a->cfg.menus,
                  errors.data ? errors.data : "");
         buf_free(&errors);
         return false;
     }
+    if (!a->sms_commands)
+        log_warn("sms.commands_off", "dir=%s file=%s reason=missing", a->cfg.menus, SMS_COMMANDS_FILE);
     buf_free(&errors);
 
     a->pay = &pay_daraja;
@@ -73,7 +78,8 @@ bool app_init(struct app *a, char *err, size_t errsz)
     a->pay_st = a->pay->create(&a->cfg);
     a->sms_st = a->sms->create(&a->cfg);
     a->meter_st = a->meter->create(&a->cfg);
-    if (!a->pay_st || !a->sms_st || !a->meter_st) {
+    a->paystack = paystack_new(&a->cfg);
+    if (!a->pay_st || !a->sms_st || !a->meter_st || !a->paystack) {
         snprintf(err, errsz, "provider clients could not be created");
         return false;
     }
@@ -90,7 +96,9 @@ void app_free(struct app *a)
         a->sms->destroy(a->sms_st);
     if (a->meter_st)
         a->meter->destroy(a->meter_st);
+    paystack_free(a->paystack);
     ussd_menus_unref(a->menus);
+    sms_commands_unref(a->sms_commands);
     store_close(a->store);
     pthread_mutex_destroy(&a->menus_lock);
     pthread_mutex_destroy(&a->health_lock);
@@ -110,13 +118,22 @@ struct ussd_menus *app_menus(struct app *a)
 bool app_reload_menus(struct app *a, struct buf *errors)
 {
     struct ussd_menus *fresh = ussd_menus_load(a->cfg.menus, errors);
-    if (!fresh)
+    /* the texting commands (sms.yaml) swap with the menus, or neither does */
+    struct sms_commands *cmds = NULL;
+    bool sms_ok = sms_commands_load_dir(a->cfg.menus, &cmds, errors);
+    if (!fresh || !sms_ok) {
+        ussd_menus_unref(fresh);
+        sms_commands_unref(cmds);
         return false;
+    }
     pthread_mutex_lock(&a->menus_lock);
     struct ussd_menus *old = a->menus;
+    struct sms_commands *old_cmds = a->sms_commands;
     a->menus = fresh;
+    a->sms_commands = cmds;
     pthread_mutex_unlock(&a->menus_lock);
     ussd_menus_unref(old); /* hops still holding it keep it alive */
+    sms_commands_unref(old_cmds);
     return true;
 }
 
@@ -156,6 +173,7 @@ static const struct worker workers[] = {
     {"payments", purchase_work},
     {"topups", purchase_topup_work},
     {"outbox", outbox_work},
+    {"sms", sms_inbound_work},
     {"sessions", flush_work},
 };
 
@@ -208,6 +226,8 @@ static void *worker_main(void *arg)
 
 bool app_workers_start(struct app *a)
 {
+    _Static_assert(sizeof workers / sizeof workers[0] <= sizeof a->workers / sizeof a->workers[0],
+                   "struct app has room for every worker thread");
     for (size_t i = 0; i < sizeof workers / sizeof workers[0]; i++) {
         struct worker_arg *wa = malloc(sizeof *wa);
         if (!wa)

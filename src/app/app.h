@@ -19,6 +19,7 @@
 #include <stdbool.h>
 
 struct ussd_menus;
+struct sms_commands;
 struct http_server;
 
 enum provider_id { PROV_DARAJA, PROV_AT, PROV_TUYA, PROV_COUNT };
@@ -36,6 +37,7 @@ struct app {
 
     pthread_mutex_t menus_lock;
     struct ussd_menus *menus;
+    struct sms_commands *sms_commands; /* menus/sms.yaml; NULL: texting off (sms/inbound.h) */
 
     const struct pay_provider *pay;
     void *pay_st;
@@ -43,6 +45,7 @@ struct app {
     void *sms_st;
     const struct meter_provider *meter;
     void *meter_st;
+    void *paystack;             /* struct paystack (pay/paystack.h): water orders */
 
     pthread_mutex_t health_lock;
     struct provider_health health[PROV_COUNT];
@@ -51,7 +54,7 @@ struct app {
     pthread_mutex_t wake_lock;
     pthread_cond_t wake;
     atomic_bool stopping;
-    pthread_t workers[4];
+    pthread_t workers[5];
     int nworkers;
 
     atomic_llong hops, purchases, callbacks, sms_sent, sms_failed, topups_done;
@@ -73,7 +76,8 @@ void app_health_set(struct app *a, enum provider_id p, bool ok, const char *deta
 /* Wakes the workers (after queuing work). */
 void app_wake(struct app *a);
 
-/* Workers: payment (STK push and settling), top-up, outbox. */
+/* Workers: payment (STK push and settling), top-up, outbox, inbound SMS
+ * (sms/inbound.h), sessions. */
 bool app_workers_start(struct app *a);
 void app_workers_stop(struct app *a);
 

@@ -12,11 +12,13 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define HTTP_MAX_PARAMS 4
 #define HTTP_MAX_RESP_HEADERS 8
 
 struct http_route;
+struct ratelimit;
 
 struct http_req {
     const char *method;
@@ -29,6 +31,7 @@ struct http_req {
     char client_ip[64];
     const struct http_route *route;
     void *conn;                       /* private */
+    struct ratelimit *limiter;        /* private: for http_rate_limit (http/ratelimit.h) */
 };
 
 struct http_resp {
@@ -57,6 +60,9 @@ struct http_server_opts {
     /* Called for 404/405/413/400-before-routing; may be NULL. */
     void (*on_error)(void *ctx, const struct http_req *req, struct http_resp *resp, int status);
     bool loopback_only;
+    /* Budget per client IP for handlers that call http_rate_limit:
+     * rate_limit requests per rate_window_s seconds; 0 turns it off. */
+    int64_t rate_limit, rate_window_s;
 };
 
 struct http_server;

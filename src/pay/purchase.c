@@ -2,6 +2,7 @@
 #include "pay/purchase.h"
 
 #include "meter/token.h"
+#include "otp/otp.h"
 #include "sms/outbox.h"
 #include "util/log.h"
 #include "util/str.h"
@@ -145,6 +146,7 @@ static bool electricity_finish(struct app *a, struct payment *p)
 
 static const struct purchase_kind kinds[] = {
     {"electricity", electricity_prepare, electricity_finish},
+    {"water", otp_water_prepare, otp_water_finish},
 };
 
 const struct purchase_kind *purchase_kind_of(const char *kind)

@@ -2,36 +2,145 @@
 #include "sms/outbox.h"
 
 #include "meter/token.h"
+#include "otp/otp.h"
 #include "util/gsm.h"
 #include "util/log.h"
 #include "util/str.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#define TOKEN_WIDTH "0000 0000 0000 0000 0000" /* what {token} becomes */
+
+/* body with every {token} at its rendered width, for counting parts;
+ * malloc'ed (NULL when out of memory). */
+static char *sized_text(const char *body, size_t len)
+{
+    size_t n = 0;
+    for (const char *t = body; (t = strstr(t, "{token}")) && (size_t)(t - body) < len; t += 7)
+        n++;
+    char *out = malloc(len + n * sizeof TOKEN_WIDTH + 1);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        if (i + 7 <= len && !strncmp(body + i, "{token}", 7)) {
+            memcpy(out + o, TOKEN_WIDTH, sizeof TOKEN_WIDTH - 1);
+            o += sizeof TOKEN_WIDTH - 1;
+            i += 7;
+        } else
+            out[o++] = body[i++];
+    }
+    out[o] = 0;
+    return out;
+}
+
+/* Parts of body's first len bytes followed by tail, as sent; -1 when out
+ * of memory. gp (may be NULL) gets the whole count. */
+static int parts_of(const char *body, size_t len, const char *tail, struct gsm_parts *gp)
+{
+    size_t tl = strlen(tail);
+    char *joined = malloc(len + tl + 1);
+    if (!joined)
+        return -1;
+    memcpy(joined, body, len);
+    memcpy(joined + len, tail, tl + 1);
+    char *sized = sized_text(joined, len + tl);
+    free(joined);
+    if (!sized)
+        return -1;
+    struct gsm_parts local;
+    gsm_parts(sized, gp ? gp : &local);
+    free(sized);
+    return gp ? gp->parts : local.parts;
+}
+
+/* The largest cut <= k that is on a character boundary and not inside a
+ * placeholder, with blanks before it dropped. */
+static size_t cut_point(const char *body, size_t k)
+{
+    while (k > 0 && ((unsigned char)body[k] & 0xC0) == 0x80)
+        k--;
+    /* inside "{name}"? then cut before the brace */
+    for (size_t i = k; i-- > 0;) {
+        if (body[i] == '}')
+            break;
+        if (body[i] == '{') {
+            const char *close = strchr(body + i, '}');
+            if (close && (size_t)(close - body) >= k)
+                k = i;
+            break;
+        }
+    }
+    while (k > 0 && (body[k - 1] == ' ' || body[k - 1] == '\n'))
+        k--;
+    return k;
+}
+
+bool outbox_fit(const char *body, int max_parts, char *out, size_t outsz)
+{
+    static const char ellipsis[] = "...";
+    size_t len = strlen(body), cap = outsz ? outsz - 1 : 0;
+    if (max_parts < 1)
+        max_parts = 1;
+    if (!outsz)
+        return false;
+    int whole = parts_of(body, len, "", NULL);
+    if (len <= cap && whole >= 0 && whole <= max_parts) {
+        memcpy(out, body, len + 1);
+        return false;
+    }
+    /* the longest prefix that fits with "..." after it: fits() falls as
+     * the prefix grows, so a binary search over the byte length finds it */
+    size_t lo = 0, hi = len < cap - (sizeof ellipsis - 1) ? len : cap - (sizeof ellipsis - 1);
+    if (cap < sizeof ellipsis - 1)
+        hi = 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo + 1) / 2;
+        int parts = parts_of(body, cut_point(body, mid), ellipsis, NULL);
+        if (parts >= 0 && parts <= max_parts)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    size_t k = cut_point(body, lo);
+    memcpy(out, body, k);
+    out[k] = 0;
+    if (k + sizeof ellipsis <= outsz)
+        memcpy(out + k, ellipsis, sizeof ellipsis);
+    return true;
+}
 
 enum store_rc outbox_queue(struct app *a, const char *phone, const char *body, const char *kind,
                            int64_t payment_id)
 {
+    return outbox_queue_id(a, phone, body, kind, payment_id, NULL);
+}
+
+enum store_rc outbox_queue_id(struct app *a, const char *phone, const char *body, const char *kind,
+                              int64_t payment_id, int64_t *id)
+{
     struct outbox_msg m;
     memset(&m, 0, sizeof m);
     str_copy(m.phone, sizeof m.phone, phone);
-    str_copy(m.body, sizeof m.body, body);
+    if (outbox_fit(body ? body : "", (int)a->cfg.sms_max_parts, m.body, sizeof m.body)) {
+        char masked[20];
+        log_warn("sms.cut", "phone=%s kind=%s bytes=%zu max_parts=%lld", log_phone(phone, masked), kind,
+                 strlen(body), (long long)a->cfg.sms_max_parts);
+    }
     str_copy(m.kind, sizeof m.kind, kind);
     m.payment_id = payment_id;
     struct gsm_parts gp;
-    /* count with a token's width in place of the placeholder */
-    char sized[1100];
-    str_copy(sized, sizeof sized, body);
-    char *t = strstr(sized, "{token}");
-    if (t) {
-        char rest[1100];
-        str_copy(rest, sizeof rest, t + 7);
-        snprintf(t, sizeof sized - (size_t)(t - sized), "0000 0000 0000 0000 0000%s", rest);
-    }
-    gsm_parts(sized, &gp);
+    if (parts_of(m.body, strlen(m.body), "", &gp) < 0)
+        return ST_ERROR;
     str_copy(m.encoding, sizeof m.encoding, gp.ucs2 ? "UCS-2" : "GSM-7");
     m.parts = gp.parts;
-    return store_outbox_add(a->store, &m);
+    enum store_rc rc = store_outbox_add(a->store, &m);
+    if (rc == ST_OK && id)
+        *id = m.id;
+    return rc;
 }
 
 /* {token}: the purchase's 20-digit token, re-derived with the pepper. */
@@ -53,6 +162,7 @@ static const struct {
     bool (*render)(struct app *a, const struct outbox_msg *m, char *out, size_t n);
 } placeholders[] = {
     {"{token}", render_token},
+    {"{code}", otp_render_code},
 };
 
 /* Renders every placeholder of m's body into out; false if one cannot be. */
@@ -76,11 +186,111 @@ static bool render(struct app *a, const struct outbox_msg *m, char *out, size_t 
     return true;
 }
 
+/* ---- delivery reports ---- */
+
+/* What an AT delivery status makes of a sent message: "delivered",
+ * "failed", or "" (not final: noted only). */
+static const char *report_outcome(const char *status)
+{
+    if (!strcmp(status, "Success"))
+        return "delivered";
+    if (!strcmp(status, "Failed") || !strcmp(status, "Rejected") || !strcmp(status, "Expired"))
+        return "failed";
+    return "";
+}
+
+static enum store_rc apply_report(struct app *a, const struct sms_report *r)
+{
+    char why[160];
+    const char *to = report_outcome(r->status);
+    snprintf(why, sizeof why, "not delivered: %.60s", r->failure_reason[0] ? r->failure_reason : r->status);
+    enum store_rc rc = store_sms_report_apply(a->store, r->message_id, r->status, to, why);
+    char masked[20];
+    if (rc == ST_OK)
+        log_info("sms.report", "message_id=%s status=%s means=%s phone=%s", r->message_id, r->status,
+                 to[0] ? to : "noted", log_phone(r->phone, masked));
+    return rc;
+}
+
+enum store_rc outbox_report(struct app *a, const struct sms_report *r)
+{
+    enum store_rc rc = store_sms_report_add(a->store, r);
+    if (rc != ST_OK)
+        return rc; /* a repeat (ST_CONFLICT) changes nothing */
+    rc = apply_report(a, r);
+    if (rc == ST_NOT_FOUND)
+        log_warn("sms.report_early", "message_id=%s status=%s", r->message_id, r->status);
+    return rc;
+}
+
+/* A report that came before the send was recorded (AT answered us and
+ * reported delivery before we saved its messageId). */
+static void apply_early_report(struct app *a, const char *message_id)
+{
+    struct sms_report r;
+    if (message_id[0] && store_sms_report_pending(a->store, message_id, &r) == ST_OK)
+        apply_report(a, &r);
+}
+
+/* ---- the send rate ----
+ * A token bucket holding one second's worth of LIPA_SMS_RATE. It lives with
+ * the outbox worker's thread (the only one sending), so it needs no lock. */
+struct bucket {
+    bool ready;
+    double tokens;
+    int64_t at_ms;
+};
+static __thread struct bucket bucket;
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Waits until a message may go; false when lipad is stopping meanwhile. */
+static bool rate_take(struct app *a)
+{
+    double rate = a->cfg.sms_rate > 0 ? (double)a->cfg.sms_rate : 1.0;
+    for (;;) {
+        int64_t now = now_ms();
+        if (!bucket.ready) {
+            bucket.ready = true;
+            bucket.tokens = rate;
+            bucket.at_ms = now;
+        }
+        bucket.tokens += (double)(now - bucket.at_ms) * rate / 1000.0;
+        if (bucket.tokens > rate)
+            bucket.tokens = rate;
+        bucket.at_ms = now;
+        if (bucket.tokens >= 1.0) {
+            bucket.tokens -= 1.0;
+            return true;
+        }
+        if (atomic_load(&a->stopping))
+            return false;
+        int64_t wait = (int64_t)((1.0 - bucket.tokens) * 1000.0 / rate) + 1;
+        sleep_ms(wait < 100 ? wait : 100);
+    }
+}
+
+/* ---- sending ---- */
+
 static void send_one(struct app *a, struct outbox_msg *m)
 {
     char text[1200];
     char masked[20];
     log_phone(m->phone, masked);
+    if (!strcmp(m->kind, "notice") && store_sms_opted_out(a->store, m->phone)) {
+        /* the number texted STOP: notices stay here (answers and receipts go) */
+        str_copy(m->status, sizeof m->status, "failed");
+        str_copy(m->last_error, sizeof m->last_error, "recipient opted out (STOP)");
+        store_outbox_save(a->store, m);
+        log_info("sms.opted_out", "outbox=%lld phone=%s", (long long)m->id, masked);
+        return;
+    }
+    if (!rate_take(a))
+        return; /* stopping: the row stays queued */
     m->attempts++;
     if (!render(a, m, text, sizeof text)) {
         str_copy(m->status, sizeof m->status, "failed");
@@ -111,12 +321,14 @@ static void send_one(struct app *a, struct outbox_msg *m)
         app_health_set(a, PROV_AT, false, res.detail);
         if (m->attempts >= OUTBOX_MAX_ATTEMPTS) {
             str_copy(m->status, sizeof m->status, "failed");
+            snprintf(m->last_error, sizeof m->last_error, "gave up after %lld attempts: %.200s",
+                     (long long)m->attempts, res.detail);
             atomic_fetch_add(&a->sms_failed, 1);
             log_error("sms.gave_up", "outbox=%lld phone=%s attempts=%lld error=\"%s\"", (long long)m->id,
                       masked, (long long)m->attempts, res.detail);
         } else {
             str_copy(m->status, sizeof m->status, "queued");
-            m->next_at = now_ms() + backoff_ms(a->cfg.retry_base_ms, m->attempts, 600000);
+            m->next_at = now_ms() + backoff_ms(a->cfg.retry_base_ms, m->attempts, OUTBOX_BACKOFF_CAP_MS);
             log_warn("sms.retry", "outbox=%lld phone=%s attempt=%lld http=%d error=\"%s\"", (long long)m->id,
                      masked, (long long)m->attempts, res.http_status, res.detail);
         }
@@ -129,7 +341,8 @@ static void send_one(struct app *a, struct outbox_msg *m)
                   res.status_code, res.detail);
         break;
     }
-    store_outbox_save(a->store, m);
+    if (store_outbox_save(a->store, m) == ST_OK && res.outcome == SMS_SENT)
+        apply_early_report(a, m->provider_id);
 }
 
 int outbox_work(struct app *a)

@@ -11,6 +11,12 @@ static const struct ussd_builtin builtins[] = {
      {"amount_range", "amount_invalid"}},
     {"buy_electricity", USSD_ACTION, {"meter", "amount"}, {NULL}, {"purchase_failed", "not_assigned"}},
     {"set_language", USSD_ACTION, {"lang"}, {NULL}, {NULL}},
+    /* water: litres typed in are priced (wq: the litres amount was priced
+     * for; a size picked from a menu is priced by the handler); buying
+     * stores the order; resend_code issues a fresh code by SMS */
+    {"water_amount", USSD_VALIDATE, {"liters"}, {"amount", "wmin", "wmax", "wq"}, {"water_range", "water_invalid"}},
+    {"buy_water", USSD_ACTION, {"liters"}, {"amount"}, {"water_failed"}},
+    {"resend_code", USSD_ACTION, {"wref"}, {NULL}, {"code_gone", "code_limit", "code_failed"}},
 };
 
 static const char *const lang_values[] = {"en", "sw", NULL};
@@ -22,9 +28,11 @@ static const struct {
 } vars[] = {
     {"meter", 20, NULL},      {"meter_name", 20, NULL}, {"amount", 6, NULL}, {"kwh", 10, NULL},
     {"min", 6, NULL},         {"max", 6, NULL},         {"lang", 2, lang_values},
+    {"liters", 5, NULL},      {"wmin", 5, NULL},        {"wmax", 5, NULL},   {"wq", 5, NULL},
+    {"wref", 40, NULL},       {"wref_name", 20, NULL},
 };
 
-static const char *const sources[] = {"meters"};
+static const char *const sources[] = {"meters", "codes"};
 
 const struct ussd_builtin *ussd_builtin_find(const char *name)
 {

@@ -2,14 +2,17 @@
 #include "ussd/handler.h"
 
 #include "app/app.h"
+#include "otp/otp.h"
 #include "pay/purchase.h"
 #include "ussd/ussd.h"
 #include "util/form.h"
 #include "util/log.h"
 #include "util/phone.h"
 #include "util/str.h"
+#include "water/water.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define TEXT_MAX 200   /* AT's joined inputs; a session is short */
@@ -19,6 +22,7 @@
 struct hop {
     struct app *a;
     const char *phone;
+    const char *lang;          /* the session's, for list labels */
     bool looked_up, failed;
     struct store_caller c;
 };
@@ -32,10 +36,27 @@ static bool caller(struct hop *h)
     return !h->failed && h->c.registered;
 }
 
+/* The caller's water codes that may be resent: id = reference, label
+ * without the digits. */
+static int list_codes(struct hop *h, struct ussd_item *items, int max)
+{
+    struct otp_code *codes = malloc((size_t)max * sizeof *codes);
+    int n = codes ? otp_live_codes(h->a, h->phone, codes, max) : -1;
+    int64_t now = now_ms();
+    for (int i = 0; i < n; i++) {
+        str_copy(items[i].id, sizeof items[i].id, codes[i].reference);
+        otp_code_label(&codes[i], h->lang, now, items[i].label, sizeof items[i].label);
+    }
+    free(codes);
+    return n;
+}
+
 static int host_list(void *ctx, const char *source, const char *phone, struct ussd_item *items, int max)
 {
     struct hop *h = ctx;
     (void)phone;
+    if (!strcmp(source, "codes"))
+        return list_codes(h, items, max);
     if (strcmp(source, "meters"))
         return -1;
     if (!caller(h))
@@ -113,6 +134,75 @@ static const char *buy(struct hop *h, const char *session_id, struct ussd_sessio
     }
 }
 
+/* Litres typed in: their price (amount), and the litre bounds a range
+ * message shows. wq records which litres were priced. */
+static const char *validate_water(struct hop *h, struct ussd_session *s)
+{
+    const struct config *cfg = &h->a->cfg;
+    const char *l = ussd_var(s, "liters");
+    int64_t liters;
+    struct water_quote q;
+    char why[160];
+    set_num(s, "wmin", (cfg->water_min_amount - 1) * 100 / cfg->water_price_cents + 1);
+    set_num(s, "wmax", cfg->water_max_amount * 100 / cfg->water_price_cents);
+    ussd_var_set(s, "wq", l ? l : "");
+    if (!str_to_i64(l, 1, 99999, &liters))
+        return "water_invalid";
+    if (!water_quote_liters(cfg, liters, &q, why, sizeof why))
+        return "water_range";
+    set_num(s, "amount", q.amount);
+    return NULL;
+}
+
+/* A size picked from the water menu sets only litres, and the engine has
+ * shown the next screen before anything priced it: price it here. True
+ * when the screen must be shown again with the price. */
+static bool water_requote(struct hop *h, struct ussd_session *s)
+{
+    const char *l = ussd_var(s, "liters"), *wq = ussd_var(s, "wq");
+    int64_t liters;
+    struct water_quote q;
+    char why[160];
+    if (!l || (wq && !strcmp(l, wq)))
+        return false;
+    ussd_var_set(s, "wq", l);
+    if (str_to_i64(l, 1, 99999, &liters) && water_quote_liters(&h->a->cfg, liters, &q, why, sizeof why))
+        set_num(s, "amount", q.amount);
+    else
+        ussd_var_set(s, "amount", "?"); /* buy_water refuses it with its message */
+    return true;
+}
+
+static const char *buy_water(struct hop *h, const char *session_id, struct ussd_session *s)
+{
+    int64_t liters;
+    struct water_quote q;
+    struct payment p;
+    char why[160], idem[160];
+    /* priced again from the litres: the amount shown is never trusted */
+    if (!str_to_i64(ussd_var(s, "liters"), 1, 99999, &liters) ||
+        !water_quote_liters(&h->a->cfg, liters, &q, why, sizeof why))
+        return "water_failed";
+    set_num(s, "amount", q.amount);
+    snprintf(idem, sizeof idem, "ussd:%s", session_id);
+    if (!water_start_mpesa(h->a, "ussd", idem, h->phone, caller(h) ? h->c.user.id : 0, &q, &p, why, sizeof why)) {
+        log_warn("ussd.water_refused", "session=%s why=\"%s\"", session_id, why);
+        return "water_failed";
+    }
+    return NULL;
+}
+
+static const char *resend_code(struct hop *h, struct ussd_session *s)
+{
+    const char *ref = ussd_var(s, "wref");
+    switch (otp_resend(h->a, h->phone, ref ? ref : "")) {
+    case OTP_OK: return NULL;
+    case OTP_LIMIT: return "code_limit";
+    case OTP_STORE: return "code_failed";
+    default: return "code_gone";
+    }
+}
+
 static const char *host_action(void *ctx, const char *name, const char *phone, const char *session_id,
                                struct ussd_session *s)
 {
@@ -122,6 +212,12 @@ static const char *host_action(void *ctx, const char *name, const char *phone, c
         return validate_amount(h, s);
     if (!strcmp(name, "buy_electricity"))
         return buy(h, session_id, s);
+    if (!strcmp(name, "water_amount"))
+        return validate_water(h, s);
+    if (!strcmp(name, "buy_water"))
+        return buy_water(h, session_id, s);
+    if (!strcmp(name, "resend_code"))
+        return resend_code(h, s);
     if (!strcmp(name, "set_language")) {
         const char *lang = ussd_var(s, "lang");
         if (lang && caller(h))
@@ -193,6 +289,7 @@ void ussd_hop(void *ctx, struct http_req *req, struct http_resp *resp)
         if (rc == ST_NOT_FOUND && *text)
             log_info("ussd.restart", "session=%s phone=%s", sid, log_phone(phone, masked));
     }
+    h.lang = s.lang;
     if (!s.screen[0] || !input) {
         set_num(&s, "min", a->cfg.min_amount);
         set_num(&s, "max", a->cfg.max_amount);
@@ -200,6 +297,8 @@ void ussd_hop(void *ctx, struct http_req *req, struct http_resp *resp)
     menus = app_menus(a);
     struct ussd_host host = {.ctx = &h, .list = host_list, .action = host_action};
     bool end = ussd_step(menus, &host, phone, sid, &s, input, &reply);
+    if (!end && water_requote(&h, &s))
+        ussd_show(menus, &host, phone, sid, &s, s.screen, &reply, &end);
     str_copy(row.last_text, sizeof row.last_text, text);
     str_copy(row.last_reply, sizeof row.last_reply, reply.data ? reply.data : "END");
     if (!ussd_session_encode(&s, row.state, sizeof row.state) ||

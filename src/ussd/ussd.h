@@ -154,7 +154,14 @@ bool ussd_show(const struct ussd_menus *m, const struct ussd_host *h, const char
  *   buy_electricity    (action)   needs meter, amount;
  *                      may return purchase_failed, not_assigned
  *   set_language       (action)   needs lang (from an option's set:); on
- *                      success the engine switches s->lang to it */
+ *                      success the engine switches s->lang to it
+ *   water_amount       (validate) needs liters; sets amount, wmin, wmax;
+ *                      may return water_range, water_invalid
+ *   buy_water          (action)   needs liters; sets amount; may return water_failed
+ *   resend_code        (action)   needs wref; may return code_gone, code_limit,
+ *                      code_failed
+ * List sources: meters (the caller's meters), codes (the caller's live
+ * water codes, never the digits). builtin.c holds the table. */
 enum ussd_builtin_kind { USSD_VALIDATE, USSD_ACTION };
 #define USSD_BUILTIN_MAX_VARS 4
 struct ussd_builtin {

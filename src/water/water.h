@@ -6,7 +6,11 @@
 #define LIPA_WATER_H
 
 #include "app/app.h"
+#include "http/api.h"
+#include "pay/pay.h"
 #include "store/store.h"
+
+#include <jansson.h>
 
 struct water_quote {
     int64_t requested;     /* KES asked for */
@@ -29,5 +33,46 @@ bool water_quote_liters(const struct config *cfg, int64_t liters, struct water_q
  * for a repeated idem_key) and true is returned; else why names the field. */
 bool water_start_mpesa(struct app *a, const char *origin, const char *idem_key, const char *phone,
                        int64_t user_id, const struct water_quote *q, struct payment *p, char *why, size_t whysz);
+
+/* ---- references ---- */
+#define WATER_REF_MAX 40
+/* A new reference for the instant ms into out; false only when the CSPRNG
+ * failed. */
+bool water_reference(int64_t ms, char out[WATER_REF_MAX]);
+/* ref has a reference's shape. Pure. */
+bool water_reference_ok(const char *ref);
+
+/* ---- Paystack ---- */
+/* Stores a water order paid by Paystack and opens its hosted checkout: a
+ * blocking provider call, for REST handlers only. phone (E.164) may be ""
+ * (then no code SMS can follow); metadata (borrowed, may be NULL) is kept
+ * with the order and sent to Paystack with the litres. Returns ERR_OK with
+ * p processing and its checkout in the store (store/water.h);
+ * ERR_VALIDATION (why names the field, nothing stored); ERR_PROVIDER
+ * (Paystack refused or was unreachable: p is stored as failed, why says
+ * why); ERR_INTERNAL. */
+enum err water_start_paystack(struct app *a, const char *email, const char *phone, const struct water_quote *q,
+                              json_t *metadata, struct payment *p, char *why, size_t whysz);
+
+/* What Paystack says of a payment, from a verify answer or a webhook. */
+struct water_paystack_news {
+    const char *status;            /* success | failed | abandoned | ... */
+    int64_t amount;                /* subunits; -1 when unknown */
+    const char *currency, *channel, *receipt, *paid_at, *gateway_response;
+};
+/* Applies news to p (a Paystack water order), once: a success whose amount
+ * (KES x 100) and currency match finishes p as completed (result 0); a
+ * success that does not match, "failed" or "reversed" finish it as failed
+ * with the reason; "abandoned" after the checkout expired finishes it as
+ * timeout; anything else leaves it open. A final p is left alone (a
+ * replay changes nothing). p is re-read afterwards. Returns false only on
+ * a store error. */
+bool water_paystack_apply(struct app *a, struct payment *p, const struct water_paystack_news *n);
+
+/* ---- M-Pesa ---- */
+/* Asks M-Pesa about p now (STK query; blocking, REST handlers only). A
+ * final answer for a p that is still open finishes it like the payment
+ * worker would. res gets the answer; p is re-read afterwards. */
+void water_mpesa_query(struct app *a, struct payment *p, struct pay_query_res *res);
 
 #endif

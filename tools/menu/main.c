@@ -1,6 +1,7 @@
 /* lipa-menu: checks and shows USSD menu files without a running service.
  *
- *   lipa-menu check DIR                          load and check; exit 1 on problems
+ *   lipa-menu check DIR                          load and check the menus and
+ *                                                DIR/sms.yaml; exit 1 on problems
  *   lipa-menu render DIR SCREEN [en|sw] [var=value ...]
  *                                                one screen as the phone shows it
  *   lipa-menu walk DIR TEXT [en|sw]              a whole dial, TEXT as Africa's
@@ -8,6 +9,7 @@
  *
  * render and walk use a sample host: two meters, amounts KES 10 to 10000 at
  * KES 25 a kWh, and every action succeeding. */
+#include "sms/commands.h"
 #include "ussd/ussd.h"
 
 #include "util/buf.h"
@@ -91,11 +93,23 @@ static struct ussd_menus *load(const char *dir)
 static int cmd_check(const char *dir)
 {
     struct ussd_menus *m = load(dir);
-    if (!m)
-        return 1;
-    printf("ok: %d screens\n", ussd_menus_count(m));
+    /* the texting commands too: lipad reloads both together */
+    struct sms_commands *c = NULL;
+    struct buf errors;
+    buf_init(&errors, 0);
+    bool sms_ok = sms_commands_load_dir(dir, &c, &errors);
+    if (!sms_ok)
+        fputs(errors.data ? errors.data : "sms commands: load failed\n", stderr);
+    buf_free(&errors);
+    if (m && sms_ok) {
+        if (c)
+            printf("ok: %d screens, %d SMS commands\n", ussd_menus_count(m), sms_commands_count(c));
+        else
+            printf("ok: %d screens, no %s (texting commands off)\n", ussd_menus_count(m), SMS_COMMANDS_FILE);
+    }
+    sms_commands_unref(c);
     ussd_menus_unref(m);
-    return 0;
+    return m && sms_ok ? 0 : 1;
 }
 
 static int cmd_render(const char *dir, const char *screen, const char *lang, char **vars, int nvars)

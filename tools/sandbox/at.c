@@ -8,13 +8,31 @@
  * [&after=ID][&limit=N] lists them oldest first as
  * {"messages":[{"id","to","from","message","at","messageId"}]}. Ids are
  * JSON numbers, increasing from 1 within a run; `after` returns those with a
- * larger id, so a poller passes the last id it saw. */
+ * larger id, so a poller passes the last id it saw.
+ *
+ * Per-number behaviour for tests (lipad retrying and giving up):
+ *   POST /sandbox/sms/behaviour {"phone":"+2547...", "statusCode":406 |
+ *        "httpStatus":503 | "report":{"status":"Success","url":...},
+ *        "count":N}
+ * makes the next N messages to that number (count -1: until cleared,
+ * count 0: clear) get that per-recipient statusCode (not sent), that HTTP
+ * status for the whole request, or, sent normally, a delivery report
+ * posted to url *before* the 201 answer (the report racing the send).
+ *
+ * Delivery reports (AT posts them form-encoded to the URL set in its
+ * dashboard; here the test names it):
+ *   POST /sandbox/sms/{messageId}/report {"status":"Success"|"Failed"|...,
+ *        "failureReason":"UserInBlackList", "url":"http://127.0.0.1:P/..."}
+ * posts id, status, phoneNumber, networkCode, failureReason, retryCount
+ * and answers {"ok":true, "callbackStatus": lipad's HTTP status}. Only
+ * loopback URLs are posted to. */
 #include "sandbox.h"
 
 #include "http/api.h"
 #include "util/crypto.h"
 #include "util/form.h"
 #include "util/gsm.h"
+#include "util/httpc.h"
 #include "util/log.h"
 #include "util/phone.h"
 #include "util/str.h"
@@ -27,6 +45,8 @@
 #define RECIPIENTS_MAX 1000
 #define COST_PER_PART 8000      /* KES 0.8000, in 1/10000 KES */
 #define AUTH_FAILED "The supplied authentication is invalid"
+#define RULES_MAX 64
+#define REPORT_TIMEOUT_MS 5000
 
 struct sms_rec {
     int64_t id;
@@ -37,10 +57,22 @@ struct sms_rec {
     char message_id[48];
 };
 
+/* A per-number behaviour (POST /sandbox/sms/behaviour). */
+struct rule {
+    char phone[PHONE_MAX];
+    int status_code;            /* per-recipient statusCode, 0 none */
+    int http_status;            /* whole-request HTTP status, 0 none */
+    char report_status[24];     /* delivery report before the 201, "" none */
+    char report_url[256];
+    int64_t left;               /* messages still affected; -1 forever */
+};
+
 struct sb_at {
     struct sms_rec *v;
     size_t n, cap;
     int64_t next_id;
+    struct rule rules[RULES_MAX];
+    size_t nrules;
 };
 
 static void rec_free(struct sms_rec *r)
@@ -111,6 +143,104 @@ static bool is_form(const char *ct)
            (ct[sizeof want - 1] == 0 || ct[sizeof want - 1] == ';' || ct[sizeof want - 1] == ' ');
 }
 
+/* AT's name of a per-recipient statusCode. */
+static const char *status_name(int code)
+{
+    switch (code) {
+    case 100: return "Processed";
+    case 101: return "Success";
+    case 102: return "Queued";
+    case 401: return "RiskHold";
+    case 402: return "InvalidSenderId";
+    case 403: return "InvalidPhoneNumber";
+    case 404: return "UnsupportedNumberType";
+    case 405: return "InsufficientBalance";
+    case 406: return "UserInBlacklist";
+    case 407: return "CouldNotRoute";
+    case 409: return "DoNotDisturbRejection";
+    case 500: return "InternalServerError";
+    case 501: return "GatewayError";
+    case 502: return "RejectedByGateway";
+    default: return "Failed";
+    }
+}
+
+/* Takes one use of phone's rule into *out; false when it has none. Caller
+ * holds mu. */
+static bool rule_take(struct sb_at *a, const char *phone, struct rule *out)
+{
+    for (size_t i = 0; i < a->nrules; i++) {
+        struct rule *r = &a->rules[i];
+        if (strcmp(r->phone, phone))
+            continue;
+        *out = *r;
+        if (r->left > 0 && --r->left == 0)
+            a->rules[i] = a->rules[--a->nrules];
+        return true;
+    }
+    return false;
+}
+
+/* Whether a rule of phone answers the whole request with an HTTP status
+ * (taking one use). */
+static int http_rule(struct sandbox *sb, const char *to)
+{
+    int status = 0;
+    pthread_mutex_lock(&sb->mu);
+    struct sb_at *a = sb->at;
+    for (size_t i = 0; i < a->nrules && !status; i++) {
+        struct rule *r = &a->rules[i];
+        if (r->http_status && strstr(to, r->phone)) {
+            struct rule taken;
+            status = r->http_status;
+            rule_take(a, r->phone, &taken);
+        }
+    }
+    pthread_mutex_unlock(&sb->mu);
+    return status;
+}
+
+static bool loopback_url(const char *url)
+{
+    static const char *const ok[] = {"http://127.0.0.1:", "http://127.0.0.1/", "http://localhost:",
+                                     "http://localhost/"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        if (!strncmp(url, ok[i], strlen(ok[i])))
+            return true;
+    return false;
+}
+
+/* Posts a delivery report as AT does (form-encoded); lipad's HTTP status,
+ * 0 when the post failed (err says why). */
+static int post_report(const char *url, const char *message_id, const char *phone, const char *status,
+                       const char *reason, char *err, size_t errsz)
+{
+    struct buf form;
+    buf_init(&form, 4096);
+    const char *names[] = {"id", "status", "phoneNumber", "networkCode", "failureReason", "retryCount"};
+    const char *values[] = {message_id, status, phone, "99999", reason ? reason : "", "0"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (i == 4 && !(reason && *reason))
+            continue;
+        char *enc = form_encode(values[i]);
+        if (enc)
+            buf_printf(&form, "%s%s=%s", form.len ? "&" : "", names[i], enc);
+        free(enc);
+    }
+    static const char *const headers[] = {"Content-Type: application/x-www-form-urlencoded", NULL};
+    struct httpc_req rq = {.method = "POST", .url = url, .headers = headers, .body = form.data,
+                           .body_len = form.len, .timeout_ms = REPORT_TIMEOUT_MS};
+    struct httpc_resp rs;
+    bool got = httpc_do(&rq, &rs);
+    int code = got ? (int)rs.status : 0;
+    if (!got)
+        snprintf(err, errsz, "%s", rs.error);
+    httpc_resp_free(&rs);
+    buf_free(&form);
+    log_info("at.sms.report", "message_id=%s status=%s lipad=%d", message_id, status, code);
+    return code;
+}
+
 /* POST /version1/messaging */
 static void h_send(void *ctx, struct http_req *req, struct http_resp *resp)
 {
@@ -164,6 +294,12 @@ static void h_send(void *ctx, struct http_req *req, struct http_resp *resp)
         http_resp_text(resp, 400, "text/plain", text);
         goto out;
     }
+    int hs = http_rule(sb, to);
+    if (hs) {
+        log_info("at.sms.behaviour", "http=%d", hs);
+        http_resp_text(resp, hs, "text/plain", sb_reason(hs));
+        goto out;
+    }
     struct gsm_parts parts;
     gsm_parts(msg, &parts);
     int64_t unit_cost = (int64_t)parts.parts * COST_PER_PART, total = 0;
@@ -185,7 +321,15 @@ static void h_send(void *ctx, struct http_req *req, struct http_resp *resp)
         }
         char masked[20], cost[32], mid[48] = "None";
         json_t *r;
-        if (!e164_ok(tok)) {
+        struct rule rule = {0};
+        pthread_mutex_lock(&sb->mu);
+        bool ruled = e164_ok(tok) && rule_take(sb->at, tok, &rule);
+        pthread_mutex_unlock(&sb->mu);
+        if (ruled && rule.status_code) {
+            r = json_pack("{s:i, s:s, s:s, s:s, s:s}", "statusCode", rule.status_code, "number", tok,
+                          "status", status_name(rule.status_code), "cost", "0", "messageId", "None");
+            log_info("at.sms.behaviour", "to=%s status_code=%d", log_phone(tok, masked), rule.status_code);
+        } else if (!e164_ok(tok)) {
             r = json_pack("{s:i, s:s, s:s, s:s, s:s}", "statusCode", 403, "number", tok,
                           "status", "InvalidPhoneNumber", "cost", "0", "messageId", "None");
             log_warn("at.sms.recipient", "to=%s status=InvalidPhoneNumber", log_phone(tok, masked));
@@ -209,6 +353,10 @@ static void h_send(void *ctx, struct http_req *req, struct http_resp *resp)
             kes(unit_cost, cost, sizeof cost);
             r = json_pack("{s:i, s:s, s:s, s:s, s:s}", "statusCode", 101, "number", tok,
                           "status", "Success", "cost", cost, "messageId", mid);
+            if (ruled && rule.report_status[0]) {
+                char err[256] = "";
+                post_report(rule.report_url, mid, tok, rule.report_status, NULL, err, sizeof err);
+            }
             sent++;
             total += unit_cost;
             log_info("at.sms.sent", "id=%lld to=%s parts=%d encoding=%s", (long long)id,
@@ -276,6 +424,121 @@ static void h_list(void *ctx, struct http_req *req, struct http_resp *resp)
     api_json(resp, 200, json_pack("{s:o}", "messages", msgs));
 }
 
+/* POST /sandbox/sms/behaviour */
+static void h_behaviour(void *ctx, struct http_req *req, struct http_resp *resp)
+{
+    struct sandbox *sb = ctx;
+    json_t *o = json_loadb(req->body ? req->body : "", req->body_len, 0, NULL);
+    const char *bad = NULL;
+    struct rule r;
+    memset(&r, 0, sizeof r);
+    r.left = 1;
+    if (!json_is_object(o)) {
+        bad = "body must be a JSON object";
+        goto out;
+    }
+    if (!phone_normalize(json_string_value(json_object_get(o, "phone")), r.phone)) {
+        bad = "phone must be a Kenyan mobile number";
+        goto out;
+    }
+    json_t *sc = json_object_get(o, "statusCode"), *hs = json_object_get(o, "httpStatus"),
+           *rep = json_object_get(o, "report"), *c = json_object_get(o, "count");
+    if (c && (!json_is_integer(c) || json_integer_value(c) < -1 || json_integer_value(c) > 1000000)) {
+        bad = "count must be an integer -1..1000000";
+        goto out;
+    }
+    if (c)
+        r.left = json_integer_value(c);
+    if (r.left != 0 && !!sc + !!hs + !!rep != 1) {
+        bad = "give one of statusCode, httpStatus, report";
+        goto out;
+    }
+    if (sc && (!json_is_integer(sc) || json_integer_value(sc) < 100 || json_integer_value(sc) > 599)) {
+        bad = "statusCode must be an integer 100..599";
+        goto out;
+    }
+    if (hs && (!json_is_integer(hs) || json_integer_value(hs) < 400 || json_integer_value(hs) > 599)) {
+        bad = "httpStatus must be an integer 400..599";
+        goto out;
+    }
+    if (rep) {
+        const char *st = json_string_value(json_object_get(rep, "status")),
+                   *url = json_string_value(json_object_get(rep, "url"));
+        if (!st || !*st || !str_copy(r.report_status, sizeof r.report_status, st)) {
+            bad = "report.status must be a short string";
+            goto out;
+        }
+        if (!url || !loopback_url(url) || !str_copy(r.report_url, sizeof r.report_url, url)) {
+            bad = "report.url must be a loopback http URL";
+            goto out;
+        }
+    }
+    r.status_code = sc ? (int)json_integer_value(sc) : 0;
+    r.http_status = hs ? (int)json_integer_value(hs) : 0;
+    pthread_mutex_lock(&sb->mu);
+    struct sb_at *a = sb->at;
+    size_t i = 0;
+    while (i < a->nrules && strcmp(a->rules[i].phone, r.phone))
+        i++;
+    if (r.left == 0) {
+        if (i < a->nrules)
+            a->rules[i] = a->rules[--a->nrules];
+    } else if (i < a->nrules)
+        a->rules[i] = r;
+    else if (a->nrules < RULES_MAX)
+        a->rules[a->nrules++] = r;
+    else
+        bad = "too many numbers with a behaviour";
+    pthread_mutex_unlock(&sb->mu);
+    if (!bad) {
+        char masked[20];
+        log_info("at.sms.behaviour.set", "phone=%s status_code=%d http=%d report=%s count=%lld",
+                 log_phone(r.phone, masked), r.status_code, r.http_status,
+                 r.report_status[0] ? r.report_status : "-", (long long)r.left);
+        api_json(resp, 200, json_pack("{s:b, s:s, s:I}", "ok", 1, "phone", r.phone, "count", (json_int_t)r.left));
+    }
+out:
+    if (bad)
+        sb_control_error(resp, 400, bad);
+    json_decref(o);
+}
+
+/* POST /sandbox/sms/{messageId}/report */
+static void h_report(void *ctx, struct http_req *req, struct http_resp *resp)
+{
+    struct sandbox *sb = ctx;
+    json_t *o = json_loadb(req->body ? req->body : "", req->body_len, 0, NULL);
+    char phone[PHONE_MAX] = "", err[256] = "";
+    const char *status = json_string_value(json_object_get(o, "status")),
+               *reason = json_string_value(json_object_get(o, "failureReason")),
+               *url = json_string_value(json_object_get(o, "url"));
+    if (!status || !*status || strlen(status) > 32) {
+        sb_control_error(resp, 400, "status is required (Success, Failed, Rejected, Buffered, ...)");
+        goto out;
+    }
+    if (!url || !loopback_url(url)) {
+        sb_control_error(resp, 400, "url must be a loopback http URL");
+        goto out;
+    }
+    pthread_mutex_lock(&sb->mu);
+    const struct sb_at *at = sb->at;
+    for (size_t i = 0; i < at->n && !phone[0]; i++)
+        if (!strcmp(at->v[i].message_id, req->params[0]))
+            str_copy(phone, sizeof phone, at->v[i].to);
+    pthread_mutex_unlock(&sb->mu);
+    if (!phone[0]) {
+        sb_control_error(resp, 404, "unknown messageId");
+        goto out;
+    }
+    int code = post_report(url, req->params[0], phone, status, reason, err, sizeof err);
+    json_t *r = json_pack("{s:b, s:s, s:i}", "ok", 1, "messageId", req->params[0], "callbackStatus", code);
+    if (r && !code)
+        json_object_set_new(r, "error", json_string(err));
+    api_json(resp, 200, r);
+out:
+    json_decref(o);
+}
+
 bool sb_at_init(struct sandbox *sb)
 {
     sb->at = calloc(1, sizeof *sb->at);
@@ -300,5 +563,7 @@ void sb_at_free(struct sandbox *sb)
 const struct http_route sb_at_routes[] = {
     {"POST", "/version1/messaging", h_send, 0},
     {"GET", "/sandbox/sms", h_list, 0},
+    {"POST", "/sandbox/sms/behaviour", h_behaviour, 0},
+    {"POST", "/sandbox/sms/{id}/report", h_report, 0},
     {NULL, NULL, NULL, 0},
 };

@@ -1,0 +1,948 @@
+/* sms/commands: loading and checking the texting commands file, normalizing
+ * inbound text and matching it; see commands.h. The registry of actions
+ * below says, for each action, which named groups its patterns may use and
+ * must capture, which replies it needs and which placeholders each reply
+ * may use: the loader checks the file against it, so the SMS worker can
+ * trust every text it is given. */
+#include "sms/commands.h"
+
+#include "util/gsm.h"
+#include "util/regex.h"
+#include "util/str.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <yaml.h>
+
+#define MAX_COMMANDS 32
+#define MAX_EXAMPLES 16
+#define MAX_REPLIES 6
+#define MAX_VARS 8
+#define MAX_FILE_BYTES (256L * 1024)
+#define NAME_MAX_LEN 31
+
+static const char *const lang_names[SMS_NLANG] = {"en", "sw"};
+
+/* ---- the registry ---- */
+
+enum { G_METER = 1, G_AMOUNT = 2, G_LITERS = 4 };
+static const char *const group_names[] = {"meter", "amount", "liters"};
+#define NGROUPS 3
+
+struct reply_spec {
+    const char *key;
+    const char *vars[MAX_VARS]; /* placeholders it may use, NULL-terminated */
+};
+
+struct action_spec {
+    const char *name;
+    bool needs_user;
+    bool required;              /* the file must have a command running it */
+    unsigned groups;            /* named groups its patterns may use */
+    unsigned capture_any;       /* every example must capture one of these (0: none) */
+    struct reply_spec replies[MAX_REPLIES]; /* all required */
+};
+
+static const struct action_spec actions[SMS_NACTIONS] = {
+    [SMS_BALANCE] = {"balance", true, false, G_METER, 0,
+                     {{"ok", {"meter", "name", "kwh"}}, {"unavailable", {"meter", "name"}}}},
+    [SMS_BUY] = {"buy", true, false, G_METER | G_AMOUNT, G_AMOUNT,
+                 {{"ok", {"meter", "name", "amount", "kwh"}},
+                  {"amount_range", {"min", "max"}},
+                  {"inactive", {"meter", "name"}},
+                  {"failed", {NULL}}}},
+    [SMS_METERS] = {"meters", true, false, 0, 0, {{"ok", {"list", "count"}}}},
+    [SMS_TOKEN] = {"token", true, false, G_METER, 0,
+                   {{"ok", {"meter", "name", "kwh", "amount", "receipt", "token"}}, {"none", {NULL}}}},
+    [SMS_WATER] = {"water", false, false, G_LITERS | G_AMOUNT, G_LITERS | G_AMOUNT,
+                   {{"ok", {"liters", "amount"}}, {"invalid", {"min", "max"}}, {"failed", {NULL}}}},
+    [SMS_HELP] = {"help", false, true, 0, 0, {{NULL, {NULL}}}},
+    [SMS_STOP] = {"stop", false, true, 0, 0, {{"ok", {NULL}}}},
+    [SMS_START] = {"start", false, true, 0, 0, {{"ok", {NULL}}}},
+};
+
+/* Shared messages: all required. */
+static const struct reply_spec shared[] = {
+    {"help", {NULL}},       {"unregistered", {NULL}}, {"not_yours", {"meter"}},
+    {"which_meter", {"list"}}, {"no_meters", {NULL}}, {"error", {NULL}},
+};
+#define NSHARED (sizeof shared / sizeof shared[0])
+
+/* ---- the loaded set ---- */
+
+struct text2 {
+    char *t[SMS_NLANG];
+};
+
+struct reply {
+    const char *key;            /* the registry's string */
+    struct text2 text;
+};
+
+struct sms_command {
+    char *name;
+    int line;
+    enum sms_action action;
+    struct regex *re[SMS_NLANG];
+    int re_line[SMS_NLANG];
+    int nex[SMS_NLANG];
+    char *ex[SMS_NLANG][MAX_EXAMPLES];
+    int ex_line[SMS_NLANG][MAX_EXAMPLES];
+    int nreplies;
+    struct reply replies[MAX_REPLIES];
+};
+
+struct sms_commands {
+    atomic_int refs;
+    int n;
+    struct sms_command cmds[MAX_COMMANDS];
+    struct text2 msgs[NSHARED];
+};
+
+static void text2_free(struct text2 *t)
+{
+    for (int l = 0; l < SMS_NLANG; l++)
+        free(t->t[l]);
+}
+
+static void commands_free(struct sms_commands *c)
+{
+    if (!c)
+        return;
+    for (int i = 0; i < c->n; i++) {
+        struct sms_command *k = &c->cmds[i];
+        free(k->name);
+        for (int l = 0; l < SMS_NLANG; l++) {
+            regex_free(k->re[l]);
+            for (int e = 0; e < k->nex[l]; e++)
+                free(k->ex[l][e]);
+        }
+        for (int r = 0; r < k->nreplies; r++)
+            text2_free(&k->replies[r].text);
+    }
+    for (size_t i = 0; i < NSHARED; i++)
+        text2_free(&c->msgs[i]);
+    free(c);
+}
+
+void sms_commands_ref(struct sms_commands *c)
+{
+    if (c)
+        atomic_fetch_add(&c->refs, 1);
+}
+
+void sms_commands_unref(struct sms_commands *c)
+{
+    if (c && atomic_fetch_sub(&c->refs, 1) == 1)
+        commands_free(c);
+}
+
+int sms_commands_count(const struct sms_commands *c) { return c ? c->n : 0; }
+
+/* ---- normalizing ---- */
+
+/* Decodes one UTF-8 code point (no overlongs or surrogates checked beyond
+ * the shape); returns bytes used, 0 on a bad sequence. */
+static int utf8_next(const unsigned char *p, unsigned *cp)
+{
+    if (p[0] < 0x80) {
+        *cp = p[0];
+        return 1;
+    }
+    if ((p[0] & 0xE0) == 0xC0 && p[0] >= 0xC2 && (p[1] & 0xC0) == 0x80) {
+        *cp = ((unsigned)(p[0] & 0x1F) << 6) | (p[1] & 0x3F);
+        return 2;
+    }
+    if ((p[0] & 0xF0) == 0xE0 && (p[1] & 0xC0) == 0x80 && (p[2] & 0xC0) == 0x80) {
+        *cp = ((unsigned)(p[0] & 0x0F) << 12) | ((unsigned)(p[1] & 0x3F) << 6) | (p[2] & 0x3F);
+        return *cp >= 0x800 && (*cp < 0xD800 || *cp > 0xDFFF) ? 3 : 0;
+    }
+    if ((p[0] & 0xF8) == 0xF0 && p[0] <= 0xF4 && (p[1] & 0xC0) == 0x80 && (p[2] & 0xC0) == 0x80 &&
+        (p[3] & 0xC0) == 0x80) {
+        *cp = ((unsigned)(p[0] & 0x07) << 18) | ((unsigned)(p[1] & 0x3F) << 12) |
+              ((unsigned)(p[2] & 0x3F) << 6) | (p[3] & 0x3F);
+        return *cp >= 0x10000 && *cp <= 0x10FFFF ? 4 : 0;
+    }
+    return 0;
+}
+
+static bool is_alnum(unsigned c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
+static bool is_digit(unsigned c) { return c >= '0' && c <= '9'; }
+
+/* Non-ASCII blanks and punctuation a phone keyboard produces: no-break
+ * space, the General Punctuation block (curly quotes, dashes, ellipsis),
+ * ideographic space, BOM. */
+static bool unicode_blank(unsigned c)
+{
+    return c == 0xA0 || (c >= 0x2000 && c <= 0x206F) || c == 0x3000 || c == 0xFEFF || c == 0xA1 ||
+           c == 0xBF || c == 0xAB || c == 0xBB;
+}
+
+bool sms_normalize(const char *in, char *out, size_t outsz)
+{
+    const unsigned char *p = (const unsigned char *)(in ? in : "");
+    size_t o = 0;
+    bool space = false, fits = true;
+    unsigned prev = 0; /* last code point kept (0 after a space) */
+    if (!outsz)
+        return false;
+    while (*p) {
+        unsigned cp;
+        int k = utf8_next(p, &cp);
+        if (!k) { /* an invalid byte separates like a blank */
+            space = o > 0;
+            prev = 0;
+            p++;
+            continue;
+        }
+        const unsigned char *next = p + k;
+        bool keep;
+        if (cp < 0x80) {
+            if (is_alnum(cp))
+                keep = true;
+            else if ((cp == '-' || cp == '_' || cp == '.' || cp == '/' || cp == '#') && !space && prev &&
+                     is_alnum(prev) && is_alnum(*next))
+                keep = true; /* joins a name: A-1, 12/B */
+            else if (cp == ',' && !space && is_digit(prev) && is_digit(*next)) {
+                p = next; /* 1,000 -> 1000 */
+                continue;
+            } else
+                keep = false;
+        } else
+            keep = !unicode_blank(cp);
+        if (!keep) {
+            space = o > 0;
+            prev = 0;
+            p = next;
+            continue;
+        }
+        size_t need = (size_t)k + (space ? 1 : 0);
+        if (o + need >= outsz) {
+            fits = false;
+            break;
+        }
+        if (space)
+            out[o++] = ' ';
+        space = false;
+        if (cp >= 'a' && cp <= 'z')
+            out[o++] = (char)(cp - 32);
+        else {
+            memcpy(out + o, p, (size_t)k);
+            o += (size_t)k;
+        }
+        prev = cp;
+        p = next;
+    }
+    out[o] = 0;
+    return fits;
+}
+
+/* ---- matching ---- */
+
+bool sms_commands_match(const struct sms_commands *c, const char *text, struct sms_match *m)
+{
+    memset(m, 0, sizeof *m);
+    if (!c || !text || !*text)
+        return false;
+    for (int i = 0; i < c->n; i++) {
+        const struct sms_command *k = &c->cmds[i];
+        for (int l = 0; l < SMS_NLANG; l++) {
+            if (!regex_match(k->re[l], text))
+                continue;
+            m->cmd = k;
+            m->lang = (enum sms_lang)l;
+            unsigned g = actions[k->action].groups;
+            if ((g & G_METER) && !regex_group(k->re[l], text, "meter", m->meter, sizeof m->meter))
+                m->meter[0] = 0;
+            if ((g & G_AMOUNT) && !regex_group(k->re[l], text, "amount", m->amount, sizeof m->amount))
+                m->amount[0] = 0;
+            if ((g & G_LITERS) && !regex_group(k->re[l], text, "liters", m->liters, sizeof m->liters))
+                m->liters[0] = 0;
+            str_trim(m->meter);
+            str_trim(m->amount);
+            str_trim(m->liters);
+            return true;
+        }
+    }
+    return false;
+}
+
+const char *sms_command_name(const struct sms_command *cmd) { return cmd->name; }
+enum sms_action sms_command_action(const struct sms_command *cmd) { return cmd->action; }
+
+const char *sms_action_name(enum sms_action a)
+{
+    return (int)a >= 0 && (int)a < SMS_NACTIONS ? actions[a].name : "?";
+}
+
+bool sms_action_needs_user(enum sms_action a)
+{
+    return (int)a >= 0 && (int)a < SMS_NACTIONS && actions[a].needs_user;
+}
+
+const char *sms_reply(const struct sms_command *cmd, const char *key, enum sms_lang l)
+{
+    for (int i = 0; cmd && i < cmd->nreplies; i++)
+        if (!strcmp(cmd->replies[i].key, key))
+            return cmd->replies[i].text.t[l];
+    return NULL;
+}
+
+const char *sms_message(const struct sms_commands *c, const char *key, enum sms_lang l)
+{
+    for (size_t i = 0; c && i < NSHARED; i++)
+        if (!strcmp(shared[i].key, key))
+            return c->msgs[i].t[l];
+    return NULL;
+}
+
+/* ---- rendering ---- */
+
+/* A placeholder name at p ("{name}"): its length, or 0 when p does not
+ * start one. */
+static size_t placeholder_at(const char *p)
+{
+    if (*p != '{')
+        return 0;
+    size_t n = 1;
+    while ((p[n] >= 'a' && p[n] <= 'z') || p[n] == '_')
+        n++;
+    return n > 1 && p[n] == '}' ? n + 1 : 0;
+}
+
+/* Bytes of the UTF-8 sequence a lead byte starts (1 for a stray byte). */
+static size_t seq_len(unsigned char b)
+{
+    return b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1;
+}
+
+/* Appends the k bytes at p when they fit whole; false when they do not. */
+static bool put(char *out, size_t outsz, size_t *o, const char *p, size_t k)
+{
+    if (*o + k >= outsz)
+        return false;
+    memcpy(out + *o, p, k);
+    *o += k;
+    return true;
+}
+
+/* Appends value to out at *o, GSM-7 only, no control characters (but
+ * newlines) or braces. */
+static bool put_value(const char *value, char *out, size_t outsz, size_t *o)
+{
+    char clean[512];
+    gsm_sanitize(value ? value : "", clean, sizeof clean);
+    for (const char *v = clean; *v;) {
+        size_t k = seq_len((unsigned char)*v);
+        if (*v == '{' || *v == '}') {
+            v++;
+            continue;
+        }
+        if (!put(out, outsz, o, v, k))
+            return false;
+        v += k;
+    }
+    return true;
+}
+
+void sms_render(const char *tmpl, const struct sms_var *vars, size_t nvars, char *out, size_t outsz)
+{
+    size_t o = 0;
+    if (!outsz)
+        return;
+    for (const char *p = tmpl ? tmpl : ""; *p;) {
+        size_t n = placeholder_at(p);
+        const struct sms_var *v = NULL;
+        for (size_t i = 0; n && i < nvars && !v; i++)
+            if (strlen(vars[i].name) == n - 2 && !strncmp(vars[i].name, p + 1, n - 2))
+                v = &vars[i];
+        if (v) {
+            if (!put_value(v->value, out, outsz, &o))
+                break;
+            p += n;
+            continue;
+        }
+        /* an unknown placeholder goes whole or not at all */
+        size_t k = n ? n : seq_len((unsigned char)*p);
+        if (strnlen(p, k) < k || !put(out, outsz, &o, p, k))
+            break;
+        p += k;
+    }
+    out[o] = 0;
+}
+
+/* ---- loading ---- */
+
+struct ld {
+    struct sms_commands *c;
+    const char *path;
+    struct buf *errors;
+    int nerr;
+    bool oom;
+    yaml_document_t *doc;
+};
+
+static void report(struct ld *L, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void report(struct ld *L, int line, const char *fmt, ...)
+{
+    L->nerr++;
+    if (!L->errors)
+        return;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (line > 0)
+        buf_printf(L->errors, "%s:%d: %s\n", L->path, line, msg);
+    else
+        buf_printf(L->errors, "%s: %s\n", L->path, msg);
+}
+
+static int line_of(const yaml_node_t *n) { return n ? (int)n->start_mark.line + 1 : 0; }
+static yaml_node_t *node(struct ld *L, int id) { return yaml_document_get_node(L->doc, id); }
+static bool is_scalar(const yaml_node_t *n) { return n && n->type == YAML_SCALAR_NODE; }
+static bool is_map(const yaml_node_t *n) { return n && n->type == YAML_MAPPING_NODE; }
+static const char *sval(const yaml_node_t *n) { return (const char *)n->data.scalar.value; }
+
+/* A malloc'ed copy of a scalar, or NULL after reporting. */
+static char *scalar_dup(struct ld *L, yaml_node_t *n, const char *what)
+{
+    if (!is_scalar(n)) {
+        report(L, line_of(n), "%s must be a plain value", what);
+        return NULL;
+    }
+    if (strlen(sval(n)) != n->data.scalar.length) {
+        report(L, line_of(n), "%s holds a NUL character", what);
+        return NULL;
+    }
+    char *s = strdup(sval(n));
+    if (!s)
+        L->oom = true;
+    return s;
+}
+
+/* The value of key in map (NULL if absent); *kline gets the key's line. */
+static yaml_node_t *get(struct ld *L, yaml_node_t *map, const char *key, int *kline)
+{
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = node(L, p->key);
+        if (is_scalar(k) && !strcmp(sval(k), key)) {
+            if (kline)
+                *kline = line_of(k);
+            return node(L, p->value);
+        }
+    }
+    if (kline)
+        *kline = line_of(map);
+    return NULL;
+}
+
+/* Reports keys of map not in allowed (NULL-terminated) and repeated keys. */
+static void only_keys(struct ld *L, yaml_node_t *map, const char *what, const char *const *allowed)
+{
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = node(L, p->key);
+        if (!is_scalar(k)) {
+            report(L, line_of(k), "%s: keys must be plain values", what);
+            continue;
+        }
+        bool known = false;
+        for (int i = 0; allowed[i] && !known; i++)
+            known = !strcmp(allowed[i], sval(k));
+        if (!known)
+            report(L, line_of(k), "unknown key '%s' in %s", sval(k), what);
+        for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++) {
+            yaml_node_t *k2 = node(L, q->key);
+            if (is_scalar(k2) && !strcmp(sval(k2), sval(k))) {
+                report(L, line_of(k), "duplicate key '%s' in %s (first at line %d)", sval(k), what, line_of(k2));
+                break;
+            }
+        }
+    }
+}
+
+/* Checks a reply text: GSM-7, and only the placeholders vars allows. */
+static bool check_text(struct ld *L, const char *t, int line, const char *what, const char *lang,
+                       const char *const *vars)
+{
+    bool ok = true;
+    if (gsm_septets(t) < 0) {
+        report(L, line, "%s translation of %s has characters outside GSM-7 (they would make the SMS UCS-2: "
+                        "70 characters a part instead of 160)", lang, what);
+        ok = false;
+    }
+    for (const char *p = t; *p; p++) {
+        if (*p != '{' && *p != '}')
+            continue;
+        size_t n = placeholder_at(p);
+        if (!n) {
+            report(L, line, "%s translation of %s: a brace that is not a {placeholder}", lang, what);
+            return false;
+        }
+        bool known = false;
+        for (int i = 0; vars[i] && !known; i++)
+            known = strlen(vars[i]) == n - 2 && !strncmp(vars[i], p + 1, n - 2);
+        if (!known) {
+            char list[160] = "";
+            size_t o = 0;
+            for (int i = 0; vars[i]; i++)
+                o += (size_t)snprintf(list + o, sizeof list - o, "%s{%s}", i ? " " : "", vars[i]);
+            report(L, line, "%s translation of %s: unknown placeholder %.*s (it may use: %s)", lang, what,
+                   (int)n, p, o ? list : "none");
+            ok = false;
+        }
+        p += n - 1;
+    }
+    return ok;
+}
+
+/* Reads {en: ..., sw: ...} into out (malloc'ed strings). */
+static bool read_text2(struct ld *L, yaml_node_t *v, int kline, const char *what, const char *const *vars,
+                       struct text2 *out)
+{
+    static const char *const langs[] = {"en", "sw", NULL};
+    if (!is_map(v)) {
+        report(L, v ? line_of(v) : kline, "%s must be a mapping {en: ..., sw: ...}", what);
+        return false;
+    }
+    only_keys(L, v, what, langs);
+    bool ok = true;
+    for (int l = 0; l < SMS_NLANG; l++) {
+        int ll;
+        yaml_node_t *t = get(L, v, lang_names[l], &ll);
+        if (!t) {
+            report(L, kline, "missing %s translation of %s", lang_names[l], what);
+            ok = false;
+            continue;
+        }
+        char *s = scalar_dup(L, t, what);
+        if (!s) {
+            ok = false;
+            continue;
+        }
+        str_trim(s);
+        size_t n = strlen(s);
+        while (n && (s[n - 1] == '\n' || s[n - 1] == '\r'))
+            s[--n] = 0;
+        if (!n) {
+            report(L, line_of(t), "empty %s translation of %s", lang_names[l], what);
+            free(s);
+            ok = false;
+            continue;
+        }
+        if (!check_text(L, s, line_of(t), what, lang_names[l], vars)) {
+            free(s);
+            ok = false;
+            continue;
+        }
+        out->t[l] = s;
+    }
+    return ok;
+}
+
+static void read_messages(struct ld *L, yaml_node_t *msgs, int kline)
+{
+    if (!is_map(msgs)) {
+        report(L, msgs ? line_of(msgs) : kline, "messages must be a mapping of key: {en: ..., sw: ...}");
+        return;
+    }
+    const char *allowed[NSHARED + 1];
+    for (size_t i = 0; i < NSHARED; i++)
+        allowed[i] = shared[i].key;
+    allowed[NSHARED] = NULL;
+    only_keys(L, msgs, "messages", allowed);
+    for (size_t i = 0; i < NSHARED; i++) {
+        int ml;
+        yaml_node_t *v = get(L, msgs, shared[i].key, &ml);
+        char what[64];
+        snprintf(what, sizeof what, "message %s", shared[i].key);
+        if (!v)
+            report(L, kline, "messages needs '%s'", shared[i].key);
+        else
+            read_text2(L, v, ml, what, shared[i].vars, &L->c->msgs[i]);
+    }
+}
+
+/* Named groups written in a pattern: (?<name>, (?P<name>, (?'name'. */
+static bool check_groups(struct ld *L, const char *pat, int line, const char *cmd, enum sms_action a)
+{
+    bool ok = true;
+    for (const char *p = pat; *p; p++) {
+        if (*p == '\\') {
+            if (p[1])
+                p++;
+            continue;
+        }
+        if (strncmp(p, "(?", 2))
+            continue;
+        const char *q = p + 2;
+        char close;
+        if (*q == 'P' && q[1] == '<')
+            q += 2, close = '>';
+        else if (*q == '<' && q[1] != '=' && q[1] != '!')
+            q += 1, close = '>';
+        else if (*q == '\'')
+            q += 1, close = '\'';
+        else
+            continue;
+        const char *e = strchr(q, close);
+        if (!e)
+            continue; /* PCRE2 reports it */
+        int g = -1;
+        for (int i = 0; i < NGROUPS; i++)
+            if ((size_t)(e - q) == strlen(group_names[i]) && !strncmp(q, group_names[i], (size_t)(e - q)))
+                g = i;
+        if (g < 0) {
+            report(L, line, "command %s: unknown group '%.*s' (groups: meter, amount, liters)", cmd, (int)(e - q), q);
+            ok = false;
+        } else if (!(actions[a].groups & (1u << g))) {
+            report(L, line, "command %s: action %s does not use a '%s' group", cmd, actions[a].name, group_names[g]);
+            ok = false;
+        }
+    }
+    return ok;
+}
+
+static void read_examples(struct ld *L, struct sms_command *k, yaml_node_t *v, int kline)
+{
+    static const char *const langs[] = {"en", "sw", NULL};
+    if (!is_map(v)) {
+        report(L, v ? line_of(v) : kline, "command %s: examples must be a mapping {en: [...], sw: [...]}", k->name);
+        return;
+    }
+    only_keys(L, v, "examples", langs);
+    for (int l = 0; l < SMS_NLANG; l++) {
+        int ll;
+        yaml_node_t *list = get(L, v, lang_names[l], &ll);
+        if (!list || list->type != YAML_SEQUENCE_NODE ||
+            list->data.sequence.items.start == list->data.sequence.items.top) {
+            report(L, list ? line_of(list) : kline, "command %s: examples needs a non-empty %s list", k->name,
+                   lang_names[l]);
+            continue;
+        }
+        for (yaml_node_item_t *it = list->data.sequence.items.start; it < list->data.sequence.items.top; it++) {
+            yaml_node_t *e = node(L, *it);
+            if (k->nex[l] == MAX_EXAMPLES) {
+                report(L, line_of(e), "command %s: more than %d %s examples", k->name, MAX_EXAMPLES, lang_names[l]);
+                break;
+            }
+            char *s = scalar_dup(L, e, "an example");
+            if (!s)
+                continue;
+            k->ex_line[l][k->nex[l]] = line_of(e);
+            k->ex[l][k->nex[l]++] = s;
+        }
+    }
+}
+
+static void read_replies(struct ld *L, struct sms_command *k, yaml_node_t *v, int kline)
+{
+    const struct action_spec *as = &actions[k->action];
+    const char *allowed[MAX_REPLIES + 1];
+    int n = 0;
+    for (; n < MAX_REPLIES && as->replies[n].key; n++)
+        allowed[n] = as->replies[n].key;
+    allowed[n] = NULL;
+    if (!v) {
+        if (n) {
+            char list[128] = "";
+            size_t o = 0;
+            for (int i = 0; i < n && o < sizeof list; i++)
+                o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", i ? ", " : "", allowed[i]);
+            report(L, kline, "command %s needs replies: (%s)", k->name, list);
+        }
+        return;
+    }
+    if (!is_map(v)) {
+        report(L, line_of(v), "command %s: replies must be a mapping of key: {en: ..., sw: ...}", k->name);
+        return;
+    }
+    char what[96];
+    snprintf(what, sizeof what, "replies of %s (action %s)", k->name, as->name);
+    only_keys(L, v, what, allowed);
+    for (int i = 0; i < n; i++) {
+        int rl;
+        yaml_node_t *t = get(L, v, as->replies[i].key, &rl);
+        if (!t) {
+            report(L, kline, "command %s: replies needs '%s'", k->name, as->replies[i].key);
+            continue;
+        }
+        snprintf(what, sizeof what, "reply %s of %s", as->replies[i].key, k->name);
+        struct reply *r = &k->replies[k->nreplies];
+        r->key = as->replies[i].key;
+        if (read_text2(L, t, rl, what, as->replies[i].vars, &r->text)) {
+            k->nreplies++;
+            if (k->action == SMS_TOKEN && !strcmp(r->key, "ok"))
+                for (int l = 0; l < SMS_NLANG; l++)
+                    if (!strstr(r->text.t[l], "{token}"))
+                        report(L, rl, "command %s: the %s reply ok must hold {token}", k->name, lang_names[l]);
+        } else {
+            text2_free(&r->text);
+            memset(r, 0, sizeof *r);
+        }
+    }
+}
+
+static bool valid_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (!n || n > NAME_MAX_LEN)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
+            return false;
+    return true;
+}
+
+static void read_command(struct ld *L, yaml_node_t *key, yaml_node_t *v)
+{
+    static const char *const keys[] = {"action", "pattern", "examples", "replies", NULL};
+    if (!is_scalar(key) || !valid_name(sval(key))) {
+        report(L, line_of(key), "a command name is 1-%d of a-z 0-9 _ -", NAME_MAX_LEN);
+        return;
+    }
+    for (int i = 0; i < L->c->n; i++)
+        if (!strcmp(L->c->cmds[i].name, sval(key))) {
+            report(L, line_of(key), "command %s given twice (first at line %d)", sval(key), L->c->cmds[i].line);
+            return;
+        }
+    if (L->c->n == MAX_COMMANDS) {
+        report(L, line_of(key), "more than %d commands", MAX_COMMANDS);
+        return;
+    }
+    if (!is_map(v)) {
+        report(L, line_of(v), "command %s must be a mapping (action, pattern, examples, replies)", sval(key));
+        return;
+    }
+    struct sms_command *k = &L->c->cmds[L->c->n];
+    memset(k, 0, sizeof *k);
+    k->name = strdup(sval(key));
+    if (!k->name) {
+        L->oom = true;
+        return;
+    }
+    k->line = line_of(key);
+    L->c->n++;
+    only_keys(L, v, "a command", keys);
+    int al, pl, el, rl;
+    yaml_node_t *act = get(L, v, "action", &al), *pat = get(L, v, "pattern", &pl),
+                *ex = get(L, v, "examples", &el), *rep = get(L, v, "replies", &rl);
+    int a = -1;
+    if (!act)
+        report(L, k->line, "command %s needs 'action'", k->name);
+    else if (!is_scalar(act))
+        report(L, line_of(act), "command %s: action must be a plain value", k->name);
+    else {
+        for (int i = 0; i < SMS_NACTIONS; i++)
+            if (!strcmp(actions[i].name, sval(act)))
+                a = i;
+        if (a < 0)
+            report(L, line_of(act), "command %s: unknown action '%s' (balance, buy, meters, token, water, help, "
+                                    "stop, start)", k->name, sval(act));
+    }
+    if (a < 0) {
+        k->action = SMS_HELP;
+        return; /* the rest cannot be checked without the action */
+    }
+    k->action = (enum sms_action)a;
+    if (!pat || !is_map(pat))
+        report(L, pat ? line_of(pat) : k->line, "command %s needs pattern: {en: ..., sw: ...}", k->name);
+    else {
+        static const char *const langs[] = {"en", "sw", NULL};
+        only_keys(L, pat, "pattern", langs);
+        for (int l = 0; l < SMS_NLANG; l++) {
+            int ll;
+            yaml_node_t *p = get(L, pat, lang_names[l], &ll);
+            if (!p) {
+                report(L, pl, "command %s: missing %s pattern", k->name, lang_names[l]);
+                continue;
+            }
+            char *s = scalar_dup(L, p, "a pattern");
+            if (!s)
+                continue;
+            char err[256];
+            k->re_line[l] = line_of(p);
+            if (!*s)
+                report(L, line_of(p), "command %s: empty %s pattern", k->name, lang_names[l]);
+            else if (check_groups(L, s, line_of(p), k->name, k->action) &&
+                     !(k->re[l] = regex_new(s, true, err, sizeof err)))
+                report(L, line_of(p), "command %s: %s pattern: %s", k->name, lang_names[l], err);
+            free(s);
+        }
+    }
+    if (!ex)
+        report(L, k->line, "command %s needs examples: {en: [...], sw: [...]} (the overlap check uses them)",
+               k->name);
+    else
+        read_examples(L, k, ex, el);
+    read_replies(L, k, rep, rep ? rl : k->line);
+}
+
+/* Every example matches its own pattern, captures what its action needs,
+ * and matches no other command's pattern. */
+static void check_examples(struct ld *L)
+{
+    struct sms_commands *c = L->c;
+    char norm[SMS_NORM_MAX], got[SMS_GROUP_MAX];
+    for (int i = 0; i < c->n; i++) {
+        struct sms_command *k = &c->cmds[i];
+        for (int l = 0; l < SMS_NLANG; l++) {
+            for (int e = 0; e < k->nex[l]; e++) {
+                int line = k->ex_line[l][e];
+                const char *ex = k->ex[l][e];
+                if (!sms_normalize(ex, norm, sizeof norm) || !*norm) {
+                    report(L, line, "command %s: example '%s' is empty or too long once normalized", k->name, ex);
+                    continue;
+                }
+                if (k->re[l] && !regex_match(k->re[l], norm))
+                    report(L, line, "command %s: %s example '%s' (normalized '%s') does not match its %s pattern",
+                           k->name, lang_names[l], ex, norm, lang_names[l]);
+                else if (k->re[l] && actions[k->action].capture_any) {
+                    bool captured = false;
+                    for (int g = 0; g < NGROUPS && !captured; g++)
+                        if ((actions[k->action].capture_any & (1u << g)) &&
+                            regex_group(k->re[l], norm, group_names[g], got, sizeof got) && got[0])
+                            captured = true;
+                    if (!captured)
+                        report(L, line, "command %s: example '%s' captures no %s group, which action %s needs",
+                               k->name, ex, k->action == SMS_BUY ? "amount" : "liters or amount",
+                               actions[k->action].name);
+                }
+                for (int j = 0; j < c->n; j++) {
+                    if (j == i)
+                        continue;
+                    for (int l2 = 0; l2 < SMS_NLANG; l2++)
+                        if (c->cmds[j].re[l2] && regex_match(c->cmds[j].re[l2], norm))
+                            report(L, line, "commands %s and %s can match the same text: example '%s' of %s "
+                                            "also matches the %s pattern of %s (line %d)",
+                                   k->name, c->cmds[j].name, ex, k->name, lang_names[l2], c->cmds[j].name,
+                                   c->cmds[j].re_line[l2]);
+                }
+            }
+        }
+    }
+}
+
+static void check_required(struct ld *L, int line)
+{
+    for (int a = 0; a < SMS_NACTIONS; a++) {
+        if (!actions[a].required)
+            continue;
+        bool have = false;
+        for (int i = 0; i < L->c->n && !have; i++)
+            have = L->c->cmds[i].action == (enum sms_action)a;
+        if (!have)
+            report(L, line, "no command runs action %s (%s)", actions[a].name,
+                   a == SMS_HELP ? "senders must be able to ask for help"
+                                 : "opting out of and back into notices must always be possible");
+    }
+}
+
+static void load_doc(struct ld *L, yaml_document_t *doc)
+{
+    static const char *const top[] = {"messages", "commands", NULL};
+    L->doc = doc;
+    yaml_node_t *root = yaml_document_get_root_node(doc);
+    if (!is_map(root)) {
+        report(L, root ? line_of(root) : 1, "not an SMS commands file: the top level must be a mapping with "
+                                            "messages: and commands:");
+        return;
+    }
+    only_keys(L, root, "the top level", top);
+    int ml, cl;
+    yaml_node_t *msgs = get(L, root, "messages", &ml), *cmds = get(L, root, "commands", &cl);
+    if (!msgs)
+        report(L, line_of(root), "the top level needs 'messages'");
+    else
+        read_messages(L, msgs, ml);
+    if (!cmds) {
+        report(L, line_of(root), "the top level needs 'commands'");
+        return;
+    }
+    if (!is_map(cmds)) {
+        report(L, line_of(cmds), "commands must be a mapping of name: command");
+        return;
+    }
+    for (yaml_node_pair_t *p = cmds->data.mapping.pairs.start; p < cmds->data.mapping.pairs.top && !L->oom; p++)
+        read_command(L, node(L, p->key), node(L, p->value));
+    check_required(L, cl);
+    check_examples(L);
+}
+
+struct sms_commands *sms_commands_load(const char *path, struct buf *errors)
+{
+    struct ld L = {.path = path, .errors = errors};
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    bool have_parser = false, have_doc = false;
+    struct stat st;
+    FILE *fp = NULL;
+    L.c = calloc(1, sizeof *L.c);
+    if (!L.c) {
+        report(&L, 0, "out of memory");
+        return NULL;
+    }
+    atomic_init(&L.c->refs, 1);
+    if (!(fp = fopen(path, "rb"))) {
+        report(&L, 0, "cannot open: %s", strerror(errno));
+        goto out;
+    }
+    if (fstat(fileno(fp), &st) || st.st_size > MAX_FILE_BYTES) {
+        report(&L, 0, "file too large (over %ld bytes)", MAX_FILE_BYTES);
+        goto out;
+    }
+    if (!yaml_parser_initialize(&parser)) {
+        L.oom = true;
+        goto out;
+    }
+    have_parser = true;
+    yaml_parser_set_input_file(&parser, fp);
+    if (!yaml_parser_load(&parser, &doc)) {
+        report(&L, (int)parser.problem_mark.line + 1, "YAML syntax error: %s%s%s",
+               parser.problem ? parser.problem : "unknown problem", parser.context ? " " : "",
+               parser.context ? parser.context : "");
+        goto out;
+    }
+    have_doc = true;
+    load_doc(&L, &doc);
+out:
+    if (L.oom)
+        report(&L, 0, "out of memory");
+    if (have_doc)
+        yaml_document_delete(&doc);
+    if (have_parser)
+        yaml_parser_delete(&parser);
+    if (fp)
+        fclose(fp);
+    if (L.nerr) {
+        commands_free(L.c);
+        return NULL;
+    }
+    return L.c;
+}
+
+bool sms_commands_load_dir(const char *dir, struct sms_commands **out, struct buf *errors)
+{
+    char path[1024];
+    size_t dl = strlen(dir);
+    while (dl > 1 && dir[dl - 1] == '/')
+        dl--;
+    snprintf(path, sizeof path, "%.*s/%s", (int)dl, dir, SMS_COMMANDS_FILE);
+    *out = NULL;
+    struct stat st;
+    if (stat(path, &st) != 0 && errno == ENOENT)
+        return true;
+    *out = sms_commands_load(path, errors);
+    return *out != NULL;
+}

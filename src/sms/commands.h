@@ -1,0 +1,114 @@
+/* sms/commands: the texting commands file (menus/sms.yaml), loaded with
+ * libyaml and checked whole before use, and the pure matcher that turns an
+ * inbound text into a command, its language and its named groups.
+ *
+ * The file, edited by an admin without rebuilding (SIGHUP reloads it with
+ * the menus; `bin/lipa-menu check menus` shows the same problems first):
+ *
+ *   messages:                 # shared replies, each {en: ..., sw: ...}
+ *     help: ...               # unknown text and HELP
+ *     unregistered: ...       # a number with no account
+ *     not_yours: ...          # {meter}: a meter named that is not theirs
+ *     which_meter: ...        # {list}: more than one meter and none named
+ *     no_meters: ...          # no meter assigned
+ *     error: ...              # something went wrong on our side
+ *   commands:                 # name -> command, tried in file order
+ *     balance:
+ *       action: balance       # what it runs (registry in commands.c)
+ *       pattern: {en: 'BAL(?: (?<meter>.+))?', sw: 'SALIO(?: (?<meter>.+))?'}
+ *       examples: {en: [BAL, bal 2], sw: [SALIO]}
+ *       replies: {ok: {en: ..., sw: ...}, unavailable: {...}}
+ *
+ * Patterns are PCRE2, matched against the whole normalized text (see
+ * sms_normalize: upper case, single spaces, stray punctuation gone),
+ * caselessly. Named groups: meter, amount, liters, as the action uses them.
+ * Every reply text is GSM-7 only and uses only the placeholders its action
+ * fills; {token} only in token's `ok` (rendered by the outbox at send time).
+ *
+ * "Two commands that can match the same text" is not decidable for PCRE2
+ * patterns in general, so the check is done with the examples each command
+ * declares (at least one per language): every example must match its own
+ * pattern (and give the groups its action needs), and no example may match
+ * another command's pattern in either language.
+ *
+ * Ownership and threads: a loaded set is immutable and reference counted
+ * (ref/unref atomic); any number of threads may match against it. */
+#ifndef LIPA_SMS_COMMANDS_H
+#define LIPA_SMS_COMMANDS_H
+
+#include "util/buf.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define SMS_COMMANDS_FILE "sms.yaml"
+#define SMS_NORM_MAX 256       /* bytes of normalized text; longer text is no command */
+#define SMS_GROUP_MAX 96       /* bytes of a named group's value */
+
+enum sms_lang { SMS_EN = 0, SMS_SW, SMS_NLANG };
+
+enum sms_action {
+    SMS_BALANCE = 0, /* meter?            balance from the meter cloud */
+    SMS_BUY,         /* meter? amount     STK push, then the token SMS */
+    SMS_METERS,      /*                   the sender's meters */
+    SMS_TOKEN,       /* meter?            the last token again */
+    SMS_WATER,       /* liters | amount   STK push, then a water code */
+    SMS_HELP,
+    SMS_STOP,        /* opt out of notices */
+    SMS_START,       /* back in */
+    SMS_NACTIONS,
+};
+
+struct sms_commands;
+struct sms_command;
+
+/* Loads and checks one commands file. On any problem returns NULL and
+ * appends "path:LINE: message\n" lines (all problems) to errors. */
+struct sms_commands *sms_commands_load(const char *path, struct buf *errors);
+/* Loads dir/sms.yaml. true with *out NULL when there is no such file
+ * (texting commands are off); false when the file has problems. */
+bool sms_commands_load_dir(const char *dir, struct sms_commands **out, struct buf *errors);
+void sms_commands_ref(struct sms_commands *c);
+void sms_commands_unref(struct sms_commands *c); /* frees at zero; takes NULL */
+int sms_commands_count(const struct sms_commands *c);
+
+/* Normalizes an inbound text for matching: ASCII letters upper-cased;
+ * blanks, control characters, invalid UTF-8 and punctuation become spaces,
+ * except - _ . / # between two letters or digits (meter names keep them)
+ * and a comma between digits (1,000 -> 1000), which is dropped; runs of
+ * spaces become one; no space at either end. Other non-ASCII characters
+ * stay as they are. false when the result did not fit outsz (out then
+ * holds a prefix). Pure. */
+bool sms_normalize(const char *in, char *out, size_t outsz);
+
+struct sms_match {
+    const struct sms_command *cmd;   /* NULL: nothing matched */
+    enum sms_lang lang;              /* language of the pattern that matched */
+    char meter[SMS_GROUP_MAX], amount[SMS_GROUP_MAX], liters[SMS_GROUP_MAX]; /* "" if absent */
+};
+/* Matches normalized text (see sms_normalize) against the commands in file
+ * order, English pattern then Swahili; false when none matches. */
+bool sms_commands_match(const struct sms_commands *c, const char *normalized, struct sms_match *m);
+
+const char *sms_command_name(const struct sms_command *cmd);
+enum sms_action sms_command_action(const struct sms_command *cmd);
+const char *sms_action_name(enum sms_action a);
+/* Whether the action needs a registered sender (help, stop, start, water
+ * do not). */
+bool sms_action_needs_user(enum sms_action a);
+/* A command's reply text for key in l, or NULL when it has none. */
+const char *sms_reply(const struct sms_command *cmd, const char *key, enum sms_lang l);
+/* A shared message (messages:) in l; never NULL for the required keys. */
+const char *sms_message(const struct sms_commands *c, const char *key, enum sms_lang l);
+
+/* Renders tmpl into out, replacing {name} by the value of the var with
+ * that name. Values are made safe first: GSM-7 only (others become '?'),
+ * control characters other than newlines become spaces, braces are dropped, so nothing a
+ * sender typed can become a placeholder. Unknown placeholders stay as
+ * they are (the outbox renders {token}). Pure. */
+struct sms_var {
+    const char *name, *value;
+};
+void sms_render(const char *tmpl, const struct sms_var *vars, size_t nvars, char *out, size_t outsz);
+
+#endif

@@ -1,0 +1,509 @@
+/* sms/inbound: the SMS worker that answers texted commands; see inbound.h.
+ *
+ * Who gets what, in which language:
+ * - The answer goes in the sender's language: their account's, or for a
+ *   number with no account the language of the pattern that matched
+ *   (English when nothing matched).
+ * - Text that matches no command: help (messages.help) to a registered
+ *   number, how to register (messages.unregistered) to another.
+ * - A command whose action needs an account (balance, buy, meters, token),
+ *   from a number with none: how to register.
+ * - A meter is named by its number, its name, or its position in the
+ *   sender's METERS list (active meters, in assignment order), tried in
+ *   that order; with one active meter it may be left out. A name two
+ *   meters share, or no meter named by a sender with several, gets the
+ *   list (which_meter). A meter that is not theirs: not_yours, whether or
+ *   not such a meter exists.
+ * - Nothing the sender typed is echoed but the meter they named, cut to
+ *   METER_ECHO characters and made GSM-7 without braces (sms_render). */
+#include "sms/inbound.h"
+
+#include "meter/meter.h"
+#include "pay/purchase.h"
+#include "sms/commands.h"
+#include "sms/outbox.h"
+#include "store/sms.h"
+#include "water/water.h"
+#include "util/log.h"
+#include "util/str.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define INBOUND_BATCH 4
+#define INBOUND_MAX_ATTEMPTS 5     /* store trouble: then the SMS is failed */
+#define INBOUND_BACKOFF_CAP_MS 60000
+#define METER_ECHO 20              /* characters of a named meter echoed back */
+#define REPLY_MAX 1024
+#define LIST_MAX 700
+
+struct sms_commands *sms_commands_current(struct app *a)
+{
+    pthread_mutex_lock(&a->menus_lock);
+    struct sms_commands *c = a->sms_commands;
+    sms_commands_ref(c);
+    pthread_mutex_unlock(&a->menus_lock);
+    return c;
+}
+
+/* One inbound SMS being answered. */
+struct job {
+    struct app *a;
+    const struct sms_inbound *in;
+    const struct sms_commands *cmds;
+    struct store_caller c;
+    enum sms_lang lang;
+    struct sms_match m;
+    /* the answer */
+    char reply[REPLY_MAX];
+    int64_t payment_id;        /* for {token} */
+    const char *outcome;       /* for the inbound row */
+    bool retry;                /* store trouble: try again later */
+};
+
+static const char *lang_code(enum sms_lang l) { return l == SMS_SW ? "sw" : "en"; }
+
+/* ---- composing ---- */
+
+static void say(struct job *j, const char *tmpl, const struct sms_var *vars, size_t n)
+{
+    sms_render(tmpl, vars, n, j->reply, sizeof j->reply);
+}
+
+static void say_message(struct job *j, const char *key, const struct sms_var *vars, size_t n)
+{
+    say(j, sms_message(j->cmds, key, j->lang), vars, n);
+}
+
+static void say_reply(struct job *j, const char *key, const struct sms_var *vars, size_t n)
+{
+    const char *t = sms_reply(j->m.cmd, key, j->lang);
+    if (!t) { /* the loader guarantees every reply an action uses */
+        log_error("sms.no_reply", "command=%s key=%s", sms_command_name(j->m.cmd), key);
+        t = sms_message(j->cmds, "error", j->lang);
+    }
+    say(j, t, vars, n);
+}
+
+static void num(char *out, size_t n, int64_t v) { snprintf(out, n, "%lld", (long long)v); }
+
+/* The sender's active meters in assignment order (the METERS list). */
+static int active_meters(const struct job *j, const struct store_caller_meter **out, int max)
+{
+    int n = 0;
+    for (int i = 0; i < j->c.nmeters && n < max; i++)
+        if (j->c.meters[i].active)
+            out[n++] = &j->c.meters[i];
+    return n;
+}
+
+/* "1. Nyumba A (37000000001)" lines. */
+static void meter_list(const struct job *j, char *out, size_t outsz)
+{
+    const struct store_caller_meter *act[STORE_CALLER_METERS];
+    int n = active_meters(j, act, STORE_CALLER_METERS);
+    size_t o = 0;
+    out[0] = 0;
+    for (int i = 0; i < n && o + 1 < outsz; i++) {
+        int w;
+        if (act[i]->name[0])
+            w = snprintf(out + o, outsz - o, "%s%d. %s (%s)", i ? "\n" : "", i + 1, act[i]->name, act[i]->id);
+        else
+            w = snprintf(out + o, outsz - o, "%s%d. %s", i ? "\n" : "", i + 1, act[i]->id);
+        if (w < 0 || (size_t)w >= outsz - o) {
+            out[o] = 0; /* no half entry */
+            break;
+        }
+        o += (size_t)w;
+    }
+}
+
+/* ---- naming a meter ---- */
+
+enum pick { PICK_OK, PICK_NONE, PICK_WHICH, PICK_NOT_YOURS };
+
+static bool same_text(const char *normalized, const char *raw)
+{
+    char n[SMS_NORM_MAX];
+    return raw[0] && sms_normalize(raw, n, sizeof n) && !strcmp(n, normalized);
+}
+
+static enum pick pick_meter(const struct job *j, const char *named, const struct store_caller_meter **out)
+{
+    const struct store_caller_meter *act[STORE_CALLER_METERS];
+    int n = active_meters(j, act, STORE_CALLER_METERS);
+    *out = NULL;
+    if (!named[0]) {
+        if (n == 1) {
+            *out = act[0];
+            return PICK_OK;
+        }
+        return n == 0 ? PICK_NONE : PICK_WHICH;
+    }
+    for (int i = 0; i < j->c.nmeters; i++)
+        if (same_text(named, j->c.meters[i].id)) {
+            *out = &j->c.meters[i];
+            return PICK_OK;
+        }
+    int found = 0;
+    for (int i = 0; i < j->c.nmeters; i++)
+        if (same_text(named, j->c.meters[i].name)) {
+            *out = &j->c.meters[i];
+            found++;
+        }
+    if (found == 1)
+        return PICK_OK;
+    if (found > 1) {
+        *out = NULL;
+        return PICK_WHICH;
+    }
+    int64_t pos;
+    if (str_to_i64(named, 1, n, &pos)) {
+        *out = act[pos - 1];
+        return PICK_OK;
+    }
+    return PICK_NOT_YOURS;
+}
+
+/* Answers a failed pick; true when there was nothing to answer. */
+static bool picked(struct job *j, enum pick p)
+{
+    char list[LIST_MAX], echo[METER_ECHO * 4 + 1];
+    switch (p) {
+    case PICK_OK:
+        return true;
+    case PICK_NONE:
+        say_message(j, "no_meters", NULL, 0);
+        j->outcome = "no_meters";
+        return false;
+    case PICK_WHICH:
+        meter_list(j, list, sizeof list);
+        say_message(j, "which_meter", (const struct sms_var[]){{"list", list}}, 1);
+        j->outcome = "which_meter";
+        return false;
+    case PICK_NOT_YOURS: {
+        /* what they typed, cut to METER_ECHO characters */
+        size_t o = 0, chars = 0;
+        for (const char *s = j->m.meter; *s && chars < METER_ECHO && o + 4 < sizeof echo; chars++) {
+            size_t k = 1;
+            while (((unsigned char)s[k] & 0xC0) == 0x80 && k < 4)
+                k++;
+            memcpy(echo + o, s, k);
+            o += k;
+            s += k;
+        }
+        echo[o] = 0;
+        say_message(j, "not_yours", (const struct sms_var[]){{"meter", echo}}, 1);
+        j->outcome = "not_yours";
+        return false;
+    }
+    }
+    return false;
+}
+
+/* ---- actions ---- */
+
+static void do_balance(struct job *j)
+{
+    const struct store_caller_meter *m;
+    if (!picked(j, pick_meter(j, j->m.meter, &m)))
+        return;
+    struct meter row;
+    json_t *status = NULL;
+    struct meter_res res = {0};
+    char kwh[32] = "";
+    const char *name = m->name[0] ? m->name : "-";
+    if (store_meter_get(j->a->store, m->id, &row) != ST_OK) {
+        j->retry = true;
+        return;
+    }
+    j->a->meter->status(j->a->meter_st, row.device_id, &status, &res);
+    app_health_set(j->a, PROV_TUYA, res.outcome != METER_RETRY, res.outcome == METER_OK ? "status read" : res.detail);
+    size_t i;
+    json_t *it;
+    json_array_foreach(res.outcome == METER_OK ? status : NULL, i, it) {
+        const char *code = json_string_value(json_object_get(it, "code"));
+        json_t *v = json_object_get(it, "value");
+        if (code && !strcmp(code, "balance_energy") && json_is_integer(v)) {
+            int64_t h = json_integer_value(v); /* hundredths of a kWh */
+            snprintf(kwh, sizeof kwh, "%s%lld.%02lld", h < 0 ? "-" : "", (long long)(llabs(h) / 100),
+                     (long long)(llabs(h) % 100));
+        } else if (code && !strcmp(code, "balance_energy") && json_is_real(v))
+            snprintf(kwh, sizeof kwh, "%.2f", json_real_value(v) / 100.0);
+    }
+    json_decref(status);
+    if (kwh[0]) {
+        say_reply(j, "ok", (const struct sms_var[]){{"meter", m->id}, {"name", name}, {"kwh", kwh}}, 3);
+        j->outcome = "balance";
+    } else {
+        say_reply(j, "unavailable", (const struct sms_var[]){{"meter", m->id}, {"name", name}}, 2);
+        j->outcome = "balance_unavailable";
+    }
+}
+
+static void say_range(struct job *j, const char *key, int64_t min, int64_t max)
+{
+    char lo[24], hi[24];
+    num(lo, sizeof lo, min);
+    num(hi, sizeof hi, max);
+    say_reply(j, key, (const struct sms_var[]){{"min", lo}, {"max", hi}}, 2);
+}
+
+static void do_buy(struct job *j)
+{
+    struct app *a = j->a;
+    const struct store_caller_meter *m;
+    int64_t amount;
+    if (!str_to_i64(j->m.amount, 1, 999999999, &amount)) {
+        say_range(j, "amount_range", a->cfg.min_amount, a->cfg.max_amount);
+        j->outcome = "buy_amount";
+        return;
+    }
+    if (!picked(j, pick_meter(j, j->m.meter, &m)))
+        return;
+    char idem[128];
+    snprintf(idem, sizeof idem, "sms:%s", j->in->at_id);
+    struct purchase_req r = {
+        .origin = "sms", .idem_key = idem, .user_id = j->c.user.id, .phone = j->in->phone,
+        .meter_id = m->id, .amount = amount, .known = m,
+    };
+    struct payment p;
+    const char *name = m->name[0] ? m->name : "-";
+    char amt[24], kwh[24];
+    switch (purchase_start(a, &r, &p)) {
+    case PR_NONE:
+        num(amt, sizeof amt, p.amount);
+        purchase_kwh_text(p.energy, kwh);
+        say_reply(j, "ok", (const struct sms_var[]){{"meter", m->id}, {"name", name}, {"amount", amt}, {"kwh", kwh}},
+                  4);
+        j->outcome = "buy";
+        return;
+    case PR_AMOUNT_RANGE:
+        say_range(j, "amount_range", a->cfg.min_amount, a->cfg.max_amount);
+        j->outcome = "buy_amount";
+        return;
+    case PR_METER_INACTIVE:
+        say_reply(j, "inactive", (const struct sms_var[]){{"meter", m->id}, {"name", name}}, 2);
+        j->outcome = "buy_inactive";
+        return;
+    case PR_NO_METER:
+    case PR_NOT_ASSIGNED:
+        picked(j, PICK_NOT_YOURS);
+        return;
+    case PR_STORE:
+        j->retry = true;
+        return;
+    }
+}
+
+static void do_meters(struct job *j)
+{
+    const struct store_caller_meter *act[STORE_CALLER_METERS];
+    int n = active_meters(j, act, STORE_CALLER_METERS);
+    if (!n) {
+        picked(j, PICK_NONE);
+        return;
+    }
+    char list[LIST_MAX], count[16];
+    meter_list(j, list, sizeof list);
+    num(count, sizeof count, n);
+    say_reply(j, "ok", (const struct sms_var[]){{"list", list}, {"count", count}}, 2);
+    j->outcome = "meters";
+}
+
+static void do_token(struct job *j)
+{
+    const struct store_caller_meter *m = NULL;
+    if (j->m.meter[0] && !picked(j, pick_meter(j, j->m.meter, &m)))
+        return;
+    struct payment p;
+    enum store_rc rc = store_sms_last_token(j->a->store, j->in->phone, m ? m->id : "", &p);
+    if (rc == ST_NOT_FOUND) {
+        say_reply(j, "none", NULL, 0);
+        j->outcome = "token_none";
+        return;
+    }
+    if (rc != ST_OK) {
+        j->retry = true;
+        return;
+    }
+    const char *name = "-";
+    for (int i = 0; i < j->c.nmeters; i++)
+        if (!strcmp(j->c.meters[i].id, p.meter_id) && j->c.meters[i].name[0])
+            name = j->c.meters[i].name;
+    char amt[24], kwh[24];
+    num(amt, sizeof amt, p.amount);
+    purchase_kwh_text(p.energy, kwh);
+    say_reply(j, "ok",
+              (const struct sms_var[]){{"meter", p.meter_id}, {"name", name}, {"kwh", kwh}, {"amount", amt},
+                                       {"receipt", p.mpesa_receipt[0] ? p.mpesa_receipt : "-"}},
+              5);
+    j->payment_id = p.id; /* the outbox renders {token} from it when sending */
+    j->outcome = "token";
+}
+
+static void do_water(struct job *j)
+{
+    struct app *a = j->a;
+    struct water_quote q;
+    char why[160];
+    int64_t v;
+    bool ok;
+    if (j->m.liters[0])
+        ok = str_to_i64(j->m.liters, 1, 999999, &v) && water_quote_liters(&a->cfg, v, &q, why, sizeof why);
+    else
+        ok = str_to_i64(j->m.amount, 1, 999999999, &v) && water_quote(&a->cfg, v, &q, why, sizeof why);
+    if (!ok) {
+        say_range(j, "invalid", a->cfg.water_min_amount, a->cfg.water_max_amount);
+        j->outcome = "water_invalid";
+        return;
+    }
+    char idem[128];
+    snprintf(idem, sizeof idem, "sms:%s", j->in->at_id);
+    struct payment p;
+    if (!water_start_mpesa(a, "sms", idem, j->in->phone, j->c.registered ? j->c.user.id : 0, &q, &p, why,
+                           sizeof why)) {
+        log_warn("sms.water_refused", "inbound=%lld why=\"%s\"", (long long)j->in->id, why);
+        say_reply(j, "failed", NULL, 0);
+        j->outcome = "water_failed";
+        return;
+    }
+    char amt[24], lit[24];
+    num(amt, sizeof amt, p.amount);
+    num(lit, sizeof lit, p.liters);
+    say_reply(j, "ok", (const struct sms_var[]){{"liters", lit}, {"amount", amt}}, 2);
+    j->outcome = "water";
+}
+
+static void do_opt(struct job *j, bool out)
+{
+    if (store_sms_set_opt_out(j->a->store, j->in->phone, out) != ST_OK) {
+        j->retry = true;
+        return;
+    }
+    char masked[20];
+    log_info(out ? "sms.opted_out" : "sms.opted_in", "phone=%s", log_phone(j->in->phone, masked));
+    say_reply(j, "ok", NULL, 0);
+    j->outcome = out ? "stop" : "start";
+}
+
+/* Decides the answer into j (or j->retry). */
+static void decide(struct job *j)
+{
+    char norm[SMS_NORM_MAX];
+    if (store_caller(j->a->store, j->in->phone, &j->c) != ST_OK) {
+        j->retry = true;
+        return;
+    }
+    bool matched = sms_normalize(j->in->text, norm, sizeof norm) && sms_commands_match(j->cmds, norm, &j->m);
+    if (j->c.registered)
+        j->lang = !strcmp(j->c.user.language, "sw") ? SMS_SW : SMS_EN;
+    else
+        j->lang = matched ? j->m.lang : SMS_EN;
+    enum sms_action act = matched ? sms_command_action(j->m.cmd) : SMS_HELP;
+    if ((!matched || sms_action_needs_user(act)) && !j->c.registered) {
+        say_message(j, "unregistered", NULL, 0);
+        j->outcome = "unregistered";
+        return;
+    }
+    if (!matched) {
+        say_message(j, "help", NULL, 0);
+        j->outcome = "unknown";
+        return;
+    }
+    switch (act) {
+    case SMS_BALANCE: do_balance(j); break;
+    case SMS_BUY: do_buy(j); break;
+    case SMS_METERS: do_meters(j); break;
+    case SMS_TOKEN: do_token(j); break;
+    case SMS_WATER: do_water(j); break;
+    case SMS_STOP: do_opt(j, true); break;
+    case SMS_START: do_opt(j, false); break;
+    case SMS_HELP:
+    case SMS_NACTIONS:
+        say_message(j, "help", NULL, 0);
+        j->outcome = "help";
+        break;
+    }
+}
+
+/* Queues the answer and closes the inbound SMS, in one transaction. */
+static bool answer(struct job *j)
+{
+    struct app *a = j->a;
+    if (store_begin(a->store) != ST_OK)
+        return false;
+    bool ok = outbox_queue(a, j->in->phone, j->reply, "answer", j->payment_id) == ST_OK &&
+              store_sms_inbound_finish(a->store, j->in->id, "done", j->outcome, "") == ST_OK &&
+              store_commit(a->store) == ST_OK;
+    if (!ok)
+        store_rollback(a->store);
+    else
+        app_wake(a);
+    return ok;
+}
+
+static void later(struct app *a, const struct sms_inbound *in, const char *why)
+{
+    char masked[20];
+    int64_t attempts = in->attempts + 1;
+    if (attempts >= INBOUND_MAX_ATTEMPTS) {
+        store_sms_inbound_finish(a->store, in->id, "failed", "", why);
+        log_error("sms.inbound_failed", "inbound=%lld phone=%s error=\"%s\"", (long long)in->id,
+                  log_phone(in->phone, masked), why);
+        return;
+    }
+    store_sms_inbound_later(a->store, in->id, attempts,
+                            now_ms() + backoff_ms(a->cfg.retry_base_ms, attempts, INBOUND_BACKOFF_CAP_MS), why);
+    log_warn("sms.inbound_retry", "inbound=%lld attempt=%lld error=\"%s\"", (long long)in->id,
+             (long long)attempts, why);
+}
+
+static void handle(struct app *a, const struct sms_commands *cmds, const struct sms_inbound *in)
+{
+    char masked[20];
+    log_phone(in->phone[0] ? in->phone : in->raw_from, masked);
+    if (!in->phone[0]) {
+        store_sms_inbound_finish(a->store, in->id, "done", "ignored", "sender is not a Kenyan mobile number");
+        log_warn("sms.inbound_ignored", "inbound=%lld from=%s reason=not_kenyan_mobile", (long long)in->id, masked);
+        return;
+    }
+    if (!cmds) {
+        store_sms_inbound_finish(a->store, in->id, "done", "ignored", "texting commands are off (no sms.yaml)");
+        log_warn("sms.inbound_ignored", "inbound=%lld phone=%s reason=no_commands", (long long)in->id, masked);
+        return;
+    }
+    struct job *j = calloc(1, sizeof *j);
+    if (!j) {
+        later(a, in, "out of memory");
+        return;
+    }
+    j->a = a;
+    j->in = in;
+    j->cmds = cmds;
+    decide(j);
+    if (j->retry) {
+        later(a, in, "store unavailable");
+    } else if (!answer(j)) {
+        later(a, in, "could not queue the answer");
+    } else {
+        /* never the text: people text PINs by mistake */
+        log_info("sms.answered", "inbound=%lld phone=%s command=%s outcome=%s lang=%s", (long long)in->id, masked,
+                 j->m.cmd ? sms_command_name(j->m.cmd) : "-", j->outcome ? j->outcome : "-", lang_code(j->lang));
+    }
+    free(j);
+}
+
+int sms_inbound_work(struct app *a)
+{
+    static __thread struct sms_inbound due[INBOUND_BATCH]; /* 8 KiB: not on the stack */
+    int n = store_sms_inbound_due(a->store, now_ms(), due, INBOUND_BATCH);
+    if (n <= 0)
+        return 0;
+    struct sms_commands *cmds = sms_commands_current(a);
+    for (int i = 0; i < n && !atomic_load(&a->stopping); i++)
+        handle(a, cmds, &due[i]);
+    sms_commands_unref(cmds);
+    return n;
+}

@@ -1,0 +1,356 @@
+/* store/sms: inbound SMS, opt-outs, delivery reports, the message list and
+ * a sender's last token; see store/sms.h. */
+#include "store/sms.h"
+
+#include "store/store_int.h"
+
+#include "util/str.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- inbound ---- */
+
+#define INBOUND_COLS                                                                                 \
+    "id, at_id, phone, raw_from, to_code, text, date, link_id, network_code, status, outcome, error, " \
+    "attempts, next_at, received_at, updated_at"
+
+static const char SQL_INBOUND_ADD[] =
+    "INSERT INTO sms_inbound (at_id, phone, raw_from, to_code, text, date, link_id, network_code, "
+    "status, next_at, received_at, updated_at) VALUES (?,?,?,?,?,?,?,?,'queued',?9,?9,?9) "
+    "ON CONFLICT(at_id) DO NOTHING";
+static const char SQL_INBOUND_DUE[] = "SELECT " INBOUND_COLS " FROM sms_inbound WHERE status = 'queued' "
+                                      "AND next_at <= ? ORDER BY next_at, id LIMIT ?";
+static const char SQL_INBOUND_FINISH[] =
+    "UPDATE sms_inbound SET status = ?, outcome = ?, error = ?, attempts = attempts + 1, updated_at = ? "
+    "WHERE id = ?";
+static const char SQL_INBOUND_LATER[] =
+    "UPDATE sms_inbound SET attempts = ?, next_at = ?, error = ?, updated_at = ? WHERE id = ? AND status = 'queued'";
+static const char SQL_INBOUND_GET[] = "SELECT " INBOUND_COLS " FROM sms_inbound WHERE at_id = ?";
+
+static void read_inbound(sqlite3_stmt *s, struct sms_inbound *m)
+{
+    memset(m, 0, sizeof *m);
+    m->id = sqlite3_column_int64(s, 0);
+    ST_COPY(s, 1, m->at_id);
+    ST_COPY(s, 2, m->phone);
+    ST_COPY(s, 3, m->raw_from);
+    ST_COPY(s, 4, m->to);
+    ST_COPY(s, 5, m->text);
+    ST_COPY(s, 6, m->date);
+    ST_COPY(s, 7, m->link_id);
+    ST_COPY(s, 8, m->network_code);
+    ST_COPY(s, 9, m->status);
+    ST_COPY(s, 10, m->outcome);
+    ST_COPY(s, 11, m->error);
+    m->attempts = sqlite3_column_int64(s, 12);
+    m->next_at = sqlite3_column_int64(s, 13);
+    m->received_at = sqlite3_column_int64(s, 14);
+    m->updated_at = sqlite3_column_int64(s, 15);
+}
+
+enum store_rc store_sms_inbound_add(struct store *st, struct sms_inbound *m)
+{
+    sqlite3_stmt *s = st_stmt(st, SQL_INBOUND_ADD);
+    if (!s)
+        return ST_ERROR;
+    st_bind_text(s, 1, m->at_id);
+    st_bind_text(s, 2, m->phone);
+    st_bind_text(s, 3, m->raw_from);
+    st_bind_text(s, 4, m->to);
+    st_bind_text(s, 5, m->text);
+    st_bind_text(s, 6, m->date);
+    st_bind_text(s, 7, m->link_id);
+    st_bind_text(s, 8, m->network_code);
+    sqlite3_bind_int64(s, 9, now_ms());
+    enum store_rc rc = st_step_write(st, s, "sms_inbound_add");
+    if (rc != ST_OK)
+        return rc;
+    if (st_changes(st) == 0)
+        return ST_CONFLICT; /* ON CONFLICT DO NOTHING: seen before */
+    m->id = st_last_id(st);
+    str_copy(m->status, sizeof m->status, "queued");
+    return ST_OK;
+}
+
+int store_sms_inbound_due(struct store *st, int64_t now, struct sms_inbound *out, int max)
+{
+    sqlite3_stmt *s = st_stmt(st, SQL_INBOUND_DUE);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, now);
+    sqlite3_bind_int64(s, 2, max);
+    int n = 0, rc;
+    while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW)
+        read_inbound(s, &out[n++]);
+    st_done(s);
+    return n;
+}
+
+/* One UPDATE by id: ST_NOT_FOUND when no row changed. */
+static enum store_rc update_one(struct store *st, sqlite3_stmt *s, const char *what)
+{
+    enum store_rc rc = st_step_write(st, s, what);
+    return rc == ST_OK && st_changes(st) == 0 ? ST_NOT_FOUND : rc;
+}
+
+enum store_rc store_sms_inbound_finish(struct store *st, int64_t id, const char *status, const char *outcome,
+                                       const char *error)
+{
+    sqlite3_stmt *s = st_stmt(st, SQL_INBOUND_FINISH);
+    if (!s)
+        return ST_ERROR;
+    st_bind_text(s, 1, status);
+    st_bind_text(s, 2, outcome);
+    st_bind_text(s, 3, error);
+    sqlite3_bind_int64(s, 4, now_ms());
+    sqlite3_bind_int64(s, 5, id);
+    return update_one(st, s, "sms_inbound_finish");
+}
+
+enum store_rc store_sms_inbound_later(struct store *st, int64_t id, int64_t attempts, int64_t next_at,
+                                      const char *error)
+{
+    sqlite3_stmt *s = st_stmt(st, SQL_INBOUND_LATER);
+    if (!s)
+        return ST_ERROR;
+    sqlite3_bind_int64(s, 1, attempts);
+    sqlite3_bind_int64(s, 2, next_at);
+    st_bind_text(s, 3, error);
+    sqlite3_bind_int64(s, 4, now_ms());
+    sqlite3_bind_int64(s, 5, id);
+    return update_one(st, s, "sms_inbound_later");
+}
+
+enum store_rc store_sms_inbound_get(struct store *st, const char *at_id, struct sms_inbound *m)
+{
+    sqlite3_stmt *s = st_stmt(st, SQL_INBOUND_GET);
+    if (!s)
+        return ST_ERROR;
+    st_bind_text(s, 1, at_id);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        read_inbound(s, m);
+    st_done(s);
+    return rc == SQLITE_ROW ? ST_OK : rc == SQLITE_DONE ? ST_NOT_FOUND : ST_ERROR;
+}
+
+/* ---- STOP / START ---- */
+
+static const char SQL_OPT_SET[] =
+    "INSERT INTO sms_optouts (phone, opted_out, updated_at) VALUES (?,?,?) "
+    "ON CONFLICT(phone) DO UPDATE SET opted_out = excluded.opted_out, updated_at = excluded.updated_at";
+static const char SQL_OPT_GET[] = "SELECT opted_out FROM sms_optouts WHERE phone = ?";
+
+enum store_rc store_sms_set_opt_out(struct store *st, const char *phone, bool opted_out)
+{
+    sqlite3_stmt *s = st_stmt(st, SQL_OPT_SET);
+    if (!s)
+        return ST_ERROR;
+    st_bind_text(s, 1, phone);
+    sqlite3_bind_int(s, 2, opted_out ? 1 : 0);
+    sqlite3_bind_int64(s, 3, now_ms());
+    return st_step_write(st, s, "sms_opt_out");
+}
+
+bool store_sms_opted_out(struct store *st, const char *phone)
+{
+    sqlite3_stmt *s = st_stmt(st, SQL_OPT_GET);
+    if (!s)
+        return false;
+    st_bind_text(s, 1, phone);
+    bool out = sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int(s, 0) == 1;
+    st_done(s);
+    return out;
+}
+
+/* ---- delivery reports ---- */
+
+static const char SQL_REPORT_ADD[] =
+    "INSERT INTO sms_reports (message_id, status, failure_reason, phone, network_code, retry_count, "
+    "received_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT(message_id, status) DO NOTHING";
+/* Only a message still "sent" moves: the first final report wins, and a
+ * late intermediate one (Buffered after Success) changes nothing. */
+static const char SQL_REPORT_APPLY[] =
+    "UPDATE outbox SET report_status = ?2, reported_at = ?3, updated_at = ?3, "
+    "status = CASE WHEN ?4 IN ('delivered', 'failed') THEN ?4 ELSE status END, "
+    "last_error = CASE WHEN ?4 = 'failed' THEN ?5 ELSE last_error END "
+    "WHERE provider_id = ?1 AND status = 'sent'";
+static const char SQL_REPORT_KNOWN[] = "SELECT 1 FROM outbox WHERE provider_id = ?";
+static const char SQL_REPORT_APPLIED[] = "UPDATE sms_reports SET applied = 1 WHERE message_id = ? AND applied = 0";
+static const char SQL_REPORT_PENDING[] =
+    "SELECT message_id, status, failure_reason, phone, network_code, retry_count FROM sms_reports "
+    "WHERE message_id = ? AND applied = 0 ORDER BY id DESC LIMIT 1";
+
+enum store_rc store_sms_report_add(struct store *st, const struct sms_report *r)
+{
+    sqlite3_stmt *s = st_stmt(st, SQL_REPORT_ADD);
+    if (!s)
+        return ST_ERROR;
+    st_bind_text(s, 1, r->message_id);
+    st_bind_text(s, 2, r->status);
+    st_bind_text(s, 3, r->failure_reason);
+    st_bind_text(s, 4, r->phone);
+    st_bind_text(s, 5, r->network_code);
+    sqlite3_bind_int64(s, 6, r->retry_count);
+    sqlite3_bind_int64(s, 7, now_ms());
+    enum store_rc rc = st_step_write(st, s, "sms_report_add");
+    return rc == ST_OK && st_changes(st) == 0 ? ST_CONFLICT : rc;
+}
+
+enum store_rc store_sms_report_apply(struct store *st, const char *message_id, const char *report_status,
+                                     const char *new_status, const char *error)
+{
+    sqlite3_stmt *s = st_stmt(st, SQL_REPORT_APPLY);
+    if (!s)
+        return ST_ERROR;
+    st_bind_text(s, 1, message_id);
+    st_bind_text(s, 2, report_status);
+    sqlite3_bind_int64(s, 3, now_ms());
+    st_bind_text(s, 4, new_status);
+    st_bind_text(s, 5, error);
+    enum store_rc rc = st_step_write(st, s, "sms_report_apply");
+    if (rc != ST_OK)
+        return rc;
+    if (st_changes(st) == 0) {
+        /* final already, or unknown (yet) */
+        s = st_stmt(st, SQL_REPORT_KNOWN);
+        if (!s)
+            return ST_ERROR;
+        st_bind_text(s, 1, message_id);
+        int step = sqlite3_step(s);
+        st_done(s);
+        if (step == SQLITE_DONE)
+            return ST_NOT_FOUND;
+        if (step != SQLITE_ROW)
+            return ST_ERROR;
+    }
+    s = st_stmt(st, SQL_REPORT_APPLIED);
+    if (!s)
+        return ST_ERROR;
+    st_bind_text(s, 1, message_id);
+    return st_step_write(st, s, "sms_report_applied");
+}
+
+enum store_rc store_sms_report_pending(struct store *st, const char *message_id, struct sms_report *r)
+{
+    sqlite3_stmt *s = st_stmt(st, SQL_REPORT_PENDING);
+    if (!s)
+        return ST_ERROR;
+    st_bind_text(s, 1, message_id);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        memset(r, 0, sizeof *r);
+        ST_COPY(s, 0, r->message_id);
+        ST_COPY(s, 1, r->status);
+        ST_COPY(s, 2, r->failure_reason);
+        ST_COPY(s, 3, r->phone);
+        ST_COPY(s, 4, r->network_code);
+        r->retry_count = sqlite3_column_int64(s, 5);
+    }
+    st_done(s);
+    return rc == SQLITE_ROW ? ST_OK : rc == SQLITE_DONE ? ST_NOT_FOUND : ST_ERROR;
+}
+
+/* ---- the admin's list ---- */
+
+#define MESSAGE_COLS                                                                                  \
+    "id, phone, body, kind, COALESCE(payment_id,0), status, attempts, next_at, last_error, "         \
+    "COALESCE(provider_id,''), encoding, parts, created_at, updated_at, report_status, reported_at"
+#define MESSAGE_FILTER "(?1 = '' OR phone = ?1) AND (?2 = '' OR status = ?2)"
+
+static const char SQL_MESSAGES[] =
+    "SELECT " MESSAGE_COLS " FROM outbox WHERE " MESSAGE_FILTER " ORDER BY id DESC LIMIT ?3 OFFSET ?4";
+static const char SQL_MESSAGES_COUNT[] = "SELECT COUNT(*) FROM outbox WHERE " MESSAGE_FILTER;
+static const char SQL_MESSAGE_GET[] = "SELECT " MESSAGE_COLS " FROM outbox WHERE id = ?";
+
+static void read_message(sqlite3_stmt *s, struct sms_message *x)
+{
+    memset(x, 0, sizeof *x);
+    struct outbox_msg *m = &x->m;
+    m->id = sqlite3_column_int64(s, 0);
+    ST_COPY(s, 1, m->phone);
+    ST_COPY(s, 2, m->body);
+    ST_COPY(s, 3, m->kind);
+    m->payment_id = sqlite3_column_int64(s, 4);
+    ST_COPY(s, 5, m->status);
+    m->attempts = sqlite3_column_int64(s, 6);
+    m->next_at = sqlite3_column_int64(s, 7);
+    ST_COPY(s, 8, m->last_error);
+    ST_COPY(s, 9, m->provider_id);
+    ST_COPY(s, 10, m->encoding);
+    m->parts = sqlite3_column_int64(s, 11);
+    m->created_at = sqlite3_column_int64(s, 12);
+    m->updated_at = sqlite3_column_int64(s, 13);
+    ST_COPY(s, 14, x->report_status);
+    x->reported_at = sqlite3_column_int64(s, 15);
+}
+
+enum store_rc store_sms_messages(struct store *st, const char *phone, const char *status, int64_t limit,
+                                 int64_t offset, void (*fn)(void *, const struct sms_message *), void *ctx)
+{
+    sqlite3_stmt *s = st_stmt(st, SQL_MESSAGES);
+    if (!s)
+        return ST_ERROR;
+    st_bind_text(s, 1, phone);
+    st_bind_text(s, 2, status);
+    sqlite3_bind_int64(s, 3, limit);
+    sqlite3_bind_int64(s, 4, offset);
+    struct sms_message *x = malloc(sizeof *x); /* 1.5 KiB: keep it off small stacks */
+    int rc = SQLITE_ERROR;
+    while (x && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        read_message(s, x);
+        fn(ctx, x);
+    }
+    free(x);
+    st_done(s);
+    return rc == SQLITE_DONE ? ST_OK : ST_ERROR;
+}
+
+int64_t store_sms_messages_count(struct store *st, const char *phone, const char *status)
+{
+    sqlite3_stmt *s = st_stmt(st, SQL_MESSAGES_COUNT);
+    if (!s)
+        return -1;
+    st_bind_text(s, 1, phone);
+    st_bind_text(s, 2, status);
+    int64_t n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+    st_done(s);
+    return n;
+}
+
+enum store_rc store_sms_message_get(struct store *st, int64_t id, struct sms_message *out)
+{
+    sqlite3_stmt *s = st_stmt(st, SQL_MESSAGE_GET);
+    if (!s)
+        return ST_ERROR;
+    sqlite3_bind_int64(s, 1, id);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        read_message(s, out);
+    st_done(s);
+    return rc == SQLITE_ROW ? ST_OK : rc == SQLITE_DONE ? ST_NOT_FOUND : ST_ERROR;
+}
+
+/* ---- TOKEN ---- */
+
+static const char SQL_LAST_TOKEN[] =
+    "SELECT id FROM payments WHERE phone = ?1 AND kind = 'electricity' AND status = 'completed' "
+    "AND token_minute IS NOT NULL AND (?2 = '' OR meter_id = ?2) ORDER BY id DESC LIMIT 1";
+
+enum store_rc store_sms_last_token(struct store *st, const char *phone, const char *meter_id, struct payment *p)
+{
+    sqlite3_stmt *s = st_stmt(st, SQL_LAST_TOKEN);
+    if (!s)
+        return ST_ERROR;
+    st_bind_text(s, 1, phone);
+    st_bind_text(s, 2, meter_id);
+    int rc = sqlite3_step(s);
+    int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    st_done(s);
+    if (rc == SQLITE_DONE)
+        return ST_NOT_FOUND;
+    if (rc != SQLITE_ROW)
+        return ST_ERROR;
+    return store_payment_get(st, id, p);
+}
