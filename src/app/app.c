@@ -8,6 +8,7 @@
 #include "sms/inbound.h"
 #include "sms/outbox.h"
 #include "ussd/ussd.h"
+#include "water/water.h"
 #include "util/crypto.h"
 #include "util/log.h"
 #include "util/str.h"
@@ -175,6 +176,7 @@ static const struct worker workers[] = {
     {"outbox", outbox_work},
     {"sms", sms_inbound_work},
     {"sessions", flush_work},
+    {"paystack", water_paystack_work},
 };
 
 struct worker_arg {

@@ -54,7 +54,7 @@ struct app {
     pthread_mutex_t wake_lock;
     pthread_cond_t wake;
     atomic_bool stopping;
-    pthread_t workers[5];
+    pthread_t workers[8];
     int nworkers;
 
     atomic_llong hops, purchases, callbacks, sms_sent, sms_failed, topups_done;

@@ -371,7 +371,7 @@ int purchase_work(struct app *a)
     for (int i = 0; i < k && !atomic_load(&a->stopping); i++)
         apply_callback(a, &cbs[i]);
     struct payment due[8];
-    int n = store_payments_due(a->store, now_ms(), due, 8);
+    int n = store_payments_due(a->store, "mpesa", now_ms(), due, 8);
     for (int i = 0; i < n && !atomic_load(&a->stopping); i++) {
         if (!strcmp(due[i].status, "pending"))
             push(a, &due[i]);

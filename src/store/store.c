@@ -71,7 +71,7 @@
     X(PAY_BY_CHECKOUT, "SELECT " PAY_COLS " FROM payments WHERE checkout_request_id = ?")          \
     X(PAY_LIST, "SELECT " PAY_COLS " FROM payments WHERE kind = ? ORDER BY id DESC")               \
     X(PAY_DUE, "SELECT " PAY_COLS " FROM payments WHERE status IN ('pending','processing') "       \
-               "AND provider = 'mpesa' AND next_at <= ? ORDER BY next_at LIMIT ?")                 \
+               "AND provider = ? AND next_at <= ? ORDER BY next_at LIMIT ?")                       \
     X(TOPUP_DUE, "SELECT " PAY_COLS " FROM payments WHERE topup_status = 'queued' "                \
                  "AND topup_next_at <= ? ORDER BY topup_next_at LIMIT ?")                          \
     X(PAY_SAVE, "UPDATE payments SET status=?, result_code=?, result_desc=?, "                     \
@@ -986,9 +986,19 @@ static int payments_due(struct store *st, enum stmt_id id, int64_t now, struct p
     return n;
 }
 
-int store_payments_due(struct store *st, int64_t now, struct payment *out, int max)
+int store_payments_due(struct store *st, const char *provider, int64_t now, struct payment *out, int max)
 {
-    return payments_due(st, S_PAY_DUE, now, out, max);
+    sqlite3_stmt *s = prep(st, S_PAY_DUE);
+    if (!s)
+        return -1;
+    bind_text(s, 1, provider);
+    sqlite3_bind_int64(s, 2, now);
+    sqlite3_bind_int64(s, 3, max);
+    int n = 0;
+    while (n < max && sqlite3_step(s) == SQLITE_ROW)
+        read_payment(s, &out[n++]);
+    done(s);
+    return n;
 }
 
 int store_topups_due(struct store *st, int64_t now, struct payment *out, int max)

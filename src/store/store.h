@@ -116,8 +116,8 @@ enum store_rc store_payment_get(struct store *st, int64_t id, struct payment *p)
 enum store_rc store_payment_by_checkout(struct store *st, const char *checkout_id, struct payment *p);
 enum store_rc store_payments_list(struct store *st, const char *kind,
                                   void (*fn)(void *, const struct payment *), void *ctx);
-/* Due work: M-Pesa payments pending/processing with next_at <= now. */
-int store_payments_due(struct store *st, int64_t now, struct payment *out, int max);
+/* Due work: a provider's payments pending/processing with next_at <= now. */
+int store_payments_due(struct store *st, const char *provider, int64_t now, struct payment *out, int max);
 int store_topups_due(struct store *st, int64_t now, struct payment *out, int max);
 /* Writes every mutable column of p (status, provider fields, scheduling,
  * top-up, token) by id, only if the row is still at p->version (then bumps

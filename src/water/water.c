@@ -136,6 +136,10 @@ static enum store_rc create_order(struct app *a, struct payment *p)
     return rc;
 }
 
+/* How often an open Paystack order is verified by the sweeper: like an
+ * M-Pesa purchase with no callback, after LIPA_SETTLE_AFTER seconds. */
+#define PAYSTACK_RECHECK_MS (a->cfg.settle_after * 1000)
+
 static void order_base(struct payment *p, const char *origin, const char *provider, const char *phone,
                        int64_t user_id, const struct water_quote *q)
 {
@@ -215,6 +219,8 @@ enum err water_start_paystack(struct app *a, const char *email, const char *phon
         return ERR_INTERNAL;
     }
     order_base(p, "api", "paystack", phone, 0, q);
+    /* the sweeper first looks a minute on, after this checkout is set up */
+    p->next_at = now_ms() + PAYSTACK_RECHECK_MS;
     if (create_order(a, p) != ST_OK || store_water_set_order(a->store, p->id, meta_text, email) != ST_OK) {
         snprintf(why, whysz, "could not store the order");
         return ERR_INTERNAL;
@@ -313,6 +319,34 @@ bool water_paystack_apply(struct app *a, struct payment *p, const struct water_p
             log_info("water.paystack_duplicate", "payment=%lld", (long long)p->id);
     }
     return store_payment_get(a->store, p->id, p) == ST_OK;
+}
+
+int water_paystack_work(struct app *a)
+{
+    struct payment due[8];
+    int n = store_payments_due(a->store, "paystack", now_ms(), due, 8);
+    for (int i = 0; i < n && !atomic_load(&a->stopping); i++) {
+        struct payment *p = &due[i];
+        struct paystack_verify_res res;
+        paystack_verify(a->paystack, p->reference, &res);
+        if (res.outcome == PAY_OK) {
+            struct water_paystack_news news = {
+                .status = res.status, .amount = res.amount, .currency = res.currency, .channel = res.channel,
+                .receipt = NULL, .paid_at = res.paid_at, .gateway_response = res.gateway_response,
+            };
+            if (!water_paystack_apply(a, p, &news))
+                continue;
+        }
+        if (!is_open(p))
+            continue;
+        /* still open (or Paystack unreachable): never guessed, asked again */
+        p->attempts++;
+        p->next_at = now_ms() + PAYSTACK_RECHECK_MS;
+        if (res.outcome != PAY_OK)
+            snprintf(p->last_error, sizeof p->last_error, "verify: %.200s", res.message);
+        store_payment_save(a->store, p);
+    }
+    return n < 0 ? 0 : n;
 }
 
 void water_mpesa_query(struct app *a, struct payment *p, struct pay_query_res *res)

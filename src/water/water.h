@@ -69,6 +69,13 @@ struct water_paystack_news {
  * a store error. */
 bool water_paystack_apply(struct app *a, struct payment *p, const struct water_paystack_news *n);
 
+/* The Paystack sweeper (a worker): verifies open Paystack orders that are
+ * due (created, or last asked a minute ago) and applies what Paystack says
+ * through water_paystack_apply, so an order whose webhook never came is
+ * still settled; one Paystack does not confirm stays open and is asked
+ * again. Returns how many it looked at. */
+int water_paystack_work(struct app *a);
+
 /* ---- M-Pesa ---- */
 /* Asks M-Pesa about p now (STK query; blocking, REST handlers only). A
  * final answer for a p that is still open finishes it like the payment

@@ -514,6 +514,28 @@ START_TEST(pay_paystack_forged_webhook)
 }
 END_TEST
 
+/* The customer paid but no webhook ever got through, and nobody calls
+ * verify: the sweeper asks Paystack after LIPA_SETTLE_AFTER, completes the
+ * order and the code SMS still arrives. */
+START_TEST(pay_paystack_settled_without_webhook)
+{
+    const char *phone = "+254712000907";
+    json_t *d = pay_paystack("254712000907", 50);
+    char ref[40];
+    str_copy(ref, sizeof ref, pay_str(d, "transactionReference"));
+    json_decref(d);
+    json_t *ans = pay_at_checkout(ref, "success", 0, "none");
+    ck_assert_int_eq(pay_int(json_object_get(ans, "webhook"), "status"), 401);
+    json_decref(ans);
+    d = pay_wait_status(ref, "completed", 15000);
+    ck_assert_str_eq(pay_str(d, "status"), "completed");
+    json_decref(d);
+    json_t *sms = h_wait_sms(phone, 1, 10000);
+    ck_assert_msg(json_array_size(sms) == 1, "the code SMS");
+    json_decref(sms);
+}
+END_TEST
+
 /* The customer paid less than asked: verify refuses to credit it. */
 START_TEST(pay_paystack_amount_mismatch)
 {
@@ -665,6 +687,7 @@ static TCase *tcase_payments(void)
     tcase_add_test(t, pay_status_unknown);
     tcase_add_test(t, pay_paystack_paid_by_webhook);
     tcase_add_test(t, pay_paystack_forged_webhook);
+    tcase_add_test(t, pay_paystack_settled_without_webhook);
     tcase_add_test(t, pay_paystack_amount_mismatch);
     tcase_add_test(t, pay_paystack_declined_and_open);
     tcase_add_test(t, pay_paystack_refuses_bad_input);

@@ -663,14 +663,14 @@ START_TEST(payments_and_topups_due)
     ck_assert_int_eq(store_payment_save(st, &p), ST_OK);
 
     struct payment out[8];
-    int n = store_payments_due(st, now_ms() + 1000, out, 8);
+    int n = store_payments_due(st, "mpesa", now_ms() + 1000, out, 8);
     ck_assert_int_eq(n, 2);
     ck_assert(has_id(out, n, due));
     ck_assert(has_id(out, n, proc));
     ck_assert(!has_id(out, n, later));
     ck_assert(!has_id(out, n, done_id));
-    ck_assert_int_eq(store_payments_due(st, now_ms() + 1000, out, 1), 1);
-    n = store_payments_due(st, now + 7200 * 1000, out, 8);
+    ck_assert_int_eq(store_payments_due(st, "mpesa", now_ms() + 1000, out, 1), 1);
+    n = store_payments_due(st, "mpesa", now + 7200 * 1000, out, 8);
     ck_assert_int_eq(n, 3);
     ck_assert(has_id(out, n, later));
 
