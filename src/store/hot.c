@@ -169,39 +169,56 @@ void hot_dirty_free(struct hot_dirty *list)
     }
 }
 
+/* Copies e out (caller holds its stripe lock); NULL when out of memory. */
+static struct hot_dirty *copy_out(const struct sess *e)
+{
+    struct hot_dirty *d = calloc(1, sizeof *d);
+    if (d && (d->id = strdup(e->id)) && (d->phone = strdup(e->phone)) && (d->state = strdup(e->state)) &&
+        (d->last_text = strdup(e->last_text)) && (d->last_reply = strdup(e->last_reply))) {
+        d->updated_at = e->updated_at;
+        return d;
+    }
+    hot_dirty_free(d);
+    return NULL;
+}
+
 struct hot_dirty *hot_session_collect(struct hot *h)
 {
+    /* The flusher runs as background work: it must never hold a stripe lock
+     * for long, or a hop on that stripe waits behind a preempted thread.
+     * So the lock is taken per entry: detach one, copy it, let go. */
     struct hot_dirty *list = NULL;
     for (int i = 0; i < STRIPES; i++) {
         struct stripe *s = &h->stripe[i];
-        pthread_mutex_lock(&s->lock);
-        struct sess *keep = NULL; /* entries we could not copy stay dirty */
-        for (struct sess *e = s->dirty, *n; e; e = n) {
-            n = e->dirty_next;
+        for (;;) {
+            pthread_mutex_lock(&s->lock);
+            struct sess *e = s->dirty;
+            if (!e) {
+                pthread_mutex_unlock(&s->lock);
+                break;
+            }
             if (!e->persisted && !strncmp(e->last_reply, "END", 3)) {
                 /* ended before it was ever written: a restart has nothing
                  * to resume, so it never costs a write */
+                s->dirty = e->dirty_next;
                 e->dirty = false;
                 e->dirty_next = NULL;
+                pthread_mutex_unlock(&s->lock);
                 continue;
             }
-            struct hot_dirty *d = calloc(1, sizeof *d);
-            if (d && (d->id = strdup(e->id)) && (d->phone = strdup(e->phone)) && (d->state = strdup(e->state)) &&
-                (d->last_text = strdup(e->last_text)) && (d->last_reply = strdup(e->last_reply))) {
-                d->updated_at = e->updated_at;
-                d->next = list;
-                list = d;
+            struct hot_dirty *d = copy_out(e);
+            if (d) {
+                s->dirty = e->dirty_next;
                 e->dirty = false;
                 e->persisted = true;
                 e->dirty_next = NULL;
-            } else {
-                hot_dirty_free(d);
-                e->dirty_next = keep;
-                keep = e;
             }
+            pthread_mutex_unlock(&s->lock);
+            if (!d)
+                break; /* out of memory: the rest stays dirty for next time */
+            d->next = list;
+            list = d;
         }
-        s->dirty = keep;
-        pthread_mutex_unlock(&s->lock);
     }
     return list;
 }
