@@ -9,6 +9,7 @@
 #include "util/gsm.h"
 #include "util/regex.h"
 #include "util/str.h"
+#include "util/yaml.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -17,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <yaml.h>
 
 #define MAX_COMMANDS 32
 #define MAX_EXAMPLES 16
@@ -388,7 +388,7 @@ struct ld {
     struct buf *errors;
     int nerr;
     bool oom;
-    yaml_document_t *doc;
+    const struct yaml_doc *doc;
 };
 
 static void report(struct ld *L, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -409,63 +409,63 @@ static void report(struct ld *L, int line, const char *fmt, ...)
         buf_printf(L->errors, "%s: %s\n", L->path, msg);
 }
 
-static int line_of(const yaml_node_t *n) { return n ? (int)n->start_mark.line + 1 : 0; }
-static yaml_node_t *node(struct ld *L, int id) { return yaml_document_get_node(L->doc, id); }
-static bool is_scalar(const yaml_node_t *n) { return n && n->type == YAML_SCALAR_NODE; }
-static bool is_map(const yaml_node_t *n) { return n && n->type == YAML_MAPPING_NODE; }
-static const char *sval(const yaml_node_t *n) { return (const char *)n->data.scalar.value; }
+/* Nodes are ids into L->doc, 0 for none. */
+static int line_of(const struct ld *L, int n) { return ynode_line(L->doc, n); }
+static bool is_scalar(const struct ld *L, int n) { return ynode_kind(L->doc, n) == YN_SCALAR; }
+static bool is_map(const struct ld *L, int n) { return ynode_kind(L->doc, n) == YN_MAP; }
+static const char *sval(const struct ld *L, int n) { return ynode_str(L->doc, n); }
 
 /* A malloc'ed copy of a scalar, or NULL after reporting. */
-static char *scalar_dup(struct ld *L, yaml_node_t *n, const char *what)
+static char *scalar_dup(struct ld *L, int n, const char *what)
 {
-    if (!is_scalar(n)) {
-        report(L, line_of(n), "%s must be a plain value", what);
+    if (!is_scalar(L, n)) {
+        report(L, line_of(L, n), "%s must be a plain value", what);
         return NULL;
     }
-    if (strlen(sval(n)) != n->data.scalar.length) {
-        report(L, line_of(n), "%s holds a NUL character", what);
+    if (strlen(sval(L, n)) != ynode_strlen(L->doc, n)) {
+        report(L, line_of(L, n), "%s holds a NUL character", what);
         return NULL;
     }
-    char *s = strdup(sval(n));
+    char *s = strdup(sval(L, n));
     if (!s)
         L->oom = true;
     return s;
 }
 
 /* The value of key in map (NULL if absent); *kline gets the key's line. */
-static yaml_node_t *get(struct ld *L, yaml_node_t *map, const char *key, int *kline)
+static int get(struct ld *L, int map, const char *key, int *kline)
 {
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = node(L, p->key);
-        if (is_scalar(k) && !strcmp(sval(k), key)) {
+    for (size_t p = 0; p < ynode_count(L->doc, map); p++) {
+        int k = ynode_key(L->doc, map, p);
+        if (is_scalar(L, k) && !strcmp(sval(L, k), key)) {
             if (kline)
-                *kline = line_of(k);
-            return node(L, p->value);
+                *kline = line_of(L, k);
+            return ynode_value(L->doc, map, p);
         }
     }
     if (kline)
-        *kline = line_of(map);
-    return NULL;
+        *kline = line_of(L, map);
+    return 0;
 }
 
 /* Reports keys of map not in allowed (NULL-terminated) and repeated keys. */
-static void only_keys(struct ld *L, yaml_node_t *map, const char *what, const char *const *allowed)
+static void only_keys(struct ld *L, int map, const char *what, const char *const *allowed)
 {
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = node(L, p->key);
-        if (!is_scalar(k)) {
-            report(L, line_of(k), "%s: keys must be plain values", what);
+    for (size_t p = 0; p < ynode_count(L->doc, map); p++) {
+        int k = ynode_key(L->doc, map, p);
+        if (!is_scalar(L, k)) {
+            report(L, line_of(L, k), "%s: keys must be plain values", what);
             continue;
         }
         bool known = false;
         for (int i = 0; allowed[i] && !known; i++)
-            known = !strcmp(allowed[i], sval(k));
+            known = !strcmp(allowed[i], sval(L, k));
         if (!known)
-            report(L, line_of(k), "unknown key '%s' in %s", sval(k), what);
-        for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++) {
-            yaml_node_t *k2 = node(L, q->key);
-            if (is_scalar(k2) && !strcmp(sval(k2), sval(k))) {
-                report(L, line_of(k), "duplicate key '%s' in %s (first at line %d)", sval(k), what, line_of(k2));
+            report(L, line_of(L, k), "unknown key '%s' in %s", sval(L, k), what);
+        for (size_t q = 0; q < p; q++) {
+            int k2 = ynode_key(L->doc, map, q);
+            if (is_scalar(L, k2) && !strcmp(sval(L, k2), sval(L, k))) {
+                report(L, line_of(L, k), "duplicate key '%s' in %s (first at line %d)", sval(L, k), what, line_of(L, k2));
                 break;
             }
         }
@@ -508,19 +508,19 @@ static bool check_text(struct ld *L, const char *t, int line, const char *what, 
 }
 
 /* Reads {en: ..., sw: ...} into out (malloc'ed strings). */
-static bool read_text2(struct ld *L, yaml_node_t *v, int kline, const char *what, const char *const *vars,
+static bool read_text2(struct ld *L, int v, int kline, const char *what, const char *const *vars,
                        struct text2 *out)
 {
     static const char *const langs[] = {"en", "sw", NULL};
-    if (!is_map(v)) {
-        report(L, v ? line_of(v) : kline, "%s must be a mapping {en: ..., sw: ...}", what);
+    if (!is_map(L, v)) {
+        report(L, v ? line_of(L, v) : kline, "%s must be a mapping {en: ..., sw: ...}", what);
         return false;
     }
     only_keys(L, v, what, langs);
     bool ok = true;
     for (int l = 0; l < SMS_NLANG; l++) {
         int ll;
-        yaml_node_t *t = get(L, v, lang_names[l], &ll);
+        int t = get(L, v, lang_names[l], &ll);
         if (!t) {
             report(L, kline, "missing %s translation of %s", lang_names[l], what);
             ok = false;
@@ -536,12 +536,12 @@ static bool read_text2(struct ld *L, yaml_node_t *v, int kline, const char *what
         while (n && (s[n - 1] == '\n' || s[n - 1] == '\r'))
             s[--n] = 0;
         if (!n) {
-            report(L, line_of(t), "empty %s translation of %s", lang_names[l], what);
+            report(L, line_of(L, t), "empty %s translation of %s", lang_names[l], what);
             free(s);
             ok = false;
             continue;
         }
-        if (!check_text(L, s, line_of(t), what, lang_names[l], vars)) {
+        if (!check_text(L, s, line_of(L, t), what, lang_names[l], vars)) {
             free(s);
             ok = false;
             continue;
@@ -551,10 +551,10 @@ static bool read_text2(struct ld *L, yaml_node_t *v, int kline, const char *what
     return ok;
 }
 
-static void read_messages(struct ld *L, yaml_node_t *msgs, int kline)
+static void read_messages(struct ld *L, int msgs, int kline)
 {
-    if (!is_map(msgs)) {
-        report(L, msgs ? line_of(msgs) : kline, "messages must be a mapping of key: {en: ..., sw: ...}");
+    if (!is_map(L, msgs)) {
+        report(L, msgs ? line_of(L, msgs) : kline, "messages must be a mapping of key: {en: ..., sw: ...}");
         return;
     }
     const char *allowed[NSHARED + 1];
@@ -564,7 +564,7 @@ static void read_messages(struct ld *L, yaml_node_t *msgs, int kline)
     only_keys(L, msgs, "messages", allowed);
     for (size_t i = 0; i < NSHARED; i++) {
         int ml;
-        yaml_node_t *v = get(L, msgs, shared[i].key, &ml);
+        int v = get(L, msgs, shared[i].key, &ml);
         char what[64];
         snprintf(what, sizeof what, "message %s", shared[i].key);
         if (!v)
@@ -614,39 +614,38 @@ static bool check_groups(struct ld *L, const char *pat, int line, const char *cm
     return ok;
 }
 
-static void read_examples(struct ld *L, struct sms_command *k, yaml_node_t *v, int kline)
+static void read_examples(struct ld *L, struct sms_command *k, int v, int kline)
 {
     static const char *const langs[] = {"en", "sw", NULL};
-    if (!is_map(v)) {
-        report(L, v ? line_of(v) : kline, "command %s: examples must be a mapping {en: [...], sw: [...]}", k->name);
+    if (!is_map(L, v)) {
+        report(L, v ? line_of(L, v) : kline, "command %s: examples must be a mapping {en: [...], sw: [...]}", k->name);
         return;
     }
     only_keys(L, v, "examples", langs);
     for (int l = 0; l < SMS_NLANG; l++) {
         int ll;
-        yaml_node_t *list = get(L, v, lang_names[l], &ll);
-        if (!list || list->type != YAML_SEQUENCE_NODE ||
-            list->data.sequence.items.start == list->data.sequence.items.top) {
-            report(L, list ? line_of(list) : kline, "command %s: examples needs a non-empty %s list", k->name,
+        int list = get(L, v, lang_names[l], &ll);
+        if (ynode_kind(L->doc, list) != YN_SEQ || !ynode_count(L->doc, list)) {
+            report(L, list ? line_of(L, list) : kline, "command %s: examples needs a non-empty %s list", k->name,
                    lang_names[l]);
             continue;
         }
-        for (yaml_node_item_t *it = list->data.sequence.items.start; it < list->data.sequence.items.top; it++) {
-            yaml_node_t *e = node(L, *it);
+        for (size_t it = 0; it < ynode_count(L->doc, list); it++) {
+            int e = ynode_item(L->doc, list, it);
             if (k->nex[l] == MAX_EXAMPLES) {
-                report(L, line_of(e), "command %s: more than %d %s examples", k->name, MAX_EXAMPLES, lang_names[l]);
+                report(L, line_of(L, e), "command %s: more than %d %s examples", k->name, MAX_EXAMPLES, lang_names[l]);
                 break;
             }
             char *s = scalar_dup(L, e, "an example");
             if (!s)
                 continue;
-            k->ex_line[l][k->nex[l]] = line_of(e);
+            k->ex_line[l][k->nex[l]] = line_of(L, e);
             k->ex[l][k->nex[l]++] = s;
         }
     }
 }
 
-static void read_replies(struct ld *L, struct sms_command *k, yaml_node_t *v, int kline)
+static void read_replies(struct ld *L, struct sms_command *k, int v, int kline)
 {
     const struct action_spec *as = &actions[k->action];
     const char *allowed[MAX_REPLIES + 1];
@@ -664,8 +663,8 @@ static void read_replies(struct ld *L, struct sms_command *k, yaml_node_t *v, in
         }
         return;
     }
-    if (!is_map(v)) {
-        report(L, line_of(v), "command %s: replies must be a mapping of key: {en: ..., sw: ...}", k->name);
+    if (!is_map(L, v)) {
+        report(L, line_of(L, v), "command %s: replies must be a mapping of key: {en: ..., sw: ...}", k->name);
         return;
     }
     char what[96];
@@ -673,7 +672,7 @@ static void read_replies(struct ld *L, struct sms_command *k, yaml_node_t *v, in
     only_keys(L, v, what, allowed);
     for (int i = 0; i < n; i++) {
         int rl;
-        yaml_node_t *t = get(L, v, as->replies[i].key, &rl);
+        int t = get(L, v, as->replies[i].key, &rl);
         if (!t) {
             report(L, kline, "command %s: replies needs '%s'", k->name, as->replies[i].key);
             continue;
@@ -705,65 +704,65 @@ static bool valid_name(const char *s)
     return true;
 }
 
-static void read_command(struct ld *L, yaml_node_t *key, yaml_node_t *v)
+static void read_command(struct ld *L, int key, int v)
 {
     static const char *const keys[] = {"action", "pattern", "examples", "replies", NULL};
-    if (!is_scalar(key) || !valid_name(sval(key))) {
-        report(L, line_of(key), "a command name is 1-%d of a-z 0-9 _ -", NAME_MAX_LEN);
+    if (!is_scalar(L, key) || !valid_name(sval(L, key))) {
+        report(L, line_of(L, key), "a command name is 1-%d of a-z 0-9 _ -", NAME_MAX_LEN);
         return;
     }
     for (int i = 0; i < L->c->n; i++)
-        if (!strcmp(L->c->cmds[i].name, sval(key))) {
-            report(L, line_of(key), "command %s given twice (first at line %d)", sval(key), L->c->cmds[i].line);
+        if (!strcmp(L->c->cmds[i].name, sval(L, key))) {
+            report(L, line_of(L, key), "command %s given twice (first at line %d)", sval(L, key), L->c->cmds[i].line);
             return;
         }
     if (L->c->n == MAX_COMMANDS) {
-        report(L, line_of(key), "more than %d commands", MAX_COMMANDS);
+        report(L, line_of(L, key), "more than %d commands", MAX_COMMANDS);
         return;
     }
-    if (!is_map(v)) {
-        report(L, line_of(v), "command %s must be a mapping (action, pattern, examples, replies)", sval(key));
+    if (!is_map(L, v)) {
+        report(L, line_of(L, v), "command %s must be a mapping (action, pattern, examples, replies)", sval(L, key));
         return;
     }
     struct sms_command *k = &L->c->cmds[L->c->n];
     memset(k, 0, sizeof *k);
-    k->name = strdup(sval(key));
+    k->name = strdup(sval(L, key));
     if (!k->name) {
         L->oom = true;
         return;
     }
-    k->line = line_of(key);
+    k->line = line_of(L, key);
     L->c->n++;
     only_keys(L, v, "a command", keys);
     int al, pl, el, rl;
-    yaml_node_t *act = get(L, v, "action", &al), *pat = get(L, v, "pattern", &pl),
-                *ex = get(L, v, "examples", &el), *rep = get(L, v, "replies", &rl);
+    int act = get(L, v, "action", &al), pat = get(L, v, "pattern", &pl), ex = get(L, v, "examples", &el),
+        rep = get(L, v, "replies", &rl);
     int a = -1;
     if (!act)
         report(L, k->line, "command %s needs 'action'", k->name);
-    else if (!is_scalar(act))
-        report(L, line_of(act), "command %s: action must be a plain value", k->name);
+    else if (!is_scalar(L, act))
+        report(L, line_of(L, act), "command %s: action must be a plain value", k->name);
     else {
         for (int i = 0; i < SMS_NACTIONS; i++)
-            if (!strcmp(actions[i].name, sval(act)))
+            if (!strcmp(actions[i].name, sval(L, act)))
                 a = i;
         if (a < 0)
-            report(L, line_of(act), "command %s: unknown action '%s' (balance, buy, meters, token, water, help, "
-                                    "stop, start)", k->name, sval(act));
+            report(L, line_of(L, act), "command %s: unknown action '%s' (balance, buy, meters, token, water, help, "
+                                    "stop, start)", k->name, sval(L, act));
     }
     if (a < 0) {
         k->action = SMS_HELP;
         return; /* the rest cannot be checked without the action */
     }
     k->action = (enum sms_action)a;
-    if (!pat || !is_map(pat))
-        report(L, pat ? line_of(pat) : k->line, "command %s needs pattern: {en: ..., sw: ...}", k->name);
+    if (!pat || !is_map(L, pat))
+        report(L, pat ? line_of(L, pat) : k->line, "command %s needs pattern: {en: ..., sw: ...}", k->name);
     else {
         static const char *const langs[] = {"en", "sw", NULL};
         only_keys(L, pat, "pattern", langs);
         for (int l = 0; l < SMS_NLANG; l++) {
             int ll;
-            yaml_node_t *p = get(L, pat, lang_names[l], &ll);
+            int p = get(L, pat, lang_names[l], &ll);
             if (!p) {
                 report(L, pl, "command %s: missing %s pattern", k->name, lang_names[l]);
                 continue;
@@ -772,12 +771,12 @@ static void read_command(struct ld *L, yaml_node_t *key, yaml_node_t *v)
             if (!s)
                 continue;
             char err[256];
-            k->re_line[l] = line_of(p);
+            k->re_line[l] = line_of(L, p);
             if (!*s)
-                report(L, line_of(p), "command %s: empty %s pattern", k->name, lang_names[l]);
-            else if (check_groups(L, s, line_of(p), k->name, k->action) &&
+                report(L, line_of(L, p), "command %s: empty %s pattern", k->name, lang_names[l]);
+            else if (check_groups(L, s, line_of(L, p), k->name, k->action) &&
                      !(k->re[l] = regex_new(s, true, err, sizeof err)))
-                report(L, line_of(p), "command %s: %s pattern: %s", k->name, lang_names[l], err);
+                report(L, line_of(L, p), "command %s: %s pattern: %s", k->name, lang_names[l], err);
             free(s);
         }
     }
@@ -849,33 +848,33 @@ static void check_required(struct ld *L, int line)
     }
 }
 
-static void load_doc(struct ld *L, yaml_document_t *doc)
+static void load_doc(struct ld *L, const struct yaml_doc *doc)
 {
     static const char *const top[] = {"messages", "commands", NULL};
     L->doc = doc;
-    yaml_node_t *root = yaml_document_get_root_node(doc);
-    if (!is_map(root)) {
-        report(L, root ? line_of(root) : 1, "not an SMS commands file: the top level must be a mapping with "
+    int root = ydoc_root(doc);
+    if (!is_map(L, root)) {
+        report(L, root ? line_of(L, root) : 1, "not an SMS commands file: the top level must be a mapping with "
                                             "messages: and commands:");
         return;
     }
     only_keys(L, root, "the top level", top);
     int ml, cl;
-    yaml_node_t *msgs = get(L, root, "messages", &ml), *cmds = get(L, root, "commands", &cl);
+    int msgs = get(L, root, "messages", &ml), cmds = get(L, root, "commands", &cl);
     if (!msgs)
-        report(L, line_of(root), "the top level needs 'messages'");
+        report(L, line_of(L, root), "the top level needs 'messages'");
     else
         read_messages(L, msgs, ml);
     if (!cmds) {
-        report(L, line_of(root), "the top level needs 'commands'");
+        report(L, line_of(L, root), "the top level needs 'commands'");
         return;
     }
-    if (!is_map(cmds)) {
-        report(L, line_of(cmds), "commands must be a mapping of name: command");
+    if (!is_map(L, cmds)) {
+        report(L, line_of(L, cmds), "commands must be a mapping of name: command");
         return;
     }
-    for (yaml_node_pair_t *p = cmds->data.mapping.pairs.start; p < cmds->data.mapping.pairs.top && !L->oom; p++)
-        read_command(L, node(L, p->key), node(L, p->value));
+    for (size_t p = 0; p < ynode_count(doc, cmds) && !L->oom; p++)
+        read_command(L, ynode_key(doc, cmds, p), ynode_value(doc, cmds, p));
     check_required(L, cl);
     check_examples(L);
 }
@@ -883,48 +882,27 @@ static void load_doc(struct ld *L, yaml_document_t *doc)
 struct sms_commands *sms_commands_load(const char *path, struct buf *errors)
 {
     struct ld L = {.path = path, .errors = errors};
-    yaml_parser_t parser;
-    yaml_document_t doc;
-    bool have_parser = false, have_doc = false;
-    struct stat st;
-    FILE *fp = NULL;
+    struct ydoc_error e;
+    struct yaml_doc *doc = NULL;
     L.c = calloc(1, sizeof *L.c);
     if (!L.c) {
         report(&L, 0, "out of memory");
         return NULL;
     }
     atomic_init(&L.c->refs, 1);
-    if (!(fp = fopen(path, "rb"))) {
-        report(&L, 0, "cannot open: %s", strerror(errno));
+    if (!(doc = ydoc_load(path, MAX_FILE_BYTES, &e))) {
+        if (e.kind == YDOC_NOMEM)
+            L.oom = true;
+        else
+            report(&L, e.line, "%s", e.msg);
         goto out;
     }
-    if (fstat(fileno(fp), &st) || st.st_size > MAX_FILE_BYTES) {
-        report(&L, 0, "file too large (over %ld bytes)", MAX_FILE_BYTES);
-        goto out;
-    }
-    if (!yaml_parser_initialize(&parser)) {
-        L.oom = true;
-        goto out;
-    }
-    have_parser = true;
-    yaml_parser_set_input_file(&parser, fp);
-    if (!yaml_parser_load(&parser, &doc)) {
-        report(&L, (int)parser.problem_mark.line + 1, "YAML syntax error: %s%s%s",
-               parser.problem ? parser.problem : "unknown problem", parser.context ? " " : "",
-               parser.context ? parser.context : "");
-        goto out;
-    }
-    have_doc = true;
-    load_doc(&L, &doc);
+    load_doc(&L, doc);
 out:
     if (L.oom)
         report(&L, 0, "out of memory");
-    if (have_doc)
-        yaml_document_delete(&doc);
-    if (have_parser)
-        yaml_parser_delete(&parser);
-    if (fp)
-        fclose(fp);
+    L.doc = NULL;
+    ydoc_free(doc);
     if (L.nerr) {
         commands_free(L.c);
         return NULL;

@@ -1,4 +1,4 @@
-/* ussd menu: loads the menu files of a directory with libyaml and checks the
+/* ussd menu: loads the YAML menu files of a directory and checks the
  * whole set before anyone may use it: structure, targets, reachability,
  * translations, GSM-7, placeholders, patterns, built-ins, messages and the
  * 160-character budget of every screen in both languages. Every problem is
@@ -9,6 +9,7 @@
 #include "util/gsm.h"
 #include "util/regex.h"
 #include "util/str.h"
+#include "util/yaml.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -17,8 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <yaml.h>
 
 #define MAX_FILES 256
 #define MAX_FILE_BYTES (1L << 20)
@@ -82,7 +81,7 @@ struct ld {
     bool oom;
     const char *dir;
     const char *file;      /* current file, as shown in messages */
-    yaml_document_t *doc;
+    const struct yaml_doc *doc;
     struct ref *refs;
     int nrefs, caprefs;
     int capscreens, capmsgs;
@@ -115,26 +114,27 @@ static void err_at(struct ld *L, const char *file, int line, const char *fmt, ..
 
 #define report(L, line, ...) err_at(L, (L)->file, line, __VA_ARGS__)
 
-static int line_of(const yaml_node_t *n) { return n ? (int)n->start_mark.line + 1 : 0; }
+/* Nodes are ids into L->doc, 0 for none. */
+static int line_of(const struct ld *L, int n) { return ynode_line(L->doc, n); }
 
-static yaml_node_t *node(struct ld *L, int id) { return yaml_document_get_node(L->doc, id); }
+static bool is_scalar(const struct ld *L, int n) { return ynode_kind(L->doc, n) == YN_SCALAR; }
 
-static bool is_scalar(const yaml_node_t *n) { return n && n->type == YAML_SCALAR_NODE; }
+static bool is_map(const struct ld *L, int n) { return ynode_kind(L->doc, n) == YN_MAP; }
 
-static const char *sval(const yaml_node_t *n) { return (const char *)n->data.scalar.value; }
+static const char *sval(const struct ld *L, int n) { return ynode_str(L->doc, n); }
 
 /* The scalar's text copied into the arena, or NULL after reporting. */
-static const char *scalar(struct ld *L, yaml_node_t *n, const char *what)
+static const char *scalar(struct ld *L, int n, const char *what)
 {
-    if (!is_scalar(n)) {
-        report(L, line_of(n), "%s must be a plain value", what);
+    if (!is_scalar(L, n)) {
+        report(L, line_of(L, n), "%s must be a plain value", what);
         return NULL;
     }
-    if (strlen(sval(n)) != n->data.scalar.length) {
-        report(L, line_of(n), "%s holds a NUL character", what);
+    if (strlen(sval(L, n)) != ynode_strlen(L->doc, n)) {
+        report(L, line_of(L, n), "%s holds a NUL character", what);
         return NULL;
     }
-    char *s = arena_strdup(L->m, sval(n), n->data.scalar.length);
+    char *s = arena_strdup(L->m, sval(L, n), ynode_strlen(L->doc, n));
     if (!s)
         L->oom = true;
     return s;
@@ -166,33 +166,33 @@ struct fspec {
 /* Matches a mapping's keys against spec: unknown, duplicate and missing
  * required keys are reported; val[i]/kline[i] get the value node and key line
  * of spec[i] (NULL/0 when absent). false when map is not a mapping. */
-static bool fields(struct ld *L, yaml_node_t *map, int line, const char *what, const struct fspec *spec,
-                   int nspec, yaml_node_t **val, int *kline)
+static bool fields(struct ld *L, int map, int line, const char *what, const struct fspec *spec, int nspec,
+                   int *val, int *kline)
 {
     for (int i = 0; i < nspec; i++) {
-        val[i] = NULL;
+        val[i] = 0;
         kline[i] = 0;
     }
-    if (!map || map->type != YAML_MAPPING_NODE) {
-        report(L, map ? line_of(map) : line, "%s must be a mapping", what);
+    if (!is_map(L, map)) {
+        report(L, map ? line_of(L, map) : line, "%s must be a mapping", what);
         return false;
     }
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = node(L, p->key);
-        if (!is_scalar(k)) {
-            report(L, line_of(k), "%s: keys must be plain values", what);
+    for (size_t p = 0; p < ynode_count(L->doc, map); p++) {
+        int k = ynode_key(L->doc, map, p);
+        if (!is_scalar(L, k)) {
+            report(L, line_of(L, k), "%s: keys must be plain values", what);
             continue;
         }
         int i = 0;
-        while (i < nspec && strcmp(spec[i].name, sval(k)))
+        while (i < nspec && strcmp(spec[i].name, sval(L, k)))
             i++;
         if (i == nspec)
-            report(L, line_of(k), "unknown key '%s' in %s", sval(k), what);
+            report(L, line_of(L, k), "unknown key '%s' in %s", sval(L, k), what);
         else if (val[i])
-            report(L, line_of(k), "duplicate key '%s' in %s", sval(k), what);
+            report(L, line_of(L, k), "duplicate key '%s' in %s", sval(L, k), what);
         else {
-            val[i] = node(L, p->value);
-            kline[i] = line_of(k);
+            val[i] = ynode_value(L->doc, map, p);
+            kline[i] = line_of(L, k);
         }
     }
     for (int i = 0; i < nspec; i++)
@@ -261,17 +261,17 @@ static bool check_text(struct ld *L, const char *t, int line, const char *lang, 
 }
 
 /* Reads {en: ..., sw: ...} from v; kline is the line of the key naming it. */
-static bool read_text(struct ld *L, yaml_node_t *v, int kline, const char *what, bool placeholders,
+static bool read_text(struct ld *L, int v, int kline, const char *what, bool placeholders,
                       struct utext *out)
 {
     static const struct fspec spec[USSD_NLANG] = {{"en", false}, {"sw", false}};
-    yaml_node_t *val[USSD_NLANG];
+    int val[USSD_NLANG];
     int kl[USSD_NLANG];
     out->t[USSD_EN] = out->t[USSD_SW] = NULL;
     if (!v)
         return false;
-    if (is_scalar(v)) {
-        report(L, line_of(v), "%s must be a mapping {en: ..., sw: ...}", what);
+    if (is_scalar(L, v)) {
+        report(L, line_of(L, v), "%s must be a mapping {en: ..., sw: ...}", what);
         return false;
     }
     char whatmap[96];
@@ -295,11 +295,11 @@ static bool read_text(struct ld *L, yaml_node_t *v, int kline, const char *what,
         while (n && (t[n - 1] == '\n' || t[n - 1] == ' ' || t[n - 1] == '\r'))
             t[--n] = 0;
         if (!n) {
-            report(L, line_of(val[l]), "empty %s translation of %s", lang_names[l], what);
+            report(L, line_of(L, val[l]), "empty %s translation of %s", lang_names[l], what);
             ok = false;
             continue;
         }
-        if (!check_text(L, t, line_of(val[l]), lang_names[l], what, placeholders))
+        if (!check_text(L, t, line_of(L, val[l]), lang_names[l], what, placeholders))
             ok = false;
         else
             out->t[l] = t;
@@ -321,7 +321,7 @@ static bool valid_id(const char *s)
     return true;
 }
 
-static void add_ref(struct ld *L, int screen, int opt, enum ref_field f, yaml_node_t *v, const char *what)
+static void add_ref(struct ld *L, int screen, int opt, enum ref_field f, int v, const char *what)
 {
     const char *target = scalar(L, v, what);
     if (!target)
@@ -336,34 +336,34 @@ static void add_ref(struct ld *L, int screen, int opt, enum ref_field f, yaml_no
         L->refs = r;
         L->caprefs = cap;
     }
-    L->refs[L->nrefs++] = (struct ref){screen, opt, f, target, L->file, line_of(v)};
+    L->refs[L->nrefs++] = (struct ref){screen, opt, f, target, L->file, line_of(L, v)};
 }
 
 /* A known var name from v; reports unknown ones. */
-static const char *read_var(struct ld *L, yaml_node_t *v, const char *what)
+static const char *read_var(struct ld *L, int v, const char *what)
 {
     const char *var = scalar(L, v, what);
     if (var && ussd_var_width(var) < 0) {
-        report(L, line_of(v), "unknown var '%s'", var);
+        report(L, line_of(L, v), "unknown var '%s'", var);
         return NULL;
     }
     return var;
 }
 
-static const struct ussd_builtin *read_builtin(struct ld *L, struct uscreen *sc, yaml_node_t *v,
+static const struct ussd_builtin *read_builtin(struct ld *L, struct uscreen *sc, int v,
                                                enum ussd_builtin_kind kind)
 {
     const char *name = scalar(L, v, "built-in name");
     if (!name)
         return NULL;
-    sc->bline = line_of(v);
+    sc->bline = line_of(L, v);
     const struct ussd_builtin *b = ussd_builtin_find(name);
     if (!b) {
-        report(L, line_of(v), "unknown built-in '%s'", name);
+        report(L, line_of(L, v), "unknown built-in '%s'", name);
         return NULL;
     }
     if (b->kind != kind) {
-        report(L, line_of(v), "built-in '%s' is %s, not %s", name,
+        report(L, line_of(L, v), "built-in '%s' is %s, not %s", name,
             b->kind == USSD_VALIDATE ? "a validate step" : "an action",
             kind == USSD_VALIDATE ? "a validate step" : "an action");
         return NULL;
@@ -373,24 +373,24 @@ static const struct ussd_builtin *read_builtin(struct ld *L, struct uscreen *sc,
     return b;
 }
 
-static void read_set(struct ld *L, yaml_node_t *v, struct uoption *o)
+static void read_set(struct ld *L, int v, struct uoption *o)
 {
-    if (v->type != YAML_MAPPING_NODE) {
-        report(L, line_of(v), "set must be a mapping {var: value}");
+    if (!is_map(L, v)) {
+        report(L, line_of(L, v), "set must be a mapping {var: value}");
         return;
     }
-    for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = node(L, p->key), *val = node(L, p->value);
+    for (size_t p = 0; p < ynode_count(L->doc, v); p++) {
+        int k = ynode_key(L->doc, v, p), val = ynode_value(L->doc, v, p);
         const char *var = read_var(L, k, "set var");
         const char *value = scalar(L, val, "set value");
         if (!var || !value)
             continue;
         if (o->nset == USSD_MAX_SET) {
-            report(L, line_of(k), "more than %d vars in one set", USSD_MAX_SET);
+            report(L, line_of(L, k), "more than %d vars in one set", USSD_MAX_SET);
             return;
         }
         if ((int)gsm_chars(value) > ussd_var_width(var) || gsm_septets(value) < 0) {
-            report(L, line_of(val), "value '%s' does not fit var '%s' (%d GSM-7 characters)", value, var,
+            report(L, line_of(L, val), "value '%s' does not fit var '%s' (%d GSM-7 characters)", value, var,
                 ussd_var_width(var));
             continue;
         }
@@ -400,7 +400,7 @@ static void read_set(struct ld *L, yaml_node_t *v, struct uoption *o)
             while (allowed[i] && strcmp(allowed[i], value))
                 i++;
             if (!allowed[i]) {
-                report(L, line_of(val), "var '%s' cannot be '%s'", var, value);
+                report(L, line_of(L, val), "var '%s' cannot be '%s'", var, value);
                 continue;
             }
         }
@@ -410,17 +410,17 @@ static void read_set(struct ld *L, yaml_node_t *v, struct uoption *o)
     }
 }
 
-static void read_options(struct ld *L, int si, yaml_node_t *v, int kline)
+static void read_options(struct ld *L, int si, int v, int kline)
 {
     static const struct fspec spec[] = {{"key", true}, {"label", true}, {"goto", true}, {"set", false}};
     enum { F_KEY, F_LABEL, F_GOTO, F_SET, NF };
     struct uscreen *sc = &L->m->screens[si];
-    if (!v || v->type != YAML_SEQUENCE_NODE || v->data.sequence.items.top == v->data.sequence.items.start) {
-        report(L, v ? line_of(v) : kline, "options of screen '%s' must be a non-empty list", sc->id);
+    if (ynode_kind(L->doc, v) != YN_SEQ || !ynode_count(L->doc, v)) {
+        report(L, v ? line_of(L, v) : kline, "options of screen '%s' must be a non-empty list", sc->id);
         sc->bad = true;
         return;
     }
-    int n = (int)(v->data.sequence.items.top - v->data.sequence.items.start);
+    int n = (int)ynode_count(L->doc, v);
     sc->opts = arena_alloc(L->m, (size_t)n * sizeof *sc->opts);
     if (!sc->opts) {
         L->oom = true;
@@ -428,14 +428,14 @@ static void read_options(struct ld *L, int si, yaml_node_t *v, int kline)
     }
     memset(sc->opts, 0, (size_t)n * sizeof *sc->opts);
     for (int i = 0; i < n; i++) {
-        yaml_node_t *item = node(L, v->data.sequence.items.start[i]);
-        yaml_node_t *val[NF];
+        int item = ynode_item(L->doc, v, (size_t)i);
+        int val[NF];
         int kl[NF];
         char what[96];
         snprintf(what, sizeof what, "option %d of screen '%s'", i + 1, sc->id);
         struct uoption *o = &sc->opts[i];
         o->go = -1;
-        if (!fields(L, item, line_of(item), what, spec, NF, val, kl) || !val[F_KEY]) {
+        if (!fields(L, item, line_of(L, item), what, spec, NF, val, kl) || !val[F_KEY]) {
             sc->bad = true;
             continue;
         }
@@ -444,7 +444,7 @@ static void read_options(struct ld *L, int si, yaml_node_t *v, int kline)
             sc->bad = true;
             continue;
         }
-        int kline0 = line_of(val[F_KEY]);
+        int kline0 = line_of(L, val[F_KEY]);
         if (!str_is_digits(key) || strlen(key) > 3) {
             report(L, kline0, "option key '%s' must be 1 to 3 digits", key);
             sc->bad = true;
@@ -507,12 +507,12 @@ static const unsigned char kind_fields[][S_NFIELDS] = {
     [KIND_END] = {[S_KIND] = 2, [S_TEXT] = 2},
 };
 
-static void read_screen(struct ld *L, yaml_node_t *k, yaml_node_t *v)
+static void read_screen(struct ld *L, int k, int v)
 {
     const char *id = scalar(L, k, "screen id");
     if (!id)
         return;
-    int line = line_of(k);
+    int line = line_of(L, k);
     if (!valid_id(id)) {
         report(L, line, "screen id '%s' must be 1 to 47 of A-Z a-z 0-9 _ -", id);
         return;
@@ -533,15 +533,15 @@ static void read_screen(struct ld *L, yaml_node_t *k, yaml_node_t *v)
     sc->kind = KIND_END;
     char what[96];
     snprintf(what, sizeof what, "screen '%s'", id);
-    if (!v || v->type != YAML_MAPPING_NODE) {
+    if (!is_map(L, v)) {
         report(L, line, "%s must be a mapping", what);
         sc->bad = true;
         return;
     }
-    yaml_node_t *kindv = NULL;
-    for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++)
-        if (is_scalar(node(L, p->key)) && !strcmp(sval(node(L, p->key)), "kind"))
-            kindv = node(L, p->value);
+    int kindv = 0;
+    for (size_t p = 0; p < ynode_count(L->doc, v); p++)
+        if (is_scalar(L, ynode_key(L->doc, v, p)) && !strcmp(sval(L, ynode_key(L->doc, v, p)), "kind"))
+            kindv = ynode_value(L->doc, v, p);
     if (!kindv) {
         report(L, line, "%s needs 'kind'", what);
         sc->bad = true;
@@ -553,7 +553,7 @@ static void read_screen(struct ld *L, yaml_node_t *k, yaml_node_t *v)
         ki++;
     if (!kind || ki == (int)(sizeof kind_names / sizeof kind_names[0])) {
         if (kind)
-            report(L, line_of(kindv), "unknown screen kind '%s' (menu, input, list, confirm, action, end)",
+            report(L, line_of(L, kindv), "unknown screen kind '%s' (menu, input, list, confirm, action, end)",
                 kind);
         sc->bad = true;
         return;
@@ -566,7 +566,7 @@ static void read_screen(struct ld *L, yaml_node_t *k, yaml_node_t *v)
             spec[n] = (struct fspec){sfield_names[f], kind_fields[ki][f] == 2};
             map[n++] = f;
         }
-    yaml_node_t *got[S_NFIELDS], *val[S_NFIELDS] = {0};
+    int got[S_NFIELDS], val[S_NFIELDS] = {0};
     int gkl[S_NFIELDS], kl[S_NFIELDS] = {0};
     char fwhat[128];
     snprintf(fwhat, sizeof fwhat, "%s screen '%s'", kind, id);
@@ -593,7 +593,7 @@ static void read_screen(struct ld *L, yaml_node_t *k, yaml_node_t *v)
             const char *pat = scalar(L, val[S_PATTERN], "pattern");
             char perr[256];
             if (pat && !(sc->re = regex_new(pat, false, perr, sizeof perr))) {
-                report(L, line_of(val[S_PATTERN]), "%s", perr);
+                report(L, line_of(L, val[S_PATTERN]), "%s", perr);
                 sc->bad = true;
             }
         }
@@ -608,7 +608,7 @@ static void read_screen(struct ld *L, yaml_node_t *k, yaml_node_t *v)
         if (val[S_SOURCE]) {
             sc->source = scalar(L, val[S_SOURCE], "source");
             if (sc->source && !ussdi_source_known(sc->source)) {
-                report(L, line_of(val[S_SOURCE]), "unknown list source '%s'", sc->source);
+                report(L, line_of(L, val[S_SOURCE]), "unknown list source '%s'", sc->source);
                 sc->bad = true;
             }
         }
@@ -623,7 +623,7 @@ static void read_screen(struct ld *L, yaml_node_t *k, yaml_node_t *v)
             char name[64];
             snprintf(name, sizeof name, "%s_name", sc->var);
             if (ussd_var_width(name) < 0) {
-                report(L, line_of(val[S_VAR]), "list var '%s' needs a known var '%s' for the label", sc->var,
+                report(L, line_of(L, val[S_VAR]), "list var '%s' needs a known var '%s' for the label", sc->var,
                     name);
                 sc->bad = true;
             } else if (!(sc->var_name = arena_strdup(L->m, name, strlen(name)))) {
@@ -653,7 +653,7 @@ static void read_screen(struct ld *L, yaml_node_t *k, yaml_node_t *v)
 
 /* ---- top level of a file ---- */
 
-static void read_nav(struct ld *L, yaml_node_t *v, int kline)
+static void read_nav(struct ld *L, int v, int kline)
 {
     if (L->nav_file) {
         report(L, kline, "nav: given twice (first at %s:%d)", L->nav_file, L->nav_line);
@@ -664,7 +664,7 @@ static void read_nav(struct ld *L, yaml_node_t *v, int kline)
     struct fspec spec[NAV_COUNT];
     for (int i = 0; i < NAV_COUNT; i++)
         spec[i] = (struct fspec){nav_names[i], true};
-    yaml_node_t *val[NAV_COUNT];
+    int val[NAV_COUNT];
     int kl[NAV_COUNT];
     if (!fields(L, v, kline, "nav", spec, NAV_COUNT, val, kl))
         return;
@@ -676,22 +676,22 @@ static void read_nav(struct ld *L, yaml_node_t *v, int kline)
     }
 }
 
-static void read_messages(struct ld *L, yaml_node_t *v)
+static void read_messages(struct ld *L, int v)
 {
     struct ussd_menus *m = L->m;
-    if (v->type != YAML_MAPPING_NODE) {
-        report(L, line_of(v), "messages must be a mapping of key: {en: ..., sw: ...}");
+    if (!is_map(L, v)) {
+        report(L, line_of(L, v), "messages must be a mapping of key: {en: ..., sw: ...}");
         return;
     }
-    for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = node(L, p->key);
+    for (size_t p = 0; p < ynode_count(L->doc, v); p++) {
+        int k = ynode_key(L->doc, v, p);
         const char *key = scalar(L, k, "message key");
         if (!key)
             continue;
         bool dup = false;
         for (int i = 0; i < m->nmsgs && !dup; i++)
             if (!strcmp(m->msgs[i].key, key)) {
-                report(L, line_of(k), "duplicate message '%s' (first at %s:%d)", key, m->msgs[i].file,
+                report(L, line_of(L, k), "duplicate message '%s' (first at %s:%d)", key, m->msgs[i].file,
                     m->msgs[i].line);
                 dup = true;
             }
@@ -712,67 +712,51 @@ static void read_messages(struct ld *L, yaml_node_t *v)
         struct umsg *g = &m->msgs[m->nmsgs];
         g->key = key;
         g->file = L->file;
-        g->line = line_of(k);
-        if (read_text(L, node(L, p->value), line_of(k), what, true, &g->text))
+        g->line = line_of(L, k);
+        if (read_text(L, ynode_value(L->doc, v, p), line_of(L, k), what, true, &g->text))
             m->nmsgs++;
     }
 }
 
 static void load_file(struct ld *L, const char *path)
 {
-    yaml_parser_t parser;
-    yaml_document_t doc;
-    bool have_parser = false, have_doc = false;
-    struct stat st;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        report(L, 0, "cannot open: %s", strerror(errno));
+    struct ydoc_error e;
+    struct yaml_doc *doc = ydoc_load(path, MAX_FILE_BYTES, &e);
+    if (!doc) {
+        if (e.kind == YDOC_NOMEM) {
+            L->oom = true;
+        } else {
+            char started[48] = "";
+            if (e.context_line && e.context_line != e.line)
+                snprintf(started, sizeof started, " started at line %d", e.context_line);
+            report(L, e.line, "%s%s", e.msg, started);
+        }
         return;
     }
-    if (fstat(fileno(fp), &st) || st.st_size > MAX_FILE_BYTES) {
-        report(L, 0, "file too large (over %ld bytes)", MAX_FILE_BYTES);
+    L->doc = doc;
+    int root = ydoc_root(doc);
+    if (!is_map(L, root)) {
+        report(L, root ? line_of(L, root) : 1, "not a menu file: the top level must be a mapping with screens:");
         goto out;
     }
-    if (!yaml_parser_initialize(&parser)) {
-        L->oom = true;
-        goto out;
-    }
-    have_parser = true;
-    yaml_parser_set_input_file(&parser, fp);
-    if (!yaml_parser_load(&parser, &doc)) {
-        char started[48] = "";
-        if (parser.context && parser.context_mark.line != parser.problem_mark.line)
-            snprintf(started, sizeof started, " started at line %d", (int)parser.context_mark.line + 1);
-        report(L, (int)parser.problem_mark.line + 1, "YAML syntax error: %s%s%s%s",
-               parser.problem ? parser.problem : "unknown problem", parser.context ? " " : "",
-               parser.context ? parser.context : "", started);
-        goto out;
-    }
-    have_doc = true;
-    L->doc = &doc;
-    yaml_node_t *root = yaml_document_get_root_node(&doc);
-    if (!root || root->type != YAML_MAPPING_NODE) {
-        report(L, root ? line_of(root) : 1, "not a menu file: the top level must be a mapping with screens:");
-        goto out;
-    }
-    yaml_node_t *screens = NULL, *commands = NULL;
-    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = node(L, p->key);
-        if (is_scalar(k) && !strcmp(sval(k), "screens"))
-            screens = node(L, p->value);
-        if (is_scalar(k) && !strcmp(sval(k), "commands"))
-            commands = node(L, p->value);
+    int screens = 0, commands = 0;
+    for (size_t p = 0; p < ynode_count(doc, root); p++) {
+        int k = ynode_key(doc, root, p);
+        if (is_scalar(L, k) && !strcmp(sval(L, k), "screens"))
+            screens = ynode_value(doc, root, p);
+        if (is_scalar(L, k) && !strcmp(sval(L, k), "commands"))
+            commands = ynode_value(doc, root, p);
     }
     if (!screens && commands)
         goto out; /* an SMS command file */
     if (!screens) {
-        report(L, line_of(root), "not a menu file: no top-level screens: (nor commands: of an SMS file)");
+        report(L, line_of(L, root), "not a menu file: no top-level screens: (nor commands: of an SMS file)");
         goto out;
     }
     static const struct fspec spec[] = {{"screens", true}, {"start", false}, {"nav", false}, {"messages", false}};
-    yaml_node_t *val[4];
+    int val[4];
     int kl[4];
-    fields(L, root, line_of(root), "the top level", spec, 4, val, kl);
+    fields(L, root, line_of(L, root), "the top level", spec, 4, val, kl);
     if (val[1]) {
         const char *start = scalar(L, val[1], "start");
         if (start && L->start)
@@ -787,24 +771,20 @@ static void load_file(struct ld *L, const char *path)
         read_nav(L, val[2], kl[2]);
     if (val[3])
         read_messages(L, val[3]);
-    if (screens->type != YAML_MAPPING_NODE) {
-        report(L, line_of(screens), "screens must be a mapping of id: screen");
+    if (!is_map(L, screens)) {
+        report(L, line_of(L, screens), "screens must be a mapping of id: screen");
         goto out;
     }
-    for (yaml_node_pair_t *p = screens->data.mapping.pairs.start; p < screens->data.mapping.pairs.top; p++) {
+    for (size_t p = 0; p < ynode_count(doc, screens); p++) {
         if (L->m->nscreens >= MAX_SCREENS) {
-            report(L, line_of(node(L, p->key)), "more than %d screens", MAX_SCREENS);
+            report(L, line_of(L, ynode_key(doc, screens, p)), "more than %d screens", MAX_SCREENS);
             break;
         }
-        read_screen(L, node(L, p->key), node(L, p->value));
+        read_screen(L, ynode_key(doc, screens, p), ynode_value(doc, screens, p));
     }
 out:
     L->doc = NULL;
-    if (have_doc)
-        yaml_document_delete(&doc);
-    if (have_parser)
-        yaml_parser_delete(&parser);
-    fclose(fp);
+    ydoc_free(doc);
 }
 
 /* ---- whole-set checks ---- */
