@@ -152,6 +152,11 @@ void app_health_set(struct app *a, enum provider_id p, bool ok, const char *deta
 
 void app_wake(struct app *a)
 {
+    /* busy workers will see the work on their next pass: no lock, no
+     * futex wake on the hop that queued it. A wake racing a worker that is
+     * just going to sleep is caught by its poll interval. */
+    if (atomic_load(&a->sleepers) == 0 && !atomic_load(&a->stopping))
+        return;
     pthread_mutex_lock(&a->wake_lock);
     pthread_cond_broadcast(&a->wake);
     pthread_mutex_unlock(&a->wake_lock);
@@ -197,8 +202,10 @@ static void sleep_until_woken(struct app *a, int64_t ms)
         ts.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&a->wake_lock);
+    atomic_fetch_add(&a->sleepers, 1);
     if (!atomic_load(&a->stopping))
         pthread_cond_timedwait(&a->wake, &a->wake_lock, &ts);
+    atomic_fetch_sub(&a->sleepers, 1);
     pthread_mutex_unlock(&a->wake_lock);
 }
 

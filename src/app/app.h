@@ -50,9 +50,11 @@ struct app {
     pthread_mutex_t health_lock;
     struct provider_health health[PROV_COUNT];
 
-    /* workers sleep on this and wake early when work is queued */
+    /* workers sleep on this and wake early when work is queued; a wake
+     * with nobody asleep costs nothing (sleepers == 0) */
     pthread_mutex_t wake_lock;
     pthread_cond_t wake;
+    atomic_int sleepers;
     atomic_bool stopping;
     pthread_t workers[8];
     int nworkers;
