@@ -200,16 +200,6 @@ static int http_rule(struct sandbox *sb, const char *to)
     return status;
 }
 
-static bool loopback_url(const char *url)
-{
-    static const char *const ok[] = {"http://127.0.0.1:", "http://127.0.0.1/", "http://localhost:",
-                                     "http://localhost/"};
-    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
-        if (!strncmp(url, ok[i], strlen(ok[i])))
-            return true;
-    return false;
-}
-
 /* Posts a delivery report as AT does (form-encoded); lipad's HTTP status,
  * 0 when the post failed (err says why). */
 static int post_report(const char *url, const char *message_id, const char *phone, const char *status,
@@ -468,7 +458,7 @@ static void h_behaviour(void *ctx, struct http_req *req, struct http_resp *resp)
             bad = "report.status must be a short string";
             goto out;
         }
-        if (!url || !loopback_url(url) || !str_copy(r.report_url, sizeof r.report_url, url)) {
+        if (!url || !sb_url_is_loopback(url) || !str_copy(r.report_url, sizeof r.report_url, url)) {
             bad = "report.url must be a loopback http URL";
             goto out;
         }
@@ -516,7 +506,7 @@ static void h_report(void *ctx, struct http_req *req, struct http_resp *resp)
         sb_control_error(resp, 400, "status is required (Success, Failed, Rejected, Buffered, ...)");
         goto out;
     }
-    if (!url || !loopback_url(url)) {
+    if (!url || !sb_url_is_loopback(url)) {
         sb_control_error(resp, 400, "url must be a loopback http URL");
         goto out;
     }

@@ -173,3 +173,26 @@ const struct http_route sb_control_routes[] = {
     {"POST", "/sandbox/stk/{id}/resend", h_stk_resend, 0},
     {NULL, NULL, NULL, 0},
 };
+
+/* Host of an http(s) URL is this machine. */
+bool sb_url_is_loopback(const char *url)
+{
+    const char *h = strstr(url, "://");
+    if (!h)
+        return false;
+    h += 3;
+    const char *at = strpbrk(h, "@/?#");
+    if (at && *at == '@')
+        h = at + 1;
+    if (!strncmp(h, "[::1]", 5))
+        return true;
+    size_t n = strcspn(h, ":/?#");
+    if (n == 9 && !strncmp(h, "localhost", 9))
+        return true;
+    if (strncmp(h, "127.", 4))
+        return false;
+    for (size_t i = 4; i < n; i++)
+        if (!((h[i] >= '0' && h[i] <= '9') || h[i] == '.'))
+            return false;
+    return true;
+}

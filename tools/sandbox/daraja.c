@@ -227,33 +227,11 @@ static bool text_ok(const char *s, size_t max_chars)
     return n >= 1 && n <= max_chars && str_is_clean_utf8(s, strlen(s));
 }
 
-/* Host of an http(s) URL is this machine. */
-static bool url_is_loopback(const char *url)
-{
-    const char *h = strstr(url, "://");
-    if (!h)
-        return false;
-    h += 3;
-    const char *at = strpbrk(h, "@/?#");
-    if (at && *at == '@')
-        h = at + 1;
-    if (!strncmp(h, "[::1]", 5))
-        return true;
-    size_t n = strcspn(h, ":/?#");
-    if (n == 9 && !strncmp(h, "localhost", 9))
-        return true;
-    if (strncmp(h, "127.", 4))
-        return false;
-    for (size_t i = 4; i < n; i++)
-        if (!((h[i] >= '0' && h[i] <= '9') || h[i] == '.'))
-            return false;
-    return true;
-}
 
 /* POSTs a callback body; returns lipad's HTTP status, 0 on failure. */
 static int post_callback(const char *url, const char *body, char *err, size_t errsz)
 {
-    if (!url_is_loopback(url)) {
+    if (!sb_url_is_loopback(url)) {
         snprintf(err, errsz, "CallBackURL host is not loopback; the sandbox posts only there");
         return 0;
     }

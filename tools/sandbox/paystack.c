@@ -148,31 +148,6 @@ static bool amount_of(const json_t *v, int64_t *out)
     return *out >= 1 && *out <= AMOUNT_MAX;
 }
 
-/* Host of an http(s) URL is this machine. */
-static bool url_is_loopback(const char *url)
-{
-    const char *h = !strncmp(url, "http://", 7) ? url + 7 : !strncmp(url, "https://", 8) ? url + 8 : NULL;
-    if (!h)
-        return false;
-    for (const unsigned char *p = (const unsigned char *)url; *p; p++)
-        if (*p <= ' ' || *p == 0x7f)
-            return false;
-    const char *at = strpbrk(h, "@/?#");
-    if (at && *at == '@')
-        h = at + 1;
-    if (!strncmp(h, "[::1]", 5))
-        return true;
-    size_t n = strcspn(h, ":/?#");
-    if (n == 9 && !strncmp(h, "localhost", 9))
-        return true;
-    if (strncmp(h, "127.", 4))
-        return false;
-    for (size_t i = 4; i < n; i++)
-        if (!((h[i] >= '0' && h[i] <= '9') || h[i] == '.'))
-            return false;
-    return true;
-}
-
 static void txn_free(struct txn *t)
 {
     if (t) {
@@ -460,7 +435,7 @@ static void h_pay(void *ctx, struct http_req *req, struct http_resp *resp)
     }
     if (wu && !json_is_null(wu) &&
         (!json_is_string(wu) || strlen(json_string_value(wu)) >= URL_MAX ||
-         !url_is_loopback(json_string_value(wu)))) {
+         !sb_url_is_loopback(json_string_value(wu)))) {
         sb_control_error(resp, 400, "webhook_url must be an http URL on a loopback host");
         goto out;
     }

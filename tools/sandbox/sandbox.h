@@ -104,4 +104,8 @@ int64_t sb_mono_ms(void);
 /* Answers a small JSON error {"ok":false,"error":msg} for control routes. */
 void sb_control_error(struct http_resp *resp, int status, const char *msg);
 
+/* The sandbox posts callbacks and reports only to this machine: true when
+ * the host of an http(s) URL is loopback (127.x, localhost, [::1]). */
+bool sb_url_is_loopback(const char *url);
+
 #endif
