@@ -92,10 +92,14 @@ check: deps
 	@$(MAKE) --no-print-directory SANITIZER=1 unit-bin e2e-bin
 	@tools/run-tests.sh build/san
 
-run: deps all
+# deps first, then a fresh make: the flags come from pkg-config when the
+# Makefile is read, which must happen after a fresh machine got the packages
+run: deps
+	@$(MAKE) --no-print-directory all
 	@tools/run.sh
 
-bench: deps all
+bench: deps
+	@$(MAKE) --no-print-directory all
 	@tools/bench.sh
 
 lint:
