@@ -1238,8 +1238,10 @@ enum store_rc store_session_put(struct store *st, const char *id, const char *ph
     return hot_session_put(st->hot, id, phone, r, true) ? ST_OK : ST_ERROR;
 }
 
-/* Sessions stay in memory a little longer than AT keeps them (180 s). */
-#define SESSION_MEMORY_MS (200 * 1000)
+/* Sessions stay in memory for a minute after their last hop (a caller has
+ * about 30 s per screen); an older one is rebuilt from AT's text if it
+ * comes back (ussd/handler.c), so memory stays bounded under load. */
+#define SESSION_MEMORY_MS (60 * 1000)
 
 /* Copies the WAL back into the database now and then (connections do not
  * checkpoint on commit: that fsync would land on a USSD hop). PASSIVE never

@@ -228,6 +228,33 @@ static const char *host_action(void *ctx, const char *name, const char *phone, c
     return "system_error";
 }
 
+/* A session whose state is gone (lipad restarted, or AT's sessionId changed
+ * under it) is rebuilt from AT's text, which holds every input so far: the
+ * inputs are replayed from the main menu as if they came one hop at a time
+ * (what ussd-menu-builder does for a session it does not know). Only the
+ * last answer is kept. Side effects stay safe: a purchase is idempotent per
+ * session. If the inputs end the session before the last one, or the menus
+ * changed so they lead nowhere, the caller simply sees where they ended up;
+ * with too many inputs the main menu is shown. */
+static bool replay(const struct ussd_menus *m, const struct ussd_host *host, struct hop *h, const char *sid,
+                   struct ussd_session *s, const char *text, struct buf *reply, bool end)
+{
+    char inputs[TEXT_MAX + 1];
+    str_copy(inputs, sizeof inputs, text);
+    int n = 0;
+    for (char *p = inputs; *p; p++)
+        n += *p == '*';
+    if (n >= 16)
+        return end; /* not a path anyone typed: stay at the main menu */
+    char *save = NULL;
+    for (char *in = strtok_r(inputs, "*", &save); in && !end; in = strtok_r(NULL, "*", &save)) {
+        end = ussd_step(m, host, h->phone, sid, s, in, reply);
+        if (!end && water_requote(h, s))
+            ussd_show(m, host, h->phone, sid, s, s->screen, reply, &end);
+    }
+    return end;
+}
+
 static void answer(struct http_resp *resp, const char *text)
 {
     http_resp_text(resp, 200, "text/plain; charset=utf-8", text);
@@ -280,14 +307,14 @@ void ussd_hop(void *ctx, struct http_req *req, struct http_resp *resp)
     struct hop h = {.a = a, .phone = phone};
     struct ussd_session s;
     const char *input = NULL;
+    bool rebuild = false;
     if (rc == ST_OK && *text && ussd_session_decode(&s, row.state)) {
         const char *star = strrchr(text, '*');
         input = star ? star + 1 : text;
     } else {
-        /* a new session, or one whose state is gone: start at the main menu */
+        /* a new session, or one whose state is gone */
         ussd_session_init(&s, caller(&h) ? h.c.user.language : "en");
-        if (rc == ST_NOT_FOUND && *text)
-            log_info("ussd.restart", "session=%s phone=%s", sid, log_phone(phone, masked));
+        rebuild = *text != 0;
     }
     h.lang = s.lang;
     if (!s.screen[0] || !input) {
@@ -297,7 +324,9 @@ void ussd_hop(void *ctx, struct http_req *req, struct http_resp *resp)
     menus = app_menus(a);
     struct ussd_host host = {.ctx = &h, .list = host_list, .action = host_action};
     bool end = ussd_step(menus, &host, phone, sid, &s, input, &reply);
-    if (!end && water_requote(&h, &s))
+    if (rebuild)
+        end = replay(menus, &host, &h, sid, &s, text, &reply, end);
+    else if (!end && water_requote(&h, &s))
         ussd_show(menus, &host, phone, sid, &s, s.screen, &reply, &end);
     str_copy(row.last_text, sizeof row.last_text, text);
     str_copy(row.last_reply, sizeof row.last_reply, reply.data ? reply.data : "END");
