@@ -92,7 +92,7 @@ bool app_init(struct app *a, char *err, size_t errsz)
 void app_free(struct app *a)
 {
     if (a->store)
-        store_flush(a->store);
+        store_maintain(a->store);
     if (a->pay_st)
         a->pay->destroy(a->pay_st);
     if (a->sms_st)
@@ -169,11 +169,11 @@ struct worker {
     int (*work)(struct app *a);
 };
 
-/* USSD sessions are written behind to SQLite (store.h), once per poll
- * interval, so a session's hops coalesce into one or two writes. */
-static int flush_work(struct app *a)
+/* Upkeep of the store: idle USSD sessions leave memory, the WAL is copied
+ * back into the database (store.h). */
+static int maintain_work(struct app *a)
 {
-    store_flush(a->store);
+    store_maintain(a->store);
     return 0;
 }
 
@@ -182,7 +182,7 @@ static const struct worker workers[] = {
     {"topups", purchase_topup_work},
     {"outbox", outbox_work},
     {"sms", sms_inbound_work},
-    {"sessions", flush_work},
+    {"maintain", maintain_work},
     {"paystack", water_paystack_work},
 };
 
@@ -220,15 +220,12 @@ static void *worker_main(void *arg)
      * ms at SCHED_IDLE, 2.2 ms at nice 5, 2.4 ms at nice 0) */
     if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 5) != 0)
         log_warn("worker.nice_failed", "name=%s errno=%d", wa.w->name, errno);
+    char tname[16];
+    snprintf(tname, sizeof tname, "w-%s", wa.w->name); /* shown by top -H, perf */
+    pthread_setname_np(pthread_self(), tname);
     log_info("worker.started", "name=%s", wa.w->name);
-    int64_t last_sweep = 0;
     while (!atomic_load(&wa.a->stopping)) {
         int n = wa.w->work(wa.a);
-        if (wa.w->work == outbox_work && now_ms() - last_sweep > 60000) {
-            /* USSD sessions live 180 s at AT; keep ours a while longer */
-            store_sessions_expire(wa.a->store, now_ms() - 15 * 60 * 1000);
-            last_sweep = now_ms();
-        }
         if (n == 0)
             sleep_until_woken(wa.a, wa.a->cfg.worker_poll_ms);
     }

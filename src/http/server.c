@@ -20,10 +20,22 @@ struct http_server {
     struct ratelimit *limiter;        /* NULL when opts.rate_limit is 0 */
 };
 
+/* A parked request: RUNNING while its handler runs, PARKED once the
+ * connection is suspended, DONE when the answer is in resp, GONE when the
+ * connection ended first (only at shutdown). Whichever of
+ * http_defer_done and on_completed comes second frees it. */
+enum { DEF_RUNNING, DEF_PARKED, DEF_DONE, DEF_GONE };
+struct http_deferred {
+    struct MHD_Connection *conn;
+    atomic_int state;
+    struct http_resp resp;
+};
+
 /* per-connection upload state */
 struct upload {
     struct buf body;
     bool too_big;
+    struct http_deferred *def;         /* set by http_defer */
 };
 
 static const char *seg_end(const char *p)
@@ -125,6 +137,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 {
     struct http_server *s = cls;
     struct upload *up = *state;
+    if (up && up->def) { /* resumed: the deferred answer is ready */
+        send_resp(c, &up->def->resp);
+        return MHD_YES;
+    }
     if (!up) {
         up = calloc(1, sizeof *up);
         if (!up)
@@ -155,6 +171,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     req.body = up->body.data ? up->body.data : "";
     req.body_len = up->body.len;
     req.conn = c;
+    req.upload = up;
     req.limiter = s->limiter;
     client_ip(c, req.client_ip, sizeof req.client_ip);
     (void)version;
@@ -192,10 +209,49 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         req.route = hit;
         hit->fn(s->opts.ctx, &req, &resp);
     }
+    form_free(&req.query);
+    if (up->def) {
+        resp_free(&resp);
+        /* park the connection; if the answer came while the handler was
+         * still running, wake it at once (it is answered above) */
+        MHD_suspend_connection(c);
+        int expect = DEF_RUNNING;
+        if (!atomic_compare_exchange_strong(&up->def->state, &expect, DEF_PARKED))
+            MHD_resume_connection(c);
+        return MHD_YES;
+    }
     send_resp(c, &resp);
     resp_free(&resp);
-    form_free(&req.query);
     return MHD_YES;
+}
+
+struct http_deferred *http_defer(struct http_req *req)
+{
+    struct upload *up = req->upload;
+    if (!up || up->def)
+        return NULL;
+    struct http_deferred *d = calloc(1, sizeof *d);
+    if (!d)
+        return NULL;
+    d->conn = req->conn;
+    atomic_init(&d->state, DEF_RUNNING);
+    buf_init(&d->resp.body, 8u << 20);
+    d->resp.status = 200;
+    up->def = d;
+    return d;
+}
+
+struct http_resp *http_deferred_resp(struct http_deferred *d) { return &d->resp; }
+
+void http_defer_done(struct http_deferred *d)
+{
+    int was = atomic_exchange(&d->state, DEF_DONE);
+    if (was == DEF_PARKED) {
+        MHD_resume_connection(d->conn);
+    } else if (was == DEF_GONE) {
+        resp_free(&d->resp);
+        free(d);
+    }
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **state,
@@ -206,6 +262,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state,
     (void)c, (void)toe;
     if (up) {
         atomic_fetch_sub(&s->in_flight, 1);
+        if (up->def && atomic_exchange(&up->def->state, DEF_GONE) == DEF_DONE) {
+            resp_free(&up->def->resp);
+            free(up->def);
+        }
         buf_free(&up->body);
         free(up);
         *state = NULL;
@@ -226,7 +286,8 @@ struct http_server *http_server_start(const struct http_server_opts *opts)
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)opts->port);
     addr.sin_addr.s_addr = htonl(opts->loopback_only ? INADDR_LOOPBACK : INADDR_ANY);
-    s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC,
+    s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC |
+                                MHD_ALLOW_SUSPEND_RESUME,
                             (uint16_t)opts->port, NULL, NULL, on_request, s,
                             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(opts->threads ? opts->threads : 2),
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,

@@ -31,6 +31,7 @@ struct http_req {
     char client_ip[64];
     const struct http_route *route;
     void *conn;                       /* private */
+    void *upload;                     /* private: per-request server state */
     struct ratelimit *limiter;        /* private: for http_rate_limit (http/ratelimit.h) */
 };
 
@@ -75,6 +76,17 @@ unsigned http_server_port(const struct http_server *s);
 /* Request helpers; the results are lent for the request's lifetime. */
 const char *http_header(const struct http_req *req, const char *name);
 const char *http_query(const struct http_req *req, const char *name);
+
+/* Answering later. A handler whose answer waits on work done elsewhere (a
+ * write queued for the store's group commit) calls http_defer and returns
+ * without answering; the connection is parked, not a thread. Whoever
+ * finishes the work fills http_deferred_resp and calls http_defer_done,
+ * once, from any thread; the response then goes out. Until then the
+ * request counts as in flight (http_server_stop waits for it). */
+struct http_deferred;
+struct http_deferred *http_defer(struct http_req *req);
+struct http_resp *http_deferred_resp(struct http_deferred *d);
+void http_defer_done(struct http_deferred *d);
 
 /* Response helpers. */
 void http_resp_header(struct http_resp *resp, const char *name, const char *value);

@@ -37,7 +37,8 @@ const char *purchase_status_for(int64_t code)
     }
 }
 
-enum purchase_refusal purchase_start(struct app *a, const struct purchase_req *r, struct payment *p)
+/* Checks r and fills p for storing; PR_NONE when it may be stored. */
+static enum purchase_refusal prepare(struct app *a, const struct purchase_req *r, struct payment *p)
 {
     struct meter m;
     enum store_rc rc;
@@ -71,19 +72,78 @@ enum purchase_refusal purchase_start(struct app *a, const struct purchase_req *r
     /* Daraja caps: AccountReference 12, TransactionDesc 13 characters */
     str_copy(p->account_reference, 13, r->account_ref && *r->account_ref ? r->account_ref : m.id);
     str_copy(p->description, 14, r->description && *r->description ? r->description : "Electricity");
-    rc = store_payment_create(a->store, p);
-    if (rc == ST_CONFLICT)
-        return PR_NONE; /* the same request again: the same purchase */
+    return PR_NONE;
+}
+
+/* What storing p answered, as a refusal. */
+static enum purchase_refusal stored(enum store_rc rc)
+{
+    if (rc == ST_OK || rc == ST_CONFLICT) /* conflict: the same request again, the same purchase */
+        return PR_NONE;
     if (rc == ST_NOT_FOUND) /* the meter or user went away meanwhile */
         return PR_NO_METER;
-    if (rc != ST_OK)
-        return PR_STORE;
+    return PR_STORE;
+}
+
+/* After p is stored: count, log, wake the payment worker. */
+static void started(struct app *a, const struct payment *p)
+{
     atomic_fetch_add(&a->purchases, 1);
     char masked[20];
     log_info("purchase.created", "payment=%lld origin=%s phone=%s meter=%s amount=%lld",
              (long long)p->id, p->origin, log_phone(p->phone, masked), p->meter_id, (long long)p->amount);
     app_wake(a);
-    return PR_NONE;
+}
+
+enum purchase_refusal purchase_start(struct app *a, const struct purchase_req *r, struct payment *p)
+{
+    enum purchase_refusal why = prepare(a, r, p);
+    if (why != PR_NONE)
+        return why;
+    enum store_rc rc = store_payment_create(a->store, p);
+    if (rc == ST_OK)
+        started(a, p);
+    return stored(rc);
+}
+
+struct queued {
+    struct app *a;
+    struct payment p;
+    purchase_done_fn done;
+    void *arg;
+};
+
+static enum store_rc queued_write(struct store *st, void *arg)
+{
+    struct queued *q = arg;
+    return store_payment_create(st, &q->p);
+}
+
+static void queued_done(void *arg, enum store_rc rc)
+{
+    struct queued *q = arg;
+    if (rc == ST_OK)
+        started(q->a, &q->p);
+    q->done(q->arg, stored(rc));
+    free(q);
+}
+
+enum purchase_refusal purchase_queue(struct app *a, const struct purchase_req *r, purchase_done_fn done, void *arg)
+{
+    struct queued *q = malloc(sizeof *q);
+    if (!q)
+        return PR_STORE;
+    enum purchase_refusal why = prepare(a, r, &q->p);
+    if (why == PR_NONE) {
+        q->a = a;
+        q->done = done;
+        q->arg = arg;
+        if (store_submit(a->store, queued_write, queued_done, q))
+            return PR_NONE;
+        why = PR_STORE;
+    }
+    free(q);
+    return why;
 }
 
 /* ---- finishing ---- */

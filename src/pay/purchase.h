@@ -49,6 +49,15 @@ void purchase_kwh_text(int64_t tenths, char out[24]);
 /* Validates and stores; p gets the row (an existing one for a repeated
  * idem_key). Returns PR_NONE on success. Wakes the payment worker. */
 enum purchase_refusal purchase_start(struct app *a, const struct purchase_req *r, struct payment *p);
+/* The same without waiting for the write: validates r (a refusal comes
+ * back at once) and queues the row for the store's group commit
+ * (store_submit); PR_NONE means queued, and done(arg, why) then runs on the
+ * store's committer thread once the purchase is stored (PR_NONE) or could
+ * not be (PR_STORE, PR_NO_METER). r need not outlive the call. For the
+ * USSD hop, which answers only after the purchase is stored but must not
+ * hold an HTTP thread meanwhile. */
+typedef void (*purchase_done_fn)(void *arg, enum purchase_refusal why);
+enum purchase_refusal purchase_queue(struct app *a, const struct purchase_req *r, purchase_done_fn done, void *arg);
 
 /* Checks and records a callback body (as received) for the payment worker
  * to apply (idempotently, on CheckoutRequestID). Returns ERR_OK,

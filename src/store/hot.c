@@ -12,11 +12,8 @@
 
 struct sess {
     struct sess *next;
-    struct sess *dirty_next;   /* on the stripe's dirty list while dirty */
     char *id, *phone, *state, *last_text, *last_reply;
     int64_t updated_at;
-    bool dirty;
-    bool persisted;            /* SQLite has some state of this session */
 };
 
 struct caller_ent {
@@ -28,7 +25,6 @@ struct caller_ent {
 
 struct stripe {
     pthread_mutex_t lock;
-    struct sess *dirty;        /* sessions to write, newest first */
     struct sess *sess[BUCKETS];
     struct caller_ent *callers[BUCKETS];
 };
@@ -120,8 +116,7 @@ static bool set_str(char **slot, const char *v)
     return true;
 }
 
-bool hot_session_put(struct hot *h, const char *id, const char *phone, const struct ussd_row *r, bool dirty)
-
+bool hot_session_put(struct hot *h, const char *id, const char *phone, const struct ussd_row *r)
 {
     uint64_t hv = hash(id);
     struct stripe *s = stripe_of(h, hv);
@@ -144,83 +139,8 @@ bool hot_session_put(struct hot *h, const char *id, const char *phone, const str
     ok = set_str(&e->phone, phone) && set_str(&e->state, r->state) && set_str(&e->last_text, r->last_text) &&
          set_str(&e->last_reply, r->last_reply);
     e->updated_at = now_ms();
-    if (!dirty) /* loaded from SQLite */
-        e->persisted = true;
-    if (dirty && !e->dirty) {
-        e->dirty = true;
-        e->dirty_next = s->dirty;
-        s->dirty = e;
-    }
     pthread_mutex_unlock(&s->lock);
     return ok;
-}
-
-void hot_dirty_free(struct hot_dirty *list)
-{
-    while (list) {
-        struct hot_dirty *n = list->next;
-        free(list->id);
-        free(list->phone);
-        free(list->state);
-        free(list->last_text);
-        free(list->last_reply);
-        free(list);
-        list = n;
-    }
-}
-
-/* Copies e out (caller holds its stripe lock); NULL when out of memory. */
-static struct hot_dirty *copy_out(const struct sess *e)
-{
-    struct hot_dirty *d = calloc(1, sizeof *d);
-    if (d && (d->id = strdup(e->id)) && (d->phone = strdup(e->phone)) && (d->state = strdup(e->state)) &&
-        (d->last_text = strdup(e->last_text)) && (d->last_reply = strdup(e->last_reply))) {
-        d->updated_at = e->updated_at;
-        return d;
-    }
-    hot_dirty_free(d);
-    return NULL;
-}
-
-struct hot_dirty *hot_session_collect(struct hot *h)
-{
-    /* The flusher runs as background work: it must never hold a stripe lock
-     * for long, or a hop on that stripe waits behind a preempted thread.
-     * So the lock is taken per entry: detach one, copy it, let go. */
-    struct hot_dirty *list = NULL;
-    for (int i = 0; i < STRIPES; i++) {
-        struct stripe *s = &h->stripe[i];
-        for (;;) {
-            pthread_mutex_lock(&s->lock);
-            struct sess *e = s->dirty;
-            if (!e) {
-                pthread_mutex_unlock(&s->lock);
-                break;
-            }
-            if (!e->persisted && !strncmp(e->last_reply, "END", 3)) {
-                /* ended before it was ever written: a restart has nothing
-                 * to resume, so it never costs a write */
-                s->dirty = e->dirty_next;
-                e->dirty = false;
-                e->dirty_next = NULL;
-                pthread_mutex_unlock(&s->lock);
-                continue;
-            }
-            struct hot_dirty *d = copy_out(e);
-            if (d) {
-                s->dirty = e->dirty_next;
-                e->dirty = false;
-                e->persisted = true;
-                e->dirty_next = NULL;
-            }
-            pthread_mutex_unlock(&s->lock);
-            if (!d)
-                break; /* out of memory: the rest stays dirty for next time */
-            d->next = list;
-            list = d;
-        }
-    }
-    return list;
 }
 
 void hot_evict(struct hot *h, int64_t before)
@@ -231,7 +151,7 @@ void hot_evict(struct hot *h, int64_t before)
         for (int b = 0; b < BUCKETS; b++) {
             for (struct sess **pp = &s->sess[b]; *pp;) {
                 struct sess *e = *pp;
-                if (!e->dirty && e->updated_at < before) {
+                if (e->updated_at < before) {
                     *pp = e->next;
                     sess_free(e);
                 } else {
@@ -248,22 +168,6 @@ void hot_evict(struct hot *h, int64_t before)
                 }
             }
         }
-        pthread_mutex_unlock(&s->lock);
-    }
-}
-
-void hot_session_redirty(struct hot *h, const struct hot_dirty *list)
-{
-    for (; list; list = list->next) {
-        uint64_t hv = hash(list->id);
-        struct stripe *s = stripe_of(h, hv);
-        pthread_mutex_lock(&s->lock);
-        for (struct sess *e = s->sess[bucket_of(hv)]; e; e = e->next)
-            if (!strcmp(e->id, list->id) && !e->dirty) {
-                e->dirty = true;
-                e->dirty_next = s->dirty;
-                s->dirty = e;
-            }
         pthread_mutex_unlock(&s->lock);
     }
 }

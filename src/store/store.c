@@ -2,6 +2,7 @@
  * see store.h for the contract. */
 #include "store/store.h"
 
+#include "store/batch.h"
 #include "store/hot.h"
 #include "store/store_int.h"
 
@@ -102,11 +103,6 @@
                    "AND (?2 = '' OR status = ?2) ORDER BY id DESC LIMIT ?3 OFFSET ?4")             \
     X(OUTBOX_DEPTH, "SELECT COUNT(*) FROM outbox WHERE status IN ('queued','sending')")            \
     X(OUTBOX_RECOVER, "UPDATE outbox SET status='queued' WHERE status='sending'")                  \
-    X(SESSION_PUT, "INSERT INTO ussd_sessions (id, phone, state, last_text, last_reply, "          \
-                   "updated_at) VALUES (?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "               \
-                   "state=excluded.state, last_text=excluded.last_text, "                          \
-                   "last_reply=excluded.last_reply, updated_at=excluded.updated_at")               \
-    X(SESSIONS_EXPIRE, "DELETE FROM ussd_sessions WHERE updated_at < ?")                           \
     X(EVENT_INSERT, "INSERT INTO ussd_events (session_id, phone, service_code, network_code, "     \
                     "status, cost, duration_ms, hops, input, error, date, received_at) "           \
                     "VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(session_id, status) DO NOTHING") \
@@ -145,9 +141,10 @@ struct store {
     struct conn **all;
     size_t nall, capall;
     struct hot *hot;           /* sessions and callers in memory */
+    struct batch *batch;       /* group commit (batch.c) */
     atomic_llong gen;          /* bumped by writes to users, meters, assignments */
     atomic_llong evicted_at;   /* last eviction scan of the memory tables */
-    pthread_mutex_t flush_lock; /* one flush at a time: collect..commit in order */
+    atomic_llong checkpointed_at;
 };
 
 /* Callers cached before this are stale. */
@@ -158,7 +155,6 @@ static void bump(struct store *st)
     if (c && c->in_tx) /* readers may cache the pre-commit rows meanwhile */
         c->bump_at_end = true;
 }
-static void sessions_restore(struct store *st);
 
 static void conn_close(struct conn *c)
 {
@@ -187,7 +183,7 @@ static struct conn *conn_open(const char *path, char *err, size_t errsz)
     char *msg = NULL;
     if (sqlite3_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
                             "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; "
-                            /* checkpoints run in store_flush, off the hop path */
+                            /* checkpoints run in store_maintain, off the hop path */
                             "PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit=67108864;",
                      NULL, NULL, &msg) != SQLITE_OK) {
         snprintf(err, errsz, "cannot configure %s: %s", path, msg ? msg : "?");
@@ -482,16 +478,15 @@ struct store *store_open(const char *path, const char *migrations_dir, char *err
     pthread_key_create(&st->key, NULL);
     pthread_mutex_init(&st->lock, NULL);
     pthread_mutex_init(&st->wlock, NULL);
-    pthread_mutex_init(&st->flush_lock, NULL);
     st->hot = hot_new();
-    struct conn *c = st->hot ? conn_open(path, err, errsz) : NULL;
+    st->batch = batch_new(st);
+    struct conn *c = st->hot && st->batch ? conn_open(path, err, errsz) : NULL;
     if (!c || !migrate(c->db, migrations_dir, err, errsz)) {
         conn_close(c);
         store_close(st);
         return NULL;
     }
     conn_close(c);
-    sessions_restore(st);
     return st;
 }
 
@@ -499,6 +494,7 @@ void store_close(struct store *st)
 {
     if (!st)
         return;
+    batch_free(st->batch);
     hot_free(st->hot);
     for (size_t i = 0; i < st->nall; i++)
         conn_close(st->all[i]);
@@ -506,9 +502,13 @@ void store_close(struct store *st)
     pthread_key_delete(st->key);
     pthread_mutex_destroy(&st->lock);
     pthread_mutex_destroy(&st->wlock);
-    pthread_mutex_destroy(&st->flush_lock);
     free(st->path);
     free(st);
+}
+
+bool store_submit(struct store *st, store_write_fn write, store_done_fn finished, void *arg)
+{
+    return batch_submit(st->batch, write, finished, arg);
 }
 
 bool store_ping(struct store *st)
@@ -1229,13 +1229,12 @@ enum store_rc store_outbox_recover(struct store *st)
 
 enum store_rc store_session_get(struct store *st, const char *id, struct ussd_row *r)
 {
-    /* memory holds every session of the last minutes (restored at open) */
     return hot_session_get(st->hot, id, r) ? ST_OK : ST_NOT_FOUND;
 }
 
 enum store_rc store_session_put(struct store *st, const char *id, const char *phone, const struct ussd_row *r)
 {
-    return hot_session_put(st->hot, id, phone, r, true) ? ST_OK : ST_ERROR;
+    return hot_session_put(st->hot, id, phone, r) ? ST_OK : ST_ERROR;
 }
 
 /* Sessions stay in memory for a minute after their last hop (a caller has
@@ -1243,97 +1242,24 @@ enum store_rc store_session_put(struct store *st, const char *id, const char *ph
  * comes back (ussd/handler.c), so memory stays bounded under load. */
 #define SESSION_MEMORY_MS (60 * 1000)
 
-/* Copies the WAL back into the database now and then (connections do not
- * checkpoint on commit: that fsync would land on a USSD hop). PASSIVE never
- * waits for readers or writers. */
-static void checkpoint(struct store *st)
-{
-    /* after a complete checkpoint the next writer starts the WAL over, so
-     * it stays bounded; journal_size_limit trims the file then */
-    struct conn *c = conn_get(st);
-    if (c)
-        sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-}
-
-static int flush_locked(struct store *st);
-
-int store_flush(struct store *st)
-{
-    /* two flushes committing out of order could store an older state */
-    pthread_mutex_lock(&st->flush_lock);
-    int n = flush_locked(st);
-    pthread_mutex_unlock(&st->flush_lock);
-    return n;
-}
-
-static int flush_locked(struct store *st)
+void store_maintain(struct store *st)
 {
     int64_t now = now_ms();
     if (now - atomic_load(&st->evicted_at) > 5000) {
         atomic_store(&st->evicted_at, now);
         hot_evict(st->hot, now - SESSION_MEMORY_MS);
     }
-    struct hot_dirty *list = hot_session_collect(st->hot);
-    if (!list) {
-        checkpoint(st);
-        return 0;
-    }
-    /* small transactions: a hop storing a purchase never waits long for
-     * the writer lock */
-    int n = 0;
-    bool ok = true;
-    struct hot_dirty *d = list;
-    while (ok && d) {
-        ok = store_begin(st) == ST_OK;
-        for (int k = 0; ok && d && k < 64; k++, d = d->next) {
-            sqlite3_stmt *s = prep(st, S_SESSION_PUT);
-            if (!s) {
-                ok = false;
-                break;
-            }
-            bind_text(s, 1, d->id);
-            bind_text(s, 2, d->phone);
-            bind_text(s, 3, d->state);
-            bind_text(s, 4, d->last_text);
-            bind_text(s, 5, d->last_reply);
-            sqlite3_bind_int64(s, 6, d->updated_at);
-            ok = step_write(st, s, "session_put") == ST_OK;
-            n++;
-        }
-        if (ok)
-            ok = store_commit(st) == ST_OK;
-    }
-    if (!ok) {
-        store_rollback(st);
-        hot_session_redirty(st->hot, list); /* all of them: rewriting is harmless */
-        n = -1;
-    }
-    hot_dirty_free(list);
-    checkpoint(st);
-    return n;
-}
-
-/* After a restart: sessions AT may still be running come back to memory. */
-static void sessions_restore(struct store *st)
-{
+    /* Connections do not checkpoint on commit (that fsync would land on a
+     * USSD hop): the WAL is copied back here. PASSIVE never waits for
+     * readers or writers; after a complete checkpoint the next writer
+     * starts the WAL over, so it stays bounded, and journal_size_limit
+     * trims the file then. */
+    if (now - atomic_load(&st->checkpointed_at) < 1000)
+        return; /* workers are woken by every purchase: once a second is plenty */
+    atomic_store(&st->checkpointed_at, now);
     struct conn *c = conn_get(st);
-    sqlite3_stmt *s = NULL;
-    if (!c || sqlite3_prepare_v2(c->db, "SELECT id, phone, state, last_text, last_reply FROM ussd_sessions "
-                                        "WHERE updated_at > ?", -1, &s, NULL) != SQLITE_OK)
-        return;
-    sqlite3_bind_int64(s, 1, now_ms() - SESSION_MEMORY_MS);
-    struct ussd_row *r = malloc(sizeof *r);
-    char id[128], phone[16];
-    while (r && sqlite3_step(s) == SQLITE_ROW) {
-        COPY(s, 0, id);
-        COPY(s, 1, phone);
-        COPY(s, 2, r->state);
-        COPY(s, 3, r->last_text);
-        COPY(s, 4, r->last_reply);
-        hot_session_put(st->hot, id, phone, r, false);
-    }
-    free(r);
-    sqlite3_finalize(s);
+    if (c)
+        sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 }
 
 enum store_rc store_caller(struct store *st, const char *phone, struct store_caller *c)
@@ -1364,15 +1290,6 @@ enum store_rc store_caller(struct store *st, const char *phone, struct store_cal
     }
     hot_caller_put(st->hot, phone, gen, c);
     return ST_OK;
-}
-
-enum store_rc store_sessions_expire(struct store *st, int64_t older_than)
-{
-    sqlite3_stmt *s = prep(st, S_SESSIONS_EXPIRE);
-    if (!s)
-        return ST_ERROR;
-    sqlite3_bind_int64(s, 1, older_than);
-    return step_write(st, s, "sessions_expire");
 }
 
 enum store_rc store_ussd_event_add(struct store *st, const struct ussd_event *e)

@@ -31,6 +31,19 @@ enum store_rc store_begin(struct store *st);
 enum store_rc store_commit(struct store *st);
 void store_rollback(struct store *st);
 
+/* Group commit. store_submit queues write for the store's committer
+ * thread, which runs all queued writes in one transaction (each in its own
+ * savepoint, so one refusal spoils nothing else), commits once, and then
+ * calls each done(arg, rc) in queue order on that thread: rc is what the
+ * write returned, or ST_ERROR for every write of a batch whose commit
+ * failed. write must only use store functions (it runs inside the
+ * transaction). False when nothing could be queued (out of memory, or the
+ * store is closing). store_close runs what is queued before it returns.
+ * For a caller that must not wait: the USSD hop storing a purchase. */
+typedef enum store_rc (*store_write_fn)(struct store *st, void *arg);
+typedef void (*store_done_fn)(void *arg, enum store_rc rc);
+bool store_submit(struct store *st, store_write_fn write, store_done_fn done, void *arg);
+
 /* ---- users ---- */
 struct user {
     int64_t id;
@@ -187,10 +200,10 @@ struct store_caller {
 enum store_rc store_caller(struct store *st, const char *phone, struct store_caller *c);
 
 /* ---- USSD sessions and events ----
- * Sessions are kept in memory and written behind to SQLite: store_flush
- * (called every few hundred ms by a worker, and at shutdown) writes what
- * changed in one transaction. A session not in memory (after a restart) is
- * read back from SQLite. */
+ * Sessions live in the store's memory only, for a minute after their last
+ * hop. A session lipad does not have (after a restart, or a sessionId AT
+ * changed) is rebuilt from AT's text by ussd/handler.c, so writing them to
+ * SQLite would buy nothing; purchases they start are rows like any other. */
 struct ussd_row {
     char state[4096];
     char last_text[256];
@@ -199,10 +212,9 @@ struct ussd_row {
 };
 enum store_rc store_session_get(struct store *st, const char *id, struct ussd_row *r);
 enum store_rc store_session_put(struct store *st, const char *id, const char *phone, const struct ussd_row *r);
-enum store_rc store_sessions_expire(struct store *st, int64_t older_than);
-/* Writes changed sessions to SQLite and evicts old ones from memory;
- * returns how many were written, -1 on error. */
-int store_flush(struct store *st);
+/* Now and then (a worker, every poll): drops sessions idle over a minute
+ * from memory and copies the WAL back into the database. */
+void store_maintain(struct store *st);
 struct ussd_event {
     char session_id[128], phone[16], service_code[32], network_code[16], status[16];
     char cost[32], input[256], error[256], date[32];

@@ -44,6 +44,7 @@ static void write_all(const char *p, size_t n)
 static void *log_main(void *arg)
 {
     (void)arg;
+    pthread_setname_np(pthread_self(), "log");
     char *out = malloc(RING_SIZE);
     pthread_mutex_lock(&ring.lock);
     while (out) {

@@ -3,8 +3,8 @@
  * from the repo root). What a caller would notice: migrations survive a
  * reopen, conflicts come back as ST_CONFLICT, the cached caller profile
  * follows every write, payments are idempotent and versioned, the outbox
- * and callbacks queue right, sessions written behind come back after a
- * restart, and any thread may call any function. */
+ * and callbacks queue right, sessions live in memory and are gone after
+ * a restart, and any thread may call any function. */
 #include "store/store.h"
 
 #include "util/str.h"
@@ -831,7 +831,7 @@ static void mk_row(struct ussd_row *r, const char *state, const char *text, cons
     r->updated_at = now_ms();
 }
 
-START_TEST(sessions_write_behind_and_restore)
+START_TEST(sessions_in_memory_only)
 {
     struct ussd_row r, g;
     ck_assert_int_eq(store_session_get(st, "ATUid_never", &g), ST_NOT_FOUND);
@@ -842,35 +842,22 @@ START_TEST(sessions_write_behind_and_restore)
     ck_assert_str_eq(g.state, "{\"menu\":\"main\"}");
     ck_assert_str_eq(g.last_reply, "CON Welcome");
 
-    ck_assert_int_eq(store_flush(st), 1);
-    ck_assert_int_eq(store_flush(st), 0); /* nothing changed since */
-
     mk_row(&r, "{\"menu\":\"buy\"}", "1", "CON Amount?");
     ck_assert_int_eq(store_session_put(st, "ATUid_1", "+254712000001", &r), ST_OK);
     mk_row(&r, "{\"menu\":\"main\"}", "", "CON Karibu");
     ck_assert_int_eq(store_session_put(st, "ATUid_2", "+254712000002", &r), ST_OK);
-    ck_assert_int_eq(store_flush(st), 2);
-
-    /* put but never flushed: gone with the process */
-    mk_row(&r, "{\"menu\":\"lost\"}", "", "CON Lost");
-    ck_assert_int_eq(store_session_put(st, "ATUid_3", "+254712000003", &r), ST_OK);
-
-    reopen();
+    store_maintain(st); /* a fresh session is not evicted */
     ck_assert_int_eq(store_session_get(st, "ATUid_1", &g), ST_OK);
     ck_assert_str_eq(g.state, "{\"menu\":\"buy\"}");
     ck_assert_str_eq(g.last_text, "1");
     ck_assert_str_eq(g.last_reply, "CON Amount?");
     ck_assert_int_eq(store_session_get(st, "ATUid_2", &g), ST_OK);
     ck_assert_str_eq(g.last_reply, "CON Karibu");
-    ck_assert_int_eq(store_session_get(st, "ATUid_3", &g), ST_NOT_FOUND);
-    ck_assert_int_eq(store_session_get(st, "ATUid_never", &g), ST_NOT_FOUND);
-    /* restored sessions are clean: nothing to write */
-    ck_assert_int_eq(store_flush(st), 0);
 
-    /* expired rows do not come back */
-    ck_assert_int_eq(store_sessions_expire(st, now_ms() + 1000), ST_OK);
+    /* gone with the process: the USSD handler rebuilds them from AT's text */
     reopen();
     ck_assert_int_eq(store_session_get(st, "ATUid_1", &g), ST_NOT_FOUND);
+    ck_assert_int_eq(store_session_get(st, "ATUid_2", &g), ST_NOT_FOUND);
 }
 END_TEST
 
@@ -951,7 +938,7 @@ struct worker {
     struct store *st;
     int idx;
     atomic_int *errors;
-    int created, flushed;
+    int created;
 };
 
 static void *worker_main(void *arg)
@@ -976,13 +963,8 @@ static void *worker_main(void *arg)
         snprintf(sid, sizeof sid, "ATUid_t%d_s%d", w->idx, i % SESS_PER_THREAD);
         if (store_session_put(w->st, sid, "+254712345678", &r) != ST_OK)
             atomic_fetch_add(w->errors, 1);
-        if (i % 7 == 0) {
-            int n = store_flush(w->st);
-            if (n < 0)
-                atomic_fetch_add(w->errors, 1);
-            else
-                w->flushed += n;
-        }
+        if (i % 7 == 0)
+            store_maintain(w->st);
         struct store_caller c;
         if (store_caller(w->st, "+254712345678", &c) != ST_OK)
             atomic_fetch_add(w->errors, 1);
@@ -990,7 +972,7 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-START_TEST(threads_payments_sessions_flush)
+START_TEST(threads_payments_sessions)
 {
     atomic_int errors = 0;
     struct worker w[NTHREADS];
@@ -1008,19 +990,18 @@ START_TEST(threads_payments_sessions_flush)
     int n = 0;
     ck_assert_int_eq(store_payments_list(st, "electricity", count_payment, &n), ST_OK);
     ck_assert_int_eq(n, NTHREADS * PER_THREAD);
-    ck_assert(store_flush(st) >= 0);
-
-    reopen();
-    n = 0;
-    ck_assert_int_eq(store_payments_list(st, "electricity", count_payment, &n), ST_OK);
-    ck_assert_int_eq(n, NTHREADS * PER_THREAD);
     char sid[64];
     struct ussd_row g;
     for (int i = 0; i < NTHREADS; i++)
         for (int s = 0; s < SESS_PER_THREAD; s++) {
             snprintf(sid, sizeof sid, "ATUid_t%d_s%d", i, s);
-            ck_assert_msg(store_session_get(st, sid, &g) == ST_OK, "session %s not restored", sid);
+            ck_assert_msg(store_session_get(st, sid, &g) == ST_OK, "session %s lost", sid);
         }
+
+    reopen();
+    n = 0;
+    ck_assert_int_eq(store_payments_list(st, "electricity", count_payment, &n), ST_OK);
+    ck_assert_int_eq(n, NTHREADS * PER_THREAD);
 }
 END_TEST
 
@@ -1114,7 +1095,7 @@ static Suite *suite(void)
     tc = tcase_create("ussd");
     tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, sessions_write_behind_and_restore);
+    tcase_add_test(tc, sessions_in_memory_only);
     tcase_add_test(tc, ussd_event_once_per_status);
     suite_add_tcase(s, tc);
 
@@ -1129,7 +1110,7 @@ static Suite *suite(void)
     tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, threads_payments_sessions_flush);
+    tcase_add_test(tc, threads_payments_sessions);
     tcase_add_test(tc, threads_same_idem_key_one_row);
     suite_add_tcase(s, tc);
     return s;

@@ -1,0 +1,150 @@
+/* store/batch: group commit; see store_submit in store.h.
+ *
+ * One committer thread per store, started on the first submit. It takes
+ * everything queued (up to BATCH_MAX), runs each write in its own
+ * savepoint inside one transaction, commits once, then calls every done
+ * in queue order. A write that fails is rolled back to its savepoint and
+ * reported alone; a failed commit reports ST_ERROR to the whole batch. */
+#include "store/batch.h"
+
+#include "store/store_int.h"
+#include "util/log.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+#define BATCH_MAX 256
+
+struct job {
+    struct job *next;
+    store_write_fn write;
+    store_done_fn done;
+    void *arg;
+    enum store_rc rc;
+};
+
+struct batch {
+    struct store *st;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct job *head, *tail;   /* queued, oldest first */
+    bool stopping, started;
+    pthread_t thread;
+};
+
+static const char SQL_SAVEPOINT[] = "SAVEPOINT job";
+static const char SQL_RELEASE[] = "RELEASE job";
+static const char SQL_ROLLBACK_TO[] = "ROLLBACK TO job";
+
+static enum store_rc exec(struct store *st, const char *sql)
+{
+    sqlite3_stmt *s = st_stmt(st, sql);
+    return s ? st_step_write(st, s, sql) : ST_ERROR;
+}
+
+/* Runs the jobs of list in one transaction; sets each job's rc. */
+static void run(struct store *st, struct job *list)
+{
+    if (store_begin(st) != ST_OK) {
+        for (struct job *j = list; j; j = j->next)
+            j->rc = ST_ERROR;
+        return;
+    }
+    for (struct job *j = list; j; j = j->next) {
+        if (exec(st, SQL_SAVEPOINT) != ST_OK) {
+            j->rc = ST_ERROR;
+            continue;
+        }
+        j->rc = j->write(st, j->arg);
+        if (j->rc != ST_OK && exec(st, SQL_ROLLBACK_TO) != ST_OK)
+            log_error("store.batch_rollback_to", "failed");
+        exec(st, SQL_RELEASE);
+    }
+    if (store_commit(st) != ST_OK) {
+        store_rollback(st);
+        for (struct job *j = list; j; j = j->next)
+            j->rc = ST_ERROR;
+    }
+}
+
+static void *committer(void *arg)
+{
+    struct batch *b = arg;
+    pthread_setname_np(pthread_self(), "committer");
+    pthread_mutex_lock(&b->lock);
+    for (;;) {
+        while (!b->head && !b->stopping)
+            pthread_cond_wait(&b->cond, &b->lock);
+        if (!b->head)
+            break; /* stopping, and everything queued is done */
+        struct job *list = b->head, *last = list;
+        for (int n = 1; n < BATCH_MAX && last->next; n++)
+            last = last->next;
+        b->head = last->next;
+        if (!b->head)
+            b->tail = NULL;
+        last->next = NULL;
+        pthread_mutex_unlock(&b->lock);
+        run(b->st, list);
+        for (struct job *j = list, *n; j; j = n) {
+            n = j->next;
+            j->done(j->arg, j->rc);
+            free(j);
+        }
+        pthread_mutex_lock(&b->lock);
+    }
+    pthread_mutex_unlock(&b->lock);
+    return NULL;
+}
+
+struct batch *batch_new(struct store *st)
+{
+    struct batch *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    b->st = st;
+    pthread_mutex_init(&b->lock, NULL);
+    pthread_cond_init(&b->cond, NULL);
+    return b;
+}
+
+bool batch_submit(struct batch *b, store_write_fn write, store_done_fn done, void *arg)
+{
+    struct job *j = calloc(1, sizeof *j);
+    if (!j)
+        return false;
+    j->write = write;
+    j->done = done;
+    j->arg = arg;
+    pthread_mutex_lock(&b->lock);
+    if (b->stopping || (!b->started && pthread_create(&b->thread, NULL, committer, b) != 0)) {
+        pthread_mutex_unlock(&b->lock);
+        free(j);
+        return false;
+    }
+    b->started = true;
+    if (b->tail)
+        b->tail->next = j;
+    else
+        b->head = j;
+    b->tail = j;
+    pthread_cond_signal(&b->cond);
+    pthread_mutex_unlock(&b->lock);
+    return true;
+}
+
+void batch_free(struct batch *b)
+{
+    if (!b)
+        return;
+    pthread_mutex_lock(&b->lock);
+    b->stopping = true;
+    bool started = b->started;
+    pthread_cond_signal(&b->cond);
+    pthread_mutex_unlock(&b->lock);
+    if (started)
+        pthread_join(b->thread, NULL); /* drains what was queued first */
+    pthread_mutex_destroy(&b->lock);
+    pthread_cond_destroy(&b->cond);
+    free(b);
+}
