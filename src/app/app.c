@@ -41,7 +41,8 @@ bool app_init(struct app *a, char *err, size_t errsz)
     pthread_mutex_init(&a->menus_lock, NULL);
     pthread_mutex_init(&a->health_lock, NULL);
     pthread_mutex_init(&a->wake_lock, NULL);
-    pthread_cond_init(&a->wake, NULL);
+    for (size_t i = 0; i < sizeof a->wake / sizeof a->wake[0]; i++)
+        pthread_cond_init(&a->wake[i], NULL);
     a->started_at = now_ms();
     if (a->cfg.log_debug)
         log_set_level(LOG_DEBUG);
@@ -106,7 +107,8 @@ void app_free(struct app *a)
     pthread_mutex_destroy(&a->menus_lock);
     pthread_mutex_destroy(&a->health_lock);
     pthread_mutex_destroy(&a->wake_lock);
-    pthread_cond_destroy(&a->wake);
+    for (size_t i = 0; i < sizeof a->wake / sizeof a->wake[0]; i++)
+        pthread_cond_destroy(&a->wake[i]);
 }
 
 struct ussd_menus *app_menus(struct app *a)
@@ -150,27 +152,16 @@ void app_health_set(struct app *a, enum provider_id p, bool ok, const char *deta
     pthread_mutex_unlock(&a->health_lock);
 }
 
-void app_wake(struct app *a)
-{
-    /* busy workers will see the work on their next pass: no lock, no
-     * futex wake on the hop that queued it. A wake racing a worker that is
-     * just going to sleep is caught by its poll interval. */
-    if (atomic_load(&a->sleepers) == 0 && !atomic_load(&a->stopping))
-        return;
-    pthread_mutex_lock(&a->wake_lock);
-    pthread_cond_broadcast(&a->wake);
-    pthread_mutex_unlock(&a->wake_lock);
-}
-
 /* ---- workers ---- */
 
 struct worker {
     const char *name;
     int (*work)(struct app *a);
+    unsigned wake;             /* the app_work it is woken for */
 };
 
 /* Upkeep of the store: idle USSD sessions leave memory, the WAL is copied
- * back into the database (store.h). */
+ * back into the database (store.h). Runs on its poll interval only. */
 static int maintain_work(struct app *a)
 {
     store_maintain(a->store);
@@ -178,20 +169,39 @@ static int maintain_work(struct app *a)
 }
 
 static const struct worker workers[] = {
-    {"payments", purchase_work},
-    {"topups", purchase_topup_work},
-    {"outbox", outbox_work},
-    {"sms", sms_inbound_work},
-    {"maintain", maintain_work},
-    {"paystack", water_paystack_work},
+    {"payments", purchase_work, WORK_PAYMENTS},
+    {"topups", purchase_topup_work, WORK_TOPUPS},
+    {"outbox", outbox_work, WORK_OUTBOX},
+    {"sms", sms_inbound_work, WORK_SMS},
+    {"maintain", maintain_work, 0},
+    {"paystack", water_paystack_work, WORK_PAYSTACK},
 };
+
+void app_wake(struct app *a, unsigned what)
+{
+    /* busy workers will see the work on their next pass: no lock, no
+     * futex wake on the hop that queued it. A wake racing a worker that is
+     * just going to sleep is caught by its poll interval. */
+    unsigned asleep = atomic_load(&a->asleep), hit = 0;
+    for (size_t i = 0; i < sizeof workers / sizeof workers[0]; i++)
+        if ((workers[i].wake & what) && (asleep & (1u << i)))
+            hit |= 1u << i;
+    if (!hit)
+        return;
+    pthread_mutex_lock(&a->wake_lock);
+    for (size_t i = 0; i < sizeof workers / sizeof workers[0]; i++)
+        if (hit & (1u << i))
+            pthread_cond_signal(&a->wake[i]);
+    pthread_mutex_unlock(&a->wake_lock);
+}
 
 struct worker_arg {
     struct app *a;
     const struct worker *w;
+    unsigned idx;
 };
 
-static void sleep_until_woken(struct app *a, int64_t ms)
+static void sleep_until_woken(struct app *a, unsigned idx, int64_t ms)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -202,10 +212,10 @@ static void sleep_until_woken(struct app *a, int64_t ms)
         ts.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&a->wake_lock);
-    atomic_fetch_add(&a->sleepers, 1);
+    atomic_fetch_or(&a->asleep, 1u << idx);
     if (!atomic_load(&a->stopping))
-        pthread_cond_timedwait(&a->wake, &a->wake_lock, &ts);
-    atomic_fetch_sub(&a->sleepers, 1);
+        pthread_cond_timedwait(&a->wake[idx], &a->wake_lock, &ts);
+    atomic_fetch_and(&a->asleep, ~(1u << idx));
     pthread_mutex_unlock(&a->wake_lock);
 }
 
@@ -227,7 +237,7 @@ static void *worker_main(void *arg)
     while (!atomic_load(&wa.a->stopping)) {
         int n = wa.w->work(wa.a);
         if (n == 0)
-            sleep_until_woken(wa.a, wa.a->cfg.worker_poll_ms);
+            sleep_until_woken(wa.a, wa.idx, wa.a->cfg.worker_poll_ms);
     }
     log_info("worker.stopped", "name=%s", wa.w->name);
     return NULL;
@@ -235,7 +245,8 @@ static void *worker_main(void *arg)
 
 bool app_workers_start(struct app *a)
 {
-    _Static_assert(sizeof workers / sizeof workers[0] <= sizeof a->workers / sizeof a->workers[0],
+    _Static_assert(sizeof workers / sizeof workers[0] <= sizeof a->workers / sizeof a->workers[0] &&
+                       sizeof a->workers / sizeof a->workers[0] <= sizeof a->wake / sizeof a->wake[0],
                    "struct app has room for every worker thread");
     for (size_t i = 0; i < sizeof workers / sizeof workers[0]; i++) {
         struct worker_arg *wa = malloc(sizeof *wa);
@@ -243,6 +254,7 @@ bool app_workers_start(struct app *a)
             return false;
         wa->a = a;
         wa->w = &workers[i];
+        wa->idx = (unsigned)i;
         if (pthread_create(&a->workers[a->nworkers], NULL, worker_main, wa) != 0) {
             free(wa);
             return false;
@@ -255,7 +267,10 @@ bool app_workers_start(struct app *a)
 void app_workers_stop(struct app *a)
 {
     atomic_store(&a->stopping, true);
-    app_wake(a);
+    pthread_mutex_lock(&a->wake_lock);
+    for (int i = 0; i < a->nworkers; i++)
+        pthread_cond_signal(&a->wake[i]);
+    pthread_mutex_unlock(&a->wake_lock);
     for (int i = 0; i < a->nworkers; i++)
         pthread_join(a->workers[i], NULL);
     a->nworkers = 0;

@@ -50,11 +50,12 @@ struct app {
     pthread_mutex_t health_lock;
     struct provider_health health[PROV_COUNT];
 
-    /* workers sleep on this and wake early when work is queued; a wake
-     * with nobody asleep costs nothing (sleepers == 0) */
+    /* each worker sleeps on its own condition and wakes early when work
+     * of its kind is queued; a wake for a busy worker costs nothing (its
+     * bit in asleep is clear) */
     pthread_mutex_t wake_lock;
-    pthread_cond_t wake;
-    atomic_int sleepers;
+    pthread_cond_t wake[8];
+    atomic_uint asleep;         /* bit i: workers[i] is sleeping */
     atomic_bool stopping;
     pthread_t workers[8];
     int nworkers;
@@ -75,11 +76,18 @@ struct ussd_menus *app_menus(struct app *a);
 bool app_reload_menus(struct app *a, struct buf *errors);
 
 void app_health_set(struct app *a, enum provider_id p, bool ok, const char *detail);
-/* Wakes the workers (after queuing work). */
-void app_wake(struct app *a);
+/* Wakes the workers that do what (after queuing that work). */
+enum app_work {
+    WORK_PAYMENTS = 1u << 0,   /* purchases to push, callbacks to apply */
+    WORK_TOPUPS = 1u << 1,
+    WORK_OUTBOX = 1u << 2,     /* SMS to send */
+    WORK_SMS = 1u << 3,        /* inbound SMS to answer */
+    WORK_PAYSTACK = 1u << 4,
+};
+void app_wake(struct app *a, unsigned what);
 
 /* Workers: payment (STK push and settling), top-up, outbox, inbound SMS
- * (sms/inbound.h), sessions. */
+ * (sms/inbound.h), store upkeep, Paystack sweeper. */
 bool app_workers_start(struct app *a);
 void app_workers_stop(struct app *a);
 

@@ -486,7 +486,7 @@ enum otp_verdict otp_resend(struct app *a, const char *phone, const char *refere
     if (v == OTP_OK)
         v = store_begin(a->store) == ST_OK ? end_tx(a, resend_tx(a, &p)) : OTP_STORE;
     if (v == OTP_OK)
-        app_wake(a);
+        app_wake(a, WORK_OUTBOX);
     char masked[20];
     log_info("otp.resend", "reference=%s phone=%s outcome=%s", reference, log_phone(phone, masked),
              otp_verdict_name(v));

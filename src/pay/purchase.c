@@ -92,7 +92,7 @@ static void started(struct app *a, const struct payment *p)
     char masked[20];
     log_info("purchase.created", "payment=%lld origin=%s phone=%s meter=%s amount=%lld",
              (long long)p->id, p->origin, log_phone(p->phone, masked), p->meter_id, (long long)p->amount);
-    app_wake(a);
+    app_wake(a, WORK_PAYMENTS);
 }
 
 enum purchase_refusal purchase_start(struct app *a, const struct purchase_req *r, struct payment *p)
@@ -246,8 +246,8 @@ out:
                  p->kind, p->status, (long long)p->result_code, log_phone(p->phone, masked));
     else if (rc == ST_CONFLICT)
         log_info("purchase.duplicate", "payment=%lld", (long long)p->id);
-    if (ok)
-        app_wake(a);
+    if (ok) /* what the outcome queued: a top-up, an SMS */
+        app_wake(a, WORK_TOPUPS | WORK_OUTBOX);
     return ok;
 }
 
@@ -279,7 +279,7 @@ enum err purchase_callback(struct app *a, const char *body, size_t len, char *wh
      * callbacks must not slow the USSD hops served by the same threads) */
     if (store_callback_add(a->store, cb.checkout_request_id, cb.result_code, body, NULL) != ST_OK)
         return ERR_INTERNAL;
-    app_wake(a);
+    app_wake(a, WORK_PAYMENTS);
     return ERR_OK;
 }
 

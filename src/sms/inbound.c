@@ -440,7 +440,7 @@ static bool answer(struct job *j)
     if (!ok)
         store_rollback(a->store);
     else
-        app_wake(a);
+        app_wake(a, WORK_OUTBOX);
     return ok;
 }
 

@@ -185,7 +185,7 @@ bool water_start_mpesa(struct app *a, const char *origin, const char *idem_key, 
     log_info("water.order", "payment=%lld reference=%s provider=mpesa origin=%s phone=%s amount=%lld liters=%lld",
              (long long)p->id, p->reference, p->origin, log_phone(p->phone, masked), (long long)p->amount,
              (long long)p->liters);
-    app_wake(a);
+    app_wake(a, WORK_PAYMENTS);
     return true;
 }
 

@@ -6,6 +6,7 @@
 #include "util/str.h"
 
 #include <check.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,6 +141,66 @@ START_TEST(repeated_hop_charges_once)
     json_t *it;
     json_array_foreach(r.json, i, it) n += !strcmp(json_string_value(json_object_get(it, "phoneNumber")), phone);
     ck_assert_int_eq(n, 1);
+    h_free(&r);
+}
+END_TEST
+
+/* The confirming hop is answered only once its purchase is stored (the
+ * row is there the moment END arrives), also when many confirm at once and
+ * AT sends each confirming hop twice at the same time: one purchase per
+ * session, every caller told to enter their PIN. */
+#define PAR 12
+struct confirm_arg {
+    const char *sid, *phone;
+    pthread_barrier_t *go;
+    char *reply;
+};
+
+static void *confirm_main(void *arg)
+{
+    struct confirm_arg *c = arg;
+    pthread_barrier_wait(c->go);
+    c->reply = h_ussd(&h_main, c->sid, c->phone, "1*1*20*1");
+    return NULL;
+}
+
+START_TEST(confirms_answered_once_stored)
+{
+    char phones[PAR][16], sids[PAR][32], meter[16], dev[16];
+    struct confirm_arg args[2 * PAR];
+    pthread_t t[2 * PAR];
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, 2 * PAR);
+    for (int i = 0; i < PAR; i++) {
+        snprintf(phones[i], sizeof phones[i], "+2547115000%02d", i);
+        snprintf(sids[i], sizeof sids[i], "s-par-%d", i);
+        snprintf(meter, sizeof meter, "E2EP%02d", i);
+        snprintf(dev, sizeof dev, "e2edevp%02d", i);
+        caller(phones[i], meter, dev, "en");
+        const char *steps[] = {"", "1", "1*1", "1*1*20"};
+        for (int k = 0; k < 4; k++)
+            free(h_ussd(&h_main, sids[i], phones[i], steps[k]));
+        for (int k = 0; k < 2; k++)
+            args[2 * i + k] = (struct confirm_arg){.sid = sids[i], .phone = phones[i], .go = &go};
+    }
+    for (int i = 0; i < 2 * PAR; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, confirm_main, &args[i]), 0);
+    for (int i = 0; i < 2 * PAR; i++)
+        pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&go);
+    struct http_result r = h_json_admin(&h_main, "GET", "/mpesa/transactions", NULL);
+    for (int i = 0; i < PAR; i++) {
+        for (int k = 0; k < 2; k++) {
+            char *e = args[2 * i + k].reply;
+            ck_assert_msg(e && !strncmp(e, "END ", 4) && strstr(e, "PIN"), "caller %d: %s", i, e ? e : "(none)");
+            free(e);
+        }
+        int n = 0;
+        size_t j;
+        json_t *it;
+        json_array_foreach(r.json, j, it) n += !strcmp(json_string_value(json_object_get(it, "phoneNumber")), phones[i]);
+        ck_assert_msg(n == 1, "caller %d: %d purchases", i, n);
+    }
     h_free(&r);
 }
 END_TEST
@@ -551,6 +612,7 @@ Suite *suite_journeys(void)
     tcase_add_test(t, key_path_buys_and_texts_token);
     tcase_add_test(t, swahili_caller_gets_swahili);
     tcase_add_test(t, repeated_hop_charges_once);
+    tcase_add_test(t, confirms_answered_once_stored);
     tcase_add_test(t, lost_session_rebuilt_from_text);
     tcase_add_test(t, cancelled_payment_texts_and_no_topup);
     tcase_add_test(t, insufficient_funds_fails);

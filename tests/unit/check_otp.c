@@ -149,7 +149,6 @@ static void db_setup(void)
     A.cfg.rate_window = 900;
     A.cfg.sms_max_parts = 3;
     pthread_mutex_init(&A.wake_lock, NULL);
-    pthread_cond_init(&A.wake, NULL);
     char err[256] = "";
     A.store = store_open(dbpath, "db", err, sizeof err);
     ck_assert_msg(A.store != NULL, "store_open: %s", err);
@@ -166,7 +165,6 @@ static void db_teardown(void)
 {
     store_close(A.store);
     pthread_mutex_destroy(&A.wake_lock);
-    pthread_cond_destroy(&A.wake);
     nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 

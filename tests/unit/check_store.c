@@ -972,6 +972,74 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* Group commit: writes queued by store_submit are stored together, each
+ * write stands alone (one that fails leaves no trace and spoils nothing
+ * else), done comes in queue order after the commit, and closing the
+ * store stores what was queued. */
+struct gc_job {
+    int idx;
+    bool half;                 /* writes a row, then fails */
+    enum store_rc rc;
+    struct payment p;
+};
+static int gc_order[64], gc_n;
+static pthread_mutex_t gc_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static enum store_rc gc_write(struct store *s, void *arg)
+{
+    struct gc_job *j = arg;
+    enum store_rc rc = store_payment_create(s, &j->p);
+    if (rc == ST_OK && j->half) {
+        struct payment bad = j->p;
+        snprintf(bad.idem_key, sizeof bad.idem_key, "bad-%d", j->idx);
+        bad.amount = 0; /* CHECK (amount > 0) */
+        rc = store_payment_create(s, &bad);
+    }
+    return rc;
+}
+
+static void gc_done(void *arg, enum store_rc rc)
+{
+    struct gc_job *j = arg;
+    j->rc = rc;
+    pthread_mutex_lock(&gc_lock);
+    gc_order[gc_n++] = j->idx;
+    pthread_mutex_unlock(&gc_lock);
+}
+
+START_TEST(group_commit_isolates_orders_and_drains)
+{
+    static struct gc_job jobs[40];
+    gc_n = 0;
+    for (int i = 0; i < 40; i++) {
+        struct gc_job *j = &jobs[i];
+        memset(j, 0, sizeof *j);
+        j->idx = i;
+        j->half = i == 7;
+        str_copy(j->p.origin, sizeof j->p.origin, "ussd");
+        snprintf(j->p.idem_key, sizeof j->p.idem_key, "gc-%d", i);
+        str_copy(j->p.phone, sizeof j->p.phone, "+254712345678");
+        j->p.amount = i == 13 ? 0 : 100 + i; /* 13 is refused by the CHECK */
+        j->rc = ST_ERROR;
+        ck_assert(store_submit(st, gc_write, gc_done, j));
+    }
+    reopen(); /* store_close runs what is queued first */
+    ck_assert_int_eq(gc_n, 40);
+    for (int i = 0; i < 40; i++) {
+        ck_assert_int_eq(gc_order[i], i);
+        ck_assert_int_eq(jobs[i].rc, i == 7 || i == 13 ? ST_NOT_FOUND : ST_OK);
+    }
+    int n = 0;
+    ck_assert_int_eq(store_payments_list(st, "electricity", count_payment, &n), ST_OK);
+    ck_assert_int_eq(n, 38); /* not 13, and nothing of 7's first row */
+    struct payment g;
+    ck_assert_int_eq(store_payment_get(st, jobs[0].p.id, &g), ST_OK);
+    ck_assert_int_eq(g.amount, 100);
+    ck_assert_int_eq(store_payment_get(st, jobs[39].p.id, &g), ST_OK);
+    ck_assert_int_eq(g.amount, 139);
+}
+END_TEST
+
 START_TEST(threads_payments_sessions)
 {
     atomic_int errors = 0;
@@ -1112,6 +1180,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, threads_payments_sessions);
     tcase_add_test(tc, threads_same_idem_key_one_row);
+    tcase_add_test(tc, group_commit_isolates_orders_and_drains);
     suite_add_tcase(s, tc);
     return s;
 }
