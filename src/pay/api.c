@@ -166,6 +166,22 @@ void mpesa_transactions(void *ctx, struct http_req *req, struct http_resp *resp)
     api_ok(req, resp, 200, NULL, arr);
 }
 
+/* Daraja's answer, once the callback is stored (or could not be). */
+static void callback_answer(struct http_resp *resp, enum err e)
+{
+    if (e == ERR_OK)
+        api_json(resp, 200, json_pack("{s:i, s:s}", "ResultCode", 0, "ResultDesc", "Success"));
+    else
+        api_json(resp, 500, json_pack("{s:i, s:s}", "ResultCode", 1, "ResultDesc", "Try again"));
+}
+
+static void callback_recorded(void *arg, enum err e)
+{
+    struct http_deferred *d = arg;
+    callback_answer(http_deferred_resp(d), e);
+    http_defer_done(d);
+}
+
 void mpesa_callback(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
@@ -176,13 +192,20 @@ void mpesa_callback(void *ctx, struct http_req *req, struct http_resp *resp)
         return;
     }
     char why[200] = "";
-    enum err e = purchase_callback(a, req->body, req->body_len, why, sizeof why);
+    /* stored through the group commit, answered when stored: the HTTP
+     * thread goes on serving USSD hops meanwhile */
+    struct http_deferred *d = http_defer(req);
+    enum err e = d ? purchase_callback_queue(a, req->body, req->body_len, why, sizeof why, callback_recorded, d)
+                   : purchase_callback(a, req->body, req->body_len, why, sizeof why);
+    if (d && e == ERR_OK)
+        return; /* answered by callback_recorded */
+    struct http_resp *out = d ? http_deferred_resp(d) : resp;
     if (e == ERR_VALIDATION) {
         log_warn("mpesa.callback_malformed", "ip=%s reason=\"%s\"", req->client_ip, why);
-        api_json(resp, 400, json_pack("{s:i, s:s}", "ResultCode", 1, "ResultDesc", why));
-    } else if (e != ERR_OK) {
-        api_json(resp, 500, json_pack("{s:i, s:s}", "ResultCode", 1, "ResultDesc", "Try again"));
+        api_json(out, 400, json_pack("{s:i, s:s}", "ResultCode", 1, "ResultDesc", why));
     } else {
-        api_json(resp, 200, json_pack("{s:i, s:s}", "ResultCode", 0, "ResultDesc", "Success"));
+        callback_answer(out, e);
     }
+    if (d)
+        http_defer_done(d);
 }

@@ -283,6 +283,51 @@ enum err purchase_callback(struct app *a, const char *body, size_t len, char *wh
     return ERR_OK;
 }
 
+struct queued_callback {
+    struct app *a;
+    struct pay_callback cb;
+    char *body;
+    purchase_recorded_fn done;
+    void *arg;
+};
+
+static enum store_rc callback_write(struct store *st, void *arg)
+{
+    struct queued_callback *q = arg;
+    return store_callback_add(st, q->cb.checkout_request_id, q->cb.result_code, q->body, NULL);
+}
+
+static void callback_done(void *arg, enum store_rc rc)
+{
+    struct queued_callback *q = arg;
+    if (rc == ST_OK)
+        app_wake(q->a, WORK_PAYMENTS);
+    q->done(q->arg, rc == ST_OK ? ERR_OK : ERR_INTERNAL);
+    free(q->body);
+    free(q);
+}
+
+enum err purchase_callback_queue(struct app *a, const char *body, size_t len, char *why, size_t whysz,
+                                 purchase_recorded_fn done, void *arg)
+{
+    struct queued_callback *q = calloc(1, sizeof *q);
+    if (!q)
+        return ERR_INTERNAL;
+    if (!a->pay->parse_callback(body, len, &q->cb, why, whysz)) {
+        free(q);
+        return ERR_VALIDATION;
+    }
+    atomic_fetch_add(&a->callbacks, 1);
+    q->a = a;
+    q->done = done;
+    q->arg = arg;
+    if ((q->body = strndup(body, len)) && store_submit(a->store, callback_write, callback_done, q))
+        return ERR_OK;
+    free(q->body);
+    free(q);
+    return ERR_INTERNAL;
+}
+
 /* Applies one recorded callback; idempotent on CheckoutRequestID. */
 static void apply_callback(struct app *a, const struct store_callback *rec)
 {
@@ -337,7 +382,10 @@ static void apply_early_callback(struct app *a, struct payment *p)
     purchase_finish(a, p);
 }
 
-static void push(struct app *a, struct payment *p)
+/* What one STK push came to (p holds the answer, not yet stored). */
+enum pushed { PUSH_ACCEPTED, PUSH_RETRY, PUSH_GIVE_UP_UNREACHABLE, PUSH_GIVE_UP_REFUSED };
+
+static enum pushed push_call(struct app *a, struct payment *p)
 {
     char url[700];
     snprintf(url, sizeof url, "%s/mpesa/callback?secret=%s", a->cfg.public_url, a->callback_secret);
@@ -346,11 +394,6 @@ static void push(struct app *a, struct payment *p)
         .description = p->description, .callback_url = url,
     };
     struct pay_stk_res res;
-    /* count the attempt first: a crash mid-call must not hide it */
-    p->attempts++;
-    p->next_at = now_ms() + backoff_ms(a->cfg.retry_base_ms, p->attempts, 60000);
-    if (store_payment_save(a->store, p) != ST_OK)
-        return;
     a->pay->stk_push(a->pay_st, &req, &res);
     switch (res.outcome) {
     case PAY_OK:
@@ -364,31 +407,81 @@ static void push(struct app *a, struct payment *p)
         p->attempts = 0;
         p->next_at = now_ms() + a->cfg.settle_after * 1000;
         p->last_error[0] = 0;
-        if (store_payment_save(a->store, p) != ST_OK)
-            return;
-        log_info("mpesa.pushed", "payment=%lld checkout=%s", (long long)p->id, p->checkout_request_id);
-        apply_early_callback(a, p);
-        return;
+        return PUSH_ACCEPTED;
     case PAY_RETRY:
         app_health_set(a, PROV_DARAJA, false, res.error_message[0] ? res.error_message : "unreachable");
         snprintf(p->last_error, sizeof p->last_error, "push: %.200s", res.error_message[0] ? res.error_message : "retry");
         log_warn("mpesa.push_retry", "payment=%lld attempt=%lld http=%d error=\"%s\"", (long long)p->id,
                  (long long)p->attempts, res.http_status, res.error_message);
-        if (p->attempts >= PUSH_MAX_ATTEMPTS ||
-            now_ms() - p->created_at > a->cfg.payment_timeout * 1000) {
-            give_up(a, p, "failed", "M-Pesa was unreachable; no payment was requested");
-            return;
-        }
-        store_payment_save(a->store, p);
-        return;
+        if (p->attempts >= PUSH_MAX_ATTEMPTS || now_ms() - p->created_at > a->cfg.payment_timeout * 1000)
+            return PUSH_GIVE_UP_UNREACHABLE;
+        return PUSH_RETRY;
     case PAY_REJECT:
+    default:
         app_health_set(a, PROV_DARAJA, true, "stk push refused");
         str_copy(p->response_code, sizeof p->response_code, res.error_code);
         str_copy(p->response_description, sizeof p->response_description, res.error_message);
+        str_copy(p->last_error, sizeof p->last_error, res.error_message[0] ? res.error_message : "refused by M-Pesa");
         log_warn("mpesa.push_refused", "payment=%lld code=%s error=\"%s\"", (long long)p->id, res.error_code,
                  res.error_message);
-        give_up(a, p, "failed", res.error_message[0] ? res.error_message : "refused by M-Pesa");
+        return PUSH_GIVE_UP_REFUSED;
+    }
+}
+
+/* Saves the marked payments in one transaction (one commit for a batch);
+ * clears ok[i] for a payment that could not be saved (changed meanwhile,
+ * or the database refused). */
+static void save_all(struct app *a, struct payment **ps, bool *ok, int n)
+{
+    bool any = false;
+    for (int i = 0; i < n; i++)
+        any |= ok[i];
+    if (!any)
         return;
+    if (store_begin(a->store) != ST_OK) {
+        memset(ok, 0, (size_t)n * sizeof *ok);
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        if (ok[i] && store_payment_save(a->store, ps[i]) != ST_OK)
+            ok[i] = false;
+    if (store_commit(a->store) != ST_OK) {
+        store_rollback(a->store);
+        memset(ok, 0, (size_t)n * sizeof *ok);
+    }
+}
+
+/* STK pushes for pending purchases, a batch at a time: the attempts are
+ * counted and stored first (a crash mid-call must not hide one), then the
+ * pushes go out, then their answers are stored, two commits in all. */
+static void push_all(struct app *a, struct payment **ps, int n)
+{
+    bool ok[8], called[8] = {false};
+    enum pushed out[8];
+    for (int i = 0; i < n; i++) {
+        ps[i]->attempts++;
+        ps[i]->next_at = now_ms() + backoff_ms(a->cfg.retry_base_ms, ps[i]->attempts, 60000);
+        ok[i] = true;
+    }
+    save_all(a, ps, ok, n);
+    for (int i = 0; i < n; i++) {
+        called[i] = ok[i] && !atomic_load(&a->stopping); /* stopping: the rest waits for the next start */
+        out[i] = called[i] ? push_call(a, ps[i]) : PUSH_RETRY;
+        ok[i] = called[i] && (out[i] == PUSH_ACCEPTED || out[i] == PUSH_RETRY);
+    }
+    save_all(a, ps, ok, n);
+    for (int i = 0; i < n; i++) {
+        struct payment *p = ps[i];
+        char why[sizeof p->last_error];
+        if (ok[i] && out[i] == PUSH_ACCEPTED) {
+            log_info("mpesa.pushed", "payment=%lld checkout=%s", (long long)p->id, p->checkout_request_id);
+            apply_early_callback(a, p);
+        } else if (called[i] && out[i] == PUSH_GIVE_UP_UNREACHABLE) {
+            give_up(a, p, "failed", "M-Pesa was unreachable; no payment was requested");
+        } else if (called[i] && out[i] == PUSH_GIVE_UP_REFUSED) {
+            str_copy(why, sizeof why, p->last_error);
+            give_up(a, p, "failed", why);
+        }
     }
 }
 
@@ -430,14 +523,16 @@ int purchase_work(struct app *a)
     int k = store_callbacks_new(a->store, cbs, 8);
     for (int i = 0; i < k && !atomic_load(&a->stopping); i++)
         apply_callback(a, &cbs[i]);
-    struct payment due[8];
-    int n = store_payments_due(a->store, "mpesa", now_ms(), due, 8);
+    struct payment due[8], *pending[8];
+    int n = store_payments_due(a->store, "mpesa", now_ms(), due, 8), np = 0;
     for (int i = 0; i < n && !atomic_load(&a->stopping); i++) {
         if (!strcmp(due[i].status, "pending"))
-            push(a, &due[i]);
+            pending[np++] = &due[i];
         else
             settle(a, &due[i]);
     }
+    if (np && !atomic_load(&a->stopping))
+        push_all(a, pending, np);
     return (n < 0 ? 0 : n) + (k < 0 ? 0 : k);
 }
 

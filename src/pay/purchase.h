@@ -64,6 +64,14 @@ enum purchase_refusal purchase_queue(struct app *a, const struct purchase_req *r
  * ERR_VALIDATION (malformed: why says what; nothing recorded), or
  * ERR_INTERNAL. */
 enum err purchase_callback(struct app *a, const char *body, size_t len, char *why, size_t whysz);
+/* The same through the store's group commit, for the HTTP handler that
+ * answers Daraja only once the callback is stored: a malformed body is
+ * ERR_VALIDATION at once (done never runs); ERR_OK means queued, and
+ * done(arg, ERR_OK or ERR_INTERNAL) then runs on the store's committer
+ * thread. */
+typedef void (*purchase_recorded_fn)(void *arg, enum err e);
+enum err purchase_callback_queue(struct app *a, const char *body, size_t len, char *why, size_t whysz,
+                                 purchase_recorded_fn done, void *arg);
 
 /* What finishing a purchase means for its kind (payments.kind): prepare
  * sets payment columns before the status change (may be NULL); finish runs
