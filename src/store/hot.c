@@ -12,8 +12,10 @@
 
 struct sess {
     struct sess *next;
-    char *id, *phone, *state, *last_text, *last_reply;
+    char *phone, *state, *last_text, *last_reply; /* into data */
+    char *data;                /* one block: phone, state, text, reply */
     int64_t updated_at;
+    char id[];
 };
 
 struct caller_ent {
@@ -53,12 +55,30 @@ struct hot *hot_new(void)
 
 static void sess_free(struct sess *e)
 {
-    free(e->id);
-    free(e->phone);
-    free(e->state);
-    free(e->last_text);
-    free(e->last_reply);
+    free(e->data);
     free(e);
+}
+
+/* Replaces e's strings with copies of these, in one allocation; false
+ * (e unchanged) when out of memory. */
+static bool sess_fill(struct sess *e, const char *phone, const struct ussd_row *r)
+{
+    const char *v[4] = {phone ? phone : "", r->state, r->last_text, r->last_reply};
+    size_t len[4], total = 0;
+    for (int i = 0; i < 4; i++)
+        total += (len[i] = strlen(v[i])) + 1;
+    char *d = malloc(total), *p = d;
+    if (!d)
+        return false;
+    char **slot[4] = {&e->phone, &e->state, &e->last_text, &e->last_reply};
+    for (int i = 0; i < 4; i++) {
+        memcpy(p, v[i], len[i] + 1);
+        *slot[i] = p;
+        p += len[i] + 1;
+    }
+    free(e->data);
+    e->data = d;
+    return true;
 }
 
 void hot_free(struct hot *h)
@@ -105,70 +125,75 @@ bool hot_session_get(struct hot *h, const char *id, struct ussd_row *r)
     return hit;
 }
 
-/* Replaces *slot with a copy of v; false when out of memory. */
-static bool set_str(char **slot, const char *v)
-{
-    char *p = strdup(v ? v : "");
-    if (!p)
-        return false;
-    free(*slot);
-    *slot = p;
-    return true;
-}
-
 bool hot_session_put(struct hot *h, const char *id, const char *phone, const struct ussd_row *r)
 {
     uint64_t hv = hash(id);
     struct stripe *s = stripe_of(h, hv);
     size_t b = bucket_of(hv);
-    bool ok = true;
     pthread_mutex_lock(&s->lock);
     struct sess *e = s->sess[b];
     while (e && strcmp(e->id, id))
         e = e->next;
-    if (!e) {
-        e = calloc(1, sizeof *e);
-        if (!e || !(e->id = strdup(id))) {
-            free(e);
+    bool fresh = !e;
+    if (fresh) {
+        size_t n = strlen(id) + 1;
+        if (!(e = calloc(1, sizeof *e + n))) {
             pthread_mutex_unlock(&s->lock);
             return false;
         }
+        memcpy(e->id, id, n);
+    }
+    bool ok = sess_fill(e, phone, r);
+    if (fresh && ok) {
         e->next = s->sess[b];
         s->sess[b] = e;
+    } else if (fresh) {
+        free(e);
     }
-    ok = set_str(&e->phone, phone) && set_str(&e->state, r->state) && set_str(&e->last_text, r->last_text) &&
-         set_str(&e->last_reply, r->last_reply);
-    e->updated_at = now_ms();
+    if (ok)
+        e->updated_at = now_ms();
     pthread_mutex_unlock(&s->lock);
     return ok;
 }
 
 void hot_evict(struct hot *h, int64_t before)
 {
+    /* a stripe holds tens of thousands of sessions under load: the lock is
+     * taken per slice of buckets, so a hop on that stripe never waits long */
+    enum { SLICE = 256 };
     for (int i = 0; i < STRIPES; i++) {
         struct stripe *s = &h->stripe[i];
-        pthread_mutex_lock(&s->lock);
-        for (int b = 0; b < BUCKETS; b++) {
-            for (struct sess **pp = &s->sess[b]; *pp;) {
-                struct sess *e = *pp;
-                if (e->updated_at < before) {
-                    *pp = e->next;
-                    sess_free(e);
-                } else {
-                    pp = &e->next;
+        for (int b0 = 0; b0 < BUCKETS; b0 += SLICE) {
+            struct sess *dead = NULL;
+            pthread_mutex_lock(&s->lock);
+            for (int b = b0; b < b0 + SLICE; b++) {
+                for (struct sess **pp = &s->sess[b]; *pp;) {
+                    struct sess *e = *pp;
+                    if (e->updated_at < before) {
+                        *pp = e->next;
+                        e->next = dead;
+                        dead = e;
+                    } else {
+                        pp = &e->next;
+                    }
+                }
+                for (struct caller_ent **cp = &s->callers[b]; *cp;) {
+                    struct caller_ent *e = *cp;
+                    if (e->used_at < before) {
+                        *cp = e->next;
+                        free(e);
+                    } else {
+                        cp = &e->next;
+                    }
                 }
             }
-            for (struct caller_ent **cp = &s->callers[b]; *cp;) {
-                struct caller_ent *e = *cp;
-                if (e->used_at < before) {
-                    *cp = e->next;
-                    free(e);
-                } else {
-                    cp = &e->next;
-                }
+            pthread_mutex_unlock(&s->lock);
+            while (dead) { /* freed outside the lock */
+                struct sess *n = dead->next;
+                sess_free(dead);
+                dead = n;
             }
         }
-        pthread_mutex_unlock(&s->lock);
     }
 }
 
