@@ -6,6 +6,7 @@
 #include "util/str.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,32 +57,84 @@ static bool id_ok(const char *id, bool may_be_empty)
     return true;
 }
 
+/* A bounded writer into the caller's buffer: encoding runs on every hop,
+ * so it writes the JSON itself (what jansson's compact, order-preserving
+ * dump would write) without a single allocation; decode uses jansson. */
+struct out {
+    char *p;
+    size_t n, len;
+    bool ok;
+};
+
+static void put(struct out *o, const char *s, size_t n)
+{
+    if (!o->ok || o->len + n >= o->n) {
+        o->ok = false;
+        return;
+    }
+    memcpy(o->p + o->len, s, n);
+    o->len += n;
+}
+
+static void put_s(struct out *o, const char *s) { put(o, s, strlen(s)); }
+
+static void put_str(struct out *o, const char *s)
+{
+    put(o, "\"", 1);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        char esc[8];
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\', esc[1] = (char)c;
+            put(o, esc, 2);
+        } else if (c < 0x20) {
+            const char *named = c == '\b' ? "\\b" : c == '\f' ? "\\f" : c == '\n' ? "\\n"
+                              : c == '\r' ? "\\r" : c == '\t' ? "\\t" : NULL;
+            if (named) {
+                put_s(o, named);
+            } else {
+                snprintf(esc, sizeof esc, "\\u%04x", c);
+                put_s(o, esc);
+            }
+        } else {
+            put(o, (const char *)s, 1);
+        }
+    }
+    put(o, "\"", 1);
+}
+
 bool ussd_session_encode(const struct ussd_session *s, char *out, size_t outsz)
 {
-    bool ok = false;
-    char *text = NULL;
-    json_t *trail = json_array(), *vars = json_object(), *root = NULL;
-    if (!trail || !vars)
-        goto out;
-    for (int i = 0; i < s->ntrail && i < USSD_MAX_TRAIL; i++)
-        if (json_array_append_new(trail, json_string(s->trail[i])))
-            goto out;
-    for (int i = 0; i < s->nvars && i < USSD_MAX_VARS; i++)
-        if (json_object_set_new(vars, s->key[i], json_string(s->val[i])))
-            goto out;
-    root = json_pack("{s:s, s:s, s:i, s:O, s:O}", "s", s->screen, "l", s->lang, "p", s->page, "t", trail,
-                     "v", vars);
-    if (!root || !(text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER)))
-        goto out;
-    ok = str_copy(out, outsz, text);
-out:
-    if (!ok && outsz)
-        out[0] = 0;
-    free(text);
-    json_decref(root);
-    json_decref(trail);
-    json_decref(vars);
-    return ok;
+    struct out o = {.p = out, .n = outsz, .ok = outsz > 0};
+    char num[16];
+    put_s(&o, "{\"s\":");
+    put_str(&o, s->screen);
+    put_s(&o, ",\"l\":");
+    put_str(&o, s->lang);
+    snprintf(num, sizeof num, ",\"p\":%d", s->page);
+    put_s(&o, num);
+    put_s(&o, ",\"t\":[");
+    for (int i = 0; i < s->ntrail && i < USSD_MAX_TRAIL; i++) {
+        if (i)
+            put(&o, ",", 1);
+        put_str(&o, s->trail[i]);
+    }
+    put_s(&o, "],\"v\":{");
+    for (int i = 0; i < s->nvars && i < USSD_MAX_VARS; i++) {
+        if (i)
+            put(&o, ",", 1);
+        put_str(&o, s->key[i]);
+        put(&o, ":", 1);
+        put_str(&o, s->val[i]);
+    }
+    put_s(&o, "}}");
+    if (!o.ok) {
+        if (outsz)
+            out[0] = 0;
+        return false;
+    }
+    out[o.len] = 0;
+    return true;
 }
 
 bool ussd_session_decode(struct ussd_session *s, const char *in)

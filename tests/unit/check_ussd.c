@@ -741,15 +741,18 @@ START_TEST(test_session_round_trip)
     ck_assert(ussd_var_set(&s, "meter", "M-0001"));
     ck_assert(ussd_var_set(&s, "meter_name", "Nyumba \"A\" \\ \xc3\xa9"));
     ck_assert(ussd_var_set(&s, "amount", "100"));
+    ck_assert(ussd_var_set(&s, "note", "a\nb\tc\x01" "d/e"));
     ck_assert(ussd_session_encode(&s, text, sizeof text));
+    ck_assert_msg(strstr(text, "\"note\":\"a\\nb\\tc\\u0001d/e\""), "escaped as JSON: %s", text);
     ck_assert(ussd_session_decode(&t, text));
     ck_assert_str_eq(t.screen, "elec_confirm");
     ck_assert_str_eq(t.lang, "sw");
     ck_assert_int_eq(t.page, 2);
     ck_assert_int_eq(t.ntrail, 2);
     ck_assert_str_eq(t.trail[1], "elec_meter");
-    ck_assert_int_eq(t.nvars, 3);
+    ck_assert_int_eq(t.nvars, 4);
     ck_assert_str_eq(ussd_var(&t, "meter_name"), "Nyumba \"A\" \\ \xc3\xa9");
+    ck_assert_str_eq(ussd_var(&t, "note"), "a\nb\tc\x01" "d/e");
     ck_assert_str_eq(ussd_var(&t, "amount"), "100");
     ck_assert_ptr_null(ussd_var(&t, "kwh"));
     /* a buffer too small is refused, not cut */
