@@ -195,17 +195,19 @@ void mpesa_callback(void *ctx, struct http_req *req, struct http_resp *resp)
     /* stored through the group commit, answered when stored: the HTTP
      * thread goes on serving USSD hops meanwhile */
     struct http_deferred *d = http_defer(req);
-    enum err e = d ? purchase_callback_queue(a, req->body, req->body_len, why, sizeof why, callback_recorded, d)
-                   : purchase_callback(a, req->body, req->body_len, why, sizeof why);
-    if (d && e == ERR_OK)
+    if (!d) { /* out of memory: Daraja hears "try again"; the STK query settles it */
+        callback_answer(resp, ERR_INTERNAL);
+        return;
+    }
+    enum err e = purchase_callback_queue(a, req->body, req->body_len, why, sizeof why, callback_recorded, d);
+    if (e == ERR_OK)
         return; /* answered by callback_recorded */
-    struct http_resp *out = d ? http_deferred_resp(d) : resp;
+    struct http_resp *out = http_deferred_resp(d);
     if (e == ERR_VALIDATION) {
         log_warn("mpesa.callback_malformed", "ip=%s reason=\"%s\"", req->client_ip, why);
         api_json(out, 400, json_pack("{s:i, s:s}", "ResultCode", 1, "ResultDesc", why));
     } else {
         callback_answer(out, e);
     }
-    if (d)
-        http_defer_done(d);
+    http_defer_done(d);
 }

@@ -269,20 +269,6 @@ static void outcome_from_callback(struct payment *p, const struct pay_callback *
     }
 }
 
-enum err purchase_callback(struct app *a, const char *body, size_t len, char *why, size_t whysz)
-{
-    struct pay_callback cb;
-    if (!a->pay->parse_callback(body, len, &cb, why, whysz))
-        return ERR_VALIDATION;
-    atomic_fetch_add(&a->callbacks, 1);
-    /* record and answer: the payment worker applies it (a storm of
-     * callbacks must not slow the USSD hops served by the same threads) */
-    if (store_callback_add(a->store, cb.checkout_request_id, cb.result_code, body, NULL) != ST_OK)
-        return ERR_INTERNAL;
-    app_wake(a, WORK_PAYMENTS);
-    return ERR_OK;
-}
-
 struct queued_callback {
     struct app *a;
     struct pay_callback cb;

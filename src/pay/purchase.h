@@ -59,16 +59,13 @@ enum purchase_refusal purchase_start(struct app *a, const struct purchase_req *r
 typedef void (*purchase_done_fn)(void *arg, enum purchase_refusal why);
 enum purchase_refusal purchase_queue(struct app *a, const struct purchase_req *r, purchase_done_fn done, void *arg);
 
-/* Checks and records a callback body (as received) for the payment worker
- * to apply (idempotently, on CheckoutRequestID). Returns ERR_OK,
- * ERR_VALIDATION (malformed: why says what; nothing recorded), or
- * ERR_INTERNAL. */
-enum err purchase_callback(struct app *a, const char *body, size_t len, char *why, size_t whysz);
-/* The same through the store's group commit, for the HTTP handler that
- * answers Daraja only once the callback is stored: a malformed body is
- * ERR_VALIDATION at once (done never runs); ERR_OK means queued, and
- * done(arg, ERR_OK or ERR_INTERNAL) then runs on the store's committer
- * thread. */
+/* Checks a callback body (as received) and queues it for the store's
+ * group commit, to be recorded for the payment worker to apply
+ * (idempotently, on CheckoutRequestID). The HTTP handler answers Daraja
+ * once it is stored. A malformed body is ERR_VALIDATION at once (why says
+ * what; nothing recorded, done never runs); ERR_INTERNAL when it could not
+ * be queued; ERR_OK means queued, and done(arg, ERR_OK or ERR_INTERNAL)
+ * then runs on the store's committer thread. */
 typedef void (*purchase_recorded_fn)(void *arg, enum err e);
 enum err purchase_callback_queue(struct app *a, const char *body, size_t len, char *why, size_t whysz,
                                  purchase_recorded_fn done, void *arg);

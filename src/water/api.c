@@ -260,8 +260,34 @@ out:
     json_decref(body);
 }
 
+/* The reply to Daraja's callback in document 001's envelope. */
+static void callback_reply(const struct http_route *route, struct http_resp *resp, enum err e, const char *why)
+{
+    struct http_req r = {.route = route}; /* api_error reads the envelope only */
+    if (e == ERR_VALIDATION)
+        api_error(&r, resp, ERR_VALIDATION, "INVALID_CALLBACK", "%s", why);
+    else if (e != ERR_OK)
+        api_error(&r, resp, ERR_INTERNAL, NULL, "could not record the callback; try again");
+    else
+        api_json(resp, 200, json_pack("{s:b, s:s}", "success", 1, "message", "Callback processed successfully"));
+}
+
+struct parked_callback {
+    struct http_deferred *d;
+    const struct http_route *route;
+};
+
+static void callback_recorded(void *arg, enum err e)
+{
+    struct parked_callback *pc = arg;
+    callback_reply(pc->route, http_deferred_resp(pc->d), e, "");
+    http_defer_done(pc->d);
+    free(pc);
+}
+
 /* Daraja's callback, also accepted at /mpesa/callback: the same guard
- * (the per-deployment secret in the query) and the same recording. */
+ * (the per-deployment secret in the query) and the same recording, through
+ * the store's group commit; answered once stored. */
 static void mpesa_callback(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
@@ -272,15 +298,21 @@ static void mpesa_callback(void *ctx, struct http_req *req, struct http_resp *re
         return;
     }
     char why[200] = "";
-    enum err e = purchase_callback(a, req->body, req->body_len, why, sizeof why);
-    if (e == ERR_VALIDATION) {
-        log_warn("mpesa.callback_malformed", "ip=%s reason=\"%s\"", req->client_ip, why);
-        api_error(req, resp, ERR_VALIDATION, "INVALID_CALLBACK", "%s", why);
-    } else if (e != ERR_OK) {
-        api_error(req, resp, ERR_INTERNAL, NULL, "could not record the callback; try again");
-    } else {
-        api_json(resp, 200, json_pack("{s:b, s:s}", "success", 1, "message", "Callback processed successfully"));
+    struct parked_callback *pc = malloc(sizeof *pc);
+    if (!pc || !(pc->d = http_defer(req))) { /* out of memory: the STK query settles it */
+        free(pc);
+        callback_reply(req->route, resp, ERR_INTERNAL, why);
+        return;
     }
+    pc->route = req->route;
+    enum err e = purchase_callback_queue(a, req->body, req->body_len, why, sizeof why, callback_recorded, pc);
+    if (e == ERR_OK)
+        return; /* answered by callback_recorded */
+    if (e == ERR_VALIDATION)
+        log_warn("mpesa.callback_malformed", "ip=%s reason=\"%s\"", req->client_ip, why);
+    callback_reply(req->route, http_deferred_resp(pc->d), e, why);
+    http_defer_done(pc->d);
+    free(pc);
 }
 
 static void mpesa_query(void *ctx, struct http_req *req, struct http_resp *resp)

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,21 @@ static const char *bin_dir(void)
 {
     const char *b = getenv("LIPA_TEST_BIN");
     return b && *b ? b : "bin";
+}
+
+bool h_sql(struct lipad *l, const char *sql)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/lipa.db", l->dir);
+    sqlite3 *db = NULL;
+    char *msg = NULL;
+    bool ok = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
+              (sqlite3_busy_timeout(db, 5000), sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK);
+    if (!ok)
+        fprintf(stderr, "h_sql: %s: %s\n", path, msg ? msg : sqlite3_errmsg(db));
+    sqlite3_free(msg);
+    sqlite3_close(db);
+    return ok;
 }
 
 void h_sleep_ms(int ms)

@@ -62,6 +62,9 @@ json_t *h_wait_payment(struct lipad *l, const char *phone, const char *status, i
 /* Sandbox Tuya balance of a device (hundredths of a kWh), -1 if unknown. */
 long long h_balance(const char *device);
 void h_sleep_ms(int ms);
+/* Runs sql on lipad's database behind its back (to make the store refuse
+ * a write, say); false with the error printed when SQLite refuses it. */
+bool h_sql(struct lipad *l, const char *sql);
 
 /* Suites, one per file; main() in journeys.c runs them all against h_main. */
 #include <check.h>

@@ -205,6 +205,45 @@ START_TEST(confirms_answered_once_stored)
 }
 END_TEST
 
+/* The database refuses the confirming hop's purchase (here a trigger that
+ * fails, standing in for a full disk or a broken file): the caller is told something went
+ * wrong, nothing is charged, and when AT sends the hop again after the
+ * store recovers, the purchase goes through, once. */
+START_TEST(store_refusal_on_confirm_is_told)
+{
+    const char *phone = "+254711000090", *sid = "s-refused-1";
+    caller(phone, "E2E090", "e2edev090", "en");
+    const char *steps[] = {"", "1", "1*1", "1*1*100"};
+    for (int k = 0; k < 4; k++)
+        free(h_ussd(&h_main, sid, phone, steps[k]));
+    /* json() of a non-JSON text is an error when the row is written */
+    ck_assert(h_sql(&h_main, "CREATE TRIGGER refuse_payment BEFORE INSERT ON payments "
+                             "WHEN NEW.phone = '+254711000090' BEGIN SELECT json('refused'); END;"));
+    char *e = h_ussd(&h_main, sid, phone, "1*1*100*1");
+    ck_assert_msg(e && !strcmp(e, "END Sorry, something went wrong. Please try again."), "refused: %s", e ? e : "");
+    free(e);
+    struct http_result r = h_json_admin(&h_main, "GET", "/mpesa/transactions", NULL);
+    size_t j;
+    json_t *it;
+    int n = 0;
+    json_array_foreach(r.json, j, it) n += !strcmp(json_string_value(json_object_get(it, "phoneNumber")), phone);
+    h_free(&r);
+    ck_assert_msg(n == 0, "%d purchases stored", n);
+    ck_assert(h_sql(&h_main, "DROP TRIGGER refuse_payment;"));
+    e = h_ussd(&h_main, sid, phone, "1*1*100*1"); /* AT sends it again */
+    ck_assert_msg(e && !strncmp(e, "END ", 4) && strstr(e, "PIN"), "after recovery: %s", e ? e : "");
+    free(e);
+    json_t *p = h_wait_payment(&h_main, phone, "completed", 20000);
+    ck_assert_msg(p, "the purchase completes");
+    json_decref(p);
+    r = h_json_admin(&h_main, "GET", "/mpesa/transactions", NULL);
+    n = 0;
+    json_array_foreach(r.json, j, it) n += !strcmp(json_string_value(json_object_get(it, "phoneNumber")), phone);
+    h_free(&r);
+    ck_assert_msg(n == 1, "%d purchases stored", n);
+}
+END_TEST
+
 /* lipad does not know the session (it restarted, or AT's sessionId
  * changed): it is rebuilt from AT's text, every input so far, so the caller
  * goes on where they were; the purchase still happens once. */
@@ -613,6 +652,7 @@ Suite *suite_journeys(void)
     tcase_add_test(t, swahili_caller_gets_swahili);
     tcase_add_test(t, repeated_hop_charges_once);
     tcase_add_test(t, confirms_answered_once_stored);
+    tcase_add_test(t, store_refusal_on_confirm_is_told);
     tcase_add_test(t, lost_session_rebuilt_from_text);
     tcase_add_test(t, cancelled_payment_texts_and_no_topup);
     tcase_add_test(t, insufficient_funds_fails);
