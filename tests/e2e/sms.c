@@ -725,6 +725,27 @@ START_TEST(commands_reload_on_sighup)
     json_decref(all);
     snprintf(cmd, sizeof cmd, "grep -q 'sms.yaml:[0-9]*: commands start and stop can match the same text' %s", l.log);
     ck_assert_msg(system(cmd) == 0, "the refusal names file:line in the log");
+    /* both or neither: a good sms.yaml edit waits while the USSD menus have
+     * a mistake, and lands with them once they are fixed */
+    snprintf(cmd, sizeof cmd,
+             "sed -i \"s/sw: 'ACHA|SITISHA|START'/sw: 'ACHA|SITISHA'/; s/Broken/Send BAL now/\" %s/sms.yaml && "
+             "printf 'screens:\\n  broken:\\n    kind: menu\\n    text: {en: Hi}\\n' > %s/zz-broken.yaml",
+             menus, menus);
+    ck_assert_int_eq(system(cmd), 0);
+    kill(l.pid, SIGHUP);
+    h_sleep_ms(500);
+    ck_assert_int_eq(text_as(&l, "hup-4", ph, "help"), 200);
+    all = h_wait_sms(ph, 4, 5000);
+    ck_assert_msg(strstr(sms_text(all, 3), "Send BAL for the balance"), "refused with the menus: %s", sms_text(all, 3));
+    json_decref(all);
+    snprintf(cmd, sizeof cmd, "rm %s/zz-broken.yaml", menus);
+    ck_assert_int_eq(system(cmd), 0);
+    kill(l.pid, SIGHUP);
+    h_sleep_ms(500);
+    ck_assert_int_eq(text_as(&l, "hup-5", ph, "help"), 200);
+    all = h_wait_sms(ph, 5, 5000);
+    ck_assert_msg(strstr(sms_text(all, 4), "Send BAL now"), "landed with the fixed menus: %s", sms_text(all, 4));
+    json_decref(all);
     stop_own(&l);
 }
 END_TEST
