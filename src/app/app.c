@@ -3,6 +3,7 @@
 #include "app/app.h"
 
 #include "pay/paystack.h"
+#include "pay/prompts.h"
 #include "pay/purchase.h"
 #include "sms/commands.h"
 #include "sms/inbound.h"
@@ -83,7 +84,8 @@ bool app_init(struct app *a, char *err, size_t errsz)
     a->sms_st = a->sms->create(&a->cfg);
     a->meter_st = a->meter->create(&a->cfg);
     a->paystack = paystack_new(&a->cfg);
-    if (!a->pay_st || !a->sms_st || !a->meter_st || !a->paystack) {
+    a->prompts = prompts_new();
+    if (!a->pay_st || !a->sms_st || !a->meter_st || !a->paystack || !a->prompts) {
         snprintf(err, errsz, "provider clients could not be created");
         return false;
     }
@@ -101,6 +103,7 @@ void app_free(struct app *a)
     if (a->meter_st)
         a->meter->destroy(a->meter_st);
     paystack_free(a->paystack);
+    prompts_free(a->prompts);
     ussd_menus_unref(a->menus);
     sms_commands_unref(a->sms_commands);
     store_close(a->store);

@@ -20,6 +20,7 @@
 
 struct ussd_menus;
 struct sms_commands;
+struct prompts;
 struct http_server;
 
 enum provider_id { PROV_DARAJA, PROV_AT, PROV_TUYA, PROV_COUNT };
@@ -46,6 +47,7 @@ struct app {
     const struct meter_provider *meter;
     void *meter_st;
     void *paystack;             /* struct paystack (pay/paystack.h): water orders */
+    struct prompts *prompts;    /* M-Pesa prompts awaiting an answer (pay/prompts.h) */
 
     pthread_mutex_t health_lock;
     struct provider_health health[PROV_COUNT];

@@ -3,6 +3,7 @@
 
 #include "meter/token.h"
 #include "otp/otp.h"
+#include "pay/prompts.h"
 #include "sms/outbox.h"
 #include "util/log.h"
 #include "util/str.h"
@@ -248,6 +249,12 @@ out:
         log_info("purchase.duplicate", "payment=%lld", (long long)p->id);
     if (ok) /* what the outcome queued: a top-up, an SMS */
         app_wake(a, WORK_TOPUPS | WORK_OUTBOX);
+    if (ok && !strcmp(p->provider, "mpesa")) {
+        /* the prompt is answered: the next purchase held behind it goes now */
+        int64_t next = prompts_close(a->prompts, p->phone);
+        if (next && store_payment_due_now(a->store, next, now_ms()) == ST_OK)
+            app_wake(a, WORK_PAYMENTS);
+    }
     return ok;
 }
 
@@ -393,6 +400,7 @@ static enum pushed push_call(struct app *a, struct payment *p)
         p->attempts = 0;
         p->next_at = now_ms() + a->cfg.settle_after * 1000;
         p->last_error[0] = 0;
+        prompts_open(a->prompts, p->phone, now_ms(), p->next_at);
         return PUSH_ACCEPTED;
     case PAY_RETRY:
         app_health_set(a, PROV_DARAJA, false, res.error_message[0] ? res.error_message : "unreachable");
@@ -437,21 +445,49 @@ static void save_all(struct app *a, struct payment **ps, bool *ok, int n)
     }
 }
 
+/* True when p must wait for an earlier push to its phone to be answered
+ * (Daraja refuses a second one meanwhile); sets p->next_at. Earlier
+ * entries of the batch that are not held go first. */
+static bool hold(struct app *a, struct payment **ps, const bool *held, int i, int64_t now)
+{
+    struct payment *p = ps[i];
+    int64_t until;
+    for (int j = 0; j < i; j++) {
+        if (!held[j] && !strcmp(ps[j]->phone, p->phone)) {
+            p->next_at = now + a->cfg.retry_base_ms; /* that push may be refused */
+            return true;
+        }
+    }
+    if (!prompts_hold(a->prompts, p->phone, p->id, now, &until))
+        return false;
+    p->next_at = until; /* or sooner: answering the prompt hands p back */
+    char masked[20];
+    log_info("mpesa.push_held", "payment=%lld phone=%s reason=\"a prompt is out for this phone\"", (long long)p->id,
+             log_phone(p->phone, masked));
+    return true;
+}
+
 /* STK pushes for pending purchases, a batch at a time: the attempts are
  * counted and stored first (a crash mid-call must not hide one), then the
- * pushes go out, then their answers are stored, two commits in all. */
+ * pushes go out, then their answers are stored, two commits in all. A
+ * purchase whose phone has a prompt out is held back, without an attempt. */
 static void push_all(struct app *a, struct payment **ps, int n)
 {
-    bool ok[8], called[8] = {false};
+    bool ok[8], called[8] = {false}, held[8] = {false};
     enum pushed out[8];
+    int64_t now = now_ms();
     for (int i = 0; i < n; i++) {
-        ps[i]->attempts++;
-        ps[i]->next_at = now_ms() + backoff_ms(a->cfg.retry_base_ms, ps[i]->attempts, 60000);
+        held[i] = hold(a, ps, held, i, now);
+        if (!held[i]) {
+            ps[i]->attempts++;
+            ps[i]->next_at = now + backoff_ms(a->cfg.retry_base_ms, ps[i]->attempts, 60000);
+        }
         ok[i] = true;
     }
     save_all(a, ps, ok, n);
     for (int i = 0; i < n; i++) {
-        called[i] = ok[i] && !atomic_load(&a->stopping); /* stopping: the rest waits for the next start */
+        /* stopping: the rest waits for the next start */
+        called[i] = ok[i] && !held[i] && !atomic_load(&a->stopping);
         out[i] = called[i] ? push_call(a, ps[i]) : PUSH_RETRY;
         ok[i] = called[i] && (out[i] == PUSH_ACCEPTED || out[i] == PUSH_RETRY);
     }

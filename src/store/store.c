@@ -73,6 +73,8 @@
     X(PAY_LIST, "SELECT " PAY_COLS " FROM payments WHERE kind = ? ORDER BY id DESC")               \
     X(PAY_DUE, "SELECT " PAY_COLS " FROM payments WHERE status IN ('pending','processing') "       \
                "AND provider = ? AND next_at <= ? ORDER BY next_at LIMIT ?")                       \
+    X(PAY_DUE_NOW, "UPDATE payments SET next_at = ?1, version = version + 1 "                       \
+                   "WHERE id = ?2 AND status = 'pending' AND next_at > ?1")                        \
     X(TOPUP_DUE, "SELECT " PAY_COLS " FROM payments WHERE topup_status = 'queued' "                \
                  "AND topup_next_at <= ? ORDER BY topup_next_at LIMIT ?")                          \
     X(PAY_SAVE, "UPDATE payments SET status=?, result_code=?, result_desc=?, "                     \
@@ -1004,6 +1006,16 @@ int store_payments_due(struct store *st, const char *provider, int64_t now, stru
 int store_topups_due(struct store *st, int64_t now, struct payment *out, int max)
 {
     return payments_due(st, S_TOPUP_DUE, now, out, max);
+}
+
+enum store_rc store_payment_due_now(struct store *st, int64_t id, int64_t now)
+{
+    sqlite3_stmt *s = prep(st, S_PAY_DUE_NOW);
+    if (!s)
+        return ST_ERROR;
+    sqlite3_bind_int64(s, 1, now);
+    sqlite3_bind_int64(s, 2, id);
+    return step_write(st, s, "payment_due_now");
 }
 
 enum store_rc store_payment_save(struct store *st, struct payment *p)

@@ -244,6 +244,35 @@ START_TEST(store_refusal_on_confirm_is_told)
 }
 END_TEST
 
+/* A caller buys twice before answering the first prompt. Daraja refuses a
+ * second push to a phone with a prompt out, so lipad holds the second
+ * purchase back until the first prompt is answered and pushes it then:
+ * both complete, two receipts arrive, and no push is spent on a refusal. */
+START_TEST(second_purchase_waits_for_the_first_prompt)
+{
+    const char *phone = "+254711000091";
+    caller(phone, "E2E091", "e2edev091", "en");
+    char *a = buy("s-twice-1", phone, "100");
+    char *b = buy("s-twice-2", phone, "200");
+    ck_assert_msg(!strncmp(a, "END ", 4) && strstr(a, "PIN") && !strncmp(b, "END ", 4) && strstr(b, "PIN"),
+                  "%s | %s", a, b);
+    free(a);
+    free(b);
+    json_t *p = h_wait_payment(&h_main, phone, "completed", 20000); /* the newer one */
+    ck_assert_msg(p && !strcmp(json_string_value(json_object_get(p, "status")), "completed"), "second completes");
+    long long second = (long long)json_integer_value(json_object_get(p, "id"));
+    json_decref(p);
+    json_t *sms = h_wait_sms(phone, 2, 10000);
+    ck_assert_int_eq(json_array_size(sms), 2);
+    json_decref(sms);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "grep -q 'mpesa.push_held payment=%lld ' %s", second, h_main.log);
+    ck_assert_msg(system(cmd) == 0, "payment %lld was held behind the first prompt", second);
+    snprintf(cmd, sizeof cmd, "grep -q 'mpesa.push_retry payment=%lld ' %s", second, h_main.log);
+    ck_assert_msg(system(cmd) != 0, "no push of payment %lld was refused", second);
+}
+END_TEST
+
 /* lipad does not know the session (it restarted, or AT's sessionId
  * changed): it is rebuilt from AT's text, every input so far, so the caller
  * goes on where they were; the purchase still happens once. */
@@ -653,6 +682,7 @@ Suite *suite_journeys(void)
     tcase_add_test(t, repeated_hop_charges_once);
     tcase_add_test(t, confirms_answered_once_stored);
     tcase_add_test(t, store_refusal_on_confirm_is_told);
+    tcase_add_test(t, second_purchase_waits_for_the_first_prompt);
     tcase_add_test(t, lost_session_rebuilt_from_text);
     tcase_add_test(t, cancelled_payment_texts_and_no_topup);
     tcase_add_test(t, insufficient_funds_fails);
