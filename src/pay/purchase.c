@@ -249,11 +249,18 @@ out:
         log_info("purchase.duplicate", "payment=%lld", (long long)p->id);
     if (ok) /* what the outcome queued: a top-up, an SMS */
         app_wake(a, WORK_TOPUPS | WORK_OUTBOX);
-    if (ok && !strcmp(p->provider, "mpesa")) {
-        /* the prompt is answered: the next purchase held behind it goes now */
-        int64_t next = prompts_close(a->prompts, p->phone);
-        if (next && store_payment_due_now(a->store, next, now_ms()) == ST_OK)
-            app_wake(a, WORK_PAYMENTS);
+    if (ok && p->checkout_request_id[0] && !strcmp(p->provider, "mpesa")) {
+        /* its prompt is answered: the next purchase held behind it goes
+         * now (skipping any that finished meanwhile) */
+        for (int i = 0; i < PROMPTS_HELD_MAX; i++) {
+            int64_t next = prompts_close(a->prompts, p->phone);
+            if (!next)
+                break;
+            if (store_payment_due_now(a->store, next, now_ms()) == ST_OK) {
+                app_wake(a, WORK_PAYMENTS);
+                break;
+            }
+        }
     }
     return ok;
 }

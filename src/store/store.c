@@ -1015,7 +1015,8 @@ enum store_rc store_payment_due_now(struct store *st, int64_t id, int64_t now)
         return ST_ERROR;
     sqlite3_bind_int64(s, 1, now);
     sqlite3_bind_int64(s, 2, id);
-    return step_write(st, s, "payment_due_now");
+    enum store_rc rc = step_write(st, s, "payment_due_now");
+    return rc == ST_OK && changes(st) == 0 ? ST_NOT_FOUND : rc;
 }
 
 enum store_rc store_payment_save(struct store *st, struct payment *p)

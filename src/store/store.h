@@ -132,7 +132,8 @@ enum store_rc store_payments_list(struct store *st, const char *kind,
 /* Due work: a provider's payments pending/processing with next_at <= now. */
 int store_payments_due(struct store *st, const char *provider, int64_t now, struct payment *out, int max);
 int store_topups_due(struct store *st, int64_t now, struct payment *out, int max);
-/* Makes a pending payment due at now (if it was due later). */
+/* Makes a pending payment due at now; ST_NOT_FOUND when it is not pending
+ * or was due already. */
 enum store_rc store_payment_due_now(struct store *st, int64_t id, int64_t now);
 /* Writes every mutable column of p (status, provider fields, scheduling,
  * top-up, token) by id, only if the row is still at p->version (then bumps

@@ -696,6 +696,29 @@ START_TEST(payments_and_topups_due)
 }
 END_TEST
 
+/* A purchase held behind a prompt is made due at once when the prompt is
+ * answered; one that is due already, or no longer pending, is not. */
+START_TEST(payment_due_now_only_when_pending_and_later)
+{
+    int64_t now = now_ms();
+    int64_t held = mk_payment("h1", 10, now + 120000);
+    int64_t due = mk_payment("h2", 10, now - 1000);
+    ck_assert_int_eq(store_payment_due_now(st, held, now), ST_OK);
+    struct payment p, out[8];
+    ck_assert_int_eq(store_payment_get(st, held, &p), ST_OK);
+    ck_assert_int_eq(p.next_at, now);
+    ck_assert(has_id(out, store_payments_due(st, "mpesa", now, out, 8), held));
+    ck_assert_int_eq(store_payment_due_now(st, held, now), ST_NOT_FOUND); /* due already */
+    ck_assert_int_eq(store_payment_due_now(st, due, now), ST_NOT_FOUND);
+    str_copy(p.status, sizeof p.status, "cancelled");
+    p.result_code = 1032;
+    p.next_at = now + 60000;
+    ck_assert_int_eq(store_payment_finish(st, &p), ST_OK);
+    ck_assert_int_eq(store_payment_due_now(st, held, now), ST_NOT_FOUND); /* final */
+    ck_assert_int_eq(store_payment_due_now(st, 999999, now), ST_NOT_FOUND);
+}
+END_TEST
+
 /* ---------- raw callbacks ---------- */
 
 START_TEST(callbacks_pending_then_applied)
@@ -1151,6 +1174,7 @@ static Suite *suite(void)
     tcase_add_test(tc, payment_save_checks_version);
     tcase_add_test(tc, payment_finish_once);
     tcase_add_test(tc, payments_and_topups_due);
+    tcase_add_test(tc, payment_due_now_only_when_pending_and_later);
     tcase_add_test(tc, callbacks_pending_then_applied);
     suite_add_tcase(s, tc);
 
