@@ -84,6 +84,19 @@ void prompts_open(struct prompts *pr, const char *phone, int64_t now_ms, int64_t
     pthread_mutex_unlock(&pr->lock);
 }
 
+bool prompts_waiting(struct prompts *pr, const char *phone, int64_t now_ms, int64_t *until_ms)
+{
+    if (!pr || !phone)
+        return false;
+    pthread_mutex_lock(&pr->lock);
+    struct slot *s = find(pr, phone);
+    bool out = s && s->until_ms > now_ms;
+    if (out)
+        *until_ms = s->until_ms;
+    pthread_mutex_unlock(&pr->lock);
+    return out;
+}
+
 bool prompts_hold(struct prompts *pr, const char *phone, int64_t payment_id, int64_t now_ms, int64_t *until_ms)
 {
     if (!pr || !phone)

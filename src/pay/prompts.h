@@ -24,6 +24,8 @@ void prompts_free(struct prompts *pr);
 /* A push to phone was accepted at now_ms: its prompt is out until it is
  * closed or until_ms passes (when the purchase is settled by query). */
 void prompts_open(struct prompts *pr, const char *phone, int64_t now_ms, int64_t until_ms);
+/* True when a prompt is out for phone at now_ms, with *until_ms. */
+bool prompts_waiting(struct prompts *pr, const char *phone, int64_t now_ms, int64_t *until_ms);
 /* True when a prompt is out for phone at now_ms: the purchase payment_id
  * waits behind it (remembered, up to PROMPTS_HELD_MAX), and *until_ms says
  * how long at most. */

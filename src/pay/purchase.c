@@ -73,6 +73,11 @@ static enum purchase_refusal prepare(struct app *a, const struct purchase_req *r
     /* Daraja caps: AccountReference 12, TransactionDesc 13 characters */
     str_copy(p->account_reference, 13, r->account_ref && *r->account_ref ? r->account_ref : m.id);
     str_copy(p->description, 14, r->description && *r->description ? r->description : "Electricity");
+    /* a prompt is out for this phone: stored to wait behind it, so the
+     * payment worker never has to look at it before then */
+    int64_t until;
+    if (prompts_waiting(a->prompts, p->phone, now_ms(), &until))
+        p->next_at = until;
     return PR_NONE;
 }
 
@@ -93,6 +98,15 @@ static void started(struct app *a, const struct payment *p)
     char masked[20];
     log_info("purchase.created", "payment=%lld origin=%s phone=%s meter=%s amount=%lld",
              (long long)p->id, p->origin, log_phone(p->phone, masked), p->meter_id, (long long)p->amount);
+    int64_t now = now_ms(), until;
+    if (p->next_at > now) { /* stored to wait behind a prompt (prepare) */
+        if (prompts_hold(a->prompts, p->phone, p->id, now, &until)) {
+            log_info("mpesa.push_held", "payment=%lld phone=%s reason=\"a prompt is out for this phone\"",
+                     (long long)p->id, masked);
+            return;
+        }
+        store_payment_due_now(a->store, p->id, now); /* the prompt was answered meanwhile */
+    }
     app_wake(a, WORK_PAYMENTS);
 }
 

@@ -37,7 +37,11 @@ END_TEST
 START_TEST(an_unanswered_prompt_ends_by_itself)
 {
     int64_t until = 0;
+    ck_assert(!prompts_waiting(pr, "+254712345678", 1000, &until));
     prompts_open(pr, "+254712345678", 1000, 5000);
+    ck_assert(prompts_waiting(pr, "+254712345678", 4999, &until));
+    ck_assert_int_eq(until, 5000);
+    ck_assert(!prompts_waiting(pr, "+254712345678", 5000, &until));
     ck_assert(prompts_hold(pr, "+254712345678", 1, 4999, &until));
     ck_assert(!prompts_hold(pr, "+254712345678", 1, 5000, &until));
     prompts_open(pr, "+254712345678", 6000, 9000); /* the next push opens it again */
