@@ -223,6 +223,7 @@ START_TEST(store_refusal_on_confirm_is_told)
     ck_assert_msg(e && !strcmp(e, "END Sorry, something went wrong. Please try again."), "refused: %s", e ? e : "");
     free(e);
     struct http_result r = h_json_admin(&h_main, "GET", "/mpesa/transactions", NULL);
+    ck_assert_msg(r.status == 200 && json_is_array(r.json), "transactions: %ld", r.status);
     size_t j;
     json_t *it;
     int n = 0;
@@ -234,7 +235,7 @@ START_TEST(store_refusal_on_confirm_is_told)
     ck_assert_msg(e && !strncmp(e, "END ", 4) && strstr(e, "PIN"), "after recovery: %s", e ? e : "");
     free(e);
     json_t *p = h_wait_payment(&h_main, phone, "completed", 20000);
-    ck_assert_msg(p, "the purchase completes");
+    ck_assert_msg(p && !strcmp(json_string_value(json_object_get(p, "status")), "completed"), "the purchase completes");
     json_decref(p);
     r = h_json_admin(&h_main, "GET", "/mpesa/transactions", NULL);
     n = 0;
@@ -264,6 +265,10 @@ START_TEST(second_purchase_waits_for_the_first_prompt)
     json_decref(p);
     json_t *sms = h_wait_sms(phone, 2, 10000);
     ck_assert_int_eq(json_array_size(sms), 2);
+    for (size_t i = 0; i < 2; i++) { /* two receipts, each with a token */
+        const char *t = sms_text(sms, i);
+        ck_assert_msg(t && strstr(t, "Paid KES") && has_token(t), "receipt %zu: %s", i, t ? t : "");
+    }
     json_decref(sms);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "grep -q 'mpesa.push_held payment=%lld ' %s", second, h_main.log);

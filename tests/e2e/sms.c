@@ -733,7 +733,10 @@ START_TEST(commands_reload_on_sighup)
              menus, menus);
     ck_assert_int_eq(system(cmd), 0);
     kill(l.pid, SIGHUP);
-    h_sleep_ms(500);
+    snprintf(cmd, sizeof cmd, "grep -q 'zz-broken.yaml:[0-9]*:' %s", l.log);
+    for (int waited = 0; system(cmd) != 0 && waited < 5000; waited += 100)
+        h_sleep_ms(100); /* the refusal is logged: the reload has run */
+    ck_assert_msg(system(cmd) == 0, "the menu mistake refused the reload");
     ck_assert_int_eq(text_as(&l, "hup-4", ph, "help"), 200);
     all = h_wait_sms(ph, 4, 5000);
     ck_assert_msg(strstr(sms_text(all, 3), "Send BAL for the balance"), "refused with the menus: %s", sms_text(all, 3));
