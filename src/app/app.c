@@ -227,10 +227,11 @@ static void *worker_main(void *arg)
     struct worker_arg wa = *(struct worker_arg *)arg;
     free(arg);
     /* background work leans towards the threads answering requests: nice 5
-     * (Linux: per thread). Not SCHED_IDLE: workers hold locks a hop needs
-     * (the store's writer lock), and an idle-class holder preempted by a
-     * busy core held hops for a whole scheduler tick (measured: p99 3.8-4.0
-     * ms at SCHED_IDLE, 2.2 ms at nice 5, 2.4 ms at nice 0) */
+     * (Linux: per thread). Not lower: workers hold the store's writer lock,
+     * which the committer storing a hop's purchase needs, and a holder that
+     * cannot get the CPU holds those hops (measured 2026-11-24 under the
+     * benchmark script: nice 10 or 19, or SCHED_IDLE, gave p99 no better
+     * or worse; README, Speed) */
     if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 5) != 0)
         log_warn("worker.nice_failed", "name=%s errno=%d", wa.w->name, errno);
     char tname[16];

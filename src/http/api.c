@@ -211,3 +211,17 @@ int64_t api_int(json_t *obj, const char *name, int64_t def)
         return n;
     return def;
 }
+
+json_t *api_str_or_null(const char *s)
+{
+    return s && *s ? json_string(s) : json_null();
+}
+
+json_t *api_time_or_null(int64_t ms)
+{
+    char iso[32];
+    if (ms <= 0)
+        return json_null();
+    str_iso_time(ms, iso);
+    return json_string(iso);
+}

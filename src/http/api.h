@@ -66,6 +66,10 @@ struct field {
  * name ends the table). On failure replies 400 naming the field and
  * returns NULL; else returns the object (caller json_decref). */
 json_t *api_parse(struct http_req *req, struct http_resp *resp, const struct field *fields);
+/* JSON for optional values: null for a NULL or empty string, and for a
+ * time of 0 (none); a time is ISO 8601 in UTC otherwise. */
+json_t *api_str_or_null(const char *s);
+json_t *api_time_or_null(int64_t ms);
 /* Lent string of obj[name] or NULL; integer of obj[name] (number or digit
  * string) or def. */
 const char *api_str(json_t *obj, const char *name);

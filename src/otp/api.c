@@ -23,20 +23,6 @@
 
 /* ---- shared pieces ---- */
 
-static json_t *time_or_null(int64_t ms)
-{
-    char iso[32];
-    if (!ms)
-        return json_null();
-    str_iso_time(ms, iso);
-    return json_string(iso);
-}
-
-static json_t *str_or_null(const char *s)
-{
-    return s && *s ? json_string(s) : json_null();
-}
-
 /* Litres as a JSON number: whole when it is whole. */
 static json_t *liters_json(int64_t ml)
 {
@@ -150,12 +136,12 @@ static json_t *status_json(const struct otp_code *c, int64_t now)
                           "status", otp_status_at(c, now), "attempts", (json_int_t)c->attempts, "maxAttempts",
                           (json_int_t)c->max_attempts, "liters", (json_int_t)c->liters, "remainingAttempts",
                           (json_int_t)otp_remaining(c, now));
-    json_object_set_new(j, "expiresAt", time_or_null(c->expires_at));
-    json_object_set_new(j, "stationId", str_or_null(c->station_id));
-    json_object_set_new(j, "verifiedAt", time_or_null(c->verified_at));
-    json_object_set_new(j, "completedAt", time_or_null(c->completed_at));
+    json_object_set_new(j, "expiresAt", api_time_or_null(c->expires_at));
+    json_object_set_new(j, "stationId", api_str_or_null(c->station_id));
+    json_object_set_new(j, "verifiedAt", api_time_or_null(c->verified_at));
+    json_object_set_new(j, "completedAt", api_time_or_null(c->completed_at));
     json_object_set_new(j, "litersDispensed", liters_json(c->dispensed_ml));
-    json_object_set_new(j, "completion", str_or_null(c->completion));
+    json_object_set_new(j, "completion", api_str_or_null(c->completion));
     return j;
 }
 
@@ -209,7 +195,7 @@ static void h_generate(void *ctx, struct http_req *req, struct http_resp *resp)
         json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:I}", "otp", code, "transactionReference", c.reference,
                               "liters", (json_int_t)c.liters, "expiresInMinutes",
                               (json_int_t)((a->cfg.otp_ttl + 59) / 60), "maxAttempts", (json_int_t)c.max_attempts);
-        json_object_set_new(j, "expiresAt", time_or_null(c.expires_at));
+        json_object_set_new(j, "expiresAt", api_time_or_null(c.expires_at));
         http_resp_header(resp, "Cache-Control", "no-store");
         api_ok(req, resp, 201, "OTP generated successfully", j);
     }
@@ -239,8 +225,8 @@ static json_t *station_json(const struct otp_station *s)
 {
     json_t *j = json_pack("{s:s, s:s, s:s, s:I}", "stationId", s->id, "name", s->name, "location", s->location,
                           "pulsesPerLiter", (json_int_t)s->pulses_per_liter);
-    json_object_set_new(j, "createdAt", time_or_null(s->created_at));
-    json_object_set_new(j, "updatedAt", time_or_null(s->updated_at));
+    json_object_set_new(j, "createdAt", api_time_or_null(s->created_at));
+    json_object_set_new(j, "updatedAt", api_time_or_null(s->updated_at));
     return j;
 }
 
@@ -343,8 +329,8 @@ static void h_verify(void *ctx, struct http_req *req, struct http_resp *resp)
     json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:s}", "transactionReference", c.reference, "stationId", st.id,
                           "liters", (json_int_t)c.liters, "pulses", (json_int_t)otp_pulses(&st, c.liters),
                           "pulsesPerLiter", (json_int_t)st.pulses_per_liter, "status", c.status);
-    json_object_set_new(j, "verifiedAt", time_or_null(c.verified_at));
-    json_object_set_new(j, "lockedUntil", time_or_null(c.lock_until));
+    json_object_set_new(j, "verifiedAt", api_time_or_null(c.verified_at));
+    json_object_set_new(j, "lockedUntil", api_time_or_null(c.lock_until));
     api_ok(req, resp, 200, "OTP verified successfully. Dispensing authorized.", j);
 out:
     json_decref(body);
@@ -423,7 +409,7 @@ static void h_complete(void *ctx, struct http_req *req, struct http_resp *resp)
                           short_ml > 0);
     json_object_set_new(j, "litersDispensed", liters_json(c.dispensed_ml));
     json_object_set_new(j, "shortfallLiters", liters_json(short_ml > 0 ? short_ml : 0));
-    json_object_set_new(j, "completedAt", time_or_null(c.completed_at));
+    json_object_set_new(j, "completedAt", api_time_or_null(c.completed_at));
     api_ok(req, resp, 200, short_ml > 0 ? "Short dispense recorded" : "Dispensing recorded", j);
 out:
     json_decref(body);

@@ -39,19 +39,6 @@ json_t *payment_json(const struct payment *p)
     return j;
 }
 
-/* Waits (a REST call, never a USSD hop) until the worker has pushed p or
- * given up, up to wait_ms; p is refreshed. */
-static void wait_pushed(struct app *a, struct payment *p, int64_t wait_ms)
-{
-    int64_t until = now_ms() + wait_ms;
-    while (!strcmp(p->status, "pending") && now_ms() < until) {
-        struct timespec ts = {0, 25 * 1000000};
-        nanosleep(&ts, NULL);
-        if (store_payment_get(a->store, p->id, p) != ST_OK)
-            return;
-    }
-}
-
 void mpesa_payment(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
@@ -114,7 +101,7 @@ void mpesa_payment(void *ctx, struct http_req *req, struct http_resp *resp)
         api_error(req, resp, ERR_INTERNAL, NULL, "could not store the payment");
         goto out;
     }
-    wait_pushed(a, &p, a->cfg.http_timeout_ms + 2000);
+    purchase_wait_pushed(a, &p, a->cfg.http_timeout_ms + 2000);
     if (!strcmp(p.status, "pending")) {
         /* M-Pesa is slow or down: the push stays queued and will be retried */
         json_t *j = json_pack("{s:b, s:s, s:n, s:n, s:I}", "success", 1, "message", "STK push queued",

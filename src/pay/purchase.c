@@ -10,6 +10,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #define QUERY_RETRY_MS 30000          /* between STK queries while pending */
 #define PUSH_MAX_ATTEMPTS 6
@@ -159,6 +160,17 @@ enum purchase_refusal purchase_queue(struct app *a, const struct purchase_req *r
     }
     free(q);
     return why;
+}
+
+void purchase_wait_pushed(struct app *a, struct payment *p, int64_t wait_ms)
+{
+    int64_t until = now_ms() + wait_ms;
+    while (!strcmp(p->status, "pending") && now_ms() < until) {
+        struct timespec ts = {0, 25 * 1000000};
+        nanosleep(&ts, NULL);
+        if (store_payment_get(a->store, p->id, p) != ST_OK)
+            return;
+    }
 }
 
 /* ---- finishing ---- */

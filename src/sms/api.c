@@ -157,16 +157,6 @@ out:
     form_free(&f);
 }
 
-static void iso_or_null(json_t *o, const char *key, int64_t ms)
-{
-    char iso[32];
-    if (ms > 0) {
-        str_iso_time(ms, iso);
-        json_object_set_new(o, key, json_string(iso));
-    } else
-        json_object_set_new(o, key, json_null());
-}
-
 /* A JSON string of text that may not be valid UTF-8 (a cut or a stored
  * oddity): invalid bytes become '?'. */
 static json_t *safe_string(const char *s)
@@ -192,10 +182,10 @@ static json_t *message_json(const struct sms_message *x)
     json_object_set_new(o, "messageId", m->provider_id[0] ? json_string(m->provider_id) : json_null());
     json_object_set_new(o, "deliveryStatus", x->report_status[0] ? json_string(x->report_status) : json_null());
     json_object_set_new(o, "paymentId", m->payment_id ? json_integer(m->payment_id) : json_null());
-    iso_or_null(o, "reportedAt", x->reported_at);
-    iso_or_null(o, "nextAttemptAt", !strcmp(m->status, "queued") ? m->next_at : 0);
-    iso_or_null(o, "createdAt", m->created_at);
-    iso_or_null(o, "updatedAt", m->updated_at);
+    json_object_set_new(o, "reportedAt", api_time_or_null(x->reported_at));
+    json_object_set_new(o, "nextAttemptAt", api_time_or_null(!strcmp(m->status, "queued") ? m->next_at : 0));
+    json_object_set_new(o, "createdAt", api_time_or_null(m->created_at));
+    json_object_set_new(o, "updatedAt", api_time_or_null(m->updated_at));
     return o;
 }
 

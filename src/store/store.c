@@ -72,7 +72,7 @@
     X(PAY_BY_CHECKOUT, "SELECT " PAY_COLS " FROM payments WHERE checkout_request_id = ?")          \
     X(PAY_LIST, "SELECT " PAY_COLS " FROM payments WHERE kind = ? ORDER BY id DESC")               \
     X(PAY_DUE, "SELECT " PAY_COLS " FROM payments WHERE status IN ('pending','processing') "       \
-               "AND provider = ? AND next_at <= ? ORDER BY next_at LIMIT ?")                       \
+               "AND provider = ?3 AND next_at <= ?1 ORDER BY next_at LIMIT ?2")                    \
     X(PAY_DUE_NOW, "UPDATE payments SET next_at = ?1, version = version + 1 "                       \
                    "WHERE id = ?2 AND status = 'pending' AND next_at > ?1")                        \
     X(TOPUP_DUE, "SELECT " PAY_COLS " FROM payments WHERE topup_status = 'queued' "                \
@@ -974,13 +974,18 @@ enum store_rc store_payments_list(struct store *st, const char *kind,
     return rc == SQLITE_DONE ? ST_OK : ST_ERROR;
 }
 
-static int payments_due(struct store *st, enum stmt_id id, int64_t now, struct payment *out, int max)
+/* Rows of a due-work query: ?1 now, ?2 the limit, ?3 the provider (when
+ * the query has one). */
+static int payments_due(struct store *st, enum stmt_id id, const char *provider, int64_t now,
+                        struct payment *out, int max)
 {
     sqlite3_stmt *s = prep(st, id);
     if (!s)
         return -1;
     sqlite3_bind_int64(s, 1, now);
     sqlite3_bind_int64(s, 2, max);
+    if (provider)
+        bind_text(s, 3, provider);
     int n = 0;
     while (n < max && sqlite3_step(s) == SQLITE_ROW)
         read_payment(s, &out[n++]);
@@ -990,22 +995,12 @@ static int payments_due(struct store *st, enum stmt_id id, int64_t now, struct p
 
 int store_payments_due(struct store *st, const char *provider, int64_t now, struct payment *out, int max)
 {
-    sqlite3_stmt *s = prep(st, S_PAY_DUE);
-    if (!s)
-        return -1;
-    bind_text(s, 1, provider);
-    sqlite3_bind_int64(s, 2, now);
-    sqlite3_bind_int64(s, 3, max);
-    int n = 0;
-    while (n < max && sqlite3_step(s) == SQLITE_ROW)
-        read_payment(s, &out[n++]);
-    done(s);
-    return n;
+    return payments_due(st, S_PAY_DUE, provider, now, out, max);
 }
 
 int store_topups_due(struct store *st, int64_t now, struct payment *out, int max)
 {
-    return payments_due(st, S_TOPUP_DUE, now, out, max);
+    return payments_due(st, S_TOPUP_DUE, NULL, now, out, max);
 }
 
 enum store_rc store_payment_due_now(struct store *st, int64_t id, int64_t now)

@@ -35,16 +35,6 @@
 
 /* ---- JSON ---- */
 
-static json_t *str_or_null(const char *s) { return s && *s ? json_string(s) : json_null(); }
-
-static json_t *iso_or_null(int64_t ms)
-{
-    char t[32];
-    if (ms <= 0)
-        return json_null();
-    str_iso_time(ms, t);
-    return json_string(t);
-}
 
 /* KES (or the water currency) from cents: 5 for 500, 2.5 for 250. */
 static json_t *money(int64_t cents)
@@ -80,28 +70,28 @@ static json_t *order_json(struct app *a, const struct payment *p)
     json_object_set_new(j, "currency", json_string(p->currency));
     json_object_set_new(j, "status", json_string(p->status));
     json_object_set_new(j, "resultCode", p->result_code >= 0 ? json_integer(p->result_code) : json_null());
-    json_object_set_new(j, "resultDesc", str_or_null(p->result_desc));
-    json_object_set_new(j, "transactionDate", done ? iso_or_null(p->updated_at) : json_null());
+    json_object_set_new(j, "resultDesc", api_str_or_null(p->result_desc));
+    json_object_set_new(j, "transactionDate", done ? api_time_or_null(p->updated_at) : json_null());
     json_object_set_new(j, "metadata", json_is_object(meta) ? json_incref(meta) : json_object());
     json_decref(meta);
     if (!strcmp(p->provider, "paystack")) {
-        json_object_set_new(j, "email", str_or_null(x.email));
-        json_object_set_new(j, "authorizationUrl", str_or_null(x.authorization_url));
-        json_object_set_new(j, "accessCode", str_or_null(x.access_code));
-        json_object_set_new(j, "expiresAt", iso_or_null(x.expires_at));
-        json_object_set_new(j, "paystackStatus", str_or_null(x.provider_status));
-        json_object_set_new(j, "paystackChannel", str_or_null(x.channel));
-        json_object_set_new(j, "paystackReceiptNumber", str_or_null(x.provider_receipt));
-        json_object_set_new(j, "paidAt", str_or_null(x.paid_at));
+        json_object_set_new(j, "email", api_str_or_null(x.email));
+        json_object_set_new(j, "authorizationUrl", api_str_or_null(x.authorization_url));
+        json_object_set_new(j, "accessCode", api_str_or_null(x.access_code));
+        json_object_set_new(j, "expiresAt", api_time_or_null(x.expires_at));
+        json_object_set_new(j, "paystackStatus", api_str_or_null(x.provider_status));
+        json_object_set_new(j, "paystackChannel", api_str_or_null(x.channel));
+        json_object_set_new(j, "paystackReceiptNumber", api_str_or_null(x.provider_receipt));
+        json_object_set_new(j, "paidAt", api_str_or_null(x.paid_at));
     } else {
-        json_object_set_new(j, "checkoutRequestId", str_or_null(p->checkout_request_id));
-        json_object_set_new(j, "merchantRequestId", str_or_null(p->merchant_request_id));
-        json_object_set_new(j, "mpesaReceiptNumber", str_or_null(p->mpesa_receipt));
+        json_object_set_new(j, "checkoutRequestId", api_str_or_null(p->checkout_request_id));
+        json_object_set_new(j, "merchantRequestId", api_str_or_null(p->merchant_request_id));
+        json_object_set_new(j, "mpesaReceiptNumber", api_str_or_null(p->mpesa_receipt));
     }
     if (p->last_error[0] && strcmp(p->status, "completed"))
         json_object_set_new(j, "lastError", json_string(p->last_error));
-    json_object_set_new(j, "createdAt", iso_or_null(p->created_at));
-    json_object_set_new(j, "updatedAt", iso_or_null(p->updated_at));
+    json_object_set_new(j, "createdAt", api_time_or_null(p->created_at));
+    json_object_set_new(j, "updatedAt", api_time_or_null(p->updated_at));
     return j;
 }
 
@@ -181,19 +171,6 @@ static void preview(void *ctx, struct http_req *req, struct http_resp *resp)
 
 /* ---- M-Pesa ---- */
 
-/* Waits (a REST call, never a USSD hop) until the worker has pushed p or
- * given up, up to wait_ms; p is refreshed. */
-static void wait_pushed(struct app *a, struct payment *p, int64_t wait_ms)
-{
-    int64_t until = now_ms() + wait_ms;
-    while (!strcmp(p->status, "pending") && now_ms() < until) {
-        struct timespec ts = {0, 25 * 1000000};
-        nanosleep(&ts, NULL);
-        if (store_payment_get(a->store, p->id, p) != ST_OK)
-            return;
-    }
-}
-
 static void mpesa_initiate(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
@@ -233,16 +210,16 @@ static void mpesa_initiate(void *ctx, struct http_req *req, struct http_resp *re
     }
     if (meta[0] && store_water_set_order(a->store, p.id, meta, "") != ST_OK)
         log_warn("water.metadata_lost", "payment=%lld", (long long)p.id);
-    wait_pushed(a, &p, a->cfg.http_timeout_ms + 2000);
+    purchase_wait_pushed(a, &p, a->cfg.http_timeout_ms + 2000);
     if (p.checkout_request_id[0] || !strcmp(p.status, "pending")) {
         bool pushed = p.checkout_request_id[0] != 0;
         json_t *d = json_pack("{s:b, s:s, s:o, s:I, s:I, s:o, s:s, s:s}", "success", 1, "transactionReference",
-                              p.reference, "checkoutRequestId", str_or_null(p.checkout_request_id), "amount",
+                              p.reference, "checkoutRequestId", api_str_or_null(p.checkout_request_id), "amount",
                               (json_int_t)p.amount, "liters", (json_int_t)p.liters, "phoneNumber",
                               phone_json(p.phone), "status", p.status, "message",
                               !pushed ? "The PIN prompt will follow shortly"
                               : p.customer_message[0] ? p.customer_message : "Please enter your M-Pesa PIN");
-        json_object_set_new(d, "merchantRequestId", str_or_null(p.merchant_request_id));
+        json_object_set_new(d, "merchantRequestId", api_str_or_null(p.merchant_request_id));
         json_object_set_new(d, "currency", json_string(p.currency));
         if (pushed)
             api_ok(req, resp, 201, "M-Pesa payment initiated. Please enter your PIN.", d);
@@ -417,7 +394,7 @@ static void paystack_initialize_h(void *ctx, struct http_req *req, struct http_r
     }
     json_t *d = json_pack("{s:s, s:s, s:s, s:s, s:o, s:I, s:I, s:s}", "transactionReference", p.reference,
                           "authorizationUrl", x.authorization_url, "accessCode", x.access_code, "status", p.status,
-                          "expiresAt", iso_or_null(x.expires_at), "amount", (json_int_t)p.amount, "liters",
+                          "expiresAt", api_time_or_null(x.expires_at), "amount", (json_int_t)p.amount, "liters",
                           (json_int_t)p.liters, "currency", p.currency);
     api_ok(req, resp, 201, "Payment checkout initialized successfully. Redirect customer to authorizationUrl.", d);
 out:
