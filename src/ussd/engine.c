@@ -407,6 +407,19 @@ out:
     return end;
 }
 
+void ussd_error_end(const struct ussd_menus *m, const char *lang, struct buf *reply)
+{
+    const struct utext *t = m ? ussdi_msg(m, "system_error") : NULL; /* the checker requires it */
+    struct ussd_session none; /* placeholders, if an admin wrote any, show empty */
+    ussd_session_init(&none, lang);
+    buf_reset(reply);
+    buf_puts(reply, "END ");
+    if (t)
+        ussdi_expand(reply, t->t[lang_index(none.lang)], &none);
+    else
+        buf_puts(reply, "Sorry, something went wrong. Please try again.");
+}
+
 bool ussd_step(const struct ussd_menus *m, const struct ussd_host *h, const char *phone,
                const char *session_id, struct ussd_session *s, const char *input, struct buf *reply)
 {

@@ -46,6 +46,8 @@ struct parked {
 
 static void parked_finish(struct parked *pk)
 {
+    struct buf err;
+    buf_init(&err, USSD_REPLY_MAX);
     const char *reply = pk->row.last_reply;
     if (pk->why == PR_NONE) {
         if (pk->keep && store_session_put(pk->a->store, pk->sid, pk->phone, &pk->row) != ST_OK)
@@ -54,13 +56,16 @@ static void parked_finish(struct parked *pk)
         /* not stored (the database refused): nothing was charged, and the
          * session is not kept, so dialling again starts over */
         log_error("ussd.purchase_not_stored", "session=%s why=%d", pk->sid, (int)pk->why);
-        reply = !strcmp(pk->lang, "sw") ? "END Samahani, kuna hitilafu. Tafadhali jaribu tena."
-                                        : "END Sorry, something went wrong. Please try again.";
+        struct ussd_menus *m = app_menus(pk->a);
+        ussd_error_end(m, pk->lang, &err);
+        ussd_menus_unref(m);
+        reply = err.data ? err.data : "END";
     }
     if (pk->d) {
         http_resp_text(http_deferred_resp(pk->d), 200, "text/plain; charset=utf-8", reply);
         http_defer_done(pk->d);
     }
+    buf_free(&err);
     free(pk);
 }
 
@@ -351,15 +356,17 @@ void ussd_hop(void *ctx, struct http_req *req, struct http_resp *resp)
         http_resp_text(resp, 400, "text/plain", "END Bad request: phoneNumber is required");
         goto out;
     }
-    if (strlen(text) > TEXT_MAX) {
-        answer(resp, "END Too many entries. Please dial again.");
-        goto out;
-    }
     if (!phone_normalize(rawphone, phone)) {
         answer(resp, "END Sorry, this service is for Kenyan mobile numbers.");
         goto out;
     }
     atomic_fetch_add(&a->hops, 1);
+    struct hop h = {.a = a, .phone = phone};
+    if (strlen(text) > TEXT_MAX) {
+        answer(resp, caller(&h) && !strcmp(h.c.user.language, "sw") ? "END Maingizo ni mengi mno. Tafadhali piga tena."
+                                                                     : "END Too many entries. Please dial again.");
+        goto out;
+    }
 
     enum store_rc rc = store_session_get(a->store, sid, &row);
     if (rc == ST_OK && !strcmp(row.last_text, text)) {
@@ -368,7 +375,6 @@ void ussd_hop(void *ctx, struct http_req *req, struct http_resp *resp)
         log_info("ussd.repeat", "session=%s phone=%s", sid, log_phone(phone, masked));
         goto out;
     }
-    struct hop h = {.a = a, .phone = phone};
     struct ussd_session s;
     const char *input = NULL;
     bool rebuild = false;
@@ -409,7 +415,8 @@ void ussd_hop(void *ctx, struct http_req *req, struct http_resp *resp)
     }
     if (!encoded || store_session_put(a->store, sid, phone, &row) != ST_OK) {
         log_error("ussd.session_not_saved", "session=%s", sid);
-        answer(resp, "END Sorry, something went wrong. Please try again.");
+        ussd_error_end(menus, s.lang, &reply);
+        answer(resp, reply.data ? reply.data : "END");
         goto out;
     }
     answer(resp, row.last_reply);

@@ -205,6 +205,18 @@ START_TEST(confirms_answered_once_stored)
 }
 END_TEST
 
+static int purchases_of(const char *phone)
+{
+    struct http_result r = h_json_admin(&h_main, "GET", "/mpesa/transactions", NULL);
+    ck_assert_msg(r.status == 200 && json_is_array(r.json), "transactions: %ld", r.status);
+    size_t j;
+    json_t *it;
+    int n = 0;
+    json_array_foreach(r.json, j, it) n += !strcmp(json_string_value(json_object_get(it, "phoneNumber")), phone);
+    h_free(&r);
+    return n;
+}
+
 /* The database refuses the confirming hop's purchase (here a trigger that
  * fails, standing in for a full disk or a broken file): the caller is told something went
  * wrong, nothing is charged, and when AT sends the hop again after the
@@ -220,16 +232,9 @@ START_TEST(store_refusal_on_confirm_is_told)
     ck_assert(h_sql(&h_main, "CREATE TRIGGER refuse_payment BEFORE INSERT ON payments "
                              "WHEN NEW.phone = '+254711000090' BEGIN SELECT json('refused'); END;"));
     char *e = h_ussd(&h_main, sid, phone, "1*1*100*1");
-    ck_assert_msg(e && !strcmp(e, "END Sorry, something went wrong. Please try again."), "refused: %s", e ? e : "");
+    ck_assert_msg(e && !strcmp(e, "END Sorry, something went wrong. Please try again later."), "refused: %s", e ? e : "");
     free(e);
-    struct http_result r = h_json_admin(&h_main, "GET", "/mpesa/transactions", NULL);
-    ck_assert_msg(r.status == 200 && json_is_array(r.json), "transactions: %ld", r.status);
-    size_t j;
-    json_t *it;
-    int n = 0;
-    json_array_foreach(r.json, j, it) n += !strcmp(json_string_value(json_object_get(it, "phoneNumber")), phone);
-    h_free(&r);
-    ck_assert_msg(n == 0, "%d purchases stored", n);
+    ck_assert_int_eq(purchases_of(phone), 0);
     ck_assert(h_sql(&h_main, "DROP TRIGGER refuse_payment;"));
     e = h_ussd(&h_main, sid, phone, "1*1*100*1"); /* AT sends it again */
     ck_assert_msg(e && !strncmp(e, "END ", 4) && strstr(e, "PIN"), "after recovery: %s", e ? e : "");
@@ -237,11 +242,32 @@ START_TEST(store_refusal_on_confirm_is_told)
     json_t *p = h_wait_payment(&h_main, phone, "completed", 20000);
     ck_assert_msg(p && !strcmp(json_string_value(json_object_get(p, "status")), "completed"), "the purchase completes");
     json_decref(p);
-    r = h_json_admin(&h_main, "GET", "/mpesa/transactions", NULL);
-    n = 0;
-    json_array_foreach(r.json, j, it) n += !strcmp(json_string_value(json_object_get(it, "phoneNumber")), phone);
-    h_free(&r);
-    ck_assert_msg(n == 1, "%d purchases stored", n);
+    ck_assert_int_eq(purchases_of(phone), 1);
+}
+END_TEST
+
+/* What goes wrong outside the menus is said in the caller's language too:
+ * entries past AT's length, and a purchase the database refused. */
+START_TEST(swahili_caller_told_in_swahili_when_things_fail)
+{
+    const char *phone = "+254711000092", *sid = "s-sw-fail-1";
+    caller(phone, "E2E092", "e2edev092", "sw");
+    char text[260] = "1";
+    while (strlen(text) < 240)
+        strcat(text, "*1");
+    char *e = h_ussd(&h_main, "s-sw-long", phone, text);
+    ck_assert_msg(e && !strcmp(e, "END Maingizo ni mengi mno. Tafadhali piga tena."), "too long: %s", e ? e : "");
+    free(e);
+    const char *steps[] = {"", "1", "1*1", "1*1*100"};
+    for (int k = 0; k < 4; k++)
+        free(h_ussd(&h_main, sid, phone, steps[k]));
+    ck_assert(h_sql(&h_main, "CREATE TRIGGER refuse_payment_sw BEFORE INSERT ON payments "
+                             "WHEN NEW.phone = '+254711000092' BEGIN SELECT json('refused'); END;"));
+    e = h_ussd(&h_main, sid, phone, "1*1*100*1");
+    ck_assert(h_sql(&h_main, "DROP TRIGGER refuse_payment_sw;"));
+    ck_assert_msg(e && !strcmp(e, "END Samahani, kuna hitilafu. Tafadhali jaribu tena baadaye."), "refused: %s", e ? e : "");
+    free(e);
+    ck_assert_int_eq(purchases_of(phone), 0);
 }
 END_TEST
 
@@ -300,6 +326,12 @@ START_TEST(lost_session_rebuilt_from_text)
     sms = h_sms(phone);
     ck_assert_int_eq(json_array_size(sms), 1);
     json_decref(sms);
+    /* more than 16 entries in a session lipad does not know are not a
+     * path anyone typed: the main menu, and nothing bought */
+    char *many = h_ussd(&h_main, "s-lost-4", phone, "1*1*100*1*1*1*1*1*1*1*1*1*1*1*1*1*1");
+    ck_assert_msg(!strncmp(many, "CON ", 4) && strstr(many, "Welcome to lipa"), "%s", many);
+    free(many);
+    ck_assert_int_eq(purchases_of(phone), 1);
     /* inputs that lead nowhere end up wherever they stop, never an error */
     char *d = h_ussd(&h_main, "s-lost-3", phone, "9*9*9");
     ck_assert_msg(!strncmp(d, "CON ", 4), "%s", d);
@@ -687,6 +719,7 @@ Suite *suite_journeys(void)
     tcase_add_test(t, repeated_hop_charges_once);
     tcase_add_test(t, confirms_answered_once_stored);
     tcase_add_test(t, store_refusal_on_confirm_is_told);
+    tcase_add_test(t, swahili_caller_told_in_swahili_when_things_fail);
     tcase_add_test(t, second_purchase_waits_for_the_first_prompt);
     tcase_add_test(t, lost_session_rebuilt_from_text);
     tcase_add_test(t, cancelled_payment_texts_and_no_topup);
