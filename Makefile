@@ -38,7 +38,7 @@ UNIT_SRC := $(wildcard tests/unit/check_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(OBJDIR)/tests/%)
 E2E_SRC  := $(wildcard tests/e2e/*.c)
 
-.PHONY: all deps deps-quiet run check unit-bin e2e-bin bench bench-store clean lint
+.PHONY: all deps deps-quiet run check unit-bin e2e-bin bench bench-store bench-hops clean lint
 .SECONDARY:
 # V=1 shows the full commands
 ifeq ($(V),1)
@@ -105,6 +105,10 @@ bench: deps
 bench-store: deps
 	@$(MAKE) --no-print-directory all
 	@tools/bench-store.sh
+
+bench-hops: deps
+	@$(MAKE) --no-print-directory all
+	@tools/bench-hops.sh
 
 lint:
 	@! grep -nE '\b(strcpy|sprintf|atoi|strtok|gets|strcat)\(' src/*/*.c tools/*/*.c || \
