@@ -172,10 +172,18 @@ int h_lipad_stop(struct lipad *l, int sig)
 struct http_result h_req(int port, const char *method, const char *path, const char *ctype, const char *body,
                          size_t len, const char *auth)
 {
+    return h_req_h(port, method, path, ctype, body, len, auth, NULL);
+}
+
+struct http_result h_req_h(int port, const char *method, const char *path, const char *ctype, const char *body,
+                           size_t len, const char *auth, const char *header)
+{
     char url[1024], ct[128], au[300];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
     const char *headers[4] = {NULL, NULL, NULL, NULL};
     int nh = 0;
+    if (header)
+        headers[nh++] = header;
     if (ctype) {
         snprintf(ct, sizeof ct, "Content-Type: %s", ctype);
         headers[nh++] = ct;

@@ -41,6 +41,9 @@ int h_lipad_stop(struct lipad *l, int sig);
 /* One request. base is "lipad" or "sandbox"-port number; auth may be NULL. */
 struct http_result h_req(int port, const char *method, const char *path, const char *ctype,
                          const char *body, size_t len, const char *auth);
+/* The same with one more header line ("Name: value"; NULL for none). */
+struct http_result h_req_h(int port, const char *method, const char *path, const char *ctype,
+                           const char *body, size_t len, const char *auth, const char *header);
 void h_free(struct http_result *r);
 /* Shorthands on a lipad instance. */
 struct http_result h_json_admin(struct lipad *l, const char *method, const char *path, const char *json);

@@ -612,6 +612,25 @@ START_TEST(rest_payment_with_status)
     json_t *sms = h_wait_sms(phone, 1, 10000);
     ck_assert_int_eq(json_array_size(sms), 1);
     json_decref(sms);
+    /* a client retrying with the same Idempotency-Key gets the same
+     * payment back, and the caller is asked to pay once */
+    snprintf(body, sizeof body, "{\"amount\":200,\"phoneNumber\":\"0711000011\",\"meterId\":\"E2E011\",\"userId\":%lld}", uid);
+    char ids[2][64];
+    for (int k = 0; k < 2; k++) {
+        r = h_req_h(h_main.port, "POST", "/mpesa/payment", "application/json", body, 0, ADMIN_KEY,
+                    "Idempotency-Key: rest-retry-1");
+        ck_assert_msg(r.status == 200, "try %d: %ld %s", k, r.status, r.body);
+        snprintf(ids[k], sizeof ids[k], "%s", json_string_value(json_object_get(r.json, "checkoutRequestId")));
+        h_free(&r);
+    }
+    ck_assert_str_eq(ids[0], ids[1]);
+    ck_assert_int_eq(purchases_of(phone), 2);
+    sms = h_wait_sms(phone, 2, 10000);
+    h_sleep_ms(1000);
+    json_decref(sms);
+    sms = h_sms(phone);
+    ck_assert_int_eq(json_array_size(sms), 2);
+    json_decref(sms);
 }
 END_TEST
 

@@ -277,6 +277,32 @@ START_TEST(pay_mpesa_paid)
 }
 END_TEST
 
+/* A station retrying its request with the same Idempotency-Key gets the
+ * same order back, and the customer is asked to pay and texted once. */
+START_TEST(pay_mpesa_idempotent_retry)
+{
+    const char *body = "{\"phoneNumber\":\"254712000931\",\"amount\":40}";
+    char refs[2][40];
+    for (int k = 0; k < 2; k++) {
+        struct http_result r = h_req_h(pay_lipad.port, "POST", "/api/payments/mpesa/initiate", "application/json",
+                                       body, 0, NULL, "Idempotency-Key: station-7-order-1");
+        ck_assert_msg(r.status == 201, "try %d: %ld %s", k, r.status, r.body);
+        str_copy(refs[k], sizeof refs[k], pay_str(pay_data(&r), "transactionReference"));
+        h_free(&r);
+    }
+    ck_assert_str_eq(refs[0], refs[1]);
+    json_t *d = pay_wait_status(refs[0], "completed", 10000);
+    ck_assert_str_eq(pay_str(d, "status"), "completed");
+    json_decref(d);
+    json_t *sms = h_wait_sms("+254712000931", 1, 10000);
+    h_sleep_ms(1000);
+    json_decref(sms);
+    sms = h_sms("+254712000931");
+    ck_assert_msg(json_array_size(sms) == 1, "one code SMS, got %zu", json_array_size(sms));
+    json_decref(sms);
+}
+END_TEST
+
 START_TEST(pay_mpesa_refuses_bad_input)
 {
     struct http_result r = pay_req(&pay_lipad, "POST", "/api/payments/mpesa/initiate",
@@ -680,6 +706,7 @@ static TCase *tcase_payments(void)
     tcase_add_test(t, pay_preview_document_example);
     tcase_add_test(t, pay_preview_refuses_bad_amounts);
     tcase_add_test(t, pay_mpesa_paid);
+    tcase_add_test(t, pay_mpesa_idempotent_retry);
     tcase_add_test(t, pay_mpesa_refuses_bad_input);
     tcase_add_test(t, pay_mpesa_cancelled);
     tcase_add_test(t, pay_mpesa_callback_endpoint);
