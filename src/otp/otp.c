@@ -5,6 +5,7 @@
 #include "otp/otp.h"
 
 #include "sms/outbox.h"
+#include "user/user.h"
 #include "util/crypto.h"
 #include "util/log.h"
 #include "util/str.h"
@@ -126,14 +127,6 @@ void otp_code_label(const struct otp_code *c, const char *lang, int64_t now, cha
 
 /* ---- helpers over the store ---- */
 
-static bool buyer_speaks_sw(struct app *a, const struct payment *p)
-{
-    struct user u;
-    if (p->user_id && store_user_get(a->store, p->user_id, &u) == ST_OK)
-        return !strcmp(u.language, "sw");
-    return p->phone[0] && store_user_by_phone(a->store, p->phone, &u) == ST_OK && !strcmp(u.language, "sw");
-}
-
 /* The completed water payment with this reference. */
 static enum otp_verdict water_payment(struct app *a, const char *reference, struct payment *p)
 {
@@ -210,7 +203,7 @@ void otp_water_prepare(struct app *a, struct payment *p)
 
 static void code_text(struct app *a, const struct payment *p, bool resend, char *out, size_t n)
 {
-    bool sw = buyer_speaks_sw(a, p);
+    bool sw = user_speaks_sw(a->store, p->user_id, p->phone);
     char ttl[24];
     ttl_text(a->cfg.otp_ttl, sw, ttl, sizeof ttl);
     long long tries = (long long)a->cfg.otp_attempts, liters = (long long)p->liters;
@@ -232,7 +225,7 @@ static void code_text(struct app *a, const struct payment *p, bool resend, char 
 
 static void notice_text(struct app *a, const struct payment *p, char *out, size_t n)
 {
-    bool sw = buyer_speaks_sw(a, p);
+    bool sw = user_speaks_sw(a->store, p->user_id, p->phone);
     long long amount = (long long)p->amount, liters = (long long)p->liters;
     const char *cur = p->currency[0] ? p->currency : "KES", *ref = p->reference;
     if (!strcmp(p->status, "cancelled"))

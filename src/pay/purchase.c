@@ -5,6 +5,7 @@
 #include "otp/otp.h"
 #include "pay/prompts.h"
 #include "sms/outbox.h"
+#include "user/user.h"
 #include "util/log.h"
 #include "util/str.h"
 
@@ -175,18 +176,10 @@ void purchase_wait_pushed(struct app *a, struct payment *p, int64_t wait_ms)
 
 /* ---- finishing ---- */
 
-static const char *user_lang(struct app *a, const struct payment *p)
-{
-    struct user u;
-    if (p->user_id && store_user_get(a->store, p->user_id, &u) == ST_OK && !strcmp(u.language, "sw"))
-        return "sw";
-    return "en";
-}
-
 /* The message a finished purchase sends, in the buyer's language. */
 static void finish_text(struct app *a, const struct payment *p, char *out, size_t n)
 {
-    bool sw = !strcmp(user_lang(a, p), "sw");
+    bool sw = user_speaks_sw(a->store, p->user_id, p->phone);
     char kwh[24];
     purchase_kwh_text(p->energy, kwh);
     if (!strcmp(p->status, "completed"))

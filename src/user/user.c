@@ -19,6 +19,14 @@ json_t *user_json(const struct user *u)
                      "updatedAt", updated);
 }
 
+bool user_speaks_sw(struct store *st, int64_t id, const char *phone)
+{
+    struct user u;
+    if (id && store_user_get(st, id, &u) == ST_OK)
+        return !strcmp(u.language, "sw");
+    return phone && *phone && store_user_by_phone(st, phone, &u) == ST_OK && !strcmp(u.language, "sw");
+}
+
 int64_t user_id_of(json_t *v)
 {
     int64_t id;

@@ -14,6 +14,9 @@ json_t *user_json(const struct user *u);
 /* The caller's user id from a JSON value that may be a number or a digit
  * string (document 002 sends "userId": "string"); 0 if neither. */
 int64_t user_id_of(json_t *v);
+/* Whether texts to a buyer go in Swahili: the language of user id, else of
+ * the user with this phone; English when neither is known. */
+bool user_speaks_sw(struct store *st, int64_t id, const char *phone);
 
 void user_create(void *ctx, struct http_req *req, struct http_resp *resp);
 void user_get(void *ctx, struct http_req *req, struct http_resp *resp);
