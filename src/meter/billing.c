@@ -399,15 +399,10 @@ void devices_prepayment_mode(void *ctx, struct http_req *req, struct http_resp *
  * boundary, control characters made blanks (names reach USSD screens). */
 static void copy_text(char *dst, size_t dstsz, const char *src)
 {
-    size_t n = strlen(src);
-    if (n >= dstsz) {
-        n = dstsz - 1;
-        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
-            n--;
-    }
+    size_t n = str_copy_chars(dst, dstsz, src, SIZE_MAX);
     for (size_t i = 0; i < n; i++)
-        dst[i] = (unsigned char)src[i] < 0x20 || src[i] == 0x7f ? ' ' : src[i];
-    dst[n] = 0;
+        if ((unsigned char)dst[i] < 0x20 || dst[i] == 0x7f)
+            dst[i] = ' ';
 }
 
 struct sync_counts {

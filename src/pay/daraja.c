@@ -53,26 +53,6 @@ static void reply_free(struct reply *r)
     memset(r, 0, sizeof *r);
 }
 
-/* Copies at most maxchars UTF-8 characters (and dstsz-1 bytes) without
- * splitting a character. */
-static void copy_chars(char *dst, size_t dstsz, const char *src, size_t maxchars)
-{
-    size_t o = 0, chars = 0;
-    if (!dstsz)
-        return;
-    for (size_t i = 0; src && src[i];) {
-        size_t k = 1;
-        while (src[i + k] && ((unsigned char)src[i + k] & 0xC0) == 0x80)
-            k++;
-        if (chars >= maxchars || o + k >= dstsz)
-            break;
-        memcpy(dst + o, src + i, k);
-        o += k;
-        i += k;
-        chars++;
-    }
-    dst[o] = 0;
-}
 
 static void set_err(char *err, size_t errsz, const char *msg)
 {
@@ -201,7 +181,7 @@ static void reply_read(struct reply *r, const struct httpc_resp *hr)
         snprintf(r->error_code, sizeof r->error_code, "%lld", (long long)json_integer_value(ec));
     const char *em = jstr(r->json, "errorMessage");
     if (em)
-        copy_chars(r->error_message, sizeof r->error_message, em, 200);
+        str_copy_chars(r->error_message, sizeof r->error_message, em, 200);
 }
 
 /* Fetches a new token into d (mutex held). false with r explaining. */
@@ -381,8 +361,8 @@ static void daraja_stk_push(void *st, const struct pay_stk_req *req, struct pay_
         goto out;
     }
     phone_msisdn(e164, msisdn);
-    copy_chars(ref, sizeof ref, req->account_ref ? req->account_ref : "", DARAJA_REF_MAX);
-    copy_chars(desc, sizeof desc, req->description ? req->description : "", DARAJA_DESC_MAX);
+    str_copy_chars(ref, sizeof ref, req->account_ref ? req->account_ref : "", DARAJA_REF_MAX);
+    str_copy_chars(desc, sizeof desc, req->description ? req->description : "", DARAJA_DESC_MAX);
     if (!credentials_now(d, ts, &password)) {
         res->outcome = PAY_RETRY;
         str_copy(res->error_message, sizeof res->error_message, "cannot build Password");
@@ -420,16 +400,16 @@ static void daraja_stk_push(void *st, const struct pay_stk_req *req, struct pay_
         str_copy(res->merchant_request_id, sizeof res->merchant_request_id,
                  jstr(r.json, "MerchantRequestID"));
         str_copy(res->response_code, sizeof res->response_code, "0");
-        copy_chars(res->response_description, sizeof res->response_description,
+        str_copy_chars(res->response_description, sizeof res->response_description,
                    jstr(r.json, "ResponseDescription"), 200);
-        copy_chars(res->customer_message, sizeof res->customer_message,
+        str_copy_chars(res->customer_message, sizeof res->customer_message,
                    jstr(r.json, "CustomerMessage"), 200);
     } else if (answered && !r.error_code[0]) {
         /* a definite answer that is not an acceptance */
         res->outcome = PAY_REJECT;
         snprintf(res->response_code, sizeof res->response_code, "%lld", (long long)rcv);
         str_copy(res->error_code, sizeof res->error_code, res->response_code);
-        copy_chars(res->error_message, sizeof res->error_message,
+        str_copy_chars(res->error_message, sizeof res->error_message,
                    jstr(r.json, "ResponseDescription"), 200);
     } else if (!strcmp(r.error_code, EC_IN_PROCESS)) {
         res->outcome = PAY_RETRY; /* a push is already in process for this subscriber */
@@ -483,13 +463,13 @@ static void daraja_stk_query(void *st, const char *checkout_request_id, struct p
     if (!strcmp(r.error_code, EC_IN_PROCESS)) {
         res->outcome = PAY_OK;
         res->state = PAYQ_PENDING;
-        copy_chars(res->result_desc, sizeof res->result_desc, r.error_message, 200);
+        str_copy_chars(res->result_desc, sizeof res->result_desc, r.error_message, 200);
     } else if (r.status == 200 && json_whole(json_object_get(r.json, "ResultCode"), &code) == 1 &&
                code >= -2147483647 && code <= 2147483647) {
         res->outcome = PAY_OK;
         res->state = PAYQ_FINAL;
         res->result_code = (int)code;
-        copy_chars(res->result_desc, sizeof res->result_desc, jstr(r.json, "ResultDesc"), 200);
+        str_copy_chars(res->result_desc, sizeof res->result_desc, jstr(r.json, "ResultDesc"), 200);
     } else {
         res->outcome = classify_failure(&r);
         if (r.status == 200 && !r.error_code[0])
@@ -620,7 +600,7 @@ static bool daraja_parse_callback(const char *body, size_t len, struct pay_callb
         goto out;
     }
     out->result_code = (int)rc;
-    copy_chars(out->result_desc, sizeof out->result_desc, jstr(cb, "ResultDesc"), 200);
+    str_copy_chars(out->result_desc, sizeof out->result_desc, jstr(cb, "ResultDesc"), 200);
 
     const json_t *md = json_object_get(cb, "CallbackMetadata");
     if (md && !json_is_null(md)) {

@@ -40,31 +40,12 @@ static const char *outcome_name(enum pay_outcome o)
     return o == PAY_OK ? "ok" : o == PAY_RETRY ? "retry" : "reject";
 }
 
-/* Copies at most dstsz-1 bytes of src without splitting a UTF-8 character;
- * NULL copies "". */
-static void copy_utf8(char *dst, size_t dstsz, const char *src)
-{
-    size_t o = 0;
-    if (!dstsz)
-        return;
-    for (size_t i = 0; src && src[i];) {
-        size_t k = 1;
-        while (src[i + k] && ((unsigned char)src[i + k] & 0xC0) == 0x80)
-            k++;
-        if (o + k >= dstsz)
-            break;
-        memcpy(dst + o, src + i, k);
-        o += k;
-        i += k;
-    }
-    dst[o] = 0;
-}
 
 /* A copy of s fit for a quoted log value: no quotes, backslashes or
  * control characters. */
 static const char *log_text(const char *s, char *out, size_t outsz)
 {
-    copy_utf8(out, outsz, s && *s ? s : "-");
+    str_copy_chars(out, outsz, s && *s ? s : "-", SIZE_MAX);
     for (char *p = out; *p; p++)
         if ((unsigned char)*p < 0x20 || *p == '"' || *p == '\\' || *p == 0x7f)
             *p = ' ';
@@ -178,7 +159,7 @@ static void call(struct paystack *ps, const char *method, const char *path, cons
     const json_t *flag = json_object_get(r->json, "status");
     if (json_is_boolean(flag))
         r->flag = json_is_true(flag) ? 1 : 0;
-    copy_utf8(r->message, sizeof r->message, jstr(r->json, "message"));
+    str_copy_chars(r->message, sizeof r->message, jstr(r->json, "message"), SIZE_MAX);
     if (!r->message[0])
         snprintf(r->message, sizeof r->message, "HTTP %ld", r->status);
 out:
@@ -383,11 +364,11 @@ void paystack_verify(struct paystack *ps, const char *reference, struct paystack
         goto out;
     }
     res->amount = json_amount(json_object_get(d, "amount"));
-    copy_utf8(res->currency, sizeof res->currency, jstr(d, "currency"));
-    copy_utf8(res->channel, sizeof res->channel, jstr(d, "channel"));
+    str_copy_chars(res->currency, sizeof res->currency, jstr(d, "currency"), SIZE_MAX);
+    str_copy_chars(res->channel, sizeof res->channel, jstr(d, "channel"), SIZE_MAX);
     const char *paid = jstr(d, "paid_at");
-    copy_utf8(res->paid_at, sizeof res->paid_at, paid ? paid : jstr(d, "paidAt"));
-    copy_utf8(res->gateway_response, sizeof res->gateway_response, jstr(d, "gateway_response"));
+    str_copy_chars(res->paid_at, sizeof res->paid_at, paid ? paid : jstr(d, "paidAt"), SIZE_MAX);
+    str_copy_chars(res->gateway_response, sizeof res->gateway_response, jstr(d, "gateway_response"), SIZE_MAX);
     const char *ref = jstr(d, "reference");
     str_copy(res->reference, sizeof res->reference, ref && *ref ? ref : reference);
 out:

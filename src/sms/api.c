@@ -50,19 +50,6 @@ static bool parse_form(struct http_req *req, struct http_resp *resp, struct form
     return false;
 }
 
-/* Copies src into dst (dstsz) without cutting a UTF-8 character. */
-static void copy_text(char *dst, size_t dstsz, const char *src)
-{
-    if (str_copy(dst, dstsz, src ? src : ""))
-        return;
-    size_t n = strlen(dst);
-    while (n > 0 && ((unsigned char)dst[n - 1] & 0xC0) == 0x80)
-        n--;
-    if (n > 0 && ((unsigned char)dst[n - 1] & 0xC0) == 0xC0)
-        n--; /* the lead byte of the character that was cut */
-    dst[n] = 0;
-}
-
 static void sms_inbound(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
@@ -85,14 +72,14 @@ static void sms_inbound(void *ctx, struct http_req *req, struct http_resp *resp)
         goto out;
     }
     str_copy(m->at_id, sizeof m->at_id, id);
-    copy_text(m->raw_from, sizeof m->raw_from, from);
+    str_copy_chars(m->raw_from, sizeof m->raw_from, from, SIZE_MAX);
     if (!phone_normalize(from, m->phone))
         m->phone[0] = 0; /* kept; the worker answers no one */
-    copy_text(m->to, sizeof m->to, form_get(&f, "to"));
-    copy_text(m->text, sizeof m->text, form_get(&f, "text"));
-    copy_text(m->date, sizeof m->date, form_get(&f, "date"));
-    copy_text(m->link_id, sizeof m->link_id, form_get(&f, "linkId"));
-    copy_text(m->network_code, sizeof m->network_code, form_get(&f, "networkCode"));
+    str_copy_chars(m->to, sizeof m->to, form_get(&f, "to"), SIZE_MAX);
+    str_copy_chars(m->text, sizeof m->text, form_get(&f, "text"), SIZE_MAX);
+    str_copy_chars(m->date, sizeof m->date, form_get(&f, "date"), SIZE_MAX);
+    str_copy_chars(m->link_id, sizeof m->link_id, form_get(&f, "linkId"), SIZE_MAX);
+    str_copy_chars(m->network_code, sizeof m->network_code, form_get(&f, "networkCode"), SIZE_MAX);
     enum store_rc rc = store_sms_inbound_add(a->store, m);
     char masked[20];
     if (rc == ST_OK) {
@@ -131,10 +118,10 @@ static void sms_delivery_report(void *ctx, struct http_req *req, struct http_res
     }
     str_copy(r.message_id, sizeof r.message_id, id);
     str_copy(r.status, sizeof r.status, status);
-    copy_text(r.failure_reason, sizeof r.failure_reason, form_get(&f, "failureReason"));
+    str_copy_chars(r.failure_reason, sizeof r.failure_reason, form_get(&f, "failureReason"), SIZE_MAX);
     if (!phone_normalize(form_get(&f, "phoneNumber"), r.phone))
         r.phone[0] = 0;
-    copy_text(r.network_code, sizeof r.network_code, form_get(&f, "networkCode"));
+    str_copy_chars(r.network_code, sizeof r.network_code, form_get(&f, "networkCode"), SIZE_MAX);
     if (str_to_i64(form_get(&f, "retryCount"), 0, 1000000, &retries))
         r.retry_count = retries;
     switch (outbox_report(a, &r)) {

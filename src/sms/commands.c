@@ -146,31 +146,6 @@ int sms_commands_count(const struct sms_commands *c) { return c ? c->n : 0; }
 
 /* ---- normalizing ---- */
 
-/* Decodes one UTF-8 code point (no overlongs or surrogates checked beyond
- * the shape); returns bytes used, 0 on a bad sequence. */
-static int utf8_next(const unsigned char *p, unsigned *cp)
-{
-    if (p[0] < 0x80) {
-        *cp = p[0];
-        return 1;
-    }
-    if ((p[0] & 0xE0) == 0xC0 && p[0] >= 0xC2 && (p[1] & 0xC0) == 0x80) {
-        *cp = ((unsigned)(p[0] & 0x1F) << 6) | (p[1] & 0x3F);
-        return 2;
-    }
-    if ((p[0] & 0xF0) == 0xE0 && (p[1] & 0xC0) == 0x80 && (p[2] & 0xC0) == 0x80) {
-        *cp = ((unsigned)(p[0] & 0x0F) << 12) | ((unsigned)(p[1] & 0x3F) << 6) | (p[2] & 0x3F);
-        return *cp >= 0x800 && (*cp < 0xD800 || *cp > 0xDFFF) ? 3 : 0;
-    }
-    if ((p[0] & 0xF8) == 0xF0 && p[0] <= 0xF4 && (p[1] & 0xC0) == 0x80 && (p[2] & 0xC0) == 0x80 &&
-        (p[3] & 0xC0) == 0x80) {
-        *cp = ((unsigned)(p[0] & 0x07) << 18) | ((unsigned)(p[1] & 0x3F) << 12) |
-              ((unsigned)(p[2] & 0x3F) << 6) | (p[3] & 0x3F);
-        return *cp >= 0x10000 && *cp <= 0x10FFFF ? 4 : 0;
-    }
-    return 0;
-}
-
 static bool is_alnum(unsigned c)
 {
     return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
@@ -196,8 +171,8 @@ bool sms_normalize(const char *in, char *out, size_t outsz)
     if (!outsz)
         return false;
     while (*p) {
-        unsigned cp;
-        int k = utf8_next(p, &cp);
+        uint32_t cp;
+        int k = str_utf8_next((const char *)p, SIZE_MAX, &cp);
         if (!k) { /* an invalid byte separates like a blank */
             space = o > 0;
             prev = 0;
@@ -319,11 +294,6 @@ static size_t placeholder_at(const char *p)
     return n > 1 && p[n] == '}' ? n + 1 : 0;
 }
 
-/* Bytes of the UTF-8 sequence a lead byte starts (1 for a stray byte). */
-static size_t seq_len(unsigned char b)
-{
-    return b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1;
-}
 
 /* Appends the k bytes at p when they fit whole; false when they do not. */
 static bool put(char *out, size_t outsz, size_t *o, const char *p, size_t k)
@@ -342,7 +312,7 @@ static bool put_value(const char *value, char *out, size_t outsz, size_t *o)
     char clean[512];
     gsm_sanitize(value ? value : "", clean, sizeof clean);
     for (const char *v = clean; *v;) {
-        size_t k = seq_len((unsigned char)*v);
+        size_t k = str_utf8_len((unsigned char)*v);
         if (*v == '{' || *v == '}') {
             v++;
             continue;
@@ -372,7 +342,7 @@ void sms_render(const char *tmpl, const struct sms_var *vars, size_t nvars, char
             continue;
         }
         /* an unknown placeholder goes whole or not at all */
-        size_t k = n ? n : seq_len((unsigned char)*p);
+        size_t k = n ? n : str_utf8_len((unsigned char)*p);
         if (strnlen(p, k) < k || !put(out, outsz, &o, p, k))
             break;
         p += k;

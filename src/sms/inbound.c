@@ -184,16 +184,7 @@ static bool picked(struct job *j, enum pick p)
         return false;
     case PICK_NOT_YOURS: {
         /* what they typed, cut to METER_ECHO characters */
-        size_t o = 0, chars = 0;
-        for (const char *s = j->m.meter; *s && chars < METER_ECHO && o + 4 < sizeof echo; chars++) {
-            size_t k = 1;
-            while (((unsigned char)s[k] & 0xC0) == 0x80 && k < 4)
-                k++;
-            memcpy(echo + o, s, k);
-            o += k;
-            s += k;
-        }
-        echo[o] = 0;
+        str_copy_chars(echo, sizeof echo, j->m.meter, METER_ECHO);
         say_message(j, "not_yours", (const struct sms_var[]){{"meter", echo}}, 1);
         j->outcome = "not_yours";
         return false;

@@ -212,7 +212,7 @@ static bool check_text(struct ld *L, const char *t, int line, const char *lang, 
         const unsigned char *p = (const unsigned char *)t;
         char bad[8] = "?";
         while (*p) {
-            size_t k = *p >= 0xF0 ? 4 : *p >= 0xE0 ? 3 : *p >= 0xC0 ? 2 : 1;
+            size_t k = str_utf8_len(*p);
             char one[5] = {0};
             for (size_t j = 0; j < k && p[j]; j++)
                 one[j] = (char)p[j];

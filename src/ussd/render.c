@@ -5,6 +5,7 @@
 #include "ussd/ussd_int.h"
 
 #include "util/gsm.h"
+#include "util/str.h"
 
 #include <string.h>
 
@@ -17,17 +18,6 @@ int ussdi_width(const char *utf8)
     return sept > chars ? sept : chars;
 }
 
-/* Bytes of the UTF-8 sequence led by c (1 for a stray byte). */
-static size_t seq_len(unsigned char c)
-{
-    if (c >= 0xF0)
-        return 4;
-    if (c >= 0xE0)
-        return 3;
-    if (c >= 0xC0)
-        return 2;
-    return 1;
-}
 
 void ussdi_cut(const char *utf8, int width, char *out, size_t outsz)
 {
@@ -36,7 +26,7 @@ void ussdi_cut(const char *utf8, int width, char *out, size_t outsz)
     size_t o = 0;
     int used = 0;
     for (size_t i = 0; clean[i];) {
-        size_t k = seq_len((unsigned char)clean[i]);
+        size_t k = str_utf8_len((unsigned char)clean[i]);
         char one[5] = {0};
         for (size_t j = 0; j < k && clean[i + j]; j++)
             one[j] = clean[i + j];

@@ -1,31 +1,10 @@
 /* gsm: GSM-7 alphabet checks and SMS part counting; see gsm.h. */
 #include "util/gsm.h"
 
+#include "util/str.h"
+
 #include <stdint.h>
 #include <string.h>
-
-/* Decodes one UTF-8 code point; returns bytes used (0 on a bad sequence). */
-static int utf8_next(const unsigned char *p, uint32_t *cp)
-{
-    if (p[0] < 0x80) {
-        *cp = p[0];
-        return 1;
-    }
-    if ((p[0] & 0xE0) == 0xC0 && (p[1] & 0xC0) == 0x80) {
-        *cp = ((uint32_t)(p[0] & 0x1F) << 6) | (p[1] & 0x3F);
-        return 2;
-    }
-    if ((p[0] & 0xF0) == 0xE0 && (p[1] & 0xC0) == 0x80 && (p[2] & 0xC0) == 0x80) {
-        *cp = ((uint32_t)(p[0] & 0x0F) << 12) | ((uint32_t)(p[1] & 0x3F) << 6) | (p[2] & 0x3F);
-        return 3;
-    }
-    if ((p[0] & 0xF8) == 0xF0 && (p[1] & 0xC0) == 0x80 && (p[2] & 0xC0) == 0x80 && (p[3] & 0xC0) == 0x80) {
-        *cp = ((uint32_t)(p[0] & 0x07) << 18) | ((uint32_t)(p[1] & 0x3F) << 12) |
-              ((uint32_t)(p[2] & 0x3F) << 6) | (p[3] & 0x3F);
-        return 4;
-    }
-    return 0;
-}
 
 /* 0: not in GSM-7; 1: basic set; 2: extension table (escape + char) */
 static int gsm_width(uint32_t c)
@@ -57,7 +36,7 @@ int gsm_septets(const char *utf8)
     int n = 0;
     while (*p) {
         uint32_t cp;
-        int k = utf8_next(p, &cp);
+        int k = str_utf8_next((const char *)p, SIZE_MAX, &cp);
         if (!k)
             return -1;
         int w = gsm_width(cp);
@@ -86,7 +65,7 @@ void gsm_sanitize(const char *in, char *out, size_t outsz)
         return;
     while (*p && o + 1 < outsz) {
         uint32_t cp;
-        int k = utf8_next(p, &cp);
+        int k = str_utf8_next((const char *)p, SIZE_MAX, &cp);
         if (!k) {
             out[o++] = '?';
             p++;
@@ -119,7 +98,7 @@ void gsm_parts(const char *utf8, struct gsm_parts *out)
     int units = 0;
     while (*p) {
         uint32_t cp;
-        int k = utf8_next(p, &cp);
+        int k = str_utf8_next((const char *)p, SIZE_MAX, &cp);
         if (!k) {
             k = 1;
             cp = '?';

@@ -99,25 +99,34 @@ void str_iso_time(int64_t ms, char out[32])
     snprintf(out, 32, "%.19s.%03uZ", base, (unsigned)(ms % 1000) % 1000u);
 }
 
+size_t str_copy_chars(char *dst, size_t dstsz, const char *src, size_t maxchars)
+{
+    size_t o = 0, chars = 0;
+    if (!dstsz)
+        return 0;
+    for (size_t i = 0; src && src[i] && chars < maxchars; chars++) {
+        size_t k = 1;
+        while (src[i + k] && ((unsigned char)src[i + k] & 0xC0) == 0x80)
+            k++;
+        if (o + k >= dstsz)
+            break;
+        memcpy(dst + o, src + i, k);
+        o += k;
+        i += k;
+    }
+    dst[o] = 0;
+    return o;
+}
+
 bool str_is_clean_utf8(const char *s, size_t n)
 {
-    const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     while (i < n) {
-        unsigned char c = p[i];
-        if (c < 0x80) {
-            if ((c < 0x20 && c != '\n') || c == 0x7f)
-                return false;
-            i++;
-            continue;
-        }
-        size_t k = (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : 0;
-        if (!k || c == 0xC0 || c == 0xC1 || c > 0xF4)
+        uint32_t cp;
+        int k = str_utf8_next(s + i, n - i, &cp);
+        if (!k || (cp < 0x20 && cp != '\n') || cp == 0x7f)
             return false;
-        for (size_t j = 1; j <= k; j++)
-            if (i + j >= n || (p[i + j] & 0xC0) != 0x80)
-                return false;
-        i += k + 1;
+        i += (size_t)k;
     }
     return true;
 }

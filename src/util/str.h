@@ -23,7 +23,45 @@ int64_t now_ms(void);
 int64_t now_s(void);
 /* Retry delay before attempt n+1 (ms): base doubling per attempt, capped. */
 int64_t backoff_ms(int64_t base, int64_t attempts, int64_t cap);
+/* Copies at most maxchars characters of src (NULL copies "") and dstsz-1
+ * bytes, never splitting a UTF-8 character; returns the bytes copied. */
+size_t str_copy_chars(char *dst, size_t dstsz, const char *src, size_t maxchars);
+/* Bytes of the UTF-8 sequence a lead byte starts (1 for a stray byte). */
+static inline size_t str_utf8_len(unsigned char lead)
+{
+    return lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+}
 /* Every byte valid UTF-8 and no control characters but \n. */
 bool str_is_clean_utf8(const char *s, size_t n);
+
+/* Decodes the UTF-8 character at s (at most n bytes; a NUL-terminated
+ * string may pass SIZE_MAX, the NUL ends any sequence): its bytes, or 0
+ * for a bad, overlong, surrogate or truncated sequence. Inline: the USSD
+ * screen checks run it on every character of every hop. */
+static inline int str_utf8_next(const char *s, size_t n, uint32_t *cp)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    if (!n)
+        return 0;
+    if (p[0] < 0x80) {
+        *cp = p[0];
+        return 1;
+    }
+    if (p[0] >= 0xC2 && p[0] <= 0xDF && n >= 2 && (p[1] & 0xC0) == 0x80) {
+        *cp = ((uint32_t)(p[0] & 0x1F) << 6) | (p[1] & 0x3F);
+        return 2;
+    }
+    if ((p[0] & 0xF0) == 0xE0 && n >= 3 && (p[1] & 0xC0) == 0x80 && (p[2] & 0xC0) == 0x80) {
+        *cp = ((uint32_t)(p[0] & 0x0F) << 12) | ((uint32_t)(p[1] & 0x3F) << 6) | (p[2] & 0x3F);
+        return *cp >= 0x800 && (*cp < 0xD800 || *cp > 0xDFFF) ? 3 : 0;
+    }
+    if (p[0] >= 0xF0 && p[0] <= 0xF4 && n >= 4 && (p[1] & 0xC0) == 0x80 && (p[2] & 0xC0) == 0x80 &&
+        (p[3] & 0xC0) == 0x80) {
+        *cp = ((uint32_t)(p[0] & 0x07) << 18) | ((uint32_t)(p[1] & 0x3F) << 12) |
+              ((uint32_t)(p[2] & 0x3F) << 6) | (p[3] & 0x3F);
+        return *cp >= 0x10000 && *cp <= 0x10FFFF ? 4 : 0;
+    }
+    return 0;
+}
 
 #endif

@@ -314,6 +314,50 @@ START_TEST(str_copy_truncates)
 }
 END_TEST
 
+START_TEST(str_utf8_decodes_and_refuses)
+{
+    uint32_t cp = 0;
+    ck_assert_int_eq(str_utf8_next("A", SIZE_MAX, &cp), 1);
+    ck_assert_uint_eq(cp, 'A');
+    ck_assert_int_eq(str_utf8_next("\xc3\xa9", SIZE_MAX, &cp), 2); /* é */
+    ck_assert_uint_eq(cp, 0xE9);
+    ck_assert_int_eq(str_utf8_next("\xe2\x82\xac", SIZE_MAX, &cp), 3); /* € */
+    ck_assert_uint_eq(cp, 0x20AC);
+    ck_assert_int_eq(str_utf8_next("\xf0\x9f\x98\x80", SIZE_MAX, &cp), 4); /* U+1F600 */
+    ck_assert_uint_eq(cp, 0x1F600);
+    ck_assert_int_eq(str_utf8_next("\xc0\xaf", SIZE_MAX, &cp), 0);         /* overlong '/' */
+    ck_assert_int_eq(str_utf8_next("\xe0\x80\xaf", SIZE_MAX, &cp), 0);     /* overlong, 3 bytes */
+    ck_assert_int_eq(str_utf8_next("\xed\xa0\x80", SIZE_MAX, &cp), 0);     /* a surrogate */
+    ck_assert_int_eq(str_utf8_next("\xf4\x90\x80\x80", SIZE_MAX, &cp), 0); /* past U+10FFFF */
+    ck_assert_int_eq(str_utf8_next("\xe2\x82", SIZE_MAX, &cp), 0);         /* cut by the NUL */
+    ck_assert_int_eq(str_utf8_next("\xe2\x82\xac", 2, &cp), 0);           /* cut by the length */
+    ck_assert_int_eq(str_utf8_next("\x80", SIZE_MAX, &cp), 0);              /* stray continuation */
+    ck_assert(str_is_clean_utf8("Habari \xc3\xa9\n", 10));
+    ck_assert(!str_is_clean_utf8("a\tb", 3));
+    ck_assert(!str_is_clean_utf8("\xed\xa0\x80", 3));
+}
+END_TEST
+
+START_TEST(str_copy_chars_keeps_characters_whole)
+{
+    char b[6];
+    /* "é" is two bytes: five bytes of room hold two of them, not half a third */
+    ck_assert_uint_eq(str_copy_chars(b, sizeof b, "\xc3\xa9\xc3\xa9\xc3\xa9", SIZE_MAX), 4);
+    ck_assert_str_eq(b, "\xc3\xa9\xc3\xa9");
+    ck_assert_uint_eq(str_copy_chars(b, sizeof b, "abcdefgh", 3), 3);
+    ck_assert_str_eq(b, "abc");
+    ck_assert_uint_eq(str_copy_chars(b, sizeof b, "a\xe2\x82\xac", 2), 4);
+    ck_assert_str_eq(b, "a\xe2\x82\xac");
+    ck_assert_uint_eq(str_copy_chars(b, sizeof b, NULL, 3), 0);
+    ck_assert_str_eq(b, "");
+    ck_assert_uint_eq(str_utf8_len(0xF0), 4);
+    ck_assert_uint_eq(str_utf8_len(0xE2), 3);
+    ck_assert_uint_eq(str_utf8_len(0xC3), 2);
+    ck_assert_uint_eq(str_utf8_len('a'), 1);
+    ck_assert_uint_eq(str_utf8_len(0x80), 1);
+}
+END_TEST
+
 START_TEST(log_phone_masks)
 {
     char out[20];
@@ -510,6 +554,8 @@ static Suite *suite(void)
     tc = tcase_create("str");
     tcase_add_test(tc, str_to_i64_bounds);
     tcase_add_test(tc, str_copy_truncates);
+    tcase_add_test(tc, str_utf8_decodes_and_refuses);
+    tcase_add_test(tc, str_copy_chars_keeps_characters_whole);
     tcase_add_test(tc, log_phone_masks);
     suite_add_tcase(s, tc);
 
