@@ -361,10 +361,10 @@ void ussd_hop(void *ctx, struct http_req *req, struct http_resp *resp)
         goto out;
     }
     atomic_fetch_add(&a->hops, 1);
-    struct hop h = {.a = a, .phone = phone};
     if (strlen(text) > TEXT_MAX) {
-        answer(resp, caller(&h) && !strcmp(h.c.user.language, "sw") ? "END Maingizo ni mengi mno. Tafadhali piga tena."
-                                                                     : "END Too many entries. Please dial again.");
+        struct hop lh = {.a = a, .phone = phone};
+        answer(resp, caller(&lh) && !strcmp(lh.c.user.language, "sw") ? "END Maingizo ni mengi mno. Tafadhali piga tena."
+                                                                       : "END Too many entries. Please dial again.");
         goto out;
     }
 
@@ -375,6 +375,7 @@ void ussd_hop(void *ctx, struct http_req *req, struct http_resp *resp)
         log_info("ussd.repeat", "session=%s phone=%s", sid, log_phone(phone, masked));
         goto out;
     }
+    struct hop h = {.a = a, .phone = phone};
     struct ussd_session s;
     const char *input = NULL;
     bool rebuild = false;
