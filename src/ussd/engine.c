@@ -410,7 +410,7 @@ out:
 void ussd_error_end(const struct ussd_menus *m, const char *lang, struct buf *reply)
 {
     const struct utext *t = m ? ussdi_msg(m, "system_error") : NULL; /* the checker requires it */
-    struct ussd_session none; /* placeholders, if an admin wrote any, show empty */
+    struct ussd_session none; /* no vars: a {name} in the text expands to nothing */
     ussd_session_init(&none, lang);
     buf_reset(reply);
     buf_puts(reply, "END ");
