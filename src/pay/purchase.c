@@ -123,44 +123,20 @@ enum purchase_refusal purchase_start(struct app *a, const struct purchase_req *r
     return stored(rc);
 }
 
-struct queued {
-    struct app *a;
+/* The store's side of a purchase taken in (on its committer thread). */
+static void taken(void *arg, enum store_rc rc, const struct payment *row)
+{
+    if (rc == ST_OK) /* ST_CONFLICT: the same purchase again, started already */
+        started(arg, row);
+}
+
+enum purchase_refusal purchase_take(struct app *a, const struct purchase_req *r)
+{
     struct payment p;
-    purchase_done_fn done;
-    void *arg;
-};
-
-static enum store_rc queued_write(struct store *st, void *arg)
-{
-    struct queued *q = arg;
-    return store_payment_create(st, &q->p);
-}
-
-static void queued_done(void *arg, enum store_rc rc)
-{
-    struct queued *q = arg;
-    if (rc == ST_OK)
-        started(q->a, &q->p);
-    q->done(q->arg, stored(rc));
-    free(q);
-}
-
-enum purchase_refusal purchase_queue(struct app *a, const struct purchase_req *r, purchase_done_fn done, void *arg)
-{
-    struct queued *q = malloc(sizeof *q);
-    if (!q)
-        return PR_STORE;
-    enum purchase_refusal why = prepare(a, r, &q->p);
-    if (why == PR_NONE) {
-        q->a = a;
-        q->done = done;
-        q->arg = arg;
-        if (store_submit(a->store, queued_write, queued_done, q))
-            return PR_NONE;
-        why = PR_STORE;
-    }
-    free(q);
-    return why;
+    enum purchase_refusal why = prepare(a, r, &p);
+    if (why != PR_NONE)
+        return why;
+    return store_take_payment(a->store, &p, taken, a) ? PR_NONE : PR_STORE;
 }
 
 void purchase_wait_pushed(struct app *a, struct payment *p, int64_t wait_ms)

@@ -49,15 +49,14 @@ void purchase_kwh_text(int64_t tenths, char out[24]);
 /* Validates and stores; p gets the row (an existing one for a repeated
  * idem_key). Returns PR_NONE on success. Wakes the payment worker. */
 enum purchase_refusal purchase_start(struct app *a, const struct purchase_req *r, struct payment *p);
-/* The same without waiting for the write: validates r (a refusal comes
- * back at once) and queues the row for the store's group commit
- * (store_submit); PR_NONE means queued, and done(arg, why) then runs on the
- * store's committer thread once the purchase is stored (PR_NONE) or could
- * not be (PR_STORE, PR_NO_METER). r need not outlive the call. For the
- * USSD hop, which answers only after the purchase is stored but must not
- * hold an HTTP thread meanwhile. */
-typedef void (*purchase_done_fn)(void *arg, enum purchase_refusal why);
-enum purchase_refusal purchase_queue(struct app *a, const struct purchase_req *r, purchase_done_fn done, void *arg);
+/* The same without waiting for the database, for the USSD hop: validates
+ * r (a refusal comes back at once) and writes the purchase to the store's
+ * intake (store_take_payment), a file it survives a restart in, so the
+ * hop may say "enter your PIN" at once. The group commit then stores it
+ * and wakes the payment worker. r needs an idem_key (the USSD session's:
+ * a purchase taken in twice is stored once). PR_STORE when nothing could
+ * be written. */
+enum purchase_refusal purchase_take(struct app *a, const struct purchase_req *r);
 
 /* For a REST call that answers with the push's outcome, never a USSD hop:
  * waits up to wait_ms until the payment worker has pushed p or given up;

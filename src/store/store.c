@@ -4,6 +4,7 @@
 
 #include "store/batch.h"
 #include "store/hot.h"
+#include "store/intake.h"
 #include "store/store_int.h"
 
 #include "util/log.h"
@@ -144,6 +145,9 @@ struct store {
     size_t nall, capall;
     struct hot *hot;           /* sessions and callers in memory */
     struct batch *batch;       /* group commit (batch.c) */
+    struct intake *intake;     /* purchases before the database (intake.c) */
+    pthread_mutex_t retry_lock;
+    struct take *retry;        /* taken-in purchases the database refused */
     atomic_llong gen;          /* bumped by writes to users, meters, assignments */
     atomic_llong evicted_at;   /* last eviction scan of the memory tables */
     atomic_llong checkpointed_at;
@@ -471,6 +475,171 @@ static bool migrate(sqlite3 *db, const char *dir, char *err, size_t errsz)
     return ok;
 }
 
+/* ---- purchases taken in (store_take_payment; the file is intake.c) ---- */
+
+#define TAKE_RETRY_BASE_MS 1000
+#define TAKE_RETRY_CAP_MS 60000
+
+struct take {
+    struct take *next;         /* on the retry list */
+    struct store *st;
+    struct payment p;          /* as written to the intake */
+    struct payment row;        /* as stored */
+    int ticket, tries;
+    int64_t retry_at;
+    store_taken_fn done;       /* NULL for one restored at start-up */
+    void *arg;
+};
+
+static enum store_rc take_write(struct store *st, void *arg)
+{
+    struct take *t = arg;
+    t->row = t->p; /* p stays the intake's purchase should this be tried again */
+    return store_payment_create(st, &t->row);
+}
+
+static void take_later(struct take *t)
+{
+    t->tries++;
+    t->retry_at = now_ms() + backoff_ms(TAKE_RETRY_BASE_MS, t->tries, TAKE_RETRY_CAP_MS);
+    pthread_mutex_lock(&t->st->retry_lock);
+    t->next = t->st->retry;
+    t->st->retry = t;
+    pthread_mutex_unlock(&t->st->retry_lock);
+}
+
+static void take_done(void *arg, enum store_rc rc)
+{
+    struct take *t = arg;
+    char masked[20];
+    if (rc != ST_OK && rc != ST_CONFLICT && rc != ST_NOT_FOUND) {
+        log_error("store.purchase_refused", "phone=%s meter=%s tries=%d reason=\"kept in the intake, tried again\"",
+                  log_phone(t->p.phone, masked), t->p.meter_id, t->tries + 1);
+        take_later(t);
+        return;
+    }
+    if (rc == ST_NOT_FOUND)
+        log_error("store.purchase_dropped", "phone=%s meter=%s reason=\"its user or meter went away\"",
+                  log_phone(t->p.phone, masked), t->p.meter_id);
+    intake_done(t->st->intake, t->ticket);
+    if (t->done)
+        t->done(t->arg, rc, rc == ST_NOT_FOUND ? &t->p : &t->row);
+    free(t);
+}
+
+bool store_take_payment(struct store *st, const struct payment *p, store_taken_fn on_stored, void *arg)
+{
+    if (!p->idem_key[0])
+        return false;
+    struct take *t = calloc(1, sizeof *t);
+    if (!t)
+        return false;
+    t->st = st;
+    t->p = *p;
+    t->done = on_stored;
+    t->arg = arg;
+    if (!t->p.created_at)
+        t->p.created_at = now_ms();
+    if ((t->ticket = intake_add(st->intake, &t->p)) < 0) {
+        free(t);
+        return false;
+    }
+    if (!batch_submit(st->batch, take_write, take_done, t))
+        take_later(t); /* written: it is stored later, or at the next start */
+    return true;
+}
+
+/* store_maintain: the refused purchases whose time has come go back to
+ * the group commit. */
+static void take_retry(struct store *st, int64_t now)
+{
+    pthread_mutex_lock(&st->retry_lock);
+    struct take *due = NULL, **pp = &st->retry;
+    while (*pp) {
+        struct take *t = *pp;
+        if (t->retry_at <= now) {
+            *pp = t->next;
+            t->next = due;
+            due = t;
+        } else {
+            pp = &t->next;
+        }
+    }
+    pthread_mutex_unlock(&st->retry_lock);
+    for (struct take *t = due, *n; t; t = n) {
+        n = t->next;
+        if (!batch_submit(st->batch, take_write, take_done, t))
+            take_later(t);
+    }
+}
+
+struct restore {
+    struct store *st;
+    int stored, dropped, kept;
+    bool failed;
+    struct take *settled;      /* tickets to hand back after the commit */
+};
+
+static void restore_one(void *ctx, struct payment *p, int ticket)
+{
+    struct restore *r = ctx;
+    struct take *t = calloc(1, sizeof *t);
+    if (!t) {
+        r->failed = true;
+        return;
+    }
+    t->st = r->st;
+    t->p = *p;
+    t->ticket = ticket;
+    enum store_rc rc = r->failed ? ST_ERROR : take_write(r->st, t);
+    if (rc == ST_OK || rc == ST_CONFLICT || rc == ST_NOT_FOUND) {
+        r->stored += rc == ST_OK;
+        r->dropped += rc == ST_NOT_FOUND;
+        if (rc == ST_NOT_FOUND) {
+            char masked[20];
+            log_error("store.purchase_dropped", "phone=%s meter=%s reason=\"its user or meter went away\"",
+                      log_phone(p->phone, masked), p->meter_id);
+        }
+        t->next = r->settled;
+        r->settled = t;
+    } else {
+        r->kept++;
+        take_later(t);
+    }
+}
+
+/* store_open: what a killed lipad left in the intake goes into the
+ * database (most of it is there already: the same idem_key is a
+ * conflict, not a second purchase), in one transaction. */
+static bool intake_restore(struct store *st, char *err, size_t errsz)
+{
+    struct restore r = {.st = st};
+    int skipped = 0;
+    if (store_begin(st) != ST_OK) {
+        snprintf(err, errsz, "intake: the database refused a transaction");
+        return false;
+    }
+    int n = intake_replay(st->intake, restore_one, &r, &skipped);
+    bool ok = n >= 0 && !r.failed && store_commit(st) == ST_OK;
+    if (!ok)
+        store_rollback(st);
+    for (struct take *t = r.settled, *next; t; t = next) {
+        next = t->next;
+        if (ok)
+            intake_done(st->intake, t->ticket);
+        free(t);
+    }
+    if (!ok) {
+        snprintf(err, errsz, "intake: cannot move the purchases in %s-intake.0 and .1 into the database", st->path);
+        return false;
+    }
+    intake_tidy(st->intake);
+    if (n > 0 || skipped > 0)
+        log_info("store.intake_restored", "lines=%d stored=%d dropped=%d kept=%d skipped=%d", n, r.stored, r.dropped,
+                 r.kept, skipped);
+    return true;
+}
+
 struct store *store_open(const char *path, const char *migrations_dir, char *err, size_t errsz)
 {
     struct store *st = calloc(1, sizeof *st);
@@ -480,6 +649,7 @@ struct store *store_open(const char *path, const char *migrations_dir, char *err
     pthread_key_create(&st->key, NULL);
     pthread_mutex_init(&st->lock, NULL);
     pthread_mutex_init(&st->wlock, NULL);
+    pthread_mutex_init(&st->retry_lock, NULL);
     st->hot = hot_new();
     st->batch = batch_new(st);
     struct conn *c = st->hot && st->batch ? conn_open(path, err, errsz) : NULL;
@@ -489,6 +659,10 @@ struct store *store_open(const char *path, const char *migrations_dir, char *err
         return NULL;
     }
     conn_close(c);
+    if (!(st->intake = intake_open(path, err, errsz)) || !intake_restore(st, err, errsz)) {
+        store_close(st);
+        return NULL;
+    }
     return st;
 }
 
@@ -496,7 +670,12 @@ void store_close(struct store *st)
 {
     if (!st)
         return;
-    batch_free(st->batch);
+    batch_free(st->batch); /* runs what is queued; refusals join the retry list */
+    for (struct take *t = st->retry, *n; t; t = n) { /* their lines stay for the next start */
+        n = t->next;
+        free(t);
+    }
+    intake_close(st->intake);
     hot_free(st->hot);
     for (size_t i = 0; i < st->nall; i++)
         conn_close(st->all[i]);
@@ -504,6 +683,7 @@ void store_close(struct store *st)
     pthread_key_delete(st->key);
     pthread_mutex_destroy(&st->lock);
     pthread_mutex_destroy(&st->wlock);
+    pthread_mutex_destroy(&st->retry_lock);
     free(st->path);
     free(st);
 }
@@ -917,9 +1097,10 @@ enum store_rc store_payment_create(struct store *st, struct payment *p)
     sqlite3_bind_int64(s, 8, p->energy);
     bind_text(s, 9, p->account_reference);
     bind_text(s, 10, p->description);
-    sqlite3_bind_int64(s, 11, p->next_at ? p->next_at : now);
-    sqlite3_bind_int64(s, 12, now);
-    sqlite3_bind_int64(s, 13, now);
+    int64_t created = p->created_at > 0 ? p->created_at : now; /* taken in earlier: store_take_payment */
+    sqlite3_bind_int64(s, 11, p->next_at ? p->next_at : created);
+    sqlite3_bind_int64(s, 12, created);
+    sqlite3_bind_int64(s, 13, created);
     bind_text(s, 14, p->provider[0] ? p->provider : "mpesa");
     bind_text(s, 15, p->reference);
     sqlite3_bind_int64(s, 16, p->liters);
@@ -1253,6 +1434,7 @@ enum store_rc store_session_put(struct store *st, const char *id, const char *ph
 void store_maintain(struct store *st)
 {
     int64_t now = now_ms();
+    take_retry(st, now);
     if (now - atomic_load(&st->evicted_at) > 5000) {
         atomic_store(&st->evicted_at, now);
         hot_evict(st->hot, now - SESSION_MEMORY_MS);

@@ -39,7 +39,8 @@ void store_rollback(struct store *st);
  * failed. write must only use store functions (it runs inside the
  * transaction). False when nothing could be queued (out of memory, or the
  * store is closing). store_close runs what is queued before it returns.
- * For a caller that must not wait: the USSD hop storing a purchase. */
+ * For a caller that must not wait while the write is stored: M-Pesa's
+ * callback, answered once it is stored. */
 typedef enum store_rc (*store_write_fn)(struct store *st, void *arg);
 typedef void (*store_done_fn)(void *arg, enum store_rc rc);
 bool store_submit(struct store *st, store_write_fn write, store_done_fn done, void *arg);
@@ -125,6 +126,21 @@ struct payment {
 /* Inserts p as pending, due now. With an idem_key that exists already,
  * fills p with the existing row and returns ST_CONFLICT (no second row). */
 enum store_rc store_payment_create(struct store *st, struct payment *p);
+/* Purchases taken in (store/intake.h): for a caller that must answer
+ * before the database has the purchase, the USSD hop that confirms one.
+ * store_take_payment writes p (which must have an idem_key: that is what
+ * keeps a purchase stored twice from becoming two) to the intake, a file
+ * next to the database, and queues it for the group commit. Once it has
+ * returned true, p survives lipad being killed; false when nothing was
+ * written. done(arg, rc, row) runs on the committer thread once p is in
+ * the database (ST_OK; ST_CONFLICT: its idem_key was there already; row
+ * is the stored row) or never can be (ST_NOT_FOUND: its user or meter went
+ * away; row is p). A write the database refuses otherwise is tried again
+ * by store_maintain, with backoff, until it goes in; store_open stores
+ * what a killed lipad left in the intake, and done is not called for
+ * those (the payment worker finds them due). */
+typedef void (*store_taken_fn)(void *arg, enum store_rc rc, const struct payment *row);
+bool store_take_payment(struct store *st, const struct payment *p, store_taken_fn done, void *arg);
 enum store_rc store_payment_get(struct store *st, int64_t id, struct payment *p);
 enum store_rc store_payment_by_checkout(struct store *st, const char *checkout_id, struct payment *p);
 enum store_rc store_payments_list(struct store *st, const char *kind,

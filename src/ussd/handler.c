@@ -26,62 +26,7 @@ struct hop {
     const char *lang;          /* the session's, for list labels */
     bool looked_up, failed;
     struct store_caller c;
-    struct parked *parked;     /* a purchase queued by this hop */
 };
-
-/* A confirming hop whose purchase is queued for the store's group commit:
- * it is answered when the purchase is stored, without holding an HTTP
- * thread meanwhile (http_defer). Two sides finish it, in either order: the
- * hop (its reply and session computed) and the store (the purchase written
- * or not); whichever comes second answers. */
-struct parked {
-    struct app *a;
-    atomic_int pending;        /* sides still to come: 2, 1, 0 */
-    enum purchase_refusal why; /* the store's side */
-    struct http_deferred *d;   /* NULL: could not park, already answered */
-    bool keep;                 /* the session may be stored */
-    char sid[128], phone[PHONE_MAX], lang[3];
-    struct ussd_row row;
-};
-
-static void parked_finish(struct parked *pk)
-{
-    struct buf err;
-    buf_init(&err, USSD_REPLY_MAX);
-    const char *reply = pk->row.last_reply;
-    if (pk->why == PR_NONE) {
-        if (pk->keep && store_session_put(pk->a->store, pk->sid, pk->phone, &pk->row) != ST_OK)
-            log_error("ussd.session_not_saved", "session=%s", pk->sid);
-    } else {
-        /* not stored (the database refused): nothing was charged, and the
-         * session is not kept, so dialling again starts over */
-        log_error("ussd.purchase_not_stored", "session=%s why=%d", pk->sid, (int)pk->why);
-        struct ussd_menus *m = app_menus(pk->a);
-        ussd_error_end(m, pk->lang, &err);
-        ussd_menus_unref(m);
-        reply = err.data ? err.data : "END";
-    }
-    if (pk->d) {
-        http_resp_text(http_deferred_resp(pk->d), 200, "text/plain; charset=utf-8", reply);
-        http_defer_done(pk->d);
-    }
-    buf_free(&err);
-    free(pk);
-}
-
-static void parked_release(struct parked *pk)
-{
-    if (atomic_fetch_sub(&pk->pending, 1) == 1)
-        parked_finish(pk);
-}
-
-/* The store's side (on its committer thread). */
-static void parked_stored(void *arg, enum purchase_refusal why)
-{
-    struct parked *pk = arg;
-    pk->why = why;
-    parked_release(pk);
-}
 
 static bool caller(struct hop *h)
 {
@@ -165,7 +110,6 @@ static const char *validate_amount(struct hop *h, struct ussd_session *s)
 static const char *buy(struct hop *h, const char *session_id, struct ussd_session *s)
 {
     int64_t amount;
-    struct payment p;
     if (!caller(h))
         return "not_assigned";
     if (!str_to_i64(ussd_var(s, "amount"), 1, 999999999, &amount))
@@ -179,19 +123,9 @@ static const char *buy(struct hop *h, const char *session_id, struct ussd_sessio
         .origin = "ussd", .idem_key = idem, .user_id = h->c.user.id, .phone = h->phone,
         .meter_id = m->id, .amount = amount, .known = m,
     };
-    enum purchase_refusal why;
-    struct parked *pk = h->parked ? NULL : calloc(1, sizeof *pk);
-    if (pk) {
-        pk->a = h->a;
-        atomic_init(&pk->pending, 2);
-        why = purchase_queue(h->a, &r, parked_stored, pk);
-        if (why == PR_NONE)
-            h->parked = pk;
-        else
-            free(pk);
-    } else {
-        why = purchase_start(h->a, &r, &p);
-    }
+    /* written to the store's intake before the hop is answered; the
+     * database and the STK push follow (purchase_take) */
+    enum purchase_refusal why = purchase_take(h->a, &r);
     switch (why) {
     case PR_NONE:
         return NULL;
@@ -402,18 +336,6 @@ void ussd_hop(void *ctx, struct http_req *req, struct http_resp *resp)
     str_copy(row.last_text, sizeof row.last_text, text);
     str_copy(row.last_reply, sizeof row.last_reply, reply.data ? reply.data : "END");
     bool encoded = ussd_session_encode(&s, row.state, sizeof row.state);
-    if (h.parked) { /* answered once the purchase is stored */
-        struct parked *pk = h.parked;
-        pk->keep = encoded;
-        str_copy(pk->sid, sizeof pk->sid, sid);
-        str_copy(pk->phone, sizeof pk->phone, phone);
-        str_copy(pk->lang, sizeof pk->lang, s.lang);
-        pk->row = row;
-        if (!(pk->d = http_defer(req))) /* out of memory: answer now */
-            answer(resp, row.last_reply);
-        parked_release(pk);
-        goto out;
-    }
     if (!encoded || store_session_put(a->store, sid, phone, &row) != ST_OK) {
         log_error("ussd.session_not_saved", "session=%s", sid);
         ussd_error_end(menus, s.lang, &reply);

@@ -6,11 +6,13 @@
  * and callbacks queue right, sessions live in memory and are gone after
  * a restart, and any thread may call any function. */
 #include "store/store.h"
+#include "store/intake.h"
 
 #include "util/str.h"
 
 #include <check.h>
 #include <ftw.h>
+#include <sys/stat.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -485,6 +487,151 @@ START_TEST(caller_fresh_after_commit_on_other_thread)
 END_TEST
 
 /* ---------- payments ---------- */
+
+/* ---- the intake: purchases before the database ---- */
+
+START_TEST(intake_line_round_trip_and_damage)
+{
+    struct payment p = {0}, q;
+    str_copy(p.kind, sizeof p.kind, "electricity");
+    str_copy(p.origin, sizeof p.origin, "ussd");
+    str_copy(p.idem_key, sizeof p.idem_key, "ussd:a\tb\nc%41\rd");
+    str_copy(p.phone, sizeof p.phone, "+254712345678");
+    str_copy(p.meter_id, sizeof p.meter_id, "M\xc3\xa9ter 1");
+    str_copy(p.description, sizeof p.description, "100%");
+    p.user_id = 42, p.amount = 150000, p.energy = -1, p.next_at = 1, p.created_at = 1764000000123;
+    char line[2048];
+    size_t n = intake_encode(&p, line, sizeof line);
+    ck_assert_uint_gt(n, 20);
+    ck_assert_msg(line[n - 1] == '\n' && memchr(line, '\n', n - 1) == NULL, "one line: %s", line);
+    ck_assert(intake_decode(line, n, &q));
+    ck_assert_str_eq(q.idem_key, p.idem_key);
+    ck_assert_str_eq(q.meter_id, p.meter_id);
+    ck_assert_str_eq(q.description, "100%");
+    ck_assert_str_eq(q.account_reference, "");
+    ck_assert(q.user_id == 42 && q.amount == 150000 && q.energy == -1 && q.next_at == 1 && q.created_at == 1764000000123);
+    ck_assert_uint_eq(intake_encode(&p, line, 40), 0); /* does not fit: nothing */
+    n = intake_encode(&p, line, sizeof line);
+    for (size_t i = 0; i < n - 1; i++) { /* any changed byte is caught */
+        char c = line[i];
+        line[i] = (char)(c ^ 0x01);
+        ck_assert_msg(!intake_decode(line, n, &q), "byte %zu changed, still read", i);
+        line[i] = c;
+    }
+    ck_assert(!intake_decode(line, n - 5, &q)); /* torn */
+}
+END_TEST
+
+static void append_line(const char *path, const char *text, size_t n)
+{
+    FILE *f = fopen(path, "a");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(text, 1, n, f), n);
+    fclose(f);
+}
+
+static void intake_payment(struct payment *p, const char *idem, int64_t amount)
+{
+    memset(p, 0, sizeof *p);
+    str_copy(p->kind, sizeof p->kind, "electricity");
+    str_copy(p->origin, sizeof p->origin, "ussd");
+    str_copy(p->idem_key, sizeof p->idem_key, idem);
+    str_copy(p->phone, sizeof p->phone, "+254712345678");
+    p->amount = amount;
+    p->created_at = 1764000000000;
+}
+
+/* What a killed lipad left in the intake is stored at the next open, once:
+ * a line whose purchase is in the database already adds nothing, a torn
+ * last line is skipped, and the files are empty afterwards. */
+START_TEST(intake_restored_at_open_once)
+{
+    struct payment p;
+    intake_payment(&p, "ussd:already", 70);
+    ck_assert_int_eq(store_payment_create(st, &p), ST_OK);
+    store_close(st);
+    st = NULL;
+    char path[450], line[2048];
+    snprintf(path, sizeof path, "%s-intake.1", dbpath);
+    intake_payment(&p, "ussd:already", 70);
+    size_t n = intake_encode(&p, line, sizeof line);
+    append_line(path, line, n);
+    intake_payment(&p, "ussd:killed", 300);
+    n = intake_encode(&p, line, sizeof line);
+    append_line(path, line, n);
+    intake_payment(&p, "ussd:torn", 400);
+    n = intake_encode(&p, line, sizeof line);
+    append_line(path, line, n - 10);
+    st = open_db();
+    int count = 0;
+    ck_assert_int_eq(store_payments_list(st, "electricity", count_payment, &count), ST_OK);
+    ck_assert_int_eq(count, 2);
+    struct payment got;
+    intake_payment(&got, "ussd:killed", 1);
+    ck_assert_int_eq(store_payment_create(st, &got), ST_CONFLICT);
+    ck_assert_int_eq(got.amount, 300);
+    ck_assert_str_eq(got.status, "pending");
+    ck_assert_int_eq(got.created_at, 1764000000000); /* when it was taken in */
+    struct stat sb;
+    ck_assert(stat(path, &sb) == 0 && sb.st_size == 0);
+    reopen();
+    count = 0;
+    ck_assert_int_eq(store_payments_list(st, "electricity", count_payment, &count), ST_OK);
+    ck_assert_int_eq(count, 2);
+}
+END_TEST
+
+struct taken {
+    pthread_mutex_t lock;
+    int calls;
+    enum store_rc rc;
+    int64_t id;
+};
+
+static void on_taken(void *arg, enum store_rc rc, const struct payment *row)
+{
+    struct taken *t = arg;
+    pthread_mutex_lock(&t->lock);
+    t->calls++;
+    t->rc = rc;
+    t->id = row->id;
+    pthread_mutex_unlock(&t->lock);
+}
+
+static int taken_calls(struct taken *t)
+{
+    pthread_mutex_lock(&t->lock);
+    int n = t->calls;
+    pthread_mutex_unlock(&t->lock);
+    return n;
+}
+
+/* A taken-in purchase reaches the database and its callback; without an
+ * idem_key nothing is taken (a restart could not tell it from a new one);
+ * the same key again is the same purchase. */
+START_TEST(take_payment_stores_once)
+{
+    struct taken t = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    struct payment p;
+    intake_payment(&p, "", 100);
+    ck_assert(!store_take_payment(st, &p, on_taken, &t));
+    intake_payment(&p, "ussd:take-1", 100);
+    ck_assert(store_take_payment(st, &p, on_taken, &t));
+    ck_assert(store_take_payment(st, &p, on_taken, &t));
+    for (int i = 0; i < 200 && taken_calls(&t) < 2; i++)
+        usleep(10000);
+    ck_assert_int_eq(taken_calls(&t), 2);
+    ck_assert_int_eq(t.rc, ST_CONFLICT);
+    ck_assert_int_gt(t.id, 0);
+    struct payment got;
+    ck_assert_int_eq(store_payment_get(st, t.id, &got), ST_OK);
+    ck_assert_int_eq(got.amount, 100);
+    ck_assert_str_eq(got.idem_key, "ussd:take-1");
+    int count = 0;
+    ck_assert_int_eq(store_payments_list(st, "electricity", count_payment, &count), ST_OK);
+    ck_assert_int_eq(count, 1);
+}
+END_TEST
 
 START_TEST(payment_idempotent_create)
 {
@@ -1170,6 +1317,9 @@ static Suite *suite(void)
     tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, payment_idempotent_create);
+    tcase_add_test(tc, intake_line_round_trip_and_damage);
+    tcase_add_test(tc, intake_restored_at_open_once);
+    tcase_add_test(tc, take_payment_stores_once);
     tcase_add_test(tc, payment_create_conflict_only_for_existing_key);
     tcase_add_test(tc, payment_save_checks_version);
     tcase_add_test(tc, payment_finish_once);

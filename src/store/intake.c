@@ -1,0 +1,366 @@
+/* store/intake: purchases written to a file before the database has them;
+ * see intake.h. */
+#include "store/intake.h"
+
+#include "util/log.h"
+#include "util/str.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define ROTATE_BYTES (1 << 20)
+#define LINE_MAX_BYTES 2048
+#define FIELDS 16
+
+struct intake {
+    pthread_mutex_t lock;
+    char *path[2];
+    int fd[2];
+    int cur;                   /* the file new lines go to */
+    off_t size[2];
+    int64_t added[2], done[2]; /* lines written and settled since emptied */
+};
+
+static uint64_t fnv(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    return h;
+}
+
+/* ---- the line ---- */
+
+struct out {
+    char *p;
+    size_t n, len;
+    bool full;
+};
+
+static void put_raw(struct out *o, const char *s, size_t n)
+{
+    if (o->len + n >= o->n) {
+        o->full = true;
+        return;
+    }
+    memcpy(o->p + o->len, s, n);
+    o->len += n;
+}
+
+static void put_text(struct out *o, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '%' || *s == '\t' || *s == '\n' || *s == '\r') {
+            char esc[4];
+            snprintf(esc, sizeof esc, "%%%02X", (unsigned char)*s);
+            put_raw(o, esc, 3);
+        } else {
+            put_raw(o, s, 1);
+        }
+    }
+    put_raw(o, "\t", 1);
+}
+
+static void put_num(struct out *o, int64_t v)
+{
+    char num[24];
+    int k = snprintf(num, sizeof num, "%" PRId64 "\t", v);
+    put_raw(o, num, (size_t)k);
+}
+
+size_t intake_encode(const struct payment *p, char *out, size_t n)
+{
+    if (n < 24)
+        return 0;
+    struct out o = {out, n, 20, false}; /* "P1\t" + 16 hex + "\t" come last */
+    put_text(&o, p->kind);
+    put_text(&o, p->origin);
+    put_text(&o, p->idem_key);
+    put_num(&o, p->user_id);
+    put_text(&o, p->phone);
+    put_text(&o, p->meter_id);
+    put_num(&o, p->amount);
+    put_num(&o, p->energy);
+    put_text(&o, p->account_reference);
+    put_text(&o, p->description);
+    put_num(&o, p->next_at);
+    put_num(&o, p->created_at);
+    put_text(&o, p->provider);
+    put_text(&o, p->reference);
+    put_num(&o, p->liters);
+    put_text(&o, p->currency);
+    if (o.full)
+        return 0;
+    out[o.len - 1] = '\n'; /* the last field's tab */
+    char head[21];
+    snprintf(head, sizeof head, "P1\t%016" PRIx64 "\t", fnv(out + 20, o.len - 20));
+    memcpy(out, head, 20);
+    out[o.len] = '\0';
+    return o.len;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* Unescapes s[0..n) into dst; false when it does not fit or is malformed. */
+static bool get_text(const char *s, size_t n, char *dst, size_t dstsz)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '%') {
+            int hi = i + 2 < n ? hexval(s[i + 1]) : -1, lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+            if (hi < 0 || lo < 0)
+                return false;
+            c = (char)(hi * 16 + lo);
+            i += 2;
+        }
+        if (k + 1 >= dstsz)
+            return false;
+        dst[k++] = c;
+    }
+    dst[k] = '\0';
+    return true;
+}
+
+static bool get_num(const char *s, size_t n, int64_t *v)
+{
+    char num[24];
+    return n < sizeof num && get_text(s, n, num, sizeof num) && str_to_i64(num, INT64_MIN, INT64_MAX, v);
+}
+
+bool intake_decode(const char *line, size_t len, struct payment *p)
+{
+    if (len > 0 && line[len - 1] == '\n')
+        len--;
+    if (len < 22 || memcmp(line, "P1\t", 3) != 0 || line[19] != '\t')
+        return false;
+    uint64_t want = 0;
+    for (int i = 3; i < 19; i++) {
+        int h = hexval(line[i]);
+        if (h < 0)
+            return false;
+        want = want * 16 + (uint64_t)h;
+    }
+    /* the hash covers the fields and the newline the writer put after them */
+    const char *body = line + 20;
+    size_t blen = len - 20;
+    uint64_t h = fnv(body, blen);
+    h = (h ^ (unsigned char)'\n') * 1099511628211ull;
+    if (h != want)
+        return false;
+    const char *f[FIELDS];
+    size_t fl[FIELDS];
+    int nf = 0;
+    const char *s = body, *end = body + blen;
+    while (nf < FIELDS) {
+        const char *tab = memchr(s, '\t', (size_t)(end - s));
+        const char *stop = tab ? tab : end;
+        f[nf] = s;
+        fl[nf++] = (size_t)(stop - s);
+        if (!tab)
+            break;
+        s = tab + 1;
+    }
+    if (nf != FIELDS || f[FIELDS - 1] + fl[FIELDS - 1] != end)
+        return false;
+    memset(p, 0, sizeof *p);
+    return get_text(f[0], fl[0], p->kind, sizeof p->kind) && get_text(f[1], fl[1], p->origin, sizeof p->origin) &&
+           get_text(f[2], fl[2], p->idem_key, sizeof p->idem_key) && get_num(f[3], fl[3], &p->user_id) &&
+           get_text(f[4], fl[4], p->phone, sizeof p->phone) && get_text(f[5], fl[5], p->meter_id, sizeof p->meter_id) &&
+           get_num(f[6], fl[6], &p->amount) && get_num(f[7], fl[7], &p->energy) &&
+           get_text(f[8], fl[8], p->account_reference, sizeof p->account_reference) &&
+           get_text(f[9], fl[9], p->description, sizeof p->description) && get_num(f[10], fl[10], &p->next_at) &&
+           get_num(f[11], fl[11], &p->created_at) && get_text(f[12], fl[12], p->provider, sizeof p->provider) &&
+           get_text(f[13], fl[13], p->reference, sizeof p->reference) && get_num(f[14], fl[14], &p->liters) &&
+           get_text(f[15], fl[15], p->currency, sizeof p->currency);
+}
+
+/* ---- the files ---- */
+
+struct intake *intake_open(const char *db_path, char *err, size_t errsz)
+{
+    struct intake *in = calloc(1, sizeof *in);
+    if (!in) {
+        snprintf(err, errsz, "intake: out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&in->lock, NULL);
+    in->fd[0] = in->fd[1] = -1;
+    for (int i = 0; i < 2; i++) {
+        size_t n = strlen(db_path) + 16;
+        struct stat stt;
+        if (!(in->path[i] = malloc(n))) {
+            snprintf(err, errsz, "intake: out of memory");
+            intake_close(in);
+            return NULL;
+        }
+        snprintf(in->path[i], n, "%s-intake.%d", db_path, i);
+        in->fd[i] = open(in->path[i], O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (in->fd[i] < 0 || fstat(in->fd[i], &stt) != 0) {
+            snprintf(err, errsz, "intake: cannot open %s: %s", in->path[i], strerror(errno));
+            intake_close(in);
+            return NULL;
+        }
+        in->size[i] = stt.st_size;
+    }
+    return in;
+}
+
+void intake_close(struct intake *in)
+{
+    if (!in)
+        return;
+    for (int i = 0; i < 2; i++) {
+        if (in->fd[i] >= 0)
+            close(in->fd[i]);
+        free(in->path[i]);
+    }
+    pthread_mutex_destroy(&in->lock);
+    free(in);
+}
+
+/* Empties file i (under the lock); false when the system refused. */
+static bool empty(struct intake *in, int i)
+{
+    if (ftruncate(in->fd[i], 0) != 0) {
+        log_error("store.intake_truncate_failed", "file=%s errno=%d", in->path[i], errno);
+        return false;
+    }
+    in->size[i] = 0;
+    in->added[i] = in->done[i] = 0;
+    return true;
+}
+
+int intake_add(struct intake *in, const struct payment *p)
+{
+    char line[LINE_MAX_BYTES];
+    size_t n = intake_encode(p, line, sizeof line);
+    if (!n)
+        return -1;
+    pthread_mutex_lock(&in->lock);
+    int other = 1 - in->cur;
+    if (in->size[in->cur] >= ROTATE_BYTES && in->size[other] == 0 && in->added[other] == 0)
+        in->cur = other;
+    int t = in->cur;
+    size_t off = 0;
+    while (off < n) {
+        ssize_t w = write(in->fd[t], line + off, n - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+    if (off < n) { /* a torn line would spoil the next one: cut it off */
+        log_error("store.intake_write_failed", "file=%s errno=%d", in->path[t], errno);
+        if (off && ftruncate(in->fd[t], in->size[t]) != 0)
+            log_error("store.intake_truncate_failed", "file=%s errno=%d", in->path[t], errno);
+        pthread_mutex_unlock(&in->lock);
+        return -1;
+    }
+    in->size[t] += (off_t)n;
+    in->added[t]++;
+    pthread_mutex_unlock(&in->lock);
+    return t;
+}
+
+void intake_done(struct intake *in, int t)
+{
+    if (t < 0 || t > 1)
+        return;
+    pthread_mutex_lock(&in->lock);
+    in->done[t]++;
+    /* every line of the file is settled: empty it when it is not the
+     * current one, or is but has grown (emptying costs a system call) */
+    if (in->done[t] == in->added[t] && (t != in->cur || in->size[t] >= ROTATE_BYTES / 4))
+        empty(in, t);
+    pthread_mutex_unlock(&in->lock);
+}
+
+/* Reads file i whole; NULL (and *n 0) for an empty file. */
+static char *slurp(struct intake *in, int i, size_t *n, bool *failed)
+{
+    *n = 0;
+    *failed = false;
+    if (in->size[i] == 0)
+        return NULL;
+    char *data = malloc((size_t)in->size[i] + 1);
+    if (!data) {
+        *failed = true;
+        return NULL;
+    }
+    size_t got = 0;
+    while (got < (size_t)in->size[i]) {
+        ssize_t r = pread(in->fd[i], data + got, (size_t)in->size[i] - got, (off_t)got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    if (got != (size_t)in->size[i]) {
+        log_error("store.intake_read_failed", "file=%s errno=%d", in->path[i], errno);
+        free(data);
+        *failed = true;
+        return NULL;
+    }
+    *n = got;
+    return data;
+}
+
+int intake_replay(struct intake *in, void (*each)(void *ctx, struct payment *p, int ticket), void *ctx, int *skipped)
+{
+    int count = 0;
+    *skipped = 0;
+    for (int i = 0; i < 2; i++) {
+        size_t n;
+        bool failed;
+        char *data = slurp(in, i, &n, &failed);
+        if (failed)
+            return -1;
+        for (size_t at = 0; at < n;) {
+            const char *nl = memchr(data + at, '\n', n - at);
+            size_t len = nl ? (size_t)(nl - (data + at)) + 1 : n - at;
+            struct payment p;
+            if (nl && len <= LINE_MAX_BYTES && intake_decode(data + at, len, &p)) {
+                pthread_mutex_lock(&in->lock);
+                in->added[i]++;
+                pthread_mutex_unlock(&in->lock);
+                each(ctx, &p, i);
+                count++;
+            } else {
+                (*skipped)++;
+            }
+            at += len;
+        }
+        free(data);
+    }
+    return count;
+}
+
+void intake_tidy(struct intake *in)
+{
+    pthread_mutex_lock(&in->lock);
+    for (int i = 0; i < 2; i++)
+        if (in->size[i] > 0 && in->done[i] == in->added[i])
+            empty(in, i);
+    /* new lines go after what is still waiting, in the file that has it */
+    in->cur = in->size[0] == 0 && in->size[1] > 0 ? 1 : 0;
+    pthread_mutex_unlock(&in->lock);
+}
