@@ -7,7 +7,7 @@ export LIPA_PORT=${LIPA_PORT:-8181} LIPA_SANDBOX_PORT=${LIPA_SANDBOX_PORT:-9191}
 # One HTTP thread: on 2 cores that share with wrk and the anchor, a second
 # thread adds contention, not throughput (measured; see README).
 export LIPA_DB=var/bench.db LIPA_THREADS=${LIPA_THREADS:-1}
-rm -f var/bench.db var/bench.db-wal var/bench.db-shm
+rm -f var/bench.db var/bench.db-wal var/bench.db-shm var/bench.db-intake.0 var/bench.db-intake.1
 bin/lipa-seed bench 1000
 # the sandbox stands in for remote providers: it only gets idle CPU
 chrt -i 0 bin/lipa-sandbox --port "$LIPA_SANDBOX_PORT" --tuya-any-device --callback-delay-ms 2000 > var/bench-sandbox.log 2>&1 &

@@ -16,10 +16,13 @@
 #include <time.h>
 
 #define BATCH_MAX 256
-/* How long a write may wait for others to share its commit. The USSD hop
- * that confirms a purchase is answered this much later at most; AT's own
- * round trip is tens of milliseconds. */
-#define LINGER_US 500
+/* How long a write may wait for others to share its commit. No USSD hop
+ * waits for it (a purchase is answered once in the intake: store.h);
+ * M-Pesa's callbacks are answered this much later at most, and an STK
+ * push goes out this much later. At 500 us the committer used 12-13 us of
+ * CPU per benchmark hop, at 2 000 us 9-11 (make bench-hops load,
+ * 2026-11-24, /proc per-thread times; a noisy VM, so a range). */
+#define LINGER_US 2000
 
 static int64_t mono_us(void)
 {
@@ -93,10 +96,10 @@ static void *committer(void *arg)
             break; /* stopping, and everything queued is done */
         if (!b->stopping) {
             /* let company arrive: a commit costs about the same for one
-             * write as for dozens (measured under make bench, round 1:
-             * without waiting the committer used 44% of a core and p99 of
-             * all hops was 20 ms; waiting 300 us, 32% and 4.8 ms; 1 000 us,
-             * 23% and 4.7 ms) */
+             * write as for dozens (measured under make bench, round 1,
+             * when hops still waited for their commit: without waiting the
+             * committer used 44% of a core and p99 of all hops was 20 ms;
+             * waiting 300 us, 32% and 4.8 ms; 1 000 us, 23% and 4.7 ms) */
             int64_t wait_us = b->head->queued_us + LINGER_US - mono_us();
             if (wait_us > 0) {
                 pthread_mutex_unlock(&b->lock);

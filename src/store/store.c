@@ -675,6 +675,8 @@ void store_close(struct store *st)
         n = t->next;
         free(t);
     }
+    if (st->intake)
+        intake_tidy(st->intake); /* a clean stop leaves nothing to restore */
     intake_close(st->intake);
     hot_free(st->hot);
     for (size_t i = 0; i < st->nall; i++)

@@ -630,6 +630,13 @@ START_TEST(take_payment_stores_once)
     int count = 0;
     ck_assert_int_eq(store_payments_list(st, "electricity", count_payment, &count), ST_OK);
     ck_assert_int_eq(count, 1);
+    reopen(); /* a clean stop leaves nothing for the next start to restore */
+    for (int i = 0; i < 2; i++) {
+        char path[450];
+        struct stat sb;
+        snprintf(path, sizeof path, "%s-intake.%d", dbpath, i);
+        ck_assert_msg(stat(path, &sb) == 0 && sb.st_size == 0, "%s: %lld bytes", path, (long long)sb.st_size);
+    }
 }
 END_TEST
 
