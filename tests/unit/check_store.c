@@ -640,6 +640,50 @@ START_TEST(take_payment_stores_once)
 }
 END_TEST
 
+static long long file_size(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
+}
+
+/* Purchases keep coming for a long time, the database a little behind:
+ * the intake files are emptied as the database catches up, or take
+ * turns, so neither grows much past a megabyte (what is not stored yet
+ * must stay, so the bound is a megabyte plus the backlog), and every
+ * purchase is stored once. */
+START_TEST(take_payment_intake_stays_bounded)
+{
+    enum { N = 25000, CHUNK = 500 }; /* ~104-byte lines: 2.6 MB if nothing were emptied */
+    struct taken t = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    char paths[2][450];
+    for (int i = 0; i < 2; i++)
+        snprintf(paths[i], sizeof paths[i], "%s-intake.%d", dbpath, i);
+    long long most = 0;
+    for (int i = 0; i < N; i++) {
+        struct payment p;
+        char idem[40];
+        snprintf(idem, sizeof idem, "ussd:bounded-%06d", i);
+        intake_payment(&p, idem, 100 + i);
+        ck_assert(store_take_payment(st, &p, on_taken, &t));
+        if (i % CHUNK == CHUNK - 1) {
+            long long a = file_size(paths[0]), b = file_size(paths[1]);
+            most = a > most ? a : most;
+            most = b > most ? b : most;
+            /* let the database come within a chunk */
+            for (int k = 0; k < 500 && taken_calls(&t) < i + 1 - CHUNK; k++)
+                usleep(2000);
+        }
+    }
+    for (int i = 0; i < 1000 && taken_calls(&t) < N; i++)
+        usleep(10000);
+    ck_assert_int_eq(taken_calls(&t), N);
+    ck_assert_msg(most <= (1 << 20) + 2 * CHUNK * 110, "an intake file reached %lld bytes", most);
+    int count = 0;
+    ck_assert_int_eq(store_payments_list(st, "electricity", count_payment, &count), ST_OK);
+    ck_assert_int_eq(count, N);
+}
+END_TEST
+
 START_TEST(payment_idempotent_create)
 {
     struct payment p = {0};
@@ -1327,6 +1371,7 @@ static Suite *suite(void)
     tcase_add_test(tc, intake_line_round_trip_and_damage);
     tcase_add_test(tc, intake_restored_at_open_once);
     tcase_add_test(tc, take_payment_stores_once);
+    tcase_add_test(tc, take_payment_intake_stays_bounded);
     tcase_add_test(tc, payment_create_conflict_only_for_existing_key);
     tcase_add_test(tc, payment_save_checks_version);
     tcase_add_test(tc, payment_finish_once);
