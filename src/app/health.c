@@ -58,9 +58,10 @@ void app_metrics(void *ctx, struct http_req *req, struct http_resp *resp)
                "# TYPE lipa_sms_sent_total counter\nlipa_sms_sent_total %lld\n"
                "# TYPE lipa_sms_failed_total counter\nlipa_sms_failed_total %lld\n"
                "# TYPE lipa_topups_total counter\nlipa_topups_total %lld\n"
-               "# TYPE lipa_outbox_depth gauge\nlipa_outbox_depth %lld\n",
+               "# TYPE lipa_outbox_depth gauge\nlipa_outbox_depth %lld\n"
+               "# TYPE lipa_purchases_waiting gauge\nlipa_purchases_waiting %d\n",
                (long long)atomic_load(&a->hops), (long long)atomic_load(&a->purchases),
                (long long)atomic_load(&a->callbacks), (long long)atomic_load(&a->sms_sent),
                (long long)atomic_load(&a->sms_failed), (long long)atomic_load(&a->topups_done),
-               (long long)store_outbox_depth(a->store));
+               (long long)store_outbox_depth(a->store), store_take_waiting(a->store));
 }

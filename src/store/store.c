@@ -549,6 +549,16 @@ bool store_take_payment(struct store *st, const struct payment *p, store_taken_f
     return true;
 }
 
+int store_take_waiting(struct store *st)
+{
+    int n = 0;
+    pthread_mutex_lock(&st->retry_lock);
+    for (struct take *t = st->retry; t; t = t->next)
+        n++;
+    pthread_mutex_unlock(&st->retry_lock);
+    return n;
+}
+
 /* store_maintain: the refused purchases whose time has come go back to
  * the group commit. */
 static void take_retry(struct store *st, int64_t now)

@@ -141,6 +141,9 @@ enum store_rc store_payment_create(struct store *st, struct payment *p);
  * those (the payment worker finds them due). */
 typedef void (*store_taken_fn)(void *arg, enum store_rc rc, const struct payment *row);
 bool store_take_payment(struct store *st, const struct payment *p, store_taken_fn done, void *arg);
+/* Purchases taken in that the database refused, waiting to be tried again
+ * (the /metrics gauge lipa_purchases_waiting). */
+int store_take_waiting(struct store *st);
 enum store_rc store_payment_get(struct store *st, int64_t id, struct payment *p);
 enum store_rc store_payment_by_checkout(struct store *st, const char *checkout_id, struct payment *p);
 enum store_rc store_payments_list(struct store *st, const char *kind,

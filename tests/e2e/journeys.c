@@ -244,6 +244,9 @@ START_TEST(store_refusal_after_confirm_is_stored_later)
     char cmd[400];
     snprintf(cmd, sizeof cmd, "grep -q 'store.purchase_refused.*tries=2' %s", h_main.log);
     ck_assert_msg(system(cmd) == 0, "the refusal and the second try are logged");
+    struct http_result m = h_req(h_main.port, "GET", "/metrics", NULL, NULL, 0, NULL);
+    ck_assert_msg(m.status == 200 && strstr(m.body, "\nlipa_purchases_waiting 1\n"), "metrics: %s", m.body);
+    h_free(&m);
     ck_assert(h_sql(&h_main, "DROP TRIGGER refuse_payment;"));
     json_t *p = h_wait_payment(&h_main, phone, "completed", 20000);
     ck_assert_msg(p && !strcmp(json_string_value(json_object_get(p, "status")), "completed"), "the purchase completes");
@@ -251,6 +254,9 @@ START_TEST(store_refusal_after_confirm_is_stored_later)
     json_t *sms = h_wait_sms(phone, 1, 10000);
     ck_assert_msg(json_array_size(sms) == 1 && has_token(sms_text(sms, 0)), "one receipt with a token");
     json_decref(sms);
+    m = h_req(h_main.port, "GET", "/metrics", NULL, NULL, 0, NULL);
+    ck_assert_msg(m.status == 200 && strstr(m.body, "\nlipa_purchases_waiting 0\n"), "metrics after: %s", m.body);
+    h_free(&m);
     e = h_ussd(&h_main, sid, phone, "1*1*100*1"); /* AT sends the hop again */
     ck_assert_msg(e && strstr(e, "PIN"), "repeat: %s", e ? e : "");
     free(e);
