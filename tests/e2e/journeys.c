@@ -643,20 +643,38 @@ START_TEST(rest_payment_with_status)
 }
 END_TEST
 
+/* A lipad of the test's own (restarted or killed by it), on h_main.port +
+ * offset with a fresh database in build/e2e/NAME-PID (into dir); the
+ * helpers talk to h_main, so it stands in for h_main until
+ * own_lipad_end(saved). */
+static struct lipad *own_lipad(int offset, const char *name, char *dir, size_t dirsz)
+{
+    struct lipad l;
+    snprintf(dir, dirsz, "build/e2e/%s-%d", name, (int)getpid());
+    ck_assert(h_lipad_start(&l, h_main.port + offset, dir, NULL));
+    struct lipad *saved = malloc(sizeof *saved);
+    ck_assert_ptr_nonnull(saved);
+    *saved = h_main;
+    h_main = l;
+    return saved;
+}
+
+static void own_lipad_end(struct lipad *saved)
+{
+    ck_assert_int_eq(h_lipad_stop(&h_main, SIGTERM), 0);
+    h_main = *saved;
+    free(saved);
+}
+
 /* lipad is killed after telling the caller to enter their PIN but before
  * the purchase reached the database (a trigger holds it back, so the
  * moment is not left to chance): the next start finds it in the intake and
  * the purchase goes through, once. */
 START_TEST(killed_before_purchase_in_database)
 {
-    struct lipad l;
     char dir[128];
-    snprintf(dir, sizeof dir, "build/e2e/intake-%d", (int)getpid());
-    int port = h_main.port + 53;
-    ck_assert(h_lipad_start(&l, port, dir, NULL));
-    struct lipad *saved = malloc(sizeof *saved);
-    *saved = h_main;
-    h_main = l; /* the helpers talk to h_main */
+    struct lipad *saved = own_lipad(53, "intake", dir, sizeof dir);
+    int port = h_main.port;
     const char *phone = "+254711000093";
     caller(phone, "E2E093", "e2edev093", "en");
     ck_assert(h_sql(&h_main, "CREATE TRIGGER refuse_payment BEFORE INSERT ON payments "
@@ -681,9 +699,7 @@ START_TEST(killed_before_purchase_in_database)
     ck_assert(h_lipad_start(&h_main, port, dir, NULL));
     h_sleep_ms(300);
     ck_assert_int_eq(purchases_of(phone), 1);
-    ck_assert_int_eq(h_lipad_stop(&h_main, SIGTERM), 0);
-    h_main = *saved;
-    free(saved);
+    own_lipad_end(saved);
 }
 END_TEST
 
@@ -691,14 +707,9 @@ END_TEST
  * after a restart the purchase is settled by STK query. */
 START_TEST(killed_midway_settles_after_restart)
 {
-    struct lipad l;
     char dir[128];
-    snprintf(dir, sizeof dir, "build/e2e/restart-%d", (int)getpid());
-    int port = h_main.port + 50;
-    ck_assert(h_lipad_start(&l, port, dir, NULL));
-    struct lipad *saved = malloc(sizeof *saved);
-    *saved = h_main;
-    h_main = l; /* the helpers talk to h_main */
+    struct lipad *saved = own_lipad(50, "restart", dir, sizeof dir);
+    int port = h_main.port;
     const char *phone = "+254711000012";
     caller(phone, "E2E012", "e2edev012", "en");
     free(buy("s-kill-1", phone, "300"));
@@ -715,9 +726,7 @@ START_TEST(killed_midway_settles_after_restart)
     json_t *sms = h_wait_sms(phone, 1, 10000);
     ck_assert_msg(json_array_size(sms) == 1 && has_token(sms_text(sms, 0)), "token after restart");
     json_decref(sms);
-    ck_assert_int_eq(h_lipad_stop(&h_main, SIGTERM), 0);
-    h_main = *saved;
-    free(saved);
+    own_lipad_end(saved);
 }
 END_TEST
 
