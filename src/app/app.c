@@ -228,10 +228,12 @@ static void *worker_main(void *arg)
     free(arg);
     /* background work leans towards the threads answering requests: nice 5
      * (Linux: per thread). Not lower: workers hold the store's writer lock,
-     * which the committer storing a hop's purchase needs, and a holder that
-     * cannot get the CPU holds those hops (measured 2026-11-24 under the
-     * benchmark script: nice 10 or 19, or SCHED_IDLE, gave p99 no better
-     * or worse; README, Speed) */
+     * which the committer needs (for M-Pesa callbacks waiting to be
+     * answered, and for purchases to reach the database and their STK
+     * push), and a holder that cannot get the CPU holds them all (measured
+     * 2026-11-24 under the benchmark script: nice 10 or 19, or SCHED_IDLE,
+     * gave p99 no better or worse, before and after the intake; README,
+     * Speed) */
     if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 5) != 0)
         log_warn("worker.nice_failed", "name=%s errno=%d", wa.w->name, errno);
     char tname[16];

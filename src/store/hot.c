@@ -35,13 +35,7 @@ struct hot {
     struct stripe stripe[STRIPES];
 };
 
-static uint64_t hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
+static uint64_t hash(const char *s) { return str_fnv1a(s, strlen(s)); }
 
 struct hot *hot_new(void)
 {

@@ -28,14 +28,6 @@ struct intake {
     int64_t added[2], done[2]; /* lines written and settled since emptied */
 };
 
-static uint64_t fnv(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    return h;
-}
-
 /* ---- the line ---- */
 
 struct out {
@@ -100,7 +92,7 @@ size_t intake_encode(const struct payment *p, char *out, size_t n)
         return 0;
     out[o.len - 1] = '\n'; /* the last field's tab */
     char head[21];
-    snprintf(head, sizeof head, "P1\t%016" PRIx64 "\t", fnv(out + 20, o.len - 20));
+    snprintf(head, sizeof head, "P1\t%016" PRIx64 "\t", str_fnv1a(out + 20, o.len - 20));
     memcpy(out, head, 20);
     out[o.len] = '\0';
     return o.len;
@@ -146,8 +138,9 @@ static bool get_num(const char *s, size_t n, int64_t *v)
 
 bool intake_decode(const char *line, size_t len, struct payment *p)
 {
-    if (len > 0 && line[len - 1] == '\n')
-        len--;
+    if (len == 0 || line[len - 1] != '\n') /* torn: the writer never finished it */
+        return false;
+    len--;
     if (len < 22 || memcmp(line, "P1\t", 3) != 0 || line[19] != '\t')
         return false;
     uint64_t want = 0;
@@ -157,12 +150,10 @@ bool intake_decode(const char *line, size_t len, struct payment *p)
             return false;
         want = want * 16 + (uint64_t)h;
     }
-    /* the hash covers the fields and the newline the writer put after them */
+    /* the hash covers the fields and the newline after them */
     const char *body = line + 20;
     size_t blen = len - 20;
-    uint64_t h = fnv(body, blen);
-    h = (h ^ (unsigned char)'\n') * 1099511628211ull;
-    if (h != want)
+    if (str_fnv1a(body, blen + 1) != want)
         return false;
     const char *f[FIELDS];
     size_t fl[FIELDS];
@@ -255,7 +246,7 @@ int intake_add(struct intake *in, const struct payment *p)
         return -1;
     pthread_mutex_lock(&in->lock);
     int other = 1 - in->cur;
-    if (in->size[in->cur] >= ROTATE_BYTES && in->size[other] == 0 && in->added[other] == 0)
+    if (in->size[in->cur] >= ROTATE_BYTES && in->size[other] == 0) /* empty: nothing waits in it */
         in->cur = other;
     int t = in->cur;
     size_t off = 0;

@@ -498,6 +498,14 @@ static enum store_rc take_write(struct store *st, void *arg)
     return store_payment_create(st, &t->row);
 }
 
+/* A taken-in purchase the database can never have. */
+static void log_dropped(const struct payment *p)
+{
+    char masked[20];
+    log_error("store.purchase_dropped", "phone=%s meter=%s reason=\"its user or meter went away\"",
+              log_phone(p->phone, masked), p->meter_id);
+}
+
 static void take_later(struct take *t)
 {
     t->tries++;
@@ -519,8 +527,7 @@ static void take_done(void *arg, enum store_rc rc)
         return;
     }
     if (rc == ST_NOT_FOUND)
-        log_error("store.purchase_dropped", "phone=%s meter=%s reason=\"its user or meter went away\"",
-                  log_phone(t->p.phone, masked), t->p.meter_id);
+        log_dropped(&t->p);
     intake_done(t->st->intake, t->ticket);
     if (t->done)
         t->done(t->arg, rc, rc == ST_NOT_FOUND ? &t->p : &t->row);
@@ -605,11 +612,8 @@ static void restore_one(void *ctx, struct payment *p, int ticket)
     if (rc == ST_OK || rc == ST_CONFLICT || rc == ST_NOT_FOUND) {
         r->stored += rc == ST_OK;
         r->dropped += rc == ST_NOT_FOUND;
-        if (rc == ST_NOT_FOUND) {
-            char masked[20];
-            log_error("store.purchase_dropped", "phone=%s meter=%s reason=\"its user or meter went away\"",
-                      log_phone(p->phone, masked), p->meter_id);
-        }
+        if (rc == ST_NOT_FOUND)
+            log_dropped(p);
         t->next = r->settled;
         r->settled = t;
     } else {

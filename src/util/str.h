@@ -8,6 +8,16 @@
 #include <stdint.h>
 #include <time.h>
 
+/* FNV-1a (64 bits) of s[0..n): for hash tables and checksums, not for
+ * anything an attacker chooses against a secret. */
+static inline uint64_t str_fnv1a(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    return h;
+}
+
 /* Copies at most dstsz-1 bytes; returns false when src was truncated. */
 bool str_copy(char *dst, size_t dstsz, const char *src);
 /* Whole string is a decimal integer in [min, max]; no sign games, no spaces. */

@@ -640,6 +640,28 @@ START_TEST(take_payment_stores_once)
 }
 END_TEST
 
+/* A purchase whose user went away before the database had it can never
+ * be stored: it is dropped (ST_NOT_FOUND to the callback), not tried
+ * again, and not restored at the next open. */
+START_TEST(take_payment_dropped_when_user_gone)
+{
+    struct taken t = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    struct payment p;
+    intake_payment(&p, "ussd:gone-1", 100);
+    p.user_id = 987654; /* no such user */
+    ck_assert(store_take_payment(st, &p, on_taken, &t));
+    for (int i = 0; i < 200 && taken_calls(&t) < 1; i++)
+        usleep(10000);
+    ck_assert_int_eq(taken_calls(&t), 1);
+    ck_assert_int_eq(t.rc, ST_NOT_FOUND);
+    ck_assert_int_eq(store_take_waiting(st), 0);
+    reopen();
+    int count = 0;
+    ck_assert_int_eq(store_payments_list(st, "electricity", count_payment, &count), ST_OK);
+    ck_assert_int_eq(count, 0);
+}
+END_TEST
+
 static long long file_size(const char *path)
 {
     struct stat sb;
@@ -1372,6 +1394,7 @@ static Suite *suite(void)
     tcase_add_test(tc, intake_restored_at_open_once);
     tcase_add_test(tc, take_payment_stores_once);
     tcase_add_test(tc, take_payment_intake_stays_bounded);
+    tcase_add_test(tc, take_payment_dropped_when_user_gone);
     tcase_add_test(tc, payment_create_conflict_only_for_existing_key);
     tcase_add_test(tc, payment_save_checks_version);
     tcase_add_test(tc, payment_finish_once);
