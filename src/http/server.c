@@ -301,6 +301,11 @@ struct http_server *http_server_start(const struct http_server_opts *opts)
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
                             MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+                            /* libmicrohttpd zeroes a connection's whole pool
+                             * before each request on it; 16 KiB (not its 32)
+                             * holds any request line and headers a client
+                             * of ours sends (bodies stream past it) */
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
                             MHD_OPTION_END);
     if (!s->d) {
         ratelimit_free(s->limiter);

@@ -20,6 +20,7 @@ struct hop {
     struct ussd_session *s;
     struct buf *reply;
     int lang;
+    bool quiet;                /* a screen nobody sees: waiting screens are not composed */
 };
 
 /* A list screen's items and their page layout for this hop. */
@@ -141,8 +142,8 @@ static void item_line(struct buf *b, const struct uscreen *sc, int i, const stru
         buf_printf(b, "- %s", label);
 }
 
-/* Fetches a list's items and lays out its pages; -1 when the host failed. */
-static int list_fetch(struct hop *x, int idx, struct list_page *lp)
+/* Fetches a list's items; -1 when the host failed. */
+static int list_items(struct hop *x, int idx, struct list_page *lp)
 {
     const struct uscreen *sc = &x->m->screens[idx];
     if (!x->h || !x->h->list)
@@ -151,13 +152,20 @@ static int list_fetch(struct hop *x, int idx, struct list_page *lp)
     if (n < 0)
         return -1;
     lp->n = n > USSD_LIST_MAX ? USSD_LIST_MAX : n;
-    if (!lp->n)
-        return 0;
-    struct buf b;
-    buf_init(&b, 1024);
     for (int i = 0; i < lp->n; i++) {
         lp->items[i].id[sizeof lp->items[i].id - 1] = 0;
         lp->items[i].label[sizeof lp->items[i].label - 1] = 0;
+    }
+    return lp->n;
+}
+
+/* Lays out the pages of lp's items (lp->n > 0) on list screen idx. */
+static void list_layout(struct hop *x, int idx, struct list_page *lp)
+{
+    const struct uscreen *sc = &x->m->screens[idx];
+    struct buf b;
+    buf_init(&b, 1024);
+    for (int i = 0; i < lp->n; i++) {
         buf_reset(&b);
         item_line(&b, sc, i, &lp->items[i]);
         lp->w[i] = ussdi_width(b.data);
@@ -173,7 +181,15 @@ static int list_fetch(struct hop *x, int idx, struct list_page *lp)
         for (int i = 0; i <= lp->n; i++)
             lp->starts[i] = i;
     }
-    return lp->n;
+}
+
+/* Fetches a list's items and lays out its pages; -1 when the host failed. */
+static int list_fetch(struct hop *x, int idx, struct list_page *lp)
+{
+    int n = list_items(x, idx, lp);
+    if (n > 0)
+        list_layout(x, idx, lp);
+    return n;
 }
 
 static bool show_list(struct hop *x, int idx, struct list_page *lp, const char *note)
@@ -184,6 +200,10 @@ static bool show_list(struct hop *x, int idx, struct list_page *lp, const char *
         s->page = lp->npages - 1;
     if (s->page < 0)
         s->page = 0;
+    if (x->quiet) {
+        buf_reset(x->reply);
+        return false;
+    }
     head(x, sc, note);
     for (int i = lp->starts[s->page]; i < lp->starts[s->page + 1]; i++) {
         buf_puts(x->reply, "\n");
@@ -206,6 +226,8 @@ static bool show(struct hop *x, int idx, const char *note)
             s->page = np - 1;
         if (s->page < 0)
             s->page = 0;
+        if (x->quiet)
+            break;
         head(x, sc, note);
         for (int i = st[s->page]; i < st[s->page + 1]; i++) {
             buf_printf(x->reply, "\n%s. ", sc->opts[i].key);
@@ -214,21 +236,31 @@ static bool show(struct hop *x, int idx, const char *note)
         return tail(x, idx, s->page, s->page + 1 < np);
     }
     case KIND_INPUT:
+        if (x->quiet)
+            break;
         head(x, sc, note);
         return tail(x, idx, 0, false);
     case KIND_CONFIRM:
+        if (x->quiet)
+            break;
         head(x, sc, note);
         buf_printf(x->reply, "\n1. %s\n2. %s", tr(x, &x->m->nav[NAV_YES]), tr(x, &x->m->nav[NAV_NO]));
         return tail(x, idx, 0, false);
     case KIND_LIST: {
         struct list_page *lp = malloc(sizeof *lp);
         bool end;
-        int n = lp ? list_fetch(x, idx, lp) : -1;
+        /* unseen and on its first page (as when entered): only whether it
+         * has items matters */
+        bool count_only = x->quiet && s->page == 0;
+        int n = !lp ? -1 : count_only ? list_items(x, idx, lp) : list_fetch(x, idx, lp);
         if (n < 0)
             end = show_msg_end(x, "system_error");
         else if (n == 0)
             end = show_end(x, tr(x, &sc->empty));
-        else
+        else if (count_only) {
+            buf_reset(x->reply);
+            end = false;
+        } else
             end = show_list(x, idx, lp, note);
         free(lp);
         return end;
@@ -236,6 +268,10 @@ static bool show(struct hop *x, int idx, const char *note)
     case KIND_ACTION:
     case KIND_END:
         break;
+    }
+    if (x->quiet && sc->kind != KIND_ACTION && sc->kind != KIND_END) {
+        buf_reset(x->reply); /* a waiting screen nobody sees */
+        return false;
     }
     return show_msg_end(x, "system_error");
 }
@@ -367,7 +403,7 @@ static bool list_input(struct hop *x, int idx, const char *in)
     struct ussd_session *s = x->s;
     bool end;
     struct list_page *lp = malloc(sizeof *lp);
-    int n = lp ? list_fetch(x, idx, lp) : -1;
+    int n = lp ? list_items(x, idx, lp) : -1;
     int64_t pick;
     if (n < 0) {
         end = show_msg_end(x, "system_error");
@@ -377,6 +413,16 @@ static bool list_input(struct hop *x, int idx, const char *in)
         end = show_end(x, tr(x, &sc->empty));
         goto out;
     }
+    /* a pick (never "0" or "98": at most USSD_LIST_MAX items) needs no pages */
+    if (sc->var && in[0] != '0' && str_to_i64(in, 1, n, &pick)) {
+        const struct ussd_item *it = &lp->items[pick - 1];
+        if (!ussd_var_set(s, sc->var, it->id) || !ussd_var_set(s, sc->var_name, it->label[0] ? it->label : it->id))
+            end = show_msg_end(x, "system_error");
+        else
+            end = enter(x, sc->next, true);
+        goto out;
+    }
+    list_layout(x, idx, lp);
     if (s->page >= lp->npages)
         s->page = lp->npages - 1;
     if (!strcmp(in, "98")) {
@@ -392,16 +438,7 @@ static bool list_input(struct hop *x, int idx, const char *in)
         end = show_list(x, idx, lp, NULL);
         goto out;
     }
-    if (!sc->var || !str_to_i64(in, 1, n, &pick) || in[0] == '0') {
-        end = show_list(x, idx, lp, tr(x, ussdi_msg(x->m, "invalid_choice")));
-        goto out;
-    }
-    const struct ussd_item *it = &lp->items[pick - 1];
-    if (!ussd_var_set(s, sc->var, it->id) || !ussd_var_set(s, sc->var_name, it->label[0] ? it->label : it->id)) {
-        end = show_msg_end(x, "system_error");
-        goto out;
-    }
-    end = enter(x, sc->next, true);
+    end = show_list(x, idx, lp, tr(x, ussdi_msg(x->m, "invalid_choice")));
 out:
     free(lp);
     return end;
@@ -420,10 +457,10 @@ void ussd_error_end(const struct ussd_menus *m, const char *lang, struct buf *re
         buf_puts(reply, "Sorry, something went wrong. Please try again.");
 }
 
-bool ussd_step(const struct ussd_menus *m, const struct ussd_host *h, const char *phone,
-               const char *session_id, struct ussd_session *s, const char *input, struct buf *reply)
+static bool step(const struct ussd_menus *m, const struct ussd_host *h, const char *phone,
+                 const char *session_id, struct ussd_session *s, const char *input, struct buf *reply, bool quiet)
 {
-    struct hop x = {m, h, phone ? phone : "", session_id ? session_id : "", s, reply, USSD_EN};
+    struct hop x = {m, h, phone ? phone : "", session_id ? session_id : "", s, reply, USSD_EN, quiet};
     if (!m) { /* no set to speak from: close politely rather than crash */
         buf_reset(reply);
         buf_puts(reply, "END Service unavailable. Please try again later.");
@@ -468,14 +505,26 @@ bool ussd_step(const struct ussd_menus *m, const struct ussd_host *h, const char
     return restart(&x);
 }
 
+bool ussd_step(const struct ussd_menus *m, const struct ussd_host *h, const char *phone,
+               const char *session_id, struct ussd_session *s, const char *input, struct buf *reply)
+{
+    return step(m, h, phone, session_id, s, input, reply, false);
+}
+
+bool ussd_walk(const struct ussd_menus *m, const struct ussd_host *h, const char *phone,
+               const char *session_id, struct ussd_session *s, const char *input, struct buf *reply)
+{
+    return step(m, h, phone, session_id, s, input, reply, true);
+}
+
 bool ussd_show(const struct ussd_menus *m, const struct ussd_host *h, const char *phone,
                const char *session_id, struct ussd_session *s, const char *screen, struct buf *reply,
-               bool *end)
+               bool quiet, bool *end)
 {
     int idx = ussdi_screen(m, screen);
     if (idx < 0)
         return false;
-    struct hop x = {m, h, phone ? phone : "", session_id ? session_id : "", s, reply, USSD_EN};
+    struct hop x = {m, h, phone ? phone : "", session_id ? session_id : "", s, reply, USSD_EN, quiet};
     if (strcmp(s->lang, "en") && strcmp(s->lang, "sw"))
         str_copy(s->lang, sizeof s->lang, "en");
     x.lang = lang_index(s->lang);

@@ -238,22 +238,31 @@ static const char *host_action(void *ctx, const char *name, const char *phone, c
  * last answer is kept. Side effects stay safe: a purchase is idempotent per
  * session. If the inputs end the session before the last one, or the menus
  * changed so they lead nowhere, the caller simply sees where they ended up;
- * with too many inputs the main menu is shown. */
+ * with too many inputs the main menu is shown. Screens before the last are
+ * walked, not composed: nobody sees them. */
 static bool replay(const struct ussd_menus *m, const struct ussd_host *host, struct hop *h, const char *sid,
-                   struct ussd_session *s, const char *text, struct buf *reply, bool end)
+                   struct ussd_session *s, const char *text, struct buf *reply)
 {
     char inputs[TEXT_MAX + 1];
+    char *in[16];
+    int n = 0, stars = 0;
     str_copy(inputs, sizeof inputs, text);
-    int n = 0;
     for (char *p = inputs; *p; p++)
-        n += *p == '*';
-    if (n >= 16)
-        return end; /* not a path anyone typed: stay at the main menu */
-    char *save = NULL;
-    for (char *in = strtok_r(inputs, "*", &save); in && !end; in = strtok_r(NULL, "*", &save)) {
-        end = ussd_step(m, host, h->phone, sid, s, in, reply);
+        stars += *p == '*';
+    if (stars < 16) { /* more: not a path anyone typed, so the main menu */
+        char *save = NULL;
+        for (char *p = strtok_r(inputs, "*", &save); p; p = strtok_r(NULL, "*", &save))
+            in[n++] = p;
+    }
+    if (!n)
+        return ussd_step(m, host, h->phone, sid, s, NULL, reply);
+    bool end = ussd_walk(m, host, h->phone, sid, s, NULL, reply);
+    for (int i = 0; i < n && !end; i++) {
+        bool seen = i == n - 1;
+        end = seen ? ussd_step(m, host, h->phone, sid, s, in[i], reply)
+                   : ussd_walk(m, host, h->phone, sid, s, in[i], reply);
         if (!end && water_requote(h, s))
-            ussd_show(m, host, h->phone, sid, s, s->screen, reply, &end);
+            ussd_show(m, host, h->phone, sid, s, s->screen, reply, !seen, &end);
     }
     return end;
 }
@@ -328,11 +337,11 @@ void ussd_hop(void *ctx, struct http_req *req, struct http_resp *resp)
     }
     menus = app_menus(a);
     struct ussd_host host = {.ctx = &h, .list = host_list, .action = host_action};
-    bool end = ussd_step(menus, &host, phone, sid, &s, input, &reply);
+    bool end;
     if (rebuild)
-        end = replay(menus, &host, &h, sid, &s, text, &reply, end);
-    else if (!end && water_requote(&h, &s))
-        ussd_show(menus, &host, phone, sid, &s, s.screen, &reply, &end);
+        end = replay(menus, &host, &h, sid, &s, text, &reply);
+    else if (!(end = ussd_step(menus, &host, phone, sid, &s, input, &reply)) && water_requote(&h, &s))
+        ussd_show(menus, &host, phone, sid, &s, s.screen, &reply, false, &end);
     str_copy(row.last_text, sizeof row.last_text, text);
     str_copy(row.last_reply, sizeof row.last_reply, reply.data ? reply.data : "END");
     bool encoded = ussd_session_encode(&s, row.state, sizeof row.state);

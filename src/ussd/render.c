@@ -26,20 +26,18 @@ void ussdi_cut(const char *utf8, int width, char *out, size_t outsz)
     size_t o = 0;
     int used = 0;
     for (size_t i = 0; clean[i];) {
-        size_t k = str_utf8_len((unsigned char)clean[i]);
-        char one[5] = {0};
-        for (size_t j = 0; j < k && clean[i + j]; j++)
-            one[j] = clean[i + j];
-        k = strlen(one);
-        if (one[0] == '\n')
-            one[0] = ' ';
-        int w = ussdi_width(one);
-        if (used + w > width || o + k + 1 > outsz)
+        uint32_t cp;
+        int k = str_utf8_next(clean + i, SIZE_MAX, &cp);
+        int w = k ? gsm_width(cp) : 0; /* sanitized: always GSM-7 */
+        if (!w || used + w > width || o + (size_t)k + 1 > outsz)
             break;
-        memcpy(out + o, one, k);
-        o += k;
+        if (cp == '\n')
+            out[o] = ' ';
+        else
+            memcpy(out + o, clean + i, (size_t)k);
+        o += (size_t)k;
         used += w;
-        i += k;
+        i += (size_t)k;
     }
     if (outsz)
         out[o < outsz ? o : outsz - 1] = 0;

@@ -140,16 +140,23 @@ struct ussd_host {
  * With m NULL it answers a plain English END. */
 bool ussd_step(const struct ussd_menus *m, const struct ussd_host *h, const char *phone,
                const char *session_id, struct ussd_session *s, const char *input, struct buf *reply);
+/* ussd_step for an input whose screen nobody sees (the earlier inputs of a
+ * session rebuilt from AT's text): the same moves, vars and side effects,
+ * but a waiting screen is not composed (reply is left empty); an END is,
+ * since it is the answer. */
+bool ussd_walk(const struct ussd_menus *m, const struct ussd_host *h, const char *phone,
+               const char *session_id, struct ussd_session *s, const char *input, struct buf *reply);
 /* The set's system_error message as a whole END answer in lang, for a hop
  * that fails outside the engine (its session or purchase could not be
  * stored). With m NULL, a plain English END. */
 void ussd_error_end(const struct ussd_menus *m, const char *lang, struct buf *reply);
 /* Shows screen `screen` as if the caller had just arrived there (for tools
- * and tests): runs list sources and actions through h like ussd_step. false
- * when the set has no such screen; *end tells CON from END. */
+ * and tests): runs list sources and actions through h like ussd_step, or
+ * like ussd_walk when quiet. false when the set has no such screen; *end
+ * tells CON from END. */
 bool ussd_show(const struct ussd_menus *m, const struct ussd_host *h, const char *phone,
                const char *session_id, struct ussd_session *s, const char *screen,
-               struct buf *reply, bool *end);
+               struct buf *reply, bool quiet, bool *end);
 
 /* ---- Built-in steps ---------------------------------------------------------
  * The registry the checker and the engine share; host->action implements them:

@@ -37,7 +37,8 @@ static bool grow(struct buf *b, size_t need)
     }
     if (need + 1 <= b->cap)
         return true;
-    size_t cap = b->cap ? b->cap : 64;
+    /* a small cap is reached in one allocation (a USSD reply, a label) */
+    size_t cap = b->cap ? b->cap : b->max < 1024 ? b->max + 1 : 64;
     while (cap < need + 1)
         cap *= 2;
     char *p = realloc(b->data, cap);
@@ -65,12 +66,26 @@ bool buf_puts(struct buf *b, const char *s) { return buf_append(b, s, strlen(s))
 
 bool buf_printf(struct buf *b, const char *fmt, ...)
 {
+    /* formatted once when it fits the room left, twice when it must grow */
+    size_t room = b->cap > b->len ? b->cap - b->len : 0;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(room ? b->data + b->len : NULL, room, fmt, ap);
     va_end(ap);
-    if (n < 0 || !grow(b, b->len + (size_t)n))
+    if (n < 0) {
+        if (b->data)
+            b->data[b->len] = 0;
         return false;
+    }
+    if ((size_t)n < room && b->len + (size_t)n <= b->max) {
+        b->len += (size_t)n;
+        return true;
+    }
+    if (!grow(b, b->len + (size_t)n)) {
+        if (b->data)
+            b->data[b->len] = 0; /* what a cut-short attempt wrote is not kept */
+        return false;
+    }
     va_start(ap, fmt);
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
     va_end(ap);

@@ -6,8 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
-/* 0: not in GSM-7; 1: basic set; 2: extension table (escape + char) */
-static int gsm_width(uint32_t c)
+int gsm_width(uint32_t c)
 {
     if (c == '\n' || c == '\r')
         return 1;
@@ -35,9 +34,9 @@ int gsm_septets(const char *utf8)
     const unsigned char *p = (const unsigned char *)utf8;
     int n = 0;
     while (*p) {
-        uint32_t cp;
-        int k = str_utf8_next((const char *)p, SIZE_MAX, &cp);
-        if (!k)
+        uint32_t cp = *p;
+        int k = 1;
+        if (cp >= 0x80 && !(k = str_utf8_next((const char *)p, SIZE_MAX, &cp)))
             return -1;
         int w = gsm_width(cp);
         if (!w)

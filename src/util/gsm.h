@@ -5,10 +5,14 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Septets the text takes in GSM-7 (extension characters ^{}[]~\|€ count two);
  * -1 when some character has no GSM-7 form. */
 int gsm_septets(const char *utf8);
+/* Septets of one character: 0 not in GSM-7, 1 basic set, 2 extension
+ * table (escape + character). */
+int gsm_width(uint32_t cp);
 /* Characters (code points) in the text. */
 size_t gsm_chars(const char *utf8);
 /* Copies in to out (outsz bytes), replacing each character without a GSM-7

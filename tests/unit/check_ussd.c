@@ -297,7 +297,7 @@ struct fake {
 static int fake_list(void *ctx, const char *source, const char *phone, struct ussd_item *items, int max)
 {
     struct fake *f = ctx;
-    ck_assert_str_eq(source, "meters");
+    ck_assert_msg(!strcmp(source, "meters") || !strcmp(source, "codes"), "source %s", source);
     ck_assert_str_eq(phone, "+254712345678");
     f->lists++;
     if (f->nmeters < 0)
@@ -341,6 +341,17 @@ static const char *fake_action(void *ctx, const char *name, const char *phone, c
     if (!strcmp(name, "set_language")) {
         f->langs++;
         str_copy(f->lang, sizeof f->lang, ussd_var(s, "lang"));
+        return NULL;
+    }
+    if (!strcmp(name, "water_amount")) {
+        f->validates++;
+        ussd_var_set(s, "wmin", "5");
+        ussd_var_set(s, "wmax", "500");
+        ussd_var_set(s, "amount", "10");
+        return atoi(ussd_var(s, "liters")) > 500 ? "water_range" : NULL;
+    }
+    if (!strcmp(name, "buy_water") || !strcmp(name, "resend_code")) {
+        f->buys++;
         return NULL;
     }
     ck_abort_msg("unexpected action %s", name);
@@ -712,17 +723,80 @@ START_TEST(test_long_menu_paginates)
 }
 END_TEST
 
+/* A session rebuilt from AT's text walks its earlier inputs without
+ * composing their screens (ussd_walk): the caller must see exactly what
+ * stepping through every screen would have shown, with the same session
+ * and side effects, whatever the inputs, lists and language. */
+static bool through(const char *path, bool walk, char *state, size_t statesz, int counts[3])
+{
+    char copy[200];
+    char *in[24];
+    int n = 0;
+    str_copy(copy, sizeof copy, path);
+    char *save = NULL;
+    for (char *p = strtok_r(copy, "*", &save); p; p = strtok_r(NULL, "*", &save))
+        in[n++] = p;
+    int buys = fk.buys, validates = fk.validates, langs = fk.langs;
+    bool end = (walk ? ussd_walk : ussd_step)(shipped, &host, "+254712345678", "W", &sess, NULL, &reply);
+    for (int i = 0; i < n && !end; i++)
+        end = (walk && i < n - 1 ? ussd_walk : ussd_step)(shipped, &host, "+254712345678", "W", &sess, in[i],
+                                                         &reply);
+    if (walk && !n)
+        ck_assert_str_eq(reply.data ? reply.data : "", ""); /* a waiting screen nobody sees */
+    ck_assert(ussd_session_encode(&sess, state, statesz));
+    counts[0] = fk.buys - buys, counts[1] = fk.validates - validates, counts[2] = fk.langs - langs;
+    return end;
+}
+
+START_TEST(test_walk_shows_what_steps_show)
+{
+    static const char *paths[] = {
+        "", "1", "1*1*100*1", "1*1*100*2", "1*1*5*100*1", "1*1*abc*1", "1*98*1*100*1", "1*98*98*0*3*100*1",
+        "1*0*1*1*100*1", "1*00*1*1*100*1", "1*9*1*100*1", "1*31*1", "1*1*100*3*1", "1*1*0*0*1*1*50*1",
+        "3", "3*98*0", "3*1", "4*2", "4*1*1", "4*2*1*1", "2*1*1", "2*2*2", "2*3*600*25*1", "2*4*1*1", "2*4*98",
+        "2*98", "9*9*9", "0*0*1", "00*1*1", "98*98", "1*1*100*1*1", "1*0", "3*00", "1*1*0",
+    };
+    static const int meters[] = {2, 30, 0, -1};
+    static char a_state[USSD_SESSION_TEXT_MAX], b_state[USSD_SESSION_TEXT_MAX];
+    int checked = 0;
+    for (size_t m = 0; m < sizeof meters / sizeof meters[0]; m++) {
+        for (int sw = 0; sw < 2; sw++) {
+            for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+                int ca[3], cb[3];
+                fake_meters(meters[m] < 0 ? 0 : meters[m], "Nyumba %d");
+                fk.nmeters = meters[m];
+                ussd_session_init(&sess, sw ? "sw" : "en");
+                bool a_end = through(paths[i], false, a_state, sizeof a_state, ca);
+                char *a_reply = strdup(reply.data);
+                ussd_session_init(&sess, sw ? "sw" : "en");
+                bool b_end = through(paths[i], true, b_state, sizeof b_state, cb);
+                if (*paths[i])
+                    ck_assert_msg(!strcmp(a_reply, reply.data), "path %s, %d meters, %s:\nstepped: %s\nwalked: %s",
+                                  paths[i], meters[m], sw ? "sw" : "en", a_reply, reply.data);
+                ck_assert_int_eq(a_end, b_end);
+                ck_assert_msg(!strcmp(a_state, b_state), "path %s: session %s against %s", paths[i], a_state,
+                              b_state);
+                ck_assert_msg(!memcmp(ca, cb, sizeof ca), "path %s: side effects differ", paths[i]);
+                free(a_reply);
+                checked++;
+            }
+        }
+    }
+    ck_assert_int_eq(checked, 272);
+}
+END_TEST
+
 START_TEST(test_show_screen)
 {
     bool end;
     ussd_var_set(&sess, "meter_name", "Nyumba 1");
     ussd_var_set(&sess, "amount", "100");
     ussd_var_set(&sess, "kwh", "4.00");
-    ck_assert(ussd_show(shipped, &host, "+254712345678", "x", &sess, "elec_confirm", &reply, &end));
+    ck_assert(ussd_show(shipped, &host, "+254712345678", "x", &sess, "elec_confirm", &reply, false, &end));
     ck_assert(!end);
     check_screen(reply.data);
     expect_reply("KES 100, about 4.00 kWh");
-    ck_assert(!ussd_show(shipped, &host, "+254712345678", "x", &sess, "nope", &reply, &end));
+    ck_assert(!ussd_show(shipped, &host, "+254712345678", "x", &sess, "nope", &reply, false, &end));
 }
 END_TEST
 
@@ -872,6 +946,7 @@ static Suite *ussd_suite(void)
     tcase_add_test(eng, test_stale_or_ended_session_restarts);
     tcase_add_test(eng, test_long_menu_paginates);
     tcase_add_test(eng, test_show_screen);
+    tcase_add_test(eng, test_walk_shows_what_steps_show);
     suite_add_tcase(s, eng);
 
     TCase *ses = tcase_create("session");

@@ -1,6 +1,7 @@
 /* check_util: the util layer: phone numbers, urlencoded forms, GSM-7 text
  * and SMS parts, crypto vectors, bounded number parsing, log masking and
  * the configuration table (with a fake getenv). */
+#include "util/buf.h"
 #include "util/config.h"
 #include "util/crypto.h"
 #include "util/form.h"
@@ -358,6 +359,34 @@ START_TEST(str_copy_chars_keeps_characters_whole)
 }
 END_TEST
 
+/* buf_printf formats in place when it fits, grows when it must, and past
+ * the cap fails with the content as it was */
+START_TEST(buf_printf_fits_grows_and_caps)
+{
+    struct buf b;
+    buf_init(&b, 40);
+    ck_assert(buf_printf(&b, "%d. %s", 1, "Nyumba"));
+    ck_assert_str_eq(b.data, "1. Nyumba");
+    ck_assert(buf_printf(&b, "|%s|", "x"));
+    ck_assert_str_eq(b.data, "1. Nyumba|x|");
+    ck_assert(buf_printf(&b, "%.28s", "abcdefghijklmnopqrstuvwxyzABCDEF"));
+    ck_assert_uint_eq(b.len, 40);
+    ck_assert(!b.over);
+    ck_assert(!buf_printf(&b, "%s", "z"));
+    ck_assert(b.over);
+    ck_assert_uint_eq(b.len, 40);
+    ck_assert_uint_eq(strlen(b.data), 40);
+    buf_free(&b);
+    buf_init(&b, 1u << 20); /* a large cap grows from small */
+    for (int i = 0; i < 1000; i++)
+        ck_assert(buf_printf(&b, "%04d", i));
+    ck_assert_uint_eq(b.len, 4000);
+    ck_assert(!strncmp(b.data + 3996, "0999", 4));
+    ck_assert_uint_eq(strlen(b.data), 4000);
+    buf_free(&b);
+}
+END_TEST
+
 START_TEST(log_phone_masks)
 {
     char out[20];
@@ -557,6 +586,7 @@ static Suite *suite(void)
     tcase_add_test(tc, str_utf8_decodes_and_refuses);
     tcase_add_test(tc, str_copy_chars_keeps_characters_whole);
     tcase_add_test(tc, log_phone_masks);
+    tcase_add_test(tc, buf_printf_fits_grows_and_caps);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("config");

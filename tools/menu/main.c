@@ -142,7 +142,7 @@ static int cmd_render(const char *dir, const char *screen, const char *lang, cha
             goto out;
         }
     }
-    if (!ussd_show(m, &sample_host, "+254700000000", "render", &s, screen, &reply, &end)) {
+    if (!ussd_show(m, &sample_host, "+254700000000", "render", &s, screen, &reply, false, &end)) {
         fprintf(stderr, "lipa-menu: no screen '%s' in %s\n", screen, dir);
         goto out;
     }
