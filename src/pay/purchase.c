@@ -6,6 +6,7 @@
 #include "pay/prompts.h"
 #include "sms/outbox.h"
 #include "user/user.h"
+#include "util/aside.h"
 #include "util/log.h"
 #include "util/str.h"
 
@@ -497,6 +498,7 @@ static void push_all(struct app *a, struct payment **ps, int n)
     for (int i = 0; i < n; i++) {
         struct payment *p = ps[i];
         char why[sizeof p->last_error];
+        step_aside();
         if (ok[i] && out[i] == PUSH_ACCEPTED) {
             log_info("mpesa.pushed", "payment=%lld checkout=%s", (long long)p->id, p->checkout_request_id);
             apply_early_callback(a, p);
@@ -545,8 +547,10 @@ int purchase_work(struct app *a)
 {
     static __thread struct store_callback cbs[8]; /* 64 KiB: not on the stack */
     int k = store_callbacks_new(a->store, cbs, 8);
-    for (int i = 0; i < k && !atomic_load(&a->stopping); i++)
+    for (int i = 0; i < k && !atomic_load(&a->stopping); i++) {
         apply_callback(a, &cbs[i]);
+        step_aside(); /* a finish is a transaction: util/aside.h */
+    }
     struct payment due[8], *pending[8];
     int n = store_payments_due(a->store, "mpesa", now_ms(), due, 8), np = 0;
     for (int i = 0; i < n && !atomic_load(&a->stopping); i++) {
@@ -555,6 +559,7 @@ int purchase_work(struct app *a)
         else
             settle(a, &due[i]);
     }
+    step_aside();
     if (np && !atomic_load(&a->stopping))
         push_all(a, pending, np);
     return (n < 0 ? 0 : n) + (k < 0 ? 0 : k);
@@ -603,6 +608,7 @@ int purchase_topup_work(struct app *a)
             break;
         }
         store_payment_save(a->store, p);
+        step_aside();
     }
     return n < 0 ? 0 : n;
 }

@@ -4,6 +4,7 @@
 #include "meter/token.h"
 #include "otp/otp.h"
 #include "util/gsm.h"
+#include "util/aside.h"
 #include "util/log.h"
 #include "util/str.h"
 
@@ -349,7 +350,9 @@ int outbox_work(struct app *a)
 {
     struct outbox_msg due[8];
     int n = store_outbox_due(a->store, now_ms(), due, 8);
-    for (int i = 0; i < n && !atomic_load(&a->stopping); i++)
+    for (int i = 0; i < n && !atomic_load(&a->stopping); i++) {
         send_one(a, &due[i]);
+        step_aside();
+    }
     return n < 0 ? 0 : n;
 }

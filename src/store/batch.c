@@ -11,6 +11,8 @@
 #include "store/store_int.h"
 #include "util/log.h"
 
+#include "util/aside.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
@@ -76,6 +78,7 @@ static void run(struct store *st, struct job *list)
         if (j->rc != ST_OK && exec(st, SQL_ROLLBACK_TO) != ST_OK)
             log_error("store.batch_rollback_to", "failed");
         exec(st, SQL_RELEASE);
+        step_aside(); /* holding the writer lock only (util/aside.h) */
     }
     if (store_commit(st) != ST_OK) {
         store_rollback(st);
@@ -116,11 +119,14 @@ static void *committer(void *arg)
             b->tail = NULL;
         last->next = NULL;
         pthread_mutex_unlock(&b->lock);
+        /* a batch is a millisecond of CPU or more: the committer steps
+         * aside after each write and each done (util/aside.h) */
         run(b->st, list);
         for (struct job *j = list, *n; j; j = n) {
             n = j->next;
             j->done(j->arg, j->rc);
             free(j);
+            step_aside();
         }
         pthread_mutex_lock(&b->lock);
     }

@@ -3,6 +3,8 @@
 
 #include "util/str.h"
 
+#include "util/aside.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,7 +155,9 @@ bool hot_session_put(struct hot *h, const char *id, const char *phone, const str
 void hot_evict(struct hot *h, int64_t before)
 {
     /* a stripe holds tens of thousands of sessions under load: the lock is
-     * taken per slice of buckets, so a hop on that stripe never waits long */
+     * taken per slice of buckets, so a hop on that stripe never waits long,
+     * and the scan (milliseconds over a million sessions) steps aside after
+     * each slice (util/aside.h) */
     enum { SLICE = 256 };
     for (int i = 0; i < STRIPES; i++) {
         struct stripe *s = &h->stripe[i];
@@ -187,6 +191,7 @@ void hot_evict(struct hot *h, int64_t before)
                 sess_free(dead);
                 dead = n;
             }
+            step_aside();
         }
     }
 }
