@@ -10,7 +10,12 @@
 #include <string.h>
 
 #define STRIPES 64
-#define BUCKETS 4096 /* per stripe */
+/* Buckets per stripe. Sessions: a million under the benchmark script (a
+ * minute of new sessions), so about one a bucket; the arrays are calloc'ed,
+ * so untouched pages cost nothing. Callers: one per phone seen lately. */
+#define SESS_BUCKETS 16384
+#define CALLER_BUCKETS 1024
+_Static_assert(SESS_BUCKETS % CALLER_BUCKETS == 0, "eviction walks both tables in step");
 
 struct sess {
     struct sess *next;
@@ -29,8 +34,8 @@ struct caller_ent {
 
 struct stripe {
     pthread_mutex_t lock;
-    struct sess *sess[BUCKETS];
-    struct caller_ent *callers[BUCKETS];
+    struct sess *sess[SESS_BUCKETS];
+    struct caller_ent *callers[CALLER_BUCKETS];
 };
 
 struct hot {
@@ -83,23 +88,23 @@ void hot_free(struct hot *h)
         return;
     for (int i = 0; i < STRIPES; i++) {
         struct stripe *s = &h->stripe[i];
-        for (int b = 0; b < BUCKETS; b++) {
+        for (int b = 0; b < SESS_BUCKETS; b++)
             for (struct sess *e = s->sess[b], *n; e; e = n) {
                 n = e->next;
                 sess_free(e);
             }
+        for (int b = 0; b < CALLER_BUCKETS; b++)
             for (struct caller_ent *e = s->callers[b], *n; e; e = n) {
                 n = e->next;
                 free(e);
             }
-        }
         pthread_mutex_destroy(&s->lock);
     }
     free(h);
 }
 
 static struct stripe *stripe_of(struct hot *h, uint64_t hv) { return &h->stripe[hv % STRIPES]; }
-static size_t bucket_of(uint64_t hv) { return (size_t)((hv / STRIPES) % BUCKETS); }
+static size_t bucket_of(uint64_t hv, size_t n) { return (size_t)((hv / STRIPES) % n); }
 
 bool hot_session_get(struct hot *h, const char *id, struct ussd_row *r)
 {
@@ -107,7 +112,7 @@ bool hot_session_get(struct hot *h, const char *id, struct ussd_row *r)
     struct stripe *s = stripe_of(h, hv);
     bool hit = false;
     pthread_mutex_lock(&s->lock);
-    for (struct sess *e = s->sess[bucket_of(hv)]; e; e = e->next) {
+    for (struct sess *e = s->sess[bucket_of(hv, SESS_BUCKETS)]; e; e = e->next) {
         if (!strcmp(e->id, id)) {
             str_copy(r->state, sizeof r->state, e->state);
             str_copy(r->last_text, sizeof r->last_text, e->last_text);
@@ -125,7 +130,7 @@ bool hot_session_put(struct hot *h, const char *id, const char *phone, const str
 {
     uint64_t hv = hash(id);
     struct stripe *s = stripe_of(h, hv);
-    size_t b = bucket_of(hv);
+    size_t b = bucket_of(hv, SESS_BUCKETS);
     pthread_mutex_lock(&s->lock);
     struct sess *e = s->sess[b];
     while (e && strcmp(e->id, id))
@@ -158,10 +163,10 @@ void hot_evict(struct hot *h, int64_t before)
      * taken per slice of buckets, so a hop on that stripe never waits long,
      * and the scan (milliseconds over a million sessions) steps aside after
      * each slice (util/aside.h) */
-    enum { SLICE = 256 };
+    enum { SLICE = 256, STEP = SESS_BUCKETS / CALLER_BUCKETS }; /* caller buckets: SLICE / STEP */
     for (int i = 0; i < STRIPES; i++) {
         struct stripe *s = &h->stripe[i];
-        for (int b0 = 0; b0 < BUCKETS; b0 += SLICE) {
+        for (int b0 = 0; b0 < SESS_BUCKETS; b0 += SLICE) {
             struct sess *dead = NULL;
             pthread_mutex_lock(&s->lock);
             for (int b = b0; b < b0 + SLICE; b++) {
@@ -175,7 +180,9 @@ void hot_evict(struct hot *h, int64_t before)
                         pp = &e->next;
                     }
                 }
-                for (struct caller_ent **cp = &s->callers[b]; *cp;) {
+                if (b % STEP)
+                    continue;
+                for (struct caller_ent **cp = &s->callers[b / STEP]; *cp;) {
                     struct caller_ent *e = *cp;
                     if (e->used_at < before) {
                         *cp = e->next;
@@ -202,7 +209,7 @@ bool hot_caller_get(struct hot *h, const char *phone, int64_t gen, struct store_
     struct stripe *s = stripe_of(h, hv);
     bool hit = false;
     pthread_mutex_lock(&s->lock);
-    for (struct caller_ent *e = s->callers[bucket_of(hv)]; e; e = e->next) {
+    for (struct caller_ent *e = s->callers[bucket_of(hv, CALLER_BUCKETS)]; e; e = e->next) {
         if (!strcmp(e->phone, phone)) {
             if (e->gen == gen) {
                 e->used_at = now_ms();
@@ -223,7 +230,7 @@ void hot_caller_put(struct hot *h, const char *phone, int64_t gen, const struct 
 {
     uint64_t hv = hash(phone);
     struct stripe *s = stripe_of(h, hv);
-    size_t b = bucket_of(hv);
+    size_t b = bucket_of(hv, CALLER_BUCKETS);
     pthread_mutex_lock(&s->lock);
     struct caller_ent *e = s->callers[b];
     while (e && strcmp(e->phone, phone))

@@ -6,6 +6,7 @@
  * and callbacks queue right, sessions live in memory and are gone after
  * a restart, and any thread may call any function. */
 #include "store/store.h"
+#include "store/hot.h"
 #include "store/intake.h"
 
 #include "util/str.h"
@@ -1250,6 +1251,71 @@ static void gc_done(void *arg, enum store_rc rc)
     pthread_mutex_unlock(&gc_lock);
 }
 
+/* The memory layer: sessions and callers stay until their minute is up,
+ * then eviction drops every one of them (in every stripe and bucket), and
+ * what was touched since stays. */
+START_TEST(hot_tables_evict_what_is_idle)
+{
+    enum { NS = 20000, NC = 3000 };
+    struct hot *h = hot_new();
+    ck_assert_ptr_nonnull(h);
+    static struct ussd_row r;
+    static struct store_caller c;
+    char id[48], phone[16];
+    int64_t t0 = now_ms();
+    for (int i = 0; i < NS; i++) {
+        snprintf(id, sizeof id, "ATUid_%d", i);
+        snprintf(r.last_text, sizeof r.last_text, "1*%d", i);
+        ck_assert(hot_session_put(h, id, "+254700000001", &r));
+    }
+    for (int i = 0; i < NC; i++) {
+        snprintf(phone, sizeof phone, "+2547%08d", i);
+        c.registered = true;
+        c.nmeters = 0;
+        hot_caller_put(h, phone, 7, &c);
+    }
+    hot_evict(h, t0 - 1); /* nothing is that old */
+    int left = 0;
+    for (int i = 0; i < NS; i++) {
+        snprintf(id, sizeof id, "ATUid_%d", i);
+        if (hot_session_get(h, id, &r)) {
+            char want[32];
+            snprintf(want, sizeof want, "1*%d", i);
+            ck_assert_str_eq(r.last_text, want);
+            left++;
+        }
+    }
+    ck_assert_int_eq(left, NS);
+    for (int i = 0; i < NC; i++) {
+        snprintf(phone, sizeof phone, "+2547%08d", i);
+        ck_assert(hot_caller_get(h, phone, 7, &c));
+    }
+    int64_t last = now_ms(); /* every touch so far was at or before this */
+    while (now_ms() <= last)
+        ;
+    int64_t cut = now_ms();
+    while (now_ms() <= cut)
+        ;
+    ck_assert(hot_session_put(h, "ATUid_fresh", "+254700000001", &r)); /* touched after the cut */
+    hot_caller_put(h, "+254799999999", 7, &c);
+    hot_evict(h, cut);
+    left = 0;
+    for (int i = 0; i < NS; i++) {
+        snprintf(id, sizeof id, "ATUid_%d", i);
+        left += hot_session_get(h, id, &r);
+    }
+    ck_assert_int_eq(left, 0);
+    for (int i = 0; i < NC; i++) {
+        snprintf(phone, sizeof phone, "+2547%08d", i);
+        left += hot_caller_get(h, phone, 7, &c);
+    }
+    ck_assert_int_eq(left, 0);
+    ck_assert(hot_session_get(h, "ATUid_fresh", &r));
+    ck_assert(hot_caller_get(h, "+254799999999", 7, &c));
+    hot_free(h);
+}
+END_TEST
+
 START_TEST(group_commit_isolates_orders_and_drains)
 {
     static struct gc_job jobs[40];
@@ -1430,6 +1496,7 @@ static Suite *suite(void)
     tcase_add_test(tc, threads_payments_sessions);
     tcase_add_test(tc, threads_same_idem_key_one_row);
     tcase_add_test(tc, group_commit_isolates_orders_and_drains);
+    tcase_add_test(tc, hot_tables_evict_what_is_idle);
     suite_add_tcase(s, tc);
     return s;
 }
