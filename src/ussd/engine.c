@@ -414,6 +414,7 @@ static bool list_input(struct hop *x, int idx, const char *in)
         goto out;
     }
     /* a pick (never "0" or "98": at most USSD_LIST_MAX items) needs no pages */
+    _Static_assert(USSD_LIST_MAX < 98, "a pick is never 98, More");
     if (sc->var && in[0] != '0' && str_to_i64(in, 1, n, &pick)) {
         const struct ussd_item *it = &lp->items[pick - 1];
         if (!ussd_var_set(s, sc->var, it->id) || !ussd_var_set(s, sc->var_name, it->label[0] ? it->label : it->id))
