@@ -3,8 +3,8 @@
 
 #include "meter/token.h"
 #include "otp/otp.h"
-#include "util/gsm.h"
 #include "util/aside.h"
+#include "util/gsm.h"
 #include "util/log.h"
 #include "util/str.h"
 

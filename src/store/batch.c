@@ -9,9 +9,8 @@
 #include "store/batch.h"
 
 #include "store/store_int.h"
-#include "util/log.h"
-
 #include "util/aside.h"
+#include "util/log.h"
 
 #include <pthread.h>
 #include <stdlib.h>

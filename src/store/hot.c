@@ -1,9 +1,8 @@
 /* store/hot: striped in-memory tables for sessions and callers; see hot.h. */
 #include "store/hot.h"
 
-#include "util/str.h"
-
 #include "util/aside.h"
+#include "util/str.h"
 
 #include <pthread.h>
 #include <stdlib.h>
