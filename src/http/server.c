@@ -304,7 +304,8 @@ struct http_server *http_server_start(const struct http_server_opts *opts)
                             /* libmicrohttpd zeroes a connection's whole pool
                              * before each request on it; 16 KiB (not its 32)
                              * holds any request line and headers a client
-                             * of ours sends (bodies stream past it) */
+                             * of ours sends (bodies stream past it); a larger
+                             * header block is answered 431 */
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
                             MHD_OPTION_END);
     if (!s->d) {

@@ -53,7 +53,6 @@ static void reply_free(struct reply *r)
     memset(r, 0, sizeof *r);
 }
 
-
 static void set_err(char *err, size_t errsz, const char *msg)
 {
     if (err && errsz)
@@ -401,16 +400,16 @@ static void daraja_stk_push(void *st, const struct pay_stk_req *req, struct pay_
                  jstr(r.json, "MerchantRequestID"));
         str_copy(res->response_code, sizeof res->response_code, "0");
         str_copy_chars(res->response_description, sizeof res->response_description,
-                   jstr(r.json, "ResponseDescription"), 200);
+                       jstr(r.json, "ResponseDescription"), 200);
         str_copy_chars(res->customer_message, sizeof res->customer_message,
-                   jstr(r.json, "CustomerMessage"), 200);
+                       jstr(r.json, "CustomerMessage"), 200);
     } else if (answered && !r.error_code[0]) {
         /* a definite answer that is not an acceptance */
         res->outcome = PAY_REJECT;
         snprintf(res->response_code, sizeof res->response_code, "%lld", (long long)rcv);
         str_copy(res->error_code, sizeof res->error_code, res->response_code);
         str_copy_chars(res->error_message, sizeof res->error_message,
-                   jstr(r.json, "ResponseDescription"), 200);
+                       jstr(r.json, "ResponseDescription"), 200);
     } else if (!strcmp(r.error_code, EC_IN_PROCESS)) {
         res->outcome = PAY_RETRY; /* a push is already in process for this subscriber */
     } else {

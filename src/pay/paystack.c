@@ -40,7 +40,6 @@ static const char *outcome_name(enum pay_outcome o)
     return o == PAY_OK ? "ok" : o == PAY_RETRY ? "retry" : "reject";
 }
 
-
 /* A copy of s fit for a quoted log value: no quotes, backslashes or
  * control characters. */
 static const char *log_text(const char *s, char *out, size_t outsz)

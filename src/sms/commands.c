@@ -294,7 +294,6 @@ static size_t placeholder_at(const char *p)
     return n > 1 && p[n] == '}' ? n + 1 : 0;
 }
 
-
 /* Appends the k bytes at p when they fit whole; false when they do not. */
 static bool put(char *out, size_t outsz, size_t *o, const char *p, size_t k)
 {

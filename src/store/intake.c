@@ -98,17 +98,6 @@ size_t intake_encode(const struct payment *p, char *out, size_t n)
     return o.len;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 /* Unescapes s[0..n) into dst; false when it does not fit or is malformed. */
 static bool get_text(const char *s, size_t n, char *dst, size_t dstsz)
 {
@@ -116,7 +105,7 @@ static bool get_text(const char *s, size_t n, char *dst, size_t dstsz)
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (c == '%') {
-            int hi = i + 2 < n ? hexval(s[i + 1]) : -1, lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+            int hi = i + 2 < n ? str_hexval(s[i + 1]) : -1, lo = i + 2 < n ? str_hexval(s[i + 2]) : -1;
             if (hi < 0 || lo < 0)
                 return false;
             c = (char)(hi * 16 + lo);
@@ -145,7 +134,7 @@ bool intake_decode(const char *line, size_t len, struct payment *p)
         return false;
     uint64_t want = 0;
     for (int i = 3; i < 19; i++) {
-        int h = hexval(line[i]);
+        int h = str_hexval(line[i]);
         if (h < 0)
             return false;
         want = want * 16 + (uint64_t)h;

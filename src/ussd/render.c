@@ -18,7 +18,6 @@ int ussdi_width(const char *utf8)
     return sept > chars ? sept : chars;
 }
 
-
 void ussdi_cut(const char *utf8, int width, char *out, size_t outsz)
 {
     char clean[512];

@@ -1,17 +1,11 @@
 /* form: urlencoded parsing and encoding; see form.h. */
 #include "util/form.h"
 
+#include "util/str.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
 
 /* decodes [s, s+n) into a new string; NULL on a bad escape or a NUL byte */
 static char *decode(const char *s, size_t n)
@@ -29,8 +23,8 @@ static char *decode(const char *s, size_t n)
                 free(out);
                 return NULL;
             }
-            h = hexval(s[i + 1]);
-            l = hexval(s[i + 2]);
+            h = str_hexval(s[i + 1]);
+            l = str_hexval(s[i + 2]);
             if (h < 0 || l < 0) {
                 free(out);
                 return NULL;

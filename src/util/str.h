@@ -36,6 +36,17 @@ int64_t backoff_ms(int64_t base, int64_t attempts, int64_t cap);
 /* Copies at most maxchars characters of src (NULL copies "") and dstsz-1
  * bytes, never splitting a UTF-8 character; returns the bytes copied. */
 size_t str_copy_chars(char *dst, size_t dstsz, const char *src, size_t maxchars);
+/* Value of a hex digit (either case), or -1. */
+static inline int str_hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
 /* Bytes of the UTF-8 sequence a lead byte starts (1 for a stray byte). */
 static inline size_t str_utf8_len(unsigned char lead)
 {

@@ -103,6 +103,15 @@ void h_sandbox_stop(void)
     }
 }
 
+void h_dir_fresh(char *dir, size_t dirsz, const char *name)
+{
+    char cmd[400];
+    snprintf(dir, dirsz, "build/e2e/%s-%d", name, (int)getpid());
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", dir, dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "e2e: cannot empty %s\n", dir);
+}
+
 bool h_lipad_start(struct lipad *l, int port, const char *dir, const char *const *extra)
 {
     char prog[512];

@@ -32,8 +32,12 @@ extern struct lipad h_main;
 
 void h_sandbox_start(int port, int callback_delay_ms);
 void h_sandbox_stop(void);
-/* Starts lipad on port with a fresh database in dir (created); extra_env
- * is a NULL-terminated list of "NAME=value" added to the defaults. */
+/* Names dir build/e2e/NAME-PID and makes it an empty directory: a pid
+ * comes round again over many runs, and its old database must not. */
+void h_dir_fresh(char *dir, size_t dirsz, const char *name);
+/* Starts lipad on port with its database in dir (created if missing; a
+ * restart keeps it); extra_env is a NULL-terminated list of "NAME=value"
+ * added to the defaults. */
 bool h_lipad_start(struct lipad *l, int port, const char *dir, const char *const *extra_env);
 /* Sends sig and waits; returns the exit status (or 128+signal). */
 int h_lipad_stop(struct lipad *l, int sig);

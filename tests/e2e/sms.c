@@ -621,8 +621,9 @@ END_TEST
 
 static void own_lipad(struct lipad *l, int offset, const char *name, const char *const *extra)
 {
-    char dir[128];
-    snprintf(dir, sizeof dir, "build/e2e/sms-%s-%d", name, (int)getpid());
+    char dir[128], fresh[64];
+    snprintf(fresh, sizeof fresh, "sms-%s", name);
+    h_dir_fresh(dir, sizeof dir, fresh);
     ck_assert(h_lipad_start(l, h_main.port + offset, dir, extra));
 }
 
@@ -692,9 +693,9 @@ START_TEST(commands_reload_on_sighup)
 {
     struct lipad l;
     char dir[128], menus[160], cmd[600], env[200];
-    snprintf(dir, sizeof dir, "build/e2e/sms-hup-%d", (int)getpid());
+    h_dir_fresh(dir, sizeof dir, "sms-hup-menus"); /* own_lipad empties sms-hup */
     snprintf(menus, sizeof menus, "%s/menus", dir);
-    snprintf(cmd, sizeof cmd, "mkdir -p %s && rm -rf %s && cp -r menus %s", dir, menus, menus);
+    snprintf(cmd, sizeof cmd, "cp -r menus %s", menus);
     ck_assert_int_eq(system(cmd), 0);
     snprintf(env, sizeof env, "LIPA_MENUS=%s", menus);
     const char *extra[] = {env, NULL};

@@ -35,7 +35,7 @@ static void pay_setup(void)
 {
     static char url[64], port_env[32];
     snprintf(url, sizeof url, "LIPA_PAYSTACK_URL=http://127.0.0.1:%d", h_sandbox_port);
-    snprintf(pay_dir, sizeof pay_dir, "build/e2e/water-pay-%d", (int)getpid());
+    h_dir_fresh(pay_dir, sizeof pay_dir, "water-pay");
     snprintf(port_env, sizeof port_env, "LIPA_RATE_LIMIT=%d", 100000);
     const char *extra[] = {url, "LIPA_PAYSTACK_SECRET=" PAYSTACK_SECRET, "LIPA_WATER_PRICE_CENTS=100",
                            port_env, NULL};
@@ -661,7 +661,7 @@ START_TEST(pay_rate_limit)
 {
     struct lipad l;
     char dir[128], ans[8192], v[64];
-    snprintf(dir, sizeof dir, "build/e2e/water-rate-%d", (int)getpid());
+    h_dir_fresh(dir, sizeof dir, "water-rate");
     const char *extra[] = {"LIPA_RATE_LIMIT=3", "LIPA_RATE_WINDOW=2", NULL};
     ck_assert(h_lipad_start(&l, h_main.port + PAY_PORT_OFFSET + 1, dir, extra));
     for (int i = 0; i < 3; i++) {
@@ -766,7 +766,7 @@ static void codes_hop(struct lipad *l, const char *session, const char *phone, c
 static void codes_setup(void)
 {
     static char port_env[32];
-    snprintf(codes_dir, sizeof codes_dir, "build/e2e/water-codes-%d", (int)getpid());
+    h_dir_fresh(codes_dir, sizeof codes_dir, "water-codes");
     snprintf(port_env, sizeof port_env, "LIPA_RATE_LIMIT=%d", 100000);
     const char *extra[] = {"LIPA_OTP_TTL=30", "LIPA_WATER_PRICE_CENTS=100", port_env, NULL};
     if (!h_lipad_start(&codes_lipad, h_main.port + CODES_PORT_OFFSET, codes_dir, extra)) {

@@ -1261,7 +1261,7 @@ START_TEST(hot_tables_evict_what_is_idle)
     ck_assert_ptr_nonnull(h);
     static struct ussd_row r;
     static struct store_caller c;
-    char id[48], phone[16];
+    char id[48], phone[24];
     int64_t t0 = now_ms();
     for (int i = 0; i < NS; i++) {
         snprintf(id, sizeof id, "ATUid_%d", i);
