@@ -215,6 +215,16 @@ static void deferred_free(struct http_deferred *d)
     free(d);
 }
 
+/* Drops one reference, freeing d with the last. Takes park_mu. */
+static void release(struct http_deferred *d)
+{
+    pthread_mutex_lock(&park_mu);
+    bool last = unref_locked(d);
+    pthread_mutex_unlock(&park_mu);
+    if (last)
+        deferred_free(d);
+}
+
 /* The response is complete: it goes out now if the connection is parked,
  * or when the handler returns (on_request sees ready). Takes park_mu. */
 static void make_ready(struct http_deferred *d)
@@ -299,11 +309,7 @@ void http_defer_done(struct http_deferred *d)
     pthread_mutex_unlock(&park_mu);
     if (ours || orphan)
         make_ready(d);
-    pthread_mutex_lock(&park_mu);
-    bool last = unref_locked(d);
-    pthread_mutex_unlock(&park_mu);
-    if (last)
-        deferred_free(d);
+    release(d);
 }
 
 /* Takes every parked request whose deadline passed at now (all of them
@@ -349,11 +355,7 @@ static void answer_due(struct http_server *s, struct http_deferred *due, int sta
             }
         }
         make_ready(d);
-        pthread_mutex_lock(&park_mu);
-        bool last = unref_locked(d);
-        pthread_mutex_unlock(&park_mu);
-        if (last)
-            deferred_free(d);
+        release(d);
     }
 }
 
