@@ -23,6 +23,8 @@ struct config {
     char *at_url, *at_username, *at_apikey, *at_sender;
     char *tuya_url, *tuya_client_id, *tuya_secret;
     int64_t http_timeout_ms;
+    /* checking an unanswered top-up with the meter cloud's log */
+    int64_t topup_late_ms, topup_skew_ms;
     /* water (document 001; issue 3) */
     char *paystack_url, *paystack_secret, *water_rounding, *water_currency;
     int64_t water_price_cents, water_min_amount, water_max_amount;
