@@ -270,7 +270,9 @@ static void check(struct app *a, struct payment *p)
         store_payment_save(a->store, p);
         goto out;
     }
-    a->meter->logs(a->meter_st, m.device_id, CHARGE_CODE, lo, hi, log, &res);
+    /* nothing the cloud logged can be later than its own now */
+    a->meter->logs(a->meter_st, m.device_id, CHARGE_CODE, lo, hi < now + w.skew_ms ? hi : now + w.skew_ms, log,
+                   &res);
     if (res.outcome != METER_OK) {
         app_health_set(a, PROV_TUYA, false, res.detail);
         snprintf(why, sizeof why, "its log could not be read: %.200s", res.detail);
