@@ -30,7 +30,11 @@
  * after the wait, is HTTP 504 (a request lost on its way in). GET
  * /sandbox/tuya/hold says how many holds are armed and held. The held
  * answers are parked connections (http_defer), answered by a thread of
- * this file, and all answered at once when the sandbox stops. */
+ * this file, and all answered at once when the sandbox stops.
+ *
+ * POST /sandbox/tuya/clock {"offset_ms":N} sets the device log's clock N ms
+ * ahead of this machine's (behind when negative): its answers' t and
+ * event times, as a cloud whose clock is off would give them. */
 #include "sandbox.h"
 
 #include "http/api.h"
@@ -84,6 +88,7 @@ struct sb_tuya {
     size_t n, cap;
     /* holds, under sb->mu; the holder thread waits on hold_cv */
     int64_t hold_count, hold_ms, hold_seen;
+    int64_t clock_ms;           /* how far the log's clock is ahead of the machine's */
     bool hold_apply;
     struct held held[HELD_MAX];
     size_t nheld;
@@ -711,11 +716,12 @@ static void h_logs(void *ctx, struct http_req *req, struct http_resp *resp)
     json_t *logs = json_array();
     char next[48] = "", cur[48] = "";
     pthread_mutex_lock(&sb->mu);
+    int64_t off = sb->tuya->clock_ms;
     struct device *d = device_get(sb, req->params[0]);
     for (size_t k = d ? json_array_size(d->commands) : 0; logs && k-- > 0 && !next[0];) {
         json_t *cmd = json_array_get(d->commands, k);
         const char *code = json_string_value(json_object_get(cmd, "code"));
-        int64_t t = json_integer_value(json_object_get(cmd, "t"));
+        int64_t t = json_integer_value(json_object_get(cmd, "t")) + off;
         int64_t seq = json_integer_value(json_object_get(cmd, "seq"));
         bool reports = !strcmp(code, "charge_energy") || !strcmp(code, "clear_energy");
         for (int part = 0; part < 2 && !next[0]; part++) {
@@ -753,7 +759,14 @@ static void h_logs(void *ctx, struct http_req *req, struct http_resp *resp)
                                "current_row_key", cur, "logs", logs);
     if (result && next[0])
         json_object_set_new(result, "next_row_key", json_string(next));
-    tuya_ok(resp, result);
+    json_t *o = envelope(true);
+    if (o) {
+        json_object_set_new(o, "t", json_integer((json_int_t)(now_ms() + off)));
+        json_object_set_new(o, "result", result);
+    } else {
+        json_decref(result);
+    }
+    api_json(resp, 200, o);
 }
 
 /* GET /v1.0/iot-03/devices/{id}/status */
@@ -1007,6 +1020,25 @@ static void h_hold_get(void *ctx, struct http_req *req, struct http_resp *resp)
     api_json(resp, 200, o);
 }
 
+/* POST /sandbox/tuya/clock {"offset_ms":N} */
+static void h_clock(void *ctx, struct http_req *req, struct http_resp *resp)
+{
+    struct sandbox *sb = ctx;
+    json_error_t je;
+    json_t *o = json_loadb(req->body, req->body_len, 0, &je);
+    json_t *off = json_object_get(o, "offset_ms");
+    if (!json_is_integer(off) || json_integer_value(off) < -86400000 || json_integer_value(off) > 86400000) {
+        sb_control_error(resp, 400, "offset_ms: an integer within a day either way");
+    } else {
+        pthread_mutex_lock(&sb->mu);
+        sb->tuya->clock_ms = json_integer_value(off);
+        pthread_mutex_unlock(&sb->mu);
+        log_info("tuya.clock", "offset_ms=%lld", (long long)json_integer_value(off));
+        api_json(resp, 200, json_pack("{s:b}", "ok", 1));
+    }
+    json_decref(o);
+}
+
 /* ---- life cycle ---- */
 
 bool sb_tuya_init(struct sandbox *sb)
@@ -1070,5 +1102,6 @@ const struct http_route sb_tuya_routes[] = {
     {"GET", "/sandbox/tuya/devices/{id}", h_control_get, 0},
     {"POST", "/sandbox/tuya/hold", h_hold_set, 0},
     {"GET", "/sandbox/tuya/hold", h_hold_get, 0},
+    {"POST", "/sandbox/tuya/clock", h_clock, 0},
     {NULL, NULL, NULL, 0},
 };
