@@ -17,7 +17,7 @@
  * out), the cloud's log of commands issued to the device is read and
  * matched against the top-ups lipa has on record (meter/reconcile.h).
  * The attempt's record shares its commit with the previous attempt's
- * answer, so a top-up costs one commit, as before.
+ * answer, so a pass over n top-ups takes n + 1 commits, not 2n.
  *
  * Runs on the top-up worker's thread only. */
 #ifndef LIPA_PAY_TOPUP_H
