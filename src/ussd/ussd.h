@@ -158,6 +158,24 @@ bool ussd_show(const struct ussd_menus *m, const struct ussd_host *h, const char
                const char *session_id, struct ussd_session *s, const char *screen,
                struct buf *reply, bool quiet, bool *end);
 
+/* ---- AT's text ---------------------------------------------------------------
+ * Africa's Talking sends, with every hop, `text`: all of the session's inputs
+ * so far joined by '*' ("" on the first hop, "1*1*250" after three inputs;
+ * "0" and "00" stay in it like any input, and an empty input leaves an empty
+ * field, "1*"). How a hop's text relates to the text of the session's last
+ * hop:
+ *   SAME   equal: the same request again
+ *   NEXT   last plus exactly one input; *input points at it (inside text)
+ *   OLDER  a text the session went through before the last one: last is
+ *          text plus one or more inputs, or text is "" and last is not
+ *   OTHER  more than one input ahead of last, or a different path */
+enum ussd_text_rel { USSD_TEXT_SAME, USSD_TEXT_NEXT, USSD_TEXT_OLDER, USSD_TEXT_OTHER };
+enum ussd_text_rel ussd_text_relate(const char *last, const char *text, const char **input);
+/* Splits text in place into its inputs (in[i] point into text; an empty
+ * input is an empty string, "" has none). Returns the count, or -1 when
+ * there are more than max. */
+int ussd_text_split(char *text, char **in, int max);
+
 /* ---- Built-in steps ---------------------------------------------------------
  * The registry the checker and the engine share; host->action implements them:
  *   electricity_amount (validate) needs amount, meter; sets kwh, min, max;

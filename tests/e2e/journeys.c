@@ -348,6 +348,131 @@ START_TEST(lost_session_rebuilt_from_text)
 }
 END_TEST
 
+/* STK pushes the sandbox received for phone (E.164). */
+static int pushes_to(const char *phone)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/sandbox/stk?phone=%s", phone + 1);
+    struct http_result r = h_req(h_sandbox_port, "GET", path, NULL, NULL, 0, NULL);
+    ck_assert_msg(r.status == 200, "sandbox stk: %ld", r.status);
+    int n = (int)json_array_size(json_object_get(r.json, "stk"));
+    h_free(&r);
+    return n;
+}
+
+/* A hop that arrives late (AT's text behind the session's) acts on nothing:
+ * it gets the screen its text leads to, and the caller's session stays
+ * where they are. Here hop 2 arrives again after the confirm screen: it
+ * must not confirm the purchase on it. */
+START_TEST(late_hop_changes_nothing)
+{
+    const char *phone = "+254711000094", *sid = "s-late-1";
+    caller(phone, "E2E094", "e2edev094", "en");
+    const char *steps[] = {"", "1", "1*1", "1*1*250"};
+    for (int k = 0; k < 4; k++)
+        free(h_ussd(&h_main, sid, phone, steps[k]));
+    char *late = h_ussd(&h_main, sid, phone, "1*1"); /* hop 2 again, late */
+    ck_assert_msg(!strncmp(late, "CON ", 4) && strstr(late, "Enter amount"), "the amount screen: %s", late);
+    free(late);
+    late = h_ussd(&h_main, sid, phone, ""); /* the first hop again */
+    ck_assert_msg(!strncmp(late, "CON ", 4) && strstr(late, "Welcome to lipa"), "the main menu: %s", late);
+    free(late);
+    h_sleep_ms(1500);
+    ck_assert_int_eq(purchases_of(phone), 0);
+    ck_assert_int_eq(pushes_to(phone), 0);
+    /* the session is where the caller left it: confirming buys, once */
+    char *e = h_ussd(&h_main, sid, phone, "1*1*250*1");
+    ck_assert_msg(!strncmp(e, "END ", 4) && strstr(e, "PIN") && strstr(e, "KES 250"), "confirmed: %s", e);
+    free(e);
+    json_t *p = h_wait_payment(&h_main, phone, "completed", 20000);
+    ck_assert_msg(p && json_integer_value(json_object_get(p, "amount")) == 250, "KES 250 completes");
+    json_decref(p);
+    /* the confirm screen arriving late after the purchase: shown, not bought again */
+    late = h_ussd(&h_main, sid, phone, "1*1*250");
+    ck_assert_msg(!strncmp(late, "CON ", 4) && strstr(late, "KES 250"), "the confirm screen: %s", late);
+    free(late);
+    h_sleep_ms(500);
+    ck_assert_int_eq(purchases_of(phone), 1);
+    ck_assert_int_eq(pushes_to(phone), 1);
+}
+END_TEST
+
+/* A hop whose text is not the session's plus one input (a hop in between
+ * was lost, or the text took another path) is what AT says the caller
+ * typed: the session is rebuilt from it. 0 (back) and 00 (home) are
+ * inputs like any other in AT's text. */
+START_TEST(hop_not_next_is_rebuilt_from_text)
+{
+    const char *phone = "+254711000095", *sid = "s-skip-1";
+    caller(phone, "E2E095", "e2edev095", "en");
+    free(h_ussd(&h_main, sid, phone, ""));
+    free(h_ussd(&h_main, sid, phone, "1"));
+    char *a = h_ussd(&h_main, sid, phone, "1*1*100"); /* "1*1" never came */
+    ck_assert_msg(!strncmp(a, "CON ", 4) && strstr(a, "KES 100") && strstr(a, "1. Yes"), "the confirm screen: %s", a);
+    free(a);
+    a = h_ussd(&h_main, sid, phone, "2"); /* another path: the water menu, not "No" */
+    ck_assert_msg(!strncmp(a, "CON ", 4) && strstr(a, "20 L"), "the water menu: %s", a);
+    free(a);
+    a = h_ussd(&h_main, sid, phone, "2*0"); /* back */
+    ck_assert_msg(!strncmp(a, "CON ", 4) && strstr(a, "Welcome to lipa"), "back to the main menu: %s", a);
+    free(a);
+    a = h_ussd(&h_main, sid, phone, "2*0*1*1*00"); /* two ahead, through home */
+    ck_assert_msg(!strncmp(a, "CON ", 4) && strstr(a, "Welcome to lipa"), "home: %s", a);
+    free(a);
+    a = h_ussd(&h_main, sid, phone, "2*0*1"); /* late: the meter list, and the session stays home */
+    ck_assert_msg(!strncmp(a, "CON ", 4) && strstr(a, "1. Home"), "the meter list: %s", a);
+    free(a);
+    a = h_ussd(&h_main, sid, phone, "2*0*1*1*00*3");
+    ck_assert_msg(!strncmp(a, "CON ", 4) && strstr(a, "- Home"), "from home, my meters: %s", a);
+    free(a);
+    h_sleep_ms(300);
+    ck_assert_int_eq(purchases_of(phone), 0);
+}
+END_TEST
+
+/* Session ids are whole in a purchase's key, however long: two sessions
+ * whose ids share their first 100 characters buy apart, electricity and
+ * water alike. */
+START_TEST(long_session_ids_keep_purchases_apart)
+{
+    char sids[4][128];
+    const char *phones[4] = {"+254711000096", "+254711000097", "+254711000098", "+254711000099"};
+    for (int i = 0; i < 4; i++) {
+        memset(sids[i], 'S', 110);
+        snprintf(sids[i] + 110, sizeof sids[i] - 110, "-%d", i); /* 112 characters */
+    }
+    caller(phones[0], "E2E096", "e2edev096", "en");
+    caller(phones[1], "E2E097", "e2edev097", "en");
+    for (int i = 0; i < 2; i++) {
+        char *e = buy(sids[i], phones[i], "100");
+        ck_assert_msg(strstr(e, "PIN"), "caller %d told to pay: %s", i, e);
+        free(e);
+    }
+    for (int i = 2; i < 4; i++) {
+        const char *steps[] = {"", "2", "2*1", "2*1*1"};
+        char *e = NULL;
+        for (int k = 0; k < 4; k++) {
+            free(e);
+            e = h_ussd(&h_main, sids[i], phones[i], steps[k]);
+        }
+        ck_assert_msg(!strncmp(e, "END ", 4) && strstr(e, "PIN"), "water caller %d told to pay: %s", i, e);
+        free(e);
+    }
+    for (int i = 0; i < 2; i++) {
+        json_t *p = h_wait_payment(&h_main, phones[i], "completed", 20000);
+        ck_assert_msg(p != NULL, "caller %d's purchase completes", i);
+        json_decref(p);
+        ck_assert_int_eq(purchases_of(phones[i]), 1);
+    }
+    for (int i = 0; i < 4; i++) {
+        int n = 0;
+        for (int t = 0; t < 100 && !n; t++, h_sleep_ms(100))
+            n = pushes_to(phones[i]);
+        ck_assert_msg(n == 1, "caller %d: %d pushes", i, n);
+    }
+}
+END_TEST
+
 START_TEST(cancelled_payment_texts_and_no_topup)
 {
     const char *phone = "+254711000004";
@@ -829,6 +954,13 @@ Suite *suite_journeys(void)
     tcase_add_test(t, bad_menu_reload_keeps_serving);
     tcase_add_test(t, no_result_times_out);
     suite_add_tcase(s, t);
+    /* hops against AT's text, and the ids a hop carries */
+    TCase *h = tcase_create("hops");
+    tcase_set_timeout(h, 90);
+    tcase_add_test(h, late_hop_changes_nothing);
+    tcase_add_test(h, hop_not_next_is_rebuilt_from_text);
+    tcase_add_test(h, long_session_ids_keep_purchases_apart);
+    suite_add_tcase(s, h);
     return s;
 }
 

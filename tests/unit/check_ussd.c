@@ -800,6 +800,70 @@ START_TEST(test_show_screen)
 }
 END_TEST
 
+/* ---- AT's text ---- */
+
+static void expect_rel(const char *last, const char *text, enum ussd_text_rel want, const char *input)
+{
+    const char *in = "unset";
+    enum ussd_text_rel got = ussd_text_relate(last, text, &in);
+    ck_assert_msg(got == want, "'%s' after '%s': %d, want %d", text, last, got, want);
+    if (input)
+        ck_assert_msg(in && !strcmp(in, input), "'%s' after '%s': input '%s', want '%s'", text, last,
+                      in ? in : "(null)", input);
+    else
+        ck_assert_ptr_null(in);
+}
+
+START_TEST(test_text_relations)
+{
+    expect_rel("", "", USSD_TEXT_SAME, NULL);
+    expect_rel("1*1*250", "1*1*250", USSD_TEXT_SAME, NULL);
+    /* one input more: the only hop that acts */
+    expect_rel("", "1", USSD_TEXT_NEXT, "1");
+    expect_rel("1*1*250", "1*1*250*1", USSD_TEXT_NEXT, "1");
+    expect_rel("1*1", "1*1*", USSD_TEXT_NEXT, "");         /* an empty entry */
+    expect_rel("1*1*0", "1*1*0*00", USSD_TEXT_NEXT, "00"); /* back and home are inputs */
+    /* behind the session: a late or repeated hop */
+    expect_rel("1*1*250", "1*1", USSD_TEXT_OLDER, NULL);
+    expect_rel("1*1*250", "1", USSD_TEXT_OLDER, NULL);
+    expect_rel("1*1*250", "", USSD_TEXT_OLDER, NULL);
+    expect_rel("1*1*", "1*1", USSD_TEXT_OLDER, NULL);
+    expect_rel("1*1*0*1", "1*1*0", USSD_TEXT_OLDER, NULL);
+    /* anything else: ahead by more than one, or another path */
+    expect_rel("", "1*1", USSD_TEXT_OTHER, NULL);
+    expect_rel("1", "1*1*100", USSD_TEXT_OTHER, NULL);
+    expect_rel("1*1*250", "2", USSD_TEXT_OTHER, NULL);
+    expect_rel("1*1*250", "1*2", USSD_TEXT_OTHER, NULL);
+    /* a prefix of the characters is not a prefix of the inputs */
+    expect_rel("1*1*250", "1*1*25", USSD_TEXT_OTHER, NULL);
+    expect_rel("1*1*25", "1*1*250", USSD_TEXT_OTHER, NULL);
+    expect_rel("1*1", "1*10", USSD_TEXT_OTHER, NULL);
+}
+END_TEST
+
+START_TEST(test_text_split)
+{
+    char t[64], *in[4];
+    str_copy(t, sizeof t, "");
+    ck_assert_int_eq(ussd_text_split(t, in, 4), 0);
+    str_copy(t, sizeof t, "1*1*250");
+    ck_assert_int_eq(ussd_text_split(t, in, 4), 3);
+    ck_assert_str_eq(in[0], "1");
+    ck_assert_str_eq(in[2], "250");
+    /* empty entries are entries: a replay takes the steps the hops took */
+    str_copy(t, sizeof t, "1**00*");
+    ck_assert_int_eq(ussd_text_split(t, in, 4), 4);
+    ck_assert_str_eq(in[0], "1");
+    ck_assert_str_eq(in[1], "");
+    ck_assert_str_eq(in[2], "00");
+    ck_assert_str_eq(in[3], "");
+    str_copy(t, sizeof t, "1*2*3*4");
+    ck_assert_int_eq(ussd_text_split(t, in, 4), 4);
+    str_copy(t, sizeof t, "1*2*3*4*5");
+    ck_assert_int_eq(ussd_text_split(t, in, 4), -1);
+}
+END_TEST
+
 /* ---- session ---- */
 
 START_TEST(test_session_round_trip)
@@ -948,6 +1012,11 @@ static Suite *ussd_suite(void)
     tcase_add_test(eng, test_show_screen);
     tcase_add_test(eng, test_walk_shows_what_steps_show);
     suite_add_tcase(s, eng);
+
+    TCase *txt = tcase_create("text");
+    tcase_add_test(txt, test_text_relations);
+    tcase_add_test(txt, test_text_split);
+    suite_add_tcase(s, txt);
 
     TCase *ses = tcase_create("session");
     tcase_add_test(ses, test_session_round_trip);
