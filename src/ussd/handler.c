@@ -57,6 +57,13 @@ static int list_codes(struct hop *h, struct ussd_item *items, int max)
     return n;
 }
 
+/* every meter id and name a caller may have, and every water reference,
+ * fits a list item whole */
+_Static_assert(sizeof ((struct ussd_item *)0)->id >= sizeof ((struct store_caller_meter *)0)->id &&
+                   sizeof ((struct ussd_item *)0)->label >= sizeof ((struct store_caller_meter *)0)->name &&
+                   sizeof ((struct ussd_item *)0)->id >= sizeof ((struct otp_code *)0)->reference,
+               "list items hold meter ids, meter names and references whole");
+
 static int host_list(void *ctx, const char *source, const char *phone, struct ussd_item *items, int max)
 {
     struct hop *h = ctx;

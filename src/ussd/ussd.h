@@ -115,7 +115,12 @@ bool ussd_var_set(struct ussd_session *s, const char *key, const char *val);  /*
 bool ussd_session_encode(const struct ussd_session *s, char *out, size_t outsz);
 bool ussd_session_decode(struct ussd_session *s, const char *in);
 
-struct ussd_item { char id[64]; char label[64]; };
+/* A list item. id and label come back whole up to these sizes (a meter's
+ * id and name: POST /devices takes 64 bytes of each), since the id picked
+ * is what the caller's next step acts on; a host must not hand longer. */
+#define USSD_ITEM_ID_MAX 64
+#define USSD_ITEM_LABEL_MAX 64
+struct ussd_item { char id[USSD_ITEM_ID_MAX + 1]; char label[USSD_ITEM_LABEL_MAX + 1]; };
 struct ussd_host {
     void *ctx;
     /* Items of a list screen from a named source (today "meters": the

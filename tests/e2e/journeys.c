@@ -3,6 +3,7 @@
  * own phone numbers and meters so tests never see each other's data. */
 #include "harness.h"
 
+#include "util/form.h"
 #include "util/str.h"
 
 #include <check.h>
@@ -430,16 +431,16 @@ START_TEST(hop_not_next_is_rebuilt_from_text)
 }
 END_TEST
 
-/* Session ids are whole in a purchase's key, however long: two sessions
- * whose ids share their first 100 characters buy apart, electricity and
- * water alike. */
+/* Session ids are whole in a purchase's key, however long: sessions whose
+ * ids (120 characters, the most a hop takes) share their first 118 buy
+ * apart, electricity and water alike. */
 START_TEST(long_session_ids_keep_purchases_apart)
 {
-    char sids[4][128];
+    char sids[4][136];
     const char *phones[4] = {"+254711000096", "+254711000097", "+254711000098", "+254711000099"};
     for (int i = 0; i < 4; i++) {
-        memset(sids[i], 'S', 110);
-        snprintf(sids[i] + 110, sizeof sids[i] - 110, "-%d", i); /* 112 characters */
+        memset(sids[i], 'S', 118);
+        snprintf(sids[i] + 118, sizeof sids[i] - 118, "-%d", i); /* 120 characters */
     }
     caller(phones[0], "E2E096", "e2edev096", "en");
     caller(phones[1], "E2E097", "e2edev097", "en");
@@ -470,6 +471,89 @@ START_TEST(long_session_ids_keep_purchases_apart)
             n = pushes_to(phones[i]);
         ck_assert_msg(n == 1, "caller %d: %d pushes", i, n);
     }
+    /* one character more is refused, naming the field */
+    char longer[160];
+    snprintf(longer, sizeof longer, "%sX", sids[0]);
+    char *p = form_encode(longer), body[512];
+    snprintf(body, sizeof body, "sessionId=%s&phoneNumber=%%2B254711000096&text=", p);
+    free(p);
+    struct http_result r = h_req(h_main.port, "POST", "/api/ussd", "application/x-www-form-urlencoded", body, 0, NULL);
+    ck_assert_msg(r.status == 400 && strstr(r.body, "sessionId"), "%ld %s", r.status, r.body);
+    h_free(&r);
+}
+END_TEST
+
+/* The longest ids each face takes are usable by every other face: a meter
+ * whose id, device id and name are 64 characters (the most POST /devices
+ * takes) is bought by USSD, by SMS (with the longest SMS id AT may send)
+ * and over REST, and its meter is credited; one character more is refused
+ * where it comes in, naming the field. */
+START_TEST(longest_ids_usable_everywhere)
+{
+    const char *phone = "+254711000089";
+    char meter[65], dev[65], name[65], body[512];
+    memset(meter, 'M', 64);
+    memcpy(meter, "E2E-LONG-", 9);
+    meter[64] = 0;
+    memset(dev, 'd', 64);
+    memcpy(dev, "e2edev-long-", 12);
+    dev[64] = 0;
+    memset(name, 'n', 64);
+    memcpy(name, "Nyumba ", 7);
+    name[64] = 0;
+    long long uid = h_user(&h_main, phone, "en");
+    h_meter(&h_main, meter, dev, name);
+    h_assign(&h_main, uid, meter);
+    /* USSD */
+    char *e = buy("s-long-ids-1", phone, "100");
+    ck_assert_msg(!strncmp(e, "END ", 4) && strstr(e, "PIN"), "bought by USSD: %s", e);
+    free(e);
+    json_t *p = h_wait_payment(&h_main, phone, "completed", 20000);
+    ck_assert_msg(p && !strcmp(json_string_value(json_object_get(p, "meterId")), meter), "the USSD purchase is for it");
+    json_decref(p);
+    long long bal = -1;
+    for (int i = 0; i < 100 && bal != 400; i++, h_sleep_ms(100))
+        bal = h_balance(dev);
+    ck_assert_int_eq(bal, 400);
+    json_decref(h_wait_sms(phone, 1, 10000)); /* the receipt */
+    /* SMS, with an SMS id of 90 characters */
+    char at_id[92], *t;
+    memset(at_id, 'i', 90);
+    at_id[90] = 0;
+    char text[128];
+    snprintf(text, sizeof text, "BUY %s 50", meter);
+    for (int k = 0; k < 2; k++) {
+        t = form_encode(text);
+        snprintf(body, sizeof body, "from=%%2B254711000089&to=40404&text=%s&date=2026-11-24&id=%s%s", t, at_id,
+                 k ? "x" : "");
+        free(t);
+        struct http_result r =
+            h_req(h_main.port, "POST", "/api/sms/inbound", "application/x-www-form-urlencoded", body, 0, NULL);
+        if (k)
+            ck_assert_msg(r.status == 400 && strstr(r.body, "id:"), "a 91-character SMS id: %ld %s", r.status, r.body);
+        else
+            ck_assert_msg(r.status == 200, "the SMS is taken: %ld %s", r.status, r.body);
+        h_free(&r);
+    }
+    json_t *sms = h_wait_sms(phone, 2, 10000);
+    ck_assert_msg(json_array_size(sms) >= 2 && strstr(sms_text(sms, 1), "KES 50 for meter E2E-LONG-"),
+                  "the SMS answer: %s", json_array_size(sms) >= 2 ? sms_text(sms, 1) : "(none)");
+    json_decref(sms);
+    /* REST */
+    snprintf(body, sizeof body, "{\"amount\":20,\"phoneNumber\":\"0711000089\",\"meterId\":\"%s\",\"userId\":%lld}",
+             meter, uid);
+    struct http_result r = h_json_admin(&h_main, "POST", "/mpesa/payment", body);
+    ck_assert_msg(r.status == 200, "bought over REST: %ld %s", r.status, r.body);
+    h_free(&r);
+    int n = 0;
+    for (int i = 0; i < 100 && n < 3; i++, h_sleep_ms(100))
+        n = purchases_of(phone);
+    ck_assert_int_eq(n, 3);
+    /* one character more: refused at the door */
+    snprintf(body, sizeof body, "{\"id\":\"%sX\",\"deviceId\":\"e2edev-long-2\"}", meter);
+    r = h_json_admin(&h_main, "POST", "/devices", body);
+    ck_assert_msg(r.status == 400 && strstr(r.body, "id"), "a 65-character meter id: %ld %s", r.status, r.body);
+    h_free(&r);
 }
 END_TEST
 
@@ -960,6 +1044,7 @@ Suite *suite_journeys(void)
     tcase_add_test(h, late_hop_changes_nothing);
     tcase_add_test(h, hop_not_next_is_rebuilt_from_text);
     tcase_add_test(h, long_session_ids_keep_purchases_apart);
+    tcase_add_test(h, longest_ids_usable_everywhere);
     suite_add_tcase(s, h);
     return s;
 }

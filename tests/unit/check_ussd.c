@@ -287,11 +287,11 @@ END_TEST
 
 struct fake {
     int nmeters;            /* -1: the list source fails */
-    char id[FAKE_MAX][64], name[FAKE_MAX][64];
+    char id[FAKE_MAX][65], name[FAKE_MAX][65]; /* a meter's id and name take 64 bytes */
     const char *buy_result; /* what buy_electricity returns */
     const char *validate_force;
     int buys, validates, lists, langs;
-    char buy_meter[64], buy_amount[16], buy_session[32], lang[8];
+    char buy_meter[65], buy_amount[16], buy_session[32], lang[8];
 };
 
 static int fake_list(void *ctx, const char *source, const char *phone, struct ussd_item *items, int max)
@@ -596,6 +596,35 @@ START_TEST(test_thirty_meters_paginate)
     hop("1");
     ck_assert(!hop("31"));
     expect_reply("Invalid choice");
+}
+END_TEST
+
+/* A meter id and name as long as POST /devices takes them (64 bytes) come
+ * back whole from the list: what the caller picks is the meter they buy. */
+START_TEST(test_longest_ids_picked_whole)
+{
+    fk.nmeters = 2;
+    memset(fk.id[0], 'A', 64);
+    fk.id[0][64] = 0;
+    memcpy(fk.id[1], fk.id[0], sizeof fk.id[1]);
+    fk.id[1][63] = 'B'; /* the two differ in the last byte only */
+    for (int i = 0; i < 32; i++) /* 32 two-byte characters: 64 bytes */
+        memcpy(fk.name[0] + 2 * i, "\xc3\xa9", 2);
+    fk.name[0][64] = 0;
+    str_copy(fk.name[1], sizeof fk.name[1], "Duka");
+    for (int pick = 1; pick <= 2; pick++) {
+        char in[16];
+        ussd_session_init(&sess, "en");
+        hop(NULL);
+        hop("1");
+        snprintf(in, sizeof in, "%d", pick);
+        ck_assert(!hop(in));
+        ck_assert_str_eq(ussd_var(&sess, "meter"), fk.id[pick - 1]);
+        ck_assert_str_eq(ussd_var(&sess, "meter_name"), fk.name[pick - 1]);
+        hop("100");
+        ck_assert(hop("1"));
+        ck_assert_str_eq(fk.buy_meter, fk.id[pick - 1]);
+    }
 }
 END_TEST
 
@@ -1003,6 +1032,7 @@ static Suite *ussd_suite(void)
     tcase_add_test(eng, test_back_home_and_more);
     tcase_add_test(eng, test_confirm_no_and_wrong_key);
     tcase_add_test(eng, test_thirty_meters_paginate);
+    tcase_add_test(eng, test_longest_ids_picked_whole);
     tcase_add_test(eng, test_my_meters_is_display_only);
     tcase_add_test(eng, test_runtime_values_sanitized);
     tcase_add_test(eng, test_no_meters_and_host_failures);
