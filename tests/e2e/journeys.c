@@ -557,6 +557,37 @@ START_TEST(longest_ids_usable_everywhere)
 }
 END_TEST
 
+/* A caller can use 32 meters by USSD and SMS: a 33rd is refused when it
+ * is assigned, naming userId, on both assignment faces; the 32 are all in
+ * the caller's USSD list. */
+START_TEST(meters_beyond_what_a_caller_can_use_refused)
+{
+    const char *phone = "+254711000088";
+    long long uid = h_user(&h_main, phone, "en");
+    char id[24], dev[24], path[64], body[128];
+    for (int i = 0; i <= 32; i++) {
+        snprintf(id, sizeof id, "E2ECAP%02d", i);
+        snprintf(dev, sizeof dev, "e2edevcap%02d", i);
+        h_meter(&h_main, id, dev, id);
+        if (i < 32)
+            h_assign(&h_main, uid, id);
+    }
+    snprintf(body, sizeof body, "{\"meterId\":\"E2ECAP32\",\"userId\":%lld}", uid);
+    struct http_result r = h_json_admin(&h_main, "POST", "/meter-user/assign", body);
+    ck_assert_msg(r.status == 409 && strstr(r.body, "userId"), "a 33rd meter: %ld %s", r.status, r.body);
+    h_free(&r);
+    snprintf(path, sizeof path, "/devices/E2ECAP32/assign");
+    snprintf(body, sizeof body, "{\"userId\":%lld}", uid);
+    r = h_json_admin(&h_main, "POST", path, body);
+    ck_assert_msg(r.status == 409 && strstr(r.body, "userId"), "a 33rd device: %ld %s", r.status, r.body);
+    h_free(&r);
+    /* the 32nd is on the last page of the caller's list, and can be picked */
+    char *a = h_ussd(&h_main, "s-cap-1", phone, "1*32");
+    ck_assert_msg(!strncmp(a, "CON ", 4) && strstr(a, "Meter: E2ECAP31"), "the 32nd meter: %s", a);
+    free(a);
+}
+END_TEST
+
 START_TEST(cancelled_payment_texts_and_no_topup)
 {
     const char *phone = "+254711000004";
@@ -1045,6 +1076,7 @@ Suite *suite_journeys(void)
     tcase_add_test(h, hop_not_next_is_rebuilt_from_text);
     tcase_add_test(h, long_session_ids_keep_purchases_apart);
     tcase_add_test(h, longest_ids_usable_everywhere);
+    tcase_add_test(h, meters_beyond_what_a_caller_can_use_refused);
     suite_add_tcase(s, h);
     return s;
 }
