@@ -398,6 +398,34 @@ START_TEST(late_hop_changes_nothing)
 }
 END_TEST
 
+/* A late hop whose text leads through an action answers as the action did
+ * then, and does nothing again: here a late "4*2" (Kiswahili) after the
+ * caller went back to English in another session leaves them English. */
+START_TEST(late_hop_runs_no_action)
+{
+    const char *phone = "+254711000087";
+    h_user(&h_main, phone, "en");
+    const char *a_steps[] = {"", "4", "4*2"};
+    char *a = NULL;
+    for (int k = 0; k < 3; k++) {
+        free(a);
+        a = h_ussd(&h_main, "s-lang-a", phone, a_steps[k]);
+    }
+    ck_assert_msg(!strncmp(a, "END ", 4) && strstr(a, "Kiswahili"), "switched: %s", a);
+    free(a);
+    free(h_ussd(&h_main, "s-lang-a", phone, "4*2*1")); /* the session goes on */
+    const char *b_steps[] = {"", "4", "4*1"};
+    for (int k = 0; k < 3; k++)
+        free(h_ussd(&h_main, "s-lang-b", phone, b_steps[k]));
+    a = h_ussd(&h_main, "s-lang-a", phone, "4*2"); /* late */
+    ck_assert_msg(!strncmp(a, "END ", 4) && strstr(a, "Kiswahili"), "the answer it got then: %s", a);
+    free(a);
+    a = h_ussd(&h_main, "s-lang-c", phone, "");
+    ck_assert_msg(strstr(a, "Welcome to lipa"), "still English: %s", a);
+    free(a);
+}
+END_TEST
+
 /* A hop whose text is not the session's plus one input (a hop in between
  * was lost, or the text took another path) is what AT says the caller
  * typed: the session is rebuilt from it. 0 (back) and 00 (home) are
@@ -1073,6 +1101,7 @@ Suite *suite_journeys(void)
     TCase *h = tcase_create("hops");
     tcase_set_timeout(h, 90);
     tcase_add_test(h, late_hop_changes_nothing);
+    tcase_add_test(h, late_hop_runs_no_action);
     tcase_add_test(h, hop_not_next_is_rebuilt_from_text);
     tcase_add_test(h, long_session_ids_keep_purchases_apart);
     tcase_add_test(h, longest_ids_usable_everywhere);
