@@ -47,6 +47,10 @@ static void change(struct app *a, struct http_req *req, struct http_resp *resp, 
         enum store_rc rc = assign ? store_assign(a->store, uid, meter, NULL) : store_unassign(a->store, uid, meter);
         if (rc == ST_OK || (!assign && rc == ST_NOT_FOUND)) /* unassigning twice is fine */
             api_ok(req, resp, 200, NULL, json_pack("{s:b}", "success", 1));
+        else if (assign && rc == ST_CONFLICT)
+            api_error(req, resp, ERR_CONFLICT, "TOO_MANY_METERS",
+                      "userId: user %lld has %d meters, the most one caller can use by USSD and SMS",
+                      (long long)uid, STORE_CALLER_METERS);
         else
             api_error(req, resp, ERR_INTERNAL, NULL, "could not change the assignment");
     }

@@ -261,6 +261,10 @@ void devices_assign(void *ctx, struct http_req *req, struct http_resp *resp)
         api_ok(req, resp, 200, NULL, json_pack("{s:s, s:s, s:s}", "userId", idtxt, "meterId", m.id, "assignedAt", when));
     } else if (rc == ST_NOT_FOUND) {
         api_error(req, resp, ERR_NOT_FOUND, "user_not_found", "User %lld does not exist", (long long)uid);
+    } else if (rc == ST_CONFLICT) {
+        api_error(req, resp, ERR_CONFLICT, "too_many_devices",
+                  "userId: user %lld has %d devices, the most one caller can use by USSD and SMS", (long long)uid,
+                  STORE_CALLER_METERS);
     } else {
         api_error(req, resp, ERR_INTERNAL, "internal_error", "could not assign the device");
     }

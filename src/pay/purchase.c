@@ -8,6 +8,7 @@
 #include "sms/outbox.h"
 #include "user/user.h"
 #include "util/aside.h"
+#include "util/crypto.h"
 #include "util/log.h"
 #include "util/str.h"
 
@@ -28,6 +29,19 @@ int64_t purchase_energy(int64_t amount, int64_t price_cents)
 void purchase_kwh_text(int64_t tenths, char out[24])
 {
     snprintf(out, 24, "%lld.%lld", (long long)(tenths / 10), (long long)(tenths % 10));
+}
+
+void purchase_idem_key(char out[PURCHASE_IDEM_SIZE], const char *ns, const char *id)
+{
+    _Static_assert(PURCHASE_IDEM_SIZE == sizeof ((struct payment *)0)->idem_key, "the key is a payment's");
+    int n = snprintf(out, PURCHASE_IDEM_SIZE, "%s:%s", ns, id);
+    if (n >= 0 && n < PURCHASE_IDEM_SIZE)
+        return;
+    uint8_t md[32];
+    char hex[65];
+    crypto_sha256(id, strlen(id), md);
+    crypto_hex(md, sizeof md, hex, false);
+    snprintf(out, PURCHASE_IDEM_SIZE, "%s#%s", ns, hex);
 }
 
 const char *purchase_status_for(int64_t code)
@@ -67,7 +81,11 @@ static enum purchase_refusal prepare(struct app *a, const struct purchase_req *r
     memset(p, 0, sizeof *p);
     str_copy(p->kind, sizeof p->kind, "electricity");
     str_copy(p->origin, sizeof p->origin, r->origin);
-    str_copy(p->idem_key, sizeof p->idem_key, r->idem_key ? r->idem_key : "");
+    if (!str_copy(p->idem_key, sizeof p->idem_key, r->idem_key ? r->idem_key : "")) {
+        /* cut, it could name another purchase: keys come from purchase_idem_key */
+        log_error("purchase.idem_key_too_long", "origin=%s", r->origin);
+        return PR_STORE;
+    }
     p->user_id = r->user_id;
     str_copy(p->phone, sizeof p->phone, r->phone);
     str_copy(p->meter_id, sizeof p->meter_id, m.id);

@@ -41,6 +41,16 @@ enum purchase_refusal {
     PR_STORE,
 };
 
+/* The idempotency key of the purchase a face makes for one of its ids (a
+ * USSD sessionId): "ns:id" when that fits a payment's idem_key, else "ns#"
+ * and the SHA-256 of id in hex. So an id of any length keeps a key of its
+ * own (two ids that share a prefix never meet), and a hashed key never
+ * equals a verbatim one. ns is a fixed word without ':' or '#' ("ussd";
+ * the "sms:", "api:" and "water:" keys are built from ids capped where
+ * they come in, short enough to fit verbatim). */
+#define PURCHASE_IDEM_SIZE 96
+void purchase_idem_key(char out[PURCHASE_IDEM_SIZE], const char *ns, const char *id);
+
 /* Tenths of a kWh that amount KES buys at price (cents per kWh). */
 int64_t purchase_energy(int64_t amount, int64_t price_cents);
 /* "12.3" for 123 tenths. */

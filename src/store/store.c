@@ -51,7 +51,8 @@
                     "active=?, price_per_kwh=?, owner_phone=?, updated_at=? WHERE id=?")           \
     X(METER_DELETE, "DELETE FROM meters WHERE id = ?")                                             \
     X(METERS_LIST, "SELECT " METER_COLS " FROM meters ORDER BY created_at, id")                    \
-    X(ASSIGN, "INSERT INTO assignments (user_id, meter_id, assigned_at) VALUES (?,?,?) "           \
+    X(ASSIGN, "INSERT INTO assignments (user_id, meter_id, assigned_at) SELECT ?1, ?2, ?3 "        \
+              "WHERE (SELECT COUNT(*) FROM assignments WHERE user_id = ?1) < ?4 "                  \
               "ON CONFLICT(user_id, meter_id) DO NOTHING")                                         \
     X(ASSIGNED_AT, "SELECT assigned_at FROM assignments WHERE user_id = ? AND meter_id = ?")       \
     X(UNASSIGN, "DELETE FROM assignments WHERE user_id = ? AND meter_id = ?")                      \
@@ -950,6 +951,7 @@ enum store_rc store_assign(struct store *st, int64_t user_id, const char *meter_
     sqlite3_bind_int64(s, 1, user_id);
     bind_text(s, 2, meter_id);
     sqlite3_bind_int64(s, 3, now_ms());
+    sqlite3_bind_int64(s, 4, STORE_CALLER_METERS);
     enum store_rc rc = step_write(st, s, "assign");
     bump(st);
     if (rc == ST_CONFLICT) /* foreign key: no such user or meter */
@@ -961,10 +963,11 @@ enum store_rc store_assign(struct store *st, int64_t user_id, const char *meter_
         return ST_ERROR;
     sqlite3_bind_int64(s, 1, user_id);
     bind_text(s, 2, meter_id);
-    if (sqlite3_step(s) == SQLITE_ROW && assigned_at)
+    bool assigned = sqlite3_step(s) == SQLITE_ROW;
+    if (assigned && assigned_at)
         *assigned_at = sqlite3_column_int64(s, 0);
     done(s);
-    return ST_OK;
+    return assigned ? ST_OK : ST_CONFLICT; /* not there: the user had their most already */
 }
 
 enum store_rc store_unassign(struct store *st, int64_t user_id, const char *meter_id)
@@ -1071,10 +1074,14 @@ enum store_rc store_generate_assignments(struct store *st, int *assignments, int
             break;
         }
         if (!store_is_assigned(st, u.id, pairs[i].meter)) {
-            if (store_assign(st, u.id, pairs[i].meter, NULL) != ST_OK)
-                out = ST_ERROR;
-            else
+            rc = store_assign(st, u.id, pairs[i].meter, NULL);
+            if (rc == ST_OK)
                 (*assignments)++;
+            else if (rc == ST_CONFLICT) /* the owner has their most meters: left unassigned */
+                log_warn("store.assignment_skipped", "meter=%s user=%lld reason=\"the most meters a caller can use\"",
+                         pairs[i].meter, (long long)u.id);
+            else
+                out = ST_ERROR;
         }
     }
     free(pairs);

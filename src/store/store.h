@@ -78,7 +78,9 @@ enum store_rc store_meter_delete(struct store *st, const char *id);
 enum store_rc store_meters_list(struct store *st, void (*fn)(void *, const struct meter *), void *ctx);
 
 /* ---- assignments ---- */
-/* Assigning twice is fine (ST_OK); ST_NOT_FOUND if user or meter is missing. */
+/* Assigning twice is fine (ST_OK); ST_NOT_FOUND if user or meter is missing;
+ * ST_CONFLICT when the user has STORE_CALLER_METERS meters already: a caller
+ * can use no more by USSD or SMS (store_caller), so no more are taken. */
 enum store_rc store_assign(struct store *st, int64_t user_id, const char *meter_id, int64_t *assigned_at);
 /* ST_NOT_FOUND when there was no such assignment. */
 enum store_rc store_unassign(struct store *st, int64_t user_id, const char *meter_id);
@@ -91,8 +93,9 @@ enum store_rc store_user_meters_each(struct store *st, int64_t user_id,
 enum store_rc store_meter_users_each(struct store *st, const char *meter_id,
                                      void (*fn)(void *, const struct user *), void *ctx);
 /* For every meter with an owner phone: makes sure a user with that phone
- * exists (creating it, language en) and the meter is assigned to them.
- * One transaction; counts what it created. */
+ * exists (creating it, language en) and the meter is assigned to them
+ * (unless they have STORE_CALLER_METERS already: then it is left, and
+ * logged). One transaction; counts what it created. */
 enum store_rc store_generate_assignments(struct store *st, int *assignments, int *users);
 
 /* ---- payments ---- */

@@ -6,6 +6,7 @@
 #include "util/phone.h"
 #include "util/str.h"
 
+#include <math.h>
 #include <string.h>
 
 json_t *user_json(const struct user *u)
@@ -32,6 +33,10 @@ int64_t user_id_of(json_t *v)
     int64_t id;
     if (json_is_integer(v))
         return json_integer_value(v) > 0 ? json_integer_value(v) : 0;
+    if (json_is_real(v)) { /* 2.0: the field check takes it as the whole number it is */
+        double d = json_real_value(v);
+        return d >= 1 && d <= 9e15 && d == floor(d) ? (int64_t)d : 0;
+    }
     if (json_is_string(v) && str_to_i64(json_string_value(v), 1, INT64_MAX, &id))
         return id;
     return 0;

@@ -12,7 +12,8 @@
 /* The Profile shape of documents 000/002 plus lipa's fields; new reference. */
 json_t *user_json(const struct user *u);
 /* The caller's user id from a JSON value that may be a number or a digit
- * string (document 002 sends "userId": "string"); 0 if neither. */
+ * string (document 002 sends "userId": "string"): every form an F_ID field
+ * check takes, 2.0 included, reads as that number; 0 if none. */
 int64_t user_id_of(json_t *v);
 /* Whether texts to a buyer go in Swahili: the language of user id, else of
  * the user with this phone; English when neither is known. */

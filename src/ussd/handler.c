@@ -17,6 +17,7 @@
 #include <string.h>
 
 #define TEXT_MAX 200   /* AT's joined inputs; a session is short */
+#define REPLAY_MAX 16  /* inputs of a rebuilt session; more: the main menu */
 
 /* What one hop knows about the caller (user and meters, from the store's
  * memory), loaded on first need. */
@@ -25,6 +26,10 @@ struct hop {
     const char *phone;
     const char *lang;          /* the session's, for list labels */
     bool looked_up, failed;
+    /* a late hop's screen rebuilt aside: every check runs, but the actions
+     * that act (buy, resend a code, set the language) answer as done and
+     * do nothing, since the session did them when it went through there */
+    bool dry;
     struct store_caller c;
 };
 
@@ -51,6 +56,13 @@ static int list_codes(struct hop *h, struct ussd_item *items, int max)
     free(codes);
     return n;
 }
+
+/* every meter id and name a caller may have, and every water reference,
+ * fits a list item whole */
+_Static_assert(sizeof ((struct ussd_item *)0)->id >= sizeof ((struct store_caller_meter *)0)->id &&
+                   sizeof ((struct ussd_item *)0)->label >= sizeof ((struct store_caller_meter *)0)->name &&
+                   sizeof ((struct ussd_item *)0)->id >= sizeof ((struct otp_code *)0)->reference,
+               "list items hold meter ids, meter names and references whole");
 
 static int host_list(void *ctx, const char *source, const char *phone, struct ussd_item *items, int max)
 {
@@ -117,8 +129,10 @@ static const char *buy(struct hop *h, const char *session_id, struct ussd_sessio
     const struct store_caller_meter *m = callers_meter(h, ussd_var(s, "meter"));
     if (!m)
         return "not_assigned"; /* not (or no longer) one of the caller's meters */
-    char idem[160];
-    snprintf(idem, sizeof idem, "ussd:%s", session_id);
+    if (h->dry)
+        return NULL;
+    char idem[PURCHASE_IDEM_SIZE];
+    purchase_idem_key(idem, "ussd", session_id);
     struct purchase_req r = {
         .origin = "ussd", .idem_key = idem, .user_id = h->c.user.id, .phone = h->phone,
         .meter_id = m->id, .amount = amount, .known = m,
@@ -181,13 +195,15 @@ static const char *buy_water(struct hop *h, const char *session_id, struct ussd_
     int64_t liters;
     struct water_quote q;
     struct payment p;
-    char why[160], idem[160];
+    char why[160], idem[PURCHASE_IDEM_SIZE];
     /* priced again from the litres: the amount shown is never trusted */
     if (!str_to_i64(ussd_var(s, "liters"), 1, 99999, &liters) ||
         !water_quote_liters(&h->a->cfg, liters, &q, why, sizeof why))
         return "water_failed";
     set_num(s, "amount", q.amount);
-    snprintf(idem, sizeof idem, "ussd:%s", session_id);
+    if (h->dry)
+        return NULL;
+    purchase_idem_key(idem, "ussd", session_id);
     if (!water_start_mpesa(h->a, "ussd", idem, h->phone, caller(h) ? h->c.user.id : 0, &q, &p, why, sizeof why)) {
         log_warn("ussd.water_refused", "session=%s why=\"%s\"", session_id, why);
         return "water_failed";
@@ -198,6 +214,8 @@ static const char *buy_water(struct hop *h, const char *session_id, struct ussd_
 static const char *resend_code(struct hop *h, struct ussd_session *s)
 {
     const char *ref = ussd_var(s, "wref");
+    if (h->dry)
+        return NULL;
     switch (otp_resend(h->a, h->phone, ref ? ref : "")) {
     case OTP_OK: return NULL;
     case OTP_LIMIT: return "code_limit";
@@ -223,7 +241,7 @@ static const char *host_action(void *ctx, const char *name, const char *phone, c
         return resend_code(h, s);
     if (!strcmp(name, "set_language")) {
         const char *lang = ussd_var(s, "lang");
-        if (lang && caller(h))
+        if (lang && !h->dry && caller(h))
             store_user_set_language(h->a->store, h->c.user.id, lang);
         return NULL;
     }
@@ -231,30 +249,21 @@ static const char *host_action(void *ctx, const char *name, const char *phone, c
     return "system_error";
 }
 
-/* A session whose state is gone (lipad restarted, or AT's sessionId changed
- * under it) is rebuilt from AT's text, which holds every input so far: the
- * inputs are replayed from the main menu as if they came one hop at a time
- * (what ussd-menu-builder does for a session it does not know). Only the
- * last answer is kept. Side effects stay safe: a purchase is idempotent per
- * session. If the inputs end the session before the last one, or the menus
- * changed so they lead nowhere, the caller simply sees where they ended up;
- * with too many inputs the main menu is shown. Screens before the last are
- * walked, not composed: nobody sees them. */
+/* Walks s, fresh, through the inputs of text from the start screen as if
+ * they came one hop at a time (what ussd-menu-builder does for a session it
+ * does not know) and answers the screen the last one leads to. Screens
+ * before it are walked, not composed: nobody sees them. Inputs that end the
+ * session before the last one, or lead nowhere (the menus changed), leave
+ * the caller where they stopped; more than REPLAY_MAX inputs are not a path
+ * anyone typed, so they get the start screen. */
 static bool replay(const struct ussd_menus *m, const struct ussd_host *host, struct hop *h, const char *sid,
                    struct ussd_session *s, const char *text, struct buf *reply)
 {
     char inputs[TEXT_MAX + 1];
-    char *in[16];
-    int n = 0, stars = 0;
+    char *in[REPLAY_MAX];
     str_copy(inputs, sizeof inputs, text);
-    for (char *p = inputs; *p; p++)
-        stars += *p == '*';
-    if (stars < 16) { /* more: not a path anyone typed, so the main menu */
-        char *save = NULL;
-        for (char *p = strtok_r(inputs, "*", &save); p; p = strtok_r(NULL, "*", &save))
-            in[n++] = p;
-    }
-    if (!n)
+    int n = ussd_text_split(inputs, in, REPLAY_MAX);
+    if (n <= 0)
         return ussd_step(m, host, h->phone, sid, s, NULL, reply);
     bool end = ussd_walk(m, host, h->phone, sid, s, NULL, reply);
     for (int i = 0; i < n && !end; i++) {
@@ -265,6 +274,14 @@ static bool replay(const struct ussd_menus *m, const struct ussd_host *host, str
             ussd_show(m, host, h->phone, sid, s, s->screen, reply, !seen, &end);
     }
     return end;
+}
+
+/* A fresh session in lang with the values prompts show before any input. */
+static void fresh(struct app *a, struct ussd_session *s, const char *lang)
+{
+    ussd_session_init(s, lang);
+    set_num(s, "min", a->cfg.min_amount);
+    set_num(s, "max", a->cfg.max_amount);
 }
 
 static void answer(struct http_resp *resp, const char *text)
@@ -311,8 +328,20 @@ void ussd_hop(void *ctx, struct http_req *req, struct http_resp *resp)
         goto out;
     }
 
+    /* Hops follow AT's text, never the order they arrive in: a hop acts
+     * only when its text is the session's plus exactly one input. The same
+     * text again gets the answer stored for it; an older one (a hop that
+     * came late, or again after the session went on) gets the screen it
+     * leads to, rebuilt aside from the stored session without running any
+     * action (struct hop's dry), and the session stays as it is; any other
+     * text (more than one input ahead, or a different path) is what the
+     * caller typed as far as AT knows, so the session is rebuilt from it,
+     * as when lipad does not know the session: a purchase it repeats is
+     * the session's one purchase (its idem_key). */
     enum store_rc rc = store_session_get(a->store, sid, &row);
-    if (rc == ST_OK && !strcmp(row.last_text, text)) {
+    const char *input = NULL;
+    enum ussd_text_rel rel = rc == ST_OK ? ussd_text_relate(row.last_text, text, &input) : USSD_TEXT_OTHER;
+    if (rel == USSD_TEXT_SAME) {
         /* the same request again (AT or Safaricom repeating a hop) */
         answer(resp, row.last_reply);
         log_info("ussd.repeat", "session=%s phone=%s", sid, log_phone(phone, masked));
@@ -320,28 +349,33 @@ void ussd_hop(void *ctx, struct http_req *req, struct http_resp *resp)
     }
     struct hop h = {.a = a, .phone = phone};
     struct ussd_session s;
-    const char *input = NULL;
-    bool rebuild = false;
-    if (rc == ST_OK && *text && ussd_session_decode(&s, row.state)) {
-        const char *star = strrchr(text, '*');
-        input = star ? star + 1 : text;
-    } else {
-        /* a new session, or one whose state is gone */
-        ussd_session_init(&s, caller(&h) ? h.c.user.language : "en");
-        rebuild = *text != 0;
-    }
-    h.lang = s.lang;
-    if (!s.screen[0] || !input) {
-        set_num(&s, "min", a->cfg.min_amount);
-        set_num(&s, "max", a->cfg.max_amount);
-    }
-    menus = app_menus(a);
     struct ussd_host host = {.ctx = &h, .list = host_list, .action = host_action};
-    bool end;
-    if (rebuild)
+    bool end, known = rc == ST_OK && ussd_session_decode(&s, row.state);
+    menus = app_menus(a);
+    if (rel == USSD_TEXT_OLDER) {
+        char lang[sizeof s.lang];
+        str_copy(lang, sizeof lang, known ? s.lang : caller(&h) ? h.c.user.language : "en");
+        h.dry = true;
+        fresh(a, &s, lang);
+        h.lang = s.lang;
         end = replay(menus, &host, &h, sid, &s, text, &reply);
-    else if (!(end = ussd_step(menus, &host, phone, sid, &s, input, &reply)) && water_requote(&h, &s))
-        ussd_show(menus, &host, phone, sid, &s, s.screen, &reply, false, &end);
+        answer(resp, reply.data ? reply.data : "END");
+        log_info("ussd.late_hop", "session=%s phone=%s end=%d", sid, log_phone(phone, masked), end);
+        goto out;
+    }
+    if (rel == USSD_TEXT_NEXT && known) {
+        h.lang = s.lang;
+        if (!(end = ussd_step(menus, &host, phone, sid, &s, input, &reply)) && water_requote(&h, &s))
+            ussd_show(menus, &host, phone, sid, &s, s.screen, &reply, false, &end);
+    } else {
+        /* a new session, one whose state is gone, or a text that is not
+         * the next one */
+        if (rc == ST_OK)
+            log_info("ussd.rebuilt", "session=%s phone=%s", sid, log_phone(phone, masked));
+        fresh(a, &s, caller(&h) ? h.c.user.language : "en");
+        h.lang = s.lang;
+        end = replay(menus, &host, &h, sid, &s, text, &reply);
+    }
     str_copy(row.last_text, sizeof row.last_text, text);
     str_copy(row.last_reply, sizeof row.last_reply, reply.data ? reply.data : "END");
     bool encoded = ussd_session_encode(&s, row.state, sizeof row.state);

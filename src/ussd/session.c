@@ -10,6 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* a picked list item goes whole into a var (list screens' var and <var>_name) */
+_Static_assert(USSD_ITEM_ID_MAX < sizeof ((struct ussd_session *)0)->val[0] &&
+                   USSD_ITEM_LABEL_MAX < sizeof ((struct ussd_session *)0)->val[0],
+               "a list item fits a session var");
+
 void ussd_session_init(struct ussd_session *s, const char *lang)
 {
     memset(s, 0, sizeof *s);

@@ -115,7 +115,12 @@ bool ussd_var_set(struct ussd_session *s, const char *key, const char *val);  /*
 bool ussd_session_encode(const struct ussd_session *s, char *out, size_t outsz);
 bool ussd_session_decode(struct ussd_session *s, const char *in);
 
-struct ussd_item { char id[64]; char label[64]; };
+/* A list item. id and label come back whole up to these sizes (a meter's
+ * id and name: POST /devices takes 64 bytes of each), since the id picked
+ * is what the caller's next step acts on; a host must not hand longer. */
+#define USSD_ITEM_ID_MAX 64
+#define USSD_ITEM_LABEL_MAX 64
+struct ussd_item { char id[USSD_ITEM_ID_MAX + 1]; char label[USSD_ITEM_LABEL_MAX + 1]; };
 struct ussd_host {
     void *ctx;
     /* Items of a list screen from a named source (today "meters": the
@@ -157,6 +162,24 @@ void ussd_error_end(const struct ussd_menus *m, const char *lang, struct buf *re
 bool ussd_show(const struct ussd_menus *m, const struct ussd_host *h, const char *phone,
                const char *session_id, struct ussd_session *s, const char *screen,
                struct buf *reply, bool quiet, bool *end);
+
+/* ---- AT's text ---------------------------------------------------------------
+ * Africa's Talking sends, with every hop, `text`: all of the session's inputs
+ * so far joined by '*' ("" on the first hop, "1*1*250" after three inputs;
+ * "0" and "00" stay in it like any input, and an empty input leaves an empty
+ * field, "1*"). How a hop's text relates to the text of the session's last
+ * hop:
+ *   SAME   equal: the same request again
+ *   NEXT   last plus exactly one input; *input points at it (inside text)
+ *   OLDER  a text the session went through before the last one: last is
+ *          text plus one or more inputs, or text is "" and last is not
+ *   OTHER  more than one input ahead of last, or a different path */
+enum ussd_text_rel { USSD_TEXT_SAME, USSD_TEXT_NEXT, USSD_TEXT_OLDER, USSD_TEXT_OTHER };
+enum ussd_text_rel ussd_text_relate(const char *last, const char *text, const char **input);
+/* Splits text in place into its inputs (in[i] point into text; an empty
+ * input is an empty string, "" has none). Returns the count, or -1 when
+ * there are more than max. */
+int ussd_text_split(char *text, char **in, int max);
 
 /* ---- Built-in steps ---------------------------------------------------------
  * The registry the checker and the engine share; host->action implements them:

@@ -168,7 +168,11 @@ bool water_start_mpesa(struct app *a, const char *origin, const char *idem_key, 
         return false;
     }
     order_base(p, origin ? origin : "api", "mpesa", phone, user_id, q);
-    str_copy(p->idem_key, sizeof p->idem_key, idem_key ? idem_key : "");
+    if (!str_copy(p->idem_key, sizeof p->idem_key, idem_key ? idem_key : "")) {
+        /* cut, it could name another order: keys come from purchase_idem_key */
+        snprintf(why, whysz, "could not store the order (idempotency key too long)");
+        return false;
+    }
     enum store_rc rc = create_order(a, p);
     if (rc == ST_CONFLICT) /* the same request again: the same order */
         return true;

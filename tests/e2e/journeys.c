@@ -3,6 +3,7 @@
  * own phone numbers and meters so tests never see each other's data. */
 #include "harness.h"
 
+#include "util/form.h"
 #include "util/str.h"
 
 #include <check.h>
@@ -345,6 +346,273 @@ START_TEST(lost_session_rebuilt_from_text)
     char *d = h_ussd(&h_main, "s-lost-3", phone, "9*9*9");
     ck_assert_msg(!strncmp(d, "CON ", 4), "%s", d);
     free(d);
+}
+END_TEST
+
+/* STK pushes the sandbox received for phone (E.164). */
+static int pushes_to(const char *phone)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/sandbox/stk?phone=%s", phone + 1);
+    struct http_result r = h_req(h_sandbox_port, "GET", path, NULL, NULL, 0, NULL);
+    ck_assert_msg(r.status == 200, "sandbox stk: %ld", r.status);
+    int n = (int)json_array_size(json_object_get(r.json, "stk"));
+    h_free(&r);
+    return n;
+}
+
+/* A hop that arrives late (AT's text behind the session's) acts on nothing:
+ * it gets the screen its text leads to, and the caller's session stays
+ * where they are. Here hop 2 arrives again after the confirm screen: it
+ * must not confirm the purchase on it. */
+START_TEST(late_hop_changes_nothing)
+{
+    const char *phone = "+254711000094", *sid = "s-late-1";
+    caller(phone, "E2E094", "e2edev094", "en");
+    const char *steps[] = {"", "1", "1*1", "1*1*250"};
+    for (int k = 0; k < 4; k++)
+        free(h_ussd(&h_main, sid, phone, steps[k]));
+    char *late = h_ussd(&h_main, sid, phone, "1*1"); /* hop 2 again, late */
+    ck_assert_msg(!strncmp(late, "CON ", 4) && strstr(late, "Enter amount"), "the amount screen: %s", late);
+    free(late);
+    late = h_ussd(&h_main, sid, phone, ""); /* the first hop again */
+    ck_assert_msg(!strncmp(late, "CON ", 4) && strstr(late, "Welcome to lipa"), "the main menu: %s", late);
+    free(late);
+    h_sleep_ms(1500);
+    ck_assert_int_eq(purchases_of(phone), 0);
+    ck_assert_int_eq(pushes_to(phone), 0);
+    /* the session is where the caller left it: confirming buys, once */
+    char *e = h_ussd(&h_main, sid, phone, "1*1*250*1");
+    ck_assert_msg(!strncmp(e, "END ", 4) && strstr(e, "PIN") && strstr(e, "KES 250"), "confirmed: %s", e);
+    free(e);
+    json_t *p = h_wait_payment(&h_main, phone, "completed", 20000);
+    ck_assert_msg(p && json_integer_value(json_object_get(p, "amount")) == 250, "KES 250 completes");
+    json_decref(p);
+    /* the confirm screen arriving late after the purchase: shown, not bought again */
+    late = h_ussd(&h_main, sid, phone, "1*1*250");
+    ck_assert_msg(!strncmp(late, "CON ", 4) && strstr(late, "KES 250"), "the confirm screen: %s", late);
+    free(late);
+    h_sleep_ms(500);
+    ck_assert_int_eq(purchases_of(phone), 1);
+    ck_assert_int_eq(pushes_to(phone), 1);
+}
+END_TEST
+
+/* A late hop whose text leads through an action answers as the action did
+ * then, and does nothing again: here a late "4*2" (Kiswahili) after the
+ * caller went back to English in another session leaves them English. */
+START_TEST(late_hop_runs_no_action)
+{
+    const char *phone = "+254711000087";
+    h_user(&h_main, phone, "en");
+    const char *a_steps[] = {"", "4", "4*2"};
+    char *a = NULL;
+    for (int k = 0; k < 3; k++) {
+        free(a);
+        a = h_ussd(&h_main, "s-lang-a", phone, a_steps[k]);
+    }
+    ck_assert_msg(!strncmp(a, "END ", 4) && strstr(a, "Kiswahili"), "switched: %s", a);
+    free(a);
+    free(h_ussd(&h_main, "s-lang-a", phone, "4*2*1")); /* the session goes on */
+    const char *b_steps[] = {"", "4", "4*1"};
+    for (int k = 0; k < 3; k++)
+        free(h_ussd(&h_main, "s-lang-b", phone, b_steps[k]));
+    a = h_ussd(&h_main, "s-lang-a", phone, "4*2"); /* late */
+    ck_assert_msg(!strncmp(a, "END ", 4) && strstr(a, "Kiswahili"), "the answer it got then: %s", a);
+    free(a);
+    a = h_ussd(&h_main, "s-lang-c", phone, "");
+    ck_assert_msg(strstr(a, "Welcome to lipa"), "still English: %s", a);
+    free(a);
+}
+END_TEST
+
+/* A hop whose text is not the session's plus one input (a hop in between
+ * was lost, or the text took another path) is what AT says the caller
+ * typed: the session is rebuilt from it. 0 (back) and 00 (home) are
+ * inputs like any other in AT's text. */
+START_TEST(hop_not_next_is_rebuilt_from_text)
+{
+    const char *phone = "+254711000095", *sid = "s-skip-1";
+    caller(phone, "E2E095", "e2edev095", "en");
+    free(h_ussd(&h_main, sid, phone, ""));
+    free(h_ussd(&h_main, sid, phone, "1"));
+    char *a = h_ussd(&h_main, sid, phone, "1*1*100"); /* "1*1" never came */
+    ck_assert_msg(!strncmp(a, "CON ", 4) && strstr(a, "KES 100") && strstr(a, "1. Yes"), "the confirm screen: %s", a);
+    free(a);
+    a = h_ussd(&h_main, sid, phone, "2"); /* another path: the water menu, not "No" */
+    ck_assert_msg(!strncmp(a, "CON ", 4) && strstr(a, "20 L"), "the water menu: %s", a);
+    free(a);
+    a = h_ussd(&h_main, sid, phone, "2*0"); /* back */
+    ck_assert_msg(!strncmp(a, "CON ", 4) && strstr(a, "Welcome to lipa"), "back to the main menu: %s", a);
+    free(a);
+    a = h_ussd(&h_main, sid, phone, "2*0*1*1*00"); /* two ahead, through home */
+    ck_assert_msg(!strncmp(a, "CON ", 4) && strstr(a, "Welcome to lipa"), "home: %s", a);
+    free(a);
+    a = h_ussd(&h_main, sid, phone, "2*0*1"); /* late: the meter list, and the session stays home */
+    ck_assert_msg(!strncmp(a, "CON ", 4) && strstr(a, "1. Home"), "the meter list: %s", a);
+    free(a);
+    a = h_ussd(&h_main, sid, phone, "2*0*1*1*00*3");
+    ck_assert_msg(!strncmp(a, "CON ", 4) && strstr(a, "- Home"), "from home, my meters: %s", a);
+    free(a);
+    h_sleep_ms(300);
+    ck_assert_int_eq(purchases_of(phone), 0);
+}
+END_TEST
+
+/* Session ids are whole in a purchase's key, however long: sessions whose
+ * ids (120 characters, the most a hop takes) share their first 118 buy
+ * apart, electricity and water alike. */
+START_TEST(long_session_ids_keep_purchases_apart)
+{
+    char sids[4][136];
+    const char *phones[4] = {"+254711000096", "+254711000097", "+254711000098", "+254711000099"};
+    for (int i = 0; i < 4; i++) {
+        memset(sids[i], 'S', 118);
+        snprintf(sids[i] + 118, sizeof sids[i] - 118, "-%d", i); /* 120 characters */
+    }
+    caller(phones[0], "E2E096", "e2edev096", "en");
+    caller(phones[1], "E2E097", "e2edev097", "en");
+    for (int i = 0; i < 2; i++) {
+        char *e = buy(sids[i], phones[i], "100");
+        ck_assert_msg(strstr(e, "PIN"), "caller %d told to pay: %s", i, e);
+        free(e);
+    }
+    for (int i = 2; i < 4; i++) {
+        const char *steps[] = {"", "2", "2*1", "2*1*1"};
+        char *e = NULL;
+        for (int k = 0; k < 4; k++) {
+            free(e);
+            e = h_ussd(&h_main, sids[i], phones[i], steps[k]);
+        }
+        ck_assert_msg(!strncmp(e, "END ", 4) && strstr(e, "PIN"), "water caller %d told to pay: %s", i, e);
+        free(e);
+    }
+    for (int i = 0; i < 2; i++) {
+        json_t *p = h_wait_payment(&h_main, phones[i], "completed", 20000);
+        ck_assert_msg(p != NULL, "caller %d's purchase completes", i);
+        json_decref(p);
+        ck_assert_int_eq(purchases_of(phones[i]), 1);
+    }
+    for (int i = 0; i < 4; i++) {
+        int n = 0;
+        for (int t = 0; t < 100 && !n; t++, h_sleep_ms(100))
+            n = pushes_to(phones[i]);
+        ck_assert_msg(n == 1, "caller %d: %d pushes", i, n);
+    }
+    /* one character more is refused, naming the field */
+    char longer[160];
+    snprintf(longer, sizeof longer, "%sX", sids[0]);
+    char *p = form_encode(longer), body[512];
+    snprintf(body, sizeof body, "sessionId=%s&phoneNumber=%%2B254711000096&text=", p);
+    free(p);
+    struct http_result r = h_req(h_main.port, "POST", "/api/ussd", "application/x-www-form-urlencoded", body, 0, NULL);
+    ck_assert_msg(r.status == 400 && strstr(r.body, "sessionId"), "%ld %s", r.status, r.body);
+    h_free(&r);
+}
+END_TEST
+
+/* The longest ids each face takes are usable by every other face: a meter
+ * whose id, device id and name are 64 characters (the most POST /devices
+ * takes) is bought by USSD, by SMS (with the longest SMS id AT may send)
+ * and over REST, and its meter is credited; one character more is refused
+ * where it comes in, naming the field. */
+START_TEST(longest_ids_usable_everywhere)
+{
+    const char *phone = "+254711000089";
+    char meter[65], dev[65], name[65], body[512];
+    memset(meter, 'M', 64);
+    memcpy(meter, "E2E-LONG-", 9);
+    meter[64] = 0;
+    memset(dev, 'd', 64);
+    memcpy(dev, "e2edev-long-", 12);
+    dev[64] = 0;
+    memset(name, 'n', 64);
+    memcpy(name, "Nyumba ", 7);
+    name[64] = 0;
+    long long uid = h_user(&h_main, phone, "en");
+    h_meter(&h_main, meter, dev, name);
+    h_assign(&h_main, uid, meter);
+    /* USSD */
+    char *e = buy("s-long-ids-1", phone, "100");
+    ck_assert_msg(!strncmp(e, "END ", 4) && strstr(e, "PIN"), "bought by USSD: %s", e);
+    free(e);
+    json_t *p = h_wait_payment(&h_main, phone, "completed", 20000);
+    ck_assert_msg(p && !strcmp(json_string_value(json_object_get(p, "meterId")), meter), "the USSD purchase is for it");
+    json_decref(p);
+    long long bal = -1;
+    for (int i = 0; i < 100 && bal != 400; i++, h_sleep_ms(100))
+        bal = h_balance(dev);
+    ck_assert_int_eq(bal, 400);
+    json_decref(h_wait_sms(phone, 1, 10000)); /* the receipt */
+    /* SMS, with an SMS id of 90 characters */
+    char at_id[92], *t;
+    memset(at_id, 'i', 90);
+    at_id[90] = 0;
+    char text[128];
+    snprintf(text, sizeof text, "BUY %s 50", meter);
+    for (int k = 0; k < 2; k++) {
+        t = form_encode(text);
+        snprintf(body, sizeof body, "from=%%2B254711000089&to=40404&text=%s&date=2026-11-24&id=%s%s", t, at_id,
+                 k ? "x" : "");
+        free(t);
+        struct http_result r =
+            h_req(h_main.port, "POST", "/api/sms/inbound", "application/x-www-form-urlencoded", body, 0, NULL);
+        if (k)
+            ck_assert_msg(r.status == 400 && strstr(r.body, "id:"), "a 91-character SMS id: %ld %s", r.status, r.body);
+        else
+            ck_assert_msg(r.status == 200, "the SMS is taken: %ld %s", r.status, r.body);
+        h_free(&r);
+    }
+    json_t *sms = h_wait_sms(phone, 2, 10000);
+    ck_assert_msg(json_array_size(sms) >= 2 && strstr(sms_text(sms, 1), "KES 50 for meter E2E-LONG-"),
+                  "the SMS answer: %s", json_array_size(sms) >= 2 ? sms_text(sms, 1) : "(none)");
+    json_decref(sms);
+    /* REST */
+    snprintf(body, sizeof body, "{\"amount\":20,\"phoneNumber\":\"0711000089\",\"meterId\":\"%s\",\"userId\":%lld}",
+             meter, uid);
+    struct http_result r = h_json_admin(&h_main, "POST", "/mpesa/payment", body);
+    ck_assert_msg(r.status == 200, "bought over REST: %ld %s", r.status, r.body);
+    h_free(&r);
+    int n = 0;
+    for (int i = 0; i < 100 && n < 3; i++, h_sleep_ms(100))
+        n = purchases_of(phone);
+    ck_assert_int_eq(n, 3);
+    /* one character more: refused at the door */
+    snprintf(body, sizeof body, "{\"id\":\"%sX\",\"deviceId\":\"e2edev-long-2\"}", meter);
+    r = h_json_admin(&h_main, "POST", "/devices", body);
+    ck_assert_msg(r.status == 400 && strstr(r.body, "id"), "a 65-character meter id: %ld %s", r.status, r.body);
+    h_free(&r);
+}
+END_TEST
+
+/* A caller can use 32 meters by USSD and SMS: a 33rd is refused when it
+ * is assigned, naming userId, on both assignment faces; the 32 are all in
+ * the caller's USSD list. */
+START_TEST(meters_beyond_what_a_caller_can_use_refused)
+{
+    const char *phone = "+254711000088";
+    long long uid = h_user(&h_main, phone, "en");
+    char id[24], dev[24], path[64], body[128];
+    for (int i = 0; i <= 32; i++) {
+        snprintf(id, sizeof id, "E2ECAP%02d", i);
+        snprintf(dev, sizeof dev, "e2edevcap%02d", i);
+        h_meter(&h_main, id, dev, id);
+        if (i < 32)
+            h_assign(&h_main, uid, id);
+    }
+    snprintf(body, sizeof body, "{\"meterId\":\"E2ECAP32\",\"userId\":%lld}", uid);
+    struct http_result r = h_json_admin(&h_main, "POST", "/meter-user/assign", body);
+    ck_assert_msg(r.status == 409 && strstr(r.body, "userId"), "a 33rd meter: %ld %s", r.status, r.body);
+    h_free(&r);
+    snprintf(path, sizeof path, "/devices/E2ECAP32/assign");
+    snprintf(body, sizeof body, "{\"userId\":%lld}", uid);
+    r = h_json_admin(&h_main, "POST", path, body);
+    ck_assert_msg(r.status == 409 && strstr(r.body, "userId"), "a 33rd device: %ld %s", r.status, r.body);
+    h_free(&r);
+    /* the 32nd is on the last page of the caller's list, and can be picked */
+    char *a = h_ussd(&h_main, "s-cap-1", phone, "1*32");
+    ck_assert_msg(!strncmp(a, "CON ", 4) && strstr(a, "Meter: E2ECAP31"), "the 32nd meter: %s", a);
+    free(a);
 }
 END_TEST
 
@@ -829,6 +1097,16 @@ Suite *suite_journeys(void)
     tcase_add_test(t, bad_menu_reload_keeps_serving);
     tcase_add_test(t, no_result_times_out);
     suite_add_tcase(s, t);
+    /* hops against AT's text, and the ids a hop carries */
+    TCase *h = tcase_create("hops");
+    tcase_set_timeout(h, 90);
+    tcase_add_test(h, late_hop_changes_nothing);
+    tcase_add_test(h, late_hop_runs_no_action);
+    tcase_add_test(h, hop_not_next_is_rebuilt_from_text);
+    tcase_add_test(h, long_session_ids_keep_purchases_apart);
+    tcase_add_test(h, longest_ids_usable_everywhere);
+    tcase_add_test(h, meters_beyond_what_a_caller_can_use_refused);
+    suite_add_tcase(s, h);
     return s;
 }
 

@@ -7,6 +7,7 @@
 #include "http/api.h"
 #include "http/server.h"
 
+#include "user/user.h"
 #include "util/httpc.h"
 #include "util/str.h"
 
@@ -36,7 +37,8 @@ static const struct field person_fields[] = {
     {NULL, F_STRING, 0, 0, 0},
 };
 
-/* Echoes the checked object (plus api_int's reading of "id"). */
+/* Echoes the checked object (plus api_int's and user_id_of's readings of
+ * "id"). */
 static void h_parse(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     (void)ctx;
@@ -44,6 +46,7 @@ static void h_parse(void *ctx, struct http_req *req, struct http_resp *resp)
     if (!o)
         return;
     json_object_set_new(o, "id_int", json_integer(api_int(o, "id", -1)));
+    json_object_set_new(o, "id_user", json_integer(user_id_of(json_object_get(o, "id"))));
     api_ok(req, resp, 200, "parsed", o);
 }
 
@@ -299,6 +302,19 @@ START_TEST(parse_id_number_or_digits)
     ck_assert_int_eq(json_integer_value(json_object_get(o, "id_int")), 5);
     json_decref(o);
     json_decref(expect_ok("{\"name\":\"a\",\"id\":\"1000\"}"));
+    /* every form the check takes names the same user for the handlers */
+    const char *good[] = {"5", "\"5\"", "5.0", "\"0005\"", "1000", "1e3"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        char b[64];
+        snprintf(b, sizeof b, "{\"name\":\"a\",\"id\":%s}", good[i]);
+        o = expect_ok(b);
+        ck_assert_msg(json_integer_value(json_object_get(o, "id_user")) ==
+                          json_integer_value(json_object_get(o, "id_int")),
+                      "id %s: user_id_of %lld, api_int %lld", good[i],
+                      (long long)json_integer_value(json_object_get(o, "id_user")),
+                      (long long)json_integer_value(json_object_get(o, "id_int")));
+        json_decref(o);
+    }
 
     const char *bad[] = {"\"x\"", "\"5x\"", "\" 5\"", "\"\"", "0", "\"0\"", "1001", "\"1001\"",
                          "\"-3\"", "5.5", "true", "{}"};

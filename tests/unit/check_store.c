@@ -337,6 +337,45 @@ static bool caller_has(const struct store_caller *c, const char *id, const char 
     return false;
 }
 
+/* A caller can use STORE_CALLER_METERS meters by USSD and SMS (the caller
+ * profile holds that many), so no user is given more: every meter assigned
+ * is one the caller can buy for. */
+START_TEST(assignments_stop_at_what_a_caller_can_use)
+{
+    int64_t u = mk_user("+254712000004");
+    char id[16];
+    for (int i = 0; i <= STORE_CALLER_METERS; i++) {
+        snprintf(id, sizeof id, "CAP-%02d", i);
+        mk_meter(id, id, i == STORE_CALLER_METERS ? "+254712000004" : NULL);
+    }
+    for (int i = 0; i < STORE_CALLER_METERS; i++) {
+        snprintf(id, sizeof id, "CAP-%02d", i);
+        ck_assert_int_eq(store_assign(st, u, id, NULL), ST_OK);
+    }
+    snprintf(id, sizeof id, "CAP-%02d", STORE_CALLER_METERS);
+    ck_assert_int_eq(store_assign(st, u, id, NULL), ST_CONFLICT);
+    ck_assert(!store_is_assigned(st, u, id));
+    ck_assert_int_eq(store_assign(st, u, "CAP-00", NULL), ST_OK); /* again: fine */
+    /* generate-assignments leaves the owner's meter over the most unassigned */
+    int asg = -1, users = -1;
+    ck_assert_int_eq(store_generate_assignments(st, &asg, &users), ST_OK);
+    ck_assert_int_eq(asg, 0);
+    ck_assert(!store_is_assigned(st, u, id));
+    /* every meter assigned is in the caller's profile */
+    struct store_caller c;
+    ck_assert_int_eq(store_caller(st, "+254712000004", &c), ST_OK);
+    ck_assert_int_eq(c.nmeters, STORE_CALLER_METERS);
+    /* one unassigned makes room */
+    ck_assert_int_eq(store_unassign(st, u, "CAP-05"), ST_OK);
+    ck_assert_int_eq(store_generate_assignments(st, &asg, &users), ST_OK);
+    ck_assert_int_eq(asg, 1);
+    ck_assert(store_is_assigned(st, u, id));
+    ck_assert_int_eq(store_caller(st, "+254712000004", &c), ST_OK);
+    ck_assert_int_eq(c.nmeters, STORE_CALLER_METERS);
+    ck_assert(caller_has(&c, id, NULL));
+}
+END_TEST
+
 START_TEST(caller_follows_writes)
 {
     const char *phone = "+254712000020";
@@ -1442,6 +1481,7 @@ static Suite *suite(void)
     tcase_add_test(tc, assignments_basic);
     tcase_add_test(tc, user_meters_in_assignment_order);
     tcase_add_test(tc, generate_assignments_once);
+    tcase_add_test(tc, assignments_stop_at_what_a_caller_can_use);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("caller");

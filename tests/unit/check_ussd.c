@@ -287,11 +287,11 @@ END_TEST
 
 struct fake {
     int nmeters;            /* -1: the list source fails */
-    char id[FAKE_MAX][64], name[FAKE_MAX][64];
+    char id[FAKE_MAX][65], name[FAKE_MAX][65]; /* a meter's id and name take 64 bytes */
     const char *buy_result; /* what buy_electricity returns */
     const char *validate_force;
     int buys, validates, lists, langs;
-    char buy_meter[64], buy_amount[16], buy_session[32], lang[8];
+    char buy_meter[65], buy_amount[16], buy_session[32], lang[8];
 };
 
 static int fake_list(void *ctx, const char *source, const char *phone, struct ussd_item *items, int max)
@@ -599,6 +599,35 @@ START_TEST(test_thirty_meters_paginate)
 }
 END_TEST
 
+/* A meter id and name as long as POST /devices takes them (64 bytes) come
+ * back whole from the list: what the caller picks is the meter they buy. */
+START_TEST(test_longest_ids_picked_whole)
+{
+    fk.nmeters = 2;
+    memset(fk.id[0], 'A', 64);
+    fk.id[0][64] = 0;
+    memcpy(fk.id[1], fk.id[0], sizeof fk.id[1]);
+    fk.id[1][63] = 'B'; /* the two differ in the last byte only */
+    for (int i = 0; i < 32; i++) /* 32 two-byte characters: 64 bytes */
+        memcpy(fk.name[0] + 2 * i, "\xc3\xa9", 2);
+    fk.name[0][64] = 0;
+    str_copy(fk.name[1], sizeof fk.name[1], "Duka");
+    for (int pick = 1; pick <= 2; pick++) {
+        char in[16];
+        ussd_session_init(&sess, "en");
+        hop(NULL);
+        hop("1");
+        snprintf(in, sizeof in, "%d", pick);
+        ck_assert(!hop(in));
+        ck_assert_str_eq(ussd_var(&sess, "meter"), fk.id[pick - 1]);
+        ck_assert_str_eq(ussd_var(&sess, "meter_name"), fk.name[pick - 1]);
+        hop("100");
+        ck_assert(hop("1"));
+        ck_assert_str_eq(fk.buy_meter, fk.id[pick - 1]);
+    }
+}
+END_TEST
+
 START_TEST(test_my_meters_is_display_only)
 {
     fake_meters(30, "%02d Duka la Mama Wanjiru");
@@ -800,6 +829,70 @@ START_TEST(test_show_screen)
 }
 END_TEST
 
+/* ---- AT's text ---- */
+
+static void expect_rel(const char *last, const char *text, enum ussd_text_rel want, const char *input)
+{
+    const char *in = "unset";
+    enum ussd_text_rel got = ussd_text_relate(last, text, &in);
+    ck_assert_msg(got == want, "'%s' after '%s': %d, want %d", text, last, got, want);
+    if (input)
+        ck_assert_msg(in && !strcmp(in, input), "'%s' after '%s': input '%s', want '%s'", text, last,
+                      in ? in : "(null)", input);
+    else
+        ck_assert_ptr_null(in);
+}
+
+START_TEST(test_text_relations)
+{
+    expect_rel("", "", USSD_TEXT_SAME, NULL);
+    expect_rel("1*1*250", "1*1*250", USSD_TEXT_SAME, NULL);
+    /* one input more: the only hop that acts */
+    expect_rel("", "1", USSD_TEXT_NEXT, "1");
+    expect_rel("1*1*250", "1*1*250*1", USSD_TEXT_NEXT, "1");
+    expect_rel("1*1", "1*1*", USSD_TEXT_NEXT, "");         /* an empty entry */
+    expect_rel("1*1*0", "1*1*0*00", USSD_TEXT_NEXT, "00"); /* back and home are inputs */
+    /* behind the session: a late or repeated hop */
+    expect_rel("1*1*250", "1*1", USSD_TEXT_OLDER, NULL);
+    expect_rel("1*1*250", "1", USSD_TEXT_OLDER, NULL);
+    expect_rel("1*1*250", "", USSD_TEXT_OLDER, NULL);
+    expect_rel("1*1*", "1*1", USSD_TEXT_OLDER, NULL);
+    expect_rel("1*1*0*1", "1*1*0", USSD_TEXT_OLDER, NULL);
+    /* anything else: ahead by more than one, or another path */
+    expect_rel("", "1*1", USSD_TEXT_OTHER, NULL);
+    expect_rel("1", "1*1*100", USSD_TEXT_OTHER, NULL);
+    expect_rel("1*1*250", "2", USSD_TEXT_OTHER, NULL);
+    expect_rel("1*1*250", "1*2", USSD_TEXT_OTHER, NULL);
+    /* a prefix of the characters is not a prefix of the inputs */
+    expect_rel("1*1*250", "1*1*25", USSD_TEXT_OTHER, NULL);
+    expect_rel("1*1*25", "1*1*250", USSD_TEXT_OTHER, NULL);
+    expect_rel("1*1", "1*10", USSD_TEXT_OTHER, NULL);
+}
+END_TEST
+
+START_TEST(test_text_split)
+{
+    char t[64], *in[4];
+    str_copy(t, sizeof t, "");
+    ck_assert_int_eq(ussd_text_split(t, in, 4), 0);
+    str_copy(t, sizeof t, "1*1*250");
+    ck_assert_int_eq(ussd_text_split(t, in, 4), 3);
+    ck_assert_str_eq(in[0], "1");
+    ck_assert_str_eq(in[2], "250");
+    /* empty entries are entries: a replay takes the steps the hops took */
+    str_copy(t, sizeof t, "1**00*");
+    ck_assert_int_eq(ussd_text_split(t, in, 4), 4);
+    ck_assert_str_eq(in[0], "1");
+    ck_assert_str_eq(in[1], "");
+    ck_assert_str_eq(in[2], "00");
+    ck_assert_str_eq(in[3], "");
+    str_copy(t, sizeof t, "1*2*3*4");
+    ck_assert_int_eq(ussd_text_split(t, in, 4), 4);
+    str_copy(t, sizeof t, "1*2*3*4*5");
+    ck_assert_int_eq(ussd_text_split(t, in, 4), -1);
+}
+END_TEST
+
 /* ---- session ---- */
 
 START_TEST(test_session_round_trip)
@@ -939,6 +1032,7 @@ static Suite *ussd_suite(void)
     tcase_add_test(eng, test_back_home_and_more);
     tcase_add_test(eng, test_confirm_no_and_wrong_key);
     tcase_add_test(eng, test_thirty_meters_paginate);
+    tcase_add_test(eng, test_longest_ids_picked_whole);
     tcase_add_test(eng, test_my_meters_is_display_only);
     tcase_add_test(eng, test_runtime_values_sanitized);
     tcase_add_test(eng, test_no_meters_and_host_failures);
@@ -948,6 +1042,11 @@ static Suite *ussd_suite(void)
     tcase_add_test(eng, test_show_screen);
     tcase_add_test(eng, test_walk_shows_what_steps_show);
     suite_add_tcase(s, eng);
+
+    TCase *txt = tcase_create("text");
+    tcase_add_test(txt, test_text_relations);
+    tcase_add_test(txt, test_text_split);
+    suite_add_tcase(s, txt);
 
     TCase *ses = tcase_create("session");
     tcase_add_test(ses, test_session_round_trip);
