@@ -30,6 +30,7 @@ enum err {
     ERR_NOT_FOUND,     /* 404 */
     ERR_METHOD,        /* 405 */
     ERR_CONFLICT,      /* 409 */
+    ERR_UNPROCESSABLE, /* 422: well-formed, but refused as a whole */
     ERR_TOO_LARGE,     /* 413 */
     ERR_RATE_LIMIT,    /* 429 */
     ERR_INTERNAL,      /* 500 */

@@ -3,6 +3,7 @@
 
 #include "app/app.h"
 #include "http/api.h"
+#include "pay/idem.h"
 #include "pay/purchase.h"
 #include "user/user.h"
 #include "util/crypto.h"
@@ -39,6 +40,23 @@ json_t *payment_json(const struct payment *p)
     return j;
 }
 
+/* The payment's Idempotency-Key: the admin is this face's one caller, so
+ * the key is not scoped further; bound to every field that makes the
+ * payment. False with why when the header is malformed. */
+static bool payment_idem(struct http_req *req, json_t *body, int64_t uid, const char *phone, struct idem *id,
+                         char *why, size_t whysz)
+{
+    if (!idem_begin(id, "api", NULL, http_header(req, "Idempotency-Key"), why, whysz))
+        return false;
+    idem_int(id, "userId", uid);
+    idem_text(id, "phoneNumber", phone);
+    idem_text(id, "meterId", api_str(body, "meterId"));
+    idem_int(id, "amount", api_int(body, "amount", 0));
+    idem_text(id, "accountReference", api_str(body, "accountReference"));
+    idem_text(id, "description", api_str(body, "description"));
+    return true;
+}
+
 void mpesa_payment(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
@@ -56,9 +74,10 @@ void mpesa_payment(void *ctx, struct http_req *req, struct http_resp *resp)
     json_t *body = api_parse(req, resp, fields);
     if (!body)
         return;
-    char phone[PHONE_MAX], idem[96] = "";
+    char phone[PHONE_MAX], why[200];
     struct user u;
     struct payment p;
+    struct idem id;
     int64_t uid = user_id_of(json_object_get(body, "userId"));
     if (!phone_normalize(api_str(body, "phoneNumber"), phone)) {
         api_error(req, resp, ERR_VALIDATION, NULL, "phoneNumber: not a Kenyan mobile number");
@@ -68,16 +87,12 @@ void mpesa_payment(void *ctx, struct http_req *req, struct http_resp *resp)
         api_error(req, resp, ERR_NOT_FOUND, "USER_NOT_FOUND", "userId: user %lld does not exist", (long long)uid);
         goto out;
     }
-    const char *key = http_header(req, "Idempotency-Key");
-    if (key && *key) {
-        if (strlen(key) > 64) {
-            api_error(req, resp, ERR_VALIDATION, NULL, "Idempotency-Key: at most 64 characters");
-            goto out;
-        }
-        snprintf(idem, sizeof idem, "api:%s", key);
+    if (!payment_idem(req, body, uid, phone, &id, why, sizeof why)) {
+        api_error(req, resp, ERR_VALIDATION, NULL, "%s", why);
+        goto out;
     }
     struct purchase_req pr = {
-        .origin = "api", .idem_key = idem, .user_id = uid, .phone = phone,
+        .origin = "api", .idem_key = id.key, .idem_fp = id.fp, .user_id = uid, .phone = phone,
         .meter_id = api_str(body, "meterId"), .amount = api_int(body, "amount", 0),
         .account_ref = api_str(body, "accountReference"), .description = api_str(body, "description"),
     };
@@ -99,6 +114,11 @@ void mpesa_payment(void *ctx, struct http_req *req, struct http_resp *resp)
         goto out;
     case PR_STORE:
         api_error(req, resp, ERR_INTERNAL, NULL, "could not store the payment");
+        goto out;
+    }
+    if (idem_conflicts(&id, &p)) {
+        api_error(req, resp, ERR_UNPROCESSABLE, "IDEMPOTENCY_KEY_REUSED",
+                  "Idempotency-Key: already used for a different request");
         goto out;
     }
     purchase_wait_pushed(a, &p, a->cfg.http_timeout_ms + 2000);

@@ -68,6 +68,7 @@ static enum purchase_refusal prepare(struct app *a, const struct purchase_req *r
     str_copy(p->kind, sizeof p->kind, "electricity");
     str_copy(p->origin, sizeof p->origin, r->origin);
     str_copy(p->idem_key, sizeof p->idem_key, r->idem_key ? r->idem_key : "");
+    str_copy(p->idem_fp, sizeof p->idem_fp, r->idem_fp ? r->idem_fp : "");
     p->user_id = r->user_id;
     str_copy(p->phone, sizeof p->phone, r->phone);
     str_copy(p->meter_id, sizeof p->meter_id, m.id);

@@ -654,6 +654,37 @@ START_TEST(rest_payment_with_status)
 }
 END_TEST
 
+/* The admin's Idempotency-Key is bound to the payment it made: the same
+ * key with another amount or meter is refused naming the key, and makes
+ * no second purchase; a malformed key is refused too. */
+START_TEST(rest_key_bound_to_its_payment)
+{
+    const char *phone = "+254711000016";
+    long long uid = caller(phone, "E2E016", "e2edev016", "en");
+    char body[256];
+    snprintf(body, sizeof body, "{\"amount\":100,\"phoneNumber\":\"0711000016\",\"meterId\":\"E2E016\",\"userId\":%lld}",
+             uid);
+    struct http_result r = h_req_h(h_main.port, "POST", "/mpesa/payment", "application/json", body, 0, ADMIN_KEY,
+                                   "Idempotency-Key: admin-key-16");
+    ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body);
+    h_free(&r);
+    snprintf(body, sizeof body, "{\"amount\":300,\"phoneNumber\":\"0711000016\",\"meterId\":\"E2E016\",\"userId\":%lld}",
+             uid);
+    r = h_req_h(h_main.port, "POST", "/mpesa/payment", "application/json", body, 0, ADMIN_KEY,
+                "Idempotency-Key: admin-key-16");
+    ck_assert_msg(r.status == 422, "%ld %s", r.status, r.body);
+    ck_assert_str_eq(json_string_value(json_object_get(r.json, "error")), "IDEMPOTENCY_KEY_REUSED");
+    ck_assert_msg(strstr(json_string_value(json_object_get(r.json, "message")), "Idempotency-Key"), "%s", r.body);
+    ck_assert_ptr_null(json_object_get(r.json, "checkoutRequestId"));
+    h_free(&r);
+    r = h_req_h(h_main.port, "POST", "/mpesa/payment", "application/json", body, 0, ADMIN_KEY,
+                "Idempotency-Key: admin key 16");
+    ck_assert_msg(r.status == 400 && strstr(r.body, "Idempotency-Key"), "%ld %s", r.status, r.body);
+    h_free(&r);
+    ck_assert_int_eq(purchases_of(phone), 1);
+}
+END_TEST
+
 /* A lipad of the test's own (restarted or killed by it), on h_main.port +
  * offset with a fresh database in build/e2e/NAME-PID (into dir); the
  * helpers talk to h_main, so it stands in for h_main until
@@ -824,6 +855,7 @@ Suite *suite_journeys(void)
     tcase_add_test(t, bad_requests_are_named);
     tcase_add_test(t, users_devices_assignments_api);
     tcase_add_test(t, rest_payment_with_status);
+    tcase_add_test(t, rest_key_bound_to_its_payment);
     tcase_add_test(t, killed_midway_settles_after_restart);
     tcase_add_test(t, killed_before_purchase_in_database);
     tcase_add_test(t, bad_menu_reload_keeps_serving);
