@@ -52,6 +52,9 @@ void api_json(struct http_resp *resp, int status, json_t *json);
 
 /* Bearer admin key check (constant time); on failure writes the 401 reply. */
 bool api_require_admin(struct http_req *req, struct http_resp *resp, const char *admin_key);
+/* The same check without a reply, for public reads that show personal
+ * data only to the admin. */
+bool api_is_admin(struct http_req *req, const char *admin_key);
 
 /* Declared request fields. */
 enum ftype { F_STRING, F_INT, F_NUMBER, F_BOOL, F_ID /* int or digit string */ };

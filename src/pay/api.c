@@ -15,21 +15,24 @@
 #include <string.h>
 #include <time.h>
 
-json_t *payment_json(const struct payment *p)
+json_t *payment_json(const struct payment *p, bool personal)
 {
     char created[32], updated[32], kwh[24];
     str_iso_time(p->created_at, created);
     str_iso_time(p->updated_at, updated);
     purchase_kwh_text(p->energy, kwh);
-    json_t *j = json_pack("{s:I, s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
-                          "id", (json_int_t)p->id, "phoneNumber", p->phone, "amount", (json_int_t)p->amount,
-                          "merchantRequestId", p->merchant_request_id, "checkoutRequestId",
-                          p->checkout_request_id, "responseCode", p->response_code, "responseDescription",
-                          p->response_description, "customerMessage", p->customer_message, "status",
-                          p->status, "createdAt", created, "updatedAt", updated, "meterId", p->meter_id,
-                          "resultDesc", p->result_desc, "mpesaReceiptNumber", p->mpesa_receipt, "topupStatus",
-                          p->topup_status);
-    json_object_set_new(j, "userId", p->user_id ? json_integer(p->user_id) : json_null());
+    json_t *j = json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "id", (json_int_t)p->id,
+                          "amount", (json_int_t)p->amount, "merchantRequestId", p->merchant_request_id,
+                          "checkoutRequestId", p->checkout_request_id, "responseCode", p->response_code,
+                          "responseDescription", p->response_description, "customerMessage", p->customer_message,
+                          "status", p->status, "createdAt", created, "updatedAt", updated, "resultDesc",
+                          p->result_desc, "topupStatus", p->topup_status);
+    if (personal) {
+        json_object_set_new(j, "phoneNumber", json_string(p->phone));
+        json_object_set_new(j, "userId", p->user_id ? json_integer(p->user_id) : json_null());
+        json_object_set_new(j, "meterId", json_string(p->meter_id));
+        json_object_set_new(j, "mpesaReceiptNumber", json_string(p->mpesa_receipt));
+    }
     json_object_set_new(j, "resultCode", p->result_code >= 0 ? json_integer(p->result_code) : json_null());
     json_object_set_new(j, "energyKwh", json_real((double)p->energy / 10.0));
     json_object_set_new(j, "origin", json_string(p->origin));
@@ -153,11 +156,11 @@ void mpesa_status(void *ctx, struct http_req *req, struct http_resp *resp)
         api_error(req, resp, ERR_NOT_FOUND, "TRANSACTION_NOT_FOUND", "No transaction with that checkoutRequestId");
     else if (rc != ST_OK)
         api_error(req, resp, ERR_INTERNAL, NULL, "could not read the transaction");
-    else
-        api_ok(req, resp, 200, NULL, payment_json(&p));
+    else /* the checkout id is the caller's bearer; the personal fields need the admin key */
+        api_ok(req, resp, 200, NULL, payment_json(&p, api_is_admin(req, a->cfg.admin_key)));
 }
 
-static void add_payment(void *arr, const struct payment *p) { json_array_append_new(arr, payment_json(p)); }
+static void add_payment(void *arr, const struct payment *p) { json_array_append_new(arr, payment_json(p, true)); }
 
 void mpesa_transactions(void *ctx, struct http_req *req, struct http_resp *resp)
 {

@@ -208,6 +208,19 @@ static size_t mask_phones(const char *s, size_t n, char *out)
     return k;
 }
 
+const char *log_mask_phones(const char *text, char *out, size_t n)
+{
+    char masked[1024]; /* masked whole before it is cut: a cut number may no longer look like one */
+    size_t len = text ? strnlen(text, sizeof masked - 1) : 0;
+    mask_phones(text ? text : "", len, masked);
+    if (n) {
+        len = len < n - 1 ? len : n - 1;
+        memcpy(out, masked, len);
+        out[len] = 0;
+    }
+    return out;
+}
+
 /* Whether a bare value must be quoted: it would otherwise end the field
  * early, start another one or another line. */
 static bool needs_quotes(const char *s, size_t n)

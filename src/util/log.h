@@ -36,6 +36,10 @@ void log_event(enum log_level lvl, const char *event, const char *fmt, ...)
 size_t log_vformat(char *out, size_t n, const char *fmt, va_list ap);
 /* Masks a phone number for logs into out (>= 20 bytes): +2547****5678. */
 const char *log_phone(const char *phone, char out[20]);
+/* Copies text into out (n bytes, cut to fit) with every phone number in
+ * it masked as the logger masks values: for a provider's free text shown
+ * where no field can go through log_phone (the health report). */
+const char *log_mask_phones(const char *text, char *out, size_t n);
 
 #define log_info(ev, ...) log_event(LOG_INFO, ev, __VA_ARGS__)
 #define log_warn(ev, ...) log_event(LOG_WARN, ev, __VA_ARGS__)

@@ -685,6 +685,79 @@ START_TEST(rest_key_bound_to_its_payment)
 }
 END_TEST
 
+/* Whether obj (a device or a payment) shows any of the personal fields. */
+static bool shows_personal(json_t *obj)
+{
+    const char *keys[] = {"ownerPhone", "location", "phoneNumber", "userId", "meterId", "mpesaReceiptNumber"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (json_object_get(obj, keys[i]))
+            return true;
+    return false;
+}
+
+/* Without the admin key, the public reads show no one's personal data: a
+ * device's owner number and location, a payment's payer, user, meter and
+ * receipt. With the key, the same reads show them. */
+START_TEST(public_reads_hide_personal_data)
+{
+    const char *phone = "+254711000017";
+    caller(phone, "E2E017", "e2edev017", "en");
+    struct http_result r = h_json_admin(&h_main, "PUT", "/devices/E2E017",
+                                        "{\"ownerPhone\":\"0733999017\",\"location\":\"Plot 17, Kisumu\"}");
+    ck_assert_msg(r.status == 200 && !strcmp(json_string_value(json_object_get(r.json, "ownerPhone")), "+254733999017"),
+                  "%ld %.300s", r.status, r.body);
+    h_free(&r);
+
+    r = h_req(h_main.port, "GET", "/devices", NULL, NULL, 0, NULL);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_msg(strstr(r.body, "E2E017") && !strstr(r.body, "733999017") && !strstr(r.body, "Plot 17"), "%.300s", r.body);
+    json_t *it;
+    size_t i;
+    json_array_foreach(json_object_get(r.json, "devices"), i, it)
+        ck_assert_msg(!shows_personal(it), "public list: %s", json_string_value(json_object_get(it, "id")));
+    h_free(&r);
+    r = h_req(h_main.port, "GET", "/devices/E2E017", NULL, NULL, 0, NULL);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_msg(!shows_personal(json_object_get(r.json, "device")) && !strstr(r.body, "733999017") &&
+                  !strstr(r.body, "Plot 17"), "%.300s", r.body);
+    h_free(&r);
+    const char *reads[] = {"/devices/E2E017/balance", "/devices/E2E017/usage"};
+    for (int k = 0; k < 2; k++) {
+        r = h_req(h_main.port, "GET", reads[k], NULL, NULL, 0, NULL);
+        ck_assert_msg(r.status == 200 && !strstr(r.body, "733999017") && !strstr(r.body, "711000017"), "%s: %.300s",
+                      reads[k], r.body);
+        h_free(&r);
+    }
+    r = h_json_admin(&h_main, "GET", "/devices/E2E017", NULL);
+    json_t *dev = json_object_get(r.json, "device");
+    ck_assert_str_eq(json_string_value(json_object_get(dev, "ownerPhone")), "+254733999017");
+    ck_assert_str_eq(json_string_value(json_object_get(dev, "location")), "Plot 17, Kisumu");
+    h_free(&r);
+    r = h_json_admin(&h_main, "GET", "/devices", NULL);
+    ck_assert_msg(strstr(r.body, "+254733999017") && strstr(r.body, "Plot 17"), "admin list: %.300s", r.body);
+    h_free(&r);
+
+    free(buy("s-pub-1", phone, "100"));
+    json_t *p = h_wait_payment(&h_main, phone, "completed", 20000);
+    ck_assert_ptr_nonnull(p);
+    char path[160];
+    snprintf(path, sizeof path, "/mpesa/status/%s", json_string_value(json_object_get(p, "checkoutRequestId")));
+    char receipt[32];
+    str_copy(receipt, sizeof receipt, json_string_value(json_object_get(p, "mpesaReceiptNumber")));
+    json_decref(p);
+    r = h_req(h_main.port, "GET", path, NULL, NULL, 0, NULL);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(json_string_value(json_object_get(r.json, "status")), "completed");
+    ck_assert_int_eq(json_integer_value(json_object_get(r.json, "amount")), 100);
+    ck_assert_msg(!shows_personal(r.json) && !strstr(r.body, "711000017") && !strstr(r.body, receipt), "%.300s", r.body);
+    h_free(&r);
+    r = h_req(h_main.port, "GET", path, NULL, NULL, 0, ADMIN_KEY);
+    ck_assert_str_eq(json_string_value(json_object_get(r.json, "phoneNumber")), phone);
+    ck_assert_str_eq(json_string_value(json_object_get(r.json, "meterId")), "E2E017");
+    h_free(&r);
+}
+END_TEST
+
 /* A lipad of the test's own (restarted or killed by it), on h_main.port +
  * offset with a fresh database in build/e2e/NAME-PID (into dir); the
  * helpers talk to h_main, so it stands in for h_main until
@@ -856,6 +929,7 @@ Suite *suite_journeys(void)
     tcase_add_test(t, users_devices_assignments_api);
     tcase_add_test(t, rest_payment_with_status);
     tcase_add_test(t, rest_key_bound_to_its_payment);
+    tcase_add_test(t, public_reads_hide_personal_data);
     tcase_add_test(t, killed_midway_settles_after_restart);
     tcase_add_test(t, killed_before_purchase_in_database);
     tcase_add_test(t, bad_menu_reload_keeps_serving);

@@ -395,6 +395,11 @@ START_TEST(log_phone_masks)
     ck_assert_ptr_null(strstr(log_phone("254712345678", out), "712345"));
     ck_assert_str_eq(log_phone(NULL, out), "-");
     ck_assert_str_eq(log_phone("12345", out), "***");
+    char text[24];
+    ck_assert_str_eq(log_mask_phones("bad number 254712345678 (code 401)", text, sizeof text), "bad number 2547****5678");
+    ck_assert_str_eq(log_mask_phones(NULL, text, sizeof text), "");
+    char cut[28]; /* the number is cut: masked first all the same */
+    ck_assert_str_eq(log_mask_phones("cut in the number +254712345678", cut, sizeof cut), "cut in the number +2547****");
 }
 END_TEST
 
