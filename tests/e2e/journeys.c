@@ -880,6 +880,58 @@ START_TEST(no_result_times_out)
 }
 END_TEST
 
+/* A success callback that does not say what was paid completes nothing:
+ * the purchase stays open and is settled by STK query, M-Pesa's answer to
+ * lipa's own question. This lipad's callback address leads nowhere, so
+ * the sandbox's real callback never arrives, and it would wait 600 s
+ * before querying on its own. */
+START_TEST(success_callback_without_amount_settled_by_query)
+{
+    struct lipad l;
+    char dir[128], nowhere[80];
+    h_dir_fresh(dir, sizeof dir, "noamount");
+    snprintf(nowhere, sizeof nowhere, "LIPA_PUBLIC_URL=http://127.0.0.1:%d", h_main.port + 55);
+    const char *extra[] = {nowhere, "LIPA_SETTLE_AFTER=600", NULL};
+    ck_assert(h_lipad_start(&l, h_main.port + 54, dir, extra));
+    struct lipad saved = h_main;
+    h_main = l;
+    const char *phone = "+254711000018";
+    caller(phone, "E2E018", "e2edev018", "en");
+    free(buy("s-noamt-1", phone, "100"));
+    json_t *p = h_wait_payment(&h_main, phone, "processing", 10000);
+    ck_assert_ptr_nonnull(p);
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"Body\":{\"stkCallback\":{\"MerchantRequestID\":\"%s\",\"CheckoutRequestID\":\"%s\","
+             "\"ResultCode\":0,\"ResultDesc\":\"Paid, no amount given\"}}}",
+             json_string_value(json_object_get(p, "merchantRequestId")),
+             json_string_value(json_object_get(p, "checkoutRequestId")));
+    json_decref(p);
+    h_sleep_ms(1000); /* the customer has answered; the sandbox's callback went nowhere */
+    struct http_result r = h_req(h_main.port, "POST", "/mpesa/callback?secret=" CB_SECRET, "application/json", body,
+                                 0, NULL);
+    ck_assert_msg(r.status == 200, "recorded: %ld %s", r.status, r.body);
+    h_free(&r);
+    p = h_wait_payment(&h_main, phone, "completed", 15000);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_str_eq(json_string_value(json_object_get(p, "status")), "completed");
+    ck_assert_msg(strcmp(json_string_value(json_object_get(p, "resultDesc")), "Paid, no amount given"),
+                  "completed by the callback, not the query");
+    ck_assert_msg(strstr(json_string_value(json_object_get(p, "lastError")), "without its amount"), "why: %s",
+                  json_string_value(json_object_get(p, "lastError")));
+    json_decref(p);
+    char cmd[800];
+    snprintf(cmd, sizeof cmd, "grep -q 'mpesa.callback_without_amount payment=' %s && grep -q 'mpesa.settled_by_query' %s",
+             h_main.log, h_main.log);
+    ck_assert_msg(system(cmd) == 0, "the log says why and how it was settled");
+    json_t *sms = h_wait_sms(phone, 1, 10000);
+    ck_assert_msg(json_array_size(sms) == 1 && has_token(sms_text(sms, 0)), "token after the query");
+    json_decref(sms);
+    ck_assert_int_eq(h_lipad_stop(&h_main, SIGTERM), 0);
+    h_main = saved;
+}
+END_TEST
+
 /* An admin's broken menu edit is refused on SIGHUP; callers keep the old set. */
 START_TEST(bad_menu_reload_keeps_serving)
 {
@@ -924,6 +976,7 @@ Suite *suite_journeys(void)
     tcase_add_test(t, duplicate_callback_changes_nothing);
     tcase_add_test(t, providers_down_then_back);
     tcase_add_test(t, malformed_and_forged_callbacks);
+    tcase_add_test(t, success_callback_without_amount_settled_by_query);
     tcase_add_test(t, unassigned_and_unknown_callers);
     tcase_add_test(t, bad_requests_are_named);
     tcase_add_test(t, users_devices_assignments_api);
