@@ -47,10 +47,16 @@ int main(int argc, char **argv)
         config_free(&a.cfg);
         return 1;
     }
+    struct http_lane lanes[LANE_COUNT];
+    app_lanes(&a, lanes);
     struct http_server_opts opts = {
         .port = (unsigned)a.cfg.port, .threads = (unsigned)a.cfg.threads, .body_max = (size_t)a.cfg.body_max,
         .routes = app_routes(), .ctx = &a, .on_error = app_on_error,
         .rate_limit = a.cfg.rate_limit, .rate_window_s = a.cfg.rate_window,
+        .lanes = lanes, .nlanes = LANE_COUNT,
+        .max_connections = (unsigned)a.cfg.max_connections,
+        .per_ip_connections = (unsigned)a.cfg.connections_per_ip,
+        .header_timeout_ms = a.cfg.header_timeout_ms, .body_timeout_ms = a.cfg.body_timeout_ms,
     };
     struct http_server *srv = http_server_start(&opts);
     if (!srv) {

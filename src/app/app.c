@@ -3,7 +3,9 @@
 #include "app/app.h"
 
 #include "pay/paystack.h"
+#include "http/ratelimit.h"
 #include "pay/prompts.h"
+#include "pay/pushwait.h"
 #include "pay/purchase.h"
 #include "sms/commands.h"
 #include "sms/inbound.h"
@@ -85,7 +87,13 @@ bool app_init(struct app *a, char *err, size_t errsz)
     a->meter_st = a->meter->create(&a->cfg);
     a->paystack = paystack_new(&a->cfg);
     a->prompts = prompts_new();
-    if (!a->pay_st || !a->sms_st || !a->meter_st || !a->paystack || !a->prompts) {
+    a->pushwait = pushwait_new();
+    if (a->cfg.phone_rate_limit > 0 &&
+        !(a->phone_limit = ratelimit_new(a->cfg.phone_rate_limit, a->cfg.phone_rate_window, 0))) {
+        snprintf(err, errsz, "out of memory");
+        return false;
+    }
+    if (!a->pay_st || !a->sms_st || !a->meter_st || !a->paystack || !a->prompts || !a->pushwait) {
         snprintf(err, errsz, "provider clients could not be created");
         return false;
     }
@@ -104,6 +112,8 @@ void app_free(struct app *a)
         a->meter->destroy(a->meter_st);
     paystack_free(a->paystack);
     prompts_free(a->prompts);
+    pushwait_free(a->pushwait);
+    ratelimit_free(a->phone_limit);
     ussd_menus_unref(a->menus);
     sms_commands_unref(a->sms_commands);
     store_close(a->store);

@@ -21,6 +21,8 @@
 struct ussd_menus;
 struct sms_commands;
 struct prompts;
+struct pushwait;
+struct ratelimit;
 struct http_server;
 
 enum provider_id { PROV_DARAJA, PROV_AT, PROV_TUYA, PROV_COUNT };
@@ -48,6 +50,12 @@ struct app {
     void *meter_st;
     void *paystack;             /* struct paystack (pay/paystack.h): water orders */
     struct prompts *prompts;    /* M-Pesa prompts awaiting an answer (pay/prompts.h) */
+    struct pushwait *pushwait;  /* REST requests parked until their STK push (pay/pushwait.h) */
+    /* payment requests a public face may start per payer phone
+     * (LIPA_PHONE_RATE_LIMIT per LIPA_PHONE_RATE_WINDOW; NULL: no limit):
+     * an M-Pesa prompt rings someone's phone, so nobody may ring it
+     * without end from however many addresses */
+    struct ratelimit *phone_limit;
 
     pthread_mutex_t health_lock;
     struct provider_health health[PROV_COUNT];

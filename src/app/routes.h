@@ -5,6 +5,19 @@
 
 #include "http/server.h"
 
+/* The lanes of handlers that call a provider (http/server.h): one per
+ * provider family, so a slow or abused meter cloud fills its own lane and
+ * nothing else. A route names its lane in its table. */
+enum app_lane {
+    LANE_METER = 1,   /* the meter cloud: live readings, commands, the device list */
+    LANE_PAYMENT = 2, /* M-Pesa queries, Paystack checkouts and verifications */
+    LANE_COUNT = 2,
+};
+struct app;
+/* Filled from the configuration (LIPA_LANE_THREADS, LIPA_LANE_QUEUE,
+ * LIPA_REST_WAIT_MS); lanes has room for LANE_COUNT. */
+void app_lanes(const struct app *a, struct http_lane *lanes);
+
 /* Every route of lipad: the domain tables below, joined once. */
 const struct http_route *app_routes(void);
 /* Domain route tables (each ends with a NULL method). */
@@ -14,7 +27,8 @@ extern const struct http_route sms_routes[];   /* src/sms/api.c: inbound SMS, re
 
 void app_health(void *ctx, struct http_req *req, struct http_resp *resp);
 void app_metrics(void *ctx, struct http_req *req, struct http_resp *resp);
-/* Replies for 404/405/413 in the envelope of the path's document. */
+/* Replies for 404/405/413, and 503/504 from a lane, in the envelope of the
+ * route (or of the path's face when no route matched). */
 void app_on_error(void *ctx, const struct http_req *req, struct http_resp *resp, int status);
 
 #endif

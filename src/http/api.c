@@ -27,6 +27,7 @@ static const struct {
     [ERR_INTERNAL] = {500, "INTERNAL_ERROR"},
     [ERR_PROVIDER] = {502, "PROVIDER_ERROR"},
     [ERR_UNAVAILABLE] = {503, "SERVICE_UNAVAILABLE"},
+    [ERR_TIMEOUT] = {504, "PROVIDER_TIMEOUT"},
 };
 
 int api_status(enum err e) { return errs[e].status; }

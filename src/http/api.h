@@ -36,6 +36,7 @@ enum err {
     ERR_INTERNAL,      /* 500 */
     ERR_PROVIDER,      /* 502 */
     ERR_UNAVAILABLE,   /* 503 */
+    ERR_TIMEOUT,       /* 504: a provider did not answer in time */
 };
 
 int api_status(enum err e);

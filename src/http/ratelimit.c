@@ -98,10 +98,37 @@ static uint64_t set_of(const struct ratelimit *rl, const uint8_t key[16])
     return h % rl->nsets;
 }
 
+static void take(struct ratelimit *rl, const uint8_t key[16], int64_t now, struct ratelimit_verdict *v);
+
 void ratelimit_take(struct ratelimit *rl, const char *client, int64_t now, struct ratelimit_verdict *v)
 {
     uint8_t key[16];
     key_of(client, key);
+    take(rl, key, now, v);
+}
+
+void ratelimit_take_phone(struct ratelimit *rl, const char *phone, int64_t now, struct ratelimit_verdict *v)
+{
+    /* 0xfe, then the digits two to a byte, 0xf padding: the key ends in
+     * 0xff, which no address key does (their last bytes are the IPv4
+     * address or the zeroed half of an IPv6 one) */
+    uint8_t key[16];
+    memset(key, 0xff, sizeof key);
+    key[0] = 0xfe;
+    int n = 0;
+    for (const char *p = phone ? phone : ""; *p && n < 30; p++) {
+        if (*p < '0' || *p > '9')
+            continue;
+        uint8_t d = (uint8_t)(*p - '0');
+        uint8_t *b = &key[1 + n / 2];
+        *b = n % 2 ? (uint8_t)((*b & 0xf0) | d) : (uint8_t)((d << 4) | 0x0f);
+        n++;
+    }
+    take(rl, key, now, v);
+}
+
+static void take(struct ratelimit *rl, const uint8_t key[16], int64_t now, struct ratelimit_verdict *v)
+{
     uint64_t set = set_of(rl, key);
     struct entry *ways = &rl->e[set * WAYS], *hit = NULL, *victim = &ways[0];
     pthread_mutex_t *mu = &rl->mu[set % STRIPES];

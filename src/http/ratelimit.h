@@ -41,6 +41,10 @@ void ratelimit_free(struct ratelimit *rl);
  * else shares one budget) at now_ms and says whether it is within budget. */
 void ratelimit_take(struct ratelimit *rl, const char *client, int64_t now_ms, struct ratelimit_verdict *v);
 
+/* The same for a phone number (E.164, "+" and up to 15 digits) instead of
+ * an address: a budget per payer, whichever address asks for them. */
+void ratelimit_take_phone(struct ratelimit *rl, const char *phone, int64_t now_ms, struct ratelimit_verdict *v);
+
 /* For handlers: counts req against the server's limiter (none: true, no
  * headers). Adds X-RateLimit-Limit, -Remaining and -Reset (unix seconds)
  * to resp; over budget, writes the 429 reply in the route's envelope with

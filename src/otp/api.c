@@ -416,12 +416,12 @@ out:
 }
 
 const struct http_route otp_routes[] = {
-    {"POST", "/api/otp/generate", h_generate, ENV_DATA},
-    {"GET", "/api/otp/status/{transactionReference}", h_otp_status, ENV_DATA},
-    {"POST", "/api/stations", h_station_create, ENV_DATA},
-    {"GET", "/api/stations", h_stations, ENV_DATA},
-    {"POST", "/api/stations/otp/verify", h_verify, ENV_DATA},
-    {"GET", "/api/stations/otp/status/{transactionReference}", h_station_status, ENV_DATA},
-    {"POST", "/api/stations/otp/complete", h_complete, ENV_DATA},
-    {NULL, NULL, NULL, 0},
+    {"POST", "/api/otp/generate", h_generate, ENV_DATA, 0},
+    {"GET", "/api/otp/status/{transactionReference}", h_otp_status, ENV_DATA, 0},
+    {"POST", "/api/stations", h_station_create, ENV_DATA, 0},
+    {"GET", "/api/stations", h_stations, ENV_DATA, 0},
+    {"POST", "/api/stations/otp/verify", h_verify, ENV_DATA, 0},
+    {"GET", "/api/stations/otp/status/{transactionReference}", h_station_status, ENV_DATA, 0},
+    {"POST", "/api/stations/otp/complete", h_complete, ENV_DATA, 0},
+    {NULL, NULL, NULL, 0, 0},
 };

@@ -5,6 +5,7 @@
 #include "http/api.h"
 #include "pay/idem.h"
 #include "pay/purchase.h"
+#include "pay/pushwait.h"
 #include "user/user.h"
 #include "util/crypto.h"
 #include "util/log.h"
@@ -41,6 +42,29 @@ json_t *payment_json(const struct payment *p, bool personal)
     if (p->topup_error[0])
         json_object_set_new(j, "topupError", json_string(p->topup_error));
     return j;
+}
+
+/* The answer of POST /mpesa/payment once the push went out, was refused,
+ * or is still queued at the deadline. */
+static void payment_pushed_answer(struct app *a, const struct http_route *route, const struct payment *p,
+                                  struct http_resp *resp)
+{
+    (void)a, (void)route;
+    if (!strcmp(p->status, "pending")) {
+        /* M-Pesa is slow or down, or a prompt is out on that phone: the
+         * push stays queued and will follow */
+        json_t *j = json_pack("{s:b, s:s, s:n, s:n, s:I}", "success", 1, "message", "STK push queued",
+                              "merchantRequestId", "checkoutRequestId", "mpesaTransactionId", (json_int_t)p->id);
+        api_json(resp, 202, j);
+    } else if (p->checkout_request_id[0]) {
+        api_json(resp, 200, json_pack("{s:b, s:s, s:s, s:s, s:I}", "success", 1, "message", "STK push sent",
+                                      "merchantRequestId", p->merchant_request_id, "checkoutRequestId",
+                                      p->checkout_request_id, "mpesaTransactionId", (json_int_t)p->id));
+    } else {
+        api_json(resp, 502, json_pack("{s:b, s:s, s:s, s:I}", "success", 0, "message",
+                                      p->last_error[0] ? p->last_error : "M-Pesa refused the request", "error",
+                                      "STK_PUSH_FAILED", "mpesaTransactionId", (json_int_t)p->id));
+    }
 }
 
 /* The payment's Idempotency-Key: the admin is this face's one caller, so
@@ -124,21 +148,9 @@ void mpesa_payment(void *ctx, struct http_req *req, struct http_resp *resp)
                   "Idempotency-Key: already used for a different request");
         goto out;
     }
-    purchase_wait_pushed(a, &p, a->cfg.http_timeout_ms + 2000);
-    if (!strcmp(p.status, "pending")) {
-        /* M-Pesa is slow or down: the push stays queued and will be retried */
-        json_t *j = json_pack("{s:b, s:s, s:n, s:n, s:I}", "success", 1, "message", "STK push queued",
-                              "merchantRequestId", "checkoutRequestId", "mpesaTransactionId", (json_int_t)p.id);
-        api_json(resp, 202, j);
-    } else if (p.checkout_request_id[0]) {
-        api_json(resp, 200, json_pack("{s:b, s:s, s:s, s:s, s:I}", "success", 1, "message", "STK push sent",
-                                      "merchantRequestId", p.merchant_request_id, "checkoutRequestId",
-                                      p.checkout_request_id, "mpesaTransactionId", (json_int_t)p.id));
-    } else {
-        api_json(resp, 502, json_pack("{s:b, s:s, s:s, s:I}", "success", 0, "message",
-                                      p.last_error[0] ? p.last_error : "M-Pesa refused the request", "error",
-                                      "STK_PUSH_FAILED", "mpesaTransactionId", (json_int_t)p.id));
-    }
+    /* answered once the payment worker has pushed it, with no thread
+     * waiting meanwhile (pay/pushwait.h) */
+    pushwait_park(a, req, resp, &p, a->cfg.rest_wait_ms, payment_pushed_answer);
 out:
     json_decref(body);
 }
@@ -156,7 +168,7 @@ void mpesa_status(void *ctx, struct http_req *req, struct http_resp *resp)
         api_error(req, resp, ERR_NOT_FOUND, "TRANSACTION_NOT_FOUND", "No transaction with that checkoutRequestId");
     else if (rc != ST_OK)
         api_error(req, resp, ERR_INTERNAL, NULL, "could not read the transaction");
-    else /* the checkout id is the caller's bearer; the personal fields need the admin key */
+    else /* how it went, to anyone; who paid, only to the admin: checkout ids are guessable */
         api_ok(req, resp, 200, NULL, payment_json(&p, api_is_admin(req, a->cfg.admin_key)));
 }
 
@@ -188,7 +200,9 @@ static void callback_answer(struct http_resp *resp, enum err e)
 static void callback_recorded(void *arg, enum err e)
 {
     struct http_deferred *d = arg;
-    callback_answer(http_deferred_resp(d), e);
+    struct http_resp *out = http_defer_claim(d); /* NULL: lipad is stopping and answered it */
+    if (out)
+        callback_answer(out, e);
     http_defer_done(d);
 }
 
@@ -212,12 +226,12 @@ void mpesa_callback(void *ctx, struct http_req *req, struct http_resp *resp)
     enum err e = purchase_callback_queue(a, req->body, req->body_len, why, sizeof why, callback_recorded, d);
     if (e == ERR_OK)
         return; /* answered by callback_recorded */
-    struct http_resp *out = http_deferred_resp(d);
-    if (e == ERR_VALIDATION) {
+    struct http_resp *out = http_defer_claim(d); /* not answered by anyone else yet: no deadline */
+    if (e == ERR_VALIDATION)
         log_warn("mpesa.callback_malformed", "ip=%s reason=\"%s\"", req->client_ip, why);
+    if (out && e == ERR_VALIDATION)
         api_json(out, 400, json_pack("{s:i, s:s}", "ResultCode", 1, "ResultDesc", why));
-    } else {
+    else if (out)
         callback_answer(out, e);
-    }
     http_defer_done(d);
 }

@@ -4,6 +4,7 @@
 #include "meter/token.h"
 #include "otp/otp.h"
 #include "pay/prompts.h"
+#include "pay/pushwait.h"
 #include "sms/outbox.h"
 #include "user/user.h"
 #include "util/aside.h"
@@ -139,17 +140,6 @@ enum purchase_refusal purchase_take(struct app *a, const struct purchase_req *r)
     if (why != PR_NONE)
         return why;
     return store_take_payment(a->store, &p, taken, a) ? PR_NONE : PR_STORE;
-}
-
-void purchase_wait_pushed(struct app *a, struct payment *p, int64_t wait_ms)
-{
-    int64_t until = now_ms() + wait_ms;
-    while (!strcmp(p->status, "pending") && now_ms() < until) {
-        struct timespec ts = {0, 25 * 1000000};
-        nanosleep(&ts, NULL);
-        if (store_payment_get(a->store, p->id, p) != ST_OK)
-            return;
-    }
 }
 
 /* ---- finishing ---- */
@@ -385,6 +375,7 @@ static void give_up(struct app *a, struct payment *p, const char *status, const 
     if (!p->result_desc[0])
         str_copy(p->result_desc, sizeof p->result_desc, why);
     purchase_finish(a, p);
+    pushwait_pushed(a, p); /* a REST request waiting for this push hears why */
 }
 
 /* A callback that arrived before the push answer was stored. */
@@ -526,6 +517,7 @@ static void push_all(struct app *a, struct payment **ps, int n)
         step_aside();
         if (ok[i] && out[i] == PUSH_ACCEPTED) {
             log_info("mpesa.pushed", "payment=%lld checkout=%s", (long long)p->id, p->checkout_request_id);
+            pushwait_pushed(a, p);
             apply_early_callback(a, p);
         } else if (called[i] && out[i] == PUSH_GIVE_UP_UNREACHABLE) {
             give_up(a, p, "failed", "M-Pesa was unreachable; no payment was requested");

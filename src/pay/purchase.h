@@ -60,11 +60,6 @@ enum purchase_refusal purchase_start(struct app *a, const struct purchase_req *r
  * be written. */
 enum purchase_refusal purchase_take(struct app *a, const struct purchase_req *r);
 
-/* For a REST call that answers with the push's outcome, never a USSD hop:
- * waits up to wait_ms until the payment worker has pushed p or given up;
- * p is refreshed. */
-void purchase_wait_pushed(struct app *a, struct payment *p, int64_t wait_ms);
-
 /* Checks a callback body (as received) and queues it for the store's
  * group commit, to be recorded for the payment worker to apply
  * (idempotently, on CheckoutRequestID). The HTTP handler answers Daraja

@@ -274,9 +274,9 @@ out:
 }
 
 const struct http_route sms_routes[] = {
-    {"POST", "/api/sms/inbound", sms_inbound, ENV_DATA},
-    {"POST", "/api/sms/delivery-reports", sms_delivery_report, ENV_DATA},
-    {"GET", "/api/sms/messages", sms_messages, ENV_DATA},
-    {"POST", "/api/sms/messages", sms_notice, ENV_DATA},
-    {NULL, NULL, NULL, 0},
+    {"POST", "/api/sms/inbound", sms_inbound, ENV_DATA, 0},
+    {"POST", "/api/sms/delivery-reports", sms_delivery_report, ENV_DATA, 0},
+    {"GET", "/api/sms/messages", sms_messages, ENV_DATA, 0},
+    {"POST", "/api/sms/messages", sms_notice, ENV_DATA, 0},
+    {NULL, NULL, NULL, 0, 0},
 };

@@ -23,6 +23,8 @@ struct config {
     char *at_url, *at_username, *at_apikey, *at_sender;
     char *tuya_url, *tuya_client_id, *tuya_secret;
     int64_t http_timeout_ms;
+    int64_t max_connections, connections_per_ip, header_timeout_ms, body_timeout_ms;
+    int64_t lane_threads, lane_queue, rest_wait_ms, phone_rate_limit, phone_rate_window;
     /* water (document 001; issue 3) */
     char *paystack_url, *paystack_secret, *water_rounding, *water_currency;
     int64_t water_price_cents, water_min_amount, water_max_amount;

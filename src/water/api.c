@@ -11,14 +11,14 @@
  * that could not be opened answers 500 PAYSTACK_INIT_FAILED; Paystack
  * orders are charged in LIPA_WATER_CURRENCY only (the litre price is in
  * it). */
-#include "app/routes.h"
-
 #include "app/app.h"
+#include "app/routes.h"
 #include "http/api.h"
 #include "http/ratelimit.h"
 #include "pay/idem.h"
 #include "pay/paystack.h"
 #include "pay/purchase.h"
+#include "pay/pushwait.h"
 #include "store/water.h"
 #include "util/crypto.h"
 #include "util/log.h"
@@ -187,6 +187,57 @@ static bool order_idem(struct http_req *req, json_t *body, const char *phone, co
     return true;
 }
 
+/* Counts one payment request for phone against its budget; over it,
+ * answers 429 naming phoneNumber and returns false. */
+static bool payer_within_budget(struct app *a, struct http_req *req, struct http_resp *resp, const char *phone)
+{
+    struct ratelimit_verdict v;
+    if (!a->phone_limit)
+        return true;
+    int64_t now = now_ms();
+    ratelimit_take_phone(a->phone_limit, phone, now, &v);
+    if (v.allowed)
+        return true;
+    char num[24];
+    snprintf(num, sizeof num, "%lld", (long long)((v.reset_ms - now + 999) / 1000));
+    http_resp_header(resp, "Retry-After", num);
+    api_error(req, resp, ERR_RATE_LIMIT, "PHONE_RATE_LIMIT_EXCEEDED",
+              "phoneNumber: %lld payment requests for this phone already; try again in %s s", (long long)v.limit,
+              num);
+    return false;
+}
+
+/* The answer of an M-Pesa order once its push went out (201), was refused
+ * (500), or is still queued at the deadline (202). */
+static void initiate_answer(struct app *a, const struct http_route *route, const struct payment *p,
+                            struct http_resp *resp)
+{
+    struct http_req r = {.route = route}; /* api_ok reads the envelope only */
+    (void)a;
+    if (p->checkout_request_id[0] || !strcmp(p->status, "pending")) {
+        bool pushed = p->checkout_request_id[0] != 0;
+        json_t *d = json_pack("{s:b, s:s, s:o, s:I, s:I, s:o, s:s, s:s}", "success", 1, "transactionReference",
+                              p->reference, "checkoutRequestId", api_str_or_null(p->checkout_request_id), "amount",
+                              (json_int_t)p->amount, "liters", (json_int_t)p->liters, "phoneNumber",
+                              phone_json(p->phone), "status", p->status, "message",
+                              !pushed ? "The PIN prompt will follow shortly"
+                              : p->customer_message[0] ? p->customer_message : "Please enter your M-Pesa PIN");
+        json_object_set_new(d, "merchantRequestId", api_str_or_null(p->merchant_request_id));
+        json_object_set_new(d, "currency", json_string(p->currency));
+        if (pushed)
+            api_ok(&r, resp, 201, "M-Pesa payment initiated. Please enter your PIN.", d);
+        else /* M-Pesa is slow or down, or a prompt is out on that phone: the push follows */
+            api_ok(&r, resp, 202, "M-Pesa payment queued: the PIN prompt will follow.", d);
+    } else {
+        char msg[400];
+        snprintf(msg, sizeof msg, "STK Push initiation failed: %.300s",
+                 p->last_error[0] ? p->last_error : "refused by M-Pesa");
+        json_t *env = json_pack("{s:b, s:s, s:s, s:{s:s, s:s}}", "success", 0, "message", msg, "error",
+                                "STK_PUSH_FAILED", "data", "transactionReference", p->reference, "status", p->status);
+        api_json(resp, 500, env);
+    }
+}
+
 static void mpesa_initiate(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
@@ -208,7 +259,8 @@ static void mpesa_initiate(void *ctx, struct http_req *req, struct http_resp *re
         api_error(req, resp, ERR_VALIDATION, "INVALID_PHONE", "phoneNumber: must be a Kenyan mobile number, 254XXXXXXXXX");
         goto out;
     }
-    if (!quote_of(a, req, resp, body, &q) || !metadata_of(req, resp, body, meta, sizeof meta))
+    if (!quote_of(a, req, resp, body, &q) || !metadata_of(req, resp, body, meta, sizeof meta) ||
+        !payer_within_budget(a, req, resp, phone))
         goto out;
     if (!order_idem(req, body, phone, meta, &id, why, sizeof why)) {
         api_error(req, resp, ERR_VALIDATION, NULL, "%s", why);
@@ -228,29 +280,9 @@ static void mpesa_initiate(void *ctx, struct http_req *req, struct http_resp *re
     }
     if (meta[0] && store_water_set_order(a->store, p.id, meta, "") != ST_OK)
         log_warn("water.metadata_lost", "payment=%lld", (long long)p.id);
-    purchase_wait_pushed(a, &p, a->cfg.http_timeout_ms + 2000);
-    if (p.checkout_request_id[0] || !strcmp(p.status, "pending")) {
-        bool pushed = p.checkout_request_id[0] != 0;
-        json_t *d = json_pack("{s:b, s:s, s:o, s:I, s:I, s:o, s:s, s:s}", "success", 1, "transactionReference",
-                              p.reference, "checkoutRequestId", api_str_or_null(p.checkout_request_id), "amount",
-                              (json_int_t)p.amount, "liters", (json_int_t)p.liters, "phoneNumber",
-                              phone_json(p.phone), "status", p.status, "message",
-                              !pushed ? "The PIN prompt will follow shortly"
-                              : p.customer_message[0] ? p.customer_message : "Please enter your M-Pesa PIN");
-        json_object_set_new(d, "merchantRequestId", api_str_or_null(p.merchant_request_id));
-        json_object_set_new(d, "currency", json_string(p.currency));
-        if (pushed)
-            api_ok(req, resp, 201, "M-Pesa payment initiated. Please enter your PIN.", d);
-        else /* M-Pesa is slow or down: the push stays queued and is retried */
-            api_ok(req, resp, 202, "M-Pesa payment queued: M-Pesa is slow to answer, the PIN prompt will follow.", d);
-    } else {
-        char msg[400];
-        snprintf(msg, sizeof msg, "STK Push initiation failed: %.300s",
-                 p.last_error[0] ? p.last_error : "refused by M-Pesa");
-        json_t *env = json_pack("{s:b, s:s, s:s, s:{s:s, s:s}}", "success", 0, "message", msg, "error",
-                                "STK_PUSH_FAILED", "data", "transactionReference", p.reference, "status", p.status);
-        api_json(resp, 500, env);
-    }
+    /* answered once the payment worker has pushed it, with no thread
+     * waiting meanwhile (pay/pushwait.h) */
+    pushwait_park(a, req, resp, &p, a->cfg.rest_wait_ms, initiate_answer);
 out:
     json_decref(body);
 }
@@ -275,7 +307,9 @@ struct parked_callback {
 static void callback_recorded(void *arg, enum err e)
 {
     struct parked_callback *pc = arg;
-    callback_reply(pc->route, http_deferred_resp(pc->d), e, "");
+    struct http_resp *out = http_defer_claim(pc->d); /* NULL: lipad is stopping and answered it */
+    if (out)
+        callback_reply(pc->route, out, e, "");
     http_defer_done(pc->d);
     free(pc);
 }
@@ -305,7 +339,9 @@ static void mpesa_callback(void *ctx, struct http_req *req, struct http_resp *re
         return; /* answered by callback_recorded */
     if (e == ERR_VALIDATION)
         log_warn("mpesa.callback_malformed", "ip=%s reason=\"%s\"", req->client_ip, why);
-    callback_reply(req->route, http_deferred_resp(pc->d), e, why);
+    struct http_resp *out = http_defer_claim(pc->d);
+    if (out)
+        callback_reply(req->route, out, e, why);
     http_defer_done(pc->d);
     free(pc);
 }
@@ -547,14 +583,14 @@ out:
 }
 
 const struct http_route water_routes[] = {
-    {"POST", "/api/payments/preview", preview, ENV_DATA},
-    {"POST", "/api/payments/mpesa/initiate", mpesa_initiate, ENV_DATA},
-    {"POST", "/api/payments/mpesa/callback", mpesa_callback, ENV_DATA},
-    {"GET", "/api/payments/mpesa/query/{reference}", mpesa_query, ENV_DATA},
-    {"GET", "/api/payments/status/{reference}", status, ENV_DATA},
-    {"POST", "/api/payments/paystack/initialize", paystack_initialize_h, ENV_DATA},
-    {"GET", "/api/payments/paystack/verify/{reference}", paystack_verify_h, ENV_DATA},
-    {"GET", "/api/payments/paystack/callback", paystack_callback, ENV_DATA},
-    {"POST", "/api/payments/paystack/webhook", paystack_webhook, ENV_DATA},
-    {NULL, NULL, NULL, 0},
+    {"POST", "/api/payments/preview", preview, ENV_DATA, 0},
+    {"POST", "/api/payments/mpesa/initiate", mpesa_initiate, ENV_DATA, 0},
+    {"POST", "/api/payments/mpesa/callback", mpesa_callback, ENV_DATA, 0},
+    {"GET", "/api/payments/mpesa/query/{reference}", mpesa_query, ENV_DATA, LANE_PAYMENT},
+    {"GET", "/api/payments/status/{reference}", status, ENV_DATA, 0},
+    {"POST", "/api/payments/paystack/initialize", paystack_initialize_h, ENV_DATA, LANE_PAYMENT},
+    {"GET", "/api/payments/paystack/verify/{reference}", paystack_verify_h, ENV_DATA, LANE_PAYMENT},
+    {"GET", "/api/payments/paystack/callback", paystack_callback, ENV_DATA, 0},
+    {"POST", "/api/payments/paystack/webhook", paystack_webhook, ENV_DATA, 0},
+    {NULL, NULL, NULL, 0, 0},
 };

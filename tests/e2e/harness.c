@@ -154,6 +154,7 @@ bool h_lipad_start(struct lipad *l, int port, const char *dir, const char *const
     /* the suite sends far more than 100 requests from 127.0.0.1; the rate
      * limit has its own test instance */
     ENV("LIPA_RATE_LIMIT=1000000");
+    ENV("LIPA_PHONE_RATE_LIMIT=1000000"); /* likewise per payer phone */
     const char *keep[] = {"ASAN_OPTIONS", "UBSAN_OPTIONS", "PATH", NULL};
     for (int i = 0; keep[i]; i++)
         if (getenv(keep[i]))

@@ -1007,6 +1007,7 @@ int main(void)
     SRunner *sr = srunner_create(suite_journeys());
     srunner_add_suite(sr, suite_water());
     srunner_add_suite(sr, suite_sms());
+    srunner_add_suite(sr, suite_hardening());
     srunner_add_suite(sr, suite_devices());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

@@ -93,20 +93,20 @@ static void h_params(void *ctx, struct http_req *req, struct http_resp *resp)
 }
 
 static const struct http_route routes[] = {
-    {"POST", "/plain/parse", h_parse, ENV_PLAIN},
-    {"POST", "/data/parse", h_parse, ENV_DATA},
-    {"POST", "/dev/parse", h_parse, ENV_DEVICE},
-    {"GET", "/plain/empty", h_empty, ENV_PLAIN},
-    {"GET", "/data/empty", h_empty, ENV_DATA},
-    {"GET", "/plain/fail", h_fail, ENV_PLAIN},
-    {"GET", "/data/fail", h_fail, ENV_DATA},
-    {"GET", "/dev/fail", h_fail, ENV_DEVICE},
-    {"GET", "/dev/conflict", h_conflict, ENV_DEVICE},
-    {"GET", "/admin", h_admin, ENV_PLAIN},
-    {"GET", "/x/{a}/y/{b}", h_params, ENV_PLAIN},
-    {"GET", "/only-get", h_empty, ENV_PLAIN},
-    {"DELETE", "/items/{id}", h_params, ENV_PLAIN},
-    {NULL, NULL, NULL, 0},
+    {"POST", "/plain/parse", h_parse, ENV_PLAIN, 0},
+    {"POST", "/data/parse", h_parse, ENV_DATA, 0},
+    {"POST", "/dev/parse", h_parse, ENV_DEVICE, 0},
+    {"GET", "/plain/empty", h_empty, ENV_PLAIN, 0},
+    {"GET", "/data/empty", h_empty, ENV_DATA, 0},
+    {"GET", "/plain/fail", h_fail, ENV_PLAIN, 0},
+    {"GET", "/data/fail", h_fail, ENV_DATA, 0},
+    {"GET", "/dev/fail", h_fail, ENV_DEVICE, 0},
+    {"GET", "/dev/conflict", h_conflict, ENV_DEVICE, 0},
+    {"GET", "/admin", h_admin, ENV_PLAIN, 0},
+    {"GET", "/x/{a}/y/{b}", h_params, ENV_PLAIN, 0},
+    {"GET", "/only-get", h_empty, ENV_PLAIN, 0},
+    {"DELETE", "/items/{id}", h_params, ENV_PLAIN, 0},
+    {NULL, NULL, NULL, 0, 0},
 };
 
 static struct http_server *srv;

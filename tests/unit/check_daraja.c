@@ -311,7 +311,7 @@ static const struct http_route daraja_routes[] = {
     {"GET", OAUTH_PATH, fake_dispatch, 0},
     {"POST", PUSH_PATH, fake_dispatch, 0},
     {"POST", QUERY_PATH, fake_dispatch, 0},
-    {NULL, NULL, NULL, 0},
+    {NULL, NULL, NULL, 0, 0},
 };
 
 static struct fake fk;

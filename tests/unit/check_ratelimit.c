@@ -146,9 +146,9 @@ static void h_free_route(void *ctx, struct http_req *req, struct http_resp *resp
 }
 
 static const struct http_route routes[] = {
-    {"GET", "/api/limited", h_limited, ENV_DATA},
-    {"POST", "/api/callback", h_free_route, ENV_DATA},
-    {NULL, NULL, NULL, 0},
+    {"GET", "/api/limited", h_limited, ENV_DATA, 0},
+    {"POST", "/api/callback", h_free_route, ENV_DATA, 0},
+    {NULL, NULL, NULL, 0, 0},
 };
 
 static struct http_server *start(unsigned *port, int64_t limit, int64_t window)

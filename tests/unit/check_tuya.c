@@ -118,9 +118,9 @@ static void tuya_fake(struct fake *f, const struct fake_req *rq, struct http_res
 
 static const struct http_route tuya_routes[] = {
     {"GET", TOKEN_PATH, fake_dispatch, 0},
-    {"POST", "/v1.0/iot-03/devices/{id}/commands", fake_dispatch, 0},
-    {"GET", "/v1.0/iot-03/devices/{id}/status", fake_dispatch, 0},
-    {NULL, NULL, NULL, 0},
+    {"POST", "/v1.0/iot-03/devices/{id}/commands", fake_dispatch, 0, 0},
+    {"GET", "/v1.0/iot-03/devices/{id}/status", fake_dispatch, 0, 0},
+    {NULL, NULL, NULL, 0, 0},
 };
 
 static struct fake fk;

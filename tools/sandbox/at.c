@@ -551,9 +551,9 @@ void sb_at_free(struct sandbox *sb)
 }
 
 const struct http_route sb_at_routes[] = {
-    {"POST", "/version1/messaging", h_send, 0},
-    {"GET", "/sandbox/sms", h_list, 0},
-    {"POST", "/sandbox/sms/behaviour", h_behaviour, 0},
-    {"POST", "/sandbox/sms/{id}/report", h_report, 0},
-    {NULL, NULL, NULL, 0},
+    {"POST", "/version1/messaging", h_send, 0, 0},
+    {"GET", "/sandbox/sms", h_list, 0, 0},
+    {"POST", "/sandbox/sms/behaviour", h_behaviour, 0, 0},
+    {"POST", "/sandbox/sms/{id}/report", h_report, 0, 0},
+    {NULL, NULL, NULL, 0, 0},
 };

@@ -8,6 +8,7 @@
 #include "util/log.h"
 #include "util/str.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -105,14 +106,91 @@ out:
     json_decref(o);
 }
 
-/* POST /sandbox/reset: clears the fault counters, keeps the data. */
+/* A held-back answer: a copy of the response, sent at the deadline. */
+static void snapshot_free(void *arg)
+{
+    struct http_resp *r = arg;
+    buf_free(&r->body);
+    for (size_t i = 0; i < r->nheaders; i++) {
+        free(r->hname[i]);
+        free(r->hvalue[i]);
+    }
+    free(r);
+}
+
+static void snapshot_send(void *arg, struct http_resp *resp)
+{
+    struct http_resp *r = arg;
+    resp->status = r->status;
+    resp->content_type = r->content_type;
+    buf_reset(&resp->body);
+    buf_append(&resp->body, r->body.data ? r->body.data : "", r->body.len);
+    for (size_t i = 0; i < r->nheaders; i++)
+        http_resp_header(resp, r->hname[i], r->hvalue[i]);
+}
+
+void sb_dispatch(void *ctx, struct http_req *req, struct http_resp *resp)
+{
+    struct sandbox *sb = ctx;
+    size_t i = (size_t)(req->route - sb->routes);
+    sb->route_fn[i](ctx, req, resp);
+    int svc = sb->route_svc[i];
+    if (svc >= SB_NSERVICES)
+        return;
+    pthread_mutex_lock(&sb->mu);
+    int64_t ms = sb->slow_ms[svc];
+    pthread_mutex_unlock(&sb->mu);
+    if (ms <= 0)
+        return;
+    struct http_resp *snap = calloc(1, sizeof *snap);
+    if (!snap)
+        return; /* answered at once */
+    *snap = *resp; /* the response moves into the snapshot */
+    memset(resp, 0, sizeof *resp);
+    buf_init(&resp->body, 0);
+    struct http_deferred *d = http_defer_until(req, ms, snapshot_send, snap, snapshot_free);
+    if (!d) { /* snap was freed: say what went wrong rather than nothing */
+        http_resp_text(resp, 500, "text/plain", "sandbox: could not hold the answer back");
+        return;
+    }
+    http_defer_done(d); /* unclaimed: the deadline answers */
+}
+
+/* POST /sandbox/slow {"service":"daraja"|"at"|"tuya"|"paystack","ms":N}:
+ * that fake's answers come N ms late (0: at once again). */
+static void h_slow(void *ctx, struct http_req *req, struct http_resp *resp)
+{
+    struct sandbox *sb = ctx;
+    json_t *o = json_loadb(req->body, req->body_len, 0, NULL);
+    const char *name = json_string_value(json_object_get(o, "service"));
+    json_t *ms = json_object_get(o, "ms");
+    int svc = -1;
+    for (int i = 0; name && i < SB_NSERVICES; i++)
+        if (!strcmp(name, service_names[i]))
+            svc = i;
+    if (svc < 0 || !json_is_integer(ms) || json_integer_value(ms) < 0 || json_integer_value(ms) > 600000) {
+        sb_control_error(resp, 400, "want {\"service\": daraja|at|tuya|paystack, \"ms\": 0..600000}");
+    } else {
+        pthread_mutex_lock(&sb->mu);
+        sb->slow_ms[svc] = json_integer_value(ms);
+        pthread_mutex_unlock(&sb->mu);
+        log_info("sandbox.slow", "service=%s ms=%lld", service_names[svc], (long long)json_integer_value(ms));
+        api_json(resp, 200, json_pack("{s:b, s:s, s:I}", "ok", 1, "service", service_names[svc], "ms",
+                                      (json_int_t)json_integer_value(ms)));
+    }
+    json_decref(o);
+}
+
+/* POST /sandbox/reset: clears the fault counters and delays, keeps the data. */
 static void h_reset(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct sandbox *sb = ctx;
     (void)req;
     pthread_mutex_lock(&sb->mu);
-    for (int i = 0; i < SB_NSERVICES; i++)
+    for (int i = 0; i < SB_NSERVICES; i++) {
         sb->fail_count[i] = sb->fail_status[i] = 0;
+        sb->slow_ms[i] = 0;
+    }
     pthread_mutex_unlock(&sb->mu);
     log_info("sandbox.reset", "faults=cleared");
     api_json(resp, 200, json_pack("{s:b}", "ok", 1));
@@ -166,12 +244,13 @@ static void h_stk_resend(void *ctx, struct http_req *req, struct http_resp *resp
 }
 
 const struct http_route sb_control_routes[] = {
-    {"POST", "/sandbox/fail", h_fail, 0},
-    {"POST", "/sandbox/reset", h_reset, 0},
-    {"GET", "/sandbox/health", h_health, 0},
-    {"GET", "/sandbox/stk", h_stk_list, 0},
-    {"POST", "/sandbox/stk/{id}/resend", h_stk_resend, 0},
-    {NULL, NULL, NULL, 0},
+    {"POST", "/sandbox/fail", h_fail, 0, 0},
+    {"POST", "/sandbox/reset", h_reset, 0, 0},
+    {"POST", "/sandbox/slow", h_slow, 0, 0},
+    {"GET", "/sandbox/health", h_health, 0, 0},
+    {"GET", "/sandbox/stk", h_stk_list, 0, 0},
+    {"POST", "/sandbox/stk/{id}/resend", h_stk_resend, 0, 0},
+    {NULL, NULL, NULL, 0, 0},
 };
 
 /* Host of an http(s) URL is this machine. */

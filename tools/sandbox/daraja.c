@@ -827,8 +827,8 @@ void sb_daraja_free(struct sandbox *sb)
 }
 
 const struct http_route sb_daraja_routes[] = {
-    {"GET", "/oauth/v1/generate", h_oauth, 0},
-    {"POST", "/mpesa/stkpush/v1/processrequest", h_push, 0},
-    {"POST", "/mpesa/stkpushquery/v1/query", h_query, 0},
-    {NULL, NULL, NULL, 0},
+    {"GET", "/oauth/v1/generate", h_oauth, 0, 0},
+    {"POST", "/mpesa/stkpush/v1/processrequest", h_push, 0, 0},
+    {"POST", "/mpesa/stkpushquery/v1/query", h_query, 0, 0},
+    {NULL, NULL, NULL, 0, 0},
 };

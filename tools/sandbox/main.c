@@ -104,21 +104,33 @@ static bool load_creds(struct sb_creds *c)
            env(c->paystack_secret, "LIPA_PAYSTACK_SECRET", "sk_test_sandbox");
 }
 
-/* One route table from the fakes' tables (malloc'ed; caller frees). */
-static struct http_route *join_routes(void)
+/* One route table from the fakes' tables (malloc'ed; caller frees), every
+ * route served through sb_dispatch; sb learns each route's own handler and
+ * fake. */
+static struct http_route *join_routes(struct sandbox *sb)
 {
     const struct http_route *tables[] = {sb_daraja_routes, sb_at_routes, sb_tuya_routes,
                                          sb_paystack_routes, sb_control_routes};
+    const int svc[] = {SB_DARAJA, SB_AT, SB_TUYA, SB_PAYSTACK, SB_NSERVICES};
     size_t n = 0, k = 0;
     for (size_t t = 0; t < sizeof tables / sizeof *tables; t++)
         for (const struct http_route *r = tables[t]; r->method; r++)
             n++;
     struct http_route *all = calloc(n + 1, sizeof *all);
-    if (!all)
+    sb->route_fn = calloc(n + 1, sizeof *sb->route_fn);
+    sb->route_svc = calloc(n + 1, sizeof *sb->route_svc);
+    if (!all || !sb->route_fn || !sb->route_svc) {
+        free(all);
         return NULL;
+    }
     for (size_t t = 0; t < sizeof tables / sizeof *tables; t++)
-        for (const struct http_route *r = tables[t]; r->method; r++)
-            all[k++] = *r;
+        for (const struct http_route *r = tables[t]; r->method; r++, k++) {
+            all[k] = *r;
+            all[k].fn = sb_dispatch;
+            sb->route_fn[k] = r->fn;
+            sb->route_svc[k] = svc[t];
+        }
+    sb->routes = all;
     return all;
 }
 
@@ -156,7 +168,7 @@ int main(int argc, char **argv)
     locks = pthread_mutex_init(&sb.mu, NULL) == 0 && pthread_cond_init(&sb.cv, &ca) == 0;
     pthread_condattr_destroy(&ca);
     if (!locks || !sb_daraja_init(&sb) || !sb_at_init(&sb) || !sb_tuya_init(&sb) ||
-        !sb_paystack_init(&sb) || !(routes = join_routes())) {
+        !sb_paystack_init(&sb) || !(routes = join_routes(&sb))) {
         fprintf(stderr, "lipa-sandbox: out of memory\n");
         goto out;
     }
@@ -203,6 +215,8 @@ out:
     sb_tuya_free(&sb);
     sb_paystack_free(&sb);
     free(routes);
+    free(sb.route_fn);
+    free(sb.route_svc);
     if (locks) {
         pthread_cond_destroy(&sb.cv);
         pthread_mutex_destroy(&sb.mu);

@@ -531,9 +531,9 @@ void sb_paystack_free(struct sandbox *sb)
 }
 
 const struct http_route sb_paystack_routes[] = {
-    {"POST", "/transaction/initialize", h_initialize, 0},
-    {"GET", "/transaction/verify/{reference}", h_verify, 0},
-    {"GET", "/sandbox/paystack/checkout/{code}", h_checkout, 0},
-    {"POST", "/sandbox/paystack/pay", h_pay, 0},
-    {NULL, NULL, NULL, 0},
+    {"POST", "/transaction/initialize", h_initialize, 0, 0},
+    {"GET", "/transaction/verify/{reference}", h_verify, 0, 0},
+    {"GET", "/sandbox/paystack/checkout/{code}", h_checkout, 0, 0},
+    {"POST", "/sandbox/paystack/pay", h_pay, 0, 0},
+    {NULL, NULL, NULL, 0, 0},
 };

@@ -45,6 +45,14 @@ struct sandbox {
     bool stopping;
     int fail_count[SB_NSERVICES];
     int fail_status[SB_NSERVICES];
+    int64_t slow_ms[SB_NSERVICES];   /* answers held back this long (POST /sandbox/slow) */
+
+    /* the joined route table, each route's own handler and its fake
+     * (SB_NSERVICES: a control route); main.c serves every route through
+     * sb_dispatch, which runs the handler and applies slow_ms */
+    const struct http_route *routes;
+    http_handler *route_fn;
+    int *route_svc;
 
     struct sb_daraja *daraja;
     struct sb_at *at;
@@ -101,6 +109,9 @@ int sb_fail_take(struct sandbox *sb, enum sb_service svc);
 const char *sb_reason(int status);
 /* Monotonic milliseconds, for due times. */
 int64_t sb_mono_ms(void);
+/* Runs the route's own handler, then holds its answer back for the fake's
+ * slow_ms (parked, not sleeping: other requests are served meanwhile). */
+void sb_dispatch(void *ctx, struct http_req *req, struct http_resp *resp);
 /* Answers a small JSON error {"ok":false,"error":msg} for control routes. */
 void sb_control_error(struct http_resp *resp, int status, const char *msg);
 

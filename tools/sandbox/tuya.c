@@ -721,15 +721,15 @@ void sb_tuya_free(struct sandbox *sb)
 }
 
 const struct http_route sb_tuya_routes[] = {
-    {"GET", "/v1.0/token", h_token, 0},
-    {"GET", "/v1.0/token/{refresh}", h_refresh, 0},
-    {"POST", "/v1.0/iot-03/devices/{id}/commands", h_commands, 0},
-    {"GET", "/v1.0/iot-03/devices/{id}/status", h_status, 0},
-    {"GET", "/v1.0/iot-03/devices/{id}", h_info, 0},
-    {"GET", "/v1.2/iot-03/devices/{id}/specification", h_spec, 0},
-    {"GET", "/v1.3/iot-03/devices", h_list, 0},
-    {"POST", "/sandbox/tuya/devices", h_register, 0},
-    {"GET", "/sandbox/tuya/devices", h_control_list, 0},
-    {"GET", "/sandbox/tuya/devices/{id}", h_control_get, 0},
-    {NULL, NULL, NULL, 0},
+    {"GET", "/v1.0/token", h_token, 0, 0},
+    {"GET", "/v1.0/token/{refresh}", h_refresh, 0, 0},
+    {"POST", "/v1.0/iot-03/devices/{id}/commands", h_commands, 0, 0},
+    {"GET", "/v1.0/iot-03/devices/{id}/status", h_status, 0, 0},
+    {"GET", "/v1.0/iot-03/devices/{id}", h_info, 0, 0},
+    {"GET", "/v1.2/iot-03/devices/{id}/specification", h_spec, 0, 0},
+    {"GET", "/v1.3/iot-03/devices", h_list, 0, 0},
+    {"POST", "/sandbox/tuya/devices", h_register, 0, 0},
+    {"GET", "/sandbox/tuya/devices", h_control_list, 0, 0},
+    {"GET", "/sandbox/tuya/devices/{id}", h_control_get, 0, 0},
+    {NULL, NULL, NULL, 0, 0},
 };
