@@ -7,6 +7,7 @@
 #include "pay/prompts.h"
 #include "pay/pushwait.h"
 #include "pay/purchase.h"
+#include "pay/topup.h"
 #include "sms/commands.h"
 #include "sms/inbound.h"
 #include "sms/outbox.h"
@@ -65,6 +66,7 @@ bool app_init(struct app *a, char *err, size_t errsz)
     if (!a->store)
         return false;
     store_outbox_recover(a->store);
+    topup_recover(a);
 
     struct buf errors;
     buf_init(&errors, 64 * 1024);
@@ -185,7 +187,7 @@ static int maintain_work(struct app *a)
 
 static const struct worker workers[] = {
     {"payments", purchase_work, WORK_PAYMENTS},
-    {"topups", purchase_topup_work, WORK_TOPUPS},
+    {"topups", topup_work, WORK_TOPUPS},
     {"outbox", outbox_work, WORK_OUTBOX},
     {"sms", sms_inbound_work, WORK_SMS},
     {"maintain", maintain_work, 0},

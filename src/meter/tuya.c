@@ -1,5 +1,5 @@
 /* tuya: the Tuya cloud (IoT Core OpenAPI) behind meter_provider. Every call
- * is signed (tuya_sign, protocols.md "Tuya cloud"); one access token is
+ * is signed (tuya_sign); one access token is
  * cached per provider state under a mutex until a minute before it expires,
  * and a "token expired/invalid" answer (1010, and its siblings 1011/1012)
  * renews it once and retries the call once. Tuya answers errors with HTTP
@@ -34,6 +34,7 @@ struct tuya {
 /* One answer, as far as it could be read. */
 struct treply {
     bool no_token;            /* the token step failed: msg says why */
+    bool sent;                /* the request went out (it may have arrived) */
     long status;              /* 0: no HTTP answer */
     json_t *json;
     bool success;
@@ -150,6 +151,7 @@ static void tuya_request(struct tuya *tu, const char *method, const char *path, 
     headers[nh] = NULL;
     struct httpc_req req = {.method = method, .url = url, .headers = headers, .body = body,
                             .body_len = body ? strlen(body) : 0, .timeout_ms = tu->timeout_ms};
+    r->sent = true;
     httpc_do(&req, &hr);
     explicit_bzero(h_token, sizeof h_token);
     r->status = hr.status;
@@ -250,9 +252,25 @@ static bool code_transient(int64_t code)
            code == 2001;
 }
 
+/* Whether a failed call may still have done its work: the request went
+ * out and nothing readable said it was refused. A gateway's 5xx or a
+ * timeout says nothing about the cloud behind it; nor does Tuya's own
+ * "system error" (code 500). A 429 or a business code is a refusal. */
+static bool unsure(const struct treply *r)
+{
+    if (r->no_token || !r->sent)
+        return false;
+    if (r->status == 0 || r->status >= 500)
+        return true;
+    if (r->json && !r->success && r->code)
+        return r->code == 500;
+    return r->status != 429 && r->status < 400;
+}
+
 static void classify(const struct treply *r, struct meter_res *res)
 {
     res->http_status = (int)r->status;
+    res->unsure = false;
     if (r->no_token || r->status == 0) {
         res->outcome = METER_RETRY;
         str_copy(res->detail, sizeof res->detail, r->msg);
@@ -272,6 +290,8 @@ static void classify(const struct treply *r, struct meter_res *res)
         res->outcome = METER_RETRY; /* an answer we cannot read: unknown outcome */
         snprintf(res->detail, sizeof res->detail, "HTTP %ld without a readable answer", r->status);
     }
+    if (res->outcome == METER_RETRY)
+        res->unsure = unsure(r);
 }
 
 /* Device ids travel in the path: only [A-Za-z0-9_-], 1..64 characters. */
@@ -491,6 +511,155 @@ out:
     json_decref(all);
 }
 
+/* ---- the device log ----
+ * GET /v1.0/devices/{id}/logs?type=5 lists the commands the cloud issued
+ * to a device, newest first, a page at a time: has_next and next_row_key,
+ * which goes back as start_row_key. The cap stops a cloud that never says
+ * has_next:false; a log cut short is a failure, never a smaller count. */
+#define TUYA_LOG_PAGE 100
+#define TUYA_LOG_PAGES_MAX 20
+#define TUYA_LOG_TYPE_COMMANDS 5
+
+bool tuya_logs_path(const char *device_id, const char *code, int64_t from_ms, int64_t to_ms,
+                    const char *start_row_key, char *out, size_t outsz)
+{
+    int n;
+    /* keys in order, as the query is signed as written */
+    if (start_row_key && *start_row_key)
+        n = snprintf(out, outsz, "/v1.0/devices/%s/logs?codes=%s&end_time=%lld&size=%d&start_row_key=%s"
+                                 "&start_time=%lld&type=%d",
+                     device_id, code, (long long)to_ms, TUYA_LOG_PAGE, start_row_key, (long long)from_ms,
+                     TUYA_LOG_TYPE_COMMANDS);
+    else
+        n = snprintf(out, outsz, "/v1.0/devices/%s/logs?codes=%s&end_time=%lld&size=%d&start_time=%lld&type=%d",
+                     device_id, code, (long long)to_ms, TUYA_LOG_PAGE, (long long)from_ms,
+                     TUYA_LOG_TYPE_COMMANDS);
+    return n > 0 && (size_t)n < outsz;
+}
+
+/* A log value as text: Tuya sends a string, but a number is read too. */
+static bool value_text(const json_t *v, char *out, size_t n)
+{
+    if (json_is_string(v))
+        return json_string_length(v) < n && str_copy(out, n, json_string_value(v));
+    if (json_is_integer(v))
+        return (size_t)snprintf(out, n, "%lld", (long long)json_integer_value(v)) < n;
+    if (json_is_boolean(v))
+        return str_copy(out, n, json_is_true(v) ? "true" : "false");
+    return false;
+}
+
+bool tuya_logs_page(const json_t *answer, const char *code, struct meter_log *log, char *next, size_t nextsz,
+                    char *why, size_t whysz)
+{
+    const json_t *result = json_object_get(answer, "result");
+    const json_t *logs = json_object_get(result, "logs");
+    size_t i;
+    const json_t *e;
+    next[0] = 0;
+    if (!json_is_true(json_object_get(answer, "success")) || !json_is_object(result)) {
+        str_copy(why, whysz, "log: not a successful answer");
+        return false;
+    }
+    if (logs && !json_is_array(logs)) {
+        str_copy(why, whysz, "log: logs is not a list");
+        return false;
+    }
+    json_array_foreach(logs, i, e) {
+        const char *c = json_string_value(json_object_get(e, "code"));
+        const json_t *t = json_object_get(e, "event_time");
+        int64_t at = 0;
+        if (!c || strcmp(c, code))
+            continue; /* another data point: the query asked for one, a cloud may send more */
+        if (!(json_is_integer(t) ? (at = (int64_t)json_integer_value(t)) > 0
+                                 : json_is_string(t) && str_to_i64(json_string_value(t), 1, INT64_MAX / 2, &at))) {
+            str_copy(why, whysz, "log: an entry without a readable event_time");
+            return false;
+        }
+        if (log->n >= METER_LOG_MAX) {
+            snprintf(why, whysz, "log: more than %d entries", METER_LOG_MAX);
+            return false;
+        }
+        if (!value_text(json_object_get(e, "value"), log->e[log->n].value, sizeof log->e[log->n].value)) {
+            str_copy(why, whysz, "log: an entry without a readable value");
+            return false;
+        }
+        log->e[log->n++].at = at;
+    }
+    if (!json_is_true(json_object_get(result, "has_next")))
+        return true;
+    const char *key = json_string_value(json_object_get(result, "next_row_key"));
+    if (!row_key_ok(key) || strlen(key) >= nextsz) {
+        str_copy(why, whysz, "log: has_next without a usable next_row_key");
+        return false;
+    }
+    str_copy(next, nextsz, key);
+    return true;
+}
+
+static void tuya_logs(void *st, const char *device_id, const char *code, int64_t from_ms, int64_t to_ms,
+                      struct meter_log *log, struct meter_res *res)
+{
+    struct tuya *tu = st;
+    struct treply r = {0};
+    char path[512], key[TUYA_ROW_KEY_MAX + 1] = "", next[TUYA_ROW_KEY_MAX + 1];
+    int pages = 0;
+
+    memset(res, 0, sizeof *res);
+    log->n = 0;
+    log->cloud_ms = log->asked_ms = log->answered_ms = 0;
+    if (!device_id_ok(device_id)) {
+        reject(res, "device id: only letters, digits, '_' and '-', at most 64");
+        goto out;
+    }
+    if (!code || !*code || strlen(code) > 64 || strspn(code, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(code) ||
+        from_ms < 0 || to_ms < from_ms) {
+        reject(res, "log: a code of [a-z0-9_] and a window from <= to");
+        goto out;
+    }
+    for (;;) {
+        if (!tuya_logs_path(device_id, code, from_ms, to_ms, key, path, sizeof path)) {
+            list_fail(res, "log: query too long");
+            goto out;
+        }
+        treply_free(&r);
+        int64_t asked = now_ms();
+        tuya_call(tu, "GET", path, NULL, &r);
+        int64_t answered = now_ms();
+        classify(&r, res);
+        if (res->outcome != METER_OK)
+            goto out;
+        if (!pages) { /* the cloud's clock, for the caller's skew check */
+            const json_t *t = json_object_get(r.json, "t");
+            log->cloud_ms = json_is_integer(t) ? (int64_t)json_integer_value(t) : 0;
+            log->asked_ms = asked;
+            log->answered_ms = answered;
+        }
+        pages++;
+        if (!tuya_logs_page(r.json, code, log, next, sizeof next, res->detail, sizeof res->detail)) {
+            res->outcome = METER_RETRY;
+            goto out;
+        }
+        if (!next[0])
+            break;
+        if (!strcmp(next, key)) {
+            list_fail(res, "log: paging: the same next_row_key again");
+            goto out;
+        }
+        if (pages >= TUYA_LOG_PAGES_MAX) {
+            list_fail(res, "log: paging: more than 20 pages");
+            goto out;
+        }
+        str_copy(key, sizeof key, next);
+    }
+out:
+    log_event(res->outcome == METER_OK ? LOG_DEBUG : LOG_WARN, "meter_call",
+              "provider=tuya op=logs device=%s outcome=%s http=%d pages=%d entries=%zu detail=\"%.80s\"",
+              device_id_ok(device_id) ? device_id : "-", outcome_name(res->outcome), res->http_status, pages,
+              log->n, res->detail);
+    treply_free(&r);
+}
+
 const struct meter_provider meter_tuya = {
     .name = "tuya",
     .create = tuya_create,
@@ -499,4 +668,5 @@ const struct meter_provider meter_tuya = {
     .command = tuya_command,
     .status = tuya_status,
     .list = tuya_list,
+    .logs = tuya_logs,
 };

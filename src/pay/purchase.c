@@ -17,7 +17,6 @@
 
 #define QUERY_RETRY_MS 30000          /* between STK queries while pending */
 #define PUSH_MAX_ATTEMPTS 6
-#define TOPUP_BACKOFF_CAP_MS 600000
 
 int64_t purchase_energy(int64_t amount, int64_t price_cents)
 {
@@ -580,52 +579,4 @@ int purchase_work(struct app *a)
     if (np && !atomic_load(&a->stopping))
         push_all(a, pending, np);
     return (n < 0 ? 0 : n) + (k < 0 ? 0 : k);
-}
-
-/* ---- the top-up worker ---- */
-
-int purchase_topup_work(struct app *a)
-{
-    struct payment due[8];
-    int n = store_topups_due(a->store, now_ms(), due, 8);
-    for (int i = 0; i < n && !atomic_load(&a->stopping); i++) {
-        struct payment *p = &due[i];
-        struct meter m;
-        struct meter_res res = {0};
-        if (store_meter_get(a->store, p->meter_id, &m) != ST_OK) {
-            res.outcome = METER_REJECT;
-            str_copy(res.detail, sizeof res.detail, "meter no longer registered");
-        } else {
-            a->meter->topup(a->meter_st, m.device_id, p->energy * 10, &res);
-        }
-        p->topup_attempts++;
-        switch (res.outcome) {
-        case METER_OK:
-            app_health_set(a, PROV_TUYA, true, "top-up accepted");
-            str_copy(p->topup_status, sizeof p->topup_status, "done");
-            p->topup_error[0] = 0;
-            atomic_fetch_add(&a->topups_done, 1);
-            log_info("meter.topped_up", "payment=%lld meter=%s energy_tenths=%lld", (long long)p->id,
-                     p->meter_id, (long long)p->energy);
-            break;
-        case METER_RETRY: {
-            app_health_set(a, PROV_TUYA, false, res.detail);
-            p->topup_next_at = now_ms() + backoff_ms(a->cfg.retry_base_ms, p->topup_attempts, TOPUP_BACKOFF_CAP_MS);
-            str_copy(p->topup_error, sizeof p->topup_error, res.detail);
-            log_warn("meter.topup_retry", "payment=%lld attempt=%lld error=\"%s\"", (long long)p->id,
-                     (long long)p->topup_attempts, res.detail);
-            break;
-        }
-        case METER_REJECT:
-            app_health_set(a, PROV_TUYA, true, "top-up refused");
-            str_copy(p->topup_status, sizeof p->topup_status, "failed");
-            str_copy(p->topup_error, sizeof p->topup_error, res.detail);
-            log_error("meter.topup_refused", "payment=%lld meter=%s error=\"%s\"", (long long)p->id,
-                      p->meter_id, res.detail);
-            break;
-        }
-        store_payment_save(a->store, p);
-        step_aside();
-    }
-    return n < 0 ? 0 : n;
 }

@@ -89,10 +89,9 @@ const struct purchase_kind *purchase_kind_of(const char *kind);
  * error. Used by the M-Pesa path here and by other payment providers. */
 bool purchase_finish(struct app *a, struct payment *p);
 
-/* One pass of the payment worker / the top-up worker; return how many
- * purchases they touched. */
+/* One pass of the payment worker; returns how many purchases it touched.
+ * (The top-up worker is pay/topup.h.) */
 int purchase_work(struct app *a);
-int purchase_topup_work(struct app *a);
 
 /* Status text of a Daraja result code. */
 const char *purchase_status_for(int64_t result_code);

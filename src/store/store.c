@@ -27,7 +27,7 @@
                  "response_code, response_description, customer_message, mpesa_receipt, "              \
                  "COALESCE(paid_amount,-1), attempts, next_at, last_error, topup_status, "              \
                  "topup_attempts, topup_next_at, topup_error, COALESCE(token_minute,-1), version, "     \
-                 "created_at, updated_at, provider, COALESCE(reference,''), liters, currency, "           \
+                 "created_at, updated_at, provider, COALESCE(reference,''), liters, currency, topup_sent_at, " \
                  "COALESCE(idem_fp,'')"
 #define OUTBOX_COLS "id, phone, body, kind, COALESCE(payment_id,0), status, attempts, next_at, last_error, " \
                     "COALESCE(provider_id,''), encoding, parts, created_at, updated_at"
@@ -77,14 +77,24 @@
                "AND provider = ?3 AND next_at <= ?1 ORDER BY next_at LIMIT ?2")                    \
     X(PAY_DUE_NOW, "UPDATE payments SET next_at = ?1, version = version + 1 "                       \
                    "WHERE id = ?2 AND status = 'pending' AND next_at > ?1")                        \
-    X(TOPUP_DUE, "SELECT " PAY_COLS " FROM payments WHERE topup_status = 'queued' "                \
+    X(TOPUP_DUE, "SELECT " PAY_COLS " FROM payments WHERE topup_status IN ('queued','sending','checking') " \
                  "AND topup_next_at <= ? ORDER BY topup_next_at LIMIT ?")                          \
+    /* the queue's partial index holds every 'sending' row, and only a   \
+     * query that repeats the index's condition may use it */             \
+    X(TOPUP_RECOVER, "UPDATE payments SET topup_status = 'checking', topup_error = ?, "            \
+                     "version = version + 1 WHERE topup_status IN ('queued','sending','checking') " \
+                     "AND topup_status = 'sending'")                                               \
+    /* through the meter's index of completed purchases: rare, and a     \
+     * meter's purchases are few */                                       \
+    X(TOPUP_TRIES, "SELECT " PAY_COLS " FROM payments WHERE meter_id = ?1 AND status = 'completed' " \
+                   "AND created_at <= ?4 AND energy = ?2 AND topup_status IN ('done','sending','checking') " \
+                   "AND topup_sent_at BETWEEN ?3 AND ?4 ORDER BY topup_sent_at, id LIMIT ?5")   \
     X(PAY_SAVE, "UPDATE payments SET status=?, result_code=?, result_desc=?, "                     \
                 "merchant_request_id=NULLIF(?,''), checkout_request_id=NULLIF(?,''), "             \
                 "response_code=?, response_description=?, customer_message=?, mpesa_receipt=?, "   \
                 "paid_amount=NULLIF(?,-1), attempts=?, next_at=?, last_error=?, topup_status=?, "  \
                 "topup_attempts=?, topup_next_at=?, topup_error=?, token_minute=NULLIF(?,-1), "    \
-                "energy=?, updated_at=?, version=version+1 WHERE id=? AND version=?")                                               \
+                "energy=?, topup_sent_at=?, updated_at=?, version=version+1 WHERE id=? AND version=?")                                               \
     X(PAY_FINISH, "UPDATE payments SET status=?, result_code=?, result_desc=?, mpesa_receipt=?, "  \
                   "paid_amount=NULLIF(?,-1), last_error=?, topup_status=?, topup_next_at=?, "      \
                   "token_minute=NULLIF(?,-1), updated_at=?, version=version+1 "                    \
@@ -336,6 +346,7 @@ static void read_payment(sqlite3_stmt *s, struct payment *p)
     COPY(s, i++, p->reference);
     p->liters = sqlite3_column_int64(s, i++);
     COPY(s, i++, p->currency);
+    p->topup_sent_at = sqlite3_column_int64(s, i++);
     COPY(s, i++, p->idem_fp);
 }
 
@@ -1203,6 +1214,34 @@ int store_topups_due(struct store *st, int64_t now, struct payment *out, int max
     return payments_due(st, S_TOPUP_DUE, NULL, now, out, max);
 }
 
+enum store_rc store_topups_recover(struct store *st, const char *why)
+{
+    sqlite3_stmt *s = prep(st, S_TOPUP_RECOVER);
+    if (!s)
+        return ST_ERROR;
+    bind_text(s, 1, why);
+    return step_write(st, s, "topups_recover");
+}
+
+int store_topup_tries(struct store *st, const char *meter_id, int64_t energy, int64_t from, int64_t to,
+                      struct payment *out, int max)
+{
+    sqlite3_stmt *s = prep(st, S_TOPUP_TRIES);
+    if (!s)
+        return -1;
+    bind_text(s, 1, meter_id);
+    sqlite3_bind_int64(s, 2, energy);
+    sqlite3_bind_int64(s, 3, from);
+    sqlite3_bind_int64(s, 4, to);
+    sqlite3_bind_int64(s, 5, max);
+    int n = 0, rc = SQLITE_DONE;
+    while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW)
+        read_payment(s, &out[n++]);
+    bool failed = n < max && rc != SQLITE_DONE;
+    done(s);
+    return failed ? -1 : n;
+}
+
 enum store_rc store_payment_due_now(struct store *st, int64_t id, int64_t now)
 {
     sqlite3_stmt *s = prep(st, S_PAY_DUE_NOW);
@@ -1242,6 +1281,7 @@ enum store_rc store_payment_save(struct store *st, struct payment *p)
     bind_text(s, i++, p->topup_error);
     sqlite3_bind_int64(s, i++, p->token_minute);
     sqlite3_bind_int64(s, i++, p->energy);
+    sqlite3_bind_int64(s, i++, p->topup_sent_at);
     sqlite3_bind_int64(s, i++, now_ms());
     sqlite3_bind_int64(s, i++, p->id);
     sqlite3_bind_int64(s, i++, p->version);

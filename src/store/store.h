@@ -112,7 +112,7 @@ struct payment {
     int64_t paid_amount;       /* -1 when none */
     int64_t attempts, next_at;
     char last_error[256];
-    char topup_status[8];
+    char topup_status[12];     /* none|queued|sending|checking|done|failed */
     int64_t topup_attempts, topup_next_at;
     char topup_error[256];
     int64_t token_minute;      /* -1 when no token */
@@ -122,6 +122,7 @@ struct payment {
     char reference[40];        /* water orders: WS-<ms>-<8>; "" for none */
     int64_t liters;            /* water orders */
     char currency[4];          /* "" = KES on create */
+    int64_t topup_sent_at;     /* when the last top-up attempt went out; 0: none out */
     char idem_fp[65];          /* fingerprint of the request that chose
                                   idem_key (pay/idem.h); "" for none. Not
                                   kept by the intake (store_take_payment):
@@ -155,7 +156,17 @@ enum store_rc store_payments_list(struct store *st, const char *kind,
                                   void (*fn)(void *, const struct payment *), void *ctx);
 /* Due work: a provider's payments pending/processing with next_at <= now. */
 int store_payments_due(struct store *st, const char *provider, int64_t now, struct payment *out, int max);
+/* Top-ups to send (queued) or to check with the meter cloud (sending,
+ * checking) whose topup_next_at has come. */
 int store_topups_due(struct store *st, int64_t now, struct payment *out, int max);
+/* At start-up: top-ups left 'sending' by a lipad that stopped before the
+ * meter cloud answered become 'checking', with why as their topup_error. */
+enum store_rc store_topups_recover(struct store *st, const char *why);
+/* Completed purchases of meter_id with this energy whose top-up is done,
+ * sending or checking with topup_sent_at in [from, to], oldest first (the
+ * top-up check's cluster); the count (<= max) or -1 on error. */
+int store_topup_tries(struct store *st, const char *meter_id, int64_t energy, int64_t from, int64_t to,
+                      struct payment *out, int max);
 /* Makes a pending payment due at now; ST_NOT_FOUND when it is not pending
  * or was due already. */
 enum store_rc store_payment_due_now(struct store *st, int64_t id, int64_t now);

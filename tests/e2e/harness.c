@@ -150,6 +150,9 @@ bool h_lipad_start(struct lipad *l, int port, const char *dir, const char *const
     ENV("LIPA_WORKER_POLL_MS=50");
     ENV("LIPA_HTTP_TIMEOUT_MS=3000");
     ENV("LIPA_RETRY_BASE_MS=200");
+    /* a top-up whose answer was lost is checked 0.3 s after lipad would
+     * have given up on it, not a minute */
+    ENV("LIPA_TOPUP_LATE_MS=300");
     ENV("LIPA_THREADS=2");
     /* the suite sends far more than 100 requests from 127.0.0.1; the rate
      * limit has its own test instance */

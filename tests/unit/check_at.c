@@ -39,7 +39,7 @@ static void at_fake(struct fake *f, const struct fake_req *rq, struct http_resp 
 }
 
 static const struct http_route at_routes[] = {
-    {"POST", SMS_PATH, fake_dispatch, 0},
+    {"POST", SMS_PATH, fake_dispatch, 0, 0},
     {NULL, NULL, NULL, 0, 0},
 };
 

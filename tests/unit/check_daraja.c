@@ -308,9 +308,9 @@ static void daraja_fake(struct fake *f, const struct fake_req *rq, struct http_r
 }
 
 static const struct http_route daraja_routes[] = {
-    {"GET", OAUTH_PATH, fake_dispatch, 0},
-    {"POST", PUSH_PATH, fake_dispatch, 0},
-    {"POST", QUERY_PATH, fake_dispatch, 0},
+    {"GET", OAUTH_PATH, fake_dispatch, 0, 0},
+    {"POST", PUSH_PATH, fake_dispatch, 0, 0},
+    {"POST", QUERY_PATH, fake_dispatch, 0, 0},
     {NULL, NULL, NULL, 0, 0},
 };
 

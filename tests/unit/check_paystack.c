@@ -141,7 +141,7 @@ static void ps_fake(struct fake *f, const struct fake_req *rq, struct http_resp 
 }
 
 static const struct http_route ps_routes[] = {
-    {"POST", INIT_PATH, fake_dispatch, 0},
+    {"POST", INIT_PATH, fake_dispatch, 0, 0},
     {"GET", "/transaction/verify/{reference}", fake_dispatch, 0, 0},
     {NULL, NULL, NULL, 0, 0},
 };

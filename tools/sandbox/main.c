@@ -201,6 +201,7 @@ int main(int argc, char **argv)
     log_info("sandbox.stop", "signal=%d", sig);
     rc = 0;
 out:
+    sb_tuya_release(&sb); /* held answers go out while the server still runs */
     http_server_stop(srv, 500);
     if (locks) {
         pthread_mutex_lock(&sb.mu);

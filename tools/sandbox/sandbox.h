@@ -85,8 +85,12 @@ enum sb_resend sb_daraja_stk_resend(struct sandbox *sb, const char *checkout_id,
 bool sb_at_init(struct sandbox *sb);
 void sb_at_free(struct sandbox *sb);
 
-/* tuya.c */
+/* tuya.c. sb_tuya_init starts the thread that answers held commands;
+ * sb_tuya_release answers every held one at once and stops that thread:
+ * call it before stopping the server (a parked connection must be
+ * answered while the server runs). sb_tuya_free releases too. */
 bool sb_tuya_init(struct sandbox *sb);
+void sb_tuya_release(struct sandbox *sb);
 void sb_tuya_free(struct sandbox *sb);
 /* The Tuya request signature, computed independently of lipa's client:
  * UPPER hex HMAC-SHA256(secret, client_id + access_token + t + nonce +

@@ -1,6 +1,6 @@
 /* sandbox/tuya: a fake Tuya cloud for prepaid electricity meters (category
  * zndb). Every call is signed and the sandbox checks the signature itself,
- * from the protocols.md recipe, without lipa's client code: sign = UPPER hex
+ * from Tuya's published recipe, without lipa's client code: sign = UPPER hex
  * HMAC-SHA256(secret, client_id [+ access_token] + t + nonce + stringToSign),
  * stringToSign = METHOD "\n" hex(sha256(body)) "\n" Signature-Headers block
  * "\n" path?query-sorted-by-key. Like the live cloud it answers HTTP 200 with
@@ -16,7 +16,25 @@
  * clear_energy zeroes it; the vendor codes of the seed documents
  * (charge_money, goods_price, charge_token, prepayment_switch) are stored and
  * then reported in the status. GET /sandbox/tuya/devices/{id} shows a
- * device's balance and every command it received. */
+ * device's balance and every command it received.
+ *
+ * The device log (GET /v1.0/devices/{id}/logs) answers as Tuya's does:
+ * type 5 (commands issued) and 7 (data points reported: the balance after
+ * a charge or a clear), a time window, newest first, pages of `size` with
+ * has_next and next_row_key (sent back as start_row_key).
+ *
+ * POST /sandbox/tuya/hold {"count":N,"ms":M,"apply":true|false} holds the
+ * answers to the next N commands that charge energy for M ms: with apply
+ * the command is applied and logged at once and only the answer waits (a
+ * reply lost on its way back); without, nothing is applied and the answer,
+ * after the wait, is HTTP 504 (a request lost on its way in). GET
+ * /sandbox/tuya/hold says how many holds are armed and held. The held
+ * answers are parked connections (http_defer), answered by a thread of
+ * this file, and all answered at once when the sandbox stops.
+ *
+ * POST /sandbox/tuya/clock {"offset_ms":N} sets the device log's clock N ms
+ * ahead of this machine's (behind when negative): its answers' t and
+ * event times, as a cloud whose clock is off would give them. */
 #include "sandbox.h"
 
 #include "http/api.h"
@@ -27,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define TOKEN_TTL_S 7200
 #define TOKENS 8                /* live tokens kept at once */
@@ -35,6 +54,8 @@
 #define COMMAND_LOG_MAX 500     /* per device; the oldest go first */
 #define ENERGY_MAX 99999999     /* charge_energy bound, as the specification says */
 #define PRODUCT_ID "sbxzndb0prepaid1"
+#define HELD_MAX 64             /* answers held at once */
+#define HOLD_MS_MAX 600000
 
 struct tuya_token {
     char access[33], refresh[33];
@@ -47,8 +68,16 @@ struct device {
     int64_t balance, last_charge, forward_total;
     bool prepay, sw;
     json_t *vendor;             /* code -> last value, vendor data points */
-    json_t *commands;           /* [{code, value, t}], oldest first */
+    json_t *commands;           /* [{code, value, t, seq, balance}], oldest first */
+    int64_t seq;                /* the last command's number */
     int64_t created_s, updated_s;
+};
+
+/* A command's answer held back (see the top). */
+struct held {
+    struct http_deferred *d;
+    int64_t due_mono;
+    bool applied;
 };
 
 struct sb_tuya {
@@ -57,6 +86,15 @@ struct sb_tuya {
     char uid[24];
     struct device **dev;
     size_t n, cap;
+    /* holds, under sb->mu; the holder thread waits on hold_cv */
+    int64_t hold_count, hold_ms, hold_seen;
+    int64_t clock_ms;           /* how far the log's clock is ahead of the machine's */
+    bool hold_apply;
+    struct held held[HELD_MAX];
+    size_t nheld;
+    pthread_cond_t hold_cv;
+    pthread_t holder;
+    bool holder_running, releasing;
 };
 
 /* ---- signing ---- */
@@ -435,9 +473,83 @@ static void command_apply(struct device *d, const char *code, json_t *v)
     }
     if (json_array_size(d->commands) >= COMMAND_LOG_MAX)
         json_array_remove(d->commands, 0);
-    json_array_append_new(d->commands, json_pack("{s:s, s:o, s:I}", "code", code, "value",
-                                                  json_deep_copy(v), "t", (json_int_t)now_ms()));
+    d->seq++;
+    json_array_append_new(d->commands, json_pack("{s:s, s:o, s:I, s:I, s:I}", "code", code, "value",
+                                                  json_deep_copy(v), "t", (json_int_t)now_ms(), "seq",
+                                                  (json_int_t)d->seq, "balance", (json_int_t)d->balance));
     d->updated_s = now_s();
+}
+
+/* ---- held answers ---- */
+
+/* The answer a held command gets when its time comes. */
+static void held_answer(struct http_resp *resp, bool applied)
+{
+    if (applied) {
+        tuya_ok(resp, json_true());
+        return;
+    }
+    json_t *o = envelope(false);
+    if (o) {
+        json_object_set_new(o, "code", json_integer(504));
+        json_object_set_new(o, "msg", json_string("gateway timeout"));
+    }
+    api_json(resp, 504, o);
+}
+
+/* Answers held commands when due (all of them once releasing). */
+static void *holder(void *arg)
+{
+    struct sandbox *sb = arg;
+    struct sb_tuya *ty = sb->tuya;
+    pthread_mutex_lock(&sb->mu);
+    for (;;) {
+        int64_t now = sb_mono_ms(), next = -1;
+        for (size_t i = 0; i < ty->nheld;) {
+            if (!ty->releasing && ty->held[i].due_mono > now) {
+                if (next < 0 || ty->held[i].due_mono < next)
+                    next = ty->held[i].due_mono;
+                i++;
+                continue;
+            }
+            struct held h = ty->held[i];
+            ty->held[i] = ty->held[--ty->nheld];
+            pthread_mutex_unlock(&sb->mu); /* no lock while answering */
+            struct http_resp *r = http_defer_claim(h.d); /* NULL: the server answered it at its stop */
+            if (r)
+                held_answer(r, h.applied);
+            http_defer_done(h.d);
+            log_info("tuya.hold.answered", "applied=%d", h.applied);
+            pthread_mutex_lock(&sb->mu);
+        }
+        if (ty->releasing && !ty->nheld)
+            break;
+        if (next < 0) {
+            pthread_cond_wait(&ty->hold_cv, &sb->mu);
+        } else {
+            struct timespec ts = {(time_t)(next / 1000), (long)(next % 1000) * 1000000L};
+            pthread_cond_timedwait(&ty->hold_cv, &sb->mu, &ts);
+        }
+    }
+    pthread_mutex_unlock(&sb->mu);
+    return NULL;
+}
+
+/* Takes one armed hold for a command list that charges energy; false when
+ * none is armed. Caller holds mu. */
+static bool hold_take(struct sb_tuya *ty, json_t *cmds, bool *apply, int64_t *ms)
+{
+    size_t i;
+    json_t *c;
+    bool charges = false;
+    json_array_foreach(cmds, i, c) charges |= !strcmp(json_string_value(json_object_get(c, "code")), "charge_energy");
+    if (!charges || ty->hold_count <= 0 || ty->releasing || ty->nheld >= HELD_MAX)
+        return false;
+    ty->hold_count--;
+    ty->hold_seen++;
+    *apply = ty->hold_apply;
+    *ms = ty->hold_ms;
+    return true;
 }
 
 /* POST /v1.0/iot-03/devices/{id}/commands {"commands":[{code, value}]} */
@@ -469,8 +581,9 @@ static void h_commands(void *ctx, struct http_req *req, struct http_resp *resp)
     }
     pthread_mutex_lock(&sb->mu);
     struct device *d = device_get(sb, req->params[0]);
-    int64_t balance = 0;
-    if (d) {
+    int64_t balance = 0, ms = 0;
+    bool apply = true, held = d && hold_take(sb->tuya, cmds, &apply, &ms);
+    if (d && apply) {
         json_array_foreach(cmds, i, c)
             command_apply(d, json_string_value(json_object_get(c, "code")), json_object_get(c, "value"));
         balance = d->balance;
@@ -480,11 +593,184 @@ static void h_commands(void *ctx, struct http_req *req, struct http_resp *resp)
         tuya_error(req, resp, 2010, "device not exist", "unknown device id");
         goto out;
     }
-    log_info("tuya.commands", "device=%s count=%zu balance_energy=%lld", req->params[0],
-             json_array_size(cmds), (long long)balance);
-    tuya_ok(resp, json_true());
+    log_info("tuya.commands", "device=%s count=%zu balance_energy=%lld applied=%d held_ms=%lld", req->params[0],
+             json_array_size(cmds), (long long)balance, apply, (long long)(held ? ms : 0));
+    struct http_deferred *df = held ? http_defer(req) : NULL;
+    if (df) {
+        pthread_mutex_lock(&sb->mu);
+        struct sb_tuya *ty = sb->tuya;
+        bool queued = !ty->releasing && ty->nheld < HELD_MAX;
+        if (queued) {
+            ty->held[ty->nheld++] = (struct held){df, sb_mono_ms() + ms, apply};
+            pthread_cond_signal(&ty->hold_cv);
+        }
+        pthread_mutex_unlock(&sb->mu);
+        if (!queued) { /* stopping meanwhile: answer at once */
+            struct http_resp *r = http_defer_claim(df);
+            if (r)
+                held_answer(r, apply);
+            http_defer_done(df);
+        }
+    } else if (held && !apply) {
+        held_answer(resp, false);
+    } else {
+        tuya_ok(resp, json_true());
+    }
 out:
     json_decref(o);
+}
+
+/* ---- the device log ---- */
+
+/* item is one of the comma-separated names in list. */
+static bool in_list(const char *list, const char *item)
+{
+    size_t n = strlen(item);
+    for (const char *p = list; *p;) {
+        size_t len = strcspn(p, ",");
+        if (len == n && !strncmp(p, item, n))
+            return true;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return false;
+}
+
+/* The types of a "5,7" list as bits; false when one is not 1..10. */
+static bool types_of(const char *list, unsigned *bits)
+{
+    *bits = 0;
+    for (const char *p = list; *p;) {
+        char one[8];
+        size_t len = strcspn(p, ",");
+        int64_t t;
+        if (!len || len >= sizeof one)
+            return false;
+        memcpy(one, p, len);
+        one[len] = 0;
+        if (!str_to_i64(one, 1, 10, &t))
+            return false;
+        *bits |= 1u << t;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return *bits != 0;
+}
+
+/* A row key "s<seq>e<0|1>": the command's number, then 0 for its report,
+ * 1 for the command itself (the order of the newest-first listing). */
+static bool row_key_parse(const char *k, int64_t *seq, int *part)
+{
+    char digits[24];
+    size_t n = strlen(k);
+    if (n < 4 || n - 3 >= sizeof digits || k[0] != 's' || k[n - 2] != 'e' || (k[n - 1] != '0' && k[n - 1] != '1'))
+        return false;
+    memcpy(digits, k + 1, n - 3);
+    digits[n - 3] = 0;
+    *part = k[n - 1] - '0';
+    return str_to_i64(digits, 1, INT64_MAX / 2, seq);
+}
+
+static void value_text(const json_t *v, char *out, size_t n)
+{
+    if (json_is_integer(v))
+        snprintf(out, n, "%lld", (long long)json_integer_value(v));
+    else if (json_is_boolean(v))
+        snprintf(out, n, "%s", json_is_true(v) ? "true" : "false");
+    else if (json_is_string(v))
+        snprintf(out, n, "%s", json_string_value(v));
+    else if (json_is_number(v))
+        snprintf(out, n, "%g", json_number_value(v));
+    else
+        snprintf(out, n, "null");
+}
+
+/* GET /v1.0/devices/{id}/logs?type=5,7&start_time=&end_time=[&size=][&codes=][&start_row_key=] */
+static void h_logs(void *ctx, struct http_req *req, struct http_resp *resp)
+{
+    struct sandbox *sb = ctx;
+    if (fault(sb, resp) || !tuya_auth(sb, req, resp, true))
+        return;
+    const char *type = http_query(req, "type"), *st = http_query(req, "start_time");
+    const char *et = http_query(req, "end_time"), *sz = http_query(req, "size");
+    const char *codes = http_query(req, "codes"), *key = http_query(req, "start_row_key");
+    int64_t from, to, size = 20, kseq = 0;
+    int kpart = 0;
+    unsigned types;
+    if (!type || !types_of(type, &types)) {
+        tuya_error(req, resp, 1109, "param is illegal, please check it", "type: a comma list of 1..10");
+        return;
+    }
+    if (!st || strlen(st) != 13 || !str_to_i64(st, 0, INT64_MAX / 2, &from) || !et || strlen(et) != 13 ||
+        !str_to_i64(et, 0, INT64_MAX / 2, &to) || to < from) {
+        tuya_error(req, resp, 1109, "param is illegal, please check it",
+                   "start_time and end_time: 13-digit milliseconds, start <= end");
+        return;
+    }
+    if (sz && !str_to_i64(sz, 1, 100, &size)) {
+        tuya_error(req, resp, 1109, "param is illegal, please check it", "size must be 1..100");
+        return;
+    }
+    if (key && *key && !row_key_parse(key, &kseq, &kpart)) {
+        tuya_error(req, resp, 1109, "param is illegal, please check it", "unknown start_row_key");
+        return;
+    }
+    json_t *logs = json_array();
+    char next[48] = "", cur[48] = "";
+    pthread_mutex_lock(&sb->mu);
+    int64_t off = sb->tuya->clock_ms;
+    struct device *d = device_get(sb, req->params[0]);
+    for (size_t k = d ? json_array_size(d->commands) : 0; logs && k-- > 0 && !next[0];) {
+        json_t *cmd = json_array_get(d->commands, k);
+        const char *code = json_string_value(json_object_get(cmd, "code"));
+        int64_t t = json_integer_value(json_object_get(cmd, "t")) + off;
+        int64_t seq = json_integer_value(json_object_get(cmd, "seq"));
+        bool reports = !strcmp(code, "charge_energy") || !strcmp(code, "clear_energy");
+        for (int part = 0; part < 2 && !next[0]; part++) {
+            int ev = part ? 5 : 7;
+            const char *ecode = part ? code : "balance_energy";
+            char value[96], rk[48];
+            if ((!part && !reports) || !(types & (1u << ev)) || t < from || t > to ||
+                (codes && *codes && !in_list(codes, ecode)))
+                continue;
+            if (key && *key && (seq > kseq || (seq == kseq && part < kpart)))
+                continue; /* before the page asked for */
+            snprintf(rk, sizeof rk, "s%llde%d", (long long)seq, part);
+            if ((int64_t)json_array_size(logs) == size) {
+                str_copy(next, sizeof next, rk);
+                break;
+            }
+            if (!cur[0])
+                str_copy(cur, sizeof cur, rk);
+            if (part)
+                value_text(json_object_get(cmd, "value"), value, sizeof value);
+            else
+                snprintf(value, sizeof value, "%lld", (long long)json_integer_value(json_object_get(cmd, "balance")));
+            json_array_append_new(logs, json_pack("{s:s, s:s, s:I, s:s, s:i}", "code", ecode, "value", value,
+                                                  "event_time", (json_int_t)t, "event_from", part ? "3" : "1",
+                                                  "event_id", ev));
+        }
+    }
+    pthread_mutex_unlock(&sb->mu);
+    if (!d) {
+        json_decref(logs);
+        tuya_error(req, resp, 2010, "device not exist", "unknown device id");
+        return;
+    }
+    json_t *result = json_pack("{s:s, s:b, s:s, s:o}", "device_id", req->params[0], "has_next", next[0] != 0,
+                               "current_row_key", cur, "logs", logs);
+    if (result && next[0])
+        json_object_set_new(result, "next_row_key", json_string(next));
+    json_t *o = envelope(true);
+    if (o) {
+        json_object_set_new(o, "t", json_integer((json_int_t)(now_ms() + off)));
+        json_object_set_new(o, "result", result);
+    } else {
+        json_decref(result);
+    }
+    api_json(resp, 200, o);
 }
 
 /* GET /v1.0/iot-03/devices/{id}/status */
@@ -694,6 +980,69 @@ static void h_control_list(void *ctx, struct http_req *req, struct http_resp *re
     api_json(resp, 200, json_pack("{s:o}", "devices", list));
 }
 
+/* POST /sandbox/tuya/hold {"count":N,"ms":M,"apply":true|false} */
+static void h_hold_set(void *ctx, struct http_req *req, struct http_resp *resp)
+{
+    struct sandbox *sb = ctx;
+    json_error_t je;
+    json_t *o = json_loadb(req->body, req->body_len, 0, &je);
+    json_t *c = json_object_get(o, "count"), *ms = json_object_get(o, "ms"), *ap = json_object_get(o, "apply");
+    if (!json_is_object(o) || !json_is_integer(c) || json_integer_value(c) < 0 || json_integer_value(c) > 1000) {
+        sb_control_error(resp, 400, "count: an integer 0..1000");
+        goto out;
+    }
+    if (!json_is_integer(ms) || json_integer_value(ms) < 0 || json_integer_value(ms) > HOLD_MS_MAX) {
+        sb_control_error(resp, 400, "ms: an integer 0..600000");
+        goto out;
+    }
+    if (ap && !json_is_boolean(ap)) {
+        sb_control_error(resp, 400, "apply: true or false");
+        goto out;
+    }
+    pthread_mutex_lock(&sb->mu);
+    sb->tuya->hold_count = json_integer_value(c);
+    sb->tuya->hold_ms = json_integer_value(ms);
+    sb->tuya->hold_apply = !ap || json_is_true(ap);
+    pthread_mutex_unlock(&sb->mu);
+    log_info("tuya.hold.armed", "count=%lld ms=%lld apply=%d", (long long)json_integer_value(c),
+             (long long)json_integer_value(ms), !ap || json_is_true(ap));
+    api_json(resp, 200, json_pack("{s:b}", "ok", 1));
+out:
+    json_decref(o);
+}
+
+/* GET /sandbox/tuya/hold: armed holds left, answers held now, holds taken. */
+static void h_hold_get(void *ctx, struct http_req *req, struct http_resp *resp)
+{
+    struct sandbox *sb = ctx;
+    (void)req;
+    pthread_mutex_lock(&sb->mu);
+    json_t *o = json_pack("{s:I, s:I, s:b, s:I, s:I}", "count", (json_int_t)sb->tuya->hold_count, "ms",
+                          (json_int_t)sb->tuya->hold_ms, "apply", sb->tuya->hold_apply, "held",
+                          (json_int_t)sb->tuya->nheld, "seen", (json_int_t)sb->tuya->hold_seen);
+    pthread_mutex_unlock(&sb->mu);
+    api_json(resp, 200, o);
+}
+
+/* POST /sandbox/tuya/clock {"offset_ms":N} */
+static void h_clock(void *ctx, struct http_req *req, struct http_resp *resp)
+{
+    struct sandbox *sb = ctx;
+    json_error_t je;
+    json_t *o = json_loadb(req->body, req->body_len, 0, &je);
+    json_t *off = json_object_get(o, "offset_ms");
+    if (!json_is_integer(off) || json_integer_value(off) < -86400000 || json_integer_value(off) > 86400000) {
+        sb_control_error(resp, 400, "offset_ms: an integer within a day either way");
+    } else {
+        pthread_mutex_lock(&sb->mu);
+        sb->tuya->clock_ms = json_integer_value(off);
+        pthread_mutex_unlock(&sb->mu);
+        log_info("tuya.clock", "offset_ms=%lld", (long long)json_integer_value(off));
+        api_json(resp, 200, json_pack("{s:b}", "ok", 1));
+    }
+    json_decref(o);
+}
+
 /* ---- life cycle ---- */
 
 bool sb_tuya_init(struct sandbox *sb)
@@ -705,7 +1054,28 @@ bool sb_tuya_init(struct sandbox *sb)
     if (!crypto_random_chars(digits, 17, "0123456789"))
         return false;
     snprintf(sb->tuya->uid, sizeof sb->tuya->uid, "ay%s", digits);
-    return true;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* due times are sb_mono_ms */
+    bool cv = pthread_cond_init(&sb->tuya->hold_cv, &ca) == 0;
+    pthread_condattr_destroy(&ca);
+    if (!cv)
+        return false;
+    sb->tuya->holder_running = pthread_create(&sb->tuya->holder, NULL, holder, sb) == 0;
+    return sb->tuya->holder_running;
+}
+
+void sb_tuya_release(struct sandbox *sb)
+{
+    struct sb_tuya *ty = sb->tuya;
+    if (!ty || !ty->holder_running)
+        return;
+    pthread_mutex_lock(&sb->mu);
+    ty->releasing = true;
+    pthread_cond_signal(&ty->hold_cv);
+    pthread_mutex_unlock(&sb->mu);
+    pthread_join(ty->holder, NULL);
+    ty->holder_running = false;
 }
 
 void sb_tuya_free(struct sandbox *sb)
@@ -713,6 +1083,8 @@ void sb_tuya_free(struct sandbox *sb)
     struct sb_tuya *ty = sb->tuya;
     if (!ty)
         return;
+    sb_tuya_release(sb);
+    pthread_cond_destroy(&ty->hold_cv);
     for (size_t i = 0; i < ty->n; i++)
         device_free(ty->dev[i]);
     free(ty->dev);
@@ -728,8 +1100,12 @@ const struct http_route sb_tuya_routes[] = {
     {"GET", "/v1.0/iot-03/devices/{id}", h_info, 0, 0},
     {"GET", "/v1.2/iot-03/devices/{id}/specification", h_spec, 0, 0},
     {"GET", "/v1.3/iot-03/devices", h_list, 0, 0},
+    {"GET", "/v1.0/devices/{id}/logs", h_logs, 0, 0},
     {"POST", "/sandbox/tuya/devices", h_register, 0, 0},
     {"GET", "/sandbox/tuya/devices", h_control_list, 0, 0},
     {"GET", "/sandbox/tuya/devices/{id}", h_control_get, 0, 0},
+    {"POST", "/sandbox/tuya/hold", h_hold_set, 0, 0},
+    {"GET", "/sandbox/tuya/hold", h_hold_get, 0, 0},
+    {"POST", "/sandbox/tuya/clock", h_clock, 0, 0},
     {NULL, NULL, NULL, 0, 0},
 };
