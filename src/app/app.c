@@ -163,7 +163,9 @@ void app_health_set(struct app *a, enum provider_id p, bool ok, const char *deta
     a->health[p].known = true;
     a->health[p].ok = ok;
     a->health[p].at = now_ms();
-    str_copy(a->health[p].detail, sizeof a->health[p].detail, detail ? detail : "");
+    /* shown by the public health report: a provider's error text may
+     * quote a subscriber's number */
+    log_mask_phones(detail ? detail : "", a->health[p].detail, sizeof a->health[p].detail);
     pthread_mutex_unlock(&a->health_lock);
 }
 

@@ -21,6 +21,7 @@ static const struct {
     [ERR_NOT_FOUND] = {404, "NOT_FOUND"},
     [ERR_METHOD] = {405, "METHOD_NOT_ALLOWED"},
     [ERR_CONFLICT] = {409, "CONFLICT"},
+    [ERR_UNPROCESSABLE] = {422, "UNPROCESSABLE_ENTITY"},
     [ERR_TOO_LARGE] = {413, "PAYLOAD_TOO_LARGE"},
     [ERR_RATE_LIMIT] = {429, "RATE_LIMIT_EXCEEDED"},
     [ERR_INTERNAL] = {500, "INTERNAL_ERROR"},
@@ -84,10 +85,15 @@ void api_error(struct http_req *req, struct http_resp *resp, enum err e, const c
     api_json(resp, api_status(e), j);
 }
 
-bool api_require_admin(struct http_req *req, struct http_resp *resp, const char *admin_key)
+bool api_is_admin(struct http_req *req, const char *admin_key)
 {
     const char *h = http_header(req, "Authorization");
-    if (h && !strncmp(h, "Bearer ", 7) && crypto_streq(h + 7, admin_key))
+    return h && !strncmp(h, "Bearer ", 7) && crypto_streq(h + 7, admin_key);
+}
+
+bool api_require_admin(struct http_req *req, struct http_resp *resp, const char *admin_key)
+{
+    if (api_is_admin(req, admin_key))
         return true;
     api_error(req, resp, ERR_UNAUTHORIZED, NULL, "Authorization: Bearer <admin key> required");
     return false;

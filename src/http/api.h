@@ -30,6 +30,7 @@ enum err {
     ERR_NOT_FOUND,     /* 404 */
     ERR_METHOD,        /* 405 */
     ERR_CONFLICT,      /* 409 */
+    ERR_UNPROCESSABLE, /* 422: well-formed, but refused as a whole */
     ERR_TOO_LARGE,     /* 413 */
     ERR_RATE_LIMIT,    /* 429 */
     ERR_INTERNAL,      /* 500 */
@@ -52,6 +53,9 @@ void api_json(struct http_resp *resp, int status, json_t *json);
 
 /* Bearer admin key check (constant time); on failure writes the 401 reply. */
 bool api_require_admin(struct http_req *req, struct http_resp *resp, const char *admin_key);
+/* The same check without a reply, for public reads that show personal
+ * data only to the admin. */
+bool api_is_admin(struct http_req *req, const char *admin_key);
 
 /* Declared request fields. */
 enum ftype { F_STRING, F_INT, F_NUMBER, F_BOOL, F_ID /* int or digit string */ };

@@ -11,7 +11,9 @@
 
 #include <jansson.h>
 
-json_t *meter_json(const struct meter *m);
+/* A device as the /devices faces show it; the owner's phone number and the
+ * location are personal data, included only when personal (the admin asks). */
+json_t *meter_json(const struct meter *m, bool personal);
 
 void devices_create(void *ctx, struct http_req *req, struct http_resp *resp);
 void devices_list(void *ctx, struct http_req *req, struct http_resp *resp);

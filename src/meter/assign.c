@@ -60,7 +60,7 @@ static void change(struct app *a, struct http_req *req, struct http_resp *resp, 
 void mu_assign(void *ctx, struct http_req *req, struct http_resp *resp) { change(ctx, req, resp, true); }
 void mu_unassign(void *ctx, struct http_req *req, struct http_resp *resp) { change(ctx, req, resp, false); }
 
-static void add_meter(void *arr, const struct meter *m) { json_array_append_new(arr, meter_json(m)); }
+static void add_meter(void *arr, const struct meter *m) { json_array_append_new(arr, meter_json(m, true)); }
 static void add_user(void *arr, const struct user *u) { json_array_append_new(arr, user_json(u)); }
 
 void mu_user_meters(void *ctx, struct http_req *req, struct http_resp *resp)

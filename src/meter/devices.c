@@ -11,16 +11,20 @@
 #include <stdio.h>
 #include <string.h>
 
-json_t *meter_json(const struct meter *m)
+json_t *meter_json(const struct meter *m, bool personal)
 {
     char created[32], updated[32];
     str_iso_time(m->created_at, created);
     str_iso_time(m->updated_at, updated);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:f, s:s, s:s, s:s}", "id", m->id, "deviceId",
-                     m->device_id, "name", m->name, "productName", m->product_name, "description",
-                     m->description, "location", m->location, "active", m->active, "pricePerKwh",
-                     (double)m->price_per_kwh / 100.0, "ownerPhone", m->owner_phone, "createdAt", created,
-                     "updatedAt", updated);
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:f, s:s, s:s}", "id", m->id, "deviceId", m->device_id,
+                          "name", m->name, "productName", m->product_name, "description", m->description, "active",
+                          m->active, "pricePerKwh", (double)m->price_per_kwh / 100.0, "createdAt", created,
+                          "updatedAt", updated);
+    if (personal) {
+        json_object_set_new(j, "location", json_string(m->location));
+        json_object_set_new(j, "ownerPhone", json_string(m->owner_phone));
+    }
+    return j;
 }
 
 /* A meter or device id: what Tuya and meter numbers use, nothing else. */
@@ -119,7 +123,7 @@ void devices_create(void *ctx, struct http_req *req, struct http_resp *resp)
         goto out;
     switch (store_meter_create(a->store, &m)) {
     case ST_OK:
-        api_ok(req, resp, 201, NULL, meter_json(&m));
+        api_ok(req, resp, 201, NULL, meter_json(&m, true));
         break;
     case ST_CONFLICT:
         api_error(req, resp, ERR_CONFLICT, "device_exists", "A device with this id or deviceId exists");
@@ -131,13 +135,25 @@ out:
     json_decref(body);
 }
 
-static void add_meter(void *arr, const struct meter *m) { json_array_append_new(arr, meter_json(m)); }
+struct listing {
+    json_t *arr;
+    bool personal;
+};
 
+static void add_meter(void *ctx, const struct meter *m)
+{
+    struct listing *l = ctx;
+    json_array_append_new(l->arr, meter_json(m, l->personal));
+}
+
+/* Public: anyone may list the devices; owners' numbers and locations only
+ * with the admin key. */
 void devices_list(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     json_t *arr = json_array();
-    if (store_meters_list(a->store, add_meter, arr) != ST_OK) {
+    struct listing l = {arr, api_is_admin(req, a->cfg.admin_key)};
+    if (store_meters_list(a->store, add_meter, &l) != ST_OK) {
         json_decref(arr);
         api_error(req, resp, ERR_INTERNAL, "internal_error", "could not list devices");
         return;
@@ -191,7 +207,7 @@ void devices_get(void *ctx, struct http_req *req, struct http_resp *resp)
     bool has_bal = false, has_total = false;
     double balance = dp_value(status, "balance_energy", 100.0, &has_bal);
     double total = dp_value(status, "forward_energy_total", 100.0, &has_total);
-    json_t *device = meter_json(&m);
+    json_t *device = meter_json(&m, api_is_admin(req, a->cfg.admin_key));
     json_object_set_new(device, "online", json_boolean(online));
     json_t *summary = json_object();
     if (has_total)
@@ -219,7 +235,7 @@ void devices_update(void *ctx, struct http_req *req, struct http_resp *resp)
         return;
     if (load(a, req, resp, &m) && apply_fields(req, resp, body, &m)) {
         if (store_meter_update(a->store, &m) == ST_OK && store_meter_get(a->store, m.id, &m) == ST_OK)
-            api_ok(req, resp, 200, NULL, meter_json(&m));
+            api_ok(req, resp, 200, NULL, meter_json(&m, true));
         else
             api_error(req, resp, ERR_INTERNAL, "internal_error", "could not update the device");
     }

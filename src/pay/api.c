@@ -3,6 +3,7 @@
 
 #include "app/app.h"
 #include "http/api.h"
+#include "pay/idem.h"
 #include "pay/purchase.h"
 #include "pay/pushwait.h"
 #include "user/user.h"
@@ -15,21 +16,24 @@
 #include <string.h>
 #include <time.h>
 
-json_t *payment_json(const struct payment *p)
+json_t *payment_json(const struct payment *p, bool personal)
 {
     char created[32], updated[32], kwh[24];
     str_iso_time(p->created_at, created);
     str_iso_time(p->updated_at, updated);
     purchase_kwh_text(p->energy, kwh);
-    json_t *j = json_pack("{s:I, s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
-                          "id", (json_int_t)p->id, "phoneNumber", p->phone, "amount", (json_int_t)p->amount,
-                          "merchantRequestId", p->merchant_request_id, "checkoutRequestId",
-                          p->checkout_request_id, "responseCode", p->response_code, "responseDescription",
-                          p->response_description, "customerMessage", p->customer_message, "status",
-                          p->status, "createdAt", created, "updatedAt", updated, "meterId", p->meter_id,
-                          "resultDesc", p->result_desc, "mpesaReceiptNumber", p->mpesa_receipt, "topupStatus",
-                          p->topup_status);
-    json_object_set_new(j, "userId", p->user_id ? json_integer(p->user_id) : json_null());
+    json_t *j = json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "id", (json_int_t)p->id,
+                          "amount", (json_int_t)p->amount, "merchantRequestId", p->merchant_request_id,
+                          "checkoutRequestId", p->checkout_request_id, "responseCode", p->response_code,
+                          "responseDescription", p->response_description, "customerMessage", p->customer_message,
+                          "status", p->status, "createdAt", created, "updatedAt", updated, "resultDesc",
+                          p->result_desc, "topupStatus", p->topup_status);
+    if (personal) {
+        json_object_set_new(j, "phoneNumber", json_string(p->phone));
+        json_object_set_new(j, "userId", p->user_id ? json_integer(p->user_id) : json_null());
+        json_object_set_new(j, "meterId", json_string(p->meter_id));
+        json_object_set_new(j, "mpesaReceiptNumber", json_string(p->mpesa_receipt));
+    }
     json_object_set_new(j, "resultCode", p->result_code >= 0 ? json_integer(p->result_code) : json_null());
     json_object_set_new(j, "energyKwh", json_real((double)p->energy / 10.0));
     json_object_set_new(j, "origin", json_string(p->origin));
@@ -63,6 +67,23 @@ static void payment_pushed_answer(struct app *a, const struct http_route *route,
     }
 }
 
+/* The payment's Idempotency-Key: the admin is this face's one caller, so
+ * the key is not scoped further; bound to every field that makes the
+ * payment. False with why when the header is malformed. */
+static bool payment_idem(struct http_req *req, json_t *body, int64_t uid, const char *phone, struct idem *id,
+                         char *why, size_t whysz)
+{
+    if (!idem_begin(id, "api", NULL, http_header(req, "Idempotency-Key"), why, whysz))
+        return false;
+    idem_int(id, "userId", uid);
+    idem_text(id, "phoneNumber", phone);
+    idem_text(id, "meterId", api_str(body, "meterId"));
+    idem_int(id, "amount", api_int(body, "amount", 0));
+    idem_text(id, "accountReference", api_str(body, "accountReference"));
+    idem_text(id, "description", api_str(body, "description"));
+    return true;
+}
+
 void mpesa_payment(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
@@ -80,9 +101,10 @@ void mpesa_payment(void *ctx, struct http_req *req, struct http_resp *resp)
     json_t *body = api_parse(req, resp, fields);
     if (!body)
         return;
-    char phone[PHONE_MAX], idem[96] = "";
+    char phone[PHONE_MAX], why[200];
     struct user u;
     struct payment p;
+    struct idem id;
     int64_t uid = user_id_of(json_object_get(body, "userId"));
     if (!phone_normalize(api_str(body, "phoneNumber"), phone)) {
         api_error(req, resp, ERR_VALIDATION, NULL, "phoneNumber: not a Kenyan mobile number");
@@ -92,16 +114,12 @@ void mpesa_payment(void *ctx, struct http_req *req, struct http_resp *resp)
         api_error(req, resp, ERR_NOT_FOUND, "USER_NOT_FOUND", "userId: user %lld does not exist", (long long)uid);
         goto out;
     }
-    const char *key = http_header(req, "Idempotency-Key");
-    if (key && *key) {
-        if (strlen(key) > 64) {
-            api_error(req, resp, ERR_VALIDATION, NULL, "Idempotency-Key: at most 64 characters");
-            goto out;
-        }
-        snprintf(idem, sizeof idem, "api:%s", key);
+    if (!payment_idem(req, body, uid, phone, &id, why, sizeof why)) {
+        api_error(req, resp, ERR_VALIDATION, NULL, "%s", why);
+        goto out;
     }
     struct purchase_req pr = {
-        .origin = "api", .idem_key = idem, .user_id = uid, .phone = phone,
+        .origin = "api", .idem_key = id.key, .idem_fp = id.fp, .user_id = uid, .phone = phone,
         .meter_id = api_str(body, "meterId"), .amount = api_int(body, "amount", 0),
         .account_ref = api_str(body, "accountReference"), .description = api_str(body, "description"),
     };
@@ -125,6 +143,11 @@ void mpesa_payment(void *ctx, struct http_req *req, struct http_resp *resp)
         api_error(req, resp, ERR_INTERNAL, NULL, "could not store the payment");
         goto out;
     }
+    if (idem_conflicts(&id, &p)) {
+        api_error(req, resp, ERR_UNPROCESSABLE, "IDEMPOTENCY_KEY_REUSED",
+                  "Idempotency-Key: already used for a different request");
+        goto out;
+    }
     /* answered once the payment worker has pushed it, with no thread
      * waiting meanwhile (pay/pushwait.h) */
     pushwait_park(a, req, resp, &p, a->cfg.rest_wait_ms, payment_pushed_answer);
@@ -145,11 +168,11 @@ void mpesa_status(void *ctx, struct http_req *req, struct http_resp *resp)
         api_error(req, resp, ERR_NOT_FOUND, "TRANSACTION_NOT_FOUND", "No transaction with that checkoutRequestId");
     else if (rc != ST_OK)
         api_error(req, resp, ERR_INTERNAL, NULL, "could not read the transaction");
-    else
-        api_ok(req, resp, 200, NULL, payment_json(&p));
+    else /* how it went, to anyone; who paid, only to the admin: checkout ids are guessable */
+        api_ok(req, resp, 200, NULL, payment_json(&p, api_is_admin(req, a->cfg.admin_key)));
 }
 
-static void add_payment(void *arr, const struct payment *p) { json_array_append_new(arr, payment_json(p)); }
+static void add_payment(void *arr, const struct payment *p) { json_array_append_new(arr, payment_json(p, true)); }
 
 void mpesa_transactions(void *ctx, struct http_req *req, struct http_resp *resp)
 {

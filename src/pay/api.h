@@ -9,8 +9,10 @@
 
 #include <jansson.h>
 
-/* The MpesaTransaction shape of document 000 plus lipa's fields. */
-json_t *payment_json(const struct payment *p);
+/* The MpesaTransaction shape plus lipa's fields. The payer's phone number,
+ * user, meter and M-Pesa receipt are personal data, included only when
+ * personal (the admin asks). */
+json_t *payment_json(const struct payment *p, bool personal);
 
 void mpesa_payment(void *ctx, struct http_req *req, struct http_resp *resp);
 void mpesa_status(void *ctx, struct http_req *req, struct http_resp *resp);

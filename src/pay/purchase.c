@@ -86,6 +86,7 @@ static enum purchase_refusal prepare(struct app *a, const struct purchase_req *r
         log_error("purchase.idem_key_too_long", "origin=%s", r->origin);
         return PR_STORE;
     }
+    str_copy(p->idem_fp, sizeof p->idem_fp, r->idem_fp ? r->idem_fp : "");
     p->user_id = r->user_id;
     str_copy(p->phone, sizeof p->phone, r->phone);
     str_copy(p->meter_id, sizeof p->meter_id, m.id);
@@ -268,9 +269,13 @@ out:
     return ok;
 }
 
-/* Fills p's outcome from a parsed callback; the paid amount must match. */
-static void outcome_from_callback(struct payment *p, const struct pay_callback *cb)
+/* Fills p's outcome from a parsed callback; the paid amount must match.
+ * False, p untouched, for a success that does not say what was paid: it
+ * completes nothing (query_soon). */
+static bool outcome_from_callback(struct payment *p, const struct pay_callback *cb)
 {
+    if (cb->result_code == 0 && cb->amount < 0)
+        return false;
     p->result_code = cb->result_code;
     str_copy(p->result_desc, sizeof p->result_desc, cb->result_desc);
     str_copy(p->status, sizeof p->status, purchase_status_for(cb->result_code));
@@ -284,6 +289,23 @@ static void outcome_from_callback(struct payment *p, const struct pay_callback *
         snprintf(p->result_desc, sizeof p->result_desc, "Paid amount %lld does not match %lld",
                  (long long)cb->amount, (long long)p->amount);
     }
+    return true;
+}
+
+/* A success callback without its amount: no amount, no check, so it
+ * completes nothing. The purchase stays open and is made due now, so the
+ * payment worker settles it by STK query (settle), M-Pesa's own answer
+ * to lipa's question; the callback stays recorded. */
+static void query_soon(struct app *a, struct payment *p)
+{
+    log_warn("mpesa.callback_without_amount", "payment=%lld checkout=%s reason=\"%s\"", (long long)p->id,
+             p->checkout_request_id, "success without CallbackMetadata Amount; settled by STK query instead");
+    str_copy(p->last_error, sizeof p->last_error, "success callback without its amount: settled by STK query");
+    p->next_at = now_ms();
+    if (store_payment_save(a->store, p) != ST_OK) /* changed meanwhile: it is settled or due anyway */
+        log_info("mpesa.callback_without_amount_unsaved", "payment=%lld", (long long)p->id);
+    store_callback_applied(a->store, p->checkout_request_id);
+    app_wake(a, WORK_PAYMENTS);
 }
 
 struct queued_callback {
@@ -355,8 +377,9 @@ static void apply_callback(struct app *a, const struct store_callback *rec)
         store_callback_applied(a->store, cb.checkout_request_id);
         return;
     }
-    outcome_from_callback(&p, &cb);
-    if (!purchase_finish(a, &p))
+    if (!outcome_from_callback(&p, &cb))
+        query_soon(a, &p);
+    else if (!purchase_finish(a, &p))
         store_callback_applied(a->store, cb.checkout_request_id); /* lost a race: already final */
 }
 
@@ -382,8 +405,10 @@ static void apply_early_callback(struct app *a, struct payment *p)
     char why[128];
     if (!a->pay->parse_callback(body, strlen(body), &cb, why, sizeof why))
         return;
-    outcome_from_callback(p, &cb);
-    purchase_finish(a, p);
+    if (outcome_from_callback(p, &cb))
+        purchase_finish(a, p);
+    else
+        query_soon(a, p);
 }
 
 /* What one STK push came to (p holds the answer, not yet stored). */

@@ -20,6 +20,7 @@
 struct purchase_req {
     const char *origin;        /* ussd | api | sms */
     const char *idem_key;      /* "" or NULL for none */
+    const char *idem_fp;       /* the request's fingerprint (pay/idem.h); "" or NULL for none */
     int64_t user_id;
     const char *phone;         /* E.164 the STK push goes to */
     const char *meter_id;
@@ -57,7 +58,8 @@ int64_t purchase_energy(int64_t amount, int64_t price_cents);
 void purchase_kwh_text(int64_t tenths, char out[24]);
 
 /* Validates and stores; p gets the row (an existing one for a repeated
- * idem_key). Returns PR_NONE on success. Wakes the payment worker. */
+ * idem_key, with the idem_fp it was stored with: the caller compares).
+ * Returns PR_NONE on success. Wakes the payment worker. */
 enum purchase_refusal purchase_start(struct app *a, const struct purchase_req *r, struct payment *p);
 /* The same without waiting for the database, for the USSD hop: validates
  * r (a refusal comes back at once) and writes the purchase to the store's

@@ -353,7 +353,7 @@ static void do_water(struct job *j)
     char idem[128];
     snprintf(idem, sizeof idem, "sms:%s", j->in->at_id);
     struct payment p;
-    if (!water_start_mpesa(a, "sms", idem, j->in->phone, j->c.registered ? j->c.user.id : 0, &q, &p, why,
+    if (!water_start_mpesa(a, "sms", idem, NULL, j->in->phone, j->c.registered ? j->c.user.id : 0, &q, &p, why,
                            sizeof why)) {
         log_warn("sms.water_refused", "inbound=%lld why=\"%s\"", (long long)j->in->id, why);
         say_reply(j, "failed", NULL, 0);

@@ -27,7 +27,8 @@
                  "response_code, response_description, customer_message, mpesa_receipt, "              \
                  "COALESCE(paid_amount,-1), attempts, next_at, last_error, topup_status, "              \
                  "topup_attempts, topup_next_at, topup_error, COALESCE(token_minute,-1), version, "     \
-                 "created_at, updated_at, provider, COALESCE(reference,''), liters, currency, topup_sent_at"
+                 "created_at, updated_at, provider, COALESCE(reference,''), liters, currency, topup_sent_at, " \
+                 "COALESCE(idem_fp,'')"
 #define OUTBOX_COLS "id, phone, body, kind, COALESCE(payment_id,0), status, attempts, next_at, last_error, " \
                     "COALESCE(provider_id,''), encoding, parts, created_at, updated_at"
 
@@ -66,8 +67,8 @@
     X(OWNED_METERS, "SELECT id, owner_phone FROM meters WHERE owner_phone <> '' ORDER BY id")      \
     X(PAY_INSERT, "INSERT INTO payments (kind, origin, idem_key, user_id, phone, meter_id, amount, " \
                   "energy, account_reference, description, status, next_at, created_at, "         \
-                  "updated_at, provider, reference, liters, currency) "                            \
-                  "VALUES (?,?,?,?,?,?,?,?,?,?,'pending',?,?,?,?,NULLIF(?,''),?,?) "               \
+                  "updated_at, provider, reference, liters, currency, idem_fp) "                   \
+                  "VALUES (?,?,?,?,?,?,?,?,?,?,'pending',?,?,?,?,NULLIF(?,''),?,?,NULLIF(?,'')) "  \
                   "ON CONFLICT(idem_key) DO NOTHING")                                              \
     X(PAY_BY_IDEM, "SELECT " PAY_COLS " FROM payments WHERE idem_key = ?")                         \
     X(PAY_GET, "SELECT " PAY_COLS " FROM payments WHERE id = ?")                                   \
@@ -347,6 +348,7 @@ static void read_payment(sqlite3_stmt *s, struct payment *p)
     p->liters = sqlite3_column_int64(s, i++);
     COPY(s, i++, p->currency);
     p->topup_sent_at = sqlite3_column_int64(s, i++);
+    COPY(s, i++, p->idem_fp);
 }
 
 static void read_outbox(sqlite3_stmt *s, struct outbox_msg *m)
@@ -1139,6 +1141,7 @@ enum store_rc store_payment_create(struct store *st, struct payment *p)
     bind_text(s, 15, p->reference);
     sqlite3_bind_int64(s, 16, p->liters);
     bind_text(s, 17, p->currency[0] ? p->currency : "KES");
+    bind_text(s, 18, p->idem_fp);
     enum store_rc rc = step_write(st, s, "payment_insert");
     if (rc != ST_OK) /* a constraint here is a foreign key or CHECK, not the idem_key */
         return rc == ST_CONFLICT ? ST_NOT_FOUND : rc;

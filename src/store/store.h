@@ -126,9 +126,14 @@ struct payment {
     int64_t liters;            /* water orders */
     char currency[4];          /* "" = KES on create */
     int64_t topup_sent_at;     /* when the last top-up attempt went out; 0: none out */
+    char idem_fp[65];          /* fingerprint of the request that chose
+                                  idem_key (pay/idem.h); "" for none. Not
+                                  kept by the intake (store_take_payment):
+                                  its purchases' keys are the server's */
 };
 /* Inserts p as pending, due now. With an idem_key that exists already,
- * fills p with the existing row and returns ST_CONFLICT (no second row). */
+ * fills p with the existing row and returns ST_CONFLICT (no second row);
+ * the caller compares that row's idem_fp with its own request's. */
 enum store_rc store_payment_create(struct store *st, struct payment *p);
 /* Purchases taken in (store/intake.h): for a caller that must answer
  * before the database has the purchase, the USSD hop that confirms one.

@@ -204,7 +204,8 @@ static const char *buy_water(struct hop *h, const char *session_id, struct ussd_
     if (h->dry)
         return NULL;
     purchase_idem_key(idem, "ussd", session_id);
-    if (!water_start_mpesa(h->a, "ussd", idem, h->phone, caller(h) ? h->c.user.id : 0, &q, &p, why, sizeof why)) {
+    if (!water_start_mpesa(h->a, "ussd", idem, NULL, h->phone, caller(h) ? h->c.user.id : 0, &q, &p, why,
+                           sizeof why)) {
         log_warn("ussd.water_refused", "session=%s why=\"%s\"", session_id, why);
         return "water_failed";
     }

@@ -15,6 +15,7 @@
 #include "app/routes.h"
 #include "http/api.h"
 #include "http/ratelimit.h"
+#include "pay/idem.h"
 #include "pay/paystack.h"
 #include "pay/purchase.h"
 #include "pay/pushwait.h"
@@ -109,7 +110,7 @@ static bool metadata_of(struct http_req *req, struct http_resp *resp, json_t *bo
         api_error(req, resp, ERR_VALIDATION, NULL, "metadata: must be an object");
         return false;
     }
-    char *t = json_dumps(m, JSON_COMPACT);
+    char *t = json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS); /* one text per object: see order_idem */
     bool fits = t && str_copy(out, n, t);
     free(t);
     if (!fits) {
@@ -170,6 +171,21 @@ static void preview(void *ctx, struct http_req *req, struct http_resp *resp)
 }
 
 /* ---- M-Pesa ---- */
+
+/* The order's Idempotency-Key: the checkout is public, so the only caller
+ * a key can belong to is the payer, named by the (normalized) phone
+ * number the prompt goes to; bound to what makes the order. False with why
+ * when the header is malformed. */
+static bool order_idem(struct http_req *req, json_t *body, const char *phone, const char *meta, struct idem *id,
+                       char *why, size_t whysz)
+{
+    if (!idem_begin(id, "water", phone, http_header(req, "Idempotency-Key"), why, whysz))
+        return false;
+    idem_text(id, "phoneNumber", phone);
+    idem_int(id, "amount", api_int(body, "amount", 0));
+    idem_text(id, "metadata", meta);
+    return true;
+}
 
 /* Counts one payment request for phone against its budget; over it,
  * answers 429 naming phoneNumber and returns false. */
@@ -235,9 +251,10 @@ static void mpesa_initiate(void *ctx, struct http_req *req, struct http_resp *re
     json_t *body = api_parse(req, resp, fields);
     if (!body)
         return;
-    char phone[PHONE_MAX], meta[META_MAX + 1], idem[96] = "", why[200];
+    char phone[PHONE_MAX], meta[META_MAX + 1], why[200];
     struct water_quote q;
     struct payment p;
+    struct idem id;
     if (!phone_normalize(api_str(body, "phoneNumber"), phone)) {
         api_error(req, resp, ERR_VALIDATION, "INVALID_PHONE", "phoneNumber: must be a Kenyan mobile number, 254XXXXXXXXX");
         goto out;
@@ -245,19 +262,20 @@ static void mpesa_initiate(void *ctx, struct http_req *req, struct http_resp *re
     if (!quote_of(a, req, resp, body, &q) || !metadata_of(req, resp, body, meta, sizeof meta) ||
         !payer_within_budget(a, req, resp, phone))
         goto out;
-    const char *key = http_header(req, "Idempotency-Key");
-    if (key && *key) {
-        if (strlen(key) > 64) {
-            api_error(req, resp, ERR_VALIDATION, NULL, "Idempotency-Key: at most 64 characters");
-            goto out;
-        }
-        snprintf(idem, sizeof idem, "water:%s", key);
+    if (!order_idem(req, body, phone, meta, &id, why, sizeof why)) {
+        api_error(req, resp, ERR_VALIDATION, NULL, "%s", why);
+        goto out;
     }
-    if (!water_start_mpesa(a, "api", idem, phone, 0, &q, &p, why, sizeof why)) {
+    if (!water_start_mpesa(a, "api", id.key, id.fp, phone, 0, &q, &p, why, sizeof why)) {
         if (!strncmp(why, "could not", 9))
             api_error(req, resp, ERR_INTERNAL, NULL, "%s", why);
         else
             api_error(req, resp, ERR_VALIDATION, NULL, "%s", why);
+        goto out;
+    }
+    if (idem_conflicts(&id, &p)) {
+        api_error(req, resp, ERR_UNPROCESSABLE, "IDEMPOTENCY_KEY_REUSED",
+                  "Idempotency-Key: already used for a different request");
         goto out;
     }
     if (meta[0] && store_water_set_order(a->store, p.id, meta, "") != ST_OK)

@@ -156,8 +156,9 @@ static void order_base(struct payment *p, const char *origin, const char *provid
     str_copy(p->description, sizeof p->description, "Water");
 }
 
-bool water_start_mpesa(struct app *a, const char *origin, const char *idem_key, const char *phone,
-                       int64_t user_id, const struct water_quote *q, struct payment *p, char *why, size_t whysz)
+bool water_start_mpesa(struct app *a, const char *origin, const char *idem_key, const char *idem_fp,
+                       const char *phone, int64_t user_id, const struct water_quote *q, struct payment *p,
+                       char *why, size_t whysz)
 {
     if (strcmp(q->currency, "KES")) {
         snprintf(why, whysz, "currency: M-Pesa charges KES only, the water price is in %s", q->currency);
@@ -173,6 +174,7 @@ bool water_start_mpesa(struct app *a, const char *origin, const char *idem_key, 
         snprintf(why, whysz, "could not store the order (idempotency key too long)");
         return false;
     }
+    str_copy(p->idem_fp, sizeof p->idem_fp, idem_fp ? idem_fp : "");
     enum store_rc rc = create_order(a, p);
     if (rc == ST_CONFLICT) /* the same request again: the same order */
         return true;

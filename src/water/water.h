@@ -29,10 +29,13 @@ bool water_quote(const struct config *cfg, int64_t requested, struct water_quote
 bool water_quote_liters(const struct config *cfg, int64_t liters, struct water_quote *q, char *why, size_t whysz);
 
 /* Stores a water order paid by M-Pesa (pending; the payment worker pushes
- * it). idem_key may be NULL. On success p holds the row (an existing one
- * for a repeated idem_key) and true is returned; else why names the field. */
-bool water_start_mpesa(struct app *a, const char *origin, const char *idem_key, const char *phone,
-                       int64_t user_id, const struct water_quote *q, struct payment *p, char *why, size_t whysz);
+ * it). idem_key and idem_fp (its request's fingerprint, pay/idem.h) may be
+ * NULL. On success p holds the row (an existing one for a repeated
+ * idem_key, with the idem_fp it was stored with: the caller compares) and
+ * true is returned; else why names the field. */
+bool water_start_mpesa(struct app *a, const char *origin, const char *idem_key, const char *idem_fp,
+                       const char *phone, int64_t user_id, const struct water_quote *q, struct payment *p,
+                       char *why, size_t whysz);
 
 /* ---- references ---- */
 #define WATER_REF_MAX 40

@@ -922,6 +922,110 @@ START_TEST(rest_payment_with_status)
 }
 END_TEST
 
+/* The admin's Idempotency-Key is bound to the payment it made: the same
+ * key with another amount or meter is refused naming the key, and makes
+ * no second purchase; a malformed key is refused too. */
+START_TEST(rest_key_bound_to_its_payment)
+{
+    const char *phone = "+254711000016";
+    long long uid = caller(phone, "E2E016", "e2edev016", "en");
+    char body[256];
+    snprintf(body, sizeof body, "{\"amount\":100,\"phoneNumber\":\"0711000016\",\"meterId\":\"E2E016\",\"userId\":%lld}",
+             uid);
+    struct http_result r = h_req_h(h_main.port, "POST", "/mpesa/payment", "application/json", body, 0, ADMIN_KEY,
+                                   "Idempotency-Key: admin-key-16");
+    ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body);
+    h_free(&r);
+    snprintf(body, sizeof body, "{\"amount\":300,\"phoneNumber\":\"0711000016\",\"meterId\":\"E2E016\",\"userId\":%lld}",
+             uid);
+    r = h_req_h(h_main.port, "POST", "/mpesa/payment", "application/json", body, 0, ADMIN_KEY,
+                "Idempotency-Key: admin-key-16");
+    ck_assert_msg(r.status == 422, "%ld %s", r.status, r.body);
+    ck_assert_str_eq(json_string_value(json_object_get(r.json, "error")), "IDEMPOTENCY_KEY_REUSED");
+    ck_assert_msg(strstr(json_string_value(json_object_get(r.json, "message")), "Idempotency-Key"), "%s", r.body);
+    ck_assert_ptr_null(json_object_get(r.json, "checkoutRequestId"));
+    h_free(&r);
+    r = h_req_h(h_main.port, "POST", "/mpesa/payment", "application/json", body, 0, ADMIN_KEY,
+                "Idempotency-Key: admin key 16");
+    ck_assert_msg(r.status == 400 && strstr(r.body, "Idempotency-Key"), "%ld %s", r.status, r.body);
+    h_free(&r);
+    ck_assert_int_eq(purchases_of(phone), 1);
+}
+END_TEST
+
+/* Whether obj (a device or a payment) shows any of the personal fields. */
+static bool shows_personal(json_t *obj)
+{
+    const char *keys[] = {"ownerPhone", "location", "phoneNumber", "userId", "meterId", "mpesaReceiptNumber"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (json_object_get(obj, keys[i]))
+            return true;
+    return false;
+}
+
+/* Without the admin key, the public reads show no one's personal data: a
+ * device's owner number and location, a payment's payer, user, meter and
+ * receipt. With the key, the same reads show them. */
+START_TEST(public_reads_hide_personal_data)
+{
+    const char *phone = "+254711000017";
+    caller(phone, "E2E017", "e2edev017", "en");
+    struct http_result r = h_json_admin(&h_main, "PUT", "/devices/E2E017",
+                                        "{\"ownerPhone\":\"0733999017\",\"location\":\"Plot 17, Kisumu\"}");
+    ck_assert_msg(r.status == 200 && !strcmp(json_string_value(json_object_get(r.json, "ownerPhone")), "+254733999017"),
+                  "%ld %.300s", r.status, r.body);
+    h_free(&r);
+
+    r = h_req(h_main.port, "GET", "/devices", NULL, NULL, 0, NULL);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_msg(strstr(r.body, "E2E017") && !strstr(r.body, "733999017") && !strstr(r.body, "Plot 17"), "%.300s", r.body);
+    json_t *it;
+    size_t i;
+    json_array_foreach(json_object_get(r.json, "devices"), i, it)
+        ck_assert_msg(!shows_personal(it), "public list: %s", json_string_value(json_object_get(it, "id")));
+    h_free(&r);
+    r = h_req(h_main.port, "GET", "/devices/E2E017", NULL, NULL, 0, NULL);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_msg(!shows_personal(json_object_get(r.json, "device")) && !strstr(r.body, "733999017") &&
+                  !strstr(r.body, "Plot 17"), "%.300s", r.body);
+    h_free(&r);
+    const char *reads[] = {"/devices/E2E017/balance", "/devices/E2E017/usage"};
+    for (int k = 0; k < 2; k++) {
+        r = h_req(h_main.port, "GET", reads[k], NULL, NULL, 0, NULL);
+        ck_assert_msg(r.status == 200 && !strstr(r.body, "733999017") && !strstr(r.body, "711000017"), "%s: %.300s",
+                      reads[k], r.body);
+        h_free(&r);
+    }
+    r = h_json_admin(&h_main, "GET", "/devices/E2E017", NULL);
+    json_t *dev = json_object_get(r.json, "device");
+    ck_assert_str_eq(json_string_value(json_object_get(dev, "ownerPhone")), "+254733999017");
+    ck_assert_str_eq(json_string_value(json_object_get(dev, "location")), "Plot 17, Kisumu");
+    h_free(&r);
+    r = h_json_admin(&h_main, "GET", "/devices", NULL);
+    ck_assert_msg(strstr(r.body, "+254733999017") && strstr(r.body, "Plot 17"), "admin list: %.300s", r.body);
+    h_free(&r);
+
+    free(buy("s-pub-1", phone, "100"));
+    json_t *p = h_wait_payment(&h_main, phone, "completed", 20000);
+    ck_assert_ptr_nonnull(p);
+    char path[160];
+    snprintf(path, sizeof path, "/mpesa/status/%s", json_string_value(json_object_get(p, "checkoutRequestId")));
+    char receipt[32];
+    str_copy(receipt, sizeof receipt, json_string_value(json_object_get(p, "mpesaReceiptNumber")));
+    json_decref(p);
+    r = h_req(h_main.port, "GET", path, NULL, NULL, 0, NULL);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(json_string_value(json_object_get(r.json, "status")), "completed");
+    ck_assert_int_eq(json_integer_value(json_object_get(r.json, "amount")), 100);
+    ck_assert_msg(!shows_personal(r.json) && !strstr(r.body, "711000017") && !strstr(r.body, receipt), "%.300s", r.body);
+    h_free(&r);
+    r = h_req(h_main.port, "GET", path, NULL, NULL, 0, ADMIN_KEY);
+    ck_assert_str_eq(json_string_value(json_object_get(r.json, "phoneNumber")), phone);
+    ck_assert_str_eq(json_string_value(json_object_get(r.json, "meterId")), "E2E017");
+    h_free(&r);
+}
+END_TEST
+
 /* A lipad of the test's own (restarted or killed by it), on h_main.port +
  * offset with a fresh database in build/e2e/NAME-PID (into dir); the
  * helpers talk to h_main, so it stands in for h_main until
@@ -1044,6 +1148,58 @@ START_TEST(no_result_times_out)
 }
 END_TEST
 
+/* A success callback that does not say what was paid completes nothing:
+ * the purchase stays open and is settled by STK query, M-Pesa's answer to
+ * lipa's own question. This lipad's callback address leads nowhere, so
+ * the sandbox's real callback never arrives, and it would wait 600 s
+ * before querying on its own. */
+START_TEST(success_callback_without_amount_settled_by_query)
+{
+    struct lipad l;
+    char dir[128], nowhere[80];
+    h_dir_fresh(dir, sizeof dir, "noamount");
+    snprintf(nowhere, sizeof nowhere, "LIPA_PUBLIC_URL=http://127.0.0.1:%d", h_main.port + 55);
+    const char *extra[] = {nowhere, "LIPA_SETTLE_AFTER=600", NULL};
+    ck_assert(h_lipad_start(&l, h_main.port + 54, dir, extra));
+    struct lipad saved = h_main;
+    h_main = l;
+    const char *phone = "+254711000018";
+    caller(phone, "E2E018", "e2edev018", "en");
+    free(buy("s-noamt-1", phone, "100"));
+    json_t *p = h_wait_payment(&h_main, phone, "processing", 10000);
+    ck_assert_ptr_nonnull(p);
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"Body\":{\"stkCallback\":{\"MerchantRequestID\":\"%s\",\"CheckoutRequestID\":\"%s\","
+             "\"ResultCode\":0,\"ResultDesc\":\"Paid, no amount given\"}}}",
+             json_string_value(json_object_get(p, "merchantRequestId")),
+             json_string_value(json_object_get(p, "checkoutRequestId")));
+    json_decref(p);
+    h_sleep_ms(1000); /* the customer has answered; the sandbox's callback went nowhere */
+    struct http_result r = h_req(h_main.port, "POST", "/mpesa/callback?secret=" CB_SECRET, "application/json", body,
+                                 0, NULL);
+    ck_assert_msg(r.status == 200, "recorded: %ld %s", r.status, r.body);
+    h_free(&r);
+    p = h_wait_payment(&h_main, phone, "completed", 15000);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_str_eq(json_string_value(json_object_get(p, "status")), "completed");
+    ck_assert_msg(strcmp(json_string_value(json_object_get(p, "resultDesc")), "Paid, no amount given"),
+                  "completed by the callback, not the query");
+    ck_assert_msg(strstr(json_string_value(json_object_get(p, "lastError")), "without its amount"), "why: %s",
+                  json_string_value(json_object_get(p, "lastError")));
+    json_decref(p);
+    char cmd[800];
+    snprintf(cmd, sizeof cmd, "grep -q 'mpesa.callback_without_amount payment=' %s && grep -q 'mpesa.settled_by_query' %s",
+             h_main.log, h_main.log);
+    ck_assert_msg(system(cmd) == 0, "the log says why and how it was settled");
+    json_t *sms = h_wait_sms(phone, 1, 10000);
+    ck_assert_msg(json_array_size(sms) == 1 && has_token(sms_text(sms, 0)), "token after the query");
+    json_decref(sms);
+    ck_assert_int_eq(h_lipad_stop(&h_main, SIGTERM), 0);
+    h_main = saved;
+}
+END_TEST
+
 /* An admin's broken menu edit is refused on SIGHUP; callers keep the old set. */
 START_TEST(bad_menu_reload_keeps_serving)
 {
@@ -1088,10 +1244,13 @@ Suite *suite_journeys(void)
     tcase_add_test(t, duplicate_callback_changes_nothing);
     tcase_add_test(t, providers_down_then_back);
     tcase_add_test(t, malformed_and_forged_callbacks);
+    tcase_add_test(t, success_callback_without_amount_settled_by_query);
     tcase_add_test(t, unassigned_and_unknown_callers);
     tcase_add_test(t, bad_requests_are_named);
     tcase_add_test(t, users_devices_assignments_api);
     tcase_add_test(t, rest_payment_with_status);
+    tcase_add_test(t, rest_key_bound_to_its_payment);
+    tcase_add_test(t, public_reads_hide_personal_data);
     tcase_add_test(t, killed_midway_settles_after_restart);
     tcase_add_test(t, killed_before_purchase_in_database);
     tcase_add_test(t, bad_menu_reload_keeps_serving);

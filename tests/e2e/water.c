@@ -303,6 +303,82 @@ START_TEST(pay_mpesa_idempotent_retry)
 }
 END_TEST
 
+/* The checkout's POST with an Idempotency-Key header. */
+static struct http_result pay_keyed(const char *body, const char *key)
+{
+    char header[128];
+    snprintf(header, sizeof header, "Idempotency-Key: %s", key);
+    ck_assert_msg(pay_lipad.pid > 0, "lipad is not running");
+    return h_req_h(pay_lipad.port, "POST", "/api/payments/mpesa/initiate", "application/json", body, 0, NULL,
+                   header);
+}
+
+/* An Idempotency-Key belongs to the payer and to its order: another
+ * caller sending the same key (another phone, another amount) gets an
+ * order of their own and nothing of the first buyer's; the payer reusing
+ * the key for a different order is refused, naming the key; the same
+ * order again (spelt differently) is the same order, prompted once. */
+START_TEST(pay_mpesa_key_is_the_payers)
+{
+    const char *first = "{\"phoneNumber\":\"254712000932\",\"amount\":40,"
+                        "\"metadata\":{\"customerName\":\"Jane Buyer\",\"stall\":\"B7\"}}";
+    struct http_result r = pay_keyed(first, "shared-key-1");
+    ck_assert_msg(r.status == 201, "first: %ld %s", r.status, r.body);
+    char ref[40];
+    str_copy(ref, sizeof ref, pay_str(pay_data(&r), "transactionReference"));
+    h_free(&r);
+
+    r = pay_keyed("{\"phoneNumber\":\"254712000933\",\"amount\":50}", "shared-key-1");
+    ck_assert_msg(r.status == 201, "another caller: %ld %s", r.status, r.body);
+    ck_assert_str_ne(pay_str(pay_data(&r), "transactionReference"), ref);
+    ck_assert_str_eq(pay_str(pay_data(&r), "phoneNumber"), "254712000933");
+    ck_assert_int_eq(pay_int(pay_data(&r), "amount"), 50);
+    ck_assert_msg(!strstr(r.body, "254712000932") && !strstr(r.body, "Jane") && !strstr(r.body, ref),
+                  "nothing of the first order: %s", r.body);
+    h_free(&r);
+
+    const char *other[] = {
+        "{\"phoneNumber\":\"0712000932\",\"amount\":60}",
+        "{\"phoneNumber\":\"254712000932\",\"amount\":40,\"metadata\":{\"customerName\":\"Someone Else\"}}",
+        "{\"phoneNumber\":\"254712000932\",\"amount\":40}",
+    };
+    for (int i = 0; i < 3; i++) {
+        r = pay_keyed(other[i], "shared-key-1");
+        pay_assert_error(&r, 422, "IDEMPOTENCY_KEY_REUSED");
+        ck_assert_msg(strstr(pay_str(r.json, "message"), "Idempotency-Key"), "names the key: %s", r.body);
+        ck_assert_msg(!strstr(r.body, ref) && !strstr(r.body, "Jane"), "nothing of the order: %s", r.body);
+        h_free(&r);
+    }
+
+    r = pay_keyed("{\"metadata\":{\"stall\":\"B7\",\"customerName\":\"Jane Buyer\"},\"amount\":40,"
+                  "\"phoneNumber\":\"+254712000932\"}", "shared-key-1");
+    ck_assert_msg(r.status == 201, "the same order: %ld %s", r.status, r.body);
+    ck_assert_str_eq(pay_str(pay_data(&r), "transactionReference"), ref);
+    h_free(&r);
+
+    const char *bad[] = {"has space", "semi;colon", "caf\xc3\xa9",
+                         "k1234567890123456789012345678901234567890123456789012345678901234"}; /* 65 */
+    for (int i = 0; i < 4; i++) {
+        r = pay_keyed("{\"phoneNumber\":\"254712000934\",\"amount\":40}", bad[i]);
+        pay_assert_error(&r, 400, NULL);
+        ck_assert_msg(strstr(pay_str(r.json, "message"), "Idempotency-Key"), "names the key: %s", r.body);
+        h_free(&r);
+    }
+
+    json_t *d = pay_wait_status(ref, "completed", 10000);
+    ck_assert_str_eq(pay_str(d, "status"), "completed");
+    json_decref(d);
+    r = h_req(h_sandbox_port, "GET", "/sandbox/stk?phone=254712000932", NULL, NULL, 0, NULL);
+    json_t *stk = json_object_get(r.json, "stk");
+    ck_assert_msg(json_array_size(stk) == 1, "one prompt: %s", r.body);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(stk, 0), "amount")), 40);
+    h_free(&r);
+    r = h_req(h_sandbox_port, "GET", "/sandbox/stk?phone=254712000934", NULL, NULL, 0, NULL);
+    ck_assert_msg(json_array_size(json_object_get(r.json, "stk")) == 0, "no prompt for refused keys: %s", r.body);
+    h_free(&r);
+}
+END_TEST
+
 START_TEST(pay_mpesa_refuses_bad_input)
 {
     struct http_result r = pay_req(&pay_lipad, "POST", "/api/payments/mpesa/initiate",
@@ -707,6 +783,7 @@ static TCase *tcase_payments(void)
     tcase_add_test(t, pay_preview_refuses_bad_amounts);
     tcase_add_test(t, pay_mpesa_paid);
     tcase_add_test(t, pay_mpesa_idempotent_retry);
+    tcase_add_test(t, pay_mpesa_key_is_the_payers);
     tcase_add_test(t, pay_mpesa_refuses_bad_input);
     tcase_add_test(t, pay_mpesa_cancelled);
     tcase_add_test(t, pay_mpesa_callback_endpoint);

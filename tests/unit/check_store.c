@@ -763,27 +763,43 @@ START_TEST(payment_idempotent_create)
     ck_assert_int_eq(p.paid_amount, -1);
     ck_assert_int_eq(p.token_minute, -1);
     ck_assert_int_eq(p.user_id, 0);
+    ck_assert_str_eq(p.idem_fp, "");
 
     struct payment q = {0};
     str_copy(q.origin, sizeof q.origin, "ussd");
     str_copy(q.idem_key, sizeof q.idem_key, "ussd:ATUid_abc");
     str_copy(q.phone, sizeof q.phone, "+254700000000");
+    str_copy(q.idem_fp, sizeof q.idem_fp, "another-request");
     q.amount = 999;
     ck_assert_int_eq(store_payment_create(st, &q), ST_CONFLICT);
     ck_assert_int_eq(q.id, id);
     ck_assert_int_eq(q.amount, 100); /* the existing row, not the new ask */
     ck_assert_str_eq(q.phone, "+254712345678");
+    ck_assert_str_eq(q.idem_fp, ""); /* and its fingerprint, for the caller to compare */
+
+    /* a fingerprint is stored with its payment and read back */
+    struct payment f = {0};
+    str_copy(f.origin, sizeof f.origin, "api");
+    str_copy(f.idem_key, sizeof f.idem_key, "api:fp-1");
+    str_copy(f.idem_fp, sizeof f.idem_fp, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+    str_copy(f.phone, sizeof f.phone, "+254712345678");
+    f.amount = 10;
+    ck_assert_int_eq(store_payment_create(st, &f), ST_OK);
+    struct payment g = f;
+    str_copy(g.idem_fp, sizeof g.idem_fp, "ffff");
+    ck_assert_int_eq(store_payment_create(st, &g), ST_CONFLICT);
+    ck_assert_str_eq(g.idem_fp, f.idem_fp);
 
     int n = 0;
     ck_assert_int_eq(store_payments_list(st, "electricity", count_payment, &n), ST_OK);
-    ck_assert_int_eq(n, 1);
+    ck_assert_int_eq(n, 2);
 
     /* no key: every create is a new row */
     mk_payment(NULL, 50, 0);
     mk_payment(NULL, 50, 0);
     n = 0;
     ck_assert_int_eq(store_payments_list(st, "electricity", count_payment, &n), ST_OK);
-    ck_assert_int_eq(n, 3);
+    ck_assert_int_eq(n, 4);
     n = 0;
     ck_assert_int_eq(store_payments_list(st, "water", count_payment, &n), ST_OK);
     ck_assert_int_eq(n, 0);

@@ -11,6 +11,7 @@
 #include "util/str.h"
 
 #include <check.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -394,6 +395,140 @@ START_TEST(log_phone_masks)
     ck_assert_ptr_null(strstr(log_phone("254712345678", out), "712345"));
     ck_assert_str_eq(log_phone(NULL, out), "-");
     ck_assert_str_eq(log_phone("12345", out), "***");
+    char text[24];
+    ck_assert_str_eq(log_mask_phones("bad number 254712345678 (code 401)", text, sizeof text), "bad number 2547****5678");
+    ck_assert_str_eq(log_mask_phones(NULL, text, sizeof text), "");
+    char cut[28]; /* the number is cut: masked first all the same */
+    ck_assert_str_eq(log_mask_phones("cut in the number +254712345678", cut, sizeof cut), "cut in the number +2547****");
+}
+END_TEST
+
+/* What log_event writes for one event, captured from stderr (the ring is
+ * not started here, so each line is one write). */
+static void logged(char *out, size_t n, const char *fmt, const char *a, const char *b)
+{
+    fflush(stderr);
+    FILE *tmp = tmpfile();
+    ck_assert_ptr_nonnull(tmp);
+    int saved = dup(STDERR_FILENO);
+    ck_assert_int_ge(saved, 0);
+    ck_assert_int_ge(dup2(fileno(tmp), STDERR_FILENO), 0);
+    log_event(LOG_WARN, "test.event", fmt, a, b);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    rewind(tmp);
+    size_t k = fread(out, 1, n - 1, tmp);
+    out[k] = 0;
+    fclose(tmp);
+}
+
+/* The keys of a key=value line after its timestamp, level and event, as a
+ * log reader splits it (a value is bare up to a space, or quoted with
+ * backslash escapes); "|"-joined into keys. False when the line does not
+ * parse. */
+static bool log_keys(const char *line, char *keys, size_t n)
+{
+    const char *p = line;
+    keys[0] = 0;
+    for (int skip = 0; skip < 3; skip++) { /* ts LEVEL event */
+        p = strchr(p, ' ');
+        if (!p)
+            return false;
+        p++;
+    }
+    while (*p && *p != '\n') {
+        const char *eq = strchr(p, '=');
+        const char *sp = strchr(p, ' ');
+        if (!eq || (sp && sp < eq))
+            return false;
+        if (keys[0])
+            strncat(keys, "|", n - strlen(keys) - 1);
+        strncat(keys, p, (size_t)(eq - p) < n - strlen(keys) - 1 ? (size_t)(eq - p) : n - strlen(keys) - 1);
+        p = eq + 1;
+        if (*p == '"') {
+            for (p++; *p && *p != '"'; p++)
+                if (*p == '\\' && p[1])
+                    p++;
+            if (*p != '"')
+                return false;
+            p++;
+        } else {
+            while (*p && *p != ' ' && *p != '\n')
+                p++;
+        }
+        if (*p == ' ')
+            p++;
+    }
+    return *p == '\n' && p[1] == 0; /* one line, ended once */
+}
+
+/* A value cannot start a field or a line, whatever it holds, and a phone
+ * number in it is masked. */
+START_TEST(log_values_cannot_forge_fields)
+{
+    char line[1200], keys[200];
+    logged(line, sizeof line, "ip=%s reason=\"%s\"", "10.0.0.1",
+           "bad\" phone=+254712345678 admin=\"yes");
+    ck_assert_msg(log_keys(line, keys, sizeof keys), "parses: %s", line);
+    ck_assert_str_eq(keys, "ip|reason");
+    ck_assert_msg(strstr(line, "reason=\"bad\\\" phone=+2547****5678 admin=\\\"yes\"\n"), "%s", line);
+    ck_assert_ptr_null(strstr(line, "712345678"));
+
+    logged(line, sizeof line, "session=%s phone=%s", "s1 phone=0712345678", "x\ny");
+    ck_assert_msg(log_keys(line, keys, sizeof keys), "parses: %s", line);
+    ck_assert_str_eq(keys, "session|phone");
+    ck_assert_msg(strstr(line, "session=\"s1 phone=07****5678\" phone=\"x\\ny\"\n"), "%s", line);
+
+    /* a new line cannot be started, inside quotes or out */
+    logged(line, sizeof line, "a=%s b=\"%s\"", "1\n2026-01-01T00:00:00.000Z ERROR forged x=1",
+           "2\r\n2026-01-01T00:00:00.000Z ERROR forged y=2");
+    ck_assert_msg(log_keys(line, keys, sizeof keys), "parses: %s", line);
+    ck_assert_str_eq(keys, "a|b");
+    ck_assert_ptr_null(strchr(line, '\r'));
+    ck_assert_ptr_eq(strchr(line, '\n'), line + strlen(line) - 1);
+}
+END_TEST
+
+static size_t fmt(char *out, size_t n, const char *f, ...) __attribute__((format(printf, 3, 4)));
+static size_t fmt(char *out, size_t n, const char *f, ...)
+{
+    va_list ap;
+    va_start(ap, f);
+    size_t k = log_vformat(out, n, f, ap);
+    va_end(ap);
+    return k;
+}
+
+START_TEST(log_format_escapes_and_keeps_numbers)
+{
+    char out[300];
+    /* numbers and harmless strings as printf writes them */
+    fmt(out, sizeof out, "a=%lld b=%d c=%zu d=%ld e=%u f=%.3s g=%5d h=%-4s| i=%x j=%% k=%c", -12345678901LL, -7,
+        (size_t)42, 99L, 7u, "abcdef", 3, "ab", 255u, 'Z');
+    ck_assert_str_eq(out, "a=-12345678901 b=-7 c=42 d=99 e=7 f=abc g=    3 h=\"ab  \"| i=ff j=% k=Z");
+    fmt(out, sizeof out, "w=%*d p=%.*s", 4, 7, 2, "xyz");
+    ck_assert_str_eq(out, "w=   7 p=xy");
+    /* bare values: quoted when they hold a space, =, ", \ or a control
+     * character, or nothing */
+    fmt(out, sizeof out, "a=%s b=%s c=%s d=%s e=%s f=%s", "plain-value_1.2", "", "x=y", "q\"q", "b\\s", "t\tz\x01");
+    ck_assert_str_eq(out, "a=plain-value_1.2 b=\"\" c=\"x=y\" d=\"q\\\"q\" e=\"b\\\\s\" f=\"t\\tz\\x01\"");
+    /* inside the format's own quotes: escaped, not quoted again */
+    fmt(out, sizeof out, "why=\"%s\" next=%s", "say \"hi\" \\ now\n", "ok");
+    ck_assert_str_eq(out, "why=\"say \\\"hi\\\" \\\\ now\\n\" next=ok");
+    /* phone-shaped runs are masked, other digit runs are not */
+    fmt(out, sizeof out, "a=%s b=%s c=%s d=%s e=%s f=%s", "+254712345678", "254112345678", "0712345678",
+        "ws_CO_191220191020363925", "WS-1732400000000-AB12CD34", "+2557****1234");
+    ck_assert_str_eq(out, "a=+2547****5678 b=2541****5678 c=07****5678 d=ws_CO_191220191020363925 "
+                          "e=WS-1732400000000-AB12CD34 f=+2557****1234");
+    fmt(out, sizeof out, "a=%s", "call 0712345678, or +447911123456 or 12345678");
+    ck_assert_str_eq(out, "a=\"call 07****5678, or +4479****3456 or 12345678\"");
+    /* cut to fit, but a quoted value is still closed */
+    char small[16];
+    size_t k = fmt(small, sizeof small, "r=\"%s\"", "aaaaaaaaaaaaaaaaaaaaaaaa");
+    ck_assert_uint_eq(k, strlen(small));
+    ck_assert_str_eq(small, "r=\"aaaaaaaaaaa\"");
+    k = fmt(small, sizeof small, "r=%s", "a b\"\"\"\"\"\"\"\"\"\"\"");
+    ck_assert_str_eq(small, "r=\"a b\\\"\\\"\\\"\\\"\"");
 }
 END_TEST
 
@@ -586,6 +721,8 @@ static Suite *suite(void)
     tcase_add_test(tc, str_utf8_decodes_and_refuses);
     tcase_add_test(tc, str_copy_chars_keeps_characters_whole);
     tcase_add_test(tc, log_phone_masks);
+    tcase_add_test(tc, log_values_cannot_forge_fields);
+    tcase_add_test(tc, log_format_escapes_and_keeps_numbers);
     tcase_add_test(tc, buf_printf_fits_grows_and_caps);
     suite_add_tcase(s, tc);
 
