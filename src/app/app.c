@@ -5,7 +5,7 @@
 #include "pay/paystack.h"
 #include "http/ratelimit.h"
 #include "pay/prompts.h"
-#include "pay/pushwait.h"
+#include "pay/api_wait.h"
 #include "pay/purchase.h"
 #include "pay/topup.h"
 #include "sms/commands.h"

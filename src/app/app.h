@@ -6,7 +6,6 @@
 #ifndef LIPA_APP_H
 #define LIPA_APP_H
 
-#include "http/server.h"
 #include "meter/meter.h"
 #include "pay/pay.h"
 #include "sms/sms.h"
@@ -23,7 +22,6 @@ struct sms_commands;
 struct prompts;
 struct pushwait;
 struct ratelimit;
-struct http_server;
 
 enum provider_id { PROV_DARAJA, PROV_AT, PROV_TUYA, PROV_COUNT };
 
@@ -50,7 +48,7 @@ struct app {
     void *meter_st;
     void *paystack;             /* struct paystack (pay/paystack.h): water orders */
     struct prompts *prompts;    /* M-Pesa prompts awaiting an answer (pay/prompts.h) */
-    struct pushwait *pushwait;  /* REST requests parked until their STK push (pay/pushwait.h) */
+    struct pushwait *pushwait;  /* REST requests parked until their STK push (pay/api_wait.h) */
     /* payment requests a public face may start per payer phone
      * (LIPA_PHONE_RATE_LIMIT per LIPA_PHONE_RATE_WINDOW; NULL: no limit):
      * an M-Pesa prompt rings someone's phone, so nobody may ring it

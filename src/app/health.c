@@ -9,7 +9,7 @@
 
 static const char *const provider_names[PROV_COUNT] = {"daraja", "africastalking", "tuya"};
 
-void app_health(void *ctx, struct http_req *req, struct http_resp *resp)
+static void app_health(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     bool db = store_ping(a->store);
@@ -44,7 +44,7 @@ void app_health(void *ctx, struct http_req *req, struct http_resp *resp)
     }
 }
 
-void app_metrics(void *ctx, struct http_req *req, struct http_resp *resp)
+static void app_metrics(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     (void)req;
@@ -65,3 +65,9 @@ void app_metrics(void *ctx, struct http_req *req, struct http_resp *resp)
                (long long)atomic_load(&a->sms_failed), (long long)atomic_load(&a->topups_done),
                (long long)store_outbox_depth(a->store), store_take_waiting(a->store));
 }
+
+const struct http_route ops_routes[] = {
+    {"GET", "/api/health", app_health, ENV_DATA, 0},
+    {"GET", "/metrics", app_metrics, ENV_PLAIN, 0},
+    {NULL, NULL, NULL, 0, 0},
+};

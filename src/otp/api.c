@@ -9,7 +9,7 @@
  * Beyond the document: POST /api/stations/otp/complete reports what flowed
  * and marks the code used; POST /api/stations and GET /api/stations
  * register and list stations. */
-#include "app/routes.h"
+#include "otp/api.h"
 
 #include "app/app.h"
 #include "http/api.h"

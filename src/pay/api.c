@@ -5,8 +5,8 @@
 #include "http/api.h"
 #include "pay/idem.h"
 #include "pay/purchase.h"
-#include "pay/pushwait.h"
-#include "user/user.h"
+#include "pay/api_wait.h"
+#include "user/api.h"
 #include "util/crypto.h"
 #include "util/log.h"
 #include "util/phone.h"
@@ -84,7 +84,7 @@ static bool payment_idem(struct http_req *req, json_t *body, int64_t uid, const 
     return true;
 }
 
-void mpesa_payment(void *ctx, struct http_req *req, struct http_resp *resp)
+static void mpesa_payment(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     static const struct field fields[] = {
@@ -149,13 +149,13 @@ void mpesa_payment(void *ctx, struct http_req *req, struct http_resp *resp)
         goto out;
     }
     /* answered once the payment worker has pushed it, with no thread
-     * waiting meanwhile (pay/pushwait.h) */
+     * waiting meanwhile (pay/api_wait.h) */
     pushwait_park(a, req, resp, &p, a->cfg.rest_wait_ms, payment_pushed_answer);
 out:
     json_decref(body);
 }
 
-void mpesa_status(void *ctx, struct http_req *req, struct http_resp *resp)
+static void mpesa_status(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     struct payment p;
@@ -174,7 +174,7 @@ void mpesa_status(void *ctx, struct http_req *req, struct http_resp *resp)
 
 static void add_payment(void *arr, const struct payment *p) { json_array_append_new(arr, payment_json(p, true)); }
 
-void mpesa_transactions(void *ctx, struct http_req *req, struct http_resp *resp)
+static void mpesa_transactions(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     if (!api_require_admin(req, resp, a->cfg.admin_key))
@@ -206,7 +206,7 @@ static void callback_recorded(void *arg, enum err e)
     http_defer_done(d);
 }
 
-void mpesa_callback(void *ctx, struct http_req *req, struct http_resp *resp)
+static void mpesa_callback(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     const char *secret = http_query(req, "secret");
@@ -235,3 +235,11 @@ void mpesa_callback(void *ctx, struct http_req *req, struct http_resp *resp)
         callback_answer(out, e);
     http_defer_done(d);
 }
+
+const struct http_route mpesa_routes[] = {
+    {"POST", "/mpesa/payment", mpesa_payment, ENV_PLAIN, 0},
+    {"GET", "/mpesa/status/{checkoutRequestId}", mpesa_status, ENV_PLAIN, 0},
+    {"POST", "/mpesa/callback", mpesa_callback, ENV_PLAIN, 0},
+    {"GET", "/mpesa/transactions", mpesa_transactions, ENV_PLAIN, 0},
+    {NULL, NULL, NULL, 0, 0},
+};

@@ -14,9 +14,6 @@
  * personal (the admin asks). */
 json_t *payment_json(const struct payment *p, bool personal);
 
-void mpesa_payment(void *ctx, struct http_req *req, struct http_resp *resp);
-void mpesa_status(void *ctx, struct http_req *req, struct http_resp *resp);
-void mpesa_transactions(void *ctx, struct http_req *req, struct http_resp *resp);
-void mpesa_callback(void *ctx, struct http_req *req, struct http_resp *resp);
+extern const struct http_route mpesa_routes[];
 
 #endif

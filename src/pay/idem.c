@@ -2,7 +2,6 @@
 #include "pay/idem.h"
 
 #include "util/crypto.h"
-#include "util/str.h"
 
 #include <assert.h>
 #include <stdio.h>

@@ -4,7 +4,7 @@
 #include "meter/token.h"
 #include "otp/otp.h"
 #include "pay/prompts.h"
-#include "pay/pushwait.h"
+#include "pay/api_wait.h"
 #include "sms/outbox.h"
 #include "user/user.h"
 #include "util/aside.h"

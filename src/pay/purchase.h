@@ -14,8 +14,8 @@
 #define LIPA_PURCHASE_H
 
 #include "app/app.h"
-#include "http/api.h"
 #include "store/store.h"
+#include "util/err.h"
 
 struct purchase_req {
     const char *origin;        /* ussd | api | sms */

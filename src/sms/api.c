@@ -21,7 +21,7 @@
  * Answers only ever go to the number in `from`, and a BUY only asks that
  * number's owner for their PIN. A malformed callback gets 400 naming the
  * field; a store failure 500, so AT tries again. */
-#include "app/routes.h"
+#include "sms/api.h"
 
 #include "app/app.h"
 #include "http/api.h"

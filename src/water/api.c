@@ -11,6 +11,8 @@
  * that could not be opened answers 500 PAYSTACK_INIT_FAILED; Paystack
  * orders are charged in LIPA_WATER_CURRENCY only (the litre price is in
  * it). */
+#include "water/api.h"
+
 #include "app/app.h"
 #include "app/routes.h"
 #include "http/api.h"
@@ -18,7 +20,7 @@
 #include "pay/idem.h"
 #include "pay/paystack.h"
 #include "pay/purchase.h"
-#include "pay/pushwait.h"
+#include "pay/api_wait.h"
 #include "store/water.h"
 #include "util/crypto.h"
 #include "util/log.h"
@@ -281,7 +283,7 @@ static void mpesa_initiate(void *ctx, struct http_req *req, struct http_resp *re
     if (meta[0] && store_water_set_order(a->store, p.id, meta, "") != ST_OK)
         log_warn("water.metadata_lost", "payment=%lld", (long long)p.id);
     /* answered once the payment worker has pushed it, with no thread
-     * waiting meanwhile (pay/pushwait.h) */
+     * waiting meanwhile (pay/api_wait.h) */
     pushwait_park(a, req, resp, &p, a->cfg.rest_wait_ms, initiate_answer);
 out:
     json_decref(body);

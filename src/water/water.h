@@ -6,9 +6,9 @@
 #define LIPA_WATER_H
 
 #include "app/app.h"
-#include "http/api.h"
 #include "pay/pay.h"
 #include "store/store.h"
+#include "util/err.h"
 
 #include <jansson.h>
 

@@ -7,7 +7,7 @@
 #include "http/api.h"
 #include "http/server.h"
 
-#include "user/user.h"
+#include "user/api.h"
 #include "util/httpc.h"
 #include "util/str.h"
 

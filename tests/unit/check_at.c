@@ -155,7 +155,7 @@ START_TEST(recipient_refusals_reject)
         recipient(codes[i], names[i]);
         sms_at.send(st, "+254712345678", "hi", &r);
         ck_assert_msg(r.outcome == SMS_REJECT, "statusCode %s not rejected", codes[i]);
-        ck_assert_int_eq(r.status_code, atoi(codes[i]));
+        ck_assert_int_eq(r.status_code, strtol(codes[i], NULL, 10));
         ck_assert_ptr_nonnull(strstr(r.detail, names[i]));
         ck_assert_str_eq(r.message_id, "");
     }

@@ -348,7 +348,7 @@ static const char *fake_action(void *ctx, const char *name, const char *phone, c
         ussd_var_set(s, "wmin", "5");
         ussd_var_set(s, "wmax", "500");
         ussd_var_set(s, "amount", "10");
-        return atoi(ussd_var(s, "liters")) > 500 ? "water_range" : NULL;
+        return strtol(ussd_var(s, "liters"), NULL, 10) > 500 ? "water_range" : NULL;
     }
     if (!strcmp(name, "buy_water") || !strcmp(name, "resend_code")) {
         f->buys++;

@@ -8,7 +8,6 @@
  * Database and migrations from LIPA_DB / LIPA_MIGRATIONS like lipad.
  * Idempotent: what exists already is left as it is. */
 #include "store/store.h"
-#include "util/log.h"
 #include "util/str.h"
 
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* pay/pushwait: REST requests parked until their STK push; see pushwait.h. */
-#include "pay/pushwait.h"
+#include "pay/api_wait.h"
 
 #include "util/log.h"
 

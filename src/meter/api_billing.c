@@ -7,6 +7,7 @@
 #include "meter/api.h"
 
 #include "app/app.h"
+#include "app/routes.h"
 #include "http/api.h"
 #include "meter/token.h"
 #include "util/crypto.h"
@@ -113,7 +114,7 @@ static void simple_command(struct app *a, struct http_req *req, struct http_resp
     json_decref(value);
 }
 
-void devices_add_balance(void *ctx, struct http_req *req, struct http_resp *resp)
+static void devices_add_balance(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     static const struct field fields[] = {{"amount", F_NUMBER, F_REQUIRED, 0, 1000000}, {NULL, 0, 0, 0, 0}};
     struct app *a = ctx;
@@ -175,7 +176,7 @@ static void token_mark(const char *pepper, const char *digits, char out[65])
     explicit_bzero(msg, sizeof msg);
 }
 
-void devices_add_token(void *ctx, struct http_req *req, struct http_resp *resp)
+static void devices_add_token(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     static const struct field fields[] = {{"token", F_STRING, F_REQUIRED, 1, 64}, {NULL, 0, 0, 0, 0}};
     struct app *a = ctx;
@@ -266,7 +267,7 @@ static json_t *live_status(struct app *a, struct http_req *req, struct http_resp
  * value is read as is, without a scale. */
 static const char *const money_codes[] = {"balance_money", "money_balance", "charge_money", NULL};
 
-void devices_balance(void *ctx, struct http_req *req, struct http_resp *resp)
+static void devices_balance(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     struct meter m;
@@ -285,7 +286,7 @@ void devices_balance(void *ctx, struct http_req *req, struct http_resp *resp)
     json_decref(status);
 }
 
-void devices_usage(void *ctx, struct http_req *req, struct http_resp *resp)
+static void devices_usage(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     struct meter m;
@@ -324,7 +325,7 @@ static bool shilling(const char *symbol)
     return false;
 }
 
-void devices_set_price(void *ctx, struct http_req *req, struct http_resp *resp)
+static void devices_set_price(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     static const struct field fields[] = {
         {"price", F_NUMBER, F_REQUIRED, 0, PRICE_MAX_CENTS / 100},
@@ -372,7 +373,7 @@ out:
     json_decref(body);
 }
 
-void devices_reset_balance(void *ctx, struct http_req *req, struct http_resp *resp)
+static void devices_reset_balance(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     struct meter m;
@@ -381,7 +382,7 @@ void devices_reset_balance(void *ctx, struct http_req *req, struct http_resp *re
     simple_command(a, req, resp, &m, "clear_energy", json_true());
 }
 
-void devices_prepayment_mode(void *ctx, struct http_req *req, struct http_resp *resp)
+static void devices_prepayment_mode(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     struct meter m;
@@ -462,7 +463,7 @@ static enum store_rc sync_one(struct app *a, json_t *d, struct sync_counts *n)
     return rc;
 }
 
-void devices_refresh(void *ctx, struct http_req *req, struct http_resp *resp)
+static void devices_refresh(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     struct sync_counts n = {0, 0, 0};
@@ -512,3 +513,15 @@ void devices_refresh(void *ctx, struct http_req *req, struct http_resp *resp)
 out:
     json_decref(list);
 }
+
+const struct http_route billing_routes[] = {
+    {"POST", "/devices/refresh", devices_refresh, ENV_DEVICE, LANE_METER},
+    {"POST", "/devices/{id}/add-balance", devices_add_balance, ENV_DEVICE, LANE_METER},
+    {"POST", "/devices/{id}/add-token", devices_add_token, ENV_DEVICE, LANE_METER},
+    {"GET", "/devices/{id}/balance", devices_balance, ENV_DEVICE, LANE_METER},
+    {"GET", "/devices/{id}/usage", devices_usage, ENV_DEVICE, LANE_METER},
+    {"POST", "/devices/{id}/set-price", devices_set_price, ENV_DEVICE, LANE_METER},
+    {"POST", "/devices/{id}/reset-balance", devices_reset_balance, ENV_DEVICE, LANE_METER},
+    {"POST", "/devices/{id}/prepayment-mode", devices_prepayment_mode, ENV_DEVICE, LANE_METER},
+    {NULL, NULL, NULL, 0, 0},
+};

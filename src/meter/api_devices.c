@@ -2,8 +2,9 @@
 #include "meter/api.h"
 
 #include "app/app.h"
+#include "app/routes.h"
 #include "http/api.h"
-#include "user/user.h"
+#include "user/api.h"
 #include "util/phone.h"
 #include "util/str.h"
 
@@ -96,7 +97,7 @@ static bool apply_fields(struct http_req *req, struct http_resp *resp, json_t *b
     return true;
 }
 
-void devices_create(void *ctx, struct http_req *req, struct http_resp *resp)
+static void devices_create(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     if (!api_require_admin(req, resp, a->cfg.admin_key))
@@ -148,7 +149,7 @@ static void add_meter(void *ctx, const struct meter *m)
 
 /* Public: anyone may list the devices; owners' numbers and locations only
  * with the admin key. */
-void devices_list(void *ctx, struct http_req *req, struct http_resp *resp)
+static void devices_list(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     json_t *arr = json_array();
@@ -189,7 +190,7 @@ static double dp_value(json_t *status, const char *code, double scale, bool *fou
     return 0;
 }
 
-void devices_get(void *ctx, struct http_req *req, struct http_resp *resp)
+static void devices_get(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     struct meter m;
@@ -224,7 +225,7 @@ void devices_get(void *ctx, struct http_req *req, struct http_resp *resp)
     api_ok(req, resp, 200, NULL, out);
 }
 
-void devices_update(void *ctx, struct http_req *req, struct http_resp *resp)
+static void devices_update(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     struct meter m;
@@ -242,7 +243,7 @@ void devices_update(void *ctx, struct http_req *req, struct http_resp *resp)
     json_decref(body);
 }
 
-void devices_delete(void *ctx, struct http_req *req, struct http_resp *resp)
+static void devices_delete(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     struct meter m;
@@ -258,7 +259,7 @@ void devices_delete(void *ctx, struct http_req *req, struct http_resp *resp)
         api_error(req, resp, ERR_INTERNAL, "internal_error", "could not delete the device");
 }
 
-void devices_assign(void *ctx, struct http_req *req, struct http_resp *resp)
+static void devices_assign(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     static const struct field fields[] = {{"userId", F_ID, F_REQUIRED, 1, 0}, {NULL, 0, 0, 0, 0}};
@@ -287,7 +288,7 @@ void devices_assign(void *ctx, struct http_req *req, struct http_resp *resp)
     json_decref(body);
 }
 
-void devices_unassign(void *ctx, struct http_req *req, struct http_resp *resp)
+static void devices_unassign(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     struct meter m;
@@ -309,7 +310,7 @@ void devices_unassign(void *ctx, struct http_req *req, struct http_resp *resp)
 
 static void add_user(void *arr, const struct user *u) { json_array_append_new(arr, user_json(u)); }
 
-void devices_users(void *ctx, struct http_req *req, struct http_resp *resp)
+static void devices_users(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     struct meter m;
@@ -323,3 +324,15 @@ void devices_users(void *ctx, struct http_req *req, struct http_resp *resp)
     }
     api_ok(req, resp, 200, NULL, arr);
 }
+
+const struct http_route device_routes[] = {
+    {"GET", "/devices", devices_list, ENV_DEVICE, 0},
+    {"POST", "/devices", devices_create, ENV_DEVICE, 0},
+    {"GET", "/devices/{id}", devices_get, ENV_DEVICE, LANE_METER},
+    {"PUT", "/devices/{id}", devices_update, ENV_DEVICE, 0},
+    {"DELETE", "/devices/{id}", devices_delete, ENV_DEVICE, 0},
+    {"POST", "/devices/{id}/assign", devices_assign, ENV_DEVICE, 0},
+    {"DELETE", "/devices/{id}/assign/{userId}", devices_unassign, ENV_DEVICE, 0},
+    {"GET", "/devices/{id}/users", devices_users, ENV_DEVICE, 0},
+    {NULL, NULL, NULL, 0, 0},
+};
