@@ -5,7 +5,7 @@
 #   src/*/*.c      -> build/<variant>/liblipa.a (everything but src/main.c)
 #   src/main.c     -> bin/lipad
 #   tools/X/*.c    -> bin/lipa-X
-#   tests/unit/check_*.c -> one Check runner per module
+#   tests/unit/check_*.c -> one Check runner per module (with runner.c, fake.c)
 
 PKGS     := libmicrohttpd sqlite3 libcurl libpcre2-8 openssl jansson yaml-0.1
 CC       ?= cc
@@ -35,6 +35,7 @@ LIB      := $(OBJDIR)/liblipa.a
 TOOLS    := $(patsubst tools/%/,%,$(wildcard tools/*/))
 TOOL_BIN := $(TOOLS:%=$(BINDIR)/lipa-%)
 UNIT_SRC := $(wildcard tests/unit/check_*.c)
+UNIT_SUPPORT := $(OBJDIR)/tests/unit/runner.o $(OBJDIR)/tests/unit/fake.o
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(OBJDIR)/tests/%)
 E2E_SRC  := $(wildcard tests/e2e/*.c)
 
@@ -73,7 +74,7 @@ $(BINDIR)/lipa-%: $$(foreach f,$$(wildcard tools/$$*/*.c),$(OBJDIR)/$$(basename 
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(OBJDIR)/tests/check_%: $(OBJDIR)/tests/unit/check_%.o $(LIB)
+$(OBJDIR)/tests/check_%: $(OBJDIR)/tests/unit/check_%.o $(UNIT_SUPPORT) $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)

@@ -8,8 +8,8 @@
 #include "pay/api_wait.h"
 #include "pay/purchase.h"
 #include "pay/topup.h"
-#include "sms/commands.h"
-#include "sms/inbound.h"
+#include "text/commands.h"
+#include "text/inbound.h"
 #include "sms/outbox.h"
 #include "ussd/ussd.h"
 #include "water/water.h"
@@ -71,14 +71,14 @@ bool app_init(struct app *a, char *err, size_t errsz)
     struct buf errors;
     buf_init(&errors, 64 * 1024);
     a->menus = ussd_menus_load(a->cfg.menus, &errors);
-    if (!a->menus || !sms_commands_load_dir(a->cfg.menus, &a->sms_commands, &errors)) {
+    if (!a->menus || !text_commands_load_dir(a->cfg.menus, &a->text_commands, &errors)) {
         snprintf(err, errsz, "LIPA_MENUS: menus in %s refused:\n%s", a->cfg.menus,
                  errors.data ? errors.data : "");
         buf_free(&errors);
         return false;
     }
-    if (!a->sms_commands)
-        log_warn("sms.commands_off", "dir=%s file=%s reason=missing", a->cfg.menus, SMS_COMMANDS_FILE);
+    if (!a->text_commands)
+        log_warn("sms.commands_off", "dir=%s file=%s reason=missing", a->cfg.menus, TEXT_COMMANDS_FILE);
     buf_free(&errors);
 
     a->pay = &pay_daraja;
@@ -117,7 +117,7 @@ void app_free(struct app *a)
     pushwait_free(a->pushwait);
     ratelimit_free(a->phone_limit);
     ussd_menus_unref(a->menus);
-    sms_commands_unref(a->sms_commands);
+    text_commands_unref(a->text_commands);
     store_close(a->store);
     pthread_mutex_destroy(&a->menus_lock);
     pthread_mutex_destroy(&a->health_lock);
@@ -139,21 +139,21 @@ bool app_reload_menus(struct app *a, struct buf *errors)
 {
     struct ussd_menus *fresh = ussd_menus_load(a->cfg.menus, errors);
     /* the texting commands (sms.yaml) swap with the menus, or neither does */
-    struct sms_commands *cmds = NULL;
-    bool sms_ok = sms_commands_load_dir(a->cfg.menus, &cmds, errors);
+    struct text_commands *cmds = NULL;
+    bool sms_ok = text_commands_load_dir(a->cfg.menus, &cmds, errors);
     if (!fresh || !sms_ok) {
         ussd_menus_unref(fresh);
-        sms_commands_unref(cmds);
+        text_commands_unref(cmds);
         return false;
     }
     pthread_mutex_lock(&a->menus_lock);
     struct ussd_menus *old = a->menus;
-    struct sms_commands *old_cmds = a->sms_commands;
+    struct text_commands *old_cmds = a->text_commands;
     a->menus = fresh;
-    a->sms_commands = cmds;
+    a->text_commands = cmds;
     pthread_mutex_unlock(&a->menus_lock);
     ussd_menus_unref(old); /* hops still holding it keep it alive */
-    sms_commands_unref(old_cmds);
+    text_commands_unref(old_cmds);
     return true;
 }
 
@@ -189,7 +189,7 @@ static const struct worker workers[] = {
     {"payments", purchase_work, WORK_PAYMENTS},
     {"topups", topup_work, WORK_TOPUPS},
     {"outbox", outbox_work, WORK_OUTBOX},
-    {"sms", sms_inbound_work, WORK_SMS},
+    {"sms", text_work, WORK_SMS},
     {"maintain", maintain_work, 0},
     {"paystack", water_paystack_work, WORK_PAYSTACK},
 };

@@ -18,7 +18,7 @@
 #include <stdbool.h>
 
 struct ussd_menus;
-struct sms_commands;
+struct text_commands;
 struct prompts;
 struct pushwait;
 struct ratelimit;
@@ -38,7 +38,7 @@ struct app {
 
     pthread_mutex_t menus_lock;
     struct ussd_menus *menus;
-    struct sms_commands *sms_commands; /* menus/sms.yaml; NULL: texting off (sms/inbound.h) */
+    struct text_commands *text_commands; /* menus/sms.yaml; NULL: texting off (text/inbound.h) */
 
     const struct pay_provider *pay;
     void *pay_st;
@@ -95,7 +95,7 @@ enum app_work {
 void app_wake(struct app *a, unsigned what);
 
 /* Workers: payment (STK push and settling), top-up, outbox, inbound SMS
- * (sms/inbound.h), store upkeep, Paystack sweeper. */
+ * (text/inbound.h), store upkeep, Paystack sweeper. */
 bool app_workers_start(struct app *a);
 void app_workers_stop(struct app *a);
 

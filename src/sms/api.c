@@ -5,7 +5,7 @@
  *   POST /api/sms/inbound           AT inbound SMS (form: from, to, text,
  *                                   date, id, linkId, networkCode); stored
  *                                   once per id and answered 200 at once,
- *                                   the SMS worker replies (sms/inbound.h)
+ *                                   the SMS worker replies (text/inbound.h)
  *   POST /api/sms/delivery-reports  AT delivery reports (form: id, status,
  *                                   phoneNumber, networkCode,
  *                                   failureReason, retryCount); 200

@@ -4,6 +4,7 @@
  * with api_ok/api_error under each envelope. Requests go out through
  * util/httpc.h (and one raw socket for a chunked upload), and the tests
  * assert what a client sees: status, envelope, which field is named. */
+#include "runner.h"
 #include "http/api.h"
 #include "http/server.h"
 
@@ -708,7 +709,7 @@ START_TEST(body_cap_chunked)
 }
 END_TEST
 
-static Suite *suite(void)
+Suite *test_suite(void)
 {
     Suite *s = suite_create("api");
     TCase *tc = tcase_create("parse");
@@ -743,14 +744,4 @@ static Suite *suite(void)
     tcase_add_test(tc, body_cap_chunked);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    httpc_global_init();
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

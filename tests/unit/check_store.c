@@ -5,6 +5,7 @@
  * follows every write, payments are idempotent and versioned, the outbox
  * and callbacks queue right, sessions live in memory and are gone after
  * a restart, and any thread may call any function. */
+#include "runner.h"
 #include "store/store.h"
 #include "store/hot.h"
 #include "store/intake.h"
@@ -1480,7 +1481,7 @@ START_TEST(threads_same_idem_key_one_row)
 }
 END_TEST
 
-static Suite *suite(void)
+Suite *test_suite(void)
 {
     Suite *s = suite_create("store");
     TCase *tc = tcase_create("open");
@@ -1555,13 +1556,4 @@ static Suite *suite(void)
     tcase_add_test(tc, hot_tables_evict_what_is_idle);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

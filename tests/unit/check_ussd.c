@@ -3,6 +3,7 @@
  * the runner starts) and against the shipped menus/; the engine walked
  * through the shipped menus with a fake host, every screen of every walk
  * held to the 160-character GSM-7 budget; session text round trips. */
+#include "runner.h"
 #include "ussd/ussd.h"
 
 #include "util/buf.h"
@@ -997,7 +998,7 @@ START_TEST(test_var_limits)
 }
 END_TEST
 
-static Suite *ussd_suite(void)
+Suite *test_suite(void)
 {
     Suite *s = suite_create("ussd");
     TCase *load = tcase_create("load");
@@ -1054,13 +1055,4 @@ static Suite *ussd_suite(void)
     tcase_add_test(ses, test_var_limits);
     suite_add_tcase(s, ses);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(ussd_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -402,7 +402,7 @@ static bool resolve(const struct file *f, const char *inc, char *out, size_t n)
     snprintf(out, n, "src/%s", inc);
     if (stat(out, &st) == 0)
         return true;
-    char dir[256];
+    char dir[1024];
     snprintf(dir, sizeof dir, "%s", f->path);
     char *slash = strrchr(dir, '/');
     if (slash)
@@ -414,7 +414,7 @@ static bool resolve(const struct file *f, const char *inc, char *out, size_t n)
 /* Is this header f's own (purchase.h for purchase.c, ussd_int.h in ussd/)? */
 static bool own_header(const struct file *f, const char *hpath)
 {
-    char a[256], b[256];
+    char a[1024], b[1024];
     snprintf(a, sizeof a, "%s", f->path);
     snprintf(b, sizeof b, "%s", hpath);
     char *da = strrchr(a, '.'), *db = strrchr(b, '.');

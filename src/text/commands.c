@@ -4,7 +4,7 @@
  * must capture, which replies it needs and which placeholders each reply
  * may use: the loader checks the file against it, so the SMS worker can
  * trust every text it is given. */
-#include "sms/commands.h"
+#include "text/commands.h"
 
 #include "util/gsm.h"
 #include "util/regex.h"
@@ -26,7 +26,7 @@
 #define MAX_FILE_BYTES (256L * 1024)
 #define NAME_MAX_LEN 31
 
-static const char *const lang_names[SMS_NLANG] = {"en", "sw"};
+static const char *const lang_names[TEXT_NLANG] = {"en", "sw"};
 
 /* ---- the registry ---- */
 
@@ -48,22 +48,22 @@ struct action_spec {
     struct reply_spec replies[MAX_REPLIES]; /* all required */
 };
 
-static const struct action_spec actions[SMS_NACTIONS] = {
-    [SMS_BALANCE] = {"balance", true, false, G_METER, 0,
+static const struct action_spec actions[TEXT_NACTIONS] = {
+    [TEXT_BALANCE] = {"balance", true, false, G_METER, 0,
                      {{"ok", {"meter", "name", "kwh"}}, {"unavailable", {"meter", "name"}}}},
-    [SMS_BUY] = {"buy", true, false, G_METER | G_AMOUNT, G_AMOUNT,
+    [TEXT_BUY] = {"buy", true, false, G_METER | G_AMOUNT, G_AMOUNT,
                  {{"ok", {"meter", "name", "amount", "kwh"}},
                   {"amount_range", {"min", "max"}},
                   {"inactive", {"meter", "name"}},
                   {"failed", {NULL}}}},
-    [SMS_METERS] = {"meters", true, false, 0, 0, {{"ok", {"list", "count"}}}},
-    [SMS_TOKEN] = {"token", true, false, G_METER, 0,
+    [TEXT_METERS] = {"meters", true, false, 0, 0, {{"ok", {"list", "count"}}}},
+    [TEXT_TOKEN] = {"token", true, false, G_METER, 0,
                    {{"ok", {"meter", "name", "kwh", "amount", "receipt", "token"}}, {"none", {NULL}}}},
-    [SMS_WATER] = {"water", false, false, G_LITERS | G_AMOUNT, G_LITERS | G_AMOUNT,
+    [TEXT_WATER] = {"water", false, false, G_LITERS | G_AMOUNT, G_LITERS | G_AMOUNT,
                    {{"ok", {"liters", "amount"}}, {"invalid", {"min", "max"}}, {"failed", {NULL}}}},
-    [SMS_HELP] = {"help", false, true, 0, 0, {{NULL, {NULL}}}},
-    [SMS_STOP] = {"stop", false, true, 0, 0, {{"ok", {NULL}}}},
-    [SMS_START] = {"start", false, true, 0, 0, {{"ok", {NULL}}}},
+    [TEXT_HELP] = {"help", false, true, 0, 0, {{NULL, {NULL}}}},
+    [TEXT_STOP] = {"stop", false, true, 0, 0, {{"ok", {NULL}}}},
+    [TEXT_START] = {"start", false, true, 0, 0, {{"ok", {NULL}}}},
 };
 
 /* Shared messages: all required. */
@@ -76,7 +76,7 @@ static const struct reply_spec shared[] = {
 /* ---- the loaded set ---- */
 
 struct text2 {
-    char *t[SMS_NLANG];
+    char *t[TEXT_NLANG];
 };
 
 struct reply {
@@ -84,40 +84,40 @@ struct reply {
     struct text2 text;
 };
 
-struct sms_command {
+struct text_command {
     char *name;
     int line;
-    enum sms_action action;
-    struct regex *re[SMS_NLANG];
-    int re_line[SMS_NLANG];
-    int nex[SMS_NLANG];
-    char *ex[SMS_NLANG][MAX_EXAMPLES];
-    int ex_line[SMS_NLANG][MAX_EXAMPLES];
+    enum text_action action;
+    struct regex *re[TEXT_NLANG];
+    int re_line[TEXT_NLANG];
+    int nex[TEXT_NLANG];
+    char *ex[TEXT_NLANG][MAX_EXAMPLES];
+    int ex_line[TEXT_NLANG][MAX_EXAMPLES];
     int nreplies;
     struct reply replies[MAX_REPLIES];
 };
 
-struct sms_commands {
+struct text_commands {
     atomic_int refs;
     int n;
-    struct sms_command cmds[MAX_COMMANDS];
+    struct text_command cmds[MAX_COMMANDS];
     struct text2 msgs[NSHARED];
 };
 
 static void text2_free(struct text2 *t)
 {
-    for (int l = 0; l < SMS_NLANG; l++)
+    for (int l = 0; l < TEXT_NLANG; l++)
         free(t->t[l]);
 }
 
-static void commands_free(struct sms_commands *c)
+static void commands_free(struct text_commands *c)
 {
     if (!c)
         return;
     for (int i = 0; i < c->n; i++) {
-        struct sms_command *k = &c->cmds[i];
+        struct text_command *k = &c->cmds[i];
         free(k->name);
-        for (int l = 0; l < SMS_NLANG; l++) {
+        for (int l = 0; l < TEXT_NLANG; l++) {
             regex_free(k->re[l]);
             for (int e = 0; e < k->nex[l]; e++)
                 free(k->ex[l][e]);
@@ -130,19 +130,19 @@ static void commands_free(struct sms_commands *c)
     free(c);
 }
 
-void sms_commands_ref(struct sms_commands *c)
+void text_commands_ref(struct text_commands *c)
 {
     if (c)
         atomic_fetch_add(&c->refs, 1);
 }
 
-void sms_commands_unref(struct sms_commands *c)
+void text_commands_unref(struct text_commands *c)
 {
     if (c && atomic_fetch_sub(&c->refs, 1) == 1)
         commands_free(c);
 }
 
-int sms_commands_count(const struct sms_commands *c) { return c ? c->n : 0; }
+int text_commands_count(const struct text_commands *c) { return c ? c->n : 0; }
 
 /* ---- normalizing ---- */
 
@@ -162,7 +162,7 @@ static bool unicode_blank(unsigned c)
            c == 0xBF || c == 0xAB || c == 0xBB;
 }
 
-bool sms_normalize(const char *in, char *out, size_t outsz)
+bool text_normalize(const char *in, char *out, size_t outsz)
 {
     const unsigned char *p = (const unsigned char *)(in ? in : "");
     size_t o = 0;
@@ -223,18 +223,18 @@ bool sms_normalize(const char *in, char *out, size_t outsz)
 
 /* ---- matching ---- */
 
-bool sms_commands_match(const struct sms_commands *c, const char *text, struct sms_match *m)
+bool text_commands_match(const struct text_commands *c, const char *text, struct text_match *m)
 {
     memset(m, 0, sizeof *m);
     if (!c || !text || !*text)
         return false;
     for (int i = 0; i < c->n; i++) {
-        const struct sms_command *k = &c->cmds[i];
-        for (int l = 0; l < SMS_NLANG; l++) {
+        const struct text_command *k = &c->cmds[i];
+        for (int l = 0; l < TEXT_NLANG; l++) {
             if (!regex_match(k->re[l], text))
                 continue;
             m->cmd = k;
-            m->lang = (enum sms_lang)l;
+            m->lang = (enum text_lang)l;
             unsigned g = actions[k->action].groups;
             if ((g & G_METER) && !regex_group(k->re[l], text, "meter", m->meter, sizeof m->meter))
                 m->meter[0] = 0;
@@ -251,20 +251,20 @@ bool sms_commands_match(const struct sms_commands *c, const char *text, struct s
     return false;
 }
 
-const char *sms_command_name(const struct sms_command *cmd) { return cmd->name; }
-enum sms_action sms_command_action(const struct sms_command *cmd) { return cmd->action; }
+const char *text_command_name(const struct text_command *cmd) { return cmd->name; }
+enum text_action text_command_action(const struct text_command *cmd) { return cmd->action; }
 
-const char *sms_action_name(enum sms_action a)
+const char *text_action_name(enum text_action a)
 {
-    return (int)a >= 0 && (int)a < SMS_NACTIONS ? actions[a].name : "?";
+    return (int)a >= 0 && (int)a < TEXT_NACTIONS ? actions[a].name : "?";
 }
 
-bool sms_action_needs_user(enum sms_action a)
+bool text_action_needs_user(enum text_action a)
 {
-    return (int)a >= 0 && (int)a < SMS_NACTIONS && actions[a].needs_user;
+    return (int)a >= 0 && (int)a < TEXT_NACTIONS && actions[a].needs_user;
 }
 
-const char *sms_reply(const struct sms_command *cmd, const char *key, enum sms_lang l)
+const char *text_reply(const struct text_command *cmd, const char *key, enum text_lang l)
 {
     for (int i = 0; cmd && i < cmd->nreplies; i++)
         if (!strcmp(cmd->replies[i].key, key))
@@ -272,7 +272,7 @@ const char *sms_reply(const struct sms_command *cmd, const char *key, enum sms_l
     return NULL;
 }
 
-const char *sms_message(const struct sms_commands *c, const char *key, enum sms_lang l)
+const char *text_message(const struct text_commands *c, const char *key, enum text_lang l)
 {
     for (size_t i = 0; c && i < NSHARED; i++)
         if (!strcmp(shared[i].key, key))
@@ -323,14 +323,14 @@ static bool put_value(const char *value, char *out, size_t outsz, size_t *o)
     return true;
 }
 
-void sms_render(const char *tmpl, const struct sms_var *vars, size_t nvars, char *out, size_t outsz)
+void text_render(const char *tmpl, const struct text_var *vars, size_t nvars, char *out, size_t outsz)
 {
     size_t o = 0;
     if (!outsz)
         return;
     for (const char *p = tmpl ? tmpl : ""; *p;) {
         size_t n = placeholder_at(p);
-        const struct sms_var *v = NULL;
+        const struct text_var *v = NULL;
         for (size_t i = 0; n && i < nvars && !v; i++)
             if (strlen(vars[i].name) == n - 2 && !strncmp(vars[i].name, p + 1, n - 2))
                 v = &vars[i];
@@ -352,7 +352,7 @@ void sms_render(const char *tmpl, const struct sms_var *vars, size_t nvars, char
 /* ---- loading ---- */
 
 struct ld {
-    struct sms_commands *c;
+    struct text_commands *c;
     const char *path;
     struct buf *errors;
     int nerr;
@@ -487,7 +487,7 @@ static bool read_text2(struct ld *L, int v, int kline, const char *what, const c
     }
     only_keys(L, v, what, langs);
     bool ok = true;
-    for (int l = 0; l < SMS_NLANG; l++) {
+    for (int l = 0; l < TEXT_NLANG; l++) {
         int ll;
         int t = get(L, v, lang_names[l], &ll);
         if (!t) {
@@ -544,7 +544,7 @@ static void read_messages(struct ld *L, int msgs, int kline)
 }
 
 /* Named groups written in a pattern: (?<name>, (?P<name>, (?'name'. */
-static bool check_groups(struct ld *L, const char *pat, int line, const char *cmd, enum sms_action a)
+static bool check_groups(struct ld *L, const char *pat, int line, const char *cmd, enum text_action a)
 {
     bool ok = true;
     for (const char *p = pat; *p; p++) {
@@ -583,7 +583,7 @@ static bool check_groups(struct ld *L, const char *pat, int line, const char *cm
     return ok;
 }
 
-static void read_examples(struct ld *L, struct sms_command *k, int v, int kline)
+static void read_examples(struct ld *L, struct text_command *k, int v, int kline)
 {
     static const char *const langs[] = {"en", "sw", NULL};
     if (!is_map(L, v)) {
@@ -591,7 +591,7 @@ static void read_examples(struct ld *L, struct sms_command *k, int v, int kline)
         return;
     }
     only_keys(L, v, "examples", langs);
-    for (int l = 0; l < SMS_NLANG; l++) {
+    for (int l = 0; l < TEXT_NLANG; l++) {
         int ll;
         int list = get(L, v, lang_names[l], &ll);
         if (ynode_kind(L->doc, list) != YN_SEQ || !ynode_count(L->doc, list)) {
@@ -614,7 +614,7 @@ static void read_examples(struct ld *L, struct sms_command *k, int v, int kline)
     }
 }
 
-static void read_replies(struct ld *L, struct sms_command *k, int v, int kline)
+static void read_replies(struct ld *L, struct text_command *k, int v, int kline)
 {
     const struct action_spec *as = &actions[k->action];
     const char *allowed[MAX_REPLIES + 1];
@@ -651,8 +651,8 @@ static void read_replies(struct ld *L, struct sms_command *k, int v, int kline)
         r->key = as->replies[i].key;
         if (read_text2(L, t, rl, what, as->replies[i].vars, &r->text)) {
             k->nreplies++;
-            if (k->action == SMS_TOKEN && !strcmp(r->key, "ok"))
-                for (int l = 0; l < SMS_NLANG; l++)
+            if (k->action == TEXT_TOKEN && !strcmp(r->key, "ok"))
+                for (int l = 0; l < TEXT_NLANG; l++)
                     if (!strstr(r->text.t[l], "{token}"))
                         report(L, rl, "command %s: the %s reply ok must hold {token}", k->name, lang_names[l]);
         } else {
@@ -693,7 +693,7 @@ static void read_command(struct ld *L, int key, int v)
         report(L, line_of(L, v), "command %s must be a mapping (action, pattern, examples, replies)", sval(L, key));
         return;
     }
-    struct sms_command *k = &L->c->cmds[L->c->n];
+    struct text_command *k = &L->c->cmds[L->c->n];
     memset(k, 0, sizeof *k);
     k->name = strdup(sval(L, key));
     if (!k->name) {
@@ -712,7 +712,7 @@ static void read_command(struct ld *L, int key, int v)
     else if (!is_scalar(L, act))
         report(L, line_of(L, act), "command %s: action must be a plain value", k->name);
     else {
-        for (int i = 0; i < SMS_NACTIONS; i++)
+        for (int i = 0; i < TEXT_NACTIONS; i++)
             if (!strcmp(actions[i].name, sval(L, act)))
                 a = i;
         if (a < 0)
@@ -720,16 +720,16 @@ static void read_command(struct ld *L, int key, int v)
                                     "stop, start)", k->name, sval(L, act));
     }
     if (a < 0) {
-        k->action = SMS_HELP;
+        k->action = TEXT_HELP;
         return; /* the rest cannot be checked without the action */
     }
-    k->action = (enum sms_action)a;
+    k->action = (enum text_action)a;
     if (!pat || !is_map(L, pat))
         report(L, pat ? line_of(L, pat) : k->line, "command %s needs pattern: {en: ..., sw: ...}", k->name);
     else {
         static const char *const langs[] = {"en", "sw", NULL};
         only_keys(L, pat, "pattern", langs);
-        for (int l = 0; l < SMS_NLANG; l++) {
+        for (int l = 0; l < TEXT_NLANG; l++) {
             int ll;
             int p = get(L, pat, lang_names[l], &ll);
             if (!p) {
@@ -761,15 +761,15 @@ static void read_command(struct ld *L, int key, int v)
  * and matches no other command's pattern. */
 static void check_examples(struct ld *L)
 {
-    struct sms_commands *c = L->c;
-    char norm[SMS_NORM_MAX], got[SMS_GROUP_MAX];
+    struct text_commands *c = L->c;
+    char norm[TEXT_NORM_MAX], got[TEXT_GROUP_MAX];
     for (int i = 0; i < c->n; i++) {
-        struct sms_command *k = &c->cmds[i];
-        for (int l = 0; l < SMS_NLANG; l++) {
+        struct text_command *k = &c->cmds[i];
+        for (int l = 0; l < TEXT_NLANG; l++) {
             for (int e = 0; e < k->nex[l]; e++) {
                 int line = k->ex_line[l][e];
                 const char *ex = k->ex[l][e];
-                if (!sms_normalize(ex, norm, sizeof norm) || !*norm) {
+                if (!text_normalize(ex, norm, sizeof norm) || !*norm) {
                     report(L, line, "command %s: example '%s' is empty or too long once normalized", k->name, ex);
                     continue;
                 }
@@ -784,13 +784,13 @@ static void check_examples(struct ld *L)
                             captured = true;
                     if (!captured)
                         report(L, line, "command %s: example '%s' captures no %s group, which action %s needs",
-                               k->name, ex, k->action == SMS_BUY ? "amount" : "liters or amount",
+                               k->name, ex, k->action == TEXT_BUY ? "amount" : "liters or amount",
                                actions[k->action].name);
                 }
                 for (int j = 0; j < c->n; j++) {
                     if (j == i)
                         continue;
-                    for (int l2 = 0; l2 < SMS_NLANG; l2++)
+                    for (int l2 = 0; l2 < TEXT_NLANG; l2++)
                         if (c->cmds[j].re[l2] && regex_match(c->cmds[j].re[l2], norm))
                             report(L, line, "commands %s and %s can match the same text: example '%s' of %s "
                                             "also matches the %s pattern of %s (line %d)",
@@ -804,15 +804,15 @@ static void check_examples(struct ld *L)
 
 static void check_required(struct ld *L, int line)
 {
-    for (int a = 0; a < SMS_NACTIONS; a++) {
+    for (int a = 0; a < TEXT_NACTIONS; a++) {
         if (!actions[a].required)
             continue;
         bool have = false;
         for (int i = 0; i < L->c->n && !have; i++)
-            have = L->c->cmds[i].action == (enum sms_action)a;
+            have = L->c->cmds[i].action == (enum text_action)a;
         if (!have)
             report(L, line, "no command runs action %s (%s)", actions[a].name,
-                   a == SMS_HELP ? "senders must be able to ask for help"
+                   a == TEXT_HELP ? "senders must be able to ask for help"
                                  : "opting out of and back into notices must always be possible");
     }
 }
@@ -848,7 +848,7 @@ static void load_doc(struct ld *L, const struct yaml_doc *doc)
     check_examples(L);
 }
 
-struct sms_commands *sms_commands_load(const char *path, struct buf *errors)
+struct text_commands *text_commands_load(const char *path, struct buf *errors)
 {
     struct ld L = {.path = path, .errors = errors};
     struct ydoc_error e;
@@ -879,17 +879,17 @@ out:
     return L.c;
 }
 
-bool sms_commands_load_dir(const char *dir, struct sms_commands **out, struct buf *errors)
+bool text_commands_load_dir(const char *dir, struct text_commands **out, struct buf *errors)
 {
     char path[1024];
     size_t dl = strlen(dir);
     while (dl > 1 && dir[dl - 1] == '/')
         dl--;
-    snprintf(path, sizeof path, "%.*s/%s", (int)dl, dir, SMS_COMMANDS_FILE);
+    snprintf(path, sizeof path, "%.*s/%s", (int)dl, dir, TEXT_COMMANDS_FILE);
     *out = NULL;
     struct stat st;
     if (stat(path, &st) != 0 && errno == ENOENT)
         return true;
-    *out = sms_commands_load(path, errors);
+    *out = text_commands_load(path, errors);
     return *out != NULL;
 }
