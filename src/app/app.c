@@ -2,12 +2,16 @@
  * see app.h. */
 #include "app/app.h"
 
+#include "meter/meter.h"
+#include "otp/otp.h"
+#include "pay/pay.h"
 #include "pay/paystack.h"
 #include "http/ratelimit.h"
 #include "pay/prompts.h"
 #include "pay/api_wait.h"
 #include "pay/purchase.h"
 #include "pay/topup.h"
+#include "sms/sms.h"
 #include "text/commands.h"
 #include "text/inbound.h"
 #include "sms/outbox.h"
@@ -40,6 +44,14 @@ static void make_parent(const char *path)
         log_warn("app.mkdir_failed", "dir=%s errno=%d", dir, errno);
 }
 
+/* What SMS bodies may hold, rendered at send time by whoever owns the
+ * secret: a new kind of secret is one line here. */
+static const struct outbox_placeholder placeholders[] = {
+    {"{token}", "0000 0000 0000 0000 0000", purchase_render_token},
+    {"{code}", "000000", otp_render_code},
+    {NULL, NULL, NULL},
+};
+
 bool app_init(struct app *a, char *err, size_t errsz)
 {
     pthread_mutex_init(&a->menus_lock, NULL);
@@ -48,6 +60,7 @@ bool app_init(struct app *a, char *err, size_t errsz)
     for (size_t i = 0; i < sizeof a->wake / sizeof a->wake[0]; i++)
         pthread_cond_init(&a->wake[i], NULL);
     a->started_at = now_ms();
+    a->placeholders = placeholders;
     if (a->cfg.log_debug)
         log_set_level(LOG_DEBUG);
 

@@ -6,9 +6,6 @@
 #ifndef LIPA_APP_H
 #define LIPA_APP_H
 
-#include "meter/meter.h"
-#include "pay/pay.h"
-#include "sms/sms.h"
 #include "store/store.h"
 #include "util/buf.h"
 #include "util/config.h"
@@ -17,6 +14,10 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+struct meter_provider;
+struct outbox_placeholder;
+struct pay_provider;
+struct sms_provider;
 struct ussd_menus;
 struct text_commands;
 struct prompts;
@@ -48,6 +49,9 @@ struct app {
     void *meter_st;
     void *paystack;             /* struct paystack (pay/paystack.h): water orders */
     struct prompts *prompts;    /* M-Pesa prompts awaiting an answer (pay/prompts.h) */
+    /* the placeholders of SMS bodies and who renders them (sms/outbox.h),
+     * ended by a NULL name */
+    const struct outbox_placeholder *placeholders;
     struct pushwait *pushwait;  /* REST requests parked until their STK push (pay/api_wait.h) */
     /* payment requests a public face may start per payer phone
      * (LIPA_PHONE_RATE_LIMIT per LIPA_PHONE_RATE_WINDOW; NULL: no limit):

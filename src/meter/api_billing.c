@@ -9,6 +9,7 @@
 #include "app/app.h"
 #include "app/routes.h"
 #include "http/api.h"
+#include "meter/meter.h"
 #include "meter/token.h"
 #include "util/crypto.h"
 #include "util/log.h"

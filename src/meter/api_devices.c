@@ -4,6 +4,7 @@
 #include "app/app.h"
 #include "app/routes.h"
 #include "http/api.h"
+#include "meter/meter.h"
 #include "user/api.h"
 #include "util/phone.h"
 #include "util/str.h"

@@ -3,6 +3,7 @@
 
 #include "meter/token.h"
 #include "otp/otp.h"
+#include "pay/pay.h"
 #include "pay/prompts.h"
 #include "pay/api_wait.h"
 #include "sms/outbox.h"
@@ -13,6 +14,7 @@
 #include "util/str.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -207,6 +209,18 @@ static bool electricity_finish(struct app *a, struct payment *p)
     char text[480];
     finish_text(a, p, text, sizeof text);
     return outbox_queue(a, p->phone, text, "receipt", p->id) == ST_OK;
+}
+
+bool purchase_render_token(struct app *a, const struct outbox_msg *m, char *out, size_t n)
+{
+    struct payment p;
+    char digits[21];
+    if (!m->payment_id || store_payment_get(a->store, m->payment_id, &p) != ST_OK || p.token_minute < 0 ||
+        !token_issue(a->cfg.pepper, p.meter_id, p.token_minute, p.energy, digits) || n < 25)
+        return false;
+    token_group(digits, out);
+    explicit_bzero(digits, sizeof digits);
+    return true;
 }
 
 static const struct purchase_kind kinds[] = {

@@ -99,6 +99,10 @@ const struct purchase_kind *purchase_kind_of(const char *kind);
  * error. Used by the M-Pesa path here and by other payment providers. */
 bool purchase_finish(struct app *a, struct payment *p);
 
+/* {token} of an SMS body (sms/outbox.h): the 20-digit token of the
+ * message's purchase, re-derived with the pepper, grouped by four. */
+bool purchase_render_token(struct app *a, const struct outbox_msg *m, char *out, size_t n);
+
 /* One pass of the payment worker; returns how many purchases it touched.
  * (The top-up worker is pay/topup.h.) */
 int purchase_work(struct app *a);

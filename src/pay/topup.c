@@ -1,6 +1,7 @@
 /* pay/topup: the top-up worker, sending and checking; see topup.h. */
 #include "pay/topup.h"
 
+#include "meter/meter.h"
 #include "meter/reconcile.h"
 #include "util/aside.h"
 #include "util/log.h"

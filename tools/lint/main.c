@@ -20,7 +20,10 @@
  *     src/util/yaml.c (tools and tests included).
  *  4. No header for nothing: a file that includes one of the tree's headers
  *     uses at least one name it declares (its own header excepted).
- *  5. The repository stands alone: nothing names files outside it. */
+ *  5. The repository stands alone: nothing names files outside it.
+ *  6. The domains' logic forms no cycle: following the includes of logic
+ *     files from folder to folder never comes back (app/app.h, which
+ *     every layer may use, is not a domain). */
 #include <ctype.h>
 #include <dirent.h>
 #include <stdbool.h>
@@ -425,6 +428,84 @@ static bool own_header(const struct file *f, const char *hpath)
     return !strcmp(a, b) || strstr(hpath, "_int.h");
 }
 
+/* ---- rule 6: no cycle between the domains' logic ---- */
+
+#define MAX_DIRS 32
+
+static char dirs[MAX_DIRS][32];
+static int ndirs;
+static bool edge[MAX_DIRS][MAX_DIRS];
+static char why_edge[MAX_DIRS][MAX_DIRS][1400]; /* the first include that made it */
+
+static int dir_index(const char *d)
+{
+    for (int i = 0; i < ndirs; i++)
+        if (!strcmp(dirs[i], d))
+            return i;
+    if (ndirs == MAX_DIRS)
+        return -1;
+    snprintf(dirs[ndirs], sizeof dirs[ndirs], "%s", d);
+    return ndirs++;
+}
+
+static void note_edge(const struct file *f, const char *inc, int line)
+{
+    char from[32], to[32];
+    folder_of(f->path, from, sizeof from);
+    const char *slash = strchr(inc, '/');
+    if (!from[0] || is_layer(from) || is_face(f->path) || !slash || (size_t)(slash - inc) >= sizeof to)
+        return;
+    memcpy(to, inc, (size_t)(slash - inc));
+    to[slash - inc] = 0;
+    if (!strcmp(from, to) || is_layer(to))
+        return;
+    int a = dir_index(from), b = dir_index(to);
+    if (a < 0 || b < 0 || edge[a][b])
+        return;
+    edge[a][b] = true;
+    snprintf(why_edge[a][b], sizeof why_edge[a][b], "%s:%d includes %s", f->path, line, inc);
+}
+
+static int color[MAX_DIRS], parent[MAX_DIRS];
+
+static void report_cycle(int from, int to)
+{
+    char path[512] = "";
+    int chain[MAX_DIRS], n = 0;
+    for (int v = from; v != to && n < MAX_DIRS; v = parent[v])
+        chain[n++] = v;
+    chain[n++] = to;
+    size_t used = 0;
+    for (int i = n - 1; i >= 0; i--)
+        used += (size_t)snprintf(path + used, sizeof path - used, "%s -> ", dirs[chain[i]]);
+    snprintf(path + used, sizeof path - used, "%s", dirs[to]);
+    printf("%s: the domains' logic goes round: %s\n", why_edge[from][to], path);
+    problems++;
+}
+
+static void dfs(int v)
+{
+    color[v] = 1;
+    for (int w = 0; w < ndirs; w++) {
+        if (!edge[v][w])
+            continue;
+        if (color[w] == 1)
+            report_cycle(v, w);
+        else if (!color[w]) {
+            parent[w] = v;
+            dfs(w);
+        }
+    }
+    color[v] = 2;
+}
+
+static void cycles(void)
+{
+    for (int v = 0; v < ndirs; v++)
+        if (!color[v])
+            dfs(v);
+}
+
 static void includes(const struct file *f)
 {
     const char *s = f->raw;
@@ -463,6 +544,7 @@ static void includes(const struct file *f)
             continue;
         }
         if (!strncmp(f->path, "src/", 4)) {
+            note_edge(f, inc, line);
             const char *why = layer_refusal(f->path, inc);
             if (why) {
                 char msg[200];
@@ -548,6 +630,7 @@ int main(int argc, char **argv)
         includes(&files[i]);
         outside(files[i].path, files[i].raw);
     }
+    cycles();
     outside_dir("docs");
     outside_dir("menus");
     outside_dir("db");
