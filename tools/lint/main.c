@@ -410,7 +410,8 @@ static bool resolve(const struct file *f, const char *inc, char *out, size_t n)
     char *slash = strrchr(dir, '/');
     if (slash)
         *slash = 0;
-    snprintf(out, n, "%s/%s", dir, inc);
+    if ((size_t)snprintf(out, n, "%s/%s", dir, inc) >= n)
+        return false;
     return stat(out, &st) == 0;
 }
 
