@@ -352,93 +352,35 @@ void text_render(const char *tmpl, const struct text_var *vars, size_t nvars, ch
 /* ---- loading ---- */
 
 struct ld {
+    struct yread y;            /* the file, its document, the problems */
     struct text_commands *c;
-    const char *path;
-    struct buf *errors;
-    int nerr;
-    bool oom;
-    const struct yaml_doc *doc;
 };
 
-static void report(struct ld *L, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void report(struct ld *L, int line, const char *fmt, ...)
-{
-    L->nerr++;
-    if (!L->errors)
-        return;
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (line > 0)
-        buf_printf(L->errors, "%s:%d: %s\n", L->path, line, msg);
-    else
-        buf_printf(L->errors, "%s: %s\n", L->path, msg);
-}
-
-/* Nodes are ids into L->doc, 0 for none. */
-static int line_of(const struct ld *L, int n) { return ynode_line(L->doc, n); }
-static bool is_scalar(const struct ld *L, int n) { return ynode_kind(L->doc, n) == YN_SCALAR; }
-static bool is_map(const struct ld *L, int n) { return ynode_kind(L->doc, n) == YN_MAP; }
-static const char *sval(const struct ld *L, int n) { return ynode_str(L->doc, n); }
+#define report(L, ...) yread_report(&(L)->y, __VA_ARGS__)
 
 /* A malloc'ed copy of a scalar, or NULL after reporting. */
 static char *scalar_dup(struct ld *L, int n, const char *what)
 {
-    if (!is_scalar(L, n)) {
-        report(L, line_of(L, n), "%s must be a plain value", what);
+    const char *t = yread_scalar(&L->y, n, what);
+    if (!t)
         return NULL;
-    }
-    if (strlen(sval(L, n)) != ynode_strlen(L->doc, n)) {
-        report(L, line_of(L, n), "%s holds a NUL character", what);
-        return NULL;
-    }
-    char *s = strdup(sval(L, n));
+    char *s = strdup(t);
     if (!s)
-        L->oom = true;
+        L->y.oom = true;
     return s;
 }
 
-/* The value of key in map (NULL if absent); *kline gets the key's line. */
-static int get(struct ld *L, int map, const char *key, int *kline)
-{
-    for (size_t p = 0; p < ynode_count(L->doc, map); p++) {
-        int k = ynode_key(L->doc, map, p);
-        if (is_scalar(L, k) && !strcmp(sval(L, k), key)) {
-            if (kline)
-                *kline = line_of(L, k);
-            return ynode_value(L->doc, map, p);
-        }
-    }
-    if (kline)
-        *kline = line_of(L, map);
-    return 0;
-}
-
-/* Reports keys of map not in allowed (NULL-terminated) and repeated keys. */
+/* Reports keys of map that are not plain values, not in allowed
+ * (NULL-terminated), or repeated. */
 static void only_keys(struct ld *L, int map, const char *what, const char *const *allowed)
 {
-    for (size_t p = 0; p < ynode_count(L->doc, map); p++) {
-        int k = ynode_key(L->doc, map, p);
-        if (!is_scalar(L, k)) {
-            report(L, line_of(L, k), "%s: keys must be plain values", what);
-            continue;
-        }
-        bool known = false;
-        for (int i = 0; allowed[i] && !known; i++)
-            known = !strcmp(allowed[i], sval(L, k));
-        if (!known)
-            report(L, line_of(L, k), "unknown key '%s' in %s", sval(L, k), what);
-        for (size_t q = 0; q < p; q++) {
-            int k2 = ynode_key(L->doc, map, q);
-            if (is_scalar(L, k2) && !strcmp(sval(L, k2), sval(L, k))) {
-                report(L, line_of(L, k), "duplicate key '%s' in %s (first at line %d)", sval(L, k), what, line_of(L, k2));
-                break;
-            }
-        }
+    struct yread_key keys[16];
+    int n = 0;
+    while (allowed[n] && n < 16) {
+        keys[n] = (struct yread_key){allowed[n], false};
+        n++;
     }
+    yread_fields(&L->y, map, yread_line(&L->y, map), what, keys, n, NULL, NULL);
 }
 
 /* Checks a reply text: GSM-7, and only the placeholders vars allows. */
@@ -481,15 +423,15 @@ static bool read_text2(struct ld *L, int v, int kline, const char *what, const c
                        struct text2 *out)
 {
     static const char *const langs[] = {"en", "sw", NULL};
-    if (!is_map(L, v)) {
-        report(L, v ? line_of(L, v) : kline, "%s must be a mapping {en: ..., sw: ...}", what);
+    if (!yread_is_map(&L->y, v)) {
+        report(L, v ? yread_line(&L->y, v) : kline, "%s must be a mapping {en: ..., sw: ...}", what);
         return false;
     }
     only_keys(L, v, what, langs);
     bool ok = true;
     for (int l = 0; l < TEXT_NLANG; l++) {
         int ll;
-        int t = get(L, v, lang_names[l], &ll);
+        int t = yread_get(&L->y, v, lang_names[l], &ll);
         if (!t) {
             report(L, kline, "missing %s translation of %s", lang_names[l], what);
             ok = false;
@@ -505,12 +447,12 @@ static bool read_text2(struct ld *L, int v, int kline, const char *what, const c
         while (n && (s[n - 1] == '\n' || s[n - 1] == '\r'))
             s[--n] = 0;
         if (!n) {
-            report(L, line_of(L, t), "empty %s translation of %s", lang_names[l], what);
+            report(L, yread_line(&L->y, t), "empty %s translation of %s", lang_names[l], what);
             free(s);
             ok = false;
             continue;
         }
-        if (!check_text(L, s, line_of(L, t), what, lang_names[l], vars)) {
+        if (!check_text(L, s, yread_line(&L->y, t), what, lang_names[l], vars)) {
             free(s);
             ok = false;
             continue;
@@ -522,8 +464,8 @@ static bool read_text2(struct ld *L, int v, int kline, const char *what, const c
 
 static void read_messages(struct ld *L, int msgs, int kline)
 {
-    if (!is_map(L, msgs)) {
-        report(L, msgs ? line_of(L, msgs) : kline, "messages must be a mapping of key: {en: ..., sw: ...}");
+    if (!yread_is_map(&L->y, msgs)) {
+        report(L, msgs ? yread_line(&L->y, msgs) : kline, "messages must be a mapping of key: {en: ..., sw: ...}");
         return;
     }
     const char *allowed[NSHARED + 1];
@@ -533,7 +475,7 @@ static void read_messages(struct ld *L, int msgs, int kline)
     only_keys(L, msgs, "messages", allowed);
     for (size_t i = 0; i < NSHARED; i++) {
         int ml;
-        int v = get(L, msgs, shared[i].key, &ml);
+        int v = yread_get(&L->y, msgs, shared[i].key, &ml);
         char what[64];
         snprintf(what, sizeof what, "message %s", shared[i].key);
         if (!v)
@@ -586,29 +528,29 @@ static bool check_groups(struct ld *L, const char *pat, int line, const char *cm
 static void read_examples(struct ld *L, struct text_command *k, int v, int kline)
 {
     static const char *const langs[] = {"en", "sw", NULL};
-    if (!is_map(L, v)) {
-        report(L, v ? line_of(L, v) : kline, "command %s: examples must be a mapping {en: [...], sw: [...]}", k->name);
+    if (!yread_is_map(&L->y, v)) {
+        report(L, v ? yread_line(&L->y, v) : kline, "command %s: examples must be a mapping {en: [...], sw: [...]}", k->name);
         return;
     }
     only_keys(L, v, "examples", langs);
     for (int l = 0; l < TEXT_NLANG; l++) {
         int ll;
-        int list = get(L, v, lang_names[l], &ll);
-        if (ynode_kind(L->doc, list) != YN_SEQ || !ynode_count(L->doc, list)) {
-            report(L, list ? line_of(L, list) : kline, "command %s: examples needs a non-empty %s list", k->name,
+        int list = yread_get(&L->y, v, lang_names[l], &ll);
+        if (ynode_kind(L->y.doc, list) != YN_SEQ || !ynode_count(L->y.doc, list)) {
+            report(L, list ? yread_line(&L->y, list) : kline, "command %s: examples needs a non-empty %s list", k->name,
                    lang_names[l]);
             continue;
         }
-        for (size_t it = 0; it < ynode_count(L->doc, list); it++) {
-            int e = ynode_item(L->doc, list, it);
+        for (size_t it = 0; it < ynode_count(L->y.doc, list); it++) {
+            int e = ynode_item(L->y.doc, list, it);
             if (k->nex[l] == MAX_EXAMPLES) {
-                report(L, line_of(L, e), "command %s: more than %d %s examples", k->name, MAX_EXAMPLES, lang_names[l]);
+                report(L, yread_line(&L->y, e), "command %s: more than %d %s examples", k->name, MAX_EXAMPLES, lang_names[l]);
                 break;
             }
             char *s = scalar_dup(L, e, "an example");
             if (!s)
                 continue;
-            k->ex_line[l][k->nex[l]] = line_of(L, e);
+            k->ex_line[l][k->nex[l]] = yread_line(&L->y, e);
             k->ex[l][k->nex[l]++] = s;
         }
     }
@@ -632,8 +574,8 @@ static void read_replies(struct ld *L, struct text_command *k, int v, int kline)
         }
         return;
     }
-    if (!is_map(L, v)) {
-        report(L, line_of(L, v), "command %s: replies must be a mapping of key: {en: ..., sw: ...}", k->name);
+    if (!yread_is_map(&L->y, v)) {
+        report(L, yread_line(&L->y, v), "command %s: replies must be a mapping of key: {en: ..., sw: ...}", k->name);
         return;
     }
     char what[96];
@@ -641,7 +583,7 @@ static void read_replies(struct ld *L, struct text_command *k, int v, int kline)
     only_keys(L, v, what, allowed);
     for (int i = 0; i < n; i++) {
         int rl;
-        int t = get(L, v, as->replies[i].key, &rl);
+        int t = yread_get(&L->y, v, as->replies[i].key, &rl);
         if (!t) {
             report(L, kline, "command %s: replies needs '%s'", k->name, as->replies[i].key);
             continue;
@@ -676,62 +618,62 @@ static bool valid_name(const char *s)
 static void read_command(struct ld *L, int key, int v)
 {
     static const char *const keys[] = {"action", "pattern", "examples", "replies", NULL};
-    if (!is_scalar(L, key) || !valid_name(sval(L, key))) {
-        report(L, line_of(L, key), "a command name is 1-%d of a-z 0-9 _ -", NAME_MAX_LEN);
+    if (!yread_is_scalar(&L->y, key) || !valid_name(yread_str(&L->y, key))) {
+        report(L, yread_line(&L->y, key), "a command name is 1-%d of a-z 0-9 _ -", NAME_MAX_LEN);
         return;
     }
     for (int i = 0; i < L->c->n; i++)
-        if (!strcmp(L->c->cmds[i].name, sval(L, key))) {
-            report(L, line_of(L, key), "command %s given twice (first at line %d)", sval(L, key), L->c->cmds[i].line);
+        if (!strcmp(L->c->cmds[i].name, yread_str(&L->y, key))) {
+            report(L, yread_line(&L->y, key), "command %s given twice (first at line %d)", yread_str(&L->y, key), L->c->cmds[i].line);
             return;
         }
     if (L->c->n == MAX_COMMANDS) {
-        report(L, line_of(L, key), "more than %d commands", MAX_COMMANDS);
+        report(L, yread_line(&L->y, key), "more than %d commands", MAX_COMMANDS);
         return;
     }
-    if (!is_map(L, v)) {
-        report(L, line_of(L, v), "command %s must be a mapping (action, pattern, examples, replies)", sval(L, key));
+    if (!yread_is_map(&L->y, v)) {
+        report(L, yread_line(&L->y, v), "command %s must be a mapping (action, pattern, examples, replies)", yread_str(&L->y, key));
         return;
     }
     struct text_command *k = &L->c->cmds[L->c->n];
     memset(k, 0, sizeof *k);
-    k->name = strdup(sval(L, key));
+    k->name = strdup(yread_str(&L->y, key));
     if (!k->name) {
-        L->oom = true;
+        L->y.oom = true;
         return;
     }
-    k->line = line_of(L, key);
+    k->line = yread_line(&L->y, key);
     L->c->n++;
     only_keys(L, v, "a command", keys);
     int al, pl, el, rl;
-    int act = get(L, v, "action", &al), pat = get(L, v, "pattern", &pl), ex = get(L, v, "examples", &el),
-        rep = get(L, v, "replies", &rl);
+    int act = yread_get(&L->y, v, "action", &al), pat = yread_get(&L->y, v, "pattern", &pl), ex = yread_get(&L->y, v, "examples", &el),
+        rep = yread_get(&L->y, v, "replies", &rl);
     int a = -1;
     if (!act)
         report(L, k->line, "command %s needs 'action'", k->name);
-    else if (!is_scalar(L, act))
-        report(L, line_of(L, act), "command %s: action must be a plain value", k->name);
+    else if (!yread_is_scalar(&L->y, act))
+        report(L, yread_line(&L->y, act), "command %s: action must be a plain value", k->name);
     else {
         for (int i = 0; i < TEXT_NACTIONS; i++)
-            if (!strcmp(actions[i].name, sval(L, act)))
+            if (!strcmp(actions[i].name, yread_str(&L->y, act)))
                 a = i;
         if (a < 0)
-            report(L, line_of(L, act), "command %s: unknown action '%s' (balance, buy, meters, token, water, help, "
-                                    "stop, start)", k->name, sval(L, act));
+            report(L, yread_line(&L->y, act), "command %s: unknown action '%s' (balance, buy, meters, token, water, help, "
+                                    "stop, start)", k->name, yread_str(&L->y, act));
     }
     if (a < 0) {
         k->action = TEXT_HELP;
         return; /* the rest cannot be checked without the action */
     }
     k->action = (enum text_action)a;
-    if (!pat || !is_map(L, pat))
-        report(L, pat ? line_of(L, pat) : k->line, "command %s needs pattern: {en: ..., sw: ...}", k->name);
+    if (!pat || !yread_is_map(&L->y, pat))
+        report(L, pat ? yread_line(&L->y, pat) : k->line, "command %s needs pattern: {en: ..., sw: ...}", k->name);
     else {
         static const char *const langs[] = {"en", "sw", NULL};
         only_keys(L, pat, "pattern", langs);
         for (int l = 0; l < TEXT_NLANG; l++) {
             int ll;
-            int p = get(L, pat, lang_names[l], &ll);
+            int p = yread_get(&L->y, pat, lang_names[l], &ll);
             if (!p) {
                 report(L, pl, "command %s: missing %s pattern", k->name, lang_names[l]);
                 continue;
@@ -740,12 +682,12 @@ static void read_command(struct ld *L, int key, int v)
             if (!s)
                 continue;
             char err[256];
-            k->re_line[l] = line_of(L, p);
+            k->re_line[l] = yread_line(&L->y, p);
             if (!*s)
-                report(L, line_of(L, p), "command %s: empty %s pattern", k->name, lang_names[l]);
-            else if (check_groups(L, s, line_of(L, p), k->name, k->action) &&
+                report(L, yread_line(&L->y, p), "command %s: empty %s pattern", k->name, lang_names[l]);
+            else if (check_groups(L, s, yread_line(&L->y, p), k->name, k->action) &&
                      !(k->re[l] = regex_new(s, true, err, sizeof err)))
-                report(L, line_of(L, p), "command %s: %s pattern: %s", k->name, lang_names[l], err);
+                report(L, yread_line(&L->y, p), "command %s: %s pattern: %s", k->name, lang_names[l], err);
             free(s);
         }
     }
@@ -820,29 +762,29 @@ static void check_required(struct ld *L, int line)
 static void load_doc(struct ld *L, const struct yaml_doc *doc)
 {
     static const char *const top[] = {"messages", "commands", NULL};
-    L->doc = doc;
+    L->y.doc = doc;
     int root = ydoc_root(doc);
-    if (!is_map(L, root)) {
-        report(L, root ? line_of(L, root) : 1, "not an SMS commands file: the top level must be a mapping with "
+    if (!yread_is_map(&L->y, root)) {
+        report(L, root ? yread_line(&L->y, root) : 1, "not an SMS commands file: the top level must be a mapping with "
                                             "messages: and commands:");
         return;
     }
     only_keys(L, root, "the top level", top);
     int ml, cl;
-    int msgs = get(L, root, "messages", &ml), cmds = get(L, root, "commands", &cl);
+    int msgs = yread_get(&L->y, root, "messages", &ml), cmds = yread_get(&L->y, root, "commands", &cl);
     if (!msgs)
-        report(L, line_of(L, root), "the top level needs 'messages'");
+        report(L, yread_line(&L->y, root), "the top level needs 'messages'");
     else
         read_messages(L, msgs, ml);
     if (!cmds) {
-        report(L, line_of(L, root), "the top level needs 'commands'");
+        report(L, yread_line(&L->y, root), "the top level needs 'commands'");
         return;
     }
-    if (!is_map(L, cmds)) {
-        report(L, line_of(L, cmds), "commands must be a mapping of name: command");
+    if (!yread_is_map(&L->y, cmds)) {
+        report(L, yread_line(&L->y, cmds), "commands must be a mapping of name: command");
         return;
     }
-    for (size_t p = 0; p < ynode_count(doc, cmds) && !L->oom; p++)
+    for (size_t p = 0; p < ynode_count(doc, cmds) && !L->y.oom; p++)
         read_command(L, ynode_key(doc, cmds, p), ynode_value(doc, cmds, p));
     check_required(L, cl);
     check_examples(L);
@@ -850,7 +792,7 @@ static void load_doc(struct ld *L, const struct yaml_doc *doc)
 
 struct text_commands *text_commands_load(const char *path, struct buf *errors)
 {
-    struct ld L = {.path = path, .errors = errors};
+    struct ld L = {.y = {.file = path, .errors = errors}};
     struct ydoc_error e;
     struct yaml_doc *doc = NULL;
     L.c = calloc(1, sizeof *L.c);
@@ -861,18 +803,18 @@ struct text_commands *text_commands_load(const char *path, struct buf *errors)
     atomic_init(&L.c->refs, 1);
     if (!(doc = ydoc_load(path, MAX_FILE_BYTES, &e))) {
         if (e.kind == YDOC_NOMEM)
-            L.oom = true;
+            L.y.oom = true;
         else
             report(&L, e.line, "%s", e.msg);
         goto out;
     }
     load_doc(&L, doc);
 out:
-    if (L.oom)
+    if (L.y.oom)
         report(&L, 0, "out of memory");
-    L.doc = NULL;
+    L.y.doc = NULL;
     ydoc_free(doc);
-    if (L.nerr) {
+    if (L.y.nerr) {
         commands_free(L.c);
         return NULL;
     }

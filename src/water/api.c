@@ -17,6 +17,7 @@
 #include "app/routes.h"
 #include "http/api.h"
 #include "http/ratelimit.h"
+#include "pay/api.h"
 #include "pay/idem.h"
 #include "pay/paystack.h"
 #include "pay/purchase.h"
@@ -293,7 +294,9 @@ out:
 static void callback_reply(const struct http_route *route, struct http_resp *resp, enum err e, const char *why)
 {
     struct http_req r = {.route = route}; /* api_error reads the envelope only */
-    if (e == ERR_VALIDATION)
+    if (e == ERR_UNAUTHORIZED)
+        api_error(&r, resp, ERR_UNAUTHORIZED, NULL, "%s", why);
+    else if (e == ERR_VALIDATION)
         api_error(&r, resp, ERR_VALIDATION, "INVALID_CALLBACK", "%s", why);
     else if (e != ERR_OK)
         api_error(&r, resp, ERR_INTERNAL, NULL, "could not record the callback; try again");
@@ -301,51 +304,11 @@ static void callback_reply(const struct http_route *route, struct http_resp *res
         api_json(resp, 200, json_pack("{s:b, s:s}", "success", 1, "message", "Callback processed successfully"));
 }
 
-struct parked_callback {
-    struct http_deferred *d;
-    const struct http_route *route;
-};
-
-static void callback_recorded(void *arg, enum err e)
-{
-    struct parked_callback *pc = arg;
-    struct http_resp *out = http_defer_claim(pc->d); /* NULL: lipad is stopping and answered it */
-    if (out)
-        callback_reply(pc->route, out, e, "");
-    http_defer_done(pc->d);
-    free(pc);
-}
-
 /* Daraja's callback, also accepted at /mpesa/callback: the same guard
- * (the per-deployment secret in the query) and the same recording, through
- * the store's group commit; answered once stored. */
+ * and the same recording (pay/api.h), answered in this face's envelope. */
 static void mpesa_callback(void *ctx, struct http_req *req, struct http_resp *resp)
 {
-    struct app *a = ctx;
-    const char *secret = http_query(req, "secret");
-    if (!secret || !crypto_streq(secret, a->callback_secret)) {
-        log_warn("mpesa.callback_refused", "ip=%s reason=secret path=water", req->client_ip);
-        api_error(req, resp, ERR_UNAUTHORIZED, NULL, "secret: missing or wrong");
-        return;
-    }
-    char why[200] = "";
-    struct parked_callback *pc = malloc(sizeof *pc);
-    if (!pc || !(pc->d = http_defer(req))) { /* out of memory: the STK query settles it */
-        free(pc);
-        callback_reply(req->route, resp, ERR_INTERNAL, why);
-        return;
-    }
-    pc->route = req->route;
-    enum err e = purchase_callback_queue(a, req->body, req->body_len, why, sizeof why, callback_recorded, pc);
-    if (e == ERR_OK)
-        return; /* answered by callback_recorded */
-    if (e == ERR_VALIDATION)
-        log_warn("mpesa.callback_malformed", "ip=%s reason=\"%s\"", req->client_ip, why);
-    struct http_resp *out = http_defer_claim(pc->d);
-    if (out)
-        callback_reply(req->route, out, e, why);
-    http_defer_done(pc->d);
-    free(pc);
+    pay_callback_face(ctx, req, resp, callback_reply);
 }
 
 static void mpesa_query(void *ctx, struct http_req *req, struct http_resp *resp)
