@@ -1,4 +1,4 @@
-/* app/health: GET /api/health (document 001's shape, with lipa's database,
+/* app/health: GET /api/health (the water face's shape, with lipa's database,
  * provider and outbox facts) and GET /metrics (Prometheus text). */
 #include "app/app.h"
 #include "app/routes.h"

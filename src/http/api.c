@@ -70,7 +70,7 @@ void api_error(struct http_req *req, struct http_resp *resp, enum err e, const c
     va_end(ap);
     json_t *j;
     if (envelope_of(req) == ENV_DEVICE) {
-        /* document 002 spells its codes in lower case: device_not_found */
+        /* the devices face spells its codes in lower case: device_not_found */
         char low[48];
         str_copy(low, sizeof low, code ? code : api_code(e));
         for (char *p = low; *p; p++)

@@ -1,6 +1,6 @@
-/* meter/api: the REST faces of meters: document 002's /devices and
- * document 000's /meter-user. One data model: a device's `id` is the
- * `meterId` of document 000. Handlers run on HTTP threads; state is in the
+/* meter/api: the REST faces of meters: /devices (devices and billing)
+ * and /meter-user (assignments). One data model: a device's `id` is the
+ * `meterId` that /meter-user and /mpesa speak of. Handlers run on HTTP threads; state is in the
  * store; GET /devices/{id} asks the meter cloud for live status (a REST
  * call, never on a USSD hop). */
 #ifndef LIPA_METER_API_H

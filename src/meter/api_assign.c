@@ -1,4 +1,4 @@
-/* meter/assign: document 000's /meter-user endpoints on the same
+/* meter/api_assign: the /meter-user endpoints on the same
  * assignments as /devices/{id}/assign; see api.h. */
 #include "meter/api.h"
 

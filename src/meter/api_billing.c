@@ -1,4 +1,4 @@
-/* meter/billing: document 002's billing and maintenance endpoints on a
+/* meter/api_billing: the devices face's billing and maintenance endpoints on a
  * device: money, tokens, price, balance reset and prepayment mode go to the
  * meter as data-point commands; balance and usage come from its live status
  * (and, for purchases, from the store); POST /devices/refresh copies the

@@ -1,4 +1,4 @@
-/* meter/devices: document 002's /devices endpoints; see api.h. */
+/* meter/api_devices: the /devices endpoints (registry, assignment); see api.h. */
 #include "meter/api.h"
 
 #include "app/app.h"

@@ -1,4 +1,4 @@
-/* otp/api: document 001's OTP and station endpoints (/api/otp,
+/* otp/api: the water face's code and station endpoints (/api/otp,
  * /api/stations), in its {success, message, data} envelope.
  *
  * Who may call: the admin key for issuing codes, code status and station
@@ -129,7 +129,7 @@ static void verdict_error(struct http_req *req, struct http_resp *resp, enum otp
     api_error(req, resp, ERR_INTERNAL, NULL, "Could not process the code; please retry");
 }
 
-/* What document 001 shows of a code (#12), plus lipa's additions. */
+/* What the water face shows of a code, plus lipa's additions. */
 static json_t *status_json(const struct otp_code *c, int64_t now)
 {
     json_t *j = json_pack("{s:b, s:s, s:s, s:I, s:I, s:I, s:I}", "exists", 1, "transactionReference", c->reference,

@@ -1,4 +1,4 @@
-/* pay/api: document 000's /mpesa endpoints on lipa's payments: start a
+/* pay/api: the /mpesa endpoints of the meter-purchase face on lipa's payments: start a
  * meter purchase, read its status, list transactions, and the Daraja
  * callback (guarded by the per-deployment secret in its query string). */
 #ifndef LIPA_PAY_API_H

@@ -1,5 +1,5 @@
 /* sms/api: Africa's Talking's SMS callbacks and the admin's message list,
- * under document 001's /api prefix and envelope (ENV_DATA: {success,
+ * under the /api prefix and envelope of the water face (ENV_DATA: {success,
  * message, data}).
  *
  *   POST /api/sms/inbound           AT inbound SMS (form: from, to, text,

@@ -68,7 +68,7 @@ static const struct key keys[] = {
     S("LIPA_TUYA_SECRET", "", 128, tuya_secret),
     I("LIPA_TOPUP_LATE_MS", "60000", 0, 3600000, topup_late_ms),
     I("LIPA_TOPUP_SKEW_MS", "60000", 1000, 3600000, topup_skew_ms),
-    /* water: document 001's example is the default (52 KES -> 50 KES, 10 L) */
+    /* water: the water face's worked example is the default (52 KES -> 50 KES, 10 L) */
     U("LIPA_PAYSTACK_URL", "https://api.paystack.co", paystack_url),
     S("LIPA_PAYSTACK_SECRET", "", 256, paystack_secret),
     I("LIPA_WATER_PRICE_CENTS", "500", 1, 10000000, water_price_cents),

@@ -27,7 +27,7 @@ struct config {
     int64_t lane_threads, lane_queue, rest_wait_ms, phone_rate_limit, phone_rate_window;
     /* checking an unanswered top-up with the meter cloud's log */
     int64_t topup_late_ms, topup_skew_ms;
-    /* water (document 001; issue 3) */
+    /* water */
     char *paystack_url, *paystack_secret, *water_rounding, *water_currency;
     int64_t water_price_cents, water_min_amount, water_max_amount;
     int64_t otp_ttl, otp_attempts, pulses_per_liter, station_lock;

@@ -1,7 +1,7 @@
-/* water/api: document 001's payment endpoints (/api/payments/...): the
+/* water/api: the water face's payment endpoints (/api/payments/...): the
  * price preview, orders paid by M-Pesa (STK push) or Paystack (hosted
  * checkout), their status, the M-Pesa callback, and Paystack's callback
- * and webhook. Replies use document 001's envelope {success, message,
+ * and webhook. Replies use the water face's envelope {success, message,
  * data}; errors {success:false, message, error}. Every endpoint but the
  * provider callbacks counts against the client's rate limit.
  *
@@ -46,7 +46,7 @@ static json_t *money(int64_t cents)
     return cents % 100 ? json_real((double)cents / 100.0) : json_integer((json_int_t)(cents / 100));
 }
 
-/* The phone in document 001's form, 254XXXXXXXXX. */
+/* The phone as the water face writes it, 254XXXXXXXXX. */
 static json_t *phone_json(const char *e164)
 {
     char msisdn[PHONE_MAX];
@@ -56,7 +56,7 @@ static json_t *phone_json(const char *e164)
     return json_string(msisdn);
 }
 
-/* A water order as document 001's status endpoint shows it. */
+/* A water order as the status endpoint shows it. */
 static json_t *order_json(struct app *a, const struct payment *p)
 {
     struct water_extra x;
@@ -290,7 +290,7 @@ out:
     json_decref(body);
 }
 
-/* The reply to Daraja's callback in document 001's envelope. */
+/* The reply to Daraja's callback in the water face's envelope. */
 static void callback_reply(const struct http_route *route, struct http_resp *resp, enum err e, const char *why)
 {
     struct http_req r = {.route = route}; /* api_error reads the envelope only */

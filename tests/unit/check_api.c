@@ -423,7 +423,7 @@ START_TEST(envelope_error_shapes)
     }
     expect_err("/data/parse", "{}", 400, "VALIDATION_ERROR", "name");
 
-    /* document 002's envelope spells codes in lower case */
+    /* the devices face spells codes in lower case */
     ck_assert_int_eq(call("GET", "/dev/fail", NULL, NULL, &o), 404);
     ck_assert_str_eq(jstr(o, "error"), "not_found");
     ck_assert_str_eq(jstr(o, "message"), "meter MTR-9: not found");

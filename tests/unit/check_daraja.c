@@ -1,5 +1,5 @@
 /* check_daraja: the Daraja client. Pure parts against the published vector
- * and the callback samples of protocols.md; the calls against a fake Daraja
+ * and Daraja's published callback samples; the calls against a fake Daraja
  * on 127.0.0.1 that issues a new token per OAuth call and, like the real
  * one, refuses any token but the newest with 404.001.03. */
 #include "runner.h"

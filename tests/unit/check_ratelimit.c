@@ -2,7 +2,7 @@
  * counting is driven with explicit clocks; the HTTP face runs in the real
  * server on 127.0.0.1 (http_server_opts.rate_limit) with one handler that
  * calls http_rate_limit and one that does not, and asserts what a client
- * sees: the X-RateLimit-* headers, the 429 in document 001's envelope, and
+ * sees: the X-RateLimit-* headers, the 429 in the water face's envelope, and
  * the exempt route never refused. */
 #include "runner.h"
 #include "http/ratelimit.h"

@@ -1,7 +1,7 @@
 /* check_water: water pricing and order references (src/water/water.c),
  * pure code. Prices come from the real configuration table (config_load
  * with a fake environment), so the defaults are the ones lipad runs with:
- * they must reproduce document 001's example (52 KES -> 10 litres, 50 KES,
+ * they must reproduce the water face's worked example (52 KES -> 10 litres, 50 KES,
  * difference -2). */
 #include "runner.h"
 #include "water/water.h"
