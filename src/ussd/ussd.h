@@ -115,7 +115,9 @@ bool ussd_var_set(struct ussd_session *s, const char *key, const char *val);  /*
 bool ussd_session_encode(const struct ussd_session *s, char *out, size_t outsz);
 bool ussd_session_decode(struct ussd_session *s, const char *in);
 
-struct ussd_item { char id[64]; char label[64]; };
+/* Room for a whole meter id and name as the store holds them (64 bytes
+ * each): a cut id names no meter, a cut name may end inside a character. */
+struct ussd_item { char id[65]; char label[65]; };
 struct ussd_host {
     void *ctx;
     /* Items of a list screen from a named source (today "meters": the

@@ -287,11 +287,11 @@ END_TEST
 
 struct fake {
     int nmeters;            /* -1: the list source fails */
-    char id[FAKE_MAX][64], name[FAKE_MAX][64];
+    char id[FAKE_MAX][65], name[FAKE_MAX][65]; /* as the store holds them: 64 bytes */
     const char *buy_result; /* what buy_electricity returns */
     const char *validate_force;
     int buys, validates, lists, langs;
-    char buy_meter[64], buy_amount[16], buy_session[32], lang[8];
+    char buy_meter[65], buy_amount[16], buy_session[32], lang[8];
 };
 
 static int fake_list(void *ctx, const char *source, const char *phone, struct ussd_item *items, int max)
@@ -450,6 +450,32 @@ START_TEST(test_key_path_buys_electricity)
     ck_assert_str_eq(fk.buy_amount, "100");
     ck_assert_str_eq(fk.buy_session, "ATUid_1");
     ck_assert(!strncmp(reply.data, "END Enter your M-Pesa PIN on the prompt to pay KES 100", 54));
+}
+END_TEST
+
+/* A meter's id and name may each be 64 bytes (POST /devices): picking it
+ * hands the whole id to the purchase, and a name cut to fit the screen
+ * never leaves half a character in the session (found by the ussd_engine
+ * fuzzer: the id lost its last character, so the amount was refused). */
+START_TEST(test_pick_keeps_whole_meter_id)
+{
+    char id[65], name[65];
+    memset(id, 'A', 64);
+    id[64] = 0;
+    memset(name, 'n', 62);
+    str_copy(name + 62, 3, "\xc3\xa9"); /* e-acute: bytes 63 and 64 */
+    fk.nmeters = 1;
+    str_copy(fk.id[0], sizeof fk.id[0], id);
+    str_copy(fk.name[0], sizeof fk.name[0], name);
+    ck_assert_uint_eq(strlen(fk.id[0]), 64);
+    ck_assert_uint_eq(strlen(fk.name[0]), 64);
+    ck_assert(!hop(NULL));
+    ck_assert(!hop("1"));
+    ck_assert(!hop("1"));
+    ck_assert(!hop("100"));
+    ck_assert(hop("1"));
+    ck_assert_int_eq(fk.buys, 1);
+    ck_assert_str_eq(fk.buy_meter, id);
 }
 END_TEST
 
@@ -935,6 +961,7 @@ static Suite *ussd_suite(void)
     tcase_add_checked_fixture(eng, setup, teardown);
     tcase_add_test(eng, test_key_path_buys_electricity);
     tcase_add_test(eng, test_key_path_in_swahili);
+    tcase_add_test(eng, test_pick_keeps_whole_meter_id);
     tcase_add_test(eng, test_bad_amount_reasks_with_reason);
     tcase_add_test(eng, test_back_home_and_more);
     tcase_add_test(eng, test_confirm_no_and_wrong_key);
