@@ -52,7 +52,7 @@ E2E_SRC  := $(wildcard tests/e2e/*.c)
 # fuzz.c (the wrapped log and HTTP client) and replay.c (a main for make
 # check) are shared; every other file in tests/fuzz/ is a target.
 FUZZ_TARGETS ?= $(patsubst tests/fuzz/%.c,%,$(filter-out tests/fuzz/fuzz.c tests/fuzz/replay.c,$(wildcard tests/fuzz/*.c)))
-FUZZ_WRAP := -Wl,--wrap=log_event -Wl,--wrap=httpc_do
+FUZZ_WRAP := -Wl,--wrap=log_event -Wl,--wrap=httpc_do -Wl,--wrap=http_header
 FUZZ_SECONDS ?= 30
 
 .PHONY: all deps deps-quiet run check unit-bin e2e-bin fuzz-replay-bin fuzz fuzz-bin bench bench-store bench-hops \

@@ -2,11 +2,13 @@
  * fuzz.h. */
 #include "fuzz.h"
 
+#include "http/server.h"
 #include "util/httpc.h"
 #include "util/log.h"
 
 #include <stdarg.h>
 #include <string.h>
+#include <strings.h>
 
 /* Events the code logs when one of its own guarantees failed: a fuzzer
  * that makes one has found a bug even though nothing crashed. */
@@ -93,4 +95,23 @@ bool __wrap_httpc_do(const struct httpc_req *req, struct httpc_resp *resp)
     buf_append(&resp->body, answers[next_answer].body, answers[next_answer].len);
     next_answer++;
     return true;
+}
+
+/* ---- request headers ---- */
+
+static const char *hdr_name, *hdr_value;
+
+void fuzz_http_header(const char *name, const char *value)
+{
+    hdr_name = name;
+    hdr_value = value;
+}
+
+const char *__real_http_header(const struct http_req *req, const char *name);
+const char *__wrap_http_header(const struct http_req *req, const char *name);
+const char *__wrap_http_header(const struct http_req *req, const char *name)
+{
+    if (req->conn) /* a real connection: not one of ours */
+        return __real_http_header(req, name);
+    return hdr_name && hdr_value && !strcasecmp(name, hdr_name) ? hdr_value : NULL;
 }

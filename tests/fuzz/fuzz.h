@@ -4,11 +4,13 @@
  * clang; `make check` links the same file with replay.c under the normal
  * compiler and runs every kept corpus and crash file through it.
  *
- * Both builds link fuzz.c with `-Wl,--wrap=log_event -Wl,--wrap=httpc_do`:
- * log lines are dropped (a fuzzer runs millions of inputs), except events
- * the code logs as its own bug, which abort; and no harness can reach the
- * network: a provider client's request gets the answers a harness queued
- * with fuzz_http_answer, or "no answer" when none is queued. */
+ * Both builds link fuzz.c with `-Wl,--wrap=` log_event, httpc_do and
+ * http_header: log lines are dropped (a fuzzer runs millions of inputs),
+ * except events the code logs as its own bug, which abort; no harness can
+ * reach the network: a provider client's request gets the answers a
+ * harness queued with fuzz_http_answer, or "no answer" when none is
+ * queued; and a handler called with a request of the harness's making
+ * (no connection) reads the header set with fuzz_http_header. */
 #ifndef LIPA_FUZZ_H
 #define LIPA_FUZZ_H
 
@@ -76,5 +78,9 @@ char *fuzz_strdup(const uint8_t *data, size_t size);
 void fuzz_http_answer(long status, const char *body, size_t len);
 void fuzz_http_reset(void);
 int fuzz_http_calls(void);
+
+/* The one request header a handler sees (name compared without case);
+ * value NULL: none. Both are borrowed until the next call. */
+void fuzz_http_header(const char *name, const char *value);
 
 #endif
