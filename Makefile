@@ -49,9 +49,11 @@ TOOL_BIN := $(TOOLS:%=$(BINDIR)/lipa-%)
 UNIT_SRC := $(wildcard tests/unit/check_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(OBJDIR)/tests/%)
 E2E_SRC  := $(wildcard tests/e2e/*.c)
-# fuzz.c (the wrapped log and HTTP client) and replay.c (a main for make
-# check) are shared; every other file in tests/fuzz/ is a target.
-FUZZ_TARGETS ?= $(patsubst tests/fuzz/%.c,%,$(filter-out tests/fuzz/fuzz.c tests/fuzz/replay.c,$(wildcard tests/fuzz/*.c)))
+# fuzz.c (the wrapped log, HTTP client and headers) and replay.c (a main for
+# make check) are shared, fuzz_app.c is included by the targets that need a
+# real app; every other file in tests/fuzz/ is a target.
+FUZZ_TARGETS ?= $(patsubst tests/fuzz/%.c,%,$(filter-out tests/fuzz/fuzz.c tests/fuzz/replay.c tests/fuzz/fuzz_app.c,\
+                  $(wildcard tests/fuzz/*.c)))
 FUZZ_WRAP := -Wl,--wrap=log_event -Wl,--wrap=httpc_do -Wl,--wrap=http_header
 FUZZ_SECONDS ?= 30
 

@@ -20,75 +20,25 @@
  * it paid otherwise or its status is failed or reversed, and leaves it
  * open for anything else. Every reply is a JSON object in the envelope
  * of document 001; the repeated webhook changes nothing more. */
-#include "fuzz.h"
+#include "fuzz_app.c"
 
-#include "app/app.h"
-#include "app/routes.h"
 #include "http/api.h"
 #include "store/water.h"
 #include "util/crypto.h"
 #include "util/str.h"
 #include "water/water.h"
 
-#include <ftw.h>
 #include <string.h>
-#include <unistd.h>
 
-#define SECRET "sk_test_fuzz_webhook"
 #define PATH "/api/payments/paystack/webhook"
 
-static struct app app;
 static const struct http_route *route;
-static char dir[256], db[320];
-static pid_t owner;
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    remove(path);
-    return 0;
-}
-
-static void cleanup(void)
-{
-    if (getpid() == owner) /* not the replay's children: they share dir */
-        nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
-}
-
-static const char *env(const char *name)
-{
-    static const char *const fixed[][2] = {
-        {"LIPA_ADMIN_KEY", "fuzz-admin-key-0123456789"}, {"LIPA_PEPPER", "fuzz-pepper-0123456789abcdef"},
-        {"LIPA_PAYSTACK_SECRET", SECRET},                 {"LIPA_PAYSTACK_URL", "http://paystack.invalid"},
-        {"LIPA_DARAJA_URL", "http://daraja.invalid"},     {"LIPA_AT_URL", "http://at.invalid"},
-        {"LIPA_TUYA_URL", "http://tuya.invalid"},
-    };
-    if (!strcmp(name, "LIPA_DB"))
-        return db;
-    if (!strcmp(name, "LIPA_MENUS") || !strcmp(name, "LIPA_MIGRATIONS"))
-        return getenv(name); /* defaults: menus, db */
-    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
-        if (!strcmp(name, fixed[i][0]))
-            return fixed[i][1];
-    return NULL;
-}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc, (void)argv;
-    const char *base = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/lipa-fuzz-webhook-XXXXXX", base && *base ? base : "/tmp");
-    FUZZ_CHECK(mkdtemp(dir), "mkdtemp %s", dir);
-    owner = getpid();
-    atexit(cleanup);
-    snprintf(db, sizeof db, "%s/lipa.db", dir);
-    char err[1024];
-    FUZZ_CHECK(config_load(&app.cfg, env, err, sizeof err), "config: %s", err);
-    FUZZ_CHECK(app_init(&app, err, sizeof err), "app_init: %s (run from the repository root)", err);
-    for (const struct http_route *r = water_routes; r->method && !route; r++)
-        if (!strcmp(r->pattern, PATH))
-            route = r;
-    FUZZ_CHECK(route, "no route %s", PATH);
+    fuzz_app_start("webhook");
+    route = fuzz_app_route("POST", PATH);
     return 0;
 }
 
@@ -198,7 +148,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     char right[129];
     uint8_t mac[64];
-    crypto_hmac_sha512(SECRET, strlen(SECRET), body, len, mac);
+    crypto_hmac_sha512(FUZZ_PAYSTACK_SECRET, strlen(FUZZ_PAYSTACK_SECRET), body, len, mac);
     crypto_hex(mac, sizeof mac, right, false);
     const char *header = !strcmp(sig, "=") ? right : *sig ? sig : NULL;
     bool signed_ok = header && !strcmp(header, right);
