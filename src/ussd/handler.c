@@ -250,9 +250,16 @@ static bool replay(const struct ussd_menus *m, const struct ussd_host *host, str
     for (char *p = inputs; *p; p++)
         stars += *p == '*';
     if (stars < 16) { /* more: not a path anyone typed, so the main menu */
-        char *save = NULL;
-        for (char *p = strtok_r(inputs, "*", &save); p; p = strtok_r(NULL, "*", &save))
+        /* every segment is an input, an empty one too: the caller sent an
+         * empty entry, and its hop showed what an empty entry shows */
+        for (char *p = inputs;; p++) {
+            char *star = strchr(p, '*');
             in[n++] = p;
+            if (!star)
+                break;
+            *star = 0;
+            p = star;
+        }
     }
     if (!n)
         return ussd_step(m, host, h->phone, sid, s, NULL, reply);
