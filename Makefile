@@ -56,6 +56,7 @@ FUZZ_TARGETS ?= $(patsubst tests/fuzz/%.c,%,$(filter-out tests/fuzz/fuzz.c tests
                   $(wildcard tests/fuzz/*.c)))
 FUZZ_WRAP := -Wl,--wrap=log_event -Wl,--wrap=httpc_do -Wl,--wrap=http_header
 FUZZ_SECONDS ?= 30
+FUZZ_MERGE ?= 0
 
 .PHONY: all deps deps-quiet run check unit-bin e2e-bin fuzz-replay-bin fuzz fuzz-bin bench bench-store bench-hops \
         clean lint
@@ -131,7 +132,7 @@ check: deps
 fuzz:
 	@LIPA_FUZZ_DEPS=1 tools/deps.sh
 	@$(MAKE) --no-print-directory FUZZ=1 FUZZ_TARGETS="$(FUZZ_TARGETS)" fuzz-bin
-	@FUZZ_SECONDS=$(FUZZ_SECONDS) tools/fuzz.sh build/fuzz $(FUZZ_TARGETS)
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_MERGE=$(FUZZ_MERGE) tools/fuzz.sh build/fuzz $(FUZZ_TARGETS)
 
 # deps first, then a fresh make: the flags come from pkg-config when the
 # Makefile is read, which must happen after a fresh machine got the packages

@@ -13,7 +13,9 @@ if [ "${LIPA_BENCH_DEPS:-}" = 1 ]; then # node may come from elsewhere than Debi
   command -v node >/dev/null || missing+=(nodejs)
   command -v npm >/dev/null || missing+=(npm)
 fi
-if [ "${LIPA_FUZZ_DEPS:-}" = 1 ]; then # clang, and libFuzzer in its runtime package
+# libFuzzer (libclang_rt.fuzzer) is in the compiler-rt package of the default
+# clang, libclang-rt-14-dev on Debian 12, which libclang-rt-dev pulls in
+if [ "${LIPA_FUZZ_DEPS:-}" = 1 ]; then
   pkgs+=(clang libclang-rt-dev)
 fi
 for p in "${pkgs[@]}"; do
