@@ -15,8 +15,11 @@
 # where make check replays it forever.
 #
 # FUZZ_MERGE=1 then folds the scratch corpus into the kept one with
-# libFuzzer's -merge=1, kept minimal: the hand-written seeds (seed-*) stay,
-# and only units that add coverage beyond them are kept besides.
+# libFuzzer's -merge=1, kept small: the hand-written seeds (seed-*) stay,
+# and only units that reach code beyond them are kept besides. The merge
+# counts edges, not how often each ran (-use_counters=0): with hit counts a
+# target keeps several hundred units, without them a few dozen, which is
+# what make check replays.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build/fuzz}
@@ -25,6 +28,12 @@ secs=${FUZZ_SECONDS:-30}
 merge=${FUZZ_MERGE:-0}
 failed=()
 mkdir -p "$build/logs"
+# the targets' temporary databases: a crash leaves its directory behind,
+# here rather than in /tmp, and the next run clears them
+TMPDIR=$(cd "$build" && pwd)/tmp
+export TMPDIR
+rm -rf "$TMPDIR"
+mkdir -p "$TMPDIR"
 for t in "$@"; do
   bin=$build/fuzzers/$t
   kept=tests/fuzz/corpus/$t
@@ -56,7 +65,8 @@ for t in "$@"; do
     rm -rf "$tmp"
     mkdir -p "$tmp" "$kept"
     cp "$kept"/seed-* "$tmp"/ 2>/dev/null
-    if nice -n 10 "$bin" -merge=1 -timeout=10 -rss_limit_mb=2048 "$tmp" "$kept" "$scratch" >"$log.merge" 2>&1; then
+    if nice -n 10 "$bin" -merge=1 -use_counters=0 -timeout=10 -rss_limit_mb=2048 "$tmp" "$kept" "$scratch" \
+      >"$log.merge" 2>&1; then
       find "$kept" -maxdepth 1 -type f ! -name '.*' -delete
       cp "$tmp"/* "$kept"/
       echo "   kept corpus: $(find "$kept" -maxdepth 1 -type f ! -name '.*' | wc -l) files"

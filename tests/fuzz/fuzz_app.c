@@ -5,7 +5,8 @@
  * migrations from db/ and the menus from menus/, so run from the
  * repository root, or set LIPA_MIGRATIONS and LIPA_MENUS), no HTTP server
  * and no workers. Provider calls reach fuzz.c's wrapped HTTP client. The
- * directory is removed at exit by the process that made it. */
+ * directory is removed at exit by the process that made it (a crash
+ * leaves it: tools/fuzz.sh points TMPDIR into build/fuzz). */
 #include "fuzz.h"
 
 #include "app/app.h"
@@ -67,6 +68,15 @@ static void fuzz_app_start(const char *name)
     char err[1024];
     FUZZ_CHECK(config_load(&app.cfg, app_env, err, sizeof err), "config: %s", err);
     FUZZ_CHECK(app_init(&app, err, sizeof err), "app_init: %s (run from the repository root)", err);
+}
+
+/* Before each input: the store's upkeep, which the maintenance worker
+ * runs in lipad (once a second at most): the WAL copied back into the
+ * database, or it grows by gigabytes in minutes, and idle sessions
+ * dropped. */
+static void fuzz_app_tick(void)
+{
+    store_maintain(app.store);
 }
 
 /* The route for method and pattern, or abort. */

@@ -118,6 +118,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char head[8], text[TEXT_MAX + 1];
     fuzz_field(&in, '\n', head, sizeof head);
     run++;
+    fuzz_app_tick();
 
     if (!strcmp(head, "raw")) {
         char *raw = fuzz_strdup(in.p, in.n);

@@ -126,6 +126,7 @@ static int call(const char *body, size_t len, const char *sig)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    fuzz_app_tick();
     struct payment p;
     new_order(&p);
 
