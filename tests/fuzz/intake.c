@@ -8,7 +8,8 @@
  * A first line "store" runs the whole restore of store_open (each whole
  * line stored in one transaction, on a database with one caller and one
  * meter); without it the files go through intake_replay and intake_tidy
- * alone, a hundred times faster (store_open builds the session table).
+ * alone, much faster (store_open builds the whole session table: 71
+ * inputs a second in the fuzzing build, 300 to 800 for the mix).
  *
  * Checks: a line that decodes encodes to a line that decodes to the same
  * purchase; intake_replay hands over exactly the whole lines that decode,
