@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages lipa builds, tests and benchmarks with, when
 # missing: as root directly, otherwise through sudo. Fast when all are there.
+# LIPA_BENCH_DEPS=1 adds what make bench needs, LIPA_FUZZ_DEPS=1 what make
+# fuzz needs.
 set -euo pipefail
 quiet=${1:-}
 pkgs=(build-essential pkg-config libmicrohttpd-dev libsqlite3-dev libcurl4-openssl-dev
@@ -10,6 +12,11 @@ if [ "${LIPA_BENCH_DEPS:-}" = 1 ]; then # node may come from elsewhere than Debi
   command -v wrk >/dev/null || missing+=(wrk)
   command -v node >/dev/null || missing+=(nodejs)
   command -v npm >/dev/null || missing+=(npm)
+fi
+# libFuzzer (libclang_rt.fuzzer) is in the compiler-rt package of the default
+# clang, libclang-rt-14-dev on Debian 12, which libclang-rt-dev pulls in
+if [ "${LIPA_FUZZ_DEPS:-}" = 1 ]; then
+  pkgs+=(clang libclang-rt-dev)
 fi
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

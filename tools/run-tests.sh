@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test binary of a build (unit runners, then the end-to-end
-# suite against the real lipad and sandbox) and prints one closing line.
+# Runs every test binary of a build (unit runners, the replay of every kept
+# fuzz input, then the end-to-end suite against the real lipad and sandbox)
+# and prints one closing line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build/san}
@@ -8,16 +9,30 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export LIPA_TEST_BIN=${LIPA_TEST_BIN:-$build/bin}
 passed=0 failed=0
-for t in "$build"/tests/check_* "$build"/tests/run_e2e; do
-  [ -x "$t" ] || continue
-  echo "== $(basename "$t")"
-  out=$("$t" 2>&1); rc=$?
+# run NAME COMMAND...: one runner that ends with a Check summary line
+run() {
+  local name=$1
+  shift
+  echo "== $name"
+  out=$("$@" 2>&1); rc=$?
   echo "$out" | grep -vE '^[^:]+:[0-9]+:P:' | tail -n 40
   line=$(echo "$out" | grep -E '^[0-9]+%: Checks: ' | tail -n 1)
   checks=$(echo "$line" | sed -E 's/.*Checks: ([0-9]+).*/\1/'); fails=$(echo "$line" | sed -E 's/.*Failures: ([0-9]+), Errors: ([0-9]+).*/\1+\2/')
-  if [ -z "$line" ]; then failed=$((failed + 1)); echo "!! $(basename "$t") printed no Check summary (exit $rc)"; continue; fi
+  if [ -z "$line" ]; then failed=$((failed + 1)); echo "!! $name printed no Check summary (exit $rc)"; return; fi
   nf=$((fails)); passed=$((passed + checks - nf)); failed=$((failed + nf))
-  [ "$rc" -ne 0 ] && [ "$nf" -eq 0 ] && { failed=$((failed + 1)); echo "!! $(basename "$t") exited $rc"; }
+  [ "$rc" -ne 0 ] && [ "$nf" -eq 0 ] && { failed=$((failed + 1)); echo "!! $name exited $rc"; }
+}
+for t in "$build"/tests/check_*; do
+  [ -x "$t" ] && run "$(basename "$t")" "$t"
 done
+# the fuzz targets' kept inputs (tests/fuzz/): every corpus and crash file
+for t in "$build"/tests/fuzz_*; do
+  [ -x "$t" ] || continue
+  n=${t##*/fuzz_}
+  dirs=(tests/fuzz/corpus/"$n")
+  [ -d tests/fuzz/crashes/"$n" ] && dirs+=(tests/fuzz/crashes/"$n")
+  run "$(basename "$t")" "$t" "${dirs[@]}"
+done
+[ -x "$build/tests/run_e2e" ] && run run_e2e "$build/tests/run_e2e"
 echo "tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -60,6 +60,23 @@ void api_ok(struct http_req *req, struct http_resp *resp, int status, const char
     api_json(resp, status, body ? body : json_pack("{s:b}", "success", 1));
 }
 
+/* Replaces each byte that starts no valid UTF-8 character by '?'. A message
+ * may quote what the client sent (the JSON parser quotes the text near its
+ * error, cut inside a character), and json_pack refuses text that is not
+ * UTF-8: the reply would lose its envelope and be "{}". */
+static void utf8_or_question(char *s)
+{
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        int k = str_utf8_next(s + i, n - i, &cp);
+        if (!k)
+            s[i++] = '?';
+        else
+            i += (size_t)k;
+    }
+}
+
 void api_error(struct http_req *req, struct http_resp *resp, enum err e, const char *code,
                const char *fmt, ...)
 {
@@ -68,6 +85,7 @@ void api_error(struct http_req *req, struct http_resp *resp, enum err e, const c
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    utf8_or_question(msg);
     json_t *j;
     if (envelope_of(req) == ENV_DEVICE) {
         /* the devices face spells its codes in lower case: device_not_found */

@@ -22,6 +22,7 @@
 
 #define DARAJA_RENEW_EARLY_S 60
 #define DARAJA_DEFAULT_EXPIRY_S 3599
+#define DARAJA_MAX_EXPIRY_S 86400 /* longer is no token Daraja issues: taken as the default */
 #define DARAJA_REF_MAX 12
 #define DARAJA_DESC_MAX 13
 
@@ -217,7 +218,8 @@ static bool oauth_fetch(struct daraja *d, struct reply *r)
     const char *tok = got.status == 200 ? jstr(got.json, "access_token") : NULL;
     if (tok && *tok && strlen(tok) < sizeof d->token) {
         int64_t exp = DARAJA_DEFAULT_EXPIRY_S;
-        if (json_whole(json_object_get(got.json, "expires_in"), &exp) != 1 || exp <= 0)
+        if (json_whole(json_object_get(got.json, "expires_in"), &exp) != 1 || exp <= 0 ||
+            exp > DARAJA_MAX_EXPIRY_S)
             exp = DARAJA_DEFAULT_EXPIRY_S;
         str_copy(d->token, sizeof d->token, tok);
         d->renew_at = now_s() + exp - DARAJA_RENEW_EARLY_S;

@@ -75,11 +75,12 @@ static void body_excerpt(const struct buf *body, char *out, size_t outsz)
     str_trim(out);
 }
 
-/* statusCode of a recipient: number or digit string; 0 when unreadable. */
+/* statusCode of a recipient: number or digit string; 0 when unreadable or
+ * out of range (cut to an int, 2^32 + 101 would read as 101, "sent"). */
 static int status_code_of(const json_t *v)
 {
     if (json_is_integer(v))
-        return (int)json_integer_value(v);
+        return json_integer_value(v) >= 0 && json_integer_value(v) <= 9999 ? (int)json_integer_value(v) : 0;
     int64_t n;
     if (json_is_string(v) && str_to_i64(json_string_value(v), 0, 9999, &n))
         return (int)n;

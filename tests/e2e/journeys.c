@@ -616,6 +616,28 @@ START_TEST(meters_beyond_what_a_caller_can_use_refused)
 }
 END_TEST
 
+/* An empty entry is an input too: AT's text then holds an empty segment
+ * ("1*1*99999*"), and a rebuilt session replays it as the hop it was, so the
+ * caller sees what stepping showed them (found by the ussd_hop fuzzer:
+ * the replay dropped empty inputs and showed the note of the one before). */
+START_TEST(rebuilt_session_replays_empty_inputs)
+{
+    const char *phone = "+254711000216";
+    caller(phone, "E2E216", "e2edev216", "en");
+    static const char *const hops[] = {"", "1", "1*1", "1*1*99999", "1*1*99999*"};
+    char *stepped = NULL;
+    for (size_t i = 0; i < sizeof hops / sizeof hops[0]; i++) {
+        free(stepped);
+        stepped = h_ussd(&h_main, "s-empty-1", phone, hops[i]);
+    }
+    ck_assert_msg(strstr(stepped, "Use digits only"), "the empty entry: %s", stepped);
+    char *rebuilt = h_ussd(&h_main, "s-empty-2", phone, "1*1*99999*");
+    ck_assert_str_eq(rebuilt, stepped);
+    free(rebuilt);
+    free(stepped);
+}
+END_TEST
+
 START_TEST(cancelled_payment_texts_and_no_topup)
 {
     const char *phone = "+254711000004";
@@ -1238,6 +1260,7 @@ Suite *suite_journeys(void)
     tcase_add_test(t, swahili_caller_told_in_swahili_when_things_fail);
     tcase_add_test(t, second_purchase_waits_for_the_first_prompt);
     tcase_add_test(t, lost_session_rebuilt_from_text);
+    tcase_add_test(t, rebuilt_session_replays_empty_inputs);
     tcase_add_test(t, cancelled_payment_texts_and_no_topup);
     tcase_add_test(t, insufficient_funds_fails);
     tcase_add_test(t, no_callback_settled_by_query);

@@ -192,6 +192,22 @@ START_TEST(recipient_taken_forms)
 }
 END_TEST
 
+/* A statusCode no recipient can have is no statusCode: 2^32 + 101 must not
+ * pass for 101 (found by the at_send fuzzer: codes were cut to an int). */
+START_TEST(recipient_code_out_of_range)
+{
+    struct sms_send_res r;
+    recipient("4294967397", "Failed");
+    sms_at.send(st, "+254712345678", "hi", &r);
+    ck_assert_int_eq(r.outcome, SMS_REJECT);
+    ck_assert_int_eq(r.status_code, 0);
+    recipient("-101", "Success"); /* no usable code: the status decides */
+    sms_at.send(st, "+254712345678", "hi", &r);
+    ck_assert_int_eq(r.outcome, SMS_SENT);
+    ck_assert_int_eq(r.status_code, 0);
+}
+END_TEST
+
 START_TEST(http_errors)
 {
     struct sms_send_res r;
@@ -278,6 +294,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, recipient_refusals_reject);
     tcase_add_test(tc, recipient_trouble_retries);
     tcase_add_test(tc, recipient_taken_forms);
+    tcase_add_test(tc, recipient_code_out_of_range);
     tcase_add_test(tc, http_errors);
     tcase_add_test(tc, bad_key_rejects);
     tcase_add_test(tc, no_answer_retries);

@@ -379,6 +379,21 @@ START_TEST(token_numeric_expiry_cached)
 }
 END_TEST
 
+/* An expiry no token has (here INT64_MAX seconds) is taken as the usual
+ * hour: adding it to the clock overflowed (undefined behaviour, which this
+ * sanitized build stops at), and a token must never live for ever. */
+START_TEST(token_expiry_out_of_range)
+{
+    ds.expires_in = "9223372036854775807";
+    struct pay_stk_res a;
+    push(&a);
+    ck_assert_int_eq(a.outcome, PAY_OK);
+    push(&a);
+    ck_assert_int_eq(a.outcome, PAY_OK);
+    ck_assert_int_eq(fake_count(&fk, "GET", OAUTH_PATH), 1);
+}
+END_TEST
+
 START_TEST(token_renewed_before_expiry)
 {
     /* a token that lives 60 s is inside the renewal margin at once */
@@ -683,6 +698,7 @@ Suite *test_suite(void)
     tcase_set_timeout(net, 30);
     tcase_add_test(net, token_cached_across_pushes);
     tcase_add_test(net, token_numeric_expiry_cached);
+    tcase_add_test(net, token_expiry_out_of_range);
     tcase_add_test(net, token_renewed_before_expiry);
     tcase_add_test(net, token_renewed_on_invalid);
     tcase_add_test(net, token_invalid_retried_once_only);

@@ -454,6 +454,32 @@ START_TEST(test_key_path_buys_electricity)
 }
 END_TEST
 
+/* A meter's id and name may each be 64 bytes (POST /devices): picking it
+ * hands the whole id to the purchase, and a name cut to fit the screen
+ * never leaves half a character in the session (found by the ussd_engine
+ * fuzzer: the id lost its last character, so the amount was refused). */
+START_TEST(test_pick_keeps_whole_meter_id)
+{
+    char id[65], name[65];
+    memset(id, 'A', 64);
+    id[64] = 0;
+    memset(name, 'n', 62);
+    str_copy(name + 62, 3, "\xc3\xa9"); /* e-acute: bytes 63 and 64 */
+    fk.nmeters = 1;
+    str_copy(fk.id[0], sizeof fk.id[0], id);
+    str_copy(fk.name[0], sizeof fk.name[0], name);
+    ck_assert_uint_eq(strlen(fk.id[0]), 64);
+    ck_assert_uint_eq(strlen(fk.name[0]), 64);
+    ck_assert(!hop(NULL));
+    ck_assert(!hop("1"));
+    ck_assert(!hop("1"));
+    ck_assert(!hop("100"));
+    ck_assert(hop("1"));
+    ck_assert_int_eq(fk.buys, 1);
+    ck_assert_str_eq(fk.buy_meter, id);
+}
+END_TEST
+
 START_TEST(test_key_path_in_swahili)
 {
     ussd_session_init(&sess, "sw");
@@ -1029,6 +1055,7 @@ Suite *test_suite(void)
     tcase_add_checked_fixture(eng, setup, teardown);
     tcase_add_test(eng, test_key_path_buys_electricity);
     tcase_add_test(eng, test_key_path_in_swahili);
+    tcase_add_test(eng, test_pick_keeps_whole_meter_id);
     tcase_add_test(eng, test_bad_amount_reasks_with_reason);
     tcase_add_test(eng, test_back_home_and_more);
     tcase_add_test(eng, test_confirm_no_and_wrong_key);
