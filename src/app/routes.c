@@ -77,7 +77,9 @@ void app_on_error(void *ctx, const struct http_req *req, struct http_resp *resp,
         fake.envelope = ENV_DATA;
     r.route = &fake;
     int lane = req->route ? req->route->lane : 0;
-    if (status == 503)
+    if (status == 503 && !req->route) /* answered as lipad stops */
+        api_error(&r, resp, ERR_UNAVAILABLE, NULL, "The service is restarting; try again shortly");
+    else if (status == 503)
         api_error(&r, resp, ERR_UNAVAILABLE, NULL, "Too many requests are waiting for %s; try again shortly",
                   lane_provider(lane));
     else if (status == 504)

@@ -190,8 +190,12 @@ json_t *api_parse(struct http_req *req, struct http_resp *resp, const struct fie
                 goto bad;
             }
             if (n < f->min || (f->max && n > f->max)) {
-                api_error(req, resp, ERR_VALIDATION, NULL, "%s: must be between %lld and %lld",
-                          f->name, (long long)f->min, (long long)f->max);
+                if (f->max) /* no max: any whole number from min on */
+                    api_error(req, resp, ERR_VALIDATION, NULL, "%s: must be between %lld and %lld", f->name,
+                              (long long)f->min, (long long)f->max);
+                else
+                    api_error(req, resp, ERR_VALIDATION, NULL, "%s: must be %lld or more", f->name,
+                              (long long)f->min);
                 goto bad;
             }
             break;
