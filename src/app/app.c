@@ -52,6 +52,25 @@ static const struct outbox_placeholder placeholders[] = {
     {NULL, NULL, NULL},
 };
 
+/* The providers lipad knows, by the name their LIPA_*_PROVIDER setting
+ * takes (the setting's choices list the same names, so a name here is
+ * always found): a second provider is its own file and a line here. */
+struct named {
+    const char *name;
+    const void *provider;
+};
+static const struct named pay_providers[] = {{"daraja", &pay_daraja}, {NULL, NULL}};
+static const struct named sms_providers[] = {{"at", &sms_at}, {NULL, NULL}};
+static const struct named meter_providers[] = {{"tuya", &meter_tuya}, {NULL, NULL}};
+
+static const void *pick(const struct named *t, const char *name)
+{
+    for (; t->name; t++)
+        if (!strcmp(t->name, name))
+            return t->provider;
+    return NULL;
+}
+
 bool app_init(struct app *a, char *err, size_t errsz)
 {
     pthread_mutex_init(&a->menus_lock, NULL);
@@ -94,9 +113,13 @@ bool app_init(struct app *a, char *err, size_t errsz)
         log_warn("sms.commands_off", "dir=%s file=%s reason=missing", a->cfg.menus, TEXT_COMMANDS_FILE);
     buf_free(&errors);
 
-    a->pay = &pay_daraja;
-    a->sms = &sms_at;
-    a->meter = &meter_tuya;
+    a->pay = pick(pay_providers, a->cfg.pay_provider);
+    a->sms = pick(sms_providers, a->cfg.sms_provider);
+    a->meter = pick(meter_providers, a->cfg.meter_provider);
+    if (!a->pay || !a->sms || !a->meter) {
+        snprintf(err, errsz, "LIPA_PAY_PROVIDER, LIPA_SMS_PROVIDER, LIPA_METER_PROVIDER: unknown provider");
+        return false;
+    }
     a->pay_st = a->pay->create(&a->cfg);
     a->sms_st = a->sms->create(&a->cfg);
     a->meter_st = a->meter->create(&a->cfg);

@@ -53,6 +53,11 @@ static const struct key keys[] = {
     I("LIPA_REST_WAIT_MS", "15000", 500, 120000, rest_wait_ms),
     I("LIPA_PHONE_RATE_LIMIT", "5", 0, 1000000, phone_rate_limit),
     I("LIPA_PHONE_RATE_WINDOW", "600", 1, 86400, phone_rate_window),
+    /* which file answers for each provider (app.c's tables): a second
+     * provider is a new file and a new choice here */
+    E("LIPA_PAY_PROVIDER", "daraja", "daraja", pay_provider),
+    E("LIPA_SMS_PROVIDER", "at", "at", sms_provider),
+    E("LIPA_METER_PROVIDER", "tuya", "tuya", meter_provider),
     U("LIPA_DARAJA_URL", "https://sandbox.safaricom.co.ke", daraja_url),
     S("LIPA_DARAJA_KEY", "", 256, daraja_key),
     S("LIPA_DARAJA_SECRET", "", 256, daraja_secret),

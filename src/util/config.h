@@ -19,6 +19,7 @@ struct config {
     int64_t min_amount, max_amount, price_per_kwh_cents;
     int64_t settle_after, payment_timeout, worker_poll_ms, retry_base_ms;
     /* providers */
+    char *pay_provider, *sms_provider, *meter_provider;
     char *daraja_url, *daraja_key, *daraja_secret, *daraja_shortcode, *daraja_passkey, *daraja_type;
     char *at_url, *at_username, *at_apikey, *at_sender;
     char *tuya_url, *tuya_client_id, *tuya_secret;
