@@ -225,7 +225,7 @@ static const struct worker workers[] = {
     {"payments", purchase_work, WORK_PAYMENTS},
     {"topups", topup_work, WORK_TOPUPS},
     {"outbox", outbox_work, WORK_OUTBOX},
-    {"sms", text_work, WORK_SMS},
+    {"text", text_work, WORK_TEXT},
     {"maintain", maintain_work, 0},
     {"paystack", water_paystack_work, WORK_PAYSTACK},
 };

@@ -93,7 +93,7 @@ enum app_work {
     WORK_PAYMENTS = 1u << 0,   /* purchases to push, callbacks to apply */
     WORK_TOPUPS = 1u << 1,
     WORK_OUTBOX = 1u << 2,     /* SMS to send */
-    WORK_SMS = 1u << 3,        /* inbound SMS to answer */
+    WORK_TEXT = 1u << 3,        /* inbound SMS to answer */
     WORK_PAYSTACK = 1u << 4,
 };
 void app_wake(struct app *a, unsigned what);

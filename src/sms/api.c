@@ -83,7 +83,7 @@ static void sms_inbound(void *ctx, struct http_req *req, struct http_resp *resp)
     enum store_rc rc = store_sms_inbound_add(a->store, m);
     char masked[20];
     if (rc == ST_OK) {
-        app_wake(a, WORK_SMS);
+        app_wake(a, WORK_TEXT);
         log_info("sms.inbound", "inbound=%lld phone=%s bytes=%zu", (long long)m->id,
                  log_phone(m->phone[0] ? m->phone : m->raw_from, masked), strlen(m->text));
         api_ok(req, resp, 200, "received", json_pack("{s:s, s:b}", "id", id, "duplicate", 0));
