@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # make bench: lipad against the sandbox with callers +254700000000 to
-# +254700000999 (one meter each), driven by shared/bench/run.sh side by side
-# with the Node.js anchor. Figures go to README.md by hand, with the date.
+# +254700000999 (one meter each), driven by the side-by-side USSD benchmark
+# kit (its run.sh, against the usual Node.js way) found in LIPA_BENCH_DIR.
+# Today's figures go to docs/performance.md by hand.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bench_dir=${LIPA_BENCH_DIR:-../shared/bench}
-[ -x "$bench_dir/run.sh" ] || { echo "bench: $bench_dir/run.sh not found (set LIPA_BENCH_DIR)" >&2; exit 2; }
+bench_dir=${LIPA_BENCH_DIR:-}
+[ -n "$bench_dir" ] && [ -x "$bench_dir/run.sh" ] ||
+  { echo "bench: set LIPA_BENCH_DIR to the benchmark kit's folder (the one with run.sh)" >&2; exit 2; }
 . tools/bench-start.sh
 "$bench_dir/run.sh" "http://127.0.0.1:$LIPA_PORT" | tee var/bench-run.txt
 # The script's random numbers are never seeded, so rounds 2 and 3 repeat
