@@ -38,7 +38,7 @@ UNIT_SRC := $(wildcard tests/unit/check_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(OBJDIR)/tests/%)
 E2E_SRC  := $(wildcard tests/e2e/*.c)
 
-.PHONY: all deps deps-quiet run check unit-bin e2e-bin bench bench-store bench-hops clean lint
+.PHONY: all deps deps-quiet run check unit-bin e2e-bin bench bench-store bench-hops bench-memory clean lint
 .SECONDARY:
 # V=1 shows the full commands
 ifeq ($(V),1)
@@ -109,6 +109,10 @@ bench-store: deps
 bench-hops: deps
 	@$(MAKE) --no-print-directory all
 	@tools/bench-hops.sh
+
+bench-memory: deps
+	@$(MAKE) --no-print-directory all
+	@tools/bench-memory.sh
 
 lint:
 	@! grep -nE '\b(strcpy|sprintf|atoi|strtok|gets|strcat)\(' src/*/*.c tools/*/*.c || \
