@@ -664,7 +664,7 @@ struct store *store_open(const char *path, const char *migrations_dir, char *err
     pthread_mutex_init(&st->lock, NULL);
     pthread_mutex_init(&st->wlock, NULL);
     pthread_mutex_init(&st->retry_lock, NULL);
-    st->hot = hot_new();
+    st->hot = hot_new(STORE_SESSIONS_MAX, STORE_CALLERS_MAX);
     st->batch = batch_new(st);
     struct conn *c = st->hot && st->batch ? conn_open(path, err, errsz) : NULL;
     if (!c || !migrate(c->db, migrations_dir, err, errsz)) {
@@ -1447,6 +1447,27 @@ enum store_rc store_session_put(struct store *st, const char *id, const char *ph
  * comes back (ussd/handler.c), so memory stays bounded under load. */
 #define SESSION_MEMORY_MS (60 * 1000)
 
+bool store_memory_caps(struct store *st, size_t max_sessions, size_t max_callers)
+{
+    struct hot *h = hot_new(max_sessions, max_callers);
+    if (!h)
+        return false;
+    hot_free(st->hot);
+    st->hot = h;
+    return true;
+}
+
+void store_memory(struct store *st, struct store_memory *m)
+{
+    struct hot_stats s;
+    hot_stats(st->hot, &s);
+    m->sessions = (int64_t)s.sessions;
+    m->callers = (int64_t)s.callers;
+    m->bytes = (int64_t)s.bytes;
+    m->sessions_dropped = (int64_t)s.sessions_dropped;
+    m->callers_dropped = (int64_t)s.callers_dropped;
+}
+
 void store_maintain(struct store *st)
 {
     int64_t now = now_ms();
@@ -1454,6 +1475,13 @@ void store_maintain(struct store *st)
     if (now - atomic_load(&st->evicted_at) > 5000) {
         atomic_store(&st->evicted_at, now);
         hot_evict(st->hot, now - SESSION_MEMORY_MS);
+        int64_t t0 = now_ms();
+        if (hot_trim(st->hot, t0)) { /* a burst expired: its memory goes back */
+            struct hot_stats m;
+            hot_stats(st->hot, &m);
+            log_info("store.memory_returned", "took_ms=%lld sessions=%zu callers=%zu held_kb=%zu",
+                     (long long)(now_ms() - t0), m.sessions, m.callers, m.bytes / 1024);
+        }
     }
     /* Connections do not checkpoint on commit (that fsync would land on a
      * USSD hop): the WAL is copied back here. PASSIVE never waits for
