@@ -255,7 +255,7 @@ int main(int argc, char **argv)
     for (int h = 0; h < HOPS; h++) {
         memcpy(all.us + all.n, per[h].us, per[h].n * sizeof *all.us);
         all.n += per[h].n;
-        char name[8];
+        char name[16];
         snprintf(name, sizeof name, "hop %d", h + 1);
         if (!plan.sweep || h < plan.hops)
             report(name, &per[h]);

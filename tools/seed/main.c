@@ -86,7 +86,7 @@ int main(int argc, char **argv)
     store_begin(st);
     if (bench) {
         for (int64_t i = 0; i < n && rc == 0; i++) {
-            char phone[32], id[24], dev[32];
+            char phone[32], id[32], dev[32];
             snprintf(phone, sizeof phone, "+2547%08lld", (long long)i);
             snprintf(id, sizeof id, "MTR%lldA", (long long)i);
             snprintf(dev, sizeof dev, "bench%lld", (long long)i);
