@@ -59,6 +59,10 @@
                    "m.active, m.price_per_kwh, m.owner_phone, m.created_at, m.updated_at "         \
                    "FROM assignments a JOIN meters m ON m.id = a.meter_id WHERE a.user_id = ? "    \
                    "ORDER BY a.assigned_at, a.rowid")                                              \
+    X(CALLER, "SELECT u.id, u.phone, u.first_name, u.last_name, u.email, u.role, u.language, "     \
+              "u.created_at, u.updated_at, m.id, m.name, m.price_per_kwh, m.active FROM users u "  \
+              "LEFT JOIN assignments a ON a.user_id = u.id LEFT JOIN meters m ON m.id = a.meter_id " \
+              "WHERE u.phone = ? ORDER BY a.assigned_at, a.rowid")                                 \
     X(METER_USERS, "SELECT u.id, u.phone, u.first_name, u.last_name, u.email, u.role, "            \
                    "u.language, u.created_at, u.updated_at FROM assignments a JOIN users u "       \
                    "ON u.id = a.user_id WHERE a.meter_id = ? ORDER BY a.assigned_at, a.rowid")        \
@@ -1496,32 +1500,37 @@ void store_maintain(struct store *st)
         sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 }
 
+/* On a miss, one statement (one read transaction) reads the user and
+ * their meters: a caller seen for the first time costs a few b-tree
+ * lookups, and a number nobody registered only the phone index's. */
 enum store_rc store_caller(struct store *st, const char *phone, struct store_caller *c)
 {
     int64_t gen = atomic_load(&st->gen); /* read before loading: see hot.h */
     if (hot_caller_get(st->hot, phone, gen, c))
         return ST_OK;
-    memset(c, 0, sizeof *c);
-    enum store_rc rc = store_user_by_phone(st, phone, &c->user);
-    if (rc == ST_ERROR)
-        return rc;
-    c->registered = rc == ST_OK;
-    if (c->registered) {
-        struct meter *ms = malloc(STORE_CALLER_METERS * sizeof *ms);
-        int n = ms ? store_user_meters(st, c->user.id, ms, STORE_CALLER_METERS) : -1;
-        if (n < 0) {
-            free(ms);
-            return ST_ERROR;
-        }
-        for (int i = 0; i < n; i++) {
-            str_copy(c->meters[i].id, sizeof c->meters[i].id, ms[i].id);
-            str_copy(c->meters[i].name, sizeof c->meters[i].name, ms[i].name);
-            c->meters[i].price_per_kwh = ms[i].price_per_kwh;
-            c->meters[i].active = ms[i].active;
-        }
-        c->nmeters = n;
-        free(ms);
+    sqlite3_stmt *s = prep(st, S_CALLER);
+    if (!s)
+        return ST_ERROR;
+    bind_text(s, 1, phone);
+    c->registered = false;
+    c->nmeters = 0;
+    memset(&c->user, 0, sizeof c->user);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (!c->registered)
+            read_user(s, &c->user);
+        c->registered = true;
+        if (sqlite3_column_type(s, 9) == SQLITE_NULL || c->nmeters == STORE_CALLER_METERS)
+            continue; /* no meters; or more than a caller is shown */
+        struct store_caller_meter *m = &c->meters[c->nmeters++];
+        COPY(s, 9, m->id);
+        COPY(s, 10, m->name);
+        m->price_per_kwh = sqlite3_column_int64(s, 11);
+        m->active = sqlite3_column_int(s, 12) != 0;
     }
+    done(s);
+    if (rc != SQLITE_DONE)
+        return ST_ERROR;
     hot_caller_put(st->hot, phone, gen, c);
     return ST_OK;
 }
