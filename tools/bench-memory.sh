@@ -16,11 +16,12 @@ cd "$(dirname "$0")/.."
 . tools/bench-start.sh
 wait_s=${WAIT:-75}
 status() { awk -v k="$1" '$1 == k":" {print $2, $3}' "/proc/$lp/status"; }
-echo "lipad VmRSS at start: $(status VmRSS)"
+echo "lipad VmRSS at start: $(status VmRSS) (anonymous: $(status RssAnon))"
 bin/lipa-hoplat --port "$LIPA_PORT" --connections "${CONNECTIONS:-32}" --sweep "${SWEEP:-1000000}" \
   --first "${FIRST:-10000000}" --hops "${HOPS:-2}"
-echo "lipad VmRSS after the sweep: $(status VmRSS) (peak VmHWM $(status VmHWM))"
+echo "lipad VmRSS after the sweep: $(status VmRSS) (anonymous: $(status RssAnon); peak VmHWM $(status VmHWM))"
+curl -s "http://127.0.0.1:$LIPA_PORT/metrics" | grep -E '^lipa_(ussd_sessions|callers|memory)' || true
 for t in $(seq 15 15 "$wait_s"); do
   sleep 15
-  echo "lipad VmRSS ${t} s later: $(status VmRSS)"
+  echo "lipad VmRSS ${t} s later: $(status VmRSS) (anonymous: $(status RssAnon))"
 done

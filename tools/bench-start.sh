@@ -17,6 +17,15 @@ chrt -i 0 bin/lipa-sandbox --port "$LIPA_SANDBOX_PORT" --tuya-any-device --callb
 sp=$!
 bin/lipad 2> var/bench-lipad.log &
 lp=$!
-trap 'kill $lp $sp 2>/dev/null || true; wait 2>/dev/null' EXIT
+# a lipad that does not stop on SIGTERM is killed, and said so (so a run
+# of benchmarks does not hang on it)
+running() { local s; s=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) && [ -n "$s" ] && [ "$s" != Z ]; }
+stop_bench() {
+  kill $lp $sp 2>/dev/null || true
+  for _ in $(seq 100); do running $lp || break; sleep 0.1; done
+  if running $lp; then echo "bench: lipad did not stop within 10 s of SIGTERM; killed" >&2; kill -9 $lp; fi
+  wait 2>/dev/null
+}
+trap stop_bench EXIT
 wait_http "$sandbox/sandbox/health"
 wait_http "http://127.0.0.1:$LIPA_PORT/api/health"
