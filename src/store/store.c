@@ -1447,8 +1447,9 @@ enum store_rc store_session_put(struct store *st, const char *id, const char *ph
 }
 
 /* Sessions stay in memory for a minute after their last hop (a caller has
- * about 30 s per screen); an older one is rebuilt from AT's text if it
- * comes back (ussd/handler.c), so memory stays bounded under load. */
+ * about 30 s per screen), or until the cap makes them room for newer ones;
+ * one no longer held is rebuilt from AT's text if it comes back
+ * (ussd/handler.c). Cached callers stay a minute after their last use. */
 #define SESSION_MEMORY_MS (60 * 1000)
 
 bool store_memory_caps(struct store *st, size_t max_sessions, size_t max_callers)
