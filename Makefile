@@ -59,7 +59,7 @@ FUZZ_SECONDS ?= 30
 FUZZ_MERGE ?= 0
 
 .PHONY: all deps deps-quiet run check unit-bin e2e-bin fuzz-replay-bin fuzz fuzz-bin bench bench-store bench-hops \
-        clean lint
+        bench-memory clean lint
 .SECONDARY:
 # V=1 shows the full commands
 ifeq ($(V),1)
@@ -151,6 +151,10 @@ bench-store: deps
 bench-hops: deps
 	@$(MAKE) --no-print-directory all
 	@tools/bench-hops.sh
+
+bench-memory: deps
+	@$(MAKE) --no-print-directory all
+	@tools/bench-memory.sh
 
 lint:
 	@! grep -nE '\b(strcpy|sprintf|atoi|strtok|gets|strcat)\(' src/*/*.c tools/*/*.c || \
