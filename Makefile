@@ -60,7 +60,7 @@ FUZZ_SECONDS ?= 30
 FUZZ_MERGE ?= 0
 
 .PHONY: all deps deps-quiet run check unit-bin e2e-bin fuzz-replay-bin fuzz fuzz-bin bench bench-store bench-hops \
-        clean lint
+        bench-memory clean lint
 .SECONDARY:
 # V=1 shows the full commands
 ifeq ($(V),1)
@@ -153,6 +153,10 @@ bench-store: deps
 bench-hops: deps
 	@$(MAKE) --no-print-directory all
 	@tools/bench-hops.sh
+
+bench-memory: deps
+	@$(MAKE) --no-print-directory all
+	@tools/bench-memory.sh
 
 # the linter needs nothing but libc, so it builds before (and without) the rest
 $(BINDIR)/lipa-lint: $(OBJDIR)/tools/lint/main.o

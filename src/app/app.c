@@ -97,6 +97,10 @@ bool app_init(struct app *a, char *err, size_t errsz)
     a->store = store_open(a->cfg.db, a->cfg.migrations, err, errsz);
     if (!a->store)
         return false;
+    if (!store_memory_caps(a->store, (size_t)a->cfg.sessions_max, (size_t)a->cfg.callers_max)) {
+        snprintf(err, errsz, "LIPA_SESSIONS_MAX, LIPA_CALLERS_MAX: out of memory for the tables");
+        return false;
+    }
     store_outbox_recover(a->store);
     topup_recover(a);
 

@@ -47,7 +47,9 @@ static void app_health(void *ctx, struct http_req *req, struct http_resp *resp)
 static void app_metrics(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
+    struct store_memory m;
     (void)req;
+    store_memory(a->store, &m);
     resp->status = 200;
     resp->content_type = "text/plain; version=0.0.4";
     buf_reset(&resp->body);
@@ -59,11 +61,17 @@ static void app_metrics(void *ctx, struct http_req *req, struct http_resp *resp)
                "# TYPE lipa_sms_failed_total counter\nlipa_sms_failed_total %lld\n"
                "# TYPE lipa_topups_total counter\nlipa_topups_total %lld\n"
                "# TYPE lipa_outbox_depth gauge\nlipa_outbox_depth %lld\n"
-               "# TYPE lipa_purchases_waiting gauge\nlipa_purchases_waiting %d\n",
+               "# TYPE lipa_purchases_waiting gauge\nlipa_purchases_waiting %d\n"
+               "# TYPE lipa_ussd_sessions_held gauge\nlipa_ussd_sessions_held %lld\n"
+               "# TYPE lipa_callers_held gauge\nlipa_callers_held %lld\n"
+               "# TYPE lipa_memory_tables_bytes gauge\nlipa_memory_tables_bytes %lld\n"
+               "# TYPE lipa_ussd_sessions_dropped_total counter\nlipa_ussd_sessions_dropped_total %lld\n"
+               "# TYPE lipa_callers_dropped_total counter\nlipa_callers_dropped_total %lld\n",
                (long long)atomic_load(&a->hops), (long long)atomic_load(&a->purchases),
                (long long)atomic_load(&a->callbacks), (long long)atomic_load(&a->sms_sent),
                (long long)atomic_load(&a->sms_failed), (long long)atomic_load(&a->topups_done),
-               (long long)store_outbox_depth(a->store), store_take_waiting(a->store));
+               (long long)store_outbox_depth(a->store), store_take_waiting(a->store), (long long)m.sessions,
+               (long long)m.callers, (long long)m.bytes, (long long)m.sessions_dropped, (long long)m.callers_dropped);
 }
 
 const struct http_route ops_routes[] = {

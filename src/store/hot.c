@@ -1,225 +1,370 @@
-/* store/hot: striped in-memory tables for sessions and callers; see hot.h. */
+/* store/hot: striped, capped in-memory tables for sessions and callers;
+ * see hot.h. */
 #include "store/hot.h"
 
 #include "util/aside.h"
 #include "util/str.h"
 
+#include <malloc.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define STRIPES 64
-/* Buckets per stripe. Sessions: a million under the benchmark script (a
- * minute of new sessions), so about one a bucket; the arrays are calloc'ed,
- * so untouched pages cost nothing. Callers: one per phone seen lately. */
-#define SESS_BUCKETS 16384
-#define CALLER_BUCKETS 1024
-_Static_assert(SESS_BUCKETS % CALLER_BUCKETS == 0, "eviction walks both tables in step");
-
-struct sess {
-    struct sess *next;
-    char *phone, *state, *last_text, *last_reply; /* into data */
-    char *data;                /* one block: phone, state, text, reply */
-    int64_t updated_at;
-    char id[];
+/* One allocation per entry: this header, the key and its NUL, then what
+ * the entry holds (sessions: phone, state, last text, last reply, each
+ * with its NUL; callers: the packed caller, see caller_pack). */
+struct ring {
+    struct ring *newer, *older;
 };
 
-struct caller_ent {
-    struct caller_ent *next;
-    char phone[16];
-    int64_t gen, used_at;
-    struct store_caller c;
+struct ent {
+    struct ring order;            /* first: the table's use order, a ring through its head */
+    struct ent *hnext, **hprev;   /* bucket chain; hprev points at what points here */
+    uint64_t hv;
+    int64_t at;                   /* sessions: last written; callers: last used */
+    int64_t gen;                  /* callers: the store generation read at */
+    uint32_t size;                /* of the allocation */
+    uint16_t len[4];              /* sessions: lengths of the four strings */
+    char key[];
+};
+
+struct table {
+    struct ent **bucket;
+    size_t mask;                  /* buckets - 1 */
+    struct ring head;             /* head.older is the newest entry, head.newer the oldest */
+    size_t n, max, dropped;
 };
 
 struct stripe {
     pthread_mutex_t lock;
-    struct sess *sess[SESS_BUCKETS];
-    struct caller_ent *callers[CALLER_BUCKETS];
+    struct table sess, callers;
 };
 
 struct hot {
-    struct stripe stripe[STRIPES];
+    struct stripe stripe[HOT_STRIPES];
+    atomic_size_t bytes;          /* sum of the entries' sizes */
+    pthread_mutex_t trim_lock;    /* guards the two below */
+    size_t trim_peak;             /* bytes at their highest since the last trim */
+    int64_t trimmed_at;
 };
 
 static uint64_t hash(const char *s) { return str_fnv1a(s, strlen(s)); }
+static struct stripe *stripe_of(struct hot *h, uint64_t hv) { return &h->stripe[hv % HOT_STRIPES]; }
+unsigned hot_stripe(const char *key) { return (unsigned)(hash(key) % HOT_STRIPES); }
 
-struct hot *hot_new(void)
+static bool table_init(struct table *t, size_t max)
+{
+    size_t per = (max + HOT_STRIPES - 1) / HOT_STRIPES, n = 16;
+    while (n < per) /* at most one entry a bucket on average when full */
+        n *= 2;
+    t->max = per ? per : 1;
+    t->mask = n - 1;
+    t->head.newer = t->head.older = &t->head;
+    return (t->bucket = calloc(n, sizeof *t->bucket)) != NULL;
+}
+
+static struct ent *ent_of(struct ring *r) { return (struct ent *)r; }
+
+static void table_free(struct table *t)
+{
+    if (!t->bucket)
+        return; /* never initialized */
+    for (struct ring *r = t->head.newer, *n; r != &t->head; r = n) {
+        n = r->newer;
+        free(ent_of(r));
+    }
+    free(t->bucket);
+}
+
+struct hot *hot_new(size_t max_sessions, size_t max_callers)
 {
     struct hot *h = calloc(1, sizeof *h);
     if (!h)
         return NULL;
-    for (int i = 0; i < STRIPES; i++)
+    pthread_mutex_init(&h->trim_lock, NULL);
+    bool ok = true;
+    for (int i = 0; i < HOT_STRIPES; i++) {
         pthread_mutex_init(&h->stripe[i].lock, NULL);
-    return h;
-}
-
-static void sess_free(struct sess *e)
-{
-    free(e->data);
-    free(e);
-}
-
-/* Replaces e's strings with copies of these, in one allocation; false
- * (e unchanged) when out of memory. */
-static bool sess_fill(struct sess *e, const char *phone, const struct ussd_row *r)
-{
-    const char *v[4] = {phone ? phone : "", r->state, r->last_text, r->last_reply};
-    size_t len[4], total = 0;
-    for (int i = 0; i < 4; i++)
-        total += (len[i] = strlen(v[i])) + 1;
-    char *d = malloc(total), *p = d;
-    if (!d)
-        return false;
-    char **slot[4] = {&e->phone, &e->state, &e->last_text, &e->last_reply};
-    for (int i = 0; i < 4; i++) {
-        memcpy(p, v[i], len[i] + 1);
-        *slot[i] = p;
-        p += len[i] + 1;
+        ok = table_init(&h->stripe[i].sess, max_sessions) && table_init(&h->stripe[i].callers, max_callers) && ok;
     }
-    free(e->data);
-    e->data = d;
-    return true;
+    if (!ok) {
+        hot_free(h);
+        return NULL;
+    }
+    return h;
 }
 
 void hot_free(struct hot *h)
 {
     if (!h)
         return;
-    for (int i = 0; i < STRIPES; i++) {
-        struct stripe *s = &h->stripe[i];
-        for (int b = 0; b < SESS_BUCKETS; b++)
-            for (struct sess *e = s->sess[b], *n; e; e = n) {
-                n = e->next;
-                sess_free(e);
-            }
-        for (int b = 0; b < CALLER_BUCKETS; b++)
-            for (struct caller_ent *e = s->callers[b], *n; e; e = n) {
-                n = e->next;
-                free(e);
-            }
-        pthread_mutex_destroy(&s->lock);
+    for (int i = 0; i < HOT_STRIPES; i++) {
+        table_free(&h->stripe[i].sess);
+        table_free(&h->stripe[i].callers);
+        pthread_mutex_destroy(&h->stripe[i].lock);
     }
+    pthread_mutex_destroy(&h->trim_lock);
     free(h);
 }
 
-static struct stripe *stripe_of(struct hot *h, uint64_t hv) { return &h->stripe[hv % STRIPES]; }
-static size_t bucket_of(uint64_t hv, size_t n) { return (size_t)((hv / STRIPES) % n); }
+/* ---- a table: hash chains and use order, all O(1); the stripe's lock is held ---- */
+
+static struct ent *find(struct table *t, uint64_t hv, const char *key)
+{
+    struct ent *e = t->bucket[(hv / HOT_STRIPES) & t->mask];
+    while (e && (e->hv != hv || strcmp(e->key, key)))
+        e = e->hnext;
+    return e;
+}
+
+static void order_unlink(struct ent *e)
+{
+    e->order.newer->older = e->order.older;
+    e->order.older->newer = e->order.newer;
+}
+
+/* Puts e at the newest end of the use order. */
+static void order_push(struct table *t, struct ent *e)
+{
+    e->order.older = t->head.older;
+    e->order.newer = &t->head;
+    t->head.older->newer = &e->order;
+    t->head.older = &e->order;
+}
+
+static void touch(struct table *t, struct ent *e)
+{
+    order_unlink(e);
+    order_push(t, e);
+}
+
+static void chain_unlink(struct ent *e)
+{
+    *e->hprev = e->hnext;
+    if (e->hnext)
+        e->hnext->hprev = e->hprev;
+}
+
+static void chain_push(struct table *t, struct ent *e)
+{
+    struct ent **b = &t->bucket[(e->hv / HOT_STRIPES) & t->mask];
+    e->hnext = *b;
+    e->hprev = b;
+    if (*b)
+        (*b)->hprev = &e->hnext;
+    *b = e;
+}
+
+/* Takes the oldest entry out of t (the caller frees it); NULL when empty. */
+static struct ent *take_oldest(struct table *t)
+{
+    if (t->head.newer == &t->head)
+        return NULL;
+    struct ent *e = ent_of(t->head.newer);
+    chain_unlink(e);
+    order_unlink(e);
+    t->n--;
+    return e;
+}
+
+/* Puts fresh (not in t) in place of old (NULL: a new key) as the newest
+ * entry. Returns what the caller must free: old, or the oldest entry when
+ * a new key found the table full. */
+static struct ent *install(struct table *t, struct ent *old, struct ent *fresh)
+{
+    if (old) {
+        chain_unlink(old);
+        order_unlink(old);
+        t->n--;
+    }
+    struct ent *gone = old;
+    if (!old && t->n >= t->max && (gone = take_oldest(t)))
+        t->dropped++;
+    chain_push(t, fresh);
+    order_push(t, fresh);
+    t->n++;
+    return gone;
+}
+
+static struct ent *ent_new(struct hot *h, const char *key, uint64_t hv, size_t payload)
+{
+    size_t klen = strlen(key), size = sizeof(struct ent) + klen + 1 + payload;
+    struct ent *e = malloc(size);
+    if (!e)
+        return NULL;
+    memset(e, 0, sizeof *e);
+    e->hv = hv;
+    e->size = (uint32_t)size;
+    memcpy(e->key, key, klen + 1);
+    atomic_fetch_add(&h->bytes, size);
+    return e;
+}
+
+static void ent_free(struct hot *h, struct ent *e)
+{
+    if (e) {
+        atomic_fetch_sub(&h->bytes, e->size);
+        free(e);
+    }
+}
+
+/* ---- sessions ---- */
 
 bool hot_session_get(struct hot *h, const char *id, struct ussd_row *r)
 {
     uint64_t hv = hash(id);
     struct stripe *s = stripe_of(h, hv);
-    bool hit = false;
     pthread_mutex_lock(&s->lock);
-    for (struct sess *e = s->sess[bucket_of(hv, SESS_BUCKETS)]; e; e = e->next) {
-        if (!strcmp(e->id, id)) {
-            str_copy(r->state, sizeof r->state, e->state);
-            str_copy(r->last_text, sizeof r->last_text, e->last_text);
-            str_copy(r->last_reply, sizeof r->last_reply, e->last_reply);
-            r->updated_at = e->updated_at;
-            hit = true;
-            break;
+    struct ent *e = find(&s->sess, hv, id);
+    if (e) {
+        const char *p = e->key + strlen(e->key) + 1 + e->len[0] + 1;
+        char *dst[3] = {r->state, r->last_text, r->last_reply};
+        size_t cap[3] = {sizeof r->state, sizeof r->last_text, sizeof r->last_reply};
+        for (int i = 0; i < 3; i++) {
+            size_t n = e->len[i + 1] < cap[i] ? e->len[i + 1] : cap[i] - 1;
+            memcpy(dst[i], p, n);
+            dst[i][n] = 0;
+            p += e->len[i + 1] + 1;
         }
+        r->updated_at = e->at;
     }
     pthread_mutex_unlock(&s->lock);
-    return hit;
+    return e != NULL;
 }
 
 bool hot_session_put(struct hot *h, const char *id, const char *phone, const struct ussd_row *r)
 {
     uint64_t hv = hash(id);
+    const char *v[4] = {phone ? phone : "", r->state, r->last_text, r->last_reply};
+    size_t len[4], payload = 0;
+    for (int i = 0; i < 4; i++) {
+        len[i] = strnlen(v[i], UINT16_MAX); /* the row's fields are far shorter */
+        payload += len[i] + 1;
+    }
+    struct ent *e = ent_new(h, id, hv, payload);
+    if (!e)
+        return false;
+    char *p = e->key + strlen(id) + 1;
+    for (int i = 0; i < 4; i++) {
+        memcpy(p, v[i], len[i]);
+        p[len[i]] = 0;
+        p += len[i] + 1;
+        e->len[i] = (uint16_t)len[i];
+    }
+    e->at = now_ms();
     struct stripe *s = stripe_of(h, hv);
-    size_t b = bucket_of(hv, SESS_BUCKETS);
     pthread_mutex_lock(&s->lock);
-    struct sess *e = s->sess[b];
-    while (e && strcmp(e->id, id))
-        e = e->next;
-    bool fresh = !e;
-    if (fresh) {
-        size_t n = strlen(id) + 1;
-        if (!(e = calloc(1, sizeof *e + n))) {
-            pthread_mutex_unlock(&s->lock);
-            return false;
-        }
-        memcpy(e->id, id, n);
-    }
-    bool ok = sess_fill(e, phone, r);
-    if (fresh && ok) {
-        e->next = s->sess[b];
-        s->sess[b] = e;
-    } else if (fresh) {
-        free(e);
-    }
-    if (ok)
-        e->updated_at = now_ms();
+    struct ent *gone = install(&s->sess, find(&s->sess, hv, id), e);
     pthread_mutex_unlock(&s->lock);
-    return ok;
+    ent_free(h, gone);
+    return true;
 }
 
-void hot_evict(struct hot *h, int64_t before)
+/* ---- callers, packed: a byte for registered; then, when registered, the
+ * user's numbers and strings and each meter's price, active flag, id and
+ * name (strings with their NUL, numbers unaligned, hence memcpy) ---- */
+
+struct packer {
+    char *out;                    /* NULL: only count */
+    size_t n;
+};
+
+static void pack(struct packer *p, const void *v, size_t len)
 {
-    /* a stripe holds tens of thousands of sessions under load: the lock is
-     * taken per slice of buckets, so a hop on that stripe never waits long,
-     * and the scan (milliseconds over a million sessions) steps aside after
-     * each slice (util/aside.h) */
-    enum { SLICE = 256, STEP = SESS_BUCKETS / CALLER_BUCKETS }; /* caller buckets: SLICE / STEP */
-    for (int i = 0; i < STRIPES; i++) {
-        struct stripe *s = &h->stripe[i];
-        for (int b0 = 0; b0 < SESS_BUCKETS; b0 += SLICE) {
-            struct sess *dead = NULL;
-            pthread_mutex_lock(&s->lock);
-            for (int b = b0; b < b0 + SLICE; b++) {
-                for (struct sess **pp = &s->sess[b]; *pp;) {
-                    struct sess *e = *pp;
-                    if (e->updated_at < before) {
-                        *pp = e->next;
-                        e->next = dead;
-                        dead = e;
-                    } else {
-                        pp = &e->next;
-                    }
-                }
-                if (b % STEP)
-                    continue;
-                for (struct caller_ent **cp = &s->callers[b / STEP]; *cp;) {
-                    struct caller_ent *e = *cp;
-                    if (e->used_at < before) {
-                        *cp = e->next;
-                        free(e);
-                    } else {
-                        cp = &e->next;
-                    }
-                }
-            }
-            pthread_mutex_unlock(&s->lock);
-            while (dead) { /* freed outside the lock */
-                struct sess *n = dead->next;
-                sess_free(dead);
-                dead = n;
-            }
-            step_aside();
-        }
+    if (p->out)
+        memcpy(p->out + p->n, v, len);
+    p->n += len;
+}
+
+static void pack_str(struct packer *p, const char *s) { pack(p, s, strlen(s) + 1); }
+
+/* Writes c at out (or only measures it, out NULL); returns its size. */
+static size_t caller_pack(const struct store_caller *c, char *out)
+{
+    struct packer p = {out, 0};
+    const struct user *u = &c->user;
+    unsigned char reg = c->registered;
+    pack(&p, &reg, 1);
+    if (!reg)
+        return p.n;
+    int32_t nm = c->nmeters;
+    pack(&p, &u->id, sizeof u->id);
+    pack(&p, &u->created_at, sizeof u->created_at);
+    pack(&p, &u->updated_at, sizeof u->updated_at);
+    pack(&p, &nm, sizeof nm);
+    const char *s[] = {u->phone, u->first_name, u->last_name, u->email, u->role, u->language};
+    for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
+        pack_str(&p, s[i]);
+    for (int i = 0; i < c->nmeters; i++) {
+        const struct store_caller_meter *m = &c->meters[i];
+        unsigned char active = m->active;
+        pack(&p, &m->price_per_kwh, sizeof m->price_per_kwh);
+        pack(&p, &active, 1);
+        pack_str(&p, m->id);
+        pack_str(&p, m->name);
     }
+    return p.n;
+}
+
+static const char *unpack(const char *p, void *v, size_t len)
+{
+    memcpy(v, p, len);
+    return p + len;
+}
+
+static const char *unpack_str(const char *p, char *dst, size_t cap)
+{
+    str_copy(dst, cap, p);
+    return p + strlen(p) + 1;
+}
+
+static void caller_unpack(const char *p, struct store_caller *c)
+{
+    struct user *u = &c->user;
+    unsigned char reg;
+    p = unpack(p, &reg, 1);
+    c->registered = reg;
+    c->nmeters = 0;
+    if (!reg) {
+        memset(u, 0, sizeof *u);
+        return;
+    }
+    int32_t nm;
+    p = unpack(p, &u->id, sizeof u->id);
+    p = unpack(p, &u->created_at, sizeof u->created_at);
+    p = unpack(p, &u->updated_at, sizeof u->updated_at);
+    p = unpack(p, &nm, sizeof nm);
+    p = unpack_str(p, u->phone, sizeof u->phone);
+    p = unpack_str(p, u->first_name, sizeof u->first_name);
+    p = unpack_str(p, u->last_name, sizeof u->last_name);
+    p = unpack_str(p, u->email, sizeof u->email);
+    p = unpack_str(p, u->role, sizeof u->role);
+    p = unpack_str(p, u->language, sizeof u->language);
+    for (int i = 0; i < nm; i++) {
+        struct store_caller_meter *m = &c->meters[i];
+        unsigned char active;
+        p = unpack(p, &m->price_per_kwh, sizeof m->price_per_kwh);
+        p = unpack(p, &active, 1);
+        m->active = active;
+        p = unpack_str(p, m->id, sizeof m->id);
+        p = unpack_str(p, m->name, sizeof m->name);
+    }
+    c->nmeters = nm;
 }
 
 bool hot_caller_get(struct hot *h, const char *phone, int64_t gen, struct store_caller *c)
 {
     uint64_t hv = hash(phone);
     struct stripe *s = stripe_of(h, hv);
-    bool hit = false;
+    int64_t now = now_ms();
     pthread_mutex_lock(&s->lock);
-    for (struct caller_ent *e = s->callers[bucket_of(hv, CALLER_BUCKETS)]; e; e = e->next) {
-        if (!strcmp(e->phone, phone)) {
-            if (e->gen == gen) {
-                e->used_at = now_ms();
-                c->registered = e->c.registered;
-                c->user = e->c.user;
-                c->nmeters = e->c.nmeters;
-                memcpy(c->meters, e->c.meters, (size_t)e->c.nmeters * sizeof c->meters[0]);
-                hit = true;
-            }
-            break;
-        }
+    struct ent *e = find(&s->callers, hv, phone);
+    bool hit = e && e->gen == gen;
+    if (hit) {
+        e->at = now;
+        touch(&s->callers, e);
+        caller_unpack(e->key + strlen(e->key) + 1, c);
     }
     pthread_mutex_unlock(&s->lock);
     return hit;
@@ -228,21 +373,87 @@ bool hot_caller_get(struct hot *h, const char *phone, int64_t gen, struct store_
 void hot_caller_put(struct hot *h, const char *phone, int64_t gen, const struct store_caller *c)
 {
     uint64_t hv = hash(phone);
+    struct ent *e = ent_new(h, phone, hv, caller_pack(c, NULL));
+    if (!e)
+        return; /* not cached: the next hop reads the store again */
+    caller_pack(c, e->key + strlen(phone) + 1);
+    e->gen = gen;
+    e->at = now_ms();
     struct stripe *s = stripe_of(h, hv);
-    size_t b = bucket_of(hv, CALLER_BUCKETS);
     pthread_mutex_lock(&s->lock);
-    struct caller_ent *e = s->callers[b];
-    while (e && strcmp(e->phone, phone))
-        e = e->next;
-    if (!e && (e = calloc(1, sizeof *e))) {
-        str_copy(e->phone, sizeof e->phone, phone);
-        e->next = s->callers[b];
-        s->callers[b] = e;
-    }
-    if (e && e->gen <= gen) {
-        e->gen = gen;
-        e->used_at = now_ms();
-        e->c = *c;
-    }
+    struct ent *old = find(&s->callers, hv, phone), *gone = e;
+    if (!old || old->gen <= gen) /* never an older read over a newer one */
+        gone = install(&s->callers, old, e);
     pthread_mutex_unlock(&s->lock);
+    ent_free(h, gone);
+}
+
+/* ---- upkeep ---- */
+
+/* Drops t's entries older than before, a slice at a time. */
+static void expire(struct hot *h, struct stripe *s, struct table *t, int64_t before)
+{
+    enum { SLICE = 256 };
+    for (;;) {
+        struct ent *dead = NULL, *e;
+        int n = 0;
+        pthread_mutex_lock(&s->lock);
+        while (n < SLICE && t->head.newer != &t->head && ent_of(t->head.newer)->at < before) {
+            e = take_oldest(t);
+            e->hnext = dead;
+            dead = e;
+            n++;
+        }
+        pthread_mutex_unlock(&s->lock);
+        while (dead) { /* freed outside the lock */
+            e = dead->hnext;
+            ent_free(h, dead);
+            dead = e;
+        }
+        if (n < SLICE)
+            return;
+        step_aside();
+    }
+}
+
+void hot_evict(struct hot *h, int64_t before)
+{
+    for (int i = 0; i < HOT_STRIPES; i++) {
+        expire(h, &h->stripe[i], &h->stripe[i].sess, before);
+        expire(h, &h->stripe[i], &h->stripe[i].callers, before);
+    }
+}
+
+bool hot_trim(struct hot *h, int64_t now)
+{
+    enum { MIN_BYTES = 8 << 20, EVERY_MS = 10000 };
+    if (pthread_mutex_trylock(&h->trim_lock))
+        return false; /* another thread is at it */
+    size_t bytes = atomic_load(&h->bytes);
+    if (bytes > h->trim_peak)
+        h->trim_peak = bytes;
+    size_t fell = h->trim_peak - bytes;
+    bool trim = fell >= MIN_BYTES && fell >= h->trim_peak / 8 && now - h->trimmed_at >= EVERY_MS;
+    if (trim) {
+        malloc_trim(0);
+        h->trim_peak = bytes;
+        h->trimmed_at = now;
+    }
+    pthread_mutex_unlock(&h->trim_lock);
+    return trim;
+}
+
+void hot_stats(struct hot *h, struct hot_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    for (int i = 0; i < HOT_STRIPES; i++) {
+        struct stripe *s = &h->stripe[i];
+        pthread_mutex_lock(&s->lock);
+        st->sessions += s->sess.n;
+        st->callers += s->callers.n;
+        st->sessions_dropped += s->sess.dropped;
+        st->callers_dropped += s->callers.dropped;
+        pthread_mutex_unlock(&s->lock);
+    }
+    st->bytes = atomic_load(&h->bytes);
 }

@@ -5,7 +5,18 @@
  *   - callers by phone (user and assigned meters), valid while the entry's
  *     generation equals the store's, which every write to users, meters or
  *     assignments bumps.
- * All functions are thread-safe (a mutex per stripe). */
+ *
+ * Both are capped: a table holds at most its cap (split evenly over the
+ * stripes, so the cap holds per stripe, rounded up). Putting a new entry
+ * into a full stripe first drops that stripe's least recently used entry:
+ * for sessions the one written longest ago, for callers the one read or
+ * written longest ago. Each entry is one allocation sized to what it
+ * holds (a caller with no user is its phone and a byte). hot_evict drops
+ * what has been idle too long, oldest first, without scanning the rest.
+ *
+ * All functions are thread-safe (a mutex per stripe, held for a lookup or
+ * a few pointer moves; allocation and freeing happen outside it) except
+ * hot_new and hot_free. */
 #ifndef LIPA_STORE_HOT_H
 #define LIPA_STORE_HOT_H
 
@@ -13,20 +24,42 @@
 
 struct hot;
 
-struct hot *hot_new(void);
+/* Tables capped at max_sessions and max_callers entries (each at least
+ * one per stripe: HOT_STRIPES). NULL when out of memory. */
+#define HOT_STRIPES 64
+struct hot *hot_new(size_t max_sessions, size_t max_callers);
 void hot_free(struct hot *h);
 
 /* Copies a cached session into r; false when not cached. */
 bool hot_session_get(struct hot *h, const char *id, struct ussd_row *r);
 /* Caches r for id; false when out of memory. */
 bool hot_session_put(struct hot *h, const char *id, const char *phone, const struct ussd_row *r);
-/* Drops sessions not updated since before (ms) and callers unused since
- * then; scans everything, so call it now and then. */
+/* Drops sessions not written since before (ms) and callers unused since
+ * then, oldest first, a slice at a time (the lock is let go and the core
+ * offered to others between slices: util/aside.h). */
 void hot_evict(struct hot *h, int64_t before);
 
 /* Caller cache: copies the entry for phone into c when its generation is
  * gen; false on a miss or a stale entry. */
 bool hot_caller_get(struct hot *h, const char *phone, int64_t gen, struct store_caller *c);
 void hot_caller_put(struct hot *h, const char *phone, int64_t gen, const struct store_caller *c);
+
+/* Gives memory freed by the tables back to the operating system
+ * (malloc_trim) when they have shrunk by a lot (their bytes fell by at
+ * least 8 MiB and an eighth from the most that calls since the last trim
+ * saw: a burst expired) and the last trim is at least 10 s before now
+ * (ms): memory given back costs page faults when it is used again, and
+ * the trim holds malloc's locks while it runs. Call it after hot_evict,
+ * every few seconds. True when it trimmed. */
+bool hot_trim(struct hot *h, int64_t now);
+
+struct hot_stats {
+    size_t sessions, callers;            /* entries held */
+    size_t bytes;                        /* their allocations, as requested */
+    size_t sessions_dropped, callers_dropped; /* made room for a new one: the cap was reached */
+};
+void hot_stats(struct hot *h, struct hot_stats *s);
+/* The stripe key lives in (caps and order hold per stripe; for tests). */
+unsigned hot_stripe(const char *key);
 
 #endif

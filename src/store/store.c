@@ -61,6 +61,10 @@
                    "m.active, m.price_per_kwh, m.owner_phone, m.created_at, m.updated_at "         \
                    "FROM assignments a JOIN meters m ON m.id = a.meter_id WHERE a.user_id = ? "    \
                    "ORDER BY a.assigned_at, a.rowid")                                              \
+    X(CALLER, "SELECT u.id, u.phone, u.first_name, u.last_name, u.email, u.role, u.language, "     \
+              "u.created_at, u.updated_at, m.id, m.name, m.price_per_kwh, m.active FROM users u "  \
+              "LEFT JOIN assignments a ON a.user_id = u.id LEFT JOIN meters m ON m.id = a.meter_id " \
+              "WHERE u.phone = ? ORDER BY a.assigned_at, a.rowid")                                 \
     X(METER_USERS, "SELECT u.id, u.phone, u.first_name, u.last_name, u.email, u.role, "            \
                    "u.language, u.created_at, u.updated_at FROM assignments a JOIN users u "       \
                    "ON u.id = a.user_id WHERE a.meter_id = ? ORDER BY a.assigned_at, a.rowid")        \
@@ -678,7 +682,7 @@ struct store *store_open(const char *path, const char *migrations_dir, char *err
     pthread_mutex_init(&st->lock, NULL);
     pthread_mutex_init(&st->wlock, NULL);
     pthread_mutex_init(&st->retry_lock, NULL);
-    st->hot = hot_new();
+    st->hot = hot_new(STORE_SESSIONS_MAX, STORE_CALLERS_MAX);
     st->batch = batch_new(st);
     struct conn *c = st->hot && st->batch ? conn_open(path, err, errsz) : NULL;
     if (!c || !migrate(c->db, migrations_dir, err, errsz)) {
@@ -1493,9 +1497,31 @@ enum store_rc store_session_put(struct store *st, const char *id, const char *ph
 }
 
 /* Sessions stay in memory for a minute after their last hop (a caller has
- * about 30 s per screen); an older one is rebuilt from AT's text if it
- * comes back (ussd/handler.c), so memory stays bounded under load. */
+ * about 30 s per screen), or until the cap makes them room for newer ones;
+ * one no longer held is rebuilt from AT's text if it comes back
+ * (ussd/handler.c). Cached callers stay a minute after their last use. */
 #define SESSION_MEMORY_MS (60 * 1000)
+
+bool store_memory_caps(struct store *st, size_t max_sessions, size_t max_callers)
+{
+    struct hot *h = hot_new(max_sessions, max_callers);
+    if (!h)
+        return false;
+    hot_free(st->hot);
+    st->hot = h;
+    return true;
+}
+
+void store_memory(struct store *st, struct store_memory *m)
+{
+    struct hot_stats s;
+    hot_stats(st->hot, &s);
+    m->sessions = (int64_t)s.sessions;
+    m->callers = (int64_t)s.callers;
+    m->bytes = (int64_t)s.bytes;
+    m->sessions_dropped = (int64_t)s.sessions_dropped;
+    m->callers_dropped = (int64_t)s.callers_dropped;
+}
 
 void store_maintain(struct store *st)
 {
@@ -1504,6 +1530,13 @@ void store_maintain(struct store *st)
     if (now - atomic_load(&st->evicted_at) > 5000) {
         atomic_store(&st->evicted_at, now);
         hot_evict(st->hot, now - SESSION_MEMORY_MS);
+        int64_t t0 = now_ms();
+        if (hot_trim(st->hot, t0)) { /* a burst expired: its memory goes back */
+            struct hot_stats m;
+            hot_stats(st->hot, &m);
+            log_info("store.memory_returned", "took_ms=%lld sessions=%zu callers=%zu held_kb=%zu",
+                     (long long)(now_ms() - t0), m.sessions, m.callers, m.bytes / 1024);
+        }
     }
     /* Connections do not checkpoint on commit (that fsync would land on a
      * USSD hop): the WAL is copied back here. PASSIVE never waits for
@@ -1518,32 +1551,37 @@ void store_maintain(struct store *st)
         sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 }
 
+/* On a miss, one statement (one read transaction) reads the user and
+ * their meters: a caller seen for the first time costs a few b-tree
+ * lookups, and a number nobody registered only the phone index's. */
 enum store_rc store_caller(struct store *st, const char *phone, struct store_caller *c)
 {
     int64_t gen = atomic_load(&st->gen); /* read before loading: see hot.h */
     if (hot_caller_get(st->hot, phone, gen, c))
         return ST_OK;
-    memset(c, 0, sizeof *c);
-    enum store_rc rc = store_user_by_phone(st, phone, &c->user);
-    if (rc == ST_ERROR)
-        return rc;
-    c->registered = rc == ST_OK;
-    if (c->registered) {
-        struct meter *ms = malloc(STORE_CALLER_METERS * sizeof *ms);
-        int n = ms ? store_user_meters(st, c->user.id, ms, STORE_CALLER_METERS) : -1;
-        if (n < 0) {
-            free(ms);
-            return ST_ERROR;
-        }
-        for (int i = 0; i < n; i++) {
-            str_copy(c->meters[i].id, sizeof c->meters[i].id, ms[i].id);
-            str_copy(c->meters[i].name, sizeof c->meters[i].name, ms[i].name);
-            c->meters[i].price_per_kwh = ms[i].price_per_kwh;
-            c->meters[i].active = ms[i].active;
-        }
-        c->nmeters = n;
-        free(ms);
+    sqlite3_stmt *s = prep(st, S_CALLER);
+    if (!s)
+        return ST_ERROR;
+    bind_text(s, 1, phone);
+    c->registered = false;
+    c->nmeters = 0;
+    memset(&c->user, 0, sizeof c->user);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (!c->registered)
+            read_user(s, &c->user);
+        c->registered = true;
+        if (sqlite3_column_type(s, 9) == SQLITE_NULL || c->nmeters == STORE_CALLER_METERS)
+            continue; /* no meters; or more than a caller is shown */
+        struct store_caller_meter *m = &c->meters[c->nmeters++];
+        COPY(s, 9, m->id);
+        COPY(s, 10, m->name);
+        m->price_per_kwh = sqlite3_column_int64(s, 11);
+        m->active = sqlite3_column_int(s, 12) != 0;
     }
+    done(s);
+    if (rc != SQLITE_DONE)
+        return ST_ERROR;
     hot_caller_put(st->hot, phone, gen, c);
     return ST_OK;
 }

@@ -253,9 +253,27 @@ struct ussd_row {
 };
 enum store_rc store_session_get(struct store *st, const char *id, struct ussd_row *r);
 enum store_rc store_session_put(struct store *st, const char *id, const char *phone, const struct ussd_row *r);
-/* Now and then (a worker, every poll): drops sessions idle over a minute
- * from memory and copies the WAL back into the database. */
+/* Now and then (a worker, every poll): drops sessions and cached callers
+ * idle over a minute from memory (and gives the memory back to the system
+ * after a burst), and copies the WAL back into the database. */
 void store_maintain(struct store *st);
+
+/* Memory caps: sessions and cached callers held at most (defaults below;
+ * lipad sets LIPA_SESSIONS_MAX and LIPA_CALLERS_MAX). When a table is full,
+ * a new entry takes the place of the least recently used one: a session
+ * dropped early is rebuilt from AT's text on its next hop, a caller is
+ * read from the database again. Call store_memory_caps right after
+ * store_open, before any other thread uses st (it replaces the tables,
+ * empty then); false when out of memory (the old ones stay). */
+#define STORE_SESSIONS_MAX 100000
+#define STORE_CALLERS_MAX 100000
+bool store_memory_caps(struct store *st, size_t max_sessions, size_t max_callers);
+struct store_memory {
+    int64_t sessions, callers;     /* held now */
+    int64_t bytes;                 /* their entries' allocations */
+    int64_t sessions_dropped, callers_dropped; /* to make room: a cap was reached */
+};
+void store_memory(struct store *st, struct store_memory *m);
 struct ussd_event {
     char session_id[128], phone[16], service_code[32], network_code[16], status[16];
     char cost[32], input[256], error[256], date[32];

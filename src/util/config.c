@@ -35,6 +35,10 @@ static const struct key keys[] = {
     I("LIPA_THREADS", "4", 1, 64, threads),
     I("LIPA_BODY_MAX", "65536", 1024, 16777216, body_max),
     I("LIPA_LOG_DEBUG", "0", 0, 1, log_debug),
+    /* memory caps; the store's defaults are the same (store.h); one per
+     * stripe of its tables at least */
+    I("LIPA_SESSIONS_MAX", "100000", 64, 10000000, sessions_max),
+    I("LIPA_CALLERS_MAX", "100000", 64, 10000000, callers_max),
     I("LIPA_MIN_AMOUNT", "10", 1, 150000, min_amount),
     I("LIPA_MAX_AMOUNT", "10000", 1, 150000, max_amount),
     I("LIPA_PRICE_PER_KWH", "2500", 1, 10000000, price_per_kwh_cents),

@@ -1222,6 +1222,69 @@ START_TEST(success_callback_without_amount_settled_by_query)
 }
 END_TEST
 
+/* A number in lipad's /metrics text, -1 when missing. */
+static long long metric(struct lipad *l, const char *name)
+{
+    struct http_result m = h_req(l->port, "GET", "/metrics", NULL, NULL, 0, NULL);
+    char key[96];
+    snprintf(key, sizeof key, "\n%s ", name);
+    const char *at = m.status == 200 && m.body ? strstr(m.body, key) : NULL;
+    long long v = at ? strtoll(at + strlen(key), NULL, 10) : -1;
+    h_free(&m);
+    return v;
+}
+
+/* A flood of sessions and callers far over the memory caps: lipad holds no
+ * more than its caps, and a caller whose session and profile were pushed
+ * out in the meantime goes on where they were (the session is rebuilt from
+ * AT's text, the profile read again) and buys once. */
+START_TEST(memory_caps_hold_and_sessions_go_on)
+{
+    struct lipad l;
+    char dir[128];
+    h_dir_fresh(dir, sizeof dir, "caps");
+    const char *extra[] = {"LIPA_SESSIONS_MAX=64", "LIPA_CALLERS_MAX=64", NULL};
+    ck_assert(h_lipad_start(&l, h_main.port + 57, dir, extra));
+    struct lipad saved = h_main;
+    h_main = l;
+    const char *phone = "+254711000057";
+    caller(phone, "E2E057", "e2edev057", "en");
+    char *a = h_ussd(&h_main, "s-caps-1", phone, "");
+    free(a);
+    char *b = h_ussd(&h_main, "s-caps-1", phone, "1");
+    ck_assert_msg(strstr(b, "Home"), "meter list: %s", b);
+    free(b);
+    /* one session a stripe: 1 000 others leave this one's out with odds of
+     * a million to one (fixed ids, so the same every run) */
+    char sid[32], other[24];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(sid, sizeof sid, "s-caps-flood-%d", i);
+        snprintf(other, sizeof other, "+2547120%05d", i);
+        free(h_ussd(&h_main, sid, other, ""));
+    }
+    long long sessions = metric(&h_main, "lipa_ussd_sessions_held"), callers = metric(&h_main, "lipa_callers_held");
+    ck_assert_msg(sessions >= 32 && sessions <= 64, "sessions held: %lld", sessions);
+    ck_assert_msg(callers >= 32 && callers <= 64, "callers held: %lld", callers);
+    ck_assert_int_ge(metric(&h_main, "lipa_ussd_sessions_dropped_total"), 1001 - 64);
+    ck_assert_int_ge(metric(&h_main, "lipa_callers_dropped_total"), 1001 - 64);
+    char *c = h_ussd(&h_main, "s-caps-1", phone, "1*1");
+    ck_assert_msg(!strncmp(c, "CON ", 4) && strstr(c, "Meter: Home") && strstr(c, "amount"), "the amount prompt: %s", c);
+    free(c);
+    char *d = h_ussd(&h_main, "s-caps-1", phone, "1*1*100");
+    ck_assert_msg(strstr(d, "100") && strstr(d, "4.0"), "confirm shows amount and kWh: %s", d);
+    free(d);
+    char *e = h_ussd(&h_main, "s-caps-1", phone, "1*1*100*1");
+    ck_assert_msg(!strncmp(e, "END ", 4) && strstr(e, "PIN"), "%s", e);
+    free(e);
+    json_t *p = h_wait_payment(&h_main, phone, "completed", 20000);
+    ck_assert_msg(p && json_integer_value(json_object_get(p, "amount")) == 100, "bought");
+    json_decref(p);
+    ck_assert_int_eq(purchases_of(phone), 1);
+    ck_assert_int_eq(h_lipad_stop(&h_main, SIGTERM), 0);
+    h_main = saved;
+}
+END_TEST
+
 /* An admin's broken menu edit is refused on SIGHUP; callers keep the old set. */
 START_TEST(bad_menu_reload_keeps_serving)
 {
@@ -1278,6 +1341,7 @@ Suite *suite_journeys(void)
     tcase_add_test(t, killed_before_purchase_in_database);
     tcase_add_test(t, bad_menu_reload_keeps_serving);
     tcase_add_test(t, no_result_times_out);
+    tcase_add_test(t, memory_caps_hold_and_sessions_go_on);
     suite_add_tcase(s, t);
     /* hops against AT's text, and the ids a hop carries */
     TCase *h = tcase_create("hops");

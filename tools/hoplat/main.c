@@ -1,15 +1,24 @@
 /* lipa-hoplat: the benchmark's USSD sessions with latency by hop.
  *
- *   lipa-hoplat [--port 8181] [--connections 32] [--seconds 6]
+ *   lipa-hoplat [--port 8181] [--connections 32] [--seconds 6] [--callers 1000] [--hops 5]
+ *   lipa-hoplat --sweep N [--first 10000000] [--hops 2] [--port ...] [--connections ...]
  *
- * Drives lipad on 127.0.0.1 in a closed loop the way shared/bench's wrk
+ * Drives lipad on 127.0.0.1 in a closed loop the way the benchmark's wrk
  * script does (five hops per session: "", 1, 1*1, 1*1*100, 1*1*100*1;
- * callers +254700000000 to +254700000999; a new random sessionId on every
- * hop) and prints hops per second and latency percentiles for each hop of
- * the session, then for all hops. wrk reports one distribution for all
- * hops; this shows which hop makes the tail (the fifth, which stores a
- * purchase). Measurement only: `make bench-hops` runs it against a fresh
- * lipad and sandbox. */
+ * callers +254700000000 onwards, --callers of them; a new random sessionId
+ * on every hop, drawn afresh each run) and prints hops per second and
+ * latency percentiles for each hop of the session, then for all hops. wrk
+ * reports one distribution for all hops; this shows which hop makes the
+ * tail. --hops 4 leaves out the hop that buys (and all the work a purchase
+ * brings: the M-Pesa prompt, its callback, the top-up, the SMS), to
+ * measure the hops alone. Measurement only: `make bench-hops` runs it
+ * against a fresh lipad and sandbox.
+ *
+ * --sweep N: N sessions of the first --hops hops, each from a caller number
+ * never used before in the run (+2547 followed by --first, --first + 1, ...
+ * as eight digits; the default range is never seeded by `lipa-seed bench`,
+ * so those are unknown numbers), then stop: a flood of distinct callers,
+ * for measuring lipad's memory (tools/bench-memory.sh). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -35,6 +44,7 @@ struct conn {
     int fd;
     int hop;
     unsigned sess;
+    unsigned phone;            /* the caller's eight digits after +2547 */
     int64_t sent_us;
     size_t got;
     char buf[4096];
@@ -63,15 +73,36 @@ static bool parse_int(const char *s, long lo, long hi, long *out)
     return true;
 }
 
-static bool send_hop(struct conn *c, unsigned id)
+/* What the run drives: a closed loop for some seconds over ncallers
+ * callers, or a sweep of distinct callers. */
+struct plan {
+    unsigned ncallers;
+    long sweep, first, hops;   /* sweep 0: the closed loop */
+    long started;              /* sweep: sessions begun */
+    long run;                  /* this run's part of every sessionId */
+};
+
+/* Starts the connection's next session; false when a sweep is complete. */
+static bool next_session(struct plan *p, struct conn *c, unsigned id)
 {
-    if (c->hop == 0)
-        c->sess++;
+    c->sess++;
+    if (!p->sweep) {
+        c->phone = (id * 7919u + c->sess) % p->ncallers;
+        return true;
+    }
+    if (p->started == p->sweep)
+        return false;
+    c->phone = (unsigned)(p->first + p->started++);
+    return true;
+}
+
+static bool send_hop(const struct plan *p, struct conn *c, unsigned id)
+{
     char body[512], req[1024];
     int bl = snprintf(body, sizeof body,
-                      "sessionId=HOPLAT_%u_%u_%ld&serviceCode=%%2A384%%2A1234%%23&phoneNumber=%%2B2547%08u"
+                      "sessionId=HOPLAT_%ld_%u_%u_%ld&serviceCode=%%2A384%%2A1234%%23&phoneNumber=%%2B2547%08u"
                       "&networkCode=63902&text=%s",
-                      id, c->sess, random(), (id * 7919u + c->sess) % 1000u, hop_text[c->hop]);
+                      p->run, id, c->sess, random(), c->phone, hop_text[c->hop]);
     int rl = snprintf(req, sizeof req,
                       "POST /api/ussd HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                       "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n%s",
@@ -114,19 +145,43 @@ static void report(const char *name, struct samples *s)
     printf(" max=%.2f ms\n", s->us[s->n - 1] / 1000.0);
 }
 
+#define PHONES 100000000L /* eight digits after +2547 */
+
 int main(int argc, char **argv)
 {
-    long port = 8181, nconn = 32, secs = 6;
+    long port = 8181, nconn = 32, secs = 6, ncallers = 1000;
+    struct plan plan = {.first = 10000000};
+    static const struct {
+        const char *name;
+        long lo, hi;
+    } opt[] = {{"--port", 1, 65535},        {"--connections", 1, MAX_CONNS}, {"--seconds", 1, 3600},
+               {"--callers", 1, PHONES},    {"--sweep", 1, PHONES},          {"--first", 0, PHONES - 1},
+               {"--hops", 1, HOPS}};
+    long *dst[] = {&port, &nconn, &secs, &ncallers, &plan.sweep, &plan.first, &plan.hops};
     for (int i = 1; i < argc; i++) {
-        long *dst = !strcmp(argv[i], "--port") ? &port : !strcmp(argv[i], "--connections") ? &nconn
-                  : !strcmp(argv[i], "--seconds") ? &secs : NULL;
-        long hi = dst == &port ? 65535 : dst == &nconn ? MAX_CONNS : 3600;
-        if (!dst || i + 1 >= argc || !parse_int(argv[++i], 1, hi, dst)) {
-            fprintf(stderr, "usage: lipa-hoplat [--port 1-65535] [--connections 1-%d] [--seconds 1-3600]\n",
-                    MAX_CONNS);
+        size_t k = 0;
+        while (k < sizeof opt / sizeof opt[0] && strcmp(argv[i], opt[k].name))
+            k++;
+        if (k == sizeof opt / sizeof opt[0] || i + 1 >= argc || !parse_int(argv[++i], opt[k].lo, opt[k].hi, dst[k])) {
+            fprintf(stderr,
+                    "usage: lipa-hoplat [--port 1-65535] [--connections 1-%d] [--seconds 1-3600] [--callers 1-%ld]"
+                    " [--hops 1-%d]\n"
+                    "       lipa-hoplat --sweep N [--first 0-%ld] [--hops 1-%d] [--port ...] [--connections ...]\n",
+                    MAX_CONNS, PHONES, HOPS, PHONES - 1, HOPS);
             return 2;
         }
     }
+    if (plan.sweep && plan.first + plan.sweep > PHONES) {
+        fprintf(stderr, "lipa-hoplat: --first + --sweep must stay within %ld numbers\n", PHONES);
+        return 2;
+    }
+    plan.ncallers = (unsigned)ncallers;
+    if (!plan.hops)
+        plan.hops = plan.sweep ? 2 : HOPS;
+    /* ids differ from run to run, as the benchmark script's do: a run
+     * never repeats a hop an earlier one left in lipad's memory */
+    srandom((unsigned)now_us() ^ (unsigned)getpid());
+    plan.run = random();
     struct samples per[HOPS], all = {0};
     for (int h = 0; h < HOPS; h++) {
         per[h].n = 0;
@@ -134,6 +189,7 @@ int main(int argc, char **argv)
             return 1;
     }
     int ep = epoll_create1(0);
+    long busy = 0; /* connections with a hop in flight */
     struct conn *cs = calloc((size_t)nconn, sizeof *cs);
     if (ep < 0 || !cs)
         return 1;
@@ -148,13 +204,18 @@ int main(int argc, char **argv)
         }
         setsockopt(cs[i].fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
-        if (epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &ev) != 0 || !send_hop(&cs[i], (unsigned)i))
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &ev) != 0)
             return 1;
+        if (next_session(&plan, &cs[i], (unsigned)i)) {
+            busy++;
+            if (!send_hop(&plan, &cs[i], (unsigned)i))
+                return 1;
+        }
     }
-    int64_t start = now_us(), end = start + secs * 1000000;
+    int64_t start = now_us(), end = plan.sweep ? INT64_MAX : start + secs * 1000000;
     size_t answered = 0;
     struct epoll_event evs[64];
-    while (now_us() < end) {
+    while (busy && now_us() < end) {
         int n = epoll_wait(ep, evs, 64, 100);
         for (int k = 0; k < n; k++) {
             unsigned id = evs[k].data.u32;
@@ -176,13 +237,21 @@ int main(int argc, char **argv)
             if (per[c->hop].n < MAX_SAMPLES)
                 per[c->hop].us[per[c->hop].n++] = (uint32_t)d;
             answered++;
-            c->hop = (c->hop + 1) % HOPS;
-            if (!send_hop(c, id))
+            c->hop = (c->hop + 1) % (int)plan.hops;
+            if (c->hop == 0 && !next_session(&plan, c, id)) {
+                busy--; /* the sweep is done with this connection */
+                continue;
+            }
+            if (!send_hop(&plan, c, id))
                 return 1;
         }
     }
-    printf("%.0f hops/s over %.1f s, %ld connections\n", (double)answered * 1e6 / (double)(now_us() - start),
+    printf("%.0f hops/s over %.1f s, %ld connections, ", (double)answered * 1e6 / (double)(now_us() - start),
            (double)(now_us() - start) / 1e6, nconn);
+    if (plan.sweep)
+        printf("%ld callers from +2547%08ld, %ld hops each\n", plan.sweep, plan.first, plan.hops);
+    else
+        printf("%ld callers, %ld hops a session\n", ncallers, plan.hops);
     size_t total = 0;
     for (int h = 0; h < HOPS; h++)
         total += per[h].n;
@@ -191,9 +260,10 @@ int main(int argc, char **argv)
     for (int h = 0; h < HOPS; h++) {
         memcpy(all.us + all.n, per[h].us, per[h].n * sizeof *all.us);
         all.n += per[h].n;
-        char name[8];
+        char name[16];
         snprintf(name, sizeof name, "hop %d", h + 1);
-        report(name, &per[h]);
+        if (h < plan.hops)
+            report(name, &per[h]);
     }
     report("all", &all);
     return 0;

@@ -2,8 +2,9 @@
  * same store module lipad uses, so the same schema and rules).
  *
  *   lipa-seed demo            a few callers with assigned meters (make run)
- *   lipa-seed bench N         callers +254700000000.. +2547000(N-1), each
- *                             with one meter MTR<i>A named "Home" (make bench)
+ *   lipa-seed bench N         callers +254700000000 .. +2547(N-1) as eight
+ *                             digits, N up to a million, each with one
+ *                             meter MTR<i>A named "Home" (make bench)
  *
  * Database and migrations from LIPA_DB / LIPA_MIGRATIONS like lipad.
  * Idempotent: what exists already is left as it is. */
@@ -68,7 +69,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "lipa-seed: LIPA_PRICE_PER_KWH: not a whole number of cents\n");
         return 2;
     }
-    bool bench = argc == 3 && !strcmp(argv[1], "bench") && str_to_i64(argv[2], 1, 100000, &n);
+    bool bench = argc == 3 && !strcmp(argv[1], "bench") && str_to_i64(argv[2], 1, 1000000, &n);
     if (!bench && !(argc == 2 && !strcmp(argv[1], "demo"))) {
         fprintf(stderr, "usage: lipa-seed demo | lipa-seed bench N\n");
         return 2;
@@ -84,7 +85,7 @@ int main(int argc, char **argv)
     store_begin(st);
     if (bench) {
         for (int64_t i = 0; i < n && rc == 0; i++) {
-            char phone[32], id[24], dev[32];
+            char phone[32], id[32], dev[32];
             snprintf(phone, sizeof phone, "+2547%08lld", (long long)i);
             snprintf(id, sizeof id, "MTR%lldA", (long long)i);
             snprintf(dev, sizeof dev, "bench%lld", (long long)i);
