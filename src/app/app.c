@@ -146,6 +146,11 @@ void app_free(struct app *a)
 {
     if (a->store)
         store_maintain(a->store);
+    /* the store first: closing it runs what the committer still holds, and
+     * their callbacks (a purchase stored: prompts_hold, app_wake) use the
+     * rest of the context */
+    store_close(a->store);
+    a->store = NULL;
     if (a->pay_st)
         a->pay->destroy(a->pay_st);
     if (a->sms_st)
@@ -158,7 +163,6 @@ void app_free(struct app *a)
     ratelimit_free(a->phone_limit);
     ussd_menus_unref(a->menus);
     text_commands_unref(a->text_commands);
-    store_close(a->store);
     pthread_mutex_destroy(&a->menus_lock);
     pthread_mutex_destroy(&a->health_lock);
     pthread_mutex_destroy(&a->wake_lock);
