@@ -5,6 +5,7 @@
  * a caller nobody registered costs a few dozen bytes and a registered one
  * what it holds, idle entries leave oldest first, and memory goes back to
  * the system after a burst, not on every upkeep pass. */
+#include "runner.h"
 #include "store/hot.h"
 
 #include "util/str.h"
@@ -286,7 +287,7 @@ START_TEST(memory_returned_after_a_burst_only)
 }
 END_TEST
 
-static Suite *suite(void)
+Suite *test_suite(void)
 {
     Suite *s = suite_create("hot");
     TCase *tc = tcase_create("caps");
@@ -298,13 +299,4 @@ static Suite *suite(void)
     tcase_add_test(tc, memory_returned_after_a_burst_only);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
