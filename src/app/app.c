@@ -12,6 +12,8 @@
 #include "pay/purchase.h"
 #include "pay/topup.h"
 #include "sms/sms.h"
+#include "store/meters.h"
+#include "store/sms.h"
 #include "text/commands.h"
 #include "text/inbound.h"
 #include "sms/outbox.h"

@@ -3,6 +3,8 @@
 #include "app/app.h"
 #include "app/routes.h"
 #include "http/api.h"
+#include "store/payments.h"
+#include "store/sms.h"
 #include "util/str.h"
 
 #include <stdio.h>

@@ -7,6 +7,7 @@
 #define LIPA_METER_API_H
 
 #include "http/server.h"
+#include "store/meters.h"
 #include "store/store.h"
 
 #include <jansson.h>

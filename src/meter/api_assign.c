@@ -4,6 +4,9 @@
 
 #include "app/app.h"
 #include "http/api.h"
+#include "store/meters.h"
+#include "store/users.h"
+#include "store/ussd.h"
 #include "user/api.h"
 #include "util/str.h"
 

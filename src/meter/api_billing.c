@@ -11,6 +11,7 @@
 #include "http/api.h"
 #include "meter/meter.h"
 #include "meter/token.h"
+#include "store/meters.h"
 #include "util/crypto.h"
 #include "util/log.h"
 #include "util/str.h"

@@ -14,6 +14,7 @@
 #include "app/app.h"
 #include "http/api.h"
 #include "otp/otp.h"
+#include "store/payments.h"
 #include "util/log.h"
 #include "util/str.h"
 

@@ -5,6 +5,7 @@
 #define LIPA_PAY_API_H
 
 #include "http/server.h"
+#include "store/payments.h"
 #include "store/store.h"
 #include "util/err.h"
 

@@ -20,6 +20,7 @@
 
 #include "app/app.h"
 #include "http/server.h"
+#include "store/payments.h"
 #include "store/store.h"
 
 #define PUSHWAIT_MAX 4096

@@ -1,6 +1,7 @@
 /* pay/idem: scoped, request-bound idempotency keys; see idem.h. */
 #include "pay/idem.h"
 
+#include "store/payments.h"
 #include "util/crypto.h"
 
 #include <assert.h>

@@ -14,7 +14,10 @@
 #define LIPA_PURCHASE_H
 
 #include "app/app.h"
+#include "store/payments.h"
+#include "store/sms.h"
 #include "store/store.h"
+#include "store/ussd.h"
 #include "util/err.h"
 
 struct purchase_req {

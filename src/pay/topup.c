@@ -3,6 +3,8 @@
 
 #include "meter/meter.h"
 #include "meter/reconcile.h"
+#include "store/meters.h"
+#include "store/payments.h"
 #include "util/aside.h"
 #include "util/log.h"
 #include "util/str.h"

@@ -2,6 +2,7 @@
 #include "sms/outbox.h"
 
 #include "sms/sms.h"
+#include "store/sms.h"
 #include "util/aside.h"
 #include "util/gsm.h"
 #include "util/log.h"

@@ -2,6 +2,8 @@
  * see hot.h. */
 #include "store/hot.h"
 
+#include "store/users.h"
+#include "store/ussd.h"
 #include "util/aside.h"
 #include "util/str.h"
 

@@ -21,6 +21,7 @@
 #define LIPA_STORE_HOT_H
 
 #include "store/store.h"
+#include "store/ussd.h"
 
 struct hot;
 

@@ -2,7 +2,10 @@
  * to them (store.h, meters, assignments, applied tokens). */
 #include "store/store.h"
 
+#include "store/meters.h"
 #include "store/store_int.h"
+#include "store/users.h"
+#include "store/ussd.h"
 #include "util/log.h"
 #include "util/str.h"
 

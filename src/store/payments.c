@@ -2,6 +2,7 @@
  * the top-ups and settling the workers take from them (store.h, payments). */
 #include "store/store.h"
 
+#include "store/payments.h"
 #include "store/store_int.h"
 #include "util/log.h"
 #include "util/str.h"

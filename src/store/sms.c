@@ -2,6 +2,7 @@
  * a sender's last token; see store/sms.h. */
 #include "store/sms.h"
 
+#include "store/payments.h"
 #include "store/store_int.h"
 
 #include "util/str.h"

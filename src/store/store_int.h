@@ -8,6 +8,9 @@
 #define LIPA_STORE_INT_H
 
 #include "store/store.h"
+#include "store/meters.h"
+#include "store/payments.h"
+#include "store/users.h"
 
 #include <pthread.h>
 #include <sqlite3.h>

@@ -6,7 +6,10 @@
 
 #include "store/batch.h"
 #include "store/intake.h"
+#include "store/meters.h"
+#include "store/payments.h"
 #include "store/store_int.h"
+#include "store/users.h"
 #include "util/log.h"
 #include "util/str.h"
 

@@ -2,6 +2,7 @@
 #include "store/store.h"
 
 #include "store/store_int.h"
+#include "store/users.h"
 #include "util/str.h"
 
 #include <sqlite3.h>

@@ -5,6 +5,8 @@
 
 #include "store/hot.h"
 #include "store/store_int.h"
+#include "store/users.h"
+#include "store/ussd.h"
 #include "util/str.h"
 
 #include <sqlite3.h>

@@ -8,6 +8,7 @@
 #define LIPA_STORE_WATER_H
 
 #include "store/store.h"
+#include "store/payments.h"
 
 struct water_extra {
     char metadata[2048];          /* JSON object text, "" for none */

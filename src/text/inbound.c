@@ -20,6 +20,10 @@
 
 #include "meter/meter.h"
 #include "pay/purchase.h"
+#include "store/meters.h"
+#include "store/payments.h"
+#include "store/users.h"
+#include "store/ussd.h"
 #include "text/commands.h"
 #include "sms/outbox.h"
 #include "store/sms.h"

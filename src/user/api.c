@@ -3,6 +3,7 @@
 
 #include "app/app.h"
 #include "http/api.h"
+#include "store/users.h"
 #include "util/phone.h"
 #include "util/str.h"
 

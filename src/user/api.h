@@ -6,6 +6,7 @@
 
 #include "http/server.h"
 #include "store/store.h"
+#include "store/users.h"
 
 #include <jansson.h>
 #include <stdint.h>

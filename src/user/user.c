@@ -1,5 +1,6 @@
 /* user: lipa's users as the rest of lipa needs them; see user.h. */
 #include "user/user.h"
+#include "store/users.h"
 
 #include <string.h>
 

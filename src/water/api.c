@@ -22,6 +22,7 @@
 #include "pay/paystack.h"
 #include "pay/purchase.h"
 #include "pay/api_wait.h"
+#include "store/payments.h"
 #include "store/water.h"
 #include "util/crypto.h"
 #include "util/log.h"

@@ -7,6 +7,7 @@
 
 #include "app/app.h"
 #include "pay/pay.h"
+#include "store/payments.h"
 #include "store/store.h"
 #include "util/err.h"
 

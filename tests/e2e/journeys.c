@@ -3,6 +3,9 @@
  * own phone numbers and meters so tests never see each other's data. */
 #include "harness.h"
 
+#include "store/meters.h"
+#include "store/payments.h"
+#include "store/users.h"
 #include "util/form.h"
 #include "util/str.h"
 

@@ -21,7 +21,9 @@
  * limits: 200 bytes of text, fewer than 16 inputs). */
 #include "fuzz_app.c"
 
+#include "store/meters.h"
 #include "store/store.h"
+#include "store/users.h"
 #include "ussd/ussd.h"
 #include "util/form.h"
 #include "util/gsm.h"

@@ -8,6 +8,9 @@
 #include "runner.h"
 #include "store/hot.h"
 
+#include "store/meters.h"
+#include "store/users.h"
+#include "store/ussd.h"
 #include "util/str.h"
 
 #include <check.h>

@@ -2,6 +2,7 @@
  * to its request by a fingerprint of the request's fields. */
 #include "runner.h"
 #include "pay/idem.h"
+#include "store/payments.h"
 
 #include <check.h>
 #include <stdio.h>

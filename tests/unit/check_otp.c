@@ -9,6 +9,8 @@
 #include "otp/otp.h"
 
 #include "pay/purchase.h"
+#include "store/payments.h"
+#include "store/sms.h"
 #include "ussd/ussd.h"
 #include "util/log.h"
 #include "util/str.h"

@@ -6,10 +6,15 @@
  * and callbacks queue right, sessions live in memory and are gone after
  * a restart, and any thread may call any function. */
 #include "runner.h"
+#include "store/meters.h"
+#include "store/payments.h"
+#include "store/sms.h"
 #include "store/store.h"
 #include "store/hot.h"
 #include "store/intake.h"
 
+#include "store/users.h"
+#include "store/ussd.h"
 #include "util/str.h"
 
 #include <check.h>

@@ -17,6 +17,7 @@
 #include "sandbox.h"
 
 #include "http/api.h"
+#include "store/users.h"
 #include "util/crypto.h"
 #include "util/gsm.h"
 #include "util/httpc.h"
