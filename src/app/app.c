@@ -132,6 +132,7 @@ bool app_init(struct app *a, char *err, size_t errsz)
     a->paystack = paystack_new(&a->cfg);
     a->prompts = prompts_new();
     a->pushwait = pushwait_new();
+    a->pushed = pushwait_pushed;
     if (a->cfg.phone_rate_limit > 0 &&
         !(a->phone_limit = ratelimit_new(a->cfg.phone_rate_limit, a->cfg.phone_rate_window, 0))) {
         snprintf(err, errsz, "out of memory");

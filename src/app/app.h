@@ -16,6 +16,7 @@
 
 struct meter_provider;
 struct outbox_placeholder;
+struct payment;
 struct pay_provider;
 struct sms_provider;
 struct ussd_menus;
@@ -53,6 +54,9 @@ struct app {
      * ended by a NULL name */
     const struct outbox_placeholder *placeholders;
     struct pushwait *pushwait;  /* REST requests parked until their STK push (pay/api_wait.h) */
+    /* the payment worker's word that p's push outcome is stored, for the
+     * REST requests waiting for it (app.c sets pushwait_pushed; NULL: none) */
+    void (*pushed)(struct app *a, const struct payment *p);
     /* payment requests a public face may start per payer phone
      * (LIPA_PHONE_RATE_LIMIT per LIPA_PHONE_RATE_WINDOW; NULL: no limit):
      * an M-Pesa prompt rings someone's phone, so nobody may ring it

@@ -5,7 +5,6 @@
 #include "otp/otp.h"
 #include "pay/pay.h"
 #include "pay/prompts.h"
-#include "pay/api_wait.h"
 #include "sms/outbox.h"
 #include "store/meters.h"
 #include "store/payments.h"
@@ -410,7 +409,8 @@ static void give_up(struct app *a, struct payment *p, const char *status, const 
     if (!p->result_desc[0])
         str_copy(p->result_desc, sizeof p->result_desc, why);
     purchase_finish(a, p);
-    pushwait_pushed(a, p); /* a REST request waiting for this push hears why */
+    if (a->pushed) /* a REST request waiting for this push hears why */
+        a->pushed(a, p);
 }
 
 /* A callback that arrived before the push answer was stored. */
@@ -552,7 +552,8 @@ static void push_all(struct app *a, struct payment **ps, int n)
         step_aside();
         if (ok[i] && out[i] == PUSH_ACCEPTED) {
             log_info("mpesa.pushed", "payment=%lld checkout=%s", (long long)p->id, p->checkout_request_id);
-            pushwait_pushed(a, p);
+            if (a->pushed)
+                a->pushed(a, p);
             apply_early_callback(a, p);
         } else if (called[i] && out[i] == PUSH_GIVE_UP_UNREACHABLE) {
             give_up(a, p, "failed", "M-Pesa was unreachable; no payment was requested");

@@ -219,8 +219,11 @@ static const char *layer_refusal(const char *path, const char *target)
         return NULL;
     memcpy(tdir, target, (size_t)(slash - target));
     tdir[slash - target] = 0;
-    if (!dir[0] || !strcmp(dir, "app") || !strcmp(dir, tdir))
-        return NULL; /* main.c, the composition root, or its own folder */
+    if (!dir[0] || !strcmp(dir, "app"))
+        return NULL; /* main.c, or the composition root */
+    if (!strcmp(dir, tdir)) /* its own folder: only faces include faces */
+        return is_layer(dir) || is_face(path) || !is_face(target) ? NULL
+                                                                  : "a logic file includes no face (api*.h)";
     if (!strcmp(dir, "util"))
         return "util includes only util";
     if (!strcmp(dir, "store"))
