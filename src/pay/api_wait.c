@@ -1,4 +1,4 @@
-/* pay/pushwait: REST requests parked until their STK push; see pushwait.h. */
+/* pay/api_wait: REST requests parked until their STK push; see api_wait.h. */
 #include "pay/api_wait.h"
 
 #include "store/payments.h"

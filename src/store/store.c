@@ -2,8 +2,8 @@
  * see store.h for the contract. */
 #include "store/store.h"
 
-#include "store/batch.h"
-#include "store/hot.h"
+#include "store/submit.h"
+#include "store/hop.h"
 #include "store/intake.h"
 #include "store/store_int.h"
 
@@ -266,9 +266,9 @@ struct store *store_open(const char *path, const char *migrations_dir, char *err
     pthread_mutex_init(&st->lock, NULL);
     pthread_mutex_init(&st->wlock, NULL);
     pthread_mutex_init(&st->retry_lock, NULL);
-    st->hot = hot_new(STORE_SESSIONS_MAX, STORE_CALLERS_MAX);
-    st->batch = batch_new(st);
-    struct conn *c = st->hot && st->batch ? conn_open(path, err, errsz) : NULL;
+    st->hop = hop_new(STORE_SESSIONS_MAX, STORE_CALLERS_MAX);
+    st->submit = submit_new(st);
+    struct conn *c = st->hop && st->submit ? conn_open(path, err, errsz) : NULL;
     if (!c || !migrate(c->db, migrations_dir, err, errsz)) {
         conn_close(c);
         store_close(st);
@@ -286,12 +286,12 @@ void store_close(struct store *st)
 {
     if (!st)
         return;
-    batch_free(st->batch); /* runs what is queued; refusals join the retry list */
+    submit_free(st->submit); /* runs what is queued; refusals join the retry list */
     st_take_forget(st); /* their lines stay for the next start */
     if (st->intake)
         intake_tidy(st->intake); /* a clean stop leaves nothing to restore */
     intake_close(st->intake);
-    hot_free(st->hot);
+    hop_free(st->hop);
     for (size_t i = 0; i < st->nall; i++)
         conn_close(st->all[i]);
     free(st->all);
@@ -305,7 +305,7 @@ void store_close(struct store *st)
 
 bool store_submit(struct store *st, store_write_fn write, store_done_fn finished, void *arg)
 {
-    return batch_submit(st->batch, write, finished, arg);
+    return submit_queue(st->submit, write, finished, arg);
 }
 
 bool store_ping(struct store *st)
@@ -369,18 +369,18 @@ void store_rollback(struct store *st)
 
 bool store_memory_caps(struct store *st, size_t max_sessions, size_t max_callers)
 {
-    struct hot *h = hot_new(max_sessions, max_callers);
+    struct hop *h = hop_new(max_sessions, max_callers);
     if (!h)
         return false;
-    hot_free(st->hot);
-    st->hot = h;
+    hop_free(st->hop);
+    st->hop = h;
     return true;
 }
 
 void store_memory(struct store *st, struct store_memory *m)
 {
-    struct hot_stats s;
-    hot_stats(st->hot, &s);
+    struct hop_stats s;
+    hop_stats(st->hop, &s);
     m->sessions = (int64_t)s.sessions;
     m->callers = (int64_t)s.callers;
     m->bytes = (int64_t)s.bytes;
@@ -394,11 +394,11 @@ void store_maintain(struct store *st)
     st_take_retry(st, now);
     if (now - atomic_load(&st->evicted_at) > 5000) {
         atomic_store(&st->evicted_at, now);
-        hot_evict(st->hot, now - SESSION_MEMORY_MS);
+        hop_evict(st->hop, now - SESSION_MEMORY_MS);
         int64_t t0 = now_ms();
-        if (hot_trim(st->hot, t0)) { /* a burst expired: its memory goes back */
-            struct hot_stats m;
-            hot_stats(st->hot, &m);
+        if (hop_trim(st->hop, t0)) { /* a burst expired: its memory goes back */
+            struct hop_stats m;
+            hop_stats(st->hop, &m);
             log_info("store.memory_returned", "took_ms=%lld sessions=%zu callers=%zu held_kb=%zu",
                      (long long)(now_ms() - t0), m.sessions, m.callers, m.bytes / 1024);
         }

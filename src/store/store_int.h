@@ -29,8 +29,8 @@ struct store {
     pthread_mutex_t lock;      /* guards the list of connections */
     struct conn **all;
     size_t nall, capall;
-    struct hot *hot;           /* sessions and callers in memory */
-    struct batch *batch;       /* group commit (batch.c) */
+    struct hop *hop;           /* sessions and callers in memory (hop.c) */
+    struct submit *submit;     /* the group commit (submit.c) */
     struct intake *intake;     /* purchases before the database (intake.c) */
     pthread_mutex_t retry_lock;
     struct take *retry;        /* taken-in purchases the database refused */

@@ -1,10 +1,10 @@
 /* store/take: purchases taken in (store_take_payment): written to the
  * intake file (intake.c) before the caller is answered, then stored by the
- * group commit (batch.c), tried again while the database refuses, and
+ * group commit (submit.c), tried again while the database refuses, and
  * restored from the file when lipad starts (store.h, payments). */
 #include "store/store.h"
 
-#include "store/batch.h"
+#include "store/submit.h"
 #include "store/intake.h"
 #include "store/meters.h"
 #include "store/payments.h"
@@ -95,7 +95,7 @@ bool store_take_payment(struct store *st, const struct payment *p, store_taken_f
         free(t);
         return false;
     }
-    if (!batch_submit(st->batch, take_write, take_done, t))
+    if (!submit_queue(st->submit, take_write, take_done, t))
         take_later(t); /* written: it is stored later, or at the next start */
     return true;
 }
@@ -129,7 +129,7 @@ void st_take_retry(struct store *st, int64_t now)
     pthread_mutex_unlock(&st->retry_lock);
     for (struct take *t = due, *n; t; t = n) {
         n = t->next;
-        if (!batch_submit(st->batch, take_write, take_done, t))
+        if (!submit_queue(st->submit, take_write, take_done, t))
             take_later(t);
     }
 }

@@ -1,9 +1,9 @@
 /* store/ussd: what a USSD hop asks the store: its session (kept in
- * memory, store/hot.c), its caller (cached there), and the end-of-session
+ * memory, store/hop.c), its caller (cached there), and the end-of-session
  * events (store.h, the caller of a USSD hop; USSD sessions and events). */
 #include "store/store.h"
 
-#include "store/hot.h"
+#include "store/hop.h"
 #include "store/store_int.h"
 #include "store/users.h"
 #include "store/ussd.h"
@@ -26,22 +26,22 @@ static const char SQL_EVENT_INSERT[] = "INSERT INTO ussd_events (session_id, pho
 
 enum store_rc store_session_get(struct store *st, const char *id, struct ussd_row *r)
 {
-    return hot_session_get(st->hot, id, r) ? ST_OK : ST_NOT_FOUND;
+    return hop_session_get(st->hop, id, r) ? ST_OK : ST_NOT_FOUND;
 }
 
 enum store_rc store_session_put(struct store *st, const char *id, const char *phone, const struct ussd_row *r)
 {
-    return hot_session_put(st->hot, id, phone, r) ? ST_OK : ST_ERROR;
+    return hop_session_put(st->hop, id, phone, r) ? ST_OK : ST_ERROR;
 }
 
 /* Sessions stay in memory for a minute after their last hop (a caller has
  * about 30 s per screen), or until the cap makes them room for newer ones;
  * one no longer held is rebuilt from AT's text if it comes back
- * (ussd/handler.c). Cached callers stay a minute after their last use. */
+ * (ussd/api.c). Cached callers stay a minute after their last use. */
 enum store_rc store_caller(struct store *st, const char *phone, struct store_caller *c)
 {
-    int64_t gen = atomic_load(&st->gen); /* read before loading: see hot.h */
-    if (hot_caller_get(st->hot, phone, gen, c))
+    int64_t gen = atomic_load(&st->gen); /* read before loading: see hop.h */
+    if (hop_caller_get(st->hop, phone, gen, c))
         return ST_OK;
     sqlite3_stmt *s = st_stmt(st, SQL_CALLER);
     if (!s)
@@ -66,7 +66,7 @@ enum store_rc store_caller(struct store *st, const char *phone, struct store_cal
     st_done(s);
     if (rc != SQLITE_DONE)
         return ST_ERROR;
-    hot_caller_put(st->hot, phone, gen, c);
+    hop_caller_put(st->hop, phone, gen, c);
     return ST_OK;
 }
 

@@ -1,5 +1,5 @@
 /* store/ussd: what a USSD hop asks the store: its session and its caller
- * (both held in memory, store/hot.c) and the end-of-session events.
+ * (both held in memory, store/hop.c) and the end-of-session events.
  *
  * Same rules as store.h: plain structs with fixed caps filled for the
  * caller, any function from any thread, writes serialized by the store. */
@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* ---- the caller of a USSD hop (cached; see store/hot.h) ---- */
+/* ---- the caller of a USSD hop (cached; see store/hop.h) ---- */
 #define STORE_CALLER_METERS 32
 struct store_caller_meter {
     char id[65], name[65];
@@ -33,7 +33,7 @@ enum store_rc store_caller(struct store *st, const char *phone, struct store_cal
 /* ---- USSD sessions and events ----
  * Sessions live in the store's memory only, for a minute after their last
  * hop. A session lipad does not have (after a restart, or a sessionId AT
- * changed) is rebuilt from AT's text by ussd/handler.c, so writing them to
+ * changed) is rebuilt from AT's text by ussd/api.c, so writing them to
  * SQLite would buy nothing; purchases they start are rows like any other. */
 struct ussd_row {
     char state[4096];

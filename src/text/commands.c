@@ -1,4 +1,4 @@
-/* sms/commands: loading and checking the texting commands file, normalizing
+/* text/commands: loading and checking the texting commands file, normalizing
  * inbound text and matching it; see commands.h. The registry of actions
  * below says, for each action, which named groups its patterns may use and
  * must capture, which replies it needs and which placeholders each reply

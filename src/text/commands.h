@@ -1,4 +1,4 @@
-/* sms/commands: the texting commands file (menus/sms.yaml), loaded with
+/* text/commands: the texting commands file (menus/sms.yaml), loaded with
  * libyaml and checked whole before use, and the pure matcher that turns an
  * inbound text into a command, its language and its named groups.
  *

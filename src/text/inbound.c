@@ -1,4 +1,4 @@
-/* sms/inbound: the SMS worker that answers texted commands; see inbound.h.
+/* text/inbound: the SMS worker that answers texted commands; see inbound.h.
  *
  * Who gets what, in which language:
  * - The answer goes in the sender's language: their account's, or for a

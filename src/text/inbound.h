@@ -1,4 +1,4 @@
-/* sms/inbound: answering texted commands. The AT callback (sms/api.c) only
+/* text/inbound: answering texted commands. The AT callback (sms/api.c) only
  * stores an inbound SMS, once per AT id, and wakes the workers; the SMS
  * worker (text_work) takes queued ones oldest first, matches the
  * text against the commands file (text/commands.h), runs the action and
