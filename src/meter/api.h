@@ -16,6 +16,12 @@
  * location are personal data, included only when personal (the admin asks). */
 json_t *meter_json(const struct meter *m, bool personal);
 
+/* For the faces of this folder: loads the meter named by the request's
+ * first path parameter into m, or answers 404 device_not_found (500 when
+ * the store fails) and returns false. */
+struct app;
+bool meter_api_load(struct app *a, struct http_req *req, struct http_resp *resp, struct meter *m);
+
 /* /devices (api_devices.c), its billing and maintenance commands, which
  * call the meter cloud on its lane (api_billing.c), and /meter-user
  * (api_assign.c). */

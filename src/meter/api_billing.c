@@ -25,19 +25,6 @@
 #define DAY_MS (24LL * 3600 * 1000)
 #define TOKEN_DIGITS 20
 
-/* Loads the meter named by the first path parameter or replies 404. */
-static bool load(struct app *a, struct http_req *req, struct http_resp *resp, struct meter *m)
-{
-    enum store_rc rc = store_meter_get(a->store, req->params[0], m);
-    if (rc == ST_OK)
-        return true;
-    if (rc == ST_NOT_FOUND)
-        api_error(req, resp, ERR_NOT_FOUND, "device_not_found", "The requested device does not exist");
-    else
-        api_error(req, resp, ERR_INTERNAL, "internal_error", "could not read the device");
-    return false;
-}
-
 /* What the messages call a device: its name, else its id. */
 static const char *label(const struct meter *m) { return m->name[0] ? m->name : m->id; }
 
@@ -124,7 +111,7 @@ static void devices_add_balance(void *ctx, struct http_req *req, struct http_res
     struct meter_res res;
     int64_t cents;
     json_t *value = NULL;
-    if (!api_require_admin(req, resp, a->cfg.admin_key) || !load(a, req, resp, &m))
+    if (!api_require_admin(req, resp, a->cfg.admin_key) || !meter_api_load(a, req, resp, &m))
         return;
     json_t *body = api_parse(req, resp, fields);
     if (!body)
@@ -187,7 +174,7 @@ static void devices_add_token(void *ctx, struct http_req *req, struct http_resp 
     char digits[TOKEN_DIGITS + 1] = "", mark[65];
     int64_t minute, units;
     json_t *value = NULL;
-    if (!api_require_admin(req, resp, a->cfg.admin_key) || !load(a, req, resp, &m))
+    if (!api_require_admin(req, resp, a->cfg.admin_key) || !meter_api_load(a, req, resp, &m))
         return;
     json_t *body = api_parse(req, resp, fields);
     if (!body)
@@ -273,7 +260,7 @@ static void devices_balance(void *ctx, struct http_req *req, struct http_resp *r
 {
     struct app *a = ctx;
     struct meter m;
-    if (!load(a, req, resp, &m))
+    if (!meter_api_load(a, req, resp, &m))
         return;
     json_t *status = live_status(a, req, resp, &m);
     if (!status)
@@ -292,7 +279,7 @@ static void devices_usage(void *ctx, struct http_req *req, struct http_resp *res
 {
     struct app *a = ctx;
     struct meter m;
-    if (!load(a, req, resp, &m))
+    if (!meter_api_load(a, req, resp, &m))
         return;
     json_t *status = live_status(a, req, resp, &m);
     if (!status)
@@ -339,7 +326,7 @@ static void devices_set_price(void *ctx, struct http_req *req, struct http_resp 
     struct meter_res res;
     int64_t cents;
     json_t *value = NULL;
-    if (!api_require_admin(req, resp, a->cfg.admin_key) || !load(a, req, resp, &m))
+    if (!api_require_admin(req, resp, a->cfg.admin_key) || !meter_api_load(a, req, resp, &m))
         return;
     json_t *body = api_parse(req, resp, fields);
     if (!body)
@@ -379,7 +366,7 @@ static void devices_reset_balance(void *ctx, struct http_req *req, struct http_r
 {
     struct app *a = ctx;
     struct meter m;
-    if (!api_require_admin(req, resp, a->cfg.admin_key) || !load(a, req, resp, &m))
+    if (!api_require_admin(req, resp, a->cfg.admin_key) || !meter_api_load(a, req, resp, &m))
         return;
     simple_command(a, req, resp, &m, "clear_energy", json_true());
 }
@@ -389,7 +376,7 @@ static void devices_prepayment_mode(void *ctx, struct http_req *req, struct http
     struct app *a = ctx;
     struct meter m;
     const char *enable = http_query(req, "enable");
-    if (!api_require_admin(req, resp, a->cfg.admin_key) || !load(a, req, resp, &m))
+    if (!api_require_admin(req, resp, a->cfg.admin_key) || !meter_api_load(a, req, resp, &m))
         return;
     if (enable && !str_ieq(enable, "true") && !str_ieq(enable, "false")) {
         api_error(req, resp, ERR_VALIDATION, "validation_error", "enable: true or false");

@@ -166,8 +166,7 @@ static void devices_list(void *ctx, struct http_req *req, struct http_resp *resp
     api_ok(req, resp, 200, NULL, json_pack("{s:I, s:o}", "count", (json_int_t)json_array_size(arr), "devices", arr));
 }
 
-/* Loads the meter named by the first path parameter or replies 404. */
-static bool load(struct app *a, struct http_req *req, struct http_resp *resp, struct meter *m)
+bool meter_api_load(struct app *a, struct http_req *req, struct http_resp *resp, struct meter *m)
 {
     enum store_rc rc = store_meter_get(a->store, req->params[0], m);
     if (rc == ST_OK)
@@ -198,7 +197,7 @@ static void devices_get(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     struct meter m;
-    if (!load(a, req, resp, &m))
+    if (!meter_api_load(a, req, resp, &m))
         return;
     json_t *status = NULL;
     struct meter_res res = {0};
@@ -238,7 +237,7 @@ static void devices_update(void *ctx, struct http_req *req, struct http_resp *re
     json_t *body = api_parse(req, resp, device_fields + 2); /* id/deviceId are fixed */
     if (!body)
         return;
-    if (load(a, req, resp, &m) && apply_fields(req, resp, body, &m)) {
+    if (meter_api_load(a, req, resp, &m) && apply_fields(req, resp, body, &m)) {
         if (store_meter_update(a->store, &m) == ST_OK && store_meter_get(a->store, m.id, &m) == ST_OK)
             api_ok(req, resp, 200, NULL, meter_json(&m, true));
         else
@@ -251,7 +250,7 @@ static void devices_delete(void *ctx, struct http_req *req, struct http_resp *re
 {
     struct app *a = ctx;
     struct meter m;
-    if (!api_require_admin(req, resp, a->cfg.admin_key) || !load(a, req, resp, &m))
+    if (!api_require_admin(req, resp, a->cfg.admin_key) || !meter_api_load(a, req, resp, &m))
         return;
     enum store_rc rc = store_meter_delete(a->store, m.id);
     if (rc == ST_OK)
@@ -268,7 +267,7 @@ static void devices_assign(void *ctx, struct http_req *req, struct http_resp *re
     struct app *a = ctx;
     static const struct field fields[] = {{"userId", F_ID, F_REQUIRED, 1, 0}, {NULL, 0, 0, 0, 0}};
     struct meter m;
-    if (!api_require_admin(req, resp, a->cfg.admin_key) || !load(a, req, resp, &m))
+    if (!api_require_admin(req, resp, a->cfg.admin_key) || !meter_api_load(a, req, resp, &m))
         return;
     json_t *body = api_parse(req, resp, fields);
     if (!body)
@@ -297,7 +296,7 @@ static void devices_unassign(void *ctx, struct http_req *req, struct http_resp *
     struct app *a = ctx;
     struct meter m;
     int64_t uid;
-    if (!api_require_admin(req, resp, a->cfg.admin_key) || !load(a, req, resp, &m))
+    if (!api_require_admin(req, resp, a->cfg.admin_key) || !meter_api_load(a, req, resp, &m))
         return;
     if (!str_to_i64(req->params[1], 1, INT64_MAX, &uid)) {
         api_error(req, resp, ERR_VALIDATION, "validation_error", "userId: must be a positive whole number");
@@ -318,7 +317,7 @@ static void devices_users(void *ctx, struct http_req *req, struct http_resp *res
 {
     struct app *a = ctx;
     struct meter m;
-    if (!api_require_admin(req, resp, a->cfg.admin_key) || !load(a, req, resp, &m))
+    if (!api_require_admin(req, resp, a->cfg.admin_key) || !meter_api_load(a, req, resp, &m))
         return;
     json_t *arr = json_array();
     if (store_meter_users_each(a->store, m.id, add_user, arr) != ST_OK) {

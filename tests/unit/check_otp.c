@@ -16,7 +16,6 @@
 #include "util/str.h"
 
 #include <check.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -157,18 +156,11 @@ static void db_setup(void)
     ck_assert_msg(A.store != NULL, "store_open: %s", err);
 }
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    remove(path);
-    return 0;
-}
-
 static void db_teardown(void)
 {
     store_close(A.store);
     pthread_mutex_destroy(&A.wake_lock);
-    nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    test_tmp_remove(tmpdir);
 }
 
 /* A water order of liters for PHONE, paid: finished through the kind table

@@ -10,20 +10,12 @@
 #include "util/str.h"
 
 #include <check.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 static char tmpdir[256];
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    remove(path);
-    return 0;
-}
 
 static void tmp_setup(void)
 {
@@ -34,7 +26,7 @@ static void tmp_setup(void)
 
 static void tmp_teardown(void)
 {
-    nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    test_tmp_remove(tmpdir);
 }
 
 /* ---------- outbox: keeping texts within the parts ---------- */

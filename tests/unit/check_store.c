@@ -18,7 +18,6 @@
 #include "util/str.h"
 
 #include <check.h>
-#include <ftw.h>
 #include <sys/stat.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -58,18 +57,11 @@ static void root_setup(void)
     }
 }
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    remove(path);
-    return 0;
-}
-
 /* Runs in the parent after the test case, so a failed test (whose forked
  * child never reaches teardown) leaves nothing behind either. */
 static void root_teardown(void)
 {
-    nftw(rootdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    test_tmp_remove(rootdir);
 }
 
 static void setup(void)

@@ -13,7 +13,6 @@
 #include "util/str.h"
 
 #include <check.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,13 +35,6 @@ static struct text_commands *shipped(void)
 
 static char tmpdir[256];
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    remove(path);
-    return 0;
-}
-
 static void tmp_setup(void)
 {
     const char *base = getenv("TMPDIR");
@@ -52,7 +44,7 @@ static void tmp_setup(void)
 
 static void tmp_teardown(void)
 {
-    nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    test_tmp_remove(tmpdir);
 }
 
 /* ---------- normalizing ---------- */

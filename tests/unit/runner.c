@@ -3,7 +3,21 @@
 
 #include "util/httpc.h"
 
+#include <ftw.h>
+#include <stdio.h>
 #include <stdlib.h>
+
+static int remove_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    remove(path);
+    return 0;
+}
+
+void test_tmp_remove(const char *dir)
+{
+    nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 int main(void)
 {

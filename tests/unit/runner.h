@@ -9,4 +9,7 @@
 /* The runner's suite (called once, before anything runs). */
 Suite *test_suite(void);
 
+/* Removes dir and everything in it (a test's temporary directory). */
+void test_tmp_remove(const char *dir);
+
 #endif

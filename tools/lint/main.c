@@ -125,7 +125,9 @@ static bool ends_with(const char *s, const char *suf)
     return a >= b && !strcmp(s + a - b, suf);
 }
 
-static void walk(const char *dir)
+/* Calls fn with every file under dir (fuzz corpora and crash inputs are
+ * data, not the tree's text). */
+static void walk(const char *dir, void (*fn)(const char *path))
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -139,17 +141,23 @@ static void walk(const char *dir)
         struct stat st;
         if (stat(p, &st) != 0)
             continue;
-        if (S_ISDIR(st.st_mode)) {
-            if (strcmp(e->d_name, "corpus") && strcmp(e->d_name, "crashes"))
-                walk(p);
-        } else if ((ends_with(p, ".c") || ends_with(p, ".h")) && nfiles < MAX_FILES) {
-            struct file *f = &files[nfiles];
-            snprintf(f->path, sizeof f->path, "%s", p);
-            if ((f->raw = slurp(p, &f->len)) && (f->code = blank(f->raw, f->len)))
-                nfiles++;
-        }
+        if (S_ISDIR(st.st_mode) && strcmp(e->d_name, "corpus") && strcmp(e->d_name, "crashes"))
+            walk(p, fn);
+        else if (S_ISREG(st.st_mode))
+            fn(p);
     }
     closedir(d);
+}
+
+/* A C file of the tree, read for the C rules. */
+static void add_source(const char *p)
+{
+    if (!(ends_with(p, ".c") || ends_with(p, ".h")) || nfiles >= MAX_FILES)
+        return;
+    struct file *f = &files[nfiles];
+    snprintf(f->path, sizeof f->path, "%s", p);
+    if ((f->raw = slurp(p, &f->len)) && (f->code = blank(f->raw, f->len)))
+        nfiles++;
 }
 
 static int line_of(const char *s, size_t off)
@@ -591,29 +599,12 @@ static void outside_file(const char *path)
     free(s);
 }
 
-static void outside_dir(const char *dir)
+/* A text file of the tree that is not C (docs, scripts, menus, SQL). */
+static void outside_text(const char *p)
 {
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        char p[1024];
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        struct stat st;
-        if (stat(p, &st) != 0)
-            continue;
-        if (S_ISDIR(st.st_mode)) {
-            if (strcmp(e->d_name, "corpus") && strcmp(e->d_name, "crashes"))
-                outside_dir(p);
-        } else if (ends_with(p, ".md") || ends_with(p, ".sh") || ends_with(p, ".yaml") || ends_with(p, ".sql") ||
-                   ends_with(p, ".lua")) {
-            outside_file(p);
-        }
-    }
-    closedir(d);
+    if (ends_with(p, ".md") || ends_with(p, ".sh") || ends_with(p, ".yaml") || ends_with(p, ".sql") ||
+        ends_with(p, ".lua"))
+        outside_file(p);
 }
 
 int main(int argc, char **argv)
@@ -623,9 +614,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: lipa-lint (from the repository's top folder)\n");
         return 2;
     }
-    walk("src");
-    walk("tools");
-    walk("tests");
+    walk("src", add_source);
+    walk("tools", add_source);
+    walk("tests", add_source);
     if (!nfiles) {
         fprintf(stderr, "lipa-lint: no sources under src/, tools/, tests/: run it from the top folder\n");
         return 2;
@@ -636,10 +627,10 @@ int main(int argc, char **argv)
         outside(files[i].path, files[i].raw);
     }
     cycles();
-    outside_dir("docs");
-    outside_dir("menus");
-    outside_dir("db");
-    outside_dir("tools");
+    walk("docs", outside_text);
+    walk("menus", outside_text);
+    walk("db", outside_text);
+    walk("tools", outside_text);
     outside_file("README.md");
     outside_file("Makefile");
     if (problems)
