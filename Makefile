@@ -6,7 +6,7 @@
 #   src/*/*.c      -> build/<variant>/liblipa.a (everything but src/main.c)
 #   src/main.c     -> bin/lipad
 #   tools/X/*.c    -> bin/lipa-X
-#   tests/unit/check_*.c -> one Check runner per module
+#   tests/unit/check_*.c -> one Check runner per module (with runner.c, fake.c)
 #   tests/fuzz/NAME.c    -> one fuzz target: build/fuzz/fuzzers/NAME
 #                           (libFuzzer) and build/san/tests/fuzz_NAME (the
 #                           replay of its kept inputs in make check)
@@ -47,6 +47,7 @@ LIB      := $(OBJDIR)/liblipa.a
 TOOLS    := $(patsubst tools/%/,%,$(wildcard tools/*/))
 TOOL_BIN := $(TOOLS:%=$(BINDIR)/lipa-%)
 UNIT_SRC := $(wildcard tests/unit/check_*.c)
+UNIT_SUPPORT := $(OBJDIR)/tests/unit/runner.o $(OBJDIR)/tests/unit/fake.o
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(OBJDIR)/tests/%)
 E2E_SRC  := $(wildcard tests/e2e/*.c)
 # fuzz.c (the wrapped log, HTTP client and headers) and replay.c (a main for
@@ -94,7 +95,7 @@ $(BINDIR)/lipa-%: $$(foreach f,$$(wildcard tools/$$*/*.c),$(OBJDIR)/$$(basename 
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(OBJDIR)/tests/check_%: $(OBJDIR)/tests/unit/check_%.o $(LIB)
+$(OBJDIR)/tests/check_%: $(OBJDIR)/tests/unit/check_%.o $(UNIT_SUPPORT) $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
@@ -119,11 +120,12 @@ e2e-bin: $(OBJDIR)/tests/run_e2e $(BINDIR)/lipad $(TOOL_BIN)
 fuzz-replay-bin: $(FUZZ_TARGETS:%=$(OBJDIR)/tests/fuzz_%)
 fuzz-bin: $(FUZZ_TARGETS:%=$(OBJDIR)/fuzzers/%)
 
-# The whole suite under ASan+UBSan: unit runners, the replay of every kept
-# fuzz input, then end-to-end journeys against the real lipad and the
-# sandbox on loopback.
+# The tree's own rules first (bin/lipa-lint: banned calls, layers, library
+# owners, headers used, no cycle, nothing outside), then the whole suite
+# under ASan+UBSan: unit runners, the replay of every kept fuzz input, then
+# end-to-end journeys against the real lipad and the sandbox on loopback.
 check: deps
-	@$(MAKE) --no-print-directory SANITIZER=1 unit-bin fuzz-replay-bin e2e-bin
+	@$(MAKE) --no-print-directory SANITIZER=1 lint unit-bin fuzz-replay-bin e2e-bin
 	@tools/run-tests.sh build/san
 
 # Each target for FUZZ_SECONDS (30) with its kept corpus
@@ -156,9 +158,14 @@ bench-memory: deps
 	@$(MAKE) --no-print-directory all
 	@tools/bench-memory.sh
 
-lint:
-	@! grep -nE '\b(strcpy|sprintf|atoi|strtok|gets|strcat)\(' src/*/*.c tools/*/*.c || \
-	  { echo "banned call above"; exit 1; }
+# the linter needs nothing but libc, so it builds before (and without) the rest
+$(BINDIR)/lipa-lint: $(OBJDIR)/tools/lint/main.o
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^
+
+lint: $(BINDIR)/lipa-lint
+	@$(BINDIR)/lipa-lint
 
 clean:
 	rm -rf build bin

@@ -14,7 +14,7 @@ CREATE TABLE users (
     updated_at  INTEGER NOT NULL
 );
 
--- A meter is a device of document 002; its id is the meterId of document 000.
+-- A meter is a device of the devices face; its id is the meterId of the meter-purchase face.
 CREATE TABLE meters (
     id            TEXT PRIMARY KEY,
     device_id     TEXT NOT NULL UNIQUE,            -- the meter cloud's id

@@ -1,4 +1,4 @@
--- lipa schema, version 4: what water orders (document 001) keep beyond a
+-- lipa schema, version 4: what water orders (the water face) keep beyond a
 -- payment's common columns: the request's metadata, and for Paystack the
 -- buyer's e-mail, the hosted checkout and what Paystack last said.
 ALTER TABLE payments ADD COLUMN metadata TEXT;                                  -- JSON object from the request

@@ -1,5 +1,5 @@
 -- lipa schema, version 5: one-time water codes and the stations that check
--- them (document 001). No code and no station key rests here in the clear:
+-- them (the water face). No code and no station key rests here in the clear:
 -- a code is kept as HMAC-SHA256(pepper, reference || code), a key as
 -- HMAC-SHA256(pepper, key), both 64 lower-case hex.
 
@@ -7,7 +7,7 @@
 -- once, at registration. A station that enters too many wrong codes in a
 -- LIPA_RATE_WINDOW is refused for the rest of it (src/otp).
 CREATE TABLE stations (
-    id               TEXT PRIMARY KEY,               -- document 001's stationId
+    id               TEXT PRIMARY KEY,               -- the water face's stationId
     name             TEXT NOT NULL DEFAULT '',
     location         TEXT NOT NULL DEFAULT '',
     pulses_per_liter INTEGER NOT NULL CHECK (pulses_per_liter > 0),

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # make bench: lipad against the sandbox with LIPA_BENCH_CALLERS callers
 # (default 1000: +254700000000 to +254700000999), one meter each, driven by
-# the benchmark's run.sh (in LIPA_BENCH_DIR) side by side with the Node.js
-# anchor; the sessions are spread over all those callers. Figures go to
-# docs/performance.md by hand, with the date.
+# the side-by-side USSD benchmark kit (its run.sh, against the usual Node.js
+# way) found in LIPA_BENCH_DIR; the sessions are spread over all those
+# callers. Today's figures go to docs/performance.md by hand.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bench_dir=${LIPA_BENCH_DIR:-../shared/bench}
-[ -x "$bench_dir/run.sh" ] || { echo "bench: $bench_dir/run.sh not found (set LIPA_BENCH_DIR)" >&2; exit 2; }
+bench_dir=${LIPA_BENCH_DIR:-}
+[ -n "$bench_dir" ] && [ -x "$bench_dir/run.sh" ] ||
+  { echo "bench: set LIPA_BENCH_DIR to the benchmark kit's folder (the one with run.sh)" >&2; exit 2; }
 . tools/bench-start.sh
 echo "callers: $NPHONES"
 "$bench_dir/run.sh" "http://127.0.0.1:$LIPA_PORT" | tee var/bench-run.txt

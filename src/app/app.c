@@ -2,14 +2,20 @@
  * see app.h. */
 #include "app/app.h"
 
+#include "meter/meter.h"
+#include "otp/otp.h"
+#include "pay/pay.h"
 #include "pay/paystack.h"
 #include "http/ratelimit.h"
 #include "pay/prompts.h"
-#include "pay/pushwait.h"
+#include "pay/api_wait.h"
 #include "pay/purchase.h"
 #include "pay/topup.h"
-#include "sms/commands.h"
-#include "sms/inbound.h"
+#include "sms/sms.h"
+#include "store/meters.h"
+#include "store/sms.h"
+#include "text/commands.h"
+#include "text/inbound.h"
 #include "sms/outbox.h"
 #include "ussd/ussd.h"
 #include "water/water.h"
@@ -40,6 +46,33 @@ static void make_parent(const char *path)
         log_warn("app.mkdir_failed", "dir=%s errno=%d", dir, errno);
 }
 
+/* What SMS bodies may hold, rendered at send time by whoever owns the
+ * secret: a new kind of secret is one line here. */
+static const struct outbox_placeholder placeholders[] = {
+    {"{token}", "0000 0000 0000 0000 0000", purchase_render_token},
+    {"{code}", "000000", otp_render_code},
+    {NULL, NULL, NULL},
+};
+
+/* The providers lipad knows, by the name their LIPA_*_PROVIDER setting
+ * takes (the setting's choices list the same names, so a name here is
+ * always found): a second provider is its own file and a line here. */
+struct named {
+    const char *name;
+    const void *provider;
+};
+static const struct named pay_providers[] = {{"daraja", &pay_daraja}, {NULL, NULL}};
+static const struct named sms_providers[] = {{"at", &sms_at}, {NULL, NULL}};
+static const struct named meter_providers[] = {{"tuya", &meter_tuya}, {NULL, NULL}};
+
+static const void *pick(const struct named *t, const char *name)
+{
+    for (; t->name; t++)
+        if (!strcmp(t->name, name))
+            return t->provider;
+    return NULL;
+}
+
 bool app_init(struct app *a, char *err, size_t errsz)
 {
     pthread_mutex_init(&a->menus_lock, NULL);
@@ -48,6 +81,7 @@ bool app_init(struct app *a, char *err, size_t errsz)
     for (size_t i = 0; i < sizeof a->wake / sizeof a->wake[0]; i++)
         pthread_cond_init(&a->wake[i], NULL);
     a->started_at = now_ms();
+    a->placeholders = placeholders;
     if (a->cfg.log_debug)
         log_set_level(LOG_DEBUG);
 
@@ -75,25 +109,30 @@ bool app_init(struct app *a, char *err, size_t errsz)
     struct buf errors;
     buf_init(&errors, 64 * 1024);
     a->menus = ussd_menus_load(a->cfg.menus, &errors);
-    if (!a->menus || !sms_commands_load_dir(a->cfg.menus, &a->sms_commands, &errors)) {
+    if (!a->menus || !text_commands_load_dir(a->cfg.menus, &a->text_commands, &errors)) {
         snprintf(err, errsz, "LIPA_MENUS: menus in %s refused:\n%s", a->cfg.menus,
                  errors.data ? errors.data : "");
         buf_free(&errors);
         return false;
     }
-    if (!a->sms_commands)
-        log_warn("sms.commands_off", "dir=%s file=%s reason=missing", a->cfg.menus, SMS_COMMANDS_FILE);
+    if (!a->text_commands)
+        log_warn("sms.commands_off", "dir=%s file=%s reason=missing", a->cfg.menus, TEXT_COMMANDS_FILE);
     buf_free(&errors);
 
-    a->pay = &pay_daraja;
-    a->sms = &sms_at;
-    a->meter = &meter_tuya;
+    a->pay = pick(pay_providers, a->cfg.pay_provider);
+    a->sms = pick(sms_providers, a->cfg.sms_provider);
+    a->meter = pick(meter_providers, a->cfg.meter_provider);
+    if (!a->pay || !a->sms || !a->meter) {
+        snprintf(err, errsz, "LIPA_PAY_PROVIDER, LIPA_SMS_PROVIDER, LIPA_METER_PROVIDER: unknown provider");
+        return false;
+    }
     a->pay_st = a->pay->create(&a->cfg);
     a->sms_st = a->sms->create(&a->cfg);
     a->meter_st = a->meter->create(&a->cfg);
     a->paystack = paystack_new(&a->cfg);
     a->prompts = prompts_new();
     a->pushwait = pushwait_new();
+    a->pushed = pushwait_pushed;
     if (a->cfg.phone_rate_limit > 0 &&
         !(a->phone_limit = ratelimit_new(a->cfg.phone_rate_limit, a->cfg.phone_rate_window, 0))) {
         snprintf(err, errsz, "out of memory");
@@ -110,6 +149,11 @@ void app_free(struct app *a)
 {
     if (a->store)
         store_maintain(a->store);
+    /* the store first: closing it runs what the committer still holds, and
+     * their callbacks (a purchase stored: prompts_hold, app_wake) use the
+     * rest of the context */
+    store_close(a->store);
+    a->store = NULL;
     if (a->pay_st)
         a->pay->destroy(a->pay_st);
     if (a->sms_st)
@@ -121,8 +165,7 @@ void app_free(struct app *a)
     pushwait_free(a->pushwait);
     ratelimit_free(a->phone_limit);
     ussd_menus_unref(a->menus);
-    sms_commands_unref(a->sms_commands);
-    store_close(a->store);
+    text_commands_unref(a->text_commands);
     pthread_mutex_destroy(&a->menus_lock);
     pthread_mutex_destroy(&a->health_lock);
     pthread_mutex_destroy(&a->wake_lock);
@@ -143,21 +186,21 @@ bool app_reload_menus(struct app *a, struct buf *errors)
 {
     struct ussd_menus *fresh = ussd_menus_load(a->cfg.menus, errors);
     /* the texting commands (sms.yaml) swap with the menus, or neither does */
-    struct sms_commands *cmds = NULL;
-    bool sms_ok = sms_commands_load_dir(a->cfg.menus, &cmds, errors);
+    struct text_commands *cmds = NULL;
+    bool sms_ok = text_commands_load_dir(a->cfg.menus, &cmds, errors);
     if (!fresh || !sms_ok) {
         ussd_menus_unref(fresh);
-        sms_commands_unref(cmds);
+        text_commands_unref(cmds);
         return false;
     }
     pthread_mutex_lock(&a->menus_lock);
     struct ussd_menus *old = a->menus;
-    struct sms_commands *old_cmds = a->sms_commands;
+    struct text_commands *old_cmds = a->text_commands;
     a->menus = fresh;
-    a->sms_commands = cmds;
+    a->text_commands = cmds;
     pthread_mutex_unlock(&a->menus_lock);
     ussd_menus_unref(old); /* hops still holding it keep it alive */
-    sms_commands_unref(old_cmds);
+    text_commands_unref(old_cmds);
     return true;
 }
 
@@ -193,7 +236,7 @@ static const struct worker workers[] = {
     {"payments", purchase_work, WORK_PAYMENTS},
     {"topups", topup_work, WORK_TOPUPS},
     {"outbox", outbox_work, WORK_OUTBOX},
-    {"sms", sms_inbound_work, WORK_SMS},
+    {"text", text_work, WORK_TEXT},
     {"maintain", maintain_work, 0},
     {"paystack", water_paystack_work, WORK_PAYSTACK},
 };

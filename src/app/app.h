@@ -6,10 +6,6 @@
 #ifndef LIPA_APP_H
 #define LIPA_APP_H
 
-#include "http/server.h"
-#include "meter/meter.h"
-#include "pay/pay.h"
-#include "sms/sms.h"
 #include "store/store.h"
 #include "util/buf.h"
 #include "util/config.h"
@@ -18,12 +14,16 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+struct meter_provider;
+struct outbox_placeholder;
+struct payment;
+struct pay_provider;
+struct sms_provider;
 struct ussd_menus;
-struct sms_commands;
+struct text_commands;
 struct prompts;
 struct pushwait;
 struct ratelimit;
-struct http_server;
 
 enum provider_id { PROV_DARAJA, PROV_AT, PROV_TUYA, PROV_COUNT };
 
@@ -40,7 +40,7 @@ struct app {
 
     pthread_mutex_t menus_lock;
     struct ussd_menus *menus;
-    struct sms_commands *sms_commands; /* menus/sms.yaml; NULL: texting off (sms/inbound.h) */
+    struct text_commands *text_commands; /* menus/sms.yaml; NULL: texting off (text/inbound.h) */
 
     const struct pay_provider *pay;
     void *pay_st;
@@ -50,7 +50,13 @@ struct app {
     void *meter_st;
     void *paystack;             /* struct paystack (pay/paystack.h): water orders */
     struct prompts *prompts;    /* M-Pesa prompts awaiting an answer (pay/prompts.h) */
-    struct pushwait *pushwait;  /* REST requests parked until their STK push (pay/pushwait.h) */
+    /* the placeholders of SMS bodies and who renders them (sms/outbox.h),
+     * ended by a NULL name */
+    const struct outbox_placeholder *placeholders;
+    struct pushwait *pushwait;  /* REST requests parked until their STK push (pay/api_wait.h) */
+    /* the payment worker's word that p's push outcome is stored, for the
+     * REST requests waiting for it (app.c sets pushwait_pushed; NULL: none) */
+    void (*pushed)(struct app *a, const struct payment *p);
     /* payment requests a public face may start per payer phone
      * (LIPA_PHONE_RATE_LIMIT per LIPA_PHONE_RATE_WINDOW; NULL: no limit):
      * an M-Pesa prompt rings someone's phone, so nobody may ring it
@@ -91,13 +97,13 @@ enum app_work {
     WORK_PAYMENTS = 1u << 0,   /* purchases to push, callbacks to apply */
     WORK_TOPUPS = 1u << 1,
     WORK_OUTBOX = 1u << 2,     /* SMS to send */
-    WORK_SMS = 1u << 3,        /* inbound SMS to answer */
+    WORK_TEXT = 1u << 3,        /* inbound SMS to answer */
     WORK_PAYSTACK = 1u << 4,
 };
 void app_wake(struct app *a, unsigned what);
 
 /* Workers: payment (STK push and settling), top-up, outbox, inbound SMS
- * (sms/inbound.h), store upkeep, Paystack sweeper. */
+ * (text/inbound.h), store upkeep, Paystack sweeper. */
 bool app_workers_start(struct app *a);
 void app_workers_stop(struct app *a);
 

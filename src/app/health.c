@@ -1,15 +1,17 @@
-/* app/health: GET /api/health (document 001's shape, with lipa's database,
+/* app/health: GET /api/health (the water face's shape, with lipa's database,
  * provider and outbox facts) and GET /metrics (Prometheus text). */
 #include "app/app.h"
 #include "app/routes.h"
 #include "http/api.h"
+#include "store/payments.h"
+#include "store/sms.h"
 #include "util/str.h"
 
 #include <stdio.h>
 
 static const char *const provider_names[PROV_COUNT] = {"daraja", "africastalking", "tuya"};
 
-void app_health(void *ctx, struct http_req *req, struct http_resp *resp)
+static void app_health(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     bool db = store_ping(a->store);
@@ -44,7 +46,7 @@ void app_health(void *ctx, struct http_req *req, struct http_resp *resp)
     }
 }
 
-void app_metrics(void *ctx, struct http_req *req, struct http_resp *resp)
+static void app_metrics(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     struct store_memory m;
@@ -73,3 +75,9 @@ void app_metrics(void *ctx, struct http_req *req, struct http_resp *resp)
                (long long)store_outbox_depth(a->store), store_take_waiting(a->store), (long long)m.sessions,
                (long long)m.callers, (long long)m.bytes, (long long)m.sessions_dropped, (long long)m.callers_dropped);
 }
+
+const struct http_route ops_routes[] = {
+    {"GET", "/api/health", app_health, ENV_DATA, 0},
+    {"GET", "/metrics", app_metrics, ENV_PLAIN, 0},
+    {NULL, NULL, NULL, 0, 0},
+};

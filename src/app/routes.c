@@ -1,75 +1,44 @@
-/* app/routes: every endpoint lipad serves, with the envelope of the seed
- * document that owns it (see http/api.h). */
+/* app/routes: every endpoint lipad serves. Each face keeps its own table
+ * of its own (static) handlers, with the envelope of its replies and the
+ * lane of the handlers that call a provider; this file joins them. */
 #include "app/routes.h"
 
 #include "app/app.h"
 #include "http/api.h"
 #include "meter/api.h"
+#include "otp/api.h"
 #include "pay/api.h"
-#include "user/user.h"
-#include "ussd/handler.h"
+#include "sms/api.h"
+#include "user/api.h"
+#include "ussd/api.h"
+#include "water/api.h"
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
-static const struct http_route core_routes[] = {
-    /* Africa's Talking */
-    {"POST", "/api/ussd", ussd_hop, ENV_PLAIN, 0},
-    {"POST", "/api/ussd/events", ussd_event, ENV_PLAIN, 0},
-    /* operations */
-    {"GET", "/api/health", app_health, ENV_DATA, 0},
-    {"GET", "/metrics", app_metrics, ENV_PLAIN, 0},
-    /* lipa's users */
-    {"POST", "/users", user_create, ENV_PLAIN, 0},
-    {"GET", "/users", user_list, ENV_PLAIN, 0},
-    {"GET", "/users/{id}", user_get, ENV_PLAIN, 0},
-    /* document 002: devices */
-    {"GET", "/devices", devices_list, ENV_DEVICE, 0},
-    {"POST", "/devices", devices_create, ENV_DEVICE, 0},
-    {"GET", "/devices/{id}", devices_get, ENV_DEVICE, LANE_METER},
-    {"PUT", "/devices/{id}", devices_update, ENV_DEVICE, 0},
-    {"DELETE", "/devices/{id}", devices_delete, ENV_DEVICE, 0},
-    {"POST", "/devices/{id}/assign", devices_assign, ENV_DEVICE, 0},
-    {"DELETE", "/devices/{id}/assign/{userId}", devices_unassign, ENV_DEVICE, 0},
-    {"GET", "/devices/{id}/users", devices_users, ENV_DEVICE, 0},
-    {"POST", "/devices/refresh", devices_refresh, ENV_DEVICE, LANE_METER},
-    {"POST", "/devices/{id}/add-balance", devices_add_balance, ENV_DEVICE, LANE_METER},
-    {"POST", "/devices/{id}/add-token", devices_add_token, ENV_DEVICE, LANE_METER},
-    {"GET", "/devices/{id}/balance", devices_balance, ENV_DEVICE, LANE_METER},
-    {"GET", "/devices/{id}/usage", devices_usage, ENV_DEVICE, LANE_METER},
-    {"POST", "/devices/{id}/set-price", devices_set_price, ENV_DEVICE, LANE_METER},
-    {"POST", "/devices/{id}/reset-balance", devices_reset_balance, ENV_DEVICE, LANE_METER},
-    {"POST", "/devices/{id}/prepayment-mode", devices_prepayment_mode, ENV_DEVICE, LANE_METER},
-    /* document 000: assignments and M-Pesa */
-    {"POST", "/meter-user/assign", mu_assign, ENV_PLAIN, 0},
-    {"POST", "/meter-user/unassign", mu_unassign, ENV_PLAIN, 0},
-    {"GET", "/meter-user/user/{userId}/meters", mu_user_meters, ENV_PLAIN, 0},
-    {"GET", "/meter-user/meter/{meterId}/users", mu_meter_users, ENV_PLAIN, 0},
-    {"GET", "/meter-user/is-assigned", mu_is_assigned, ENV_PLAIN, 0},
-    {"POST", "/meter-user/generate-assignments", mu_generate, ENV_PLAIN, 0},
-    {"POST", "/mpesa/payment", mpesa_payment, ENV_PLAIN, 0},
-    {"GET", "/mpesa/status/{checkoutRequestId}", mpesa_status, ENV_PLAIN, 0},
-    {"POST", "/mpesa/callback", mpesa_callback, ENV_PLAIN, 0},
-    {"GET", "/mpesa/transactions", mpesa_transactions, ENV_PLAIN, 0},
-    {NULL, NULL, NULL, 0, 0},
-};
-
-/* Each domain keeps its own table; lipad serves them in this order (the
- * first match wins, so a document's specific paths come before patterns
- * of another that could shadow them). */
+/* lipad serves the tables in this order; the first match wins, so a face's
+ * specific paths come before another's patterns that could shadow them */
 static const struct http_route *const tables[] = {
-    core_routes, water_routes, otp_routes, sms_routes,
+    ussd_routes, ops_routes, user_routes, device_routes, billing_routes, meter_user_routes, mpesa_routes,
+    water_routes, otp_routes, sms_routes,
 };
 
-static struct http_route all_routes[256];
+static struct http_route *all_routes;
 
 static void build(void)
 {
     size_t n = 0;
     for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
-        for (const struct http_route *r = tables[t]; r->method && n + 1 < sizeof all_routes / sizeof all_routes[0]; r++)
+        for (const struct http_route *r = tables[t]; r->method; r++)
+            n++;
+    all_routes = calloc(n + 1, sizeof *all_routes); /* the NULL method ends it */
+    if (!all_routes)
+        return;
+    n = 0;
+    for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
+        for (const struct http_route *r = tables[t]; r->method; r++)
             all_routes[n++] = *r;
-    all_routes[n] = (struct http_route){NULL, NULL, NULL, 0, 0};
 }
 
 const struct http_route *app_routes(void)
@@ -108,7 +77,9 @@ void app_on_error(void *ctx, const struct http_req *req, struct http_resp *resp,
         fake.envelope = ENV_DATA;
     r.route = &fake;
     int lane = req->route ? req->route->lane : 0;
-    if (status == 503)
+    if (status == 503 && !req->route) /* answered as lipad stops */
+        api_error(&r, resp, ERR_UNAVAILABLE, NULL, "The service is restarting; try again shortly");
+    else if (status == 503)
         api_error(&r, resp, ERR_UNAVAILABLE, NULL, "Too many requests are waiting for %s; try again shortly",
                   lane_provider(lane));
     else if (status == 504)

@@ -1,5 +1,5 @@
-/* app/routes: lipad's route table and the app-level handlers (health,
- * metrics). Every endpoint lipad serves is listed in routes.c. */
+/* app/routes: lipad's routes, joined from every face's own table, and
+ * the operations faces (health, metrics) of app/health.c. */
 #ifndef LIPA_ROUTES_H
 #define LIPA_ROUTES_H
 
@@ -18,15 +18,11 @@ struct app;
  * LIPA_REST_WAIT_MS); lanes has room for LANE_COUNT. */
 void app_lanes(const struct app *a, struct http_lane *lanes);
 
-/* Every route of lipad: the domain tables below, joined once. */
+/* Every route of lipad, the faces' tables joined once (NULL when out of
+ * memory at the first call). */
 const struct http_route *app_routes(void);
-/* Domain route tables (each ends with a NULL method). */
-extern const struct http_route water_routes[]; /* src/water/api.c: document 001 payments */
-extern const struct http_route otp_routes[];   /* src/otp/api.c: document 001 OTPs, stations */
-extern const struct http_route sms_routes[];   /* src/sms/api.c: inbound SMS, reports */
-
-void app_health(void *ctx, struct http_req *req, struct http_resp *resp);
-void app_metrics(void *ctx, struct http_req *req, struct http_resp *resp);
+/* GET /api/health and GET /metrics (app/health.c). */
+extern const struct http_route ops_routes[];
 /* Replies for 404/405/413, and 503/504 from a lane, in the envelope of the
  * route (or of the path's face when no route matched). */
 void app_on_error(void *ctx, const struct http_req *req, struct http_resp *resp, int status);

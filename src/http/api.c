@@ -88,7 +88,7 @@ void api_error(struct http_req *req, struct http_resp *resp, enum err e, const c
     utf8_or_question(msg);
     json_t *j;
     if (envelope_of(req) == ENV_DEVICE) {
-        /* document 002 spells its codes in lower case: device_not_found */
+        /* the devices face spells its codes in lower case: device_not_found */
         char low[48];
         str_copy(low, sizeof low, code ? code : api_code(e));
         for (char *p = low; *p; p++)
@@ -190,8 +190,12 @@ json_t *api_parse(struct http_req *req, struct http_resp *resp, const struct fie
                 goto bad;
             }
             if (n < f->min || (f->max && n > f->max)) {
-                api_error(req, resp, ERR_VALIDATION, NULL, "%s: must be between %lld and %lld",
-                          f->name, (long long)f->min, (long long)f->max);
+                if (f->max) /* no max: any whole number from min on */
+                    api_error(req, resp, ERR_VALIDATION, NULL, "%s: must be between %lld and %lld", f->name,
+                              (long long)f->min, (long long)f->max);
+                else
+                    api_error(req, resp, ERR_VALIDATION, NULL, "%s: must be %lld or more", f->name,
+                              (long long)f->min);
                 goto bad;
             }
             break;

@@ -1,5 +1,5 @@
-/* http/api: JSON replies for lipa's REST faces. One error enum (ERR_OK = 0)
- * with one table mapping each error to its HTTP status and code string; the
+/* http/api: JSON replies for lipa's REST faces. One table maps each error
+ * of util/err.h to its HTTP status and code string; the
  * envelope of a reply depends on which seed document owns the route:
  *
  *   ENV_PLAIN  (000 /meter-user, /mpesa; lipa's own /users): bodies as the
@@ -14,6 +14,7 @@
 #define LIPA_HTTP_API_H
 
 #include "http/server.h"
+#include "util/err.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -21,23 +22,6 @@
 
 enum envelope { ENV_PLAIN = 0, ENV_DATA, ENV_DEVICE };
 
-enum err {
-    ERR_OK = 0,
-    ERR_VALIDATION,    /* 400 */
-    ERR_BAD_JSON,      /* 400 */
-    ERR_UNAUTHORIZED,  /* 401 */
-    ERR_FORBIDDEN,     /* 403 */
-    ERR_NOT_FOUND,     /* 404 */
-    ERR_METHOD,        /* 405 */
-    ERR_CONFLICT,      /* 409 */
-    ERR_UNPROCESSABLE, /* 422: well-formed, but refused as a whole */
-    ERR_TOO_LARGE,     /* 413 */
-    ERR_RATE_LIMIT,    /* 429 */
-    ERR_INTERNAL,      /* 500 */
-    ERR_PROVIDER,      /* 502 */
-    ERR_UNAVAILABLE,   /* 503 */
-    ERR_TIMEOUT,       /* 504: a provider did not answer in time */
-};
 
 int api_status(enum err e);
 const char *api_code(enum err e);

@@ -1,6 +1,6 @@
 /* http/ratelimit: a request budget per client address: at most `limit`
  * requests in a fixed window of `window_s` seconds that opens with the
- * client's first request (document 001: 100 per 15 minutes per IP by
+ * client's first request (the water face: 100 per 15 minutes per IP by
  * default; LIPA_RATE_LIMIT, LIPA_RATE_WINDOW). IPv6 clients are counted
  * per /64, since one host holds a whole /64.
  *

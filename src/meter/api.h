@@ -1,12 +1,13 @@
-/* meter/api: the REST faces of meters: document 002's /devices and
- * document 000's /meter-user. One data model: a device's `id` is the
- * `meterId` of document 000. Handlers run on HTTP threads; state is in the
+/* meter/api: the REST faces of meters: /devices (devices and billing)
+ * and /meter-user (assignments). One data model: a device's `id` is the
+ * `meterId` that /meter-user and /mpesa speak of. Handlers run on HTTP threads; state is in the
  * store; GET /devices/{id} asks the meter cloud for live status (a REST
  * call, never on a USSD hop). */
 #ifndef LIPA_METER_API_H
 #define LIPA_METER_API_H
 
 #include "http/server.h"
+#include "store/meters.h"
 #include "store/store.h"
 
 #include <jansson.h>
@@ -15,32 +16,17 @@
  * location are personal data, included only when personal (the admin asks). */
 json_t *meter_json(const struct meter *m, bool personal);
 
-void devices_create(void *ctx, struct http_req *req, struct http_resp *resp);
-void devices_list(void *ctx, struct http_req *req, struct http_resp *resp);
-void devices_get(void *ctx, struct http_req *req, struct http_resp *resp);
-void devices_update(void *ctx, struct http_req *req, struct http_resp *resp);
-void devices_delete(void *ctx, struct http_req *req, struct http_resp *resp);
-void devices_assign(void *ctx, struct http_req *req, struct http_resp *resp);
-void devices_unassign(void *ctx, struct http_req *req, struct http_resp *resp);
-void devices_users(void *ctx, struct http_req *req, struct http_resp *resp);
+/* For the faces of this folder: loads the meter named by the request's
+ * first path parameter into m, or answers 404 device_not_found (500 when
+ * the store fails) and returns false. */
+struct app;
+bool meter_api_load(struct app *a, struct http_req *req, struct http_resp *resp, struct meter *m);
 
-void mu_assign(void *ctx, struct http_req *req, struct http_resp *resp);
-void mu_unassign(void *ctx, struct http_req *req, struct http_resp *resp);
-void mu_user_meters(void *ctx, struct http_req *req, struct http_resp *resp);
-void mu_meter_users(void *ctx, struct http_req *req, struct http_resp *resp);
-void mu_is_assigned(void *ctx, struct http_req *req, struct http_resp *resp);
-void mu_generate(void *ctx, struct http_req *req, struct http_resp *resp);
-
-/* meter/billing.c: document 002's billing and maintenance endpoints. The
- * commands, GET balance and GET usage call the meter cloud; refresh lists
- * its devices into the store. Changes need the admin key. */
-void devices_add_balance(void *ctx, struct http_req *req, struct http_resp *resp);
-void devices_add_token(void *ctx, struct http_req *req, struct http_resp *resp);
-void devices_balance(void *ctx, struct http_req *req, struct http_resp *resp);
-void devices_usage(void *ctx, struct http_req *req, struct http_resp *resp);
-void devices_set_price(void *ctx, struct http_req *req, struct http_resp *resp);
-void devices_reset_balance(void *ctx, struct http_req *req, struct http_resp *resp);
-void devices_prepayment_mode(void *ctx, struct http_req *req, struct http_resp *resp);
-void devices_refresh(void *ctx, struct http_req *req, struct http_resp *resp);
+/* /devices (api_devices.c), its billing and maintenance commands, which
+ * call the meter cloud on its lane (api_billing.c), and /meter-user
+ * (api_assign.c). */
+extern const struct http_route device_routes[];
+extern const struct http_route billing_routes[];
+extern const struct http_route meter_user_routes[];
 
 #endif

@@ -1,4 +1,4 @@
-/* otp/api: document 001's OTP and station endpoints (/api/otp,
+/* otp/api: the water face's code and station endpoints (/api/otp,
  * /api/stations), in its {success, message, data} envelope.
  *
  * Who may call: the admin key for issuing codes, code status and station
@@ -9,11 +9,12 @@
  * Beyond the document: POST /api/stations/otp/complete reports what flowed
  * and marks the code used; POST /api/stations and GET /api/stations
  * register and list stations. */
-#include "app/routes.h"
+#include "otp/api.h"
 
 #include "app/app.h"
 #include "http/api.h"
 #include "otp/otp.h"
+#include "store/payments.h"
 #include "util/log.h"
 #include "util/str.h"
 
@@ -129,7 +130,7 @@ static void verdict_error(struct http_req *req, struct http_resp *resp, enum otp
     api_error(req, resp, ERR_INTERNAL, NULL, "Could not process the code; please retry");
 }
 
-/* What document 001 shows of a code (#12), plus lipa's additions. */
+/* What the water face shows of a code, plus lipa's additions. */
 static json_t *status_json(const struct otp_code *c, int64_t now)
 {
     json_t *j = json_pack("{s:b, s:s, s:s, s:I, s:I, s:I, s:I}", "exists", 1, "transactionReference", c->reference,

@@ -5,6 +5,9 @@
 #include "otp/otp.h"
 
 #include "sms/outbox.h"
+#include "store/payments.h"
+#include "store/sms.h"
+#include "store/users.h"
 #include "user/user.h"
 #include "util/crypto.h"
 #include "util/log.h"

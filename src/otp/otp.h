@@ -25,6 +25,8 @@
 
 #include "app/app.h"
 #include "store/otp.h"
+#include "store/payments.h"
+#include "store/sms.h"
 #include "store/store.h"
 
 #define OTP_DIGITS 6

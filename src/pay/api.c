@@ -5,8 +5,11 @@
 #include "http/api.h"
 #include "pay/idem.h"
 #include "pay/purchase.h"
-#include "pay/pushwait.h"
-#include "user/user.h"
+#include "pay/api_wait.h"
+#include "store/meters.h"
+#include "store/payments.h"
+#include "store/users.h"
+#include "user/api.h"
 #include "util/crypto.h"
 #include "util/log.h"
 #include "util/phone.h"
@@ -84,7 +87,7 @@ static bool payment_idem(struct http_req *req, json_t *body, int64_t uid, const 
     return true;
 }
 
-void mpesa_payment(void *ctx, struct http_req *req, struct http_resp *resp)
+static void mpesa_payment(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     static const struct field fields[] = {
@@ -149,13 +152,13 @@ void mpesa_payment(void *ctx, struct http_req *req, struct http_resp *resp)
         goto out;
     }
     /* answered once the payment worker has pushed it, with no thread
-     * waiting meanwhile (pay/pushwait.h) */
+     * waiting meanwhile (pay/api_wait.h) */
     pushwait_park(a, req, resp, &p, a->cfg.rest_wait_ms, payment_pushed_answer);
 out:
     json_decref(body);
 }
 
-void mpesa_status(void *ctx, struct http_req *req, struct http_resp *resp)
+static void mpesa_status(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     struct payment p;
@@ -174,7 +177,7 @@ void mpesa_status(void *ctx, struct http_req *req, struct http_resp *resp)
 
 static void add_payment(void *arr, const struct payment *p) { json_array_append_new(arr, payment_json(p, true)); }
 
-void mpesa_transactions(void *ctx, struct http_req *req, struct http_resp *resp)
+static void mpesa_transactions(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     if (!api_require_admin(req, resp, a->cfg.admin_key))
@@ -188,50 +191,77 @@ void mpesa_transactions(void *ctx, struct http_req *req, struct http_resp *resp)
     api_ok(req, resp, 200, NULL, arr);
 }
 
-/* Daraja's answer, once the callback is stored (or could not be). */
-static void callback_answer(struct http_resp *resp, enum err e)
-{
-    if (e == ERR_OK)
-        api_json(resp, 200, json_pack("{s:i, s:s}", "ResultCode", 0, "ResultDesc", "Success"));
-    else
-        api_json(resp, 500, json_pack("{s:i, s:s}", "ResultCode", 1, "ResultDesc", "Try again"));
-}
+/* A callback parked until the store has it: who answers, and how. */
+struct parked_callback {
+    struct http_deferred *d;
+    const struct http_route *route;
+    pay_callback_reply_fn reply;
+};
 
 static void callback_recorded(void *arg, enum err e)
 {
-    struct http_deferred *d = arg;
-    struct http_resp *out = http_defer_claim(d); /* NULL: lipad is stopping and answered it */
+    struct parked_callback *pc = arg;
+    struct http_resp *out = http_defer_claim(pc->d); /* NULL: lipad is stopping and answered it */
     if (out)
-        callback_answer(out, e);
-    http_defer_done(d);
+        pc->reply(pc->route, out, e, "");
+    http_defer_done(pc->d);
+    free(pc);
 }
 
-void mpesa_callback(void *ctx, struct http_req *req, struct http_resp *resp)
+void pay_callback_face(struct app *a, struct http_req *req, struct http_resp *resp, pay_callback_reply_fn reply)
 {
-    struct app *a = ctx;
     const char *secret = http_query(req, "secret");
     if (!secret || !crypto_streq(secret, a->callback_secret)) {
-        log_warn("mpesa.callback_refused", "ip=%s reason=secret", req->client_ip);
-        api_json(resp, 401, json_pack("{s:i, s:s}", "ResultCode", 1, "ResultDesc", "Unauthorized"));
+        log_warn("mpesa.callback_refused", "ip=%s path=%s reason=secret", req->client_ip, req->path);
+        reply(req->route, resp, ERR_UNAUTHORIZED, "secret: missing or wrong");
         return;
     }
     char why[200] = "";
     /* stored through the group commit, answered when stored: the HTTP
      * thread goes on serving USSD hops meanwhile */
-    struct http_deferred *d = http_defer(req);
-    if (!d) { /* out of memory: Daraja hears "try again"; the STK query settles it */
-        callback_answer(resp, ERR_INTERNAL);
+    struct parked_callback *pc = malloc(sizeof *pc);
+    if (!pc || !(pc->d = http_defer(req))) { /* out of memory: "try again"; the STK query settles it */
+        free(pc);
+        reply(req->route, resp, ERR_INTERNAL, "");
         return;
     }
-    enum err e = purchase_callback_queue(a, req->body, req->body_len, why, sizeof why, callback_recorded, d);
+    pc->route = req->route;
+    pc->reply = reply;
+    enum err e = purchase_callback_queue(a, req->body, req->body_len, why, sizeof why, callback_recorded, pc);
     if (e == ERR_OK)
         return; /* answered by callback_recorded */
-    struct http_resp *out = http_defer_claim(d); /* not answered by anyone else yet: no deadline */
     if (e == ERR_VALIDATION)
         log_warn("mpesa.callback_malformed", "ip=%s reason=\"%s\"", req->client_ip, why);
-    if (out && e == ERR_VALIDATION)
-        api_json(out, 400, json_pack("{s:i, s:s}", "ResultCode", 1, "ResultDesc", why));
-    else if (out)
-        callback_answer(out, e);
-    http_defer_done(d);
+    struct http_resp *out = http_defer_claim(pc->d); /* not answered by anyone else yet: no deadline */
+    if (out)
+        reply(req->route, out, e, why);
+    http_defer_done(pc->d);
+    free(pc);
 }
+
+/* Daraja's own answer shape: {ResultCode, ResultDesc}. */
+static void daraja_reply(const struct http_route *route, struct http_resp *resp, enum err e, const char *why)
+{
+    (void)route;
+    if (e == ERR_OK)
+        api_json(resp, 200, json_pack("{s:i, s:s}", "ResultCode", 0, "ResultDesc", "Success"));
+    else if (e == ERR_UNAUTHORIZED)
+        api_json(resp, 401, json_pack("{s:i, s:s}", "ResultCode", 1, "ResultDesc", "Unauthorized"));
+    else if (e == ERR_VALIDATION)
+        api_json(resp, 400, json_pack("{s:i, s:s}", "ResultCode", 1, "ResultDesc", why));
+    else
+        api_json(resp, 500, json_pack("{s:i, s:s}", "ResultCode", 1, "ResultDesc", "Try again"));
+}
+
+static void mpesa_callback(void *ctx, struct http_req *req, struct http_resp *resp)
+{
+    pay_callback_face(ctx, req, resp, daraja_reply);
+}
+
+const struct http_route mpesa_routes[] = {
+    {"POST", "/mpesa/payment", mpesa_payment, ENV_PLAIN, 0},
+    {"GET", "/mpesa/status/{checkoutRequestId}", mpesa_status, ENV_PLAIN, 0},
+    {"POST", "/mpesa/callback", mpesa_callback, ENV_PLAIN, 0},
+    {"GET", "/mpesa/transactions", mpesa_transactions, ENV_PLAIN, 0},
+    {NULL, NULL, NULL, 0, 0},
+};

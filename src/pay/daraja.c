@@ -3,7 +3,7 @@
  * new token invalidates the previous one: concurrent callers share it, it is
  * renewed 60 s before expiry, and an "invalid access token" answer
  * (404.001.03) renews it once and retries the call once. The callback parser
- * is pure and tolerant of the typing quirks listed in protocols.md. */
+ * is pure and tolerant of the typing quirks Daraja is known for (numbers as strings and back). */
 #include "pay/pay.h"
 
 #include "util/crypto.h"

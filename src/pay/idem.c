@@ -1,8 +1,8 @@
 /* pay/idem: scoped, request-bound idempotency keys; see idem.h. */
 #include "pay/idem.h"
 
+#include "store/payments.h"
 #include "util/crypto.h"
-#include "util/str.h"
 
 #include <assert.h>
 #include <stdio.h>

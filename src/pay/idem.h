@@ -23,6 +23,7 @@
 #define LIPA_PAY_IDEM_H
 
 #include "store/store.h"
+#include "store/payments.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -77,7 +77,7 @@ struct pay_provider {
 
 extern const struct pay_provider pay_daraja;
 
-/* Daraja helpers, exposed for the unit tests (vectors in protocols.md). */
+/* Daraja helpers, exposed for the unit tests (Daraja's published password and timestamp examples). */
 /* base64(shortcode + passkey + timestamp) into a malloc'ed string. */
 char *daraja_password(const char *shortcode, const char *passkey, const char *timestamp);
 /* YYYYMMDDHHmmss in Nairobi time (UTC+3, no DST) for the given instant. */

@@ -1,4 +1,4 @@
-/* paystack: the one Paystack client (protocols.md, "Paystack"): start a
+/* paystack: the one Paystack client (its REST API, amounts in subunits): start a
  * hosted checkout (POST /transaction/initialize), read a transaction's state
  * (GET /transaction/verify/:reference), and check a webhook's
  * x-paystack-signature. Amounts are integers in the currency's subunit

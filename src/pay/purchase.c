@@ -3,9 +3,13 @@
 
 #include "meter/token.h"
 #include "otp/otp.h"
+#include "pay/pay.h"
 #include "pay/prompts.h"
-#include "pay/pushwait.h"
 #include "sms/outbox.h"
+#include "store/meters.h"
+#include "store/payments.h"
+#include "store/sms.h"
+#include "store/users.h"
 #include "user/user.h"
 #include "util/aside.h"
 #include "util/crypto.h"
@@ -13,6 +17,7 @@
 #include "util/str.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -209,6 +214,18 @@ static bool electricity_finish(struct app *a, struct payment *p)
     return outbox_queue(a, p->phone, text, "receipt", p->id) == ST_OK;
 }
 
+bool purchase_render_token(struct app *a, const struct outbox_msg *m, char *out, size_t n)
+{
+    struct payment p;
+    char digits[21];
+    if (!m->payment_id || store_payment_get(a->store, m->payment_id, &p) != ST_OK || p.token_minute < 0 ||
+        !token_issue(a->cfg.pepper, p.meter_id, p.token_minute, p.energy, digits) || n < 25)
+        return false;
+    token_group(digits, out);
+    explicit_bzero(digits, sizeof digits);
+    return true;
+}
+
 static const struct purchase_kind kinds[] = {
     {"electricity", electricity_prepare, electricity_finish},
     {"water", otp_water_prepare, otp_water_finish},
@@ -392,7 +409,8 @@ static void give_up(struct app *a, struct payment *p, const char *status, const 
     if (!p->result_desc[0])
         str_copy(p->result_desc, sizeof p->result_desc, why);
     purchase_finish(a, p);
-    pushwait_pushed(a, p); /* a REST request waiting for this push hears why */
+    if (a->pushed) /* a REST request waiting for this push hears why */
+        a->pushed(a, p);
 }
 
 /* A callback that arrived before the push answer was stored. */
@@ -534,7 +552,8 @@ static void push_all(struct app *a, struct payment **ps, int n)
         step_aside();
         if (ok[i] && out[i] == PUSH_ACCEPTED) {
             log_info("mpesa.pushed", "payment=%lld checkout=%s", (long long)p->id, p->checkout_request_id);
-            pushwait_pushed(a, p);
+            if (a->pushed)
+                a->pushed(a, p);
             apply_early_callback(a, p);
         } else if (called[i] && out[i] == PUSH_GIVE_UP_UNREACHABLE) {
             give_up(a, p, "failed", "M-Pesa was unreachable; no payment was requested");

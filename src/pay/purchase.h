@@ -14,8 +14,11 @@
 #define LIPA_PURCHASE_H
 
 #include "app/app.h"
-#include "http/api.h"
+#include "store/payments.h"
+#include "store/sms.h"
 #include "store/store.h"
+#include "store/ussd.h"
+#include "util/err.h"
 
 struct purchase_req {
     const char *origin;        /* ussd | api | sms */
@@ -98,6 +101,10 @@ const struct purchase_kind *purchase_kind_of(const char *kind);
  * status, once: false when it was final already (a duplicate) or on
  * error. Used by the M-Pesa path here and by other payment providers. */
 bool purchase_finish(struct app *a, struct payment *p);
+
+/* {token} of an SMS body (sms/outbox.h): the 20-digit token of the
+ * message's purchase, re-derived with the pepper, grouped by four. */
+bool purchase_render_token(struct app *a, const struct outbox_msg *m, char *out, size_t n);
 
 /* One pass of the payment worker; returns how many purchases it touched.
  * (The top-up worker is pay/topup.h.) */

@@ -1,7 +1,10 @@
 /* pay/topup: the top-up worker, sending and checking; see topup.h. */
 #include "pay/topup.h"
 
+#include "meter/meter.h"
 #include "meter/reconcile.h"
+#include "store/meters.h"
+#include "store/payments.h"
 #include "util/aside.h"
 #include "util/log.h"
 #include "util/str.h"

@@ -1,11 +1,11 @@
 /* sms/api: Africa's Talking's SMS callbacks and the admin's message list,
- * under document 001's /api prefix and envelope (ENV_DATA: {success,
+ * under the /api prefix and envelope of the water face (ENV_DATA: {success,
  * message, data}).
  *
  *   POST /api/sms/inbound           AT inbound SMS (form: from, to, text,
  *                                   date, id, linkId, networkCode); stored
  *                                   once per id and answered 200 at once,
- *                                   the SMS worker replies (sms/inbound.h)
+ *                                   the SMS worker replies (text/inbound.h)
  *   POST /api/sms/delivery-reports  AT delivery reports (form: id, status,
  *                                   phoneNumber, networkCode,
  *                                   failureReason, retryCount); 200
@@ -21,7 +21,7 @@
  * Answers only ever go to the number in `from`, and a BUY only asks that
  * number's owner for their PIN. A malformed callback gets 400 naming the
  * field; a store failure 500, so AT tries again. */
-#include "app/routes.h"
+#include "sms/api.h"
 
 #include "app/app.h"
 #include "http/api.h"
@@ -83,7 +83,7 @@ static void sms_inbound(void *ctx, struct http_req *req, struct http_resp *resp)
     enum store_rc rc = store_sms_inbound_add(a->store, m);
     char masked[20];
     if (rc == ST_OK) {
-        app_wake(a, WORK_SMS);
+        app_wake(a, WORK_TEXT);
         log_info("sms.inbound", "inbound=%lld phone=%s bytes=%zu", (long long)m->id,
                  log_phone(m->phone[0] ? m->phone : m->raw_from, masked), strlen(m->text));
         api_ok(req, resp, 200, "received", json_pack("{s:s, s:b}", "id", id, "duplicate", 0));

@@ -1,7 +1,7 @@
 /* at: Africa's Talking bulk SMS sending behind sms_provider. One POST per
  * message to {at_url}/version1/messaging; success is HTTP 201 and the first
  * recipient's statusCode says whether the message was taken, is worth
- * another try later, or was refused for good (protocols.md, "AT: SMS").
+ * another try later, or was refused for good (Africa's Talking's bulk SMS API).
  * The state holds only copies of the settings, so it is thread-safe. */
 #include "sms/sms.h"
 

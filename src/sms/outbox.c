@@ -1,8 +1,8 @@
 /* sms/outbox: durable SMS queue and its sender; see outbox.h. */
 #include "sms/outbox.h"
 
-#include "meter/token.h"
-#include "otp/otp.h"
+#include "sms/sms.h"
+#include "store/sms.h"
 #include "util/aside.h"
 #include "util/gsm.h"
 #include "util/log.h"
@@ -13,26 +13,32 @@
 #include <string.h>
 #include <time.h>
 
-#define TOKEN_WIDTH "0000 0000 0000 0000 0000" /* what {token} becomes */
-
-/* body with every {token} at its rendered width, for counting parts;
- * malloc'ed (NULL when out of memory). */
-static char *sized_text(const char *body, size_t len)
+/* body with every placeholder at its rendered width (its sample), for
+ * counting parts; malloc'ed (NULL when out of memory). */
+static char *sized_text(const struct outbox_placeholder *ph, const char *body, size_t len)
 {
-    size_t n = 0;
-    for (const char *t = body; (t = strstr(t, "{token}")) && (size_t)(t - body) < len; t += 7)
-        n++;
-    char *out = malloc(len + n * sizeof TOKEN_WIDTH + 1);
+    size_t extra = 0;
+    for (const struct outbox_placeholder *p = ph; p && p->name; p++) {
+        size_t w = strlen(p->sample), nl = strlen(p->name);
+        for (const char *t = body; (t = strstr(t, p->name)) && (size_t)(t - body) < len; t += nl)
+            extra += w > nl ? w - nl : 0;
+    }
+    char *out = malloc(len + extra + 1);
     if (!out)
         return NULL;
     size_t o = 0;
     for (size_t i = 0; i < len;) {
-        if (i + 7 <= len && !strncmp(body + i, "{token}", 7)) {
-            memcpy(out + o, TOKEN_WIDTH, sizeof TOKEN_WIDTH - 1);
-            o += sizeof TOKEN_WIDTH - 1;
-            i += 7;
-        } else
+        const struct outbox_placeholder *hit = NULL;
+        for (const struct outbox_placeholder *p = ph; p && p->name && !hit; p++)
+            if (i + strlen(p->name) <= len && !strncmp(body + i, p->name, strlen(p->name)))
+                hit = p;
+        if (hit) {
+            memcpy(out + o, hit->sample, strlen(hit->sample));
+            o += strlen(hit->sample);
+            i += strlen(hit->name);
+        } else {
             out[o++] = body[i++];
+        }
     }
     out[o] = 0;
     return out;
@@ -40,7 +46,8 @@ static char *sized_text(const char *body, size_t len)
 
 /* Parts of body's first len bytes followed by tail, as sent; -1 when out
  * of memory. gp (may be NULL) gets the whole count. */
-static int parts_of(const char *body, size_t len, const char *tail, struct gsm_parts *gp)
+static int parts_of(const struct outbox_placeholder *ph, const char *body, size_t len, const char *tail,
+                    struct gsm_parts *gp)
 {
     size_t tl = strlen(tail);
     char *joined = malloc(len + tl + 1);
@@ -48,7 +55,7 @@ static int parts_of(const char *body, size_t len, const char *tail, struct gsm_p
         return -1;
     memcpy(joined, body, len);
     memcpy(joined + len, tail, tl + 1);
-    char *sized = sized_text(joined, len + tl);
+    char *sized = sized_text(ph, joined, len + tl);
     free(joined);
     if (!sized)
         return -1;
@@ -80,7 +87,7 @@ static size_t cut_point(const char *body, size_t k)
     return k;
 }
 
-bool outbox_fit(const char *body, int max_parts, char *out, size_t outsz)
+bool outbox_fit(const struct outbox_placeholder *ph, const char *body, int max_parts, char *out, size_t outsz)
 {
     static const char ellipsis[] = "...";
     size_t len = strlen(body), cap = outsz ? outsz - 1 : 0;
@@ -88,7 +95,7 @@ bool outbox_fit(const char *body, int max_parts, char *out, size_t outsz)
         max_parts = 1;
     if (!outsz)
         return false;
-    int whole = parts_of(body, len, "", NULL);
+    int whole = parts_of(ph, body, len, "", NULL);
     if (len <= cap && whole >= 0 && whole <= max_parts) {
         memcpy(out, body, len + 1);
         return false;
@@ -100,7 +107,7 @@ bool outbox_fit(const char *body, int max_parts, char *out, size_t outsz)
         hi = 0;
     while (lo < hi) {
         size_t mid = lo + (hi - lo + 1) / 2;
-        int parts = parts_of(body, cut_point(body, mid), ellipsis, NULL);
+        int parts = parts_of(ph, body, cut_point(body, mid), ellipsis, NULL);
         if (parts >= 0 && parts <= max_parts)
             lo = mid;
         else
@@ -126,7 +133,7 @@ enum store_rc outbox_queue_id(struct app *a, const char *phone, const char *body
     struct outbox_msg m;
     memset(&m, 0, sizeof m);
     str_copy(m.phone, sizeof m.phone, phone);
-    if (outbox_fit(body ? body : "", (int)a->cfg.sms_max_parts, m.body, sizeof m.body)) {
+    if (outbox_fit(a->placeholders, body ? body : "", (int)a->cfg.sms_max_parts, m.body, sizeof m.body)) {
         char masked[20];
         log_warn("sms.cut", "phone=%s kind=%s bytes=%zu max_parts=%lld", log_phone(phone, masked), kind,
                  strlen(body), (long long)a->cfg.sms_max_parts);
@@ -134,7 +141,7 @@ enum store_rc outbox_queue_id(struct app *a, const char *phone, const char *body
     str_copy(m.kind, sizeof m.kind, kind);
     m.payment_id = payment_id;
     struct gsm_parts gp;
-    if (parts_of(m.body, strlen(m.body), "", &gp) < 0)
+    if (parts_of(a->placeholders, m.body, strlen(m.body), "", &gp) < 0)
         return ST_ERROR;
     str_copy(m.encoding, sizeof m.encoding, gp.ucs2 ? "UCS-2" : "GSM-7");
     m.parts = gp.parts;
@@ -144,40 +151,18 @@ enum store_rc outbox_queue_id(struct app *a, const char *phone, const char *body
     return rc;
 }
 
-/* {token}: the purchase's 20-digit token, re-derived with the pepper. */
-static bool render_token(struct app *a, const struct outbox_msg *m, char *out, size_t n)
-{
-    struct payment p;
-    char digits[21];
-    if (!m->payment_id || store_payment_get(a->store, m->payment_id, &p) != ST_OK || p.token_minute < 0 ||
-        !token_issue(a->cfg.pepper, p.meter_id, p.token_minute, p.energy, digits) || n < 25)
-        return false;
-    token_group(digits, out);
-    return true;
-}
-
-/* Secrets never rest in the outbox: a body holds placeholders, rendered
- * at send time. A new kind of secret is one line here. */
-static const struct {
-    const char *name;
-    bool (*render)(struct app *a, const struct outbox_msg *m, char *out, size_t n);
-} placeholders[] = {
-    {"{token}", render_token},
-    {"{code}", otp_render_code},
-};
-
 /* Renders every placeholder of m's body into out; false if one cannot be. */
 static bool render(struct app *a, const struct outbox_msg *m, char *out, size_t n)
 {
     char cur[1200], next[1200], value[128];
     str_copy(cur, sizeof cur, m->body);
-    for (size_t i = 0; i < sizeof placeholders / sizeof placeholders[0]; i++) {
-        const char *at = strstr(cur, placeholders[i].name);
+    for (const struct outbox_placeholder *p = a->placeholders; p && p->name; p++) {
+        const char *at = strstr(cur, p->name);
         if (!at)
             continue;
-        if (!placeholders[i].render(a, m, value, sizeof value))
+        if (!p->render(a, m, value, sizeof value))
             return false;
-        snprintf(next, sizeof next, "%.*s%s%s", (int)(at - cur), cur, value, at + strlen(placeholders[i].name));
+        snprintf(next, sizeof next, "%.*s%s%s", (int)(at - cur), cur, value, at + strlen(p->name));
         str_copy(cur, sizeof cur, next);
         explicit_bzero(value, sizeof value);
     }

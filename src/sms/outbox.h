@@ -16,8 +16,9 @@
  * payment), "notice" (anything else: held back from numbers that texted
  * STOP, see store/sms.h).
  *
- * A body may hold "{token}": it is rendered at send time from the payment
- * with the pepper, so no token rests in the database. Thread-safe. */
+ * Secrets never rest in the outbox: a body holds placeholders ("{token}",
+ * "{code}"), rendered at send time by the modules that own the secret
+ * (struct outbox_placeholder, listed in app.c). Thread-safe. */
 #ifndef LIPA_OUTBOX_H
 #define LIPA_OUTBOX_H
 
@@ -28,8 +29,17 @@
 #define OUTBOX_BACKOFF_CAP_MS 600000
 #define OUTBOX_BODY_MAX 1023 /* bytes of a body (struct outbox_msg) */
 
+/* A placeholder of message bodies: its name ("{token}"), a sample as wide
+ * as what it becomes (parts are counted with it), and how it is rendered
+ * for message m into out (false: it cannot be now; the message waits). A
+ * table of them ends with a NULL name. */
+struct outbox_placeholder {
+    const char *name, *sample;
+    bool (*render)(struct app *a, const struct outbox_msg *m, char *out, size_t n);
+};
+
 /* Queues body for phone. A body longer than LIPA_SMS_MAX_PARTS parts
- * (counting {token} at its rendered width) or OUTBOX_BODY_MAX bytes is cut
+ * (counting each placeholder at its rendered width) or OUTBOX_BODY_MAX bytes is cut
  * with outbox_fit. Encoding (GSM-7 or UCS-2) and part count are recorded. */
 enum store_rc outbox_queue(struct app *a, const char *phone, const char *body, const char *kind,
                            int64_t payment_id);
@@ -37,10 +47,10 @@ enum store_rc outbox_queue(struct app *a, const char *phone, const char *body, c
 enum store_rc outbox_queue_id(struct app *a, const char *phone, const char *body, const char *kind,
                               int64_t payment_id, int64_t *id);
 /* Copies body into out (outsz bytes), cut when it would take more than
- * max_parts SMS parts or not fit: then it ends "..." after the last whole
- * character that fits, never inside a placeholder. true when it was cut.
- * Pure. */
-bool outbox_fit(const char *body, int max_parts, char *out, size_t outsz);
+ * max_parts SMS parts (placeholders of ph counted at their width) or not
+ * fit: then it ends "..." after the last whole character that fits, never
+ * inside a placeholder. true when it was cut. Pure. */
+bool outbox_fit(const struct outbox_placeholder *ph, const char *body, int max_parts, char *out, size_t outsz);
 /* Applies a delivery report (AT's id, status, failureReason): recorded
  * once; Success makes a sent message delivered; Failed, Rejected and
  * Expired make it failed with the reason; other statuses are noted only.

@@ -2,6 +2,7 @@
  * see intake.h. */
 #include "store/intake.h"
 
+#include "store/payments.h"
 #include "util/log.h"
 #include "util/str.h"
 

@@ -15,6 +15,7 @@
 #define LIPA_STORE_INTAKE_H
 
 #include "store/store.h"
+#include "store/payments.h"
 
 #include <stdbool.h>
 #include <stddef.h>

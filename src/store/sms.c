@@ -2,6 +2,7 @@
  * a sender's last token; see store/sms.h. */
 #include "store/sms.h"
 
+#include "store/payments.h"
 #include "store/store_int.h"
 
 #include "util/str.h"
@@ -354,3 +355,134 @@ enum store_rc store_sms_last_token(struct store *st, const char *phone, const ch
         return ST_ERROR;
     return store_payment_get(st, id, p);
 }
+
+/* ---- outbox ---- */
+
+#define OUTBOX_COLS "id, phone, body, kind, COALESCE(payment_id,0), status, attempts, next_at, last_error, " \
+                    "COALESCE(provider_id,''), encoding, parts, created_at, updated_at"
+
+
+
+static const char SQL_OUTBOX_DEPTH[] = "SELECT COUNT(*) FROM outbox WHERE status IN ('queued','sending')";
+static const char SQL_OUTBOX_DUE[] = "SELECT " OUTBOX_COLS
+        " FROM outbox WHERE status = 'queued' AND next_at <= ? ORDER BY next_at, id LIMIT ?";
+static const char SQL_OUTBOX_INSERT[] = "INSERT INTO outbox (phone, body, kind, payment_id, status, next_at, encoding, "
+        "parts, created_at, updated_at) VALUES (?,?,?,NULLIF(?,0),'queued',?,?,?,?,?)";
+static const char SQL_OUTBOX_LIST[] = "SELECT " OUTBOX_COLS
+        " FROM outbox WHERE (?1 = '' OR phone = ?1) AND (?2 = '' OR status = ?2) ORDER "
+        "BY id DESC LIMIT ?3 OFFSET ?4";
+static const char SQL_OUTBOX_RECOVER[] = "UPDATE outbox SET status='queued' WHERE status='sending'";
+static const char SQL_OUTBOX_SAVE[] = "UPDATE outbox SET status=?, attempts=?, next_at=?, last_error=?, "
+        "provider_id=NULLIF(?,''), updated_at=? WHERE id=?";
+
+static void st_read_outbox(sqlite3_stmt *s, struct outbox_msg *m)
+{
+    memset(m, 0, sizeof *m);
+    m->id = sqlite3_column_int64(s, 0);
+    ST_COPY(s, 1, m->phone);
+    ST_COPY(s, 2, m->body);
+    ST_COPY(s, 3, m->kind);
+    m->payment_id = sqlite3_column_int64(s, 4);
+    ST_COPY(s, 5, m->status);
+    m->attempts = sqlite3_column_int64(s, 6);
+    m->next_at = sqlite3_column_int64(s, 7);
+    ST_COPY(s, 8, m->last_error);
+    ST_COPY(s, 9, m->provider_id);
+    ST_COPY(s, 10, m->encoding);
+    m->parts = sqlite3_column_int64(s, 11);
+    m->created_at = sqlite3_column_int64(s, 12);
+    m->updated_at = sqlite3_column_int64(s, 13);
+}
+
+/* Steps a write statement (under the writer lock unless this thread is in
+ * a transaction, which holds it already); maps constraint failures to
+ * ST_CONFLICT. */
+
+enum store_rc store_outbox_add(struct store *st, struct outbox_msg *m)
+{
+    sqlite3_stmt *s = st_stmt(st, SQL_OUTBOX_INSERT);
+    if (!s)
+        return ST_ERROR;
+    int64_t now = now_ms();
+    st_bind_text(s, 1, m->phone);
+    st_bind_text(s, 2, m->body);
+    st_bind_text(s, 3, m->kind[0] ? m->kind : "receipt");
+    sqlite3_bind_int64(s, 4, m->payment_id);
+    sqlite3_bind_int64(s, 5, m->next_at ? m->next_at : now);
+    st_bind_text(s, 6, m->encoding[0] ? m->encoding : "GSM-7");
+    sqlite3_bind_int64(s, 7, m->parts ? m->parts : 1);
+    sqlite3_bind_int64(s, 8, now);
+    sqlite3_bind_int64(s, 9, now);
+    enum store_rc rc = st_step_write(st, s, "outbox_insert");
+    if (rc == ST_OK)
+        m->id = st_last_id(st);
+    return rc;
+}
+
+int store_outbox_due(struct store *st, int64_t now, struct outbox_msg *out, int max)
+{
+    sqlite3_stmt *s = st_stmt(st, SQL_OUTBOX_DUE);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, now);
+    sqlite3_bind_int64(s, 2, max);
+    int n = 0;
+    while (n < max && sqlite3_step(s) == SQLITE_ROW)
+        st_read_outbox(s, &out[n++]);
+    st_done(s);
+    return n;
+}
+
+enum store_rc store_outbox_save(struct store *st, const struct outbox_msg *m)
+{
+    sqlite3_stmt *s = st_stmt(st, SQL_OUTBOX_SAVE);
+    if (!s)
+        return ST_ERROR;
+    st_bind_text(s, 1, m->status);
+    sqlite3_bind_int64(s, 2, m->attempts);
+    sqlite3_bind_int64(s, 3, m->next_at);
+    st_bind_text(s, 4, m->last_error);
+    st_bind_text(s, 5, m->provider_id);
+    sqlite3_bind_int64(s, 6, now_ms());
+    sqlite3_bind_int64(s, 7, m->id);
+    enum store_rc rc = st_step_write(st, s, "outbox_save");
+    return rc == ST_OK && st_changes(st) == 0 ? ST_NOT_FOUND : rc;
+}
+
+enum store_rc store_outbox_list(struct store *st, const char *phone, const char *status, int64_t limit,
+                                int64_t offset, void (*fn)(void *, const struct outbox_msg *), void *ctx)
+{
+    sqlite3_stmt *s = st_stmt(st, SQL_OUTBOX_LIST);
+    if (!s)
+        return ST_ERROR;
+    st_bind_text(s, 1, phone);
+    st_bind_text(s, 2, status);
+    sqlite3_bind_int64(s, 3, limit);
+    sqlite3_bind_int64(s, 4, offset);
+    struct outbox_msg *m = malloc(sizeof *m);
+    int rc = SQLITE_ERROR;
+    while (m && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        st_read_outbox(s, m);
+        fn(ctx, m);
+    }
+    free(m);
+    st_done(s);
+    return rc == SQLITE_DONE ? ST_OK : ST_ERROR;
+}
+
+int64_t store_outbox_depth(struct store *st)
+{
+    sqlite3_stmt *s = st_stmt(st, SQL_OUTBOX_DEPTH);
+    if (!s)
+        return -1;
+    int64_t n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+    st_done(s);
+    return n;
+}
+
+enum store_rc store_outbox_recover(struct store *st)
+{
+    sqlite3_stmt *s = st_stmt(st, SQL_OUTBOX_RECOVER);
+    return s ? st_step_write(st, s, "outbox_recover") : ST_ERROR;
+}
+

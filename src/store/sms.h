@@ -1,5 +1,6 @@
 /* store/sms: what texting needs from the database (db/006_sms.sql):
- * inbound SMS kept once per Africa's Talking id and worked from a queue,
+ * the outbox of messages to send, inbound SMS kept once per Africa's
+ * Talking id and worked from a queue,
  * STOP/START opt-outs, delivery reports and what they did to outbox rows,
  * the admin's message list, and a sender's last token.
  *
@@ -9,6 +10,37 @@
 #define LIPA_STORE_SMS_H
 
 #include "store/store.h"
+#include "store/payments.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* ---- outbox ---- */
+struct outbox_msg {
+    int64_t id;
+    char phone[16];
+    char body[1024];
+    char kind[12];
+    int64_t payment_id;        /* 0 when none */
+    char status[12];
+    int64_t attempts, next_at;
+    char last_error[256];
+    char provider_id[96];
+    char encoding[8];
+    int64_t parts;
+    int64_t created_at, updated_at;
+};
+/* Queues m (status queued, due now); part count and encoding are the
+ * caller's. Call inside the transaction of the change that causes it. */
+enum store_rc store_outbox_add(struct store *st, struct outbox_msg *m);
+int store_outbox_due(struct store *st, int64_t now, struct outbox_msg *out, int max);
+enum store_rc store_outbox_save(struct store *st, const struct outbox_msg *m);
+enum store_rc store_outbox_list(struct store *st, const char *phone, const char *status, int64_t limit,
+                                int64_t offset, void (*fn)(void *, const struct outbox_msg *), void *ctx);
+/* queued + sending rows. */
+int64_t store_outbox_depth(struct store *st);
+/* After a crash: rows left "sending" go back to queued. */
+enum store_rc store_outbox_recover(struct store *st);
 
 /* ---- inbound ---- */
 #define SMS_TEXT_MAX 1600 /* bytes of inbound text kept (AT joins up to ~10 parts) */

@@ -1,6 +1,7 @@
 /* store/water: water orders' extra columns; see store/water.h. */
 #include "store/water.h"
 
+#include "store/payments.h"
 #include "store/store_int.h"
 
 #include <string.h>

@@ -1,4 +1,4 @@
-/* store/water: the columns water orders (document 001) keep beyond a
+/* store/water: the columns water orders (the water face) keep beyond a
  * payment's common ones (db/004_water.sql): the request's metadata and,
  * for Paystack, the buyer's e-mail, the hosted checkout and what Paystack
  * last said. The common columns stay with store.h (store_payment_*); these
@@ -8,6 +8,7 @@
 #define LIPA_STORE_WATER_H
 
 #include "store/store.h"
+#include "store/payments.h"
 
 struct water_extra {
     char metadata[2048];          /* JSON object text, "" for none */

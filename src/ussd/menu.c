@@ -75,13 +75,9 @@ struct ref {               /* a screen id named somewhere, resolved at the end *
 };
 
 struct ld {
+    struct yread y;        /* the current file, its document, the problems */
     struct ussd_menus *m;
-    struct buf *errors;
-    int nerr;
-    bool oom;
     const char *dir;
-    const char *file;      /* current file, as shown in messages */
-    const struct yaml_doc *doc;
     struct ref *refs;
     int nrefs, caprefs;
     int capscreens, capmsgs;
@@ -93,50 +89,18 @@ struct ld {
     int nsetvars;
 };
 
-static void err_at(struct ld *L, const char *file, int line, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void err_at(struct ld *L, const char *file, int line, const char *fmt, ...)
-{
-    L->nerr++;
-    if (!L->errors)
-        return;
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (line > 0)
-        buf_printf(L->errors, "%s:%d: %s\n", file, line, msg);
-    else
-        buf_printf(L->errors, "%s: %s\n", file, msg);
-}
-
-#define report(L, line, ...) err_at(L, (L)->file, line, __VA_ARGS__)
-
-/* Nodes are ids into L->doc, 0 for none. */
-static int line_of(const struct ld *L, int n) { return ynode_line(L->doc, n); }
-
-static bool is_scalar(const struct ld *L, int n) { return ynode_kind(L->doc, n) == YN_SCALAR; }
-
-static bool is_map(const struct ld *L, int n) { return ynode_kind(L->doc, n) == YN_MAP; }
-
-static const char *sval(const struct ld *L, int n) { return ynode_str(L->doc, n); }
+#define report(L, ...) yread_report(&(L)->y, __VA_ARGS__)
+#define err_at(L, ...) yread_report_at(&(L)->y, __VA_ARGS__)
 
 /* The scalar's text copied into the arena, or NULL after reporting. */
 static const char *scalar(struct ld *L, int n, const char *what)
 {
-    if (!is_scalar(L, n)) {
-        report(L, line_of(L, n), "%s must be a plain value", what);
+    const char *t = yread_scalar(&L->y, n, what);
+    if (!t)
         return NULL;
-    }
-    if (strlen(sval(L, n)) != ynode_strlen(L->doc, n)) {
-        report(L, line_of(L, n), "%s holds a NUL character", what);
-        return NULL;
-    }
-    char *s = arena_strdup(L->m, sval(L, n), ynode_strlen(L->doc, n));
+    char *s = arena_strdup(L->m, t, strlen(t));
     if (!s)
-        L->oom = true;
+        L->y.oom = true;
     return s;
 }
 
@@ -155,50 +119,6 @@ static bool setvar_known(const struct ld *L, const char *var)
         if (!strcmp(L->setvars[i], var))
             return true;
     return false;
-}
-
-/* ---- mapping fields ---- */
-struct fspec {
-    const char *name;
-    bool required;
-};
-
-/* Matches a mapping's keys against spec: unknown, duplicate and missing
- * required keys are reported; val[i]/kline[i] get the value node and key line
- * of spec[i] (NULL/0 when absent). false when map is not a mapping. */
-static bool fields(struct ld *L, int map, int line, const char *what, const struct fspec *spec, int nspec,
-                   int *val, int *kline)
-{
-    for (int i = 0; i < nspec; i++) {
-        val[i] = 0;
-        kline[i] = 0;
-    }
-    if (!is_map(L, map)) {
-        report(L, map ? line_of(L, map) : line, "%s must be a mapping", what);
-        return false;
-    }
-    for (size_t p = 0; p < ynode_count(L->doc, map); p++) {
-        int k = ynode_key(L->doc, map, p);
-        if (!is_scalar(L, k)) {
-            report(L, line_of(L, k), "%s: keys must be plain values", what);
-            continue;
-        }
-        int i = 0;
-        while (i < nspec && strcmp(spec[i].name, sval(L, k)))
-            i++;
-        if (i == nspec)
-            report(L, line_of(L, k), "unknown key '%s' in %s", sval(L, k), what);
-        else if (val[i])
-            report(L, line_of(L, k), "duplicate key '%s' in %s", sval(L, k), what);
-        else {
-            val[i] = ynode_value(L->doc, map, p);
-            kline[i] = line_of(L, k);
-        }
-    }
-    for (int i = 0; i < nspec; i++)
-        if (spec[i].required && !val[i])
-            report(L, line, "%s needs '%s'", what, spec[i].name);
-    return true;
 }
 
 /* ---- texts ---- */
@@ -264,19 +184,19 @@ static bool check_text(struct ld *L, const char *t, int line, const char *lang, 
 static bool read_text(struct ld *L, int v, int kline, const char *what, bool placeholders,
                       struct utext *out)
 {
-    static const struct fspec spec[USSD_NLANG] = {{"en", false}, {"sw", false}};
+    static const struct yread_key spec[USSD_NLANG] = {{"en", false}, {"sw", false}};
     int val[USSD_NLANG];
     int kl[USSD_NLANG];
     out->t[USSD_EN] = out->t[USSD_SW] = NULL;
     if (!v)
         return false;
-    if (is_scalar(L, v)) {
-        report(L, line_of(L, v), "%s must be a mapping {en: ..., sw: ...}", what);
+    if (yread_is_scalar(&L->y, v)) {
+        report(L, yread_line(&L->y, v), "%s must be a mapping {en: ..., sw: ...}", what);
         return false;
     }
     char whatmap[96];
     snprintf(whatmap, sizeof whatmap, "%s translations", what);
-    if (!fields(L, v, kline, whatmap, spec, USSD_NLANG, val, kl))
+    if (!yread_fields(&L->y, v, kline, whatmap, spec, USSD_NLANG, val, kl))
         return false;
     bool ok = true;
     for (int l = 0; l < USSD_NLANG; l++) {
@@ -295,11 +215,11 @@ static bool read_text(struct ld *L, int v, int kline, const char *what, bool pla
         while (n && (t[n - 1] == '\n' || t[n - 1] == ' ' || t[n - 1] == '\r'))
             t[--n] = 0;
         if (!n) {
-            report(L, line_of(L, val[l]), "empty %s translation of %s", lang_names[l], what);
+            report(L, yread_line(&L->y, val[l]), "empty %s translation of %s", lang_names[l], what);
             ok = false;
             continue;
         }
-        if (!check_text(L, t, line_of(L, val[l]), lang_names[l], what, placeholders))
+        if (!check_text(L, t, yread_line(&L->y, val[l]), lang_names[l], what, placeholders))
             ok = false;
         else
             out->t[l] = t;
@@ -330,13 +250,13 @@ static void add_ref(struct ld *L, int screen, int opt, enum ref_field f, int v, 
         int cap = L->caprefs ? L->caprefs * 2 : 64;
         struct ref *r = realloc(L->refs, (size_t)cap * sizeof *r);
         if (!r) {
-            L->oom = true;
+            L->y.oom = true;
             return;
         }
         L->refs = r;
         L->caprefs = cap;
     }
-    L->refs[L->nrefs++] = (struct ref){screen, opt, f, target, L->file, line_of(L, v)};
+    L->refs[L->nrefs++] = (struct ref){screen, opt, f, target, L->y.file, yread_line(&L->y, v)};
 }
 
 /* A known var name from v; reports unknown ones. */
@@ -344,7 +264,7 @@ static const char *read_var(struct ld *L, int v, const char *what)
 {
     const char *var = scalar(L, v, what);
     if (var && ussd_var_width(var) < 0) {
-        report(L, line_of(L, v), "unknown var '%s'", var);
+        report(L, yread_line(&L->y, v), "unknown var '%s'", var);
         return NULL;
     }
     return var;
@@ -356,14 +276,14 @@ static const struct ussd_builtin *read_builtin(struct ld *L, struct uscreen *sc,
     const char *name = scalar(L, v, "built-in name");
     if (!name)
         return NULL;
-    sc->bline = line_of(L, v);
+    sc->bline = yread_line(&L->y, v);
     const struct ussd_builtin *b = ussd_builtin_find(name);
     if (!b) {
-        report(L, line_of(L, v), "unknown built-in '%s'", name);
+        report(L, yread_line(&L->y, v), "unknown built-in '%s'", name);
         return NULL;
     }
     if (b->kind != kind) {
-        report(L, line_of(L, v), "built-in '%s' is %s, not %s", name,
+        report(L, yread_line(&L->y, v), "built-in '%s' is %s, not %s", name,
             b->kind == USSD_VALIDATE ? "a validate step" : "an action",
             kind == USSD_VALIDATE ? "a validate step" : "an action");
         return NULL;
@@ -375,22 +295,22 @@ static const struct ussd_builtin *read_builtin(struct ld *L, struct uscreen *sc,
 
 static void read_set(struct ld *L, int v, struct uoption *o)
 {
-    if (!is_map(L, v)) {
-        report(L, line_of(L, v), "set must be a mapping {var: value}");
+    if (!yread_is_map(&L->y, v)) {
+        report(L, yread_line(&L->y, v), "set must be a mapping {var: value}");
         return;
     }
-    for (size_t p = 0; p < ynode_count(L->doc, v); p++) {
-        int k = ynode_key(L->doc, v, p), val = ynode_value(L->doc, v, p);
+    for (size_t p = 0; p < ynode_count(L->y.doc, v); p++) {
+        int k = ynode_key(L->y.doc, v, p), val = ynode_value(L->y.doc, v, p);
         const char *var = read_var(L, k, "set var");
         const char *value = scalar(L, val, "set value");
         if (!var || !value)
             continue;
         if (o->nset == USSD_MAX_SET) {
-            report(L, line_of(L, k), "more than %d vars in one set", USSD_MAX_SET);
+            report(L, yread_line(&L->y, k), "more than %d vars in one set", USSD_MAX_SET);
             return;
         }
         if ((int)gsm_chars(value) > ussd_var_width(var) || gsm_septets(value) < 0) {
-            report(L, line_of(L, val), "value '%s' does not fit var '%s' (%d GSM-7 characters)", value, var,
+            report(L, yread_line(&L->y, val), "value '%s' does not fit var '%s' (%d GSM-7 characters)", value, var,
                 ussd_var_width(var));
             continue;
         }
@@ -400,7 +320,7 @@ static void read_set(struct ld *L, int v, struct uoption *o)
             while (allowed[i] && strcmp(allowed[i], value))
                 i++;
             if (!allowed[i]) {
-                report(L, line_of(L, val), "var '%s' cannot be '%s'", var, value);
+                report(L, yread_line(&L->y, val), "var '%s' cannot be '%s'", var, value);
                 continue;
             }
         }
@@ -412,30 +332,30 @@ static void read_set(struct ld *L, int v, struct uoption *o)
 
 static void read_options(struct ld *L, int si, int v, int kline)
 {
-    static const struct fspec spec[] = {{"key", true}, {"label", true}, {"goto", true}, {"set", false}};
+    static const struct yread_key spec[] = {{"key", true}, {"label", true}, {"goto", true}, {"set", false}};
     enum { F_KEY, F_LABEL, F_GOTO, F_SET, NF };
     struct uscreen *sc = &L->m->screens[si];
-    if (ynode_kind(L->doc, v) != YN_SEQ || !ynode_count(L->doc, v)) {
-        report(L, v ? line_of(L, v) : kline, "options of screen '%s' must be a non-empty list", sc->id);
+    if (ynode_kind(L->y.doc, v) != YN_SEQ || !ynode_count(L->y.doc, v)) {
+        report(L, v ? yread_line(&L->y, v) : kline, "options of screen '%s' must be a non-empty list", sc->id);
         sc->bad = true;
         return;
     }
-    int n = (int)ynode_count(L->doc, v);
+    int n = (int)ynode_count(L->y.doc, v);
     sc->opts = arena_alloc(L->m, (size_t)n * sizeof *sc->opts);
     if (!sc->opts) {
-        L->oom = true;
+        L->y.oom = true;
         return;
     }
     memset(sc->opts, 0, (size_t)n * sizeof *sc->opts);
     for (int i = 0; i < n; i++) {
-        int item = ynode_item(L->doc, v, (size_t)i);
+        int item = ynode_item(L->y.doc, v, (size_t)i);
         int val[NF];
         int kl[NF];
         char what[96];
         snprintf(what, sizeof what, "option %d of screen '%s'", i + 1, sc->id);
         struct uoption *o = &sc->opts[i];
         o->go = -1;
-        if (!fields(L, item, line_of(L, item), what, spec, NF, val, kl) || !val[F_KEY]) {
+        if (!yread_fields(&L->y, item, yread_line(&L->y, item), what, spec, NF, val, kl) || !val[F_KEY]) {
             sc->bad = true;
             continue;
         }
@@ -444,7 +364,7 @@ static void read_options(struct ld *L, int si, int v, int kline)
             sc->bad = true;
             continue;
         }
-        int kline0 = line_of(L, val[F_KEY]);
+        int kline0 = yread_line(&L->y, val[F_KEY]);
         if (!str_is_digits(key) || strlen(key) > 3) {
             report(L, kline0, "option key '%s' must be 1 to 3 digits", key);
             sc->bad = true;
@@ -477,7 +397,7 @@ static struct uscreen *new_screen(struct ld *L)
         int cap = L->capscreens ? L->capscreens * 2 : 32;
         struct uscreen *s = realloc(m->screens, (size_t)cap * sizeof *s);
         if (!s) {
-            L->oom = true;
+            L->y.oom = true;
             return NULL;
         }
         m->screens = s;
@@ -512,7 +432,7 @@ static void read_screen(struct ld *L, int k, int v)
     const char *id = scalar(L, k, "screen id");
     if (!id)
         return;
-    int line = line_of(L, k);
+    int line = yread_line(&L->y, k);
     if (!valid_id(id)) {
         report(L, line, "screen id '%s' must be 1 to 47 of A-Z a-z 0-9 _ -", id);
         return;
@@ -528,20 +448,20 @@ static void read_screen(struct ld *L, int k, int v)
         return;
     int si = L->m->nscreens - 1;
     sc->id = id;
-    sc->file = L->file;
+    sc->file = L->y.file;
     sc->line = line;
     sc->kind = KIND_END;
     char what[96];
     snprintf(what, sizeof what, "screen '%s'", id);
-    if (!is_map(L, v)) {
+    if (!yread_is_map(&L->y, v)) {
         report(L, line, "%s must be a mapping", what);
         sc->bad = true;
         return;
     }
     int kindv = 0;
-    for (size_t p = 0; p < ynode_count(L->doc, v); p++)
-        if (is_scalar(L, ynode_key(L->doc, v, p)) && !strcmp(sval(L, ynode_key(L->doc, v, p)), "kind"))
-            kindv = ynode_value(L->doc, v, p);
+    for (size_t p = 0; p < ynode_count(L->y.doc, v); p++)
+        if (yread_is_scalar(&L->y, ynode_key(L->y.doc, v, p)) && !strcmp(yread_str(&L->y, ynode_key(L->y.doc, v, p)), "kind"))
+            kindv = ynode_value(L->y.doc, v, p);
     if (!kindv) {
         report(L, line, "%s needs 'kind'", what);
         sc->bad = true;
@@ -553,24 +473,24 @@ static void read_screen(struct ld *L, int k, int v)
         ki++;
     if (!kind || ki == (int)(sizeof kind_names / sizeof kind_names[0])) {
         if (kind)
-            report(L, line_of(L, kindv), "unknown screen kind '%s' (menu, input, list, confirm, action, end)",
+            report(L, yread_line(&L->y, kindv), "unknown screen kind '%s' (menu, input, list, confirm, action, end)",
                 kind);
         sc->bad = true;
         return;
     }
     sc->kind = (enum ussd_kind)ki;
-    struct fspec spec[S_NFIELDS];
+    struct yread_key spec[S_NFIELDS];
     int map[S_NFIELDS], n = 0;
     for (int f = 0; f < S_NFIELDS; f++)
         if (kind_fields[ki][f]) {
-            spec[n] = (struct fspec){sfield_names[f], kind_fields[ki][f] == 2};
+            spec[n] = (struct yread_key){sfield_names[f], kind_fields[ki][f] == 2};
             map[n++] = f;
         }
     int got[S_NFIELDS], val[S_NFIELDS] = {0};
     int gkl[S_NFIELDS], kl[S_NFIELDS] = {0};
     char fwhat[128];
     snprintf(fwhat, sizeof fwhat, "%s screen '%s'", kind, id);
-    fields(L, v, line, fwhat, spec, n, got, gkl);
+    yread_fields(&L->y, v, line, fwhat, spec, n, got, gkl);
     for (int i = 0; i < n; i++) {
         val[map[i]] = got[i];
         kl[map[i]] = gkl[i];
@@ -593,7 +513,7 @@ static void read_screen(struct ld *L, int k, int v)
             const char *pat = scalar(L, val[S_PATTERN], "pattern");
             char perr[256];
             if (pat && !(sc->re = regex_new(pat, false, perr, sizeof perr))) {
-                report(L, line_of(L, val[S_PATTERN]), "%s", perr);
+                report(L, yread_line(&L->y, val[S_PATTERN]), "%s", perr);
                 sc->bad = true;
             }
         }
@@ -608,7 +528,7 @@ static void read_screen(struct ld *L, int k, int v)
         if (val[S_SOURCE]) {
             sc->source = scalar(L, val[S_SOURCE], "source");
             if (sc->source && !ussdi_source_known(sc->source)) {
-                report(L, line_of(L, val[S_SOURCE]), "unknown list source '%s'", sc->source);
+                report(L, yread_line(&L->y, val[S_SOURCE]), "unknown list source '%s'", sc->source);
                 sc->bad = true;
             }
         }
@@ -623,11 +543,11 @@ static void read_screen(struct ld *L, int k, int v)
             char name[64];
             snprintf(name, sizeof name, "%s_name", sc->var);
             if (ussd_var_width(name) < 0) {
-                report(L, line_of(L, val[S_VAR]), "list var '%s' needs a known var '%s' for the label", sc->var,
+                report(L, yread_line(&L->y, val[S_VAR]), "list var '%s' needs a known var '%s' for the label", sc->var,
                     name);
                 sc->bad = true;
             } else if (!(sc->var_name = arena_strdup(L->m, name, strlen(name)))) {
-                L->oom = true;
+                L->y.oom = true;
             } else {
                 note_setvar(L, sc->var);
                 note_setvar(L, sc->var_name);
@@ -659,14 +579,14 @@ static void read_nav(struct ld *L, int v, int kline)
         report(L, kline, "nav: given twice (first at %s:%d)", L->nav_file, L->nav_line);
         return;
     }
-    L->nav_file = L->file;
+    L->nav_file = L->y.file;
     L->nav_line = kline;
-    struct fspec spec[NAV_COUNT];
+    struct yread_key spec[NAV_COUNT];
     for (int i = 0; i < NAV_COUNT; i++)
-        spec[i] = (struct fspec){nav_names[i], true};
+        spec[i] = (struct yread_key){nav_names[i], true};
     int val[NAV_COUNT];
     int kl[NAV_COUNT];
-    if (!fields(L, v, kline, "nav", spec, NAV_COUNT, val, kl))
+    if (!yread_fields(&L->y, v, kline, "nav", spec, NAV_COUNT, val, kl))
         return;
     for (int i = 0; i < NAV_COUNT; i++) {
         char what[32];
@@ -679,19 +599,19 @@ static void read_nav(struct ld *L, int v, int kline)
 static void read_messages(struct ld *L, int v)
 {
     struct ussd_menus *m = L->m;
-    if (!is_map(L, v)) {
-        report(L, line_of(L, v), "messages must be a mapping of key: {en: ..., sw: ...}");
+    if (!yread_is_map(&L->y, v)) {
+        report(L, yread_line(&L->y, v), "messages must be a mapping of key: {en: ..., sw: ...}");
         return;
     }
-    for (size_t p = 0; p < ynode_count(L->doc, v); p++) {
-        int k = ynode_key(L->doc, v, p);
+    for (size_t p = 0; p < ynode_count(L->y.doc, v); p++) {
+        int k = ynode_key(L->y.doc, v, p);
         const char *key = scalar(L, k, "message key");
         if (!key)
             continue;
         bool dup = false;
         for (int i = 0; i < m->nmsgs && !dup; i++)
             if (!strcmp(m->msgs[i].key, key)) {
-                report(L, line_of(L, k), "duplicate message '%s' (first at %s:%d)", key, m->msgs[i].file,
+                report(L, yread_line(&L->y, k), "duplicate message '%s' (first at %s:%d)", key, m->msgs[i].file,
                     m->msgs[i].line);
                 dup = true;
             }
@@ -701,7 +621,7 @@ static void read_messages(struct ld *L, int v)
             int cap = L->capmsgs ? L->capmsgs * 2 : 32;
             struct umsg *g = realloc(m->msgs, (size_t)cap * sizeof *g);
             if (!g) {
-                L->oom = true;
+                L->y.oom = true;
                 return;
             }
             m->msgs = g;
@@ -711,9 +631,9 @@ static void read_messages(struct ld *L, int v)
         snprintf(what, sizeof what, "message '%s'", key);
         struct umsg *g = &m->msgs[m->nmsgs];
         g->key = key;
-        g->file = L->file;
-        g->line = line_of(L, k);
-        if (read_text(L, ynode_value(L->doc, v, p), line_of(L, k), what, true, &g->text))
+        g->file = L->y.file;
+        g->line = yread_line(&L->y, k);
+        if (read_text(L, ynode_value(L->y.doc, v, p), yread_line(&L->y, k), what, true, &g->text))
             m->nmsgs++;
     }
 }
@@ -724,7 +644,7 @@ static void load_file(struct ld *L, const char *path)
     struct yaml_doc *doc = ydoc_load(path, MAX_FILE_BYTES, &e);
     if (!doc) {
         if (e.kind == YDOC_NOMEM) {
-            L->oom = true;
+            L->y.oom = true;
         } else {
             char started[48] = "";
             if (e.context_line && e.context_line != e.line)
@@ -733,37 +653,37 @@ static void load_file(struct ld *L, const char *path)
         }
         return;
     }
-    L->doc = doc;
+    L->y.doc = doc;
     int root = ydoc_root(doc);
-    if (!is_map(L, root)) {
-        report(L, root ? line_of(L, root) : 1, "not a menu file: the top level must be a mapping with screens:");
+    if (!yread_is_map(&L->y, root)) {
+        report(L, root ? yread_line(&L->y, root) : 1, "not a menu file: the top level must be a mapping with screens:");
         goto out;
     }
     int screens = 0, commands = 0;
     for (size_t p = 0; p < ynode_count(doc, root); p++) {
         int k = ynode_key(doc, root, p);
-        if (is_scalar(L, k) && !strcmp(sval(L, k), "screens"))
+        if (yread_is_scalar(&L->y, k) && !strcmp(yread_str(&L->y, k), "screens"))
             screens = ynode_value(doc, root, p);
-        if (is_scalar(L, k) && !strcmp(sval(L, k), "commands"))
+        if (yread_is_scalar(&L->y, k) && !strcmp(yread_str(&L->y, k), "commands"))
             commands = ynode_value(doc, root, p);
     }
     if (!screens && commands)
         goto out; /* an SMS command file */
     if (!screens) {
-        report(L, line_of(L, root), "not a menu file: no top-level screens: (nor commands: of an SMS file)");
+        report(L, yread_line(&L->y, root), "not a menu file: no top-level screens: (nor commands: of an SMS file)");
         goto out;
     }
-    static const struct fspec spec[] = {{"screens", true}, {"start", false}, {"nav", false}, {"messages", false}};
+    static const struct yread_key spec[] = {{"screens", true}, {"start", false}, {"nav", false}, {"messages", false}};
     int val[4];
     int kl[4];
-    fields(L, root, line_of(L, root), "the top level", spec, 4, val, kl);
+    yread_fields(&L->y, root, yread_line(&L->y, root), "the top level", spec, 4, val, kl);
     if (val[1]) {
         const char *start = scalar(L, val[1], "start");
         if (start && L->start)
             report(L, kl[1], "start: given twice (first at %s:%d)", L->start_file, L->start_line);
         else if (start) {
             L->start = start;
-            L->start_file = L->file;
+            L->start_file = L->y.file;
             L->start_line = kl[1];
         }
     }
@@ -771,19 +691,19 @@ static void load_file(struct ld *L, const char *path)
         read_nav(L, val[2], kl[2]);
     if (val[3])
         read_messages(L, val[3]);
-    if (!is_map(L, screens)) {
-        report(L, line_of(L, screens), "screens must be a mapping of id: screen");
+    if (!yread_is_map(&L->y, screens)) {
+        report(L, yread_line(&L->y, screens), "screens must be a mapping of id: screen");
         goto out;
     }
     for (size_t p = 0; p < ynode_count(doc, screens); p++) {
         if (L->m->nscreens >= MAX_SCREENS) {
-            report(L, line_of(L, ynode_key(doc, screens, p)), "more than %d screens", MAX_SCREENS);
+            report(L, yread_line(&L->y, ynode_key(doc, screens, p)), "more than %d screens", MAX_SCREENS);
             break;
         }
         read_screen(L, ynode_key(doc, screens, p), ynode_value(doc, screens, p));
     }
 out:
-    L->doc = NULL;
+    L->y.doc = NULL;
     ydoc_free(doc);
 }
 
@@ -821,7 +741,7 @@ static void check_reach(struct ld *L)
     bool *seen = calloc((size_t)n, sizeof *seen);
     int *queue = malloc((size_t)n * sizeof *queue);
     if (!seen || !queue) {
-        L->oom = true;
+        L->y.oom = true;
         goto out;
     }
     int head = 0, tail = 0;
@@ -896,7 +816,7 @@ static void check_budget(struct ld *L, struct uscreen *sc, int lang)
         w = malloc((size_t)(n + 1) * sizeof *w);
         int *starts = arena_alloc(m, (size_t)(n + 1) * sizeof *starts);
         if (!w || !starts) {
-            L->oom = true;
+            L->y.oom = true;
             break;
         }
         for (int i = 0; i < n; i++) {
@@ -1038,7 +958,7 @@ static void menus_free(struct ussd_menus *m)
 
 struct ussd_menus *ussd_menus_load(const char *dir, struct buf *errors)
 {
-    struct ld L = {.errors = errors, .dir = dir};
+    struct ld L = {.y = {.errors = errors}, .dir = dir};
     char *names[MAX_FILES];
     int nnames = 0;
     DIR *d = NULL;
@@ -1064,7 +984,7 @@ struct ussd_menus *ussd_menus_load(const char *dir, struct buf *errors)
             break;
         }
         if (!(names[nnames] = strdup(e->d_name))) {
-            L.oom = true;
+            L.y.oom = true;
             break;
         }
         nnames++;
@@ -1074,29 +994,29 @@ struct ussd_menus *ussd_menus_load(const char *dir, struct buf *errors)
     size_t dl = strlen(dir);
     while (dl > 1 && dir[dl - 1] == '/')
         dl--;
-    for (int i = 0; i < nnames && !L.oom; i++) {
+    for (int i = 0; i < nnames && !L.y.oom; i++) {
         size_t n = dl + 1 + strlen(names[i]);
         char *path = arena_alloc(L.m, n + 1);
         if (!path) {
-            L.oom = true;
+            L.y.oom = true;
             break;
         }
         snprintf(path, n + 1, "%.*s/%s", (int)dl, dir, names[i]);
-        L.file = path;
+        L.y.file = path;
         load_file(&L, path);
     }
-    if (!L.oom && !L.m->nscreens) {
-        if (!L.nerr)
+    if (!L.y.oom && !L.m->nscreens) {
+        if (!L.y.nerr)
             err_at(&L, dir, 0, "no menu files (*.yaml with screens:)");
-    } else if (!L.oom)
+    } else if (!L.y.oom)
         check_set(&L);
 out:
-    if (L.oom)
+    if (L.y.oom)
         err_at(&L, dir, 0, "out of memory");
     for (int i = 0; i < nnames; i++)
         free(names[i]);
     free(L.refs);
-    if (L.nerr) {
+    if (L.y.nerr) {
         menus_free(L.m);
         return NULL;
     }

@@ -57,6 +57,11 @@ static const struct key keys[] = {
     I("LIPA_REST_WAIT_MS", "15000", 500, 120000, rest_wait_ms),
     I("LIPA_PHONE_RATE_LIMIT", "5", 0, 1000000, phone_rate_limit),
     I("LIPA_PHONE_RATE_WINDOW", "600", 1, 86400, phone_rate_window),
+    /* which file answers for each provider (app.c's tables): a second
+     * provider is a new file and a new choice here */
+    E("LIPA_PAY_PROVIDER", "daraja", "daraja", pay_provider),
+    E("LIPA_SMS_PROVIDER", "at", "at", sms_provider),
+    E("LIPA_METER_PROVIDER", "tuya", "tuya", meter_provider),
     U("LIPA_DARAJA_URL", "https://sandbox.safaricom.co.ke", daraja_url),
     S("LIPA_DARAJA_KEY", "", 256, daraja_key),
     S("LIPA_DARAJA_SECRET", "", 256, daraja_secret),
@@ -72,7 +77,7 @@ static const struct key keys[] = {
     S("LIPA_TUYA_SECRET", "", 128, tuya_secret),
     I("LIPA_TOPUP_LATE_MS", "60000", 0, 3600000, topup_late_ms),
     I("LIPA_TOPUP_SKEW_MS", "60000", 1000, 3600000, topup_skew_ms),
-    /* water: document 001's example is the default (52 KES -> 50 KES, 10 L) */
+    /* water: the water face's worked example is the default (52 KES -> 50 KES, 10 L) */
     U("LIPA_PAYSTACK_URL", "https://api.paystack.co", paystack_url),
     S("LIPA_PAYSTACK_SECRET", "", 256, paystack_secret),
     I("LIPA_WATER_PRICE_CENTS", "500", 1, 10000000, water_price_cents),

@@ -20,6 +20,7 @@ struct config {
     int64_t min_amount, max_amount, price_per_kwh_cents;
     int64_t settle_after, payment_timeout, worker_poll_ms, retry_base_ms;
     /* providers */
+    char *pay_provider, *sms_provider, *meter_provider;
     char *daraja_url, *daraja_key, *daraja_secret, *daraja_shortcode, *daraja_passkey, *daraja_type;
     char *at_url, *at_username, *at_apikey, *at_sender;
     char *tuya_url, *tuya_client_id, *tuya_secret;
@@ -28,7 +29,7 @@ struct config {
     int64_t lane_threads, lane_queue, rest_wait_ms, phone_rate_limit, phone_rate_window;
     /* checking an unanswered top-up with the meter cloud's log */
     int64_t topup_late_ms, topup_skew_ms;
-    /* water (document 001; issue 3) */
+    /* water */
     char *paystack_url, *paystack_secret, *water_rounding, *water_currency;
     int64_t water_price_cents, water_min_amount, water_max_amount;
     int64_t otp_ttl, otp_attempts, pulses_per_liter, station_lock;

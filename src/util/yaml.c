@@ -165,3 +165,105 @@ int ynode_item(const struct yaml_doc *d, int node, size_t i)
         return 0;
     return child(d, n->data.sequence.items.start[i]);
 }
+
+/* ---- checked reading ---- */
+
+static void vreport(struct yread *r, const char *file, int line, const char *fmt, va_list ap)
+{
+    r->nerr++;
+    if (!r->errors)
+        return;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (line > 0)
+        buf_printf(r->errors, "%s:%d: %s\n", file, line, msg);
+    else
+        buf_printf(r->errors, "%s: %s\n", file, msg);
+}
+
+void yread_report(struct yread *r, int line, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(r, r->file, line, fmt, ap);
+    va_end(ap);
+}
+
+void yread_report_at(struct yread *r, const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(r, file, line, fmt, ap);
+    va_end(ap);
+}
+
+const char *yread_scalar(struct yread *r, int node, const char *what)
+{
+    if (!yread_is_scalar(r, node)) {
+        yread_report(r, yread_line(r, node), "%s must be a plain value", what);
+        return NULL;
+    }
+    if (strlen(yread_str(r, node)) != ynode_strlen(r->doc, node)) {
+        yread_report(r, yread_line(r, node), "%s holds a NUL character", what);
+        return NULL;
+    }
+    return yread_str(r, node);
+}
+
+bool yread_fields(struct yread *r, int map, int line, const char *what, const struct yread_key *keys, int nkeys,
+                  int *val, int *kline)
+{
+    int seen[64] = {0};
+    for (int i = 0; i < nkeys; i++) {
+        if (val)
+            val[i] = 0;
+        if (kline)
+            kline[i] = 0;
+    }
+    if (!yread_is_map(r, map)) {
+        yread_report(r, map ? yread_line(r, map) : line, "%s must be a mapping", what);
+        return false;
+    }
+    for (size_t p = 0; p < ynode_count(r->doc, map); p++) {
+        int k = ynode_key(r->doc, map, p);
+        if (!yread_is_scalar(r, k)) {
+            yread_report(r, yread_line(r, k), "%s: keys must be plain values", what);
+            continue;
+        }
+        int i = 0;
+        while (i < nkeys && strcmp(keys[i].name, yread_str(r, k)))
+            i++;
+        if (i == nkeys) {
+            yread_report(r, yread_line(r, k), "unknown key '%s' in %s", yread_str(r, k), what);
+        } else if (i < 64 && seen[i]) {
+            yread_report(r, yread_line(r, k), "duplicate key '%s' in %s (first at line %d)", yread_str(r, k), what,
+                         seen[i]);
+        } else {
+            if (i < 64)
+                seen[i] = yread_line(r, k);
+            if (val)
+                val[i] = ynode_value(r->doc, map, p);
+            if (kline)
+                kline[i] = yread_line(r, k);
+        }
+    }
+    for (int i = 0; i < nkeys && i < 64; i++)
+        if (keys[i].required && !seen[i])
+            yread_report(r, line, "%s needs '%s'", what, keys[i].name);
+    return true;
+}
+
+int yread_get(const struct yread *r, int map, const char *key, int *kline)
+{
+    for (size_t p = 0; p < ynode_count(r->doc, map); p++) {
+        int k = ynode_key(r->doc, map, p);
+        if (yread_is_scalar(r, k) && !strcmp(yread_str(r, k), key)) {
+            if (kline)
+                *kline = yread_line(r, k);
+            return ynode_value(r->doc, map, p);
+        }
+    }
+    if (kline)
+        *kline = yread_line(r, map);
+    return 0;
+}

@@ -1,7 +1,7 @@
-/* water/api: document 001's payment endpoints (/api/payments/...): the
+/* water/api: the water face's payment endpoints (/api/payments/...): the
  * price preview, orders paid by M-Pesa (STK push) or Paystack (hosted
  * checkout), their status, the M-Pesa callback, and Paystack's callback
- * and webhook. Replies use document 001's envelope {success, message,
+ * and webhook. Replies use the water face's envelope {success, message,
  * data}; errors {success:false, message, error}. Every endpoint but the
  * provider callbacks counts against the client's rate limit.
  *
@@ -11,14 +11,18 @@
  * that could not be opened answers 500 PAYSTACK_INIT_FAILED; Paystack
  * orders are charged in LIPA_WATER_CURRENCY only (the litre price is in
  * it). */
+#include "water/api.h"
+
 #include "app/app.h"
 #include "app/routes.h"
 #include "http/api.h"
 #include "http/ratelimit.h"
+#include "pay/api.h"
 #include "pay/idem.h"
 #include "pay/paystack.h"
 #include "pay/purchase.h"
-#include "pay/pushwait.h"
+#include "pay/api_wait.h"
+#include "store/payments.h"
 #include "store/water.h"
 #include "util/crypto.h"
 #include "util/log.h"
@@ -43,7 +47,7 @@ static json_t *money(int64_t cents)
     return cents % 100 ? json_real((double)cents / 100.0) : json_integer((json_int_t)(cents / 100));
 }
 
-/* The phone in document 001's form, 254XXXXXXXXX. */
+/* The phone as the water face writes it, 254XXXXXXXXX. */
 static json_t *phone_json(const char *e164)
 {
     char msisdn[PHONE_MAX];
@@ -53,7 +57,7 @@ static json_t *phone_json(const char *e164)
     return json_string(msisdn);
 }
 
-/* A water order as document 001's status endpoint shows it. */
+/* A water order as the status endpoint shows it. */
 static json_t *order_json(struct app *a, const struct payment *p)
 {
     struct water_extra x;
@@ -281,17 +285,19 @@ static void mpesa_initiate(void *ctx, struct http_req *req, struct http_resp *re
     if (meta[0] && store_water_set_order(a->store, p.id, meta, "") != ST_OK)
         log_warn("water.metadata_lost", "payment=%lld", (long long)p.id);
     /* answered once the payment worker has pushed it, with no thread
-     * waiting meanwhile (pay/pushwait.h) */
+     * waiting meanwhile (pay/api_wait.h) */
     pushwait_park(a, req, resp, &p, a->cfg.rest_wait_ms, initiate_answer);
 out:
     json_decref(body);
 }
 
-/* The reply to Daraja's callback in document 001's envelope. */
+/* The reply to Daraja's callback in the water face's envelope. */
 static void callback_reply(const struct http_route *route, struct http_resp *resp, enum err e, const char *why)
 {
     struct http_req r = {.route = route}; /* api_error reads the envelope only */
-    if (e == ERR_VALIDATION)
+    if (e == ERR_UNAUTHORIZED)
+        api_error(&r, resp, ERR_UNAUTHORIZED, NULL, "%s", why);
+    else if (e == ERR_VALIDATION)
         api_error(&r, resp, ERR_VALIDATION, "INVALID_CALLBACK", "%s", why);
     else if (e != ERR_OK)
         api_error(&r, resp, ERR_INTERNAL, NULL, "could not record the callback; try again");
@@ -299,51 +305,11 @@ static void callback_reply(const struct http_route *route, struct http_resp *res
         api_json(resp, 200, json_pack("{s:b, s:s}", "success", 1, "message", "Callback processed successfully"));
 }
 
-struct parked_callback {
-    struct http_deferred *d;
-    const struct http_route *route;
-};
-
-static void callback_recorded(void *arg, enum err e)
-{
-    struct parked_callback *pc = arg;
-    struct http_resp *out = http_defer_claim(pc->d); /* NULL: lipad is stopping and answered it */
-    if (out)
-        callback_reply(pc->route, out, e, "");
-    http_defer_done(pc->d);
-    free(pc);
-}
-
 /* Daraja's callback, also accepted at /mpesa/callback: the same guard
- * (the per-deployment secret in the query) and the same recording, through
- * the store's group commit; answered once stored. */
+ * and the same recording (pay/api.h), answered in this face's envelope. */
 static void mpesa_callback(void *ctx, struct http_req *req, struct http_resp *resp)
 {
-    struct app *a = ctx;
-    const char *secret = http_query(req, "secret");
-    if (!secret || !crypto_streq(secret, a->callback_secret)) {
-        log_warn("mpesa.callback_refused", "ip=%s reason=secret path=water", req->client_ip);
-        api_error(req, resp, ERR_UNAUTHORIZED, NULL, "secret: missing or wrong");
-        return;
-    }
-    char why[200] = "";
-    struct parked_callback *pc = malloc(sizeof *pc);
-    if (!pc || !(pc->d = http_defer(req))) { /* out of memory: the STK query settles it */
-        free(pc);
-        callback_reply(req->route, resp, ERR_INTERNAL, why);
-        return;
-    }
-    pc->route = req->route;
-    enum err e = purchase_callback_queue(a, req->body, req->body_len, why, sizeof why, callback_recorded, pc);
-    if (e == ERR_OK)
-        return; /* answered by callback_recorded */
-    if (e == ERR_VALIDATION)
-        log_warn("mpesa.callback_malformed", "ip=%s reason=\"%s\"", req->client_ip, why);
-    struct http_resp *out = http_defer_claim(pc->d);
-    if (out)
-        callback_reply(req->route, out, e, why);
-    http_defer_done(pc->d);
-    free(pc);
+    pay_callback_face(ctx, req, resp, callback_reply);
 }
 
 static void mpesa_query(void *ctx, struct http_req *req, struct http_resp *resp)

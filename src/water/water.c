@@ -5,6 +5,8 @@
 
 #include "pay/paystack.h"
 #include "pay/purchase.h"
+#include "store/payments.h"
+#include "store/users.h"
 #include "store/water.h"
 #include "util/crypto.h"
 #include "util/log.h"

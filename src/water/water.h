@@ -1,4 +1,4 @@
-/* water: water orders (document 001): pricing from config, references
+/* water: water orders: pricing from config, references
  * WS-<epoch ms>-<8 upper-case letters/digits>, and orders paid by M-Pesa
  * STK push or Paystack, stored as payments of kind "water". Thread-safe
  * (state in the store). Owner: the water module (src/water). */
@@ -6,9 +6,10 @@
 #define LIPA_WATER_H
 
 #include "app/app.h"
-#include "http/api.h"
 #include "pay/pay.h"
+#include "store/payments.h"
 #include "store/store.h"
+#include "util/err.h"
 
 #include <jansson.h>
 

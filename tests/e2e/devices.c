@@ -1,4 +1,4 @@
-/* End-to-end: document 002's device endpoints beyond registration: the
+/* End-to-end: the device endpoints beyond registration: the
  * billing commands (add-balance, add-token, set-price, reset-balance,
  * prepayment-mode), balance and usage, and the sync from the meter cloud.
  * Every meter and device id starts with "DEV" so no other test sees them;
@@ -85,7 +85,7 @@ static void faults_cleared(void)
     h_free(&r);
 }
 
-/* An error reply in document 002's envelope: status, code, and a message
+/* An error reply in the devices face's envelope: status, code, and a message
  * that mentions `names` (NULL: anything). */
 static void expect_error(struct http_result *r, long status, const char *code, const char *names)
 {

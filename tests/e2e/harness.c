@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,17 +28,22 @@ static const char *bin_dir(void)
 
 bool h_sql(struct lipad *l, const char *sql)
 {
+    /* through the sqlite3 shell (a package lipa installs): only lipa's store
+     * links SQLite */
     char path[300];
     snprintf(path, sizeof path, "%s/lipa.db", l->dir);
-    sqlite3 *db = NULL;
-    char *msg = NULL;
-    bool ok = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
-              (sqlite3_busy_timeout(db, 5000), sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK);
-    if (!ok)
-        fprintf(stderr, "h_sql: %s: %s\n", path, msg ? msg : sqlite3_errmsg(db));
-    sqlite3_free(msg);
-    sqlite3_close(db);
-    return ok;
+    pid_t pid = fork();
+    if (pid == 0) {
+        char *argv[] = {"sqlite3", "-bail", "-cmd", ".timeout 5000", path, (char *)sql, NULL};
+        execvp("sqlite3", argv);
+        _exit(127);
+    }
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        fprintf(stderr, "h_sql: %s: the sqlite3 shell refused it (exit %d)\n", path, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+        return false;
+    }
+    return true;
 }
 
 void h_sleep_ms(int ms)

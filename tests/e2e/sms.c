@@ -321,7 +321,7 @@ START_TEST(unknown_number_is_told_how_to_register)
     answer_has("unk-5", ph, "HELP", 5, "Text BAL for your balance");
     answer_has("unk-6", ph, "STOP", 6, "You will get no more notices"); /* opting out needs no account */
     ck_assert_int_eq(stk_count(ph), 0);
-    /* water needs no account either (document 001 sells to any number) */
+    /* water needs no account either (the water face sells to any number) */
     answer_has("unk-6b", ph, "maji 20L", 7, "kubali ombi la M-Pesa la KES 100 kwa lita 20 za maji");
     ck_assert_int_eq(stk_count(ph), 1);
     /* a sender that is no Kenyan mobile: stored, nobody answered */

@@ -3,7 +3,7 @@
 
 #include <check.h>
 
-/* ==== document 001's payment endpoints (tcase "payments") ====
+/* ==== the water payment endpoints (tcase "payments") ====
  * Orders paid by M-Pesa (the sandbox's Daraja) and Paystack (the
  * sandbox's Paystack), their status, the provider callbacks and the rate
  * limit. The tests run against their own lipad (pay_lipad), priced at
@@ -67,7 +67,7 @@ static const char *pay_str(json_t *o, const char *k) { return json_string_value(
 
 static long long pay_int(json_t *o, const char *k) { return (long long)json_integer_value(json_object_get(o, k)); }
 
-/* An error reply of document 001: {success:false, message, error:code}. */
+/* An error reply of the water face: {success:false, message, error:code}. */
 static void pay_assert_error(struct http_result *r, long status, const char *code)
 {
     ck_assert_msg(r->status == status, "want %ld, got %ld: %s", status, r->status, r->body);
@@ -205,7 +205,7 @@ static void pay_header(const char *answer, const char *name, char *out, size_t n
     }
 }
 
-/* Document 001's own example, under the default prices (h_main). */
+/* The water face's worked example, under the default prices (h_main). */
 START_TEST(pay_preview_document_example)
 {
     struct http_result r = h_req(h_main.port, "POST", "/api/payments/preview", "application/json",
@@ -419,7 +419,7 @@ START_TEST(pay_mpesa_cancelled)
 }
 END_TEST
 
-/* Daraja's callback at document 001's path: guarded by the secret, applied
+/* Daraja's callback at the water face's path: guarded by the secret, applied
  * like /mpesa/callback, once. The sandbox never calls back for an amount
  * ending in 7, so the callback posted here is the only one. */
 START_TEST(pay_mpesa_callback_endpoint)
@@ -717,7 +717,7 @@ START_TEST(pay_paystack_browser_callback)
 }
 END_TEST
 
-/* /api/health as document 001 shows it (lipa has no Redis). */
+/* /api/health in the water face's shape (lipa has no Redis). */
 START_TEST(pay_health_shape)
 {
     struct http_result r = pay_req(&pay_lipad, "GET", "/api/health", NULL);
@@ -869,7 +869,7 @@ static void codes_teardown(void)
     }
 }
 
-/* A document 001 error: {success:false, message, error:code}. */
+/* A water face error: {success:false, message, error:code}. */
 static void codes_error(struct http_result *r, long status, const char *code)
 {
     ck_assert_msg(r->status == status, "want %ld, got %ld: %s", status, r->status, r->body);
@@ -984,7 +984,7 @@ static void codes_wrong(const char *code, int i, char out[7])
     out[i % 6] = (char)('0' + (out[i % 6] - '0' + 1 + i / 6) % 10);
 }
 
-/* The whole journey of document 001 by USSD: buy 20 L from menu 2, the
+/* The whole water journey by USSD: buy 20 L from menu 2, the
  * code SMS, a station checks and dispenses it. */
 START_TEST(codes_ussd_to_station)
 {

@@ -119,7 +119,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const uint8_t *body = nl ? nl + 1 : data;
     size_t body_len = size - (size_t)(body - data);
 
-    struct http_route route = {"POST", "/fuzz", NULL, t->envelope};
+    struct http_route route = {"POST", "/fuzz", NULL, t->envelope, 0};
     char *copy = fuzz_strdup(body, body_len);
     struct http_req req = {.method = "POST", .path = "/fuzz", .body = copy, .body_len = body_len, .route = &route};
     struct http_resp resp = {.status = 0};

@@ -21,7 +21,10 @@
 #include "fuzz.h"
 
 #include "store/intake.h"
+#include "store/meters.h"
+#include "store/payments.h"
 #include "store/store.h"
+#include "store/users.h"
 #include "util/str.h"
 
 #include <ftw.h>

@@ -1,5 +1,5 @@
 /* fuzz target ussd_hop: Africa's Talking's USSD callback (POST /api/ussd)
- * through the real handler (src/ussd/handler.c) on a real app: the real
+ * through the real handler (src/ussd/api.c) on a real app: the real
  * host, the store's memory layer, purchases taken into the intake, the
  * shipped menus. Callers are in the store before the first input:
  *   1  +254712345678, English, three meters, one with a 64-character id
@@ -21,7 +21,9 @@
  * limits: 200 bytes of text, fewer than 16 inputs). */
 #include "fuzz_app.c"
 
+#include "store/meters.h"
 #include "store/store.h"
+#include "store/users.h"
 #include "ussd/ussd.h"
 #include "util/form.h"
 #include "util/gsm.h"

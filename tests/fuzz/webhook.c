@@ -25,6 +25,7 @@
 #include "fuzz_app.c"
 
 #include "http/api.h"
+#include "store/payments.h"
 #include "store/water.h"
 #include "util/crypto.h"
 #include "util/str.h"

@@ -4,10 +4,11 @@
  * with api_ok/api_error under each envelope. Requests go out through
  * util/httpc.h (and one raw socket for a chunked upload), and the tests
  * assert what a client sees: status, envelope, which field is named. */
+#include "runner.h"
 #include "http/api.h"
 #include "http/server.h"
 
-#include "user/user.h"
+#include "user/api.h"
 #include "util/httpc.h"
 #include "util/str.h"
 
@@ -427,7 +428,7 @@ START_TEST(envelope_error_shapes)
     }
     expect_err("/data/parse", "{}", 400, "VALIDATION_ERROR", "name");
 
-    /* document 002's envelope spells codes in lower case */
+    /* the devices face spells codes in lower case */
     ck_assert_int_eq(call("GET", "/dev/fail", NULL, NULL, &o), 404);
     ck_assert_str_eq(jstr(o, "error"), "not_found");
     ck_assert_str_eq(jstr(o, "message"), "meter MTR-9: not found");
@@ -713,7 +714,7 @@ START_TEST(body_cap_chunked)
 }
 END_TEST
 
-static Suite *suite(void)
+Suite *test_suite(void)
 {
     Suite *s = suite_create("api");
     TCase *tc = tcase_create("parse");
@@ -748,14 +749,4 @@ static Suite *suite(void)
     tcase_add_test(tc, body_cap_chunked);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    httpc_global_init();
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -1,14 +1,16 @@
 /* check_at: the Africa's Talking SMS client against a fake AT on
  * 127.0.0.1: what arrives (form fields, apiKey header) and how each answer
  * (201 with a recipient statusCode, 401, 5xx, no answer) is classified. */
+#include "runner.h"
 #include "sms/sms.h"
 
 #include "util/form.h"
 #include "util/httpc.h"
 
-#include "fake.c"
+#include "fake.h"
 
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -155,7 +157,7 @@ START_TEST(recipient_refusals_reject)
         recipient(codes[i], names[i]);
         sms_at.send(st, "+254712345678", "hi", &r);
         ck_assert_msg(r.outcome == SMS_REJECT, "statusCode %s not rejected", codes[i]);
-        ck_assert_int_eq(r.status_code, atoi(codes[i]));
+        ck_assert_int_eq(r.status_code, strtol(codes[i], NULL, 10));
         ck_assert_ptr_nonnull(strstr(r.detail, names[i]));
         ck_assert_str_eq(r.message_id, "");
     }
@@ -280,7 +282,7 @@ START_TEST(header_injection_refused)
 }
 END_TEST
 
-static Suite *suite(void)
+Suite *test_suite(void)
 {
     Suite *s = suite_create("at");
     TCase *tc = tcase_create("fake-at");
@@ -299,14 +301,4 @@ static Suite *suite(void)
     tcase_add_test(tc, header_injection_refused);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    httpc_global_init();
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -1,14 +1,15 @@
 /* check_daraja: the Daraja client. Pure parts against the published vector
- * and the callback samples of protocols.md; the calls against a fake Daraja
+ * and Daraja's published callback samples; the calls against a fake Daraja
  * on 127.0.0.1 that issues a new token per OAuth call and, like the real
  * one, refuses any token but the newest with 404.001.03. */
+#include "runner.h"
 #include "pay/pay.h"
 
 #include "util/crypto.h"
 #include "util/httpc.h"
 #include "util/str.h"
 
-#include "fake.c"
+#include "fake.h"
 
 #include <check.h>
 #include <jansson.h>
@@ -676,7 +677,7 @@ START_TEST(query_errors)
 }
 END_TEST
 
-static Suite *suite(void)
+Suite *test_suite(void)
 {
     Suite *s = suite_create("daraja");
     TCase *pure = tcase_create("pure");
@@ -714,14 +715,4 @@ static Suite *suite(void)
     tcase_add_test(net, query_errors);
     suite_add_tcase(s, net);
     return s;
-}
-
-int main(void)
-{
-    httpc_global_init();
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -1,6 +1,8 @@
 /* pay/idem: an Idempotency-Key is checked, scoped to its caller and bound
  * to its request by a fingerprint of the request's fields. */
+#include "runner.h"
 #include "pay/idem.h"
+#include "store/payments.h"
 
 #include <check.h>
 #include <stdio.h>
@@ -128,7 +130,7 @@ START_TEST(conflicts_only_for_another_request)
 }
 END_TEST
 
-static Suite *suite(void)
+Suite *test_suite(void)
 {
     Suite *s = suite_create("idem");
     TCase *tc = tcase_create("idem");
@@ -138,13 +140,4 @@ static Suite *suite(void)
     tcase_add_test(tc, conflicts_only_for_another_request);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -4,11 +4,12 @@
  * (Bearer secret, JSON body with the amount in subunits) and how each answer
  * (200, 200 with "status":false, 400, 401, 429, 5xx, garbage, no answer,
  * too slow) is classified. */
+#include "runner.h"
 #include "pay/paystack.h"
 
 #include "util/httpc.h"
 
-#include "fake.c"
+#include "fake.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -493,7 +494,7 @@ START_TEST(verify_bad_reference_unsent)
 }
 END_TEST
 
-static Suite *suite(void)
+Suite *test_suite(void)
 {
     Suite *s = suite_create("paystack");
     TCase *pure = tcase_create("pure");
@@ -520,14 +521,4 @@ static Suite *suite(void)
     tcase_add_test(tc, verify_bad_reference_unsent);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    httpc_global_init();
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

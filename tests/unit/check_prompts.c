@@ -1,5 +1,6 @@
 /* pay/prompts: a purchase waits behind an unanswered M-Pesa prompt to the
  * same phone, and answering the prompt hands the waiting ones back. */
+#include "runner.h"
 #include "pay/prompts.h"
 
 #include <check.h>
@@ -85,7 +86,7 @@ START_TEST(thousands_of_phones_and_bad_input)
 }
 END_TEST
 
-static Suite *suite(void)
+Suite *test_suite(void)
 {
     Suite *s = suite_create("prompts");
     TCase *tc = tcase_create("prompts");
@@ -96,13 +97,4 @@ static Suite *suite(void)
     tcase_add_test(tc, thousands_of_phones_and_bad_input);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -1,5 +1,6 @@
 /* pay/purchase: the pure parts of a purchase: its idempotency key, whole
  * for ids of any length, and the energy an amount buys. */
+#include "runner.h"
 #include "pay/purchase.h"
 
 #include <check.h>
@@ -63,7 +64,7 @@ START_TEST(energy_of_an_amount)
 }
 END_TEST
 
-static Suite *suite(void)
+Suite *test_suite(void)
 {
     Suite *s = suite_create("purchase");
     TCase *tc = tcase_create("purchase");
@@ -72,13 +73,4 @@ static Suite *suite(void)
     tcase_add_test(tc, energy_of_an_amount);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

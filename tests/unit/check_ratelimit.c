@@ -2,8 +2,9 @@
  * counting is driven with explicit clocks; the HTTP face runs in the real
  * server on 127.0.0.1 (http_server_opts.rate_limit) with one handler that
  * calls http_rate_limit and one that does not, and asserts what a client
- * sees: the X-RateLimit-* headers, the 429 in document 001's envelope, and
+ * sees: the X-RateLimit-* headers, the 429 in the water face's envelope, and
  * the exempt route never refused. */
+#include "runner.h"
 #include "http/ratelimit.h"
 
 #include "http/api.h"
@@ -269,7 +270,7 @@ START_TEST(server_without_limit)
     http_server_stop(s, 1000);
 }
 END_TEST
-static Suite *suite(void)
+Suite *test_suite(void)
 {
     Suite *s = suite_create("ratelimit");
     TCase *tc = tcase_create("counting");
@@ -284,13 +285,4 @@ static Suite *suite(void)
     tcase_add_test(tc, server_without_limit);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -3,6 +3,7 @@
  * connection guard (http/guard.h). The guard's rules are driven with an
  * explicit clock and socket pairs; the server runs for real on 127.0.0.1
  * and is spoken to with raw HTTP/1.0. */
+#include "runner.h"
 #include "http/guard.h"
 #include "http/server.h"
 
@@ -390,7 +391,7 @@ START_TEST(stop_answers_what_is_parked)
 }
 END_TEST
 
-static Suite *suite(void)
+Suite *test_suite(void)
 {
     Suite *s = suite_create("server");
     TCase *tc = tcase_create("guard");
@@ -407,13 +408,4 @@ static Suite *suite(void)
     tcase_add_test(tc, stop_answers_what_is_parked);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -5,14 +5,19 @@
  * follows every write, payments are idempotent and versioned, the outbox
  * and callbacks queue right, sessions live in memory and are gone after
  * a restart, and any thread may call any function. */
+#include "runner.h"
+#include "store/meters.h"
+#include "store/payments.h"
+#include "store/sms.h"
 #include "store/store.h"
-#include "store/hot.h"
+#include "store/hop.h"
 #include "store/intake.h"
 
+#include "store/users.h"
+#include "store/ussd.h"
 #include "util/str.h"
 
 #include <check.h>
-#include <ftw.h>
 #include <sys/stat.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -52,18 +57,11 @@ static void root_setup(void)
     }
 }
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    remove(path);
-    return 0;
-}
-
 /* Runs in the parent after the test case, so a failed test (whose forked
  * child never reaches teardown) leaves nothing behind either. */
 static void root_teardown(void)
 {
-    nftw(rootdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    test_tmp_remove(rootdir);
 }
 
 static void setup(void)
@@ -1309,10 +1307,10 @@ static void gc_done(void *arg, enum store_rc rc)
 /* The memory layer: sessions and callers stay until their minute is up,
  * then eviction drops every one of them (in every stripe and bucket), and
  * what was touched since stays. */
-START_TEST(hot_tables_evict_what_is_idle)
+START_TEST(hop_tables_evict_what_is_idle)
 {
     enum { NS = 20000, NC = 3000 };
-    struct hot *h = hot_new(2 * NS, 2 * NC); /* room for all: this is about idleness */
+    struct hop *h = hop_new(2 * NS, 2 * NC); /* room for all: this is about idleness */
     ck_assert_ptr_nonnull(h);
     static struct ussd_row r;
     static struct store_caller c;
@@ -1321,19 +1319,19 @@ START_TEST(hot_tables_evict_what_is_idle)
     for (int i = 0; i < NS; i++) {
         snprintf(id, sizeof id, "ATUid_%d", i);
         snprintf(r.last_text, sizeof r.last_text, "1*%d", i);
-        ck_assert(hot_session_put(h, id, "+254700000001", &r));
+        ck_assert(hop_session_put(h, id, "+254700000001", &r));
     }
     for (int i = 0; i < NC; i++) {
         snprintf(phone, sizeof phone, "+2547%08d", i);
         c.registered = true;
         c.nmeters = 0;
-        hot_caller_put(h, phone, 7, &c);
+        hop_caller_put(h, phone, 7, &c);
     }
-    hot_evict(h, t0 - 1); /* nothing is that old */
+    hop_evict(h, t0 - 1); /* nothing is that old */
     int left = 0;
     for (int i = 0; i < NS; i++) {
         snprintf(id, sizeof id, "ATUid_%d", i);
-        if (hot_session_get(h, id, &r)) {
+        if (hop_session_get(h, id, &r)) {
             char want[32];
             snprintf(want, sizeof want, "1*%d", i);
             ck_assert_str_eq(r.last_text, want);
@@ -1343,7 +1341,7 @@ START_TEST(hot_tables_evict_what_is_idle)
     ck_assert_int_eq(left, NS);
     for (int i = 0; i < NC; i++) {
         snprintf(phone, sizeof phone, "+2547%08d", i);
-        ck_assert(hot_caller_get(h, phone, 7, &c));
+        ck_assert(hop_caller_get(h, phone, 7, &c));
     }
     int64_t last = now_ms(); /* every touch so far was at or before this */
     while (now_ms() <= last)
@@ -1351,23 +1349,23 @@ START_TEST(hot_tables_evict_what_is_idle)
     int64_t cut = now_ms();
     while (now_ms() <= cut)
         ;
-    ck_assert(hot_session_put(h, "ATUid_fresh", "+254700000001", &r)); /* touched after the cut */
-    hot_caller_put(h, "+254799999999", 7, &c);
-    hot_evict(h, cut);
+    ck_assert(hop_session_put(h, "ATUid_fresh", "+254700000001", &r)); /* touched after the cut */
+    hop_caller_put(h, "+254799999999", 7, &c);
+    hop_evict(h, cut);
     left = 0;
     for (int i = 0; i < NS; i++) {
         snprintf(id, sizeof id, "ATUid_%d", i);
-        left += hot_session_get(h, id, &r);
+        left += hop_session_get(h, id, &r);
     }
     ck_assert_int_eq(left, 0);
     for (int i = 0; i < NC; i++) {
         snprintf(phone, sizeof phone, "+2547%08d", i);
-        left += hot_caller_get(h, phone, 7, &c);
+        left += hop_caller_get(h, phone, 7, &c);
     }
     ck_assert_int_eq(left, 0);
-    ck_assert(hot_session_get(h, "ATUid_fresh", &r));
-    ck_assert(hot_caller_get(h, "+254799999999", 7, &c));
-    hot_free(h);
+    ck_assert(hop_session_get(h, "ATUid_fresh", &r));
+    ck_assert(hop_caller_get(h, "+254799999999", 7, &c));
+    hop_free(h);
 }
 END_TEST
 
@@ -1480,7 +1478,7 @@ START_TEST(threads_same_idem_key_one_row)
 }
 END_TEST
 
-static Suite *suite(void)
+Suite *test_suite(void)
 {
     Suite *s = suite_create("store");
     TCase *tc = tcase_create("open");
@@ -1552,16 +1550,7 @@ static Suite *suite(void)
     tcase_add_test(tc, threads_payments_sessions);
     tcase_add_test(tc, threads_same_idem_key_one_row);
     tcase_add_test(tc, group_commit_isolates_orders_and_drains);
-    tcase_add_test(tc, hot_tables_evict_what_is_idle);
+    tcase_add_test(tc, hop_tables_evict_what_is_idle);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

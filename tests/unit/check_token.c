@@ -1,6 +1,7 @@
 /* check_token: lipa's own 20-digit token: it round-trips, is bound to its
  * meter and pepper, any single changed digit is caught, and malformed input
  * is refused. */
+#include "runner.h"
 #include "meter/token.h"
 
 #include "util/crypto.h"
@@ -177,7 +178,7 @@ START_TEST(minute_field)
 }
 END_TEST
 
-static Suite *suite(void)
+Suite *test_suite(void)
 {
     Suite *s = suite_create("token");
     TCase *tc = tcase_create("token");
@@ -192,13 +193,4 @@ static Suite *suite(void)
     tcase_add_test(tc, minute_field);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -3,13 +3,14 @@
  * signature, issues a new token per token call and answers 1010 for any
  * token but the newest; the device-log query (request, paging, parsing)
  * and the top-up check's decision (meter/reconcile.h). */
+#include "runner.h"
 #include "meter/meter.h"
 #include "meter/reconcile.h"
 
 #include "util/httpc.h"
 #include "util/str.h"
 
-#include "fake.c"
+#include "fake.h"
 
 #include <check.h>
 #include <ctype.h>
@@ -665,7 +666,7 @@ START_TEST(reconcile_waits_and_distrusts)
 }
 END_TEST
 
-static Suite *suite(void)
+Suite *test_suite(void)
 {
     Suite *s = suite_create("tuya");
     TCase *pure = tcase_create("vectors");
@@ -700,14 +701,4 @@ static Suite *suite(void)
     tcase_add_test(net, unclear_answers_are_unsure);
     suite_add_tcase(s, net);
     return s;
-}
-
-int main(void)
-{
-    httpc_global_init();
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -3,6 +3,7 @@
  * the runner starts) and against the shipped menus/; the engine walked
  * through the shipped menus with a fake host, every screen of every walk
  * held to the 160-character GSM-7 budget; session text round trips. */
+#include "runner.h"
 #include "ussd/ussd.h"
 
 #include "util/buf.h"
@@ -348,7 +349,7 @@ static const char *fake_action(void *ctx, const char *name, const char *phone, c
         ussd_var_set(s, "wmin", "5");
         ussd_var_set(s, "wmax", "500");
         ussd_var_set(s, "amount", "10");
-        return atoi(ussd_var(s, "liters")) > 500 ? "water_range" : NULL;
+        return strtol(ussd_var(s, "liters"), NULL, 10) > 500 ? "water_range" : NULL;
     }
     if (!strcmp(name, "buy_water") || !strcmp(name, "resend_code")) {
         f->buys++;
@@ -1023,7 +1024,7 @@ START_TEST(test_var_limits)
 }
 END_TEST
 
-static Suite *ussd_suite(void)
+Suite *test_suite(void)
 {
     Suite *s = suite_create("ussd");
     TCase *load = tcase_create("load");
@@ -1081,13 +1082,4 @@ static Suite *ussd_suite(void)
     tcase_add_test(ses, test_var_limits);
     suite_add_tcase(s, ses);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(ussd_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

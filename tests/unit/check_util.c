@@ -1,6 +1,7 @@
 /* check_util: the util layer: phone numbers, urlencoded forms, GSM-7 text
  * and SMS parts, crypto vectors, bounded number parsing, log masking and
  * the configuration table (with a fake getenv). */
+#include "runner.h"
 #include "util/buf.h"
 #include "util/config.h"
 #include "util/crypto.h"
@@ -685,7 +686,7 @@ START_TEST(config_file_then_env)
 }
 END_TEST
 
-static Suite *suite(void)
+Suite *test_suite(void)
 {
     Suite *s = suite_create("util");
     TCase *tc;
@@ -734,13 +735,4 @@ static Suite *suite(void)
     tcase_add_test(tc, config_file_then_env);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

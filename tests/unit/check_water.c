@@ -1,8 +1,9 @@
 /* check_water: water pricing and order references (src/water/water.c),
  * pure code. Prices come from the real configuration table (config_load
  * with a fake environment), so the defaults are the ones lipad runs with:
- * they must reproduce document 001's example (52 KES -> 10 litres, 50 KES,
+ * they must reproduce the water face's worked example (52 KES -> 10 litres, 50 KES,
  * difference -2). */
+#include "runner.h"
 #include "water/water.h"
 
 #include "util/config.h"
@@ -186,7 +187,7 @@ START_TEST(references)
 }
 END_TEST
 
-static Suite *suite(void)
+Suite *test_suite(void)
 {
     Suite *s = suite_create("water");
     TCase *tc = tcase_create("pricing");
@@ -200,13 +201,4 @@ static Suite *suite(void)
     tcase_add_test(tc, references);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

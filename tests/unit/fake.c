@@ -1,16 +1,8 @@
-/* fake: a small HTTP server on 127.0.0.1 that plays a provider in the unit
- * tests of the provider clients (check_daraja.c, check_tuya.c, check_at.c
- * `#include "fake.c"`; it is not a runner of its own and the Makefile does
- * not build it alone). It serves through src/http/server.h, records every
- * request (method, path, query, body and a fixed set of headers) and hands
- * each one to the test file's handler, which answers like the provider.
- * Handlers run one at a time under the fake's mutex; a test that changes
- * the handler's state while calls may be in flight takes the same mutex. */
-#include "http/server.h"
+/* fake: the provider stand-in of the unit tests; see fake.h. */
+#include "fake.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,36 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define FAKE_MAX_REQS 128
-#define FAKE_NHDR 10
-
 static const char *const fake_hdr_names[FAKE_NHDR] = {
     "Authorization", "apiKey", "Accept", "Content-Type", "client_id",
     "access_token", "sign", "t", "nonce", "sign_method",
-};
-
-struct fake_req {
-    char method[8];
-    char path[256];
-    char query[512];          /* decoded "k=v&k=v", in arrival order */
-    char *body;               /* NUL-terminated copy */
-    size_t body_len;
-    char *hdr[FAKE_NHDR];     /* NULL when absent */
-};
-
-struct fake;
-typedef void (*fake_fn)(struct fake *f, const struct fake_req *rq, struct http_resp *resp);
-
-struct fake {
-    struct http_server *srv;
-    unsigned port;
-    char base[64];            /* "http://127.0.0.1:PORT" */
-    pthread_mutex_t mu;
-    struct fake_req reqs[FAKE_MAX_REQS];
-    size_t n;
-    fake_fn fn;
-    void *ud;                 /* the handler's state */
-    int delay_ms;             /* sleep before answering (timeouts) */
 };
 
 static char *fake_dup(const char *s)
@@ -56,7 +21,7 @@ static char *fake_dup(const char *s)
 }
 
 /* The route handler: records the request, then lets the test answer. */
-__attribute__((unused)) static void fake_dispatch(void *ctx, struct http_req *req, struct http_resp *resp)
+void fake_dispatch(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct fake *f = ctx;
     pthread_mutex_lock(&f->mu);
@@ -112,7 +77,7 @@ static bool fake_port_free(unsigned port)
 }
 
 /* Starts the fake; routes name fake_dispatch as their handler. */
-static bool fake_start(struct fake *f, const struct http_route *routes, fake_fn fn, void *ud)
+bool fake_start(struct fake *f, const struct http_route *routes, fake_fn fn, void *ud)
 {
     static unsigned attempt;
     memset(f, 0, sizeof *f);
@@ -135,7 +100,7 @@ static bool fake_start(struct fake *f, const struct http_route *routes, fake_fn 
     return true;
 }
 
-static void fake_stop(struct fake *f)
+void fake_stop(struct fake *f)
 {
     http_server_stop(f->srv, 2000);
     f->srv = NULL;
@@ -149,7 +114,7 @@ static void fake_stop(struct fake *f)
 }
 
 /* Requests seen for method and path. */
-__attribute__((unused)) static int fake_count(struct fake *f, const char *method, const char *path)
+int fake_count(struct fake *f, const char *method, const char *path)
 {
     int n = 0;
     pthread_mutex_lock(&f->mu);
@@ -161,8 +126,7 @@ __attribute__((unused)) static int fake_count(struct fake *f, const char *method
 }
 
 /* The last request for method and path, or NULL; lent until fake_stop. */
-__attribute__((unused)) static const struct fake_req *fake_last(struct fake *f, const char *method,
-                                                                const char *path)
+const struct fake_req *fake_last(struct fake *f, const char *method, const char *path)
 {
     const struct fake_req *hit = NULL;
     pthread_mutex_lock(&f->mu);
@@ -174,7 +138,7 @@ __attribute__((unused)) static const struct fake_req *fake_last(struct fake *f, 
 }
 
 /* A recorded header (one of fake_hdr_names), or NULL. */
-__attribute__((unused)) static const char *fake_hdr(const struct fake_req *rq, const char *name)
+const char *fake_hdr(const struct fake_req *rq, const char *name)
 {
     for (int i = 0; i < FAKE_NHDR; i++)
         if (!strcmp(fake_hdr_names[i], name))
@@ -183,7 +147,7 @@ __attribute__((unused)) static const char *fake_hdr(const struct fake_req *rq, c
 }
 
 /* A base URL where nothing listens (transport errors). */
-__attribute__((unused)) static void fake_dead_base(char out[64])
+void fake_dead_base(char out[64])
 {
     for (unsigned p = 20000u + (unsigned)getpid() % 19000u; p < 40000u; p++)
         if (fake_port_free(p)) {

@@ -9,7 +9,7 @@
  *
  * render and walk use a sample host: two meters, amounts KES 10 to 10000 at
  * KES 25 a kWh, and every action succeeding. */
-#include "sms/commands.h"
+#include "text/commands.h"
 #include "ussd/ussd.h"
 
 #include "util/buf.h"
@@ -94,20 +94,20 @@ static int cmd_check(const char *dir)
 {
     struct ussd_menus *m = load(dir);
     /* the texting commands too: lipad reloads both together */
-    struct sms_commands *c = NULL;
+    struct text_commands *c = NULL;
     struct buf errors;
     buf_init(&errors, 0);
-    bool sms_ok = sms_commands_load_dir(dir, &c, &errors);
+    bool sms_ok = text_commands_load_dir(dir, &c, &errors);
     if (!sms_ok)
         fputs(errors.data ? errors.data : "sms commands: load failed\n", stderr);
     buf_free(&errors);
     if (m && sms_ok) {
         if (c)
-            printf("ok: %d screens, %d SMS commands\n", ussd_menus_count(m), sms_commands_count(c));
+            printf("ok: %d screens, %d SMS commands\n", ussd_menus_count(m), text_commands_count(c));
         else
-            printf("ok: %d screens, no %s (texting commands off)\n", ussd_menus_count(m), SMS_COMMANDS_FILE);
+            printf("ok: %d screens, no %s (texting commands off)\n", ussd_menus_count(m), TEXT_COMMANDS_FILE);
     }
-    sms_commands_unref(c);
+    text_commands_unref(c);
     ussd_menus_unref(m);
     return m && sms_ok ? 0 : 1;
 }

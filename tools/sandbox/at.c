@@ -1,4 +1,4 @@
-/* sandbox/at: a fake Africa's Talking bulk SMS endpoint (protocols.md),
+/* sandbox/at: a fake Africa's Talking bulk SMS endpoint (as documented by Africa's Talking),
  * strict about the apiKey header, username and form fields, answering the
  * live shapes: HTTP 201 with per-recipient statusCode 101 (sent) or 403
  * (InvalidPhoneNumber: not +2547/+2541 and eight digits), KES 0.80 per

@@ -1,5 +1,5 @@
 /* sandbox/daraja: a fake Safaricom Daraja M-Pesa Express (STK push) as
- * strict as the live API (protocols.md): OAuth with one live token at a
+ * strict as the live API (as Safaricom documents it): OAuth with one live token at a
  * time, every push field checked and a rejection naming the field, one
  * unanswered push per subscriber, a simulated customer who answers after
  * --callback-delay-ms, the callback POSTed by worker threads, and the query.
@@ -17,6 +17,7 @@
 #include "sandbox.h"
 
 #include "http/api.h"
+#include "store/users.h"
 #include "util/crypto.h"
 #include "util/gsm.h"
 #include "util/httpc.h"
@@ -442,7 +443,7 @@ struct push {
     int64_t amount;
 };
 
-/* Checks every field in protocols.md's table order (but Timestamp before the
+/* Checks every field in Daraja's documented order (but Timestamp before the
  * Password made from it); returns the first bad field and why. */
 static const char *check_push(const struct sandbox *sb, json_t *o, struct push *p, const char **why)
 {

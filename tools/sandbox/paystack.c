@@ -1,4 +1,4 @@
-/* sandbox/paystack: a fake Paystack (protocols.md, "Paystack") for the
+/* sandbox/paystack: a fake Paystack (its REST API as documented by Paystack) for the
  * hosted checkout: POST /transaction/initialize and GET
  * /transaction/verify/:reference, both behind `Authorization: Bearer
  * LIPA_PAYSTACK_SECRET` (401 "Invalid key"), with Paystack's answer shape

@@ -9,7 +9,8 @@
  * Database and migrations from LIPA_DB / LIPA_MIGRATIONS like lipad.
  * Idempotent: what exists already is left as it is. */
 #include "store/store.h"
-#include "util/log.h"
+#include "store/meters.h"
+#include "store/users.h"
 #include "util/str.h"
 
 #include <stdio.h>

@@ -12,6 +12,8 @@
  * the CPU time of the whole process (the committer and this waiting
  * caller) per purchase. Measured here, never asserted in a test. */
 #include "store/store.h"
+#include "store/payments.h"
+#include "store/users.h"
 #include "util/str.h"
 
 #include <pthread.h>

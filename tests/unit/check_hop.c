@@ -1,12 +1,16 @@
-/* check_hot: the store's memory tables (store/hot.h) on their own, without
+/* check_hop: the store's memory tables (store/hop.h) on their own, without
  * a database. What an operator would notice: a table never holds more than
  * its cap, a full one gives up the entry least recently used (sessions: the
  * one written longest ago; callers: the one read or written longest ago),
  * a caller nobody registered costs a few dozen bytes and a registered one
  * what it holds, idle entries leave oldest first, and memory goes back to
  * the system after a burst, not on every upkeep pass. */
-#include "store/hot.h"
+#include "runner.h"
+#include "store/hop.h"
 
+#include "store/meters.h"
+#include "store/users.h"
+#include "store/ussd.h"
 #include "util/str.h"
 
 #include <check.h>
@@ -19,7 +23,7 @@ static void keys_in_stripe0(const char *pattern, char keys[][32], int n)
 {
     for (int i = 0, k = 0; k < n; i++) {
         snprintf(keys[k], sizeof keys[k], pattern, i);
-        if (hot_stripe(keys[k]) == 0)
+        if (hop_stripe(keys[k]) == 0)
             k++;
     }
 }
@@ -34,42 +38,42 @@ static struct ussd_row row_of(const char *text)
     return r;
 }
 
-static bool has_session(struct hot *h, const char *id)
+static bool has_session(struct hop *h, const char *id)
 {
     struct ussd_row r;
-    return hot_session_get(h, id, &r);
+    return hop_session_get(h, id, &r);
 }
 
 START_TEST(sessions_capped_oldest_written_leaves)
 {
-    struct hot *h = hot_new(3 * HOT_STRIPES, HOT_STRIPES); /* three sessions a stripe */
+    struct hop *h = hop_new(3 * HOP_STRIPES, HOP_STRIPES); /* three sessions a stripe */
     ck_assert_ptr_nonnull(h);
     char k[5][32];
     keys_in_stripe0("ATUid_cap_%d", k, 5);
     for (int i = 0; i < 3; i++) {
         struct ussd_row r = row_of(k[i]);
-        ck_assert(hot_session_put(h, k[i], "+254700000001", &r));
+        ck_assert(hop_session_put(h, k[i], "+254700000001", &r));
     }
     struct ussd_row r = row_of("1*1");
-    ck_assert(hot_session_put(h, k[0], "+254700000001", &r)); /* a hop: k[0] is now the newest */
+    ck_assert(hop_session_put(h, k[0], "+254700000001", &r)); /* a hop: k[0] is now the newest */
     ck_assert(has_session(h, k[1]));                      /* a read is no write: k[1] stays oldest */
     r = row_of(k[3]);
-    ck_assert(hot_session_put(h, k[3], "+254700000001", &r));
+    ck_assert(hop_session_put(h, k[3], "+254700000001", &r));
     ck_assert(!has_session(h, k[1]));
     ck_assert(has_session(h, k[0]) && has_session(h, k[2]) && has_session(h, k[3]));
     r = row_of(k[4]);
-    ck_assert(hot_session_put(h, k[4], "+254700000001", &r));
+    ck_assert(hop_session_put(h, k[4], "+254700000001", &r));
     ck_assert(!has_session(h, k[2]));
     struct ussd_row g;
-    ck_assert(hot_session_get(h, k[0], &g));
+    ck_assert(hop_session_get(h, k[0], &g));
     ck_assert_str_eq(g.last_text, "1*1"); /* what was written last */
     ck_assert_str_eq(g.state, "{\"screen\":\"1*1\"}");
     ck_assert_str_eq(g.last_reply, "CON Hi");
-    ck_assert(hot_session_get(h, k[4], &g));
+    ck_assert(hop_session_get(h, k[4], &g));
     ck_assert_str_eq(g.last_text, k[4]);
 
-    struct hot_stats s;
-    hot_stats(h, &s);
+    struct hop_stats s;
+    hop_stats(h, &s);
     ck_assert_int_eq(s.sessions, 3);
     ck_assert_int_eq(s.sessions_dropped, 2);
     /* a flood over every stripe: never more than the cap */
@@ -77,12 +81,12 @@ START_TEST(sessions_capped_oldest_written_leaves)
     for (int i = 0; i < 20000; i++) {
         snprintf(id, sizeof id, "ATUid_flood_%d", i);
         r = row_of("");
-        ck_assert(hot_session_put(h, id, "+254700000002", &r));
+        ck_assert(hop_session_put(h, id, "+254700000002", &r));
     }
-    hot_stats(h, &s);
-    ck_assert_int_eq(s.sessions, 3 * HOT_STRIPES); /* 20 000 over 64 stripes fill each */
-    ck_assert_int_eq(s.sessions_dropped, 2 + 20000 + 3 - 3 * HOT_STRIPES);
-    hot_free(h);
+    hop_stats(h, &s);
+    ck_assert_int_eq(s.sessions, 3 * HOP_STRIPES); /* 20 000 over 64 stripes fill each */
+    ck_assert_int_eq(s.sessions_dropped, 2 + 20000 + 3 - 3 * HOP_STRIPES);
+    hop_free(h);
 }
 END_TEST
 
@@ -112,77 +116,77 @@ static struct store_caller *registered(int64_t id, int nmeters)
 
 START_TEST(callers_capped_least_recently_used_leaves)
 {
-    struct hot *h = hot_new(HOT_STRIPES, 3 * HOT_STRIPES);
+    struct hop *h = hop_new(HOP_STRIPES, 3 * HOP_STRIPES);
     ck_assert_ptr_nonnull(h);
     char k[5][32];
     keys_in_stripe0("+2547%08d", k, 5);
     struct store_caller c, unknown = {0};
     for (int i = 0; i < 3; i++)
-        hot_caller_put(h, k[i], 1, &unknown);
-    ck_assert(hot_caller_get(h, k[0], 1, &c)); /* a hop reads k[0]: now k[1] is the oldest */
-    ck_assert(!hot_caller_get(h, k[1], 2, &c)); /* a stale read is no use */
-    hot_caller_put(h, k[3], 1, &unknown);
-    ck_assert(!hot_caller_get(h, k[1], 1, &c));
-    ck_assert(hot_caller_get(h, k[2], 1, &c)); /* k[0] is the oldest now */
-    ck_assert(hot_caller_get(h, k[3], 1, &c));
-    hot_caller_put(h, k[4], 1, &unknown);
-    ck_assert(!hot_caller_get(h, k[0], 1, &c));
-    ck_assert(hot_caller_get(h, k[2], 1, &c) && hot_caller_get(h, k[3], 1, &c) && hot_caller_get(h, k[4], 1, &c));
+        hop_caller_put(h, k[i], 1, &unknown);
+    ck_assert(hop_caller_get(h, k[0], 1, &c)); /* a hop reads k[0]: now k[1] is the oldest */
+    ck_assert(!hop_caller_get(h, k[1], 2, &c)); /* a stale read is no use */
+    hop_caller_put(h, k[3], 1, &unknown);
+    ck_assert(!hop_caller_get(h, k[1], 1, &c));
+    ck_assert(hop_caller_get(h, k[2], 1, &c)); /* k[0] is the oldest now */
+    ck_assert(hop_caller_get(h, k[3], 1, &c));
+    hop_caller_put(h, k[4], 1, &unknown);
+    ck_assert(!hop_caller_get(h, k[0], 1, &c));
+    ck_assert(hop_caller_get(h, k[2], 1, &c) && hop_caller_get(h, k[3], 1, &c) && hop_caller_get(h, k[4], 1, &c));
     /* replacing an entry (the store changed: a newer generation) keeps the count */
-    hot_caller_put(h, k[2], 5, registered(2, 1));
-    ck_assert(hot_caller_get(h, k[2], 5, &c) && c.registered);
-    hot_caller_put(h, k[2], 4, &unknown); /* an older read never wins */
-    ck_assert(hot_caller_get(h, k[2], 5, &c) && c.registered);
-    struct hot_stats s;
-    hot_stats(h, &s);
+    hop_caller_put(h, k[2], 5, registered(2, 1));
+    ck_assert(hop_caller_get(h, k[2], 5, &c) && c.registered);
+    hop_caller_put(h, k[2], 4, &unknown); /* an older read never wins */
+    ck_assert(hop_caller_get(h, k[2], 5, &c) && c.registered);
+    struct hop_stats s;
+    hop_stats(h, &s);
     ck_assert_int_eq(s.callers, 3);
     ck_assert_int_eq(s.callers_dropped, 2);
     char phone[24];
     for (int i = 0; i < 20000; i++) {
         snprintf(phone, sizeof phone, "+2547%08d", 10000000 + i);
-        hot_caller_put(h, phone, 1, &unknown);
+        hop_caller_put(h, phone, 1, &unknown);
     }
-    hot_stats(h, &s);
-    ck_assert_int_eq(s.callers, 3 * HOT_STRIPES);
-    hot_free(h);
+    hop_stats(h, &s);
+    ck_assert_int_eq(s.callers, 3 * HOP_STRIPES);
+    hop_free(h);
 }
 END_TEST
 
 START_TEST(callers_sized_to_what_they_hold)
 {
     enum { N = 1000 };
-    struct hot *h = hot_new(HOT_STRIPES, 4 * N);
+    struct hop *h = hop_new(HOP_STRIPES, 4 * N);
     ck_assert_ptr_nonnull(h);
     struct store_caller unknown = {0}, c;
     char phone[24];
     for (int i = 0; i < N; i++) {
         snprintf(phone, sizeof phone, "+2547%08d", i);
-        hot_caller_put(h, phone, 1, &unknown);
+        hop_caller_put(h, phone, 1, &unknown);
     }
-    struct hot_stats s;
-    hot_stats(h, &s);
+    struct hop_stats s;
+    hop_stats(h, &s);
     ck_assert_int_eq(s.callers, N);
     size_t unknown_size = s.bytes / N; /* all the same: their numbers are as long */
     ck_assert_msg(unknown_size <= 112, "an unknown caller takes %zu bytes", unknown_size);
-    ck_assert(hot_caller_get(h, "+254700000007", 1, &c));
+    ck_assert(hop_caller_get(h, "+254700000007", 1, &c));
     ck_assert(!c.registered);
     ck_assert_int_eq(c.nmeters, 0);
 
     /* registered: its user and exactly its meters, every field back as put */
     size_t before = s.bytes;
-    hot_caller_put(h, "+254711000001", 1, registered(1, 1));
-    hot_stats(h, &s);
+    hop_caller_put(h, "+254711000001", 1, registered(1, 1));
+    hop_stats(h, &s);
     size_t one = s.bytes - before;
     ck_assert_msg(one <= 256, "a caller with one meter takes %zu bytes", one);
     before = s.bytes;
-    hot_caller_put(h, "+254711000032", 1, registered(32, 32));
-    hot_stats(h, &s);
+    hop_caller_put(h, "+254711000032", 1, registered(32, 32));
+    hop_stats(h, &s);
     size_t many = s.bytes - before;
     ck_assert_msg(many > one + 31 * 16 && many <= one + 31 * 48, "32 meters take %zu bytes, one %zu", many, one);
 
     struct store_caller *want = registered(32, 32);
     memset(&c, 0xab, sizeof c);
-    ck_assert(hot_caller_get(h, "+254711000032", 1, &c));
+    ck_assert(hop_caller_get(h, "+254711000032", 1, &c));
     ck_assert(c.registered);
     ck_assert_int_eq(c.user.id, 32);
     ck_assert_int_eq(c.user.created_at, want->user.created_at);
@@ -201,26 +205,26 @@ START_TEST(callers_sized_to_what_they_hold)
         ck_assert_int_eq(c.meters[i].active, i % 2 == 0);
     }
     /* a caller who lost their registration shrinks back */
-    hot_caller_put(h, "+254711000032", 2, &unknown);
-    hot_stats(h, &s);
+    hop_caller_put(h, "+254711000032", 2, &unknown);
+    hop_stats(h, &s);
     ck_assert_int_eq(s.bytes, before + unknown_size);
-    hot_free(h);
+    hop_free(h);
 }
 END_TEST
 
 /* Idle entries leave oldest first; a caller read since stays. */
 START_TEST(idle_entries_leave_and_used_ones_stay)
 {
-    struct hot *h = hot_new(1000, 1000);
+    struct hop *h = hop_new(1000, 1000);
     ck_assert_ptr_nonnull(h);
     struct store_caller unknown = {0}, c;
     struct ussd_row r = row_of("");
     char id[32];
     for (int i = 0; i < 200; i++) {
         snprintf(id, sizeof id, "ATUid_idle_%d", i);
-        ck_assert(hot_session_put(h, id, "+254700000001", &r));
+        ck_assert(hop_session_put(h, id, "+254700000001", &r));
         snprintf(id, sizeof id, "+2547%08d", i);
-        hot_caller_put(h, id, 1, &unknown);
+        hop_caller_put(h, id, 1, &unknown);
     }
     int64_t last = now_ms();
     while (now_ms() <= last)
@@ -228,29 +232,29 @@ START_TEST(idle_entries_leave_and_used_ones_stay)
     int64_t cut = now_ms();
     while (now_ms() <= cut)
         ;
-    ck_assert(hot_caller_get(h, "+254700000005", 1, &c)); /* used after the cut */
-    ck_assert(hot_session_put(h, "ATUid_idle_7", "+254700000001", &r)); /* written after it */
-    hot_evict(h, cut);
-    struct hot_stats s;
-    hot_stats(h, &s);
+    ck_assert(hop_caller_get(h, "+254700000005", 1, &c)); /* used after the cut */
+    ck_assert(hop_session_put(h, "ATUid_idle_7", "+254700000001", &r)); /* written after it */
+    hop_evict(h, cut);
+    struct hop_stats s;
+    hop_stats(h, &s);
     ck_assert_int_eq(s.sessions, 1);
     ck_assert_int_eq(s.callers, 1);
     ck_assert(has_session(h, "ATUid_idle_7"));
-    ck_assert(hot_caller_get(h, "+254700000005", 1, &c));
+    ck_assert(hop_caller_get(h, "+254700000005", 1, &c));
     ck_assert_int_eq(s.sessions_dropped + s.callers_dropped, 0); /* idle, not crowded out */
-    hot_free(h);
+    hop_free(h);
 }
 END_TEST
 
 /* Puts n sessions of some 700 bytes (n = 30 000: 20 MB). */
-static void burst(struct hot *h, int round, int n)
+static void burst(struct hop *h, int round, int n)
 {
     static struct ussd_row r;
     memset(r.state, 'x', 600);
     char id[32];
     for (int i = 0; i < n; i++) {
         snprintf(id, sizeof id, "ATUid_burst_%d_%d", round, i);
-        ck_assert(hot_session_put(h, id, "+254700000001", &r));
+        ck_assert(hop_session_put(h, id, "+254700000001", &r));
     }
 }
 
@@ -260,33 +264,33 @@ static void burst(struct hot *h, int round, int n)
 START_TEST(memory_returned_after_a_burst_only)
 {
     enum { N = 30000 };
-    struct hot *h = hot_new(N, HOT_STRIPES);
+    struct hop *h = hop_new(N, HOP_STRIPES);
     ck_assert_ptr_nonnull(h);
     int64_t t0 = 1000000;
     burst(h, 0, N);
-    ck_assert(!hot_trim(h, t0));
+    ck_assert(!hop_trim(h, t0));
     burst(h, 1, N);
-    ck_assert(!hot_trim(h, t0 + 1)); /* full, and churning at the cap, is not a burst gone */
-    struct hot_stats s;
-    hot_stats(h, &s);
+    ck_assert(!hop_trim(h, t0 + 1)); /* full, and churning at the cap, is not a burst gone */
+    struct hop_stats s;
+    hop_stats(h, &s);
     ck_assert_uint_gt(s.bytes, 16 << 20);
-    hot_evict(h, now_ms() + 1);
-    ck_assert(hot_trim(h, t0 + 2));
-    ck_assert(!hot_trim(h, t0 + 20000)); /* nothing fell since */
+    hop_evict(h, now_ms() + 1);
+    ck_assert(hop_trim(h, t0 + 2));
+    ck_assert(!hop_trim(h, t0 + 20000)); /* nothing fell since */
     burst(h, 2, N);
-    ck_assert(!hot_trim(h, t0 + 20001)); /* upkeep sees the tables grow */
-    hot_evict(h, now_ms() + 1);
-    ck_assert(hot_trim(h, t0 + 25000));
+    ck_assert(!hop_trim(h, t0 + 20001)); /* upkeep sees the tables grow */
+    hop_evict(h, now_ms() + 1);
+    ck_assert(hop_trim(h, t0 + 25000));
     burst(h, 3, N);
-    ck_assert(!hot_trim(h, t0 + 25001));
-    hot_evict(h, now_ms() + 1);
-    ck_assert(!hot_trim(h, t0 + 26000)); /* 10 s between trims */
-    ck_assert(hot_trim(h, t0 + 35000));
-    hot_free(h);
+    ck_assert(!hop_trim(h, t0 + 25001));
+    hop_evict(h, now_ms() + 1);
+    ck_assert(!hop_trim(h, t0 + 26000)); /* 10 s between trims */
+    ck_assert(hop_trim(h, t0 + 35000));
+    hop_free(h);
 }
 END_TEST
 
-static Suite *suite(void)
+Suite *test_suite(void)
 {
     Suite *s = suite_create("hot");
     TCase *tc = tcase_create("caps");
@@ -298,13 +302,4 @@ static Suite *suite(void)
     tcase_add_test(tc, memory_returned_after_a_burst_only);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

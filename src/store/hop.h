@@ -1,7 +1,7 @@
-/* store/hot: the store's in-memory layer for the USSD hop path, private to
+/* store/hop: the store's in-memory layer for the USSD hop path, private to
  * src/store. Two striped hash tables:
  *   - sessions by sessionId, in memory only (a session lipad no longer
- *     has is rebuilt from AT's text: ussd/handler.c);
+ *     has is rebuilt from AT's text: ussd/api.c);
  *   - callers by phone (user and assigned meters), valid while the entry's
  *     generation equals the store's, which every write to users, meters or
  *     assignments bumps.
@@ -11,55 +11,56 @@
  * into a full stripe first drops that stripe's least recently used entry:
  * for sessions the one written longest ago, for callers the one read or
  * written longest ago. Each entry is one allocation sized to what it
- * holds (a caller with no user is its phone and a byte). hot_evict drops
+ * holds (a caller with no user is its phone and a byte). hop_evict drops
  * what has been idle too long, oldest first, without scanning the rest.
  *
  * All functions are thread-safe (a mutex per stripe, held for a lookup or
  * a few pointer moves; allocation and freeing happen outside it) except
- * hot_new and hot_free. */
-#ifndef LIPA_STORE_HOT_H
-#define LIPA_STORE_HOT_H
+ * hop_new and hop_free. */
+#ifndef LIPA_STORE_HOP_H
+#define LIPA_STORE_HOP_H
 
 #include "store/store.h"
+#include "store/ussd.h"
 
-struct hot;
+struct hop;
 
 /* Tables capped at max_sessions and max_callers entries (each at least
- * one per stripe: HOT_STRIPES). NULL when out of memory. */
-#define HOT_STRIPES 64
-struct hot *hot_new(size_t max_sessions, size_t max_callers);
-void hot_free(struct hot *h);
+ * one per stripe: HOP_STRIPES). NULL when out of memory. */
+#define HOP_STRIPES 64
+struct hop *hop_new(size_t max_sessions, size_t max_callers);
+void hop_free(struct hop *h);
 
 /* Copies a cached session into r; false when not cached. */
-bool hot_session_get(struct hot *h, const char *id, struct ussd_row *r);
+bool hop_session_get(struct hop *h, const char *id, struct ussd_row *r);
 /* Caches r for id; false when out of memory. */
-bool hot_session_put(struct hot *h, const char *id, const char *phone, const struct ussd_row *r);
+bool hop_session_put(struct hop *h, const char *id, const char *phone, const struct ussd_row *r);
 /* Drops sessions not written since before (ms) and callers unused since
  * then, oldest first, a slice at a time (the lock is let go and the core
  * offered to others between slices: util/aside.h). */
-void hot_evict(struct hot *h, int64_t before);
+void hop_evict(struct hop *h, int64_t before);
 
 /* Caller cache: copies the entry for phone into c when its generation is
  * gen; false on a miss or a stale entry. */
-bool hot_caller_get(struct hot *h, const char *phone, int64_t gen, struct store_caller *c);
-void hot_caller_put(struct hot *h, const char *phone, int64_t gen, const struct store_caller *c);
+bool hop_caller_get(struct hop *h, const char *phone, int64_t gen, struct store_caller *c);
+void hop_caller_put(struct hop *h, const char *phone, int64_t gen, const struct store_caller *c);
 
 /* Gives memory freed by the tables back to the operating system
  * (malloc_trim) when they have shrunk by a lot (their bytes fell by at
  * least 8 MiB and an eighth from the most that calls since the last trim
  * saw: a burst expired) and the last trim is at least 10 s before now
  * (ms): memory given back costs page faults when it is used again, and
- * the trim holds malloc's locks while it runs. Call it after hot_evict,
+ * the trim holds malloc's locks while it runs. Call it after hop_evict,
  * every few seconds. True when it trimmed. */
-bool hot_trim(struct hot *h, int64_t now);
+bool hop_trim(struct hop *h, int64_t now);
 
-struct hot_stats {
+struct hop_stats {
     size_t sessions, callers;            /* entries held */
     size_t bytes;                        /* their allocations, as requested */
     size_t sessions_dropped, callers_dropped; /* made room for a new one: the cap was reached */
 };
-void hot_stats(struct hot *h, struct hot_stats *s);
+void hop_stats(struct hop *h, struct hop_stats *s);
 /* The stripe key lives in (caps and order hold per stripe; for tests). */
-unsigned hot_stripe(const char *key);
+unsigned hop_stripe(const char *key);
 
 #endif

@@ -1,6 +1,7 @@
-/* pay/pushwait: REST requests parked until their STK push; see pushwait.h. */
-#include "pay/pushwait.h"
+/* pay/api_wait: REST requests parked until their STK push; see api_wait.h. */
+#include "pay/api_wait.h"
 
+#include "store/payments.h"
 #include "util/log.h"
 
 #include <pthread.h>

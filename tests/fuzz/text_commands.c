@@ -1,7 +1,7 @@
-/* fuzz target sms_commands: a texted command on the shipped commands file
+/* fuzz target text_commands: a texted command on the shipped commands file
  * (menus/sms.yaml), through what the SMS worker does with it: normalizing
- * (sms_normalize), matching (sms_commands_match), rendering the replies
- * with what the sender typed in them (sms_render), and cutting a reply to
+ * (text_normalize), matching (text_commands_match), rendering the replies
+ * with what the sender typed in them (text_render), and cutting a reply to
  * its SMS parts for the outbox (outbox_fit). The whole input is the SMS
  * text as Africa's Talking delivers it, bytes as they came.
  *
@@ -20,7 +20,7 @@
  *   a character or a placeholder. */
 #include "fuzz.h"
 
-#include "sms/commands.h"
+#include "text/commands.h"
 #include "sms/outbox.h"
 #include "util/gsm.h"
 #include "util/str.h"
@@ -29,7 +29,7 @@
 
 #define TOKEN_SENT "0000 0000 0000 0000 0000"
 
-static struct sms_commands *cmds;
+static struct text_commands *cmds;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -37,7 +37,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     struct buf errors;
     buf_init(&errors, 0);
     const char *dir = getenv("LIPA_MENUS");
-    FUZZ_CHECK(sms_commands_load_dir(dir && *dir ? dir : "menus", &cmds, &errors) && cmds,
+    FUZZ_CHECK(text_commands_load_dir(dir && *dir ? dir : "menus", &cmds, &errors) && cmds,
                "menus/sms.yaml does not load (run from the repository root):\n%s", errors.data ? errors.data : "");
     buf_free(&errors);
     return 0;
@@ -67,7 +67,7 @@ static void check_normalized(const char *n)
 
 static void check_group(const char *g, const char *norm, const char *what)
 {
-    FUZZ_CHECK(memchr(g, 0, SMS_GROUP_MAX), "%s unterminated", what);
+    FUZZ_CHECK(memchr(g, 0, TEXT_GROUP_MAX), "%s unterminated", what);
     FUZZ_CHECK(!*g || strstr(norm, g), "%s '%s' is not in '%s'", what, g, norm);
     size_t n = strlen(g);
     FUZZ_CHECK(!n || (g[0] != ' ' && g[n - 1] != ' '), "%s '%s' not trimmed", what, g);
@@ -93,11 +93,18 @@ static int parts_sent(const char *body)
     return gp.parts;
 }
 
+/* the shipped placeholders' widths; never rendered here */
+static const struct outbox_placeholder widths[] = {
+    {"{token}", "0000 0000 0000 0000 0000", NULL},
+    {"{code}", "000000", NULL},
+    {NULL, NULL, NULL},
+};
+
 static void check_fit(const char *body)
 {
     static char out[OUTBOX_BODY_MAX + 1];
     for (int max = 1; max <= 3; max++) {
-        bool cut = outbox_fit(body, max, out, sizeof out);
+        bool cut = outbox_fit(widths, body, max, out, sizeof out);
         FUZZ_CHECK(memchr(out, 0, sizeof out), "unterminated");
         if (!cut) {
             FUZZ_CHECK(!strcmp(out, body), "changed without a cut");
@@ -117,13 +124,13 @@ static void check_fit(const char *body)
     }
 }
 
-static void check_reply(const char *tmpl, const struct sms_var *vars, size_t nvars)
+static void check_reply(const char *tmpl, const struct text_var *vars, size_t nvars)
 {
     static char out[1024];
     if (!tmpl)
         return;
     memset(out, 'Z', sizeof out);
-    sms_render(tmpl, vars, nvars, out, sizeof out);
+    text_render(tmpl, vars, nvars, out, sizeof out);
     FUZZ_CHECK(memchr(out, 0, sizeof out), "render unterminated");
     FUZZ_CHECK(gsm_septets(out) >= 0, "reply not GSM-7: %s", out);
     for (const char *p = out; (p = strpbrk(p, "{}")); p++) {
@@ -136,25 +143,25 @@ static void check_reply(const char *tmpl, const struct sms_var *vars, size_t nva
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *text = fuzz_strdup(data, size);
-    char norm[SMS_NORM_MAX], again[SMS_NORM_MAX];
-    bool fits = sms_normalize(text, norm, sizeof norm);
+    char norm[TEXT_NORM_MAX], again[TEXT_NORM_MAX];
+    bool fits = text_normalize(text, norm, sizeof norm);
     FUZZ_CHECK(memchr(norm, 0, sizeof norm), "unterminated");
     if (fits) {
         check_normalized(norm);
-        FUZZ_CHECK(sms_normalize(norm, again, sizeof again) && !strcmp(norm, again), "'%s' became '%s'", norm,
+        FUZZ_CHECK(text_normalize(norm, again, sizeof again) && !strcmp(norm, again), "'%s' became '%s'", norm,
                    again);
     }
-    if (strlen(text) < SMS_NORM_MAX) /* normalizing never lengthens */
+    if (strlen(text) < TEXT_NORM_MAX) /* normalizing never lengthens */
         FUZZ_CHECK(fits, "%zu bytes reported cut", strlen(text));
 
-    struct sms_match m;
+    struct text_match m;
     memset(&m, 0x5a, sizeof m);
-    if (fits && sms_commands_match(cmds, norm, &m)) {
-        FUZZ_CHECK(m.cmd && (m.lang == SMS_EN || m.lang == SMS_SW), "match without a command");
+    if (fits && text_commands_match(cmds, norm, &m)) {
+        FUZZ_CHECK(m.cmd && (m.lang == TEXT_EN || m.lang == TEXT_SW), "match without a command");
         check_group(m.meter, norm, "meter");
         check_group(m.amount, norm, "amount");
         check_group(m.liters, norm, "liters");
-        FUZZ_CHECK(sms_command_action(m.cmd) < SMS_NACTIONS, "action");
+        FUZZ_CHECK(text_command_action(m.cmd) < TEXT_NACTIONS, "action");
     } else if (fits) {
         FUZZ_CHECK(!m.cmd, "no match, yet a command");
     } else {
@@ -163,10 +170,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* what the worker renders: the groups, and the raw text where it
      * could reach a reply (a meter's name or list, as stored) */
-    char meter[SMS_GROUP_MAX], name[200];
+    char meter[TEXT_GROUP_MAX], name[200];
     str_copy_chars(meter, sizeof meter, m.cmd ? m.meter : text, 20);
     str_copy(name, sizeof name, text);
-    const struct sms_var vars[] = {
+    const struct text_var vars[] = {
         {"meter", meter}, {"name", name}, {"kwh", "12.50"}, {"amount", m.cmd && *m.amount ? m.amount : "100"},
         {"min", "10"}, {"max", "10000"}, {"list", name}, {"count", "3"}, {"receipt", "NLJ7RT61SV"},
         {"liters", m.cmd && *m.liters ? m.liters : "20"},
@@ -175,11 +182,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                        "invalid", NULL};
     static const char *const shared[] = {"help", "unregistered", "not_yours", "which_meter", "no_meters",
                                          "error", NULL};
-    for (int l = 0; l < SMS_NLANG; l++) {
+    for (int l = 0; l < TEXT_NLANG; l++) {
         for (int k = 0; m.cmd && keys[k]; k++)
-            check_reply(sms_reply(m.cmd, keys[k], (enum sms_lang)l), vars, sizeof vars / sizeof vars[0]);
+            check_reply(text_reply(m.cmd, keys[k], (enum text_lang)l), vars, sizeof vars / sizeof vars[0]);
         for (int k = 0; shared[k]; k++)
-            check_reply(sms_message(cmds, shared[k], (enum sms_lang)l), vars, sizeof vars / sizeof vars[0]);
+            check_reply(text_message(cmds, shared[k], (enum text_lang)l), vars, sizeof vars / sizeof vars[0]);
     }
     free(text);
     return 0;

@@ -1,9 +1,14 @@
-/* ussd/handler: one USSD hop against the store; see handler.h. */
-#include "ussd/handler.h"
+/* ussd/api: one USSD hop against the store; see api.h. */
+#include "ussd/api.h"
 
 #include "app/app.h"
+#include "http/api.h"
 #include "otp/otp.h"
 #include "pay/purchase.h"
+#include "store/meters.h"
+#include "store/payments.h"
+#include "store/users.h"
+#include "store/ussd.h"
 #include "ussd/ussd.h"
 #include "util/form.h"
 #include "util/log.h"
@@ -290,7 +295,7 @@ static void answer(struct http_resp *resp, const char *text)
     http_resp_text(resp, 200, "text/plain; charset=utf-8", text);
 }
 
-void ussd_hop(void *ctx, struct http_req *req, struct http_resp *resp)
+static void ussd_hop(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     struct form f;
@@ -394,7 +399,7 @@ out:
     form_free(&f);
 }
 
-void ussd_event(void *ctx, struct http_req *req, struct http_resp *resp)
+static void ussd_event(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     struct form f;
@@ -435,3 +440,9 @@ void ussd_event(void *ctx, struct http_req *req, struct http_resp *resp)
     }
     form_free(&f);
 }
+
+const struct http_route ussd_routes[] = {
+    {"POST", "/api/ussd", ussd_hop, ENV_PLAIN, 0},
+    {"POST", "/api/ussd/events", ussd_event, ENV_PLAIN, 0},
+    {NULL, NULL, NULL, 0, 0},
+};

@@ -1,10 +1,10 @@
-/* sms/commands: loading and checking the texting commands file, normalizing
+/* text/commands: loading and checking the texting commands file, normalizing
  * inbound text and matching it; see commands.h. The registry of actions
  * below says, for each action, which named groups its patterns may use and
  * must capture, which replies it needs and which placeholders each reply
  * may use: the loader checks the file against it, so the SMS worker can
  * trust every text it is given. */
-#include "sms/commands.h"
+#include "text/commands.h"
 
 #include "util/gsm.h"
 #include "util/regex.h"
@@ -26,7 +26,7 @@
 #define MAX_FILE_BYTES (256L * 1024)
 #define NAME_MAX_LEN 31
 
-static const char *const lang_names[SMS_NLANG] = {"en", "sw"};
+static const char *const lang_names[TEXT_NLANG] = {"en", "sw"};
 
 /* ---- the registry ---- */
 
@@ -48,22 +48,22 @@ struct action_spec {
     struct reply_spec replies[MAX_REPLIES]; /* all required */
 };
 
-static const struct action_spec actions[SMS_NACTIONS] = {
-    [SMS_BALANCE] = {"balance", true, false, G_METER, 0,
+static const struct action_spec actions[TEXT_NACTIONS] = {
+    [TEXT_BALANCE] = {"balance", true, false, G_METER, 0,
                      {{"ok", {"meter", "name", "kwh"}}, {"unavailable", {"meter", "name"}}}},
-    [SMS_BUY] = {"buy", true, false, G_METER | G_AMOUNT, G_AMOUNT,
+    [TEXT_BUY] = {"buy", true, false, G_METER | G_AMOUNT, G_AMOUNT,
                  {{"ok", {"meter", "name", "amount", "kwh"}},
                   {"amount_range", {"min", "max"}},
                   {"inactive", {"meter", "name"}},
                   {"failed", {NULL}}}},
-    [SMS_METERS] = {"meters", true, false, 0, 0, {{"ok", {"list", "count"}}}},
-    [SMS_TOKEN] = {"token", true, false, G_METER, 0,
+    [TEXT_METERS] = {"meters", true, false, 0, 0, {{"ok", {"list", "count"}}}},
+    [TEXT_TOKEN] = {"token", true, false, G_METER, 0,
                    {{"ok", {"meter", "name", "kwh", "amount", "receipt", "token"}}, {"none", {NULL}}}},
-    [SMS_WATER] = {"water", false, false, G_LITERS | G_AMOUNT, G_LITERS | G_AMOUNT,
+    [TEXT_WATER] = {"water", false, false, G_LITERS | G_AMOUNT, G_LITERS | G_AMOUNT,
                    {{"ok", {"liters", "amount"}}, {"invalid", {"min", "max"}}, {"failed", {NULL}}}},
-    [SMS_HELP] = {"help", false, true, 0, 0, {{NULL, {NULL}}}},
-    [SMS_STOP] = {"stop", false, true, 0, 0, {{"ok", {NULL}}}},
-    [SMS_START] = {"start", false, true, 0, 0, {{"ok", {NULL}}}},
+    [TEXT_HELP] = {"help", false, true, 0, 0, {{NULL, {NULL}}}},
+    [TEXT_STOP] = {"stop", false, true, 0, 0, {{"ok", {NULL}}}},
+    [TEXT_START] = {"start", false, true, 0, 0, {{"ok", {NULL}}}},
 };
 
 /* Shared messages: all required. */
@@ -76,7 +76,7 @@ static const struct reply_spec shared[] = {
 /* ---- the loaded set ---- */
 
 struct text2 {
-    char *t[SMS_NLANG];
+    char *t[TEXT_NLANG];
 };
 
 struct reply {
@@ -84,40 +84,40 @@ struct reply {
     struct text2 text;
 };
 
-struct sms_command {
+struct text_command {
     char *name;
     int line;
-    enum sms_action action;
-    struct regex *re[SMS_NLANG];
-    int re_line[SMS_NLANG];
-    int nex[SMS_NLANG];
-    char *ex[SMS_NLANG][MAX_EXAMPLES];
-    int ex_line[SMS_NLANG][MAX_EXAMPLES];
+    enum text_action action;
+    struct regex *re[TEXT_NLANG];
+    int re_line[TEXT_NLANG];
+    int nex[TEXT_NLANG];
+    char *ex[TEXT_NLANG][MAX_EXAMPLES];
+    int ex_line[TEXT_NLANG][MAX_EXAMPLES];
     int nreplies;
     struct reply replies[MAX_REPLIES];
 };
 
-struct sms_commands {
+struct text_commands {
     atomic_int refs;
     int n;
-    struct sms_command cmds[MAX_COMMANDS];
+    struct text_command cmds[MAX_COMMANDS];
     struct text2 msgs[NSHARED];
 };
 
 static void text2_free(struct text2 *t)
 {
-    for (int l = 0; l < SMS_NLANG; l++)
+    for (int l = 0; l < TEXT_NLANG; l++)
         free(t->t[l]);
 }
 
-static void commands_free(struct sms_commands *c)
+static void commands_free(struct text_commands *c)
 {
     if (!c)
         return;
     for (int i = 0; i < c->n; i++) {
-        struct sms_command *k = &c->cmds[i];
+        struct text_command *k = &c->cmds[i];
         free(k->name);
-        for (int l = 0; l < SMS_NLANG; l++) {
+        for (int l = 0; l < TEXT_NLANG; l++) {
             regex_free(k->re[l]);
             for (int e = 0; e < k->nex[l]; e++)
                 free(k->ex[l][e]);
@@ -130,19 +130,19 @@ static void commands_free(struct sms_commands *c)
     free(c);
 }
 
-void sms_commands_ref(struct sms_commands *c)
+void text_commands_ref(struct text_commands *c)
 {
     if (c)
         atomic_fetch_add(&c->refs, 1);
 }
 
-void sms_commands_unref(struct sms_commands *c)
+void text_commands_unref(struct text_commands *c)
 {
     if (c && atomic_fetch_sub(&c->refs, 1) == 1)
         commands_free(c);
 }
 
-int sms_commands_count(const struct sms_commands *c) { return c ? c->n : 0; }
+int text_commands_count(const struct text_commands *c) { return c ? c->n : 0; }
 
 /* ---- normalizing ---- */
 
@@ -162,7 +162,7 @@ static bool unicode_blank(unsigned c)
            c == 0xBF || c == 0xAB || c == 0xBB;
 }
 
-bool sms_normalize(const char *in, char *out, size_t outsz)
+bool text_normalize(const char *in, char *out, size_t outsz)
 {
     const unsigned char *p = (const unsigned char *)(in ? in : "");
     size_t o = 0;
@@ -223,18 +223,18 @@ bool sms_normalize(const char *in, char *out, size_t outsz)
 
 /* ---- matching ---- */
 
-bool sms_commands_match(const struct sms_commands *c, const char *text, struct sms_match *m)
+bool text_commands_match(const struct text_commands *c, const char *text, struct text_match *m)
 {
     memset(m, 0, sizeof *m);
     if (!c || !text || !*text)
         return false;
     for (int i = 0; i < c->n; i++) {
-        const struct sms_command *k = &c->cmds[i];
-        for (int l = 0; l < SMS_NLANG; l++) {
+        const struct text_command *k = &c->cmds[i];
+        for (int l = 0; l < TEXT_NLANG; l++) {
             if (!regex_match(k->re[l], text))
                 continue;
             m->cmd = k;
-            m->lang = (enum sms_lang)l;
+            m->lang = (enum text_lang)l;
             unsigned g = actions[k->action].groups;
             if ((g & G_METER) && !regex_group(k->re[l], text, "meter", m->meter, sizeof m->meter))
                 m->meter[0] = 0;
@@ -251,20 +251,20 @@ bool sms_commands_match(const struct sms_commands *c, const char *text, struct s
     return false;
 }
 
-const char *sms_command_name(const struct sms_command *cmd) { return cmd->name; }
-enum sms_action sms_command_action(const struct sms_command *cmd) { return cmd->action; }
+const char *text_command_name(const struct text_command *cmd) { return cmd->name; }
+enum text_action text_command_action(const struct text_command *cmd) { return cmd->action; }
 
-const char *sms_action_name(enum sms_action a)
+const char *text_action_name(enum text_action a)
 {
-    return (int)a >= 0 && (int)a < SMS_NACTIONS ? actions[a].name : "?";
+    return (int)a >= 0 && (int)a < TEXT_NACTIONS ? actions[a].name : "?";
 }
 
-bool sms_action_needs_user(enum sms_action a)
+bool text_action_needs_user(enum text_action a)
 {
-    return (int)a >= 0 && (int)a < SMS_NACTIONS && actions[a].needs_user;
+    return (int)a >= 0 && (int)a < TEXT_NACTIONS && actions[a].needs_user;
 }
 
-const char *sms_reply(const struct sms_command *cmd, const char *key, enum sms_lang l)
+const char *text_reply(const struct text_command *cmd, const char *key, enum text_lang l)
 {
     for (int i = 0; cmd && i < cmd->nreplies; i++)
         if (!strcmp(cmd->replies[i].key, key))
@@ -272,7 +272,7 @@ const char *sms_reply(const struct sms_command *cmd, const char *key, enum sms_l
     return NULL;
 }
 
-const char *sms_message(const struct sms_commands *c, const char *key, enum sms_lang l)
+const char *text_message(const struct text_commands *c, const char *key, enum text_lang l)
 {
     for (size_t i = 0; c && i < NSHARED; i++)
         if (!strcmp(shared[i].key, key))
@@ -323,14 +323,14 @@ static bool put_value(const char *value, char *out, size_t outsz, size_t *o)
     return true;
 }
 
-void sms_render(const char *tmpl, const struct sms_var *vars, size_t nvars, char *out, size_t outsz)
+void text_render(const char *tmpl, const struct text_var *vars, size_t nvars, char *out, size_t outsz)
 {
     size_t o = 0;
     if (!outsz)
         return;
     for (const char *p = tmpl ? tmpl : ""; *p;) {
         size_t n = placeholder_at(p);
-        const struct sms_var *v = NULL;
+        const struct text_var *v = NULL;
         for (size_t i = 0; n && i < nvars && !v; i++)
             if (strlen(vars[i].name) == n - 2 && !strncmp(vars[i].name, p + 1, n - 2))
                 v = &vars[i];
@@ -352,93 +352,35 @@ void sms_render(const char *tmpl, const struct sms_var *vars, size_t nvars, char
 /* ---- loading ---- */
 
 struct ld {
-    struct sms_commands *c;
-    const char *path;
-    struct buf *errors;
-    int nerr;
-    bool oom;
-    const struct yaml_doc *doc;
+    struct yread y;            /* the file, its document, the problems */
+    struct text_commands *c;
 };
 
-static void report(struct ld *L, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void report(struct ld *L, int line, const char *fmt, ...)
-{
-    L->nerr++;
-    if (!L->errors)
-        return;
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (line > 0)
-        buf_printf(L->errors, "%s:%d: %s\n", L->path, line, msg);
-    else
-        buf_printf(L->errors, "%s: %s\n", L->path, msg);
-}
-
-/* Nodes are ids into L->doc, 0 for none. */
-static int line_of(const struct ld *L, int n) { return ynode_line(L->doc, n); }
-static bool is_scalar(const struct ld *L, int n) { return ynode_kind(L->doc, n) == YN_SCALAR; }
-static bool is_map(const struct ld *L, int n) { return ynode_kind(L->doc, n) == YN_MAP; }
-static const char *sval(const struct ld *L, int n) { return ynode_str(L->doc, n); }
+#define report(L, ...) yread_report(&(L)->y, __VA_ARGS__)
 
 /* A malloc'ed copy of a scalar, or NULL after reporting. */
 static char *scalar_dup(struct ld *L, int n, const char *what)
 {
-    if (!is_scalar(L, n)) {
-        report(L, line_of(L, n), "%s must be a plain value", what);
+    const char *t = yread_scalar(&L->y, n, what);
+    if (!t)
         return NULL;
-    }
-    if (strlen(sval(L, n)) != ynode_strlen(L->doc, n)) {
-        report(L, line_of(L, n), "%s holds a NUL character", what);
-        return NULL;
-    }
-    char *s = strdup(sval(L, n));
+    char *s = strdup(t);
     if (!s)
-        L->oom = true;
+        L->y.oom = true;
     return s;
 }
 
-/* The value of key in map (NULL if absent); *kline gets the key's line. */
-static int get(struct ld *L, int map, const char *key, int *kline)
-{
-    for (size_t p = 0; p < ynode_count(L->doc, map); p++) {
-        int k = ynode_key(L->doc, map, p);
-        if (is_scalar(L, k) && !strcmp(sval(L, k), key)) {
-            if (kline)
-                *kline = line_of(L, k);
-            return ynode_value(L->doc, map, p);
-        }
-    }
-    if (kline)
-        *kline = line_of(L, map);
-    return 0;
-}
-
-/* Reports keys of map not in allowed (NULL-terminated) and repeated keys. */
+/* Reports keys of map that are not plain values, not in allowed
+ * (NULL-terminated), or repeated. */
 static void only_keys(struct ld *L, int map, const char *what, const char *const *allowed)
 {
-    for (size_t p = 0; p < ynode_count(L->doc, map); p++) {
-        int k = ynode_key(L->doc, map, p);
-        if (!is_scalar(L, k)) {
-            report(L, line_of(L, k), "%s: keys must be plain values", what);
-            continue;
-        }
-        bool known = false;
-        for (int i = 0; allowed[i] && !known; i++)
-            known = !strcmp(allowed[i], sval(L, k));
-        if (!known)
-            report(L, line_of(L, k), "unknown key '%s' in %s", sval(L, k), what);
-        for (size_t q = 0; q < p; q++) {
-            int k2 = ynode_key(L->doc, map, q);
-            if (is_scalar(L, k2) && !strcmp(sval(L, k2), sval(L, k))) {
-                report(L, line_of(L, k), "duplicate key '%s' in %s (first at line %d)", sval(L, k), what, line_of(L, k2));
-                break;
-            }
-        }
+    struct yread_key keys[16];
+    int n = 0;
+    while (allowed[n] && n < 16) {
+        keys[n] = (struct yread_key){allowed[n], false};
+        n++;
     }
+    yread_fields(&L->y, map, yread_line(&L->y, map), what, keys, n, NULL, NULL);
 }
 
 /* Checks a reply text: GSM-7, and only the placeholders vars allows. */
@@ -481,15 +423,15 @@ static bool read_text2(struct ld *L, int v, int kline, const char *what, const c
                        struct text2 *out)
 {
     static const char *const langs[] = {"en", "sw", NULL};
-    if (!is_map(L, v)) {
-        report(L, v ? line_of(L, v) : kline, "%s must be a mapping {en: ..., sw: ...}", what);
+    if (!yread_is_map(&L->y, v)) {
+        report(L, v ? yread_line(&L->y, v) : kline, "%s must be a mapping {en: ..., sw: ...}", what);
         return false;
     }
     only_keys(L, v, what, langs);
     bool ok = true;
-    for (int l = 0; l < SMS_NLANG; l++) {
+    for (int l = 0; l < TEXT_NLANG; l++) {
         int ll;
-        int t = get(L, v, lang_names[l], &ll);
+        int t = yread_get(&L->y, v, lang_names[l], &ll);
         if (!t) {
             report(L, kline, "missing %s translation of %s", lang_names[l], what);
             ok = false;
@@ -505,12 +447,12 @@ static bool read_text2(struct ld *L, int v, int kline, const char *what, const c
         while (n && (s[n - 1] == '\n' || s[n - 1] == '\r'))
             s[--n] = 0;
         if (!n) {
-            report(L, line_of(L, t), "empty %s translation of %s", lang_names[l], what);
+            report(L, yread_line(&L->y, t), "empty %s translation of %s", lang_names[l], what);
             free(s);
             ok = false;
             continue;
         }
-        if (!check_text(L, s, line_of(L, t), what, lang_names[l], vars)) {
+        if (!check_text(L, s, yread_line(&L->y, t), what, lang_names[l], vars)) {
             free(s);
             ok = false;
             continue;
@@ -522,8 +464,8 @@ static bool read_text2(struct ld *L, int v, int kline, const char *what, const c
 
 static void read_messages(struct ld *L, int msgs, int kline)
 {
-    if (!is_map(L, msgs)) {
-        report(L, msgs ? line_of(L, msgs) : kline, "messages must be a mapping of key: {en: ..., sw: ...}");
+    if (!yread_is_map(&L->y, msgs)) {
+        report(L, msgs ? yread_line(&L->y, msgs) : kline, "messages must be a mapping of key: {en: ..., sw: ...}");
         return;
     }
     const char *allowed[NSHARED + 1];
@@ -533,7 +475,7 @@ static void read_messages(struct ld *L, int msgs, int kline)
     only_keys(L, msgs, "messages", allowed);
     for (size_t i = 0; i < NSHARED; i++) {
         int ml;
-        int v = get(L, msgs, shared[i].key, &ml);
+        int v = yread_get(&L->y, msgs, shared[i].key, &ml);
         char what[64];
         snprintf(what, sizeof what, "message %s", shared[i].key);
         if (!v)
@@ -544,7 +486,7 @@ static void read_messages(struct ld *L, int msgs, int kline)
 }
 
 /* Named groups written in a pattern: (?<name>, (?P<name>, (?'name'. */
-static bool check_groups(struct ld *L, const char *pat, int line, const char *cmd, enum sms_action a)
+static bool check_groups(struct ld *L, const char *pat, int line, const char *cmd, enum text_action a)
 {
     bool ok = true;
     for (const char *p = pat; *p; p++) {
@@ -583,38 +525,38 @@ static bool check_groups(struct ld *L, const char *pat, int line, const char *cm
     return ok;
 }
 
-static void read_examples(struct ld *L, struct sms_command *k, int v, int kline)
+static void read_examples(struct ld *L, struct text_command *k, int v, int kline)
 {
     static const char *const langs[] = {"en", "sw", NULL};
-    if (!is_map(L, v)) {
-        report(L, v ? line_of(L, v) : kline, "command %s: examples must be a mapping {en: [...], sw: [...]}", k->name);
+    if (!yread_is_map(&L->y, v)) {
+        report(L, v ? yread_line(&L->y, v) : kline, "command %s: examples must be a mapping {en: [...], sw: [...]}", k->name);
         return;
     }
     only_keys(L, v, "examples", langs);
-    for (int l = 0; l < SMS_NLANG; l++) {
+    for (int l = 0; l < TEXT_NLANG; l++) {
         int ll;
-        int list = get(L, v, lang_names[l], &ll);
-        if (ynode_kind(L->doc, list) != YN_SEQ || !ynode_count(L->doc, list)) {
-            report(L, list ? line_of(L, list) : kline, "command %s: examples needs a non-empty %s list", k->name,
+        int list = yread_get(&L->y, v, lang_names[l], &ll);
+        if (ynode_kind(L->y.doc, list) != YN_SEQ || !ynode_count(L->y.doc, list)) {
+            report(L, list ? yread_line(&L->y, list) : kline, "command %s: examples needs a non-empty %s list", k->name,
                    lang_names[l]);
             continue;
         }
-        for (size_t it = 0; it < ynode_count(L->doc, list); it++) {
-            int e = ynode_item(L->doc, list, it);
+        for (size_t it = 0; it < ynode_count(L->y.doc, list); it++) {
+            int e = ynode_item(L->y.doc, list, it);
             if (k->nex[l] == MAX_EXAMPLES) {
-                report(L, line_of(L, e), "command %s: more than %d %s examples", k->name, MAX_EXAMPLES, lang_names[l]);
+                report(L, yread_line(&L->y, e), "command %s: more than %d %s examples", k->name, MAX_EXAMPLES, lang_names[l]);
                 break;
             }
             char *s = scalar_dup(L, e, "an example");
             if (!s)
                 continue;
-            k->ex_line[l][k->nex[l]] = line_of(L, e);
+            k->ex_line[l][k->nex[l]] = yread_line(&L->y, e);
             k->ex[l][k->nex[l]++] = s;
         }
     }
 }
 
-static void read_replies(struct ld *L, struct sms_command *k, int v, int kline)
+static void read_replies(struct ld *L, struct text_command *k, int v, int kline)
 {
     const struct action_spec *as = &actions[k->action];
     const char *allowed[MAX_REPLIES + 1];
@@ -632,8 +574,8 @@ static void read_replies(struct ld *L, struct sms_command *k, int v, int kline)
         }
         return;
     }
-    if (!is_map(L, v)) {
-        report(L, line_of(L, v), "command %s: replies must be a mapping of key: {en: ..., sw: ...}", k->name);
+    if (!yread_is_map(&L->y, v)) {
+        report(L, yread_line(&L->y, v), "command %s: replies must be a mapping of key: {en: ..., sw: ...}", k->name);
         return;
     }
     char what[96];
@@ -641,7 +583,7 @@ static void read_replies(struct ld *L, struct sms_command *k, int v, int kline)
     only_keys(L, v, what, allowed);
     for (int i = 0; i < n; i++) {
         int rl;
-        int t = get(L, v, as->replies[i].key, &rl);
+        int t = yread_get(&L->y, v, as->replies[i].key, &rl);
         if (!t) {
             report(L, kline, "command %s: replies needs '%s'", k->name, as->replies[i].key);
             continue;
@@ -651,8 +593,8 @@ static void read_replies(struct ld *L, struct sms_command *k, int v, int kline)
         r->key = as->replies[i].key;
         if (read_text2(L, t, rl, what, as->replies[i].vars, &r->text)) {
             k->nreplies++;
-            if (k->action == SMS_TOKEN && !strcmp(r->key, "ok"))
-                for (int l = 0; l < SMS_NLANG; l++)
+            if (k->action == TEXT_TOKEN && !strcmp(r->key, "ok"))
+                for (int l = 0; l < TEXT_NLANG; l++)
                     if (!strstr(r->text.t[l], "{token}"))
                         report(L, rl, "command %s: the %s reply ok must hold {token}", k->name, lang_names[l]);
         } else {
@@ -676,62 +618,62 @@ static bool valid_name(const char *s)
 static void read_command(struct ld *L, int key, int v)
 {
     static const char *const keys[] = {"action", "pattern", "examples", "replies", NULL};
-    if (!is_scalar(L, key) || !valid_name(sval(L, key))) {
-        report(L, line_of(L, key), "a command name is 1-%d of a-z 0-9 _ -", NAME_MAX_LEN);
+    if (!yread_is_scalar(&L->y, key) || !valid_name(yread_str(&L->y, key))) {
+        report(L, yread_line(&L->y, key), "a command name is 1-%d of a-z 0-9 _ -", NAME_MAX_LEN);
         return;
     }
     for (int i = 0; i < L->c->n; i++)
-        if (!strcmp(L->c->cmds[i].name, sval(L, key))) {
-            report(L, line_of(L, key), "command %s given twice (first at line %d)", sval(L, key), L->c->cmds[i].line);
+        if (!strcmp(L->c->cmds[i].name, yread_str(&L->y, key))) {
+            report(L, yread_line(&L->y, key), "command %s given twice (first at line %d)", yread_str(&L->y, key), L->c->cmds[i].line);
             return;
         }
     if (L->c->n == MAX_COMMANDS) {
-        report(L, line_of(L, key), "more than %d commands", MAX_COMMANDS);
+        report(L, yread_line(&L->y, key), "more than %d commands", MAX_COMMANDS);
         return;
     }
-    if (!is_map(L, v)) {
-        report(L, line_of(L, v), "command %s must be a mapping (action, pattern, examples, replies)", sval(L, key));
+    if (!yread_is_map(&L->y, v)) {
+        report(L, yread_line(&L->y, v), "command %s must be a mapping (action, pattern, examples, replies)", yread_str(&L->y, key));
         return;
     }
-    struct sms_command *k = &L->c->cmds[L->c->n];
+    struct text_command *k = &L->c->cmds[L->c->n];
     memset(k, 0, sizeof *k);
-    k->name = strdup(sval(L, key));
+    k->name = strdup(yread_str(&L->y, key));
     if (!k->name) {
-        L->oom = true;
+        L->y.oom = true;
         return;
     }
-    k->line = line_of(L, key);
+    k->line = yread_line(&L->y, key);
     L->c->n++;
     only_keys(L, v, "a command", keys);
     int al, pl, el, rl;
-    int act = get(L, v, "action", &al), pat = get(L, v, "pattern", &pl), ex = get(L, v, "examples", &el),
-        rep = get(L, v, "replies", &rl);
+    int act = yread_get(&L->y, v, "action", &al), pat = yread_get(&L->y, v, "pattern", &pl), ex = yread_get(&L->y, v, "examples", &el),
+        rep = yread_get(&L->y, v, "replies", &rl);
     int a = -1;
     if (!act)
         report(L, k->line, "command %s needs 'action'", k->name);
-    else if (!is_scalar(L, act))
-        report(L, line_of(L, act), "command %s: action must be a plain value", k->name);
+    else if (!yread_is_scalar(&L->y, act))
+        report(L, yread_line(&L->y, act), "command %s: action must be a plain value", k->name);
     else {
-        for (int i = 0; i < SMS_NACTIONS; i++)
-            if (!strcmp(actions[i].name, sval(L, act)))
+        for (int i = 0; i < TEXT_NACTIONS; i++)
+            if (!strcmp(actions[i].name, yread_str(&L->y, act)))
                 a = i;
         if (a < 0)
-            report(L, line_of(L, act), "command %s: unknown action '%s' (balance, buy, meters, token, water, help, "
-                                    "stop, start)", k->name, sval(L, act));
+            report(L, yread_line(&L->y, act), "command %s: unknown action '%s' (balance, buy, meters, token, water, help, "
+                                    "stop, start)", k->name, yread_str(&L->y, act));
     }
     if (a < 0) {
-        k->action = SMS_HELP;
+        k->action = TEXT_HELP;
         return; /* the rest cannot be checked without the action */
     }
-    k->action = (enum sms_action)a;
-    if (!pat || !is_map(L, pat))
-        report(L, pat ? line_of(L, pat) : k->line, "command %s needs pattern: {en: ..., sw: ...}", k->name);
+    k->action = (enum text_action)a;
+    if (!pat || !yread_is_map(&L->y, pat))
+        report(L, pat ? yread_line(&L->y, pat) : k->line, "command %s needs pattern: {en: ..., sw: ...}", k->name);
     else {
         static const char *const langs[] = {"en", "sw", NULL};
         only_keys(L, pat, "pattern", langs);
-        for (int l = 0; l < SMS_NLANG; l++) {
+        for (int l = 0; l < TEXT_NLANG; l++) {
             int ll;
-            int p = get(L, pat, lang_names[l], &ll);
+            int p = yread_get(&L->y, pat, lang_names[l], &ll);
             if (!p) {
                 report(L, pl, "command %s: missing %s pattern", k->name, lang_names[l]);
                 continue;
@@ -740,12 +682,12 @@ static void read_command(struct ld *L, int key, int v)
             if (!s)
                 continue;
             char err[256];
-            k->re_line[l] = line_of(L, p);
+            k->re_line[l] = yread_line(&L->y, p);
             if (!*s)
-                report(L, line_of(L, p), "command %s: empty %s pattern", k->name, lang_names[l]);
-            else if (check_groups(L, s, line_of(L, p), k->name, k->action) &&
+                report(L, yread_line(&L->y, p), "command %s: empty %s pattern", k->name, lang_names[l]);
+            else if (check_groups(L, s, yread_line(&L->y, p), k->name, k->action) &&
                      !(k->re[l] = regex_new(s, true, err, sizeof err)))
-                report(L, line_of(L, p), "command %s: %s pattern: %s", k->name, lang_names[l], err);
+                report(L, yread_line(&L->y, p), "command %s: %s pattern: %s", k->name, lang_names[l], err);
             free(s);
         }
     }
@@ -761,15 +703,15 @@ static void read_command(struct ld *L, int key, int v)
  * and matches no other command's pattern. */
 static void check_examples(struct ld *L)
 {
-    struct sms_commands *c = L->c;
-    char norm[SMS_NORM_MAX], got[SMS_GROUP_MAX];
+    struct text_commands *c = L->c;
+    char norm[TEXT_NORM_MAX], got[TEXT_GROUP_MAX];
     for (int i = 0; i < c->n; i++) {
-        struct sms_command *k = &c->cmds[i];
-        for (int l = 0; l < SMS_NLANG; l++) {
+        struct text_command *k = &c->cmds[i];
+        for (int l = 0; l < TEXT_NLANG; l++) {
             for (int e = 0; e < k->nex[l]; e++) {
                 int line = k->ex_line[l][e];
                 const char *ex = k->ex[l][e];
-                if (!sms_normalize(ex, norm, sizeof norm) || !*norm) {
+                if (!text_normalize(ex, norm, sizeof norm) || !*norm) {
                     report(L, line, "command %s: example '%s' is empty or too long once normalized", k->name, ex);
                     continue;
                 }
@@ -784,13 +726,13 @@ static void check_examples(struct ld *L)
                             captured = true;
                     if (!captured)
                         report(L, line, "command %s: example '%s' captures no %s group, which action %s needs",
-                               k->name, ex, k->action == SMS_BUY ? "amount" : "liters or amount",
+                               k->name, ex, k->action == TEXT_BUY ? "amount" : "liters or amount",
                                actions[k->action].name);
                 }
                 for (int j = 0; j < c->n; j++) {
                     if (j == i)
                         continue;
-                    for (int l2 = 0; l2 < SMS_NLANG; l2++)
+                    for (int l2 = 0; l2 < TEXT_NLANG; l2++)
                         if (c->cmds[j].re[l2] && regex_match(c->cmds[j].re[l2], norm))
                             report(L, line, "commands %s and %s can match the same text: example '%s' of %s "
                                             "also matches the %s pattern of %s (line %d)",
@@ -804,15 +746,15 @@ static void check_examples(struct ld *L)
 
 static void check_required(struct ld *L, int line)
 {
-    for (int a = 0; a < SMS_NACTIONS; a++) {
+    for (int a = 0; a < TEXT_NACTIONS; a++) {
         if (!actions[a].required)
             continue;
         bool have = false;
         for (int i = 0; i < L->c->n && !have; i++)
-            have = L->c->cmds[i].action == (enum sms_action)a;
+            have = L->c->cmds[i].action == (enum text_action)a;
         if (!have)
             report(L, line, "no command runs action %s (%s)", actions[a].name,
-                   a == SMS_HELP ? "senders must be able to ask for help"
+                   a == TEXT_HELP ? "senders must be able to ask for help"
                                  : "opting out of and back into notices must always be possible");
     }
 }
@@ -820,37 +762,37 @@ static void check_required(struct ld *L, int line)
 static void load_doc(struct ld *L, const struct yaml_doc *doc)
 {
     static const char *const top[] = {"messages", "commands", NULL};
-    L->doc = doc;
+    L->y.doc = doc;
     int root = ydoc_root(doc);
-    if (!is_map(L, root)) {
-        report(L, root ? line_of(L, root) : 1, "not an SMS commands file: the top level must be a mapping with "
+    if (!yread_is_map(&L->y, root)) {
+        report(L, root ? yread_line(&L->y, root) : 1, "not an SMS commands file: the top level must be a mapping with "
                                             "messages: and commands:");
         return;
     }
     only_keys(L, root, "the top level", top);
     int ml, cl;
-    int msgs = get(L, root, "messages", &ml), cmds = get(L, root, "commands", &cl);
+    int msgs = yread_get(&L->y, root, "messages", &ml), cmds = yread_get(&L->y, root, "commands", &cl);
     if (!msgs)
-        report(L, line_of(L, root), "the top level needs 'messages'");
+        report(L, yread_line(&L->y, root), "the top level needs 'messages'");
     else
         read_messages(L, msgs, ml);
     if (!cmds) {
-        report(L, line_of(L, root), "the top level needs 'commands'");
+        report(L, yread_line(&L->y, root), "the top level needs 'commands'");
         return;
     }
-    if (!is_map(L, cmds)) {
-        report(L, line_of(L, cmds), "commands must be a mapping of name: command");
+    if (!yread_is_map(&L->y, cmds)) {
+        report(L, yread_line(&L->y, cmds), "commands must be a mapping of name: command");
         return;
     }
-    for (size_t p = 0; p < ynode_count(doc, cmds) && !L->oom; p++)
+    for (size_t p = 0; p < ynode_count(doc, cmds) && !L->y.oom; p++)
         read_command(L, ynode_key(doc, cmds, p), ynode_value(doc, cmds, p));
     check_required(L, cl);
     check_examples(L);
 }
 
-struct sms_commands *sms_commands_load(const char *path, struct buf *errors)
+struct text_commands *text_commands_load(const char *path, struct buf *errors)
 {
-    struct ld L = {.path = path, .errors = errors};
+    struct ld L = {.y = {.file = path, .errors = errors}};
     struct ydoc_error e;
     struct yaml_doc *doc = NULL;
     L.c = calloc(1, sizeof *L.c);
@@ -861,35 +803,35 @@ struct sms_commands *sms_commands_load(const char *path, struct buf *errors)
     atomic_init(&L.c->refs, 1);
     if (!(doc = ydoc_load(path, MAX_FILE_BYTES, &e))) {
         if (e.kind == YDOC_NOMEM)
-            L.oom = true;
+            L.y.oom = true;
         else
             report(&L, e.line, "%s", e.msg);
         goto out;
     }
     load_doc(&L, doc);
 out:
-    if (L.oom)
+    if (L.y.oom)
         report(&L, 0, "out of memory");
-    L.doc = NULL;
+    L.y.doc = NULL;
     ydoc_free(doc);
-    if (L.nerr) {
+    if (L.y.nerr) {
         commands_free(L.c);
         return NULL;
     }
     return L.c;
 }
 
-bool sms_commands_load_dir(const char *dir, struct sms_commands **out, struct buf *errors)
+bool text_commands_load_dir(const char *dir, struct text_commands **out, struct buf *errors)
 {
     char path[1024];
     size_t dl = strlen(dir);
     while (dl > 1 && dir[dl - 1] == '/')
         dl--;
-    snprintf(path, sizeof path, "%.*s/%s", (int)dl, dir, SMS_COMMANDS_FILE);
+    snprintf(path, sizeof path, "%.*s/%s", (int)dl, dir, TEXT_COMMANDS_FILE);
     *out = NULL;
     struct stat st;
     if (stat(path, &st) != 0 && errno == ENOENT)
         return true;
-    *out = sms_commands_load(path, errors);
+    *out = text_commands_load(path, errors);
     return *out != NULL;
 }

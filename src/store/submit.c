@@ -1,4 +1,4 @@
-/* store/batch: group commit; see store_submit in store.h.
+/* store/submit: group commit; see store_submit in store.h.
  *
  * One committer thread per store, started on the first submit. It lets
  * the oldest write wait up to LINGER_US for others, takes everything
@@ -6,7 +6,7 @@
  * savepoint inside one transaction, commits once, then calls every done
  * in queue order. A write that fails is rolled back to its savepoint and
  * reported alone; a failed commit reports ST_ERROR to the whole batch. */
-#include "store/batch.h"
+#include "store/submit.h"
 
 #include "store/store_int.h"
 #include "util/aside.h"
@@ -41,7 +41,7 @@ struct job {
     int64_t queued_us;
 };
 
-struct batch {
+struct submit {
     struct store *st;
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -88,7 +88,7 @@ static void run(struct store *st, struct job *list)
 
 static void *committer(void *arg)
 {
-    struct batch *b = arg;
+    struct submit *b = arg;
     pthread_setname_np(pthread_self(), "committer");
     pthread_mutex_lock(&b->lock);
     for (;;) {
@@ -133,9 +133,9 @@ static void *committer(void *arg)
     return NULL;
 }
 
-struct batch *batch_new(struct store *st)
+struct submit *submit_new(struct store *st)
 {
-    struct batch *b = calloc(1, sizeof *b);
+    struct submit *b = calloc(1, sizeof *b);
     if (!b)
         return NULL;
     b->st = st;
@@ -144,7 +144,7 @@ struct batch *batch_new(struct store *st)
     return b;
 }
 
-bool batch_submit(struct batch *b, store_write_fn write, store_done_fn done, void *arg)
+bool submit_queue(struct submit *b, store_write_fn write, store_done_fn done, void *arg)
 {
     struct job *j = calloc(1, sizeof *j);
     if (!j)
@@ -170,7 +170,7 @@ bool batch_submit(struct batch *b, store_write_fn write, store_done_fn done, voi
     return true;
 }
 
-void batch_free(struct batch *b)
+void submit_free(struct submit *b)
 {
     if (!b)
         return;

@@ -1,4 +1,4 @@
-/* meter/billing: document 002's billing and maintenance endpoints on a
+/* meter/api_billing: the devices face's billing and maintenance endpoints on a
  * device: money, tokens, price, balance reset and prepayment mode go to the
  * meter as data-point commands; balance and usage come from its live status
  * (and, for purchases, from the store); POST /devices/refresh copies the
@@ -7,8 +7,11 @@
 #include "meter/api.h"
 
 #include "app/app.h"
+#include "app/routes.h"
 #include "http/api.h"
+#include "meter/meter.h"
 #include "meter/token.h"
+#include "store/meters.h"
 #include "util/crypto.h"
 #include "util/log.h"
 #include "util/str.h"
@@ -21,19 +24,6 @@
 #define PRICE_MAX_CENTS 10000000LL   /* 100,000 KES per kWh, as devices.c allows */
 #define DAY_MS (24LL * 3600 * 1000)
 #define TOKEN_DIGITS 20
-
-/* Loads the meter named by the first path parameter or replies 404. */
-static bool load(struct app *a, struct http_req *req, struct http_resp *resp, struct meter *m)
-{
-    enum store_rc rc = store_meter_get(a->store, req->params[0], m);
-    if (rc == ST_OK)
-        return true;
-    if (rc == ST_NOT_FOUND)
-        api_error(req, resp, ERR_NOT_FOUND, "device_not_found", "The requested device does not exist");
-    else
-        api_error(req, resp, ERR_INTERNAL, "internal_error", "could not read the device");
-    return false;
-}
 
 /* What the messages call a device: its name, else its id. */
 static const char *label(const struct meter *m) { return m->name[0] ? m->name : m->id; }
@@ -113,7 +103,7 @@ static void simple_command(struct app *a, struct http_req *req, struct http_resp
     json_decref(value);
 }
 
-void devices_add_balance(void *ctx, struct http_req *req, struct http_resp *resp)
+static void devices_add_balance(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     static const struct field fields[] = {{"amount", F_NUMBER, F_REQUIRED, 0, 1000000}, {NULL, 0, 0, 0, 0}};
     struct app *a = ctx;
@@ -121,7 +111,7 @@ void devices_add_balance(void *ctx, struct http_req *req, struct http_resp *resp
     struct meter_res res;
     int64_t cents;
     json_t *value = NULL;
-    if (!api_require_admin(req, resp, a->cfg.admin_key) || !load(a, req, resp, &m))
+    if (!api_require_admin(req, resp, a->cfg.admin_key) || !meter_api_load(a, req, resp, &m))
         return;
     json_t *body = api_parse(req, resp, fields);
     if (!body)
@@ -175,7 +165,7 @@ static void token_mark(const char *pepper, const char *digits, char out[65])
     explicit_bzero(msg, sizeof msg);
 }
 
-void devices_add_token(void *ctx, struct http_req *req, struct http_resp *resp)
+static void devices_add_token(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     static const struct field fields[] = {{"token", F_STRING, F_REQUIRED, 1, 64}, {NULL, 0, 0, 0, 0}};
     struct app *a = ctx;
@@ -184,7 +174,7 @@ void devices_add_token(void *ctx, struct http_req *req, struct http_resp *resp)
     char digits[TOKEN_DIGITS + 1] = "", mark[65];
     int64_t minute, units;
     json_t *value = NULL;
-    if (!api_require_admin(req, resp, a->cfg.admin_key) || !load(a, req, resp, &m))
+    if (!api_require_admin(req, resp, a->cfg.admin_key) || !meter_api_load(a, req, resp, &m))
         return;
     json_t *body = api_parse(req, resp, fields);
     if (!body)
@@ -266,11 +256,11 @@ static json_t *live_status(struct app *a, struct http_req *req, struct http_resp
  * value is read as is, without a scale. */
 static const char *const money_codes[] = {"balance_money", "money_balance", "charge_money", NULL};
 
-void devices_balance(void *ctx, struct http_req *req, struct http_resp *resp)
+static void devices_balance(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     struct meter m;
-    if (!load(a, req, resp, &m))
+    if (!meter_api_load(a, req, resp, &m))
         return;
     json_t *status = live_status(a, req, resp, &m);
     if (!status)
@@ -285,11 +275,11 @@ void devices_balance(void *ctx, struct http_req *req, struct http_resp *resp)
     json_decref(status);
 }
 
-void devices_usage(void *ctx, struct http_req *req, struct http_resp *resp)
+static void devices_usage(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     struct meter m;
-    if (!load(a, req, resp, &m))
+    if (!meter_api_load(a, req, resp, &m))
         return;
     json_t *status = live_status(a, req, resp, &m);
     if (!status)
@@ -324,7 +314,7 @@ static bool shilling(const char *symbol)
     return false;
 }
 
-void devices_set_price(void *ctx, struct http_req *req, struct http_resp *resp)
+static void devices_set_price(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     static const struct field fields[] = {
         {"price", F_NUMBER, F_REQUIRED, 0, PRICE_MAX_CENTS / 100},
@@ -336,7 +326,7 @@ void devices_set_price(void *ctx, struct http_req *req, struct http_resp *resp)
     struct meter_res res;
     int64_t cents;
     json_t *value = NULL;
-    if (!api_require_admin(req, resp, a->cfg.admin_key) || !load(a, req, resp, &m))
+    if (!api_require_admin(req, resp, a->cfg.admin_key) || !meter_api_load(a, req, resp, &m))
         return;
     json_t *body = api_parse(req, resp, fields);
     if (!body)
@@ -372,21 +362,21 @@ out:
     json_decref(body);
 }
 
-void devices_reset_balance(void *ctx, struct http_req *req, struct http_resp *resp)
+static void devices_reset_balance(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     struct meter m;
-    if (!api_require_admin(req, resp, a->cfg.admin_key) || !load(a, req, resp, &m))
+    if (!api_require_admin(req, resp, a->cfg.admin_key) || !meter_api_load(a, req, resp, &m))
         return;
     simple_command(a, req, resp, &m, "clear_energy", json_true());
 }
 
-void devices_prepayment_mode(void *ctx, struct http_req *req, struct http_resp *resp)
+static void devices_prepayment_mode(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     struct meter m;
     const char *enable = http_query(req, "enable");
-    if (!api_require_admin(req, resp, a->cfg.admin_key) || !load(a, req, resp, &m))
+    if (!api_require_admin(req, resp, a->cfg.admin_key) || !meter_api_load(a, req, resp, &m))
         return;
     if (enable && !str_ieq(enable, "true") && !str_ieq(enable, "false")) {
         api_error(req, resp, ERR_VALIDATION, "validation_error", "enable: true or false");
@@ -462,7 +452,7 @@ static enum store_rc sync_one(struct app *a, json_t *d, struct sync_counts *n)
     return rc;
 }
 
-void devices_refresh(void *ctx, struct http_req *req, struct http_resp *resp)
+static void devices_refresh(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     struct sync_counts n = {0, 0, 0};
@@ -512,3 +502,15 @@ void devices_refresh(void *ctx, struct http_req *req, struct http_resp *resp)
 out:
     json_decref(list);
 }
+
+const struct http_route billing_routes[] = {
+    {"POST", "/devices/refresh", devices_refresh, ENV_DEVICE, LANE_METER},
+    {"POST", "/devices/{id}/add-balance", devices_add_balance, ENV_DEVICE, LANE_METER},
+    {"POST", "/devices/{id}/add-token", devices_add_token, ENV_DEVICE, LANE_METER},
+    {"GET", "/devices/{id}/balance", devices_balance, ENV_DEVICE, LANE_METER},
+    {"GET", "/devices/{id}/usage", devices_usage, ENV_DEVICE, LANE_METER},
+    {"POST", "/devices/{id}/set-price", devices_set_price, ENV_DEVICE, LANE_METER},
+    {"POST", "/devices/{id}/reset-balance", devices_reset_balance, ENV_DEVICE, LANE_METER},
+    {"POST", "/devices/{id}/prepayment-mode", devices_prepayment_mode, ENV_DEVICE, LANE_METER},
+    {NULL, NULL, NULL, 0, 0},
+};

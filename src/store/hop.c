@@ -1,7 +1,9 @@
-/* store/hot: striped, capped in-memory tables for sessions and callers;
- * see hot.h. */
-#include "store/hot.h"
+/* store/hop: striped, capped in-memory tables for sessions and callers;
+ * see hop.h. */
+#include "store/hop.h"
 
+#include "store/users.h"
+#include "store/ussd.h"
 #include "util/aside.h"
 #include "util/str.h"
 
@@ -41,8 +43,8 @@ struct stripe {
     struct table sess, callers;
 };
 
-struct hot {
-    struct stripe stripe[HOT_STRIPES];
+struct hop {
+    struct stripe stripe[HOP_STRIPES];
     atomic_size_t bytes;          /* sum of the entries' sizes */
     pthread_mutex_t trim_lock;    /* guards the two below */
     size_t trim_peak;             /* bytes at their highest since the last trim */
@@ -50,12 +52,12 @@ struct hot {
 };
 
 static uint64_t hash(const char *s) { return str_fnv1a(s, strlen(s)); }
-static struct stripe *stripe_of(struct hot *h, uint64_t hv) { return &h->stripe[hv % HOT_STRIPES]; }
-unsigned hot_stripe(const char *key) { return (unsigned)(hash(key) % HOT_STRIPES); }
+static struct stripe *stripe_of(struct hop *h, uint64_t hv) { return &h->stripe[hv % HOP_STRIPES]; }
+unsigned hop_stripe(const char *key) { return (unsigned)(hash(key) % HOP_STRIPES); }
 
 static bool table_init(struct table *t, size_t max)
 {
-    size_t per = (max + HOT_STRIPES - 1) / HOT_STRIPES, n = 16;
+    size_t per = (max + HOP_STRIPES - 1) / HOP_STRIPES, n = 16;
     while (n < per) /* at most one entry a bucket on average when full */
         n *= 2;
     t->max = per ? per : 1;
@@ -77,29 +79,29 @@ static void table_free(struct table *t)
     free(t->bucket);
 }
 
-struct hot *hot_new(size_t max_sessions, size_t max_callers)
+struct hop *hop_new(size_t max_sessions, size_t max_callers)
 {
-    struct hot *h = calloc(1, sizeof *h);
+    struct hop *h = calloc(1, sizeof *h);
     if (!h)
         return NULL;
     pthread_mutex_init(&h->trim_lock, NULL);
     bool ok = true;
-    for (int i = 0; i < HOT_STRIPES; i++) {
+    for (int i = 0; i < HOP_STRIPES; i++) {
         pthread_mutex_init(&h->stripe[i].lock, NULL);
         ok = table_init(&h->stripe[i].sess, max_sessions) && table_init(&h->stripe[i].callers, max_callers) && ok;
     }
     if (!ok) {
-        hot_free(h);
+        hop_free(h);
         return NULL;
     }
     return h;
 }
 
-void hot_free(struct hot *h)
+void hop_free(struct hop *h)
 {
     if (!h)
         return;
-    for (int i = 0; i < HOT_STRIPES; i++) {
+    for (int i = 0; i < HOP_STRIPES; i++) {
         table_free(&h->stripe[i].sess);
         table_free(&h->stripe[i].callers);
         pthread_mutex_destroy(&h->stripe[i].lock);
@@ -112,7 +114,7 @@ void hot_free(struct hot *h)
 
 static struct ent *find(struct table *t, uint64_t hv, const char *key)
 {
-    struct ent *e = t->bucket[(hv / HOT_STRIPES) & t->mask];
+    struct ent *e = t->bucket[(hv / HOP_STRIPES) & t->mask];
     while (e && (e->hv != hv || strcmp(e->key, key)))
         e = e->hnext;
     return e;
@@ -148,7 +150,7 @@ static void chain_unlink(struct ent *e)
 
 static void chain_push(struct table *t, struct ent *e)
 {
-    struct ent **b = &t->bucket[(e->hv / HOT_STRIPES) & t->mask];
+    struct ent **b = &t->bucket[(e->hv / HOP_STRIPES) & t->mask];
     e->hnext = *b;
     e->hprev = b;
     if (*b)
@@ -187,7 +189,7 @@ static struct ent *install(struct table *t, struct ent *old, struct ent *fresh)
     return gone;
 }
 
-static struct ent *ent_new(struct hot *h, const char *key, uint64_t hv, size_t payload)
+static struct ent *ent_new(struct hop *h, const char *key, uint64_t hv, size_t payload)
 {
     size_t klen = strlen(key), size = sizeof(struct ent) + klen + 1 + payload;
     struct ent *e = malloc(size);
@@ -201,7 +203,7 @@ static struct ent *ent_new(struct hot *h, const char *key, uint64_t hv, size_t p
     return e;
 }
 
-static void ent_free(struct hot *h, struct ent *e)
+static void ent_free(struct hop *h, struct ent *e)
 {
     if (e) {
         atomic_fetch_sub(&h->bytes, e->size);
@@ -211,7 +213,7 @@ static void ent_free(struct hot *h, struct ent *e)
 
 /* ---- sessions ---- */
 
-bool hot_session_get(struct hot *h, const char *id, struct ussd_row *r)
+bool hop_session_get(struct hop *h, const char *id, struct ussd_row *r)
 {
     uint64_t hv = hash(id);
     struct stripe *s = stripe_of(h, hv);
@@ -233,7 +235,7 @@ bool hot_session_get(struct hot *h, const char *id, struct ussd_row *r)
     return e != NULL;
 }
 
-bool hot_session_put(struct hot *h, const char *id, const char *phone, const struct ussd_row *r)
+bool hop_session_put(struct hop *h, const char *id, const char *phone, const struct ussd_row *r)
 {
     uint64_t hv = hash(id);
     const char *v[4] = {phone ? phone : "", r->state, r->last_text, r->last_reply};
@@ -353,7 +355,7 @@ static void caller_unpack(const char *p, struct store_caller *c)
     c->nmeters = nm;
 }
 
-bool hot_caller_get(struct hot *h, const char *phone, int64_t gen, struct store_caller *c)
+bool hop_caller_get(struct hop *h, const char *phone, int64_t gen, struct store_caller *c)
 {
     uint64_t hv = hash(phone);
     struct stripe *s = stripe_of(h, hv);
@@ -370,7 +372,7 @@ bool hot_caller_get(struct hot *h, const char *phone, int64_t gen, struct store_
     return hit;
 }
 
-void hot_caller_put(struct hot *h, const char *phone, int64_t gen, const struct store_caller *c)
+void hop_caller_put(struct hop *h, const char *phone, int64_t gen, const struct store_caller *c)
 {
     uint64_t hv = hash(phone);
     struct ent *e = ent_new(h, phone, hv, caller_pack(c, NULL));
@@ -391,7 +393,7 @@ void hot_caller_put(struct hot *h, const char *phone, int64_t gen, const struct 
 /* ---- upkeep ---- */
 
 /* Drops t's entries older than before, a slice at a time. */
-static void expire(struct hot *h, struct stripe *s, struct table *t, int64_t before)
+static void expire(struct hop *h, struct stripe *s, struct table *t, int64_t before)
 {
     enum { SLICE = 256 };
     for (;;) {
@@ -416,15 +418,15 @@ static void expire(struct hot *h, struct stripe *s, struct table *t, int64_t bef
     }
 }
 
-void hot_evict(struct hot *h, int64_t before)
+void hop_evict(struct hop *h, int64_t before)
 {
-    for (int i = 0; i < HOT_STRIPES; i++) {
+    for (int i = 0; i < HOP_STRIPES; i++) {
         expire(h, &h->stripe[i], &h->stripe[i].sess, before);
         expire(h, &h->stripe[i], &h->stripe[i].callers, before);
     }
 }
 
-bool hot_trim(struct hot *h, int64_t now)
+bool hop_trim(struct hop *h, int64_t now)
 {
     enum { MIN_BYTES = 8 << 20, EVERY_MS = 10000 };
     if (pthread_mutex_trylock(&h->trim_lock))
@@ -443,10 +445,10 @@ bool hot_trim(struct hot *h, int64_t now)
     return trim;
 }
 
-void hot_stats(struct hot *h, struct hot_stats *st)
+void hop_stats(struct hop *h, struct hop_stats *st)
 {
     memset(st, 0, sizeof *st);
-    for (int i = 0; i < HOT_STRIPES; i++) {
+    for (int i = 0; i < HOP_STRIPES; i++) {
         struct stripe *s = &h->stripe[i];
         pthread_mutex_lock(&s->lock);
         st->sessions += s->sess.n;

@@ -1,4 +1,4 @@
-/* sms/inbound: the SMS worker that answers texted commands; see inbound.h.
+/* text/inbound: the SMS worker that answers texted commands; see inbound.h.
  *
  * Who gets what, in which language:
  * - The answer goes in the sender's language: their account's, or for a
@@ -15,12 +15,16 @@
  *   list (which_meter). A meter that is not theirs: not_yours, whether or
  *   not such a meter exists.
  * - Nothing the sender typed is echoed but the meter they named, cut to
- *   METER_ECHO characters and made GSM-7 without braces (sms_render). */
-#include "sms/inbound.h"
+ *   METER_ECHO characters and made GSM-7 without braces (text_render). */
+#include "text/inbound.h"
 
 #include "meter/meter.h"
 #include "pay/purchase.h"
-#include "sms/commands.h"
+#include "store/meters.h"
+#include "store/payments.h"
+#include "store/users.h"
+#include "store/ussd.h"
+#include "text/commands.h"
 #include "sms/outbox.h"
 #include "store/sms.h"
 #include "water/water.h"
@@ -38,11 +42,11 @@
 #define REPLY_MAX 1024
 #define LIST_MAX 700
 
-struct sms_commands *sms_commands_current(struct app *a)
+struct text_commands *text_commands_current(struct app *a)
 {
     pthread_mutex_lock(&a->menus_lock);
-    struct sms_commands *c = a->sms_commands;
-    sms_commands_ref(c);
+    struct text_commands *c = a->text_commands;
+    text_commands_ref(c);
     pthread_mutex_unlock(&a->menus_lock);
     return c;
 }
@@ -51,10 +55,10 @@ struct sms_commands *sms_commands_current(struct app *a)
 struct job {
     struct app *a;
     const struct sms_inbound *in;
-    const struct sms_commands *cmds;
+    const struct text_commands *cmds;
     struct store_caller c;
-    enum sms_lang lang;
-    struct sms_match m;
+    enum text_lang lang;
+    struct text_match m;
     /* the answer */
     char reply[REPLY_MAX];
     int64_t payment_id;        /* for {token} */
@@ -62,26 +66,26 @@ struct job {
     bool retry;                /* store trouble: try again later */
 };
 
-static const char *lang_code(enum sms_lang l) { return l == SMS_SW ? "sw" : "en"; }
+static const char *lang_code(enum text_lang l) { return l == TEXT_SW ? "sw" : "en"; }
 
 /* ---- composing ---- */
 
-static void say(struct job *j, const char *tmpl, const struct sms_var *vars, size_t n)
+static void say(struct job *j, const char *tmpl, const struct text_var *vars, size_t n)
 {
-    sms_render(tmpl, vars, n, j->reply, sizeof j->reply);
+    text_render(tmpl, vars, n, j->reply, sizeof j->reply);
 }
 
-static void say_message(struct job *j, const char *key, const struct sms_var *vars, size_t n)
+static void say_message(struct job *j, const char *key, const struct text_var *vars, size_t n)
 {
-    say(j, sms_message(j->cmds, key, j->lang), vars, n);
+    say(j, text_message(j->cmds, key, j->lang), vars, n);
 }
 
-static void say_reply(struct job *j, const char *key, const struct sms_var *vars, size_t n)
+static void say_reply(struct job *j, const char *key, const struct text_var *vars, size_t n)
 {
-    const char *t = sms_reply(j->m.cmd, key, j->lang);
+    const char *t = text_reply(j->m.cmd, key, j->lang);
     if (!t) { /* the loader guarantees every reply an action uses */
-        log_error("sms.no_reply", "command=%s key=%s", sms_command_name(j->m.cmd), key);
-        t = sms_message(j->cmds, "error", j->lang);
+        log_error("sms.no_reply", "command=%s key=%s", text_command_name(j->m.cmd), key);
+        t = text_message(j->cmds, "error", j->lang);
     }
     say(j, t, vars, n);
 }
@@ -125,8 +129,8 @@ enum pick { PICK_OK, PICK_NONE, PICK_WHICH, PICK_NOT_YOURS };
 
 static bool same_text(const char *normalized, const char *raw)
 {
-    char n[SMS_NORM_MAX];
-    return raw[0] && sms_normalize(raw, n, sizeof n) && !strcmp(n, normalized);
+    char n[TEXT_NORM_MAX];
+    return raw[0] && text_normalize(raw, n, sizeof n) && !strcmp(n, normalized);
 }
 
 static enum pick pick_meter(const struct job *j, const char *named, const struct store_caller_meter **out)
@@ -179,13 +183,13 @@ static bool picked(struct job *j, enum pick p)
         return false;
     case PICK_WHICH:
         meter_list(j, list, sizeof list);
-        say_message(j, "which_meter", (const struct sms_var[]){{"list", list}}, 1);
+        say_message(j, "which_meter", (const struct text_var[]){{"list", list}}, 1);
         j->outcome = "which_meter";
         return false;
     case PICK_NOT_YOURS: {
         /* what they typed, cut to METER_ECHO characters */
         str_copy_chars(echo, sizeof echo, j->m.meter, METER_ECHO);
-        say_message(j, "not_yours", (const struct sms_var[]){{"meter", echo}}, 1);
+        say_message(j, "not_yours", (const struct text_var[]){{"meter", echo}}, 1);
         j->outcome = "not_yours";
         return false;
     }
@@ -225,10 +229,10 @@ static void do_balance(struct job *j)
     }
     json_decref(status);
     if (kwh[0]) {
-        say_reply(j, "ok", (const struct sms_var[]){{"meter", m->id}, {"name", name}, {"kwh", kwh}}, 3);
+        say_reply(j, "ok", (const struct text_var[]){{"meter", m->id}, {"name", name}, {"kwh", kwh}}, 3);
         j->outcome = "balance";
     } else {
-        say_reply(j, "unavailable", (const struct sms_var[]){{"meter", m->id}, {"name", name}}, 2);
+        say_reply(j, "unavailable", (const struct text_var[]){{"meter", m->id}, {"name", name}}, 2);
         j->outcome = "balance_unavailable";
     }
 }
@@ -238,7 +242,7 @@ static void say_range(struct job *j, const char *key, int64_t min, int64_t max)
     char lo[24], hi[24];
     num(lo, sizeof lo, min);
     num(hi, sizeof hi, max);
-    say_reply(j, key, (const struct sms_var[]){{"min", lo}, {"max", hi}}, 2);
+    say_reply(j, key, (const struct text_var[]){{"min", lo}, {"max", hi}}, 2);
 }
 
 static void do_buy(struct job *j)
@@ -266,7 +270,7 @@ static void do_buy(struct job *j)
     case PR_NONE:
         num(amt, sizeof amt, p.amount);
         purchase_kwh_text(p.energy, kwh);
-        say_reply(j, "ok", (const struct sms_var[]){{"meter", m->id}, {"name", name}, {"amount", amt}, {"kwh", kwh}},
+        say_reply(j, "ok", (const struct text_var[]){{"meter", m->id}, {"name", name}, {"amount", amt}, {"kwh", kwh}},
                   4);
         j->outcome = "buy";
         return;
@@ -275,7 +279,7 @@ static void do_buy(struct job *j)
         j->outcome = "buy_amount";
         return;
     case PR_METER_INACTIVE:
-        say_reply(j, "inactive", (const struct sms_var[]){{"meter", m->id}, {"name", name}}, 2);
+        say_reply(j, "inactive", (const struct text_var[]){{"meter", m->id}, {"name", name}}, 2);
         j->outcome = "buy_inactive";
         return;
     case PR_NO_METER:
@@ -299,7 +303,7 @@ static void do_meters(struct job *j)
     char list[LIST_MAX], count[16];
     meter_list(j, list, sizeof list);
     num(count, sizeof count, n);
-    say_reply(j, "ok", (const struct sms_var[]){{"list", list}, {"count", count}}, 2);
+    say_reply(j, "ok", (const struct text_var[]){{"list", list}, {"count", count}}, 2);
     j->outcome = "meters";
 }
 
@@ -327,7 +331,7 @@ static void do_token(struct job *j)
     num(amt, sizeof amt, p.amount);
     purchase_kwh_text(p.energy, kwh);
     say_reply(j, "ok",
-              (const struct sms_var[]){{"meter", p.meter_id}, {"name", name}, {"kwh", kwh}, {"amount", amt},
+              (const struct text_var[]){{"meter", p.meter_id}, {"name", name}, {"kwh", kwh}, {"amount", amt},
                                        {"receipt", p.mpesa_receipt[0] ? p.mpesa_receipt : "-"}},
               5);
     j->payment_id = p.id; /* the outbox renders {token} from it when sending */
@@ -363,7 +367,7 @@ static void do_water(struct job *j)
     char amt[24], lit[24];
     num(amt, sizeof amt, p.amount);
     num(lit, sizeof lit, p.liters);
-    say_reply(j, "ok", (const struct sms_var[]){{"liters", lit}, {"amount", amt}}, 2);
+    say_reply(j, "ok", (const struct text_var[]){{"liters", lit}, {"amount", amt}}, 2);
     j->outcome = "water";
 }
 
@@ -382,18 +386,18 @@ static void do_opt(struct job *j, bool out)
 /* Decides the answer into j (or j->retry). */
 static void decide(struct job *j)
 {
-    char norm[SMS_NORM_MAX];
+    char norm[TEXT_NORM_MAX];
     if (store_caller(j->a->store, j->in->phone, &j->c) != ST_OK) {
         j->retry = true;
         return;
     }
-    bool matched = sms_normalize(j->in->text, norm, sizeof norm) && sms_commands_match(j->cmds, norm, &j->m);
+    bool matched = text_normalize(j->in->text, norm, sizeof norm) && text_commands_match(j->cmds, norm, &j->m);
     if (j->c.registered)
-        j->lang = !strcmp(j->c.user.language, "sw") ? SMS_SW : SMS_EN;
+        j->lang = !strcmp(j->c.user.language, "sw") ? TEXT_SW : TEXT_EN;
     else
-        j->lang = matched ? j->m.lang : SMS_EN;
-    enum sms_action act = matched ? sms_command_action(j->m.cmd) : SMS_HELP;
-    if ((!matched || sms_action_needs_user(act)) && !j->c.registered) {
+        j->lang = matched ? j->m.lang : TEXT_EN;
+    enum text_action act = matched ? text_command_action(j->m.cmd) : TEXT_HELP;
+    if ((!matched || text_action_needs_user(act)) && !j->c.registered) {
         say_message(j, "unregistered", NULL, 0);
         j->outcome = "unregistered";
         return;
@@ -404,15 +408,15 @@ static void decide(struct job *j)
         return;
     }
     switch (act) {
-    case SMS_BALANCE: do_balance(j); break;
-    case SMS_BUY: do_buy(j); break;
-    case SMS_METERS: do_meters(j); break;
-    case SMS_TOKEN: do_token(j); break;
-    case SMS_WATER: do_water(j); break;
-    case SMS_STOP: do_opt(j, true); break;
-    case SMS_START: do_opt(j, false); break;
-    case SMS_HELP:
-    case SMS_NACTIONS:
+    case TEXT_BALANCE: do_balance(j); break;
+    case TEXT_BUY: do_buy(j); break;
+    case TEXT_METERS: do_meters(j); break;
+    case TEXT_TOKEN: do_token(j); break;
+    case TEXT_WATER: do_water(j); break;
+    case TEXT_STOP: do_opt(j, true); break;
+    case TEXT_START: do_opt(j, false); break;
+    case TEXT_HELP:
+    case TEXT_NACTIONS:
         say_message(j, "help", NULL, 0);
         j->outcome = "help";
         break;
@@ -451,7 +455,7 @@ static void later(struct app *a, const struct sms_inbound *in, const char *why)
              (long long)attempts, why);
 }
 
-static void handle(struct app *a, const struct sms_commands *cmds, const struct sms_inbound *in)
+static void handle(struct app *a, const struct text_commands *cmds, const struct sms_inbound *in)
 {
     char masked[20];
     log_phone(in->phone[0] ? in->phone : in->raw_from, masked);
@@ -481,20 +485,20 @@ static void handle(struct app *a, const struct sms_commands *cmds, const struct 
     } else {
         /* never the text: people text PINs by mistake */
         log_info("sms.answered", "inbound=%lld phone=%s command=%s outcome=%s lang=%s", (long long)in->id, masked,
-                 j->m.cmd ? sms_command_name(j->m.cmd) : "-", j->outcome ? j->outcome : "-", lang_code(j->lang));
+                 j->m.cmd ? text_command_name(j->m.cmd) : "-", j->outcome ? j->outcome : "-", lang_code(j->lang));
     }
     free(j);
 }
 
-int sms_inbound_work(struct app *a)
+int text_work(struct app *a)
 {
     static __thread struct sms_inbound due[INBOUND_BATCH]; /* 8 KiB: not on the stack */
     int n = store_sms_inbound_due(a->store, now_ms(), due, INBOUND_BATCH);
     if (n <= 0)
         return 0;
-    struct sms_commands *cmds = sms_commands_current(a);
+    struct text_commands *cmds = text_commands_current(a);
     for (int i = 0; i < n && !atomic_load(&a->stopping); i++)
         handle(a, cmds, &due[i]);
-    sms_commands_unref(cmds);
+    text_commands_unref(cmds);
     return n;
 }

@@ -1,4 +1,4 @@
-/* pay/pushwait: REST answers that carry an STK push's outcome (its
+/* pay/api_wait: REST answers that carry an STK push's outcome (its
  * CheckoutRequestID, or M-Pesa's refusal), with no thread waiting for it.
  *
  * A face that starts an M-Pesa payment and answers with the push stores
@@ -20,6 +20,7 @@
 
 #include "app/app.h"
 #include "http/server.h"
+#include "store/payments.h"
 #include "store/store.h"
 
 #define PUSHWAIT_MAX 4096

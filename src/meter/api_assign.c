@@ -1,10 +1,13 @@
-/* meter/assign: document 000's /meter-user endpoints on the same
+/* meter/api_assign: the /meter-user endpoints on the same
  * assignments as /devices/{id}/assign; see api.h. */
 #include "meter/api.h"
 
 #include "app/app.h"
 #include "http/api.h"
-#include "user/user.h"
+#include "store/meters.h"
+#include "store/users.h"
+#include "store/ussd.h"
+#include "user/api.h"
 #include "util/str.h"
 
 #include <string.h>
@@ -57,13 +60,13 @@ static void change(struct app *a, struct http_req *req, struct http_resp *resp, 
     json_decref(body);
 }
 
-void mu_assign(void *ctx, struct http_req *req, struct http_resp *resp) { change(ctx, req, resp, true); }
-void mu_unassign(void *ctx, struct http_req *req, struct http_resp *resp) { change(ctx, req, resp, false); }
+static void mu_assign(void *ctx, struct http_req *req, struct http_resp *resp) { change(ctx, req, resp, true); }
+static void mu_unassign(void *ctx, struct http_req *req, struct http_resp *resp) { change(ctx, req, resp, false); }
 
 static void add_meter(void *arr, const struct meter *m) { json_array_append_new(arr, meter_json(m, true)); }
 static void add_user(void *arr, const struct user *u) { json_array_append_new(arr, user_json(u)); }
 
-void mu_user_meters(void *ctx, struct http_req *req, struct http_resp *resp)
+static void mu_user_meters(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     int64_t uid;
@@ -87,7 +90,7 @@ void mu_user_meters(void *ctx, struct http_req *req, struct http_resp *resp)
     api_ok(req, resp, 200, NULL, arr);
 }
 
-void mu_meter_users(void *ctx, struct http_req *req, struct http_resp *resp)
+static void mu_meter_users(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     struct meter m;
@@ -106,7 +109,7 @@ void mu_meter_users(void *ctx, struct http_req *req, struct http_resp *resp)
     api_ok(req, resp, 200, NULL, arr);
 }
 
-void mu_is_assigned(void *ctx, struct http_req *req, struct http_resp *resp)
+static void mu_is_assigned(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     const char *meter = http_query(req, "meterId"), *user = http_query(req, "userId");
@@ -124,7 +127,7 @@ void mu_is_assigned(void *ctx, struct http_req *req, struct http_resp *resp)
     api_ok(req, resp, 200, NULL, json_pack("{s:b}", "isAssigned", store_is_assigned(a->store, uid, meter)));
 }
 
-void mu_generate(void *ctx, struct http_req *req, struct http_resp *resp)
+static void mu_generate(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     int made = 0, users = 0;
@@ -137,3 +140,13 @@ void mu_generate(void *ctx, struct http_req *req, struct http_resp *resp)
     api_ok(req, resp, 200, NULL,
            json_pack("{s:b, s:i, s:i}", "success", 1, "assignmentsCreated", made, "usersCreated", users));
 }
+
+const struct http_route meter_user_routes[] = {
+    {"POST", "/meter-user/assign", mu_assign, ENV_PLAIN, 0},
+    {"POST", "/meter-user/unassign", mu_unassign, ENV_PLAIN, 0},
+    {"GET", "/meter-user/user/{userId}/meters", mu_user_meters, ENV_PLAIN, 0},
+    {"GET", "/meter-user/meter/{meterId}/users", mu_meter_users, ENV_PLAIN, 0},
+    {"GET", "/meter-user/is-assigned", mu_is_assigned, ENV_PLAIN, 0},
+    {"POST", "/meter-user/generate-assignments", mu_generate, ENV_PLAIN, 0},
+    {NULL, NULL, NULL, 0, 0},
+};

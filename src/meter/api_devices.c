@@ -1,9 +1,14 @@
-/* meter/devices: document 002's /devices endpoints; see api.h. */
+/* meter/api_devices: the /devices endpoints (registry, assignment); see api.h. */
 #include "meter/api.h"
 
 #include "app/app.h"
+#include "app/routes.h"
 #include "http/api.h"
-#include "user/user.h"
+#include "meter/meter.h"
+#include "store/meters.h"
+#include "store/users.h"
+#include "store/ussd.h"
+#include "user/api.h"
 #include "util/phone.h"
 #include "util/str.h"
 
@@ -96,7 +101,7 @@ static bool apply_fields(struct http_req *req, struct http_resp *resp, json_t *b
     return true;
 }
 
-void devices_create(void *ctx, struct http_req *req, struct http_resp *resp)
+static void devices_create(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     if (!api_require_admin(req, resp, a->cfg.admin_key))
@@ -148,7 +153,7 @@ static void add_meter(void *ctx, const struct meter *m)
 
 /* Public: anyone may list the devices; owners' numbers and locations only
  * with the admin key. */
-void devices_list(void *ctx, struct http_req *req, struct http_resp *resp)
+static void devices_list(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     json_t *arr = json_array();
@@ -161,8 +166,7 @@ void devices_list(void *ctx, struct http_req *req, struct http_resp *resp)
     api_ok(req, resp, 200, NULL, json_pack("{s:I, s:o}", "count", (json_int_t)json_array_size(arr), "devices", arr));
 }
 
-/* Loads the meter named by the first path parameter or replies 404. */
-static bool load(struct app *a, struct http_req *req, struct http_resp *resp, struct meter *m)
+bool meter_api_load(struct app *a, struct http_req *req, struct http_resp *resp, struct meter *m)
 {
     enum store_rc rc = store_meter_get(a->store, req->params[0], m);
     if (rc == ST_OK)
@@ -189,11 +193,11 @@ static double dp_value(json_t *status, const char *code, double scale, bool *fou
     return 0;
 }
 
-void devices_get(void *ctx, struct http_req *req, struct http_resp *resp)
+static void devices_get(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     struct meter m;
-    if (!load(a, req, resp, &m))
+    if (!meter_api_load(a, req, resp, &m))
         return;
     json_t *status = NULL;
     struct meter_res res = {0};
@@ -224,7 +228,7 @@ void devices_get(void *ctx, struct http_req *req, struct http_resp *resp)
     api_ok(req, resp, 200, NULL, out);
 }
 
-void devices_update(void *ctx, struct http_req *req, struct http_resp *resp)
+static void devices_update(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     struct meter m;
@@ -233,7 +237,7 @@ void devices_update(void *ctx, struct http_req *req, struct http_resp *resp)
     json_t *body = api_parse(req, resp, device_fields + 2); /* id/deviceId are fixed */
     if (!body)
         return;
-    if (load(a, req, resp, &m) && apply_fields(req, resp, body, &m)) {
+    if (meter_api_load(a, req, resp, &m) && apply_fields(req, resp, body, &m)) {
         if (store_meter_update(a->store, &m) == ST_OK && store_meter_get(a->store, m.id, &m) == ST_OK)
             api_ok(req, resp, 200, NULL, meter_json(&m, true));
         else
@@ -242,11 +246,11 @@ void devices_update(void *ctx, struct http_req *req, struct http_resp *resp)
     json_decref(body);
 }
 
-void devices_delete(void *ctx, struct http_req *req, struct http_resp *resp)
+static void devices_delete(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     struct meter m;
-    if (!api_require_admin(req, resp, a->cfg.admin_key) || !load(a, req, resp, &m))
+    if (!api_require_admin(req, resp, a->cfg.admin_key) || !meter_api_load(a, req, resp, &m))
         return;
     enum store_rc rc = store_meter_delete(a->store, m.id);
     if (rc == ST_OK)
@@ -258,12 +262,12 @@ void devices_delete(void *ctx, struct http_req *req, struct http_resp *resp)
         api_error(req, resp, ERR_INTERNAL, "internal_error", "could not delete the device");
 }
 
-void devices_assign(void *ctx, struct http_req *req, struct http_resp *resp)
+static void devices_assign(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     static const struct field fields[] = {{"userId", F_ID, F_REQUIRED, 1, 0}, {NULL, 0, 0, 0, 0}};
     struct meter m;
-    if (!api_require_admin(req, resp, a->cfg.admin_key) || !load(a, req, resp, &m))
+    if (!api_require_admin(req, resp, a->cfg.admin_key) || !meter_api_load(a, req, resp, &m))
         return;
     json_t *body = api_parse(req, resp, fields);
     if (!body)
@@ -287,12 +291,12 @@ void devices_assign(void *ctx, struct http_req *req, struct http_resp *resp)
     json_decref(body);
 }
 
-void devices_unassign(void *ctx, struct http_req *req, struct http_resp *resp)
+static void devices_unassign(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     struct meter m;
     int64_t uid;
-    if (!api_require_admin(req, resp, a->cfg.admin_key) || !load(a, req, resp, &m))
+    if (!api_require_admin(req, resp, a->cfg.admin_key) || !meter_api_load(a, req, resp, &m))
         return;
     if (!str_to_i64(req->params[1], 1, INT64_MAX, &uid)) {
         api_error(req, resp, ERR_VALIDATION, "validation_error", "userId: must be a positive whole number");
@@ -309,11 +313,11 @@ void devices_unassign(void *ctx, struct http_req *req, struct http_resp *resp)
 
 static void add_user(void *arr, const struct user *u) { json_array_append_new(arr, user_json(u)); }
 
-void devices_users(void *ctx, struct http_req *req, struct http_resp *resp)
+static void devices_users(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     struct meter m;
-    if (!api_require_admin(req, resp, a->cfg.admin_key) || !load(a, req, resp, &m))
+    if (!api_require_admin(req, resp, a->cfg.admin_key) || !meter_api_load(a, req, resp, &m))
         return;
     json_t *arr = json_array();
     if (store_meter_users_each(a->store, m.id, add_user, arr) != ST_OK) {
@@ -323,3 +327,15 @@ void devices_users(void *ctx, struct http_req *req, struct http_resp *resp)
     }
     api_ok(req, resp, 200, NULL, arr);
 }
+
+const struct http_route device_routes[] = {
+    {"GET", "/devices", devices_list, ENV_DEVICE, 0},
+    {"POST", "/devices", devices_create, ENV_DEVICE, 0},
+    {"GET", "/devices/{id}", devices_get, ENV_DEVICE, LANE_METER},
+    {"PUT", "/devices/{id}", devices_update, ENV_DEVICE, 0},
+    {"DELETE", "/devices/{id}", devices_delete, ENV_DEVICE, 0},
+    {"POST", "/devices/{id}/assign", devices_assign, ENV_DEVICE, 0},
+    {"DELETE", "/devices/{id}/assign/{userId}", devices_unassign, ENV_DEVICE, 0},
+    {"GET", "/devices/{id}/users", devices_users, ENV_DEVICE, 0},
+    {NULL, NULL, NULL, 0, 0},
+};

@@ -1,4 +1,4 @@
-/* sms/commands: the texting commands file (menus/sms.yaml), loaded with
+/* text/commands: the texting commands file (menus/sms.yaml), loaded with
  * libyaml and checked whole before use, and the pure matcher that turns an
  * inbound text into a command, its language and its named groups.
  *
@@ -20,7 +20,7 @@
  *       replies: {ok: {en: ..., sw: ...}, unavailable: {...}}
  *
  * Patterns are PCRE2, matched against the whole normalized text (see
- * sms_normalize: upper case, single spaces, stray punctuation gone),
+ * text_normalize: upper case, single spaces, stray punctuation gone),
  * caselessly. Named groups: meter, amount, liters, as the action uses them.
  * Every reply text is GSM-7 only and uses only the placeholders its action
  * fills; {token} only in token's `ok` (rendered by the outbox at send time).
@@ -33,44 +33,44 @@
  *
  * Ownership and threads: a loaded set is immutable and reference counted
  * (ref/unref atomic); any number of threads may match against it. */
-#ifndef LIPA_SMS_COMMANDS_H
-#define LIPA_SMS_COMMANDS_H
+#ifndef LIPA_TEXT_COMMANDS_H
+#define LIPA_TEXT_COMMANDS_H
 
 #include "util/buf.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 
-#define SMS_COMMANDS_FILE "sms.yaml"
-#define SMS_NORM_MAX 256       /* bytes of normalized text; longer text is no command */
-#define SMS_GROUP_MAX 96       /* bytes of a named group's value */
+#define TEXT_COMMANDS_FILE "sms.yaml"
+#define TEXT_NORM_MAX 256       /* bytes of normalized text; longer text is no command */
+#define TEXT_GROUP_MAX 96       /* bytes of a named group's value */
 
-enum sms_lang { SMS_EN = 0, SMS_SW, SMS_NLANG };
+enum text_lang { TEXT_EN = 0, TEXT_SW, TEXT_NLANG };
 
-enum sms_action {
-    SMS_BALANCE = 0, /* meter?            balance from the meter cloud */
-    SMS_BUY,         /* meter? amount     STK push, then the token SMS */
-    SMS_METERS,      /*                   the sender's meters */
-    SMS_TOKEN,       /* meter?            the last token again */
-    SMS_WATER,       /* liters | amount   STK push, then a water code */
-    SMS_HELP,
-    SMS_STOP,        /* opt out of notices */
-    SMS_START,       /* back in */
-    SMS_NACTIONS,
+enum text_action {
+    TEXT_BALANCE = 0, /* meter?            balance from the meter cloud */
+    TEXT_BUY,         /* meter? amount     STK push, then the token SMS */
+    TEXT_METERS,      /*                   the sender's meters */
+    TEXT_TOKEN,       /* meter?            the last token again */
+    TEXT_WATER,       /* liters | amount   STK push, then a water code */
+    TEXT_HELP,
+    TEXT_STOP,        /* opt out of notices */
+    TEXT_START,       /* back in */
+    TEXT_NACTIONS,
 };
 
-struct sms_commands;
-struct sms_command;
+struct text_commands;
+struct text_command;
 
 /* Loads and checks one commands file. On any problem returns NULL and
  * appends "path:LINE: message\n" lines (all problems) to errors. */
-struct sms_commands *sms_commands_load(const char *path, struct buf *errors);
+struct text_commands *text_commands_load(const char *path, struct buf *errors);
 /* Loads dir/sms.yaml. true with *out NULL when there is no such file
  * (texting commands are off); false when the file has problems. */
-bool sms_commands_load_dir(const char *dir, struct sms_commands **out, struct buf *errors);
-void sms_commands_ref(struct sms_commands *c);
-void sms_commands_unref(struct sms_commands *c); /* frees at zero; takes NULL */
-int sms_commands_count(const struct sms_commands *c);
+bool text_commands_load_dir(const char *dir, struct text_commands **out, struct buf *errors);
+void text_commands_ref(struct text_commands *c);
+void text_commands_unref(struct text_commands *c); /* frees at zero; takes NULL */
+int text_commands_count(const struct text_commands *c);
 
 /* Normalizes an inbound text for matching: ASCII letters upper-cased;
  * blanks, control characters, invalid UTF-8 and punctuation become spaces,
@@ -79,36 +79,36 @@ int sms_commands_count(const struct sms_commands *c);
  * spaces become one; no space at either end. Other non-ASCII characters
  * stay as they are. false when the result did not fit outsz (out then
  * holds a prefix). Pure. */
-bool sms_normalize(const char *in, char *out, size_t outsz);
+bool text_normalize(const char *in, char *out, size_t outsz);
 
-struct sms_match {
-    const struct sms_command *cmd;   /* NULL: nothing matched */
-    enum sms_lang lang;              /* language of the pattern that matched */
-    char meter[SMS_GROUP_MAX], amount[SMS_GROUP_MAX], liters[SMS_GROUP_MAX]; /* "" if absent */
+struct text_match {
+    const struct text_command *cmd;   /* NULL: nothing matched */
+    enum text_lang lang;              /* language of the pattern that matched */
+    char meter[TEXT_GROUP_MAX], amount[TEXT_GROUP_MAX], liters[TEXT_GROUP_MAX]; /* "" if absent */
 };
-/* Matches normalized text (see sms_normalize) against the commands in file
+/* Matches normalized text (see text_normalize) against the commands in file
  * order, English pattern then Swahili; false when none matches. */
-bool sms_commands_match(const struct sms_commands *c, const char *normalized, struct sms_match *m);
+bool text_commands_match(const struct text_commands *c, const char *normalized, struct text_match *m);
 
-const char *sms_command_name(const struct sms_command *cmd);
-enum sms_action sms_command_action(const struct sms_command *cmd);
-const char *sms_action_name(enum sms_action a);
+const char *text_command_name(const struct text_command *cmd);
+enum text_action text_command_action(const struct text_command *cmd);
+const char *text_action_name(enum text_action a);
 /* Whether the action needs a registered sender (help, stop, start, water
  * do not). */
-bool sms_action_needs_user(enum sms_action a);
+bool text_action_needs_user(enum text_action a);
 /* A command's reply text for key in l, or NULL when it has none. */
-const char *sms_reply(const struct sms_command *cmd, const char *key, enum sms_lang l);
+const char *text_reply(const struct text_command *cmd, const char *key, enum text_lang l);
 /* A shared message (messages:) in l; never NULL for the required keys. */
-const char *sms_message(const struct sms_commands *c, const char *key, enum sms_lang l);
+const char *text_message(const struct text_commands *c, const char *key, enum text_lang l);
 
 /* Renders tmpl into out, replacing {name} by the value of the var with
  * that name. Values are made safe first: GSM-7 only (others become '?'),
  * control characters other than newlines become spaces, braces are dropped, so nothing a
  * sender typed can become a placeholder. Unknown placeholders stay as
  * they are (the outbox renders {token}). Pure. */
-struct sms_var {
+struct text_var {
     const char *name, *value;
 };
-void sms_render(const char *tmpl, const struct sms_var *vars, size_t nvars, char *out, size_t outsz);
+void text_render(const char *tmpl, const struct text_var *vars, size_t nvars, char *out, size_t outsz);
 
 #endif

@@ -1,0 +1,401 @@
+/* store/payments: payments of every kind, the raw M-Pesa callbacks, and
+ * the top-ups and settling the workers take from them (store.h, payments). */
+#include "store/store.h"
+
+#include "store/payments.h"
+#include "store/store_int.h"
+#include "util/log.h"
+#include "util/str.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PAY_COLS "id, kind, origin, COALESCE(idem_key,''), COALESCE(user_id,0), phone, COALESCE(meter_id,''), " \
+                 "amount, energy, account_reference, description, status, COALESCE(result_code,-1), "   \
+                 "result_desc, COALESCE(merchant_request_id,''), COALESCE(checkout_request_id,''), "   \
+                 "response_code, response_description, customer_message, mpesa_receipt, "              \
+                 "COALESCE(paid_amount,-1), attempts, next_at, last_error, topup_status, "              \
+                 "topup_attempts, topup_next_at, topup_error, COALESCE(token_minute,-1), version, "     \
+                 "created_at, updated_at, provider, COALESCE(reference,''), liters, currency, topup_sent_at, " \
+                 "COALESCE(idem_fp,'')"
+
+
+static const char SQL_CB_APPLIED[] = "UPDATE mpesa_callbacks SET applied = 1 WHERE checkout_request_id = ?";
+static const char SQL_CB_INSERT[] = "INSERT INTO mpesa_callbacks (checkout_request_id, result_code, body, received_at) VALUES (?,?,?,?)";
+static const char SQL_CB_NEW[] = "SELECT id, body FROM mpesa_callbacks WHERE applied = 0 ORDER BY id LIMIT ?";
+static const char SQL_CB_PENDING[] = "SELECT body FROM mpesa_callbacks WHERE checkout_request_id = ? AND applied IN "
+        "(0,2) ORDER BY id LIMIT 1";
+static const char SQL_CB_WAITING[] = "UPDATE mpesa_callbacks SET applied = 2 WHERE id = ? AND applied = 0";
+static const char SQL_PAY_BY_CHECKOUT[] = "SELECT " PAY_COLS " FROM payments WHERE checkout_request_id = ?";
+static const char SQL_PAY_BY_IDEM[] = "SELECT " PAY_COLS " FROM payments WHERE idem_key = ?";
+static const char SQL_PAY_DUE[] = "SELECT " PAY_COLS
+        " FROM payments WHERE status IN ('pending','processing') AND provider = ?3 AND "
+        "next_at <= ?1 ORDER BY next_at LIMIT ?2";
+static const char SQL_TOPUP_DUE[] = "SELECT " PAY_COLS
+        " FROM payments WHERE topup_status IN ('queued','sending','checking') AND "
+        "topup_next_at <= ? ORDER BY topup_next_at LIMIT ?";
+static const char SQL_PAY_DUE_NOW[] = "UPDATE payments SET next_at = ?1, version = version + 1 WHERE id = ?2 AND "
+        "status = 'pending' AND next_at > ?1";
+static const char SQL_PAY_FINISH[] = "UPDATE payments SET status=?, result_code=?, result_desc=?, mpesa_receipt=?, "
+        "paid_amount=NULLIF(?,-1), last_error=?, topup_status=?, topup_next_at=?, "
+        "token_minute=NULLIF(?,-1), updated_at=?, version=version+1 WHERE id=? AND "
+        "status IN ('pending','processing')";
+static const char SQL_PAY_GET[] = "SELECT " PAY_COLS " FROM payments WHERE id = ?";
+static const char SQL_PAY_INSERT[] = "INSERT INTO payments (kind, origin, idem_key, user_id, phone, meter_id, "
+        "amount, energy, account_reference, description, status, next_at, created_at, "
+        "updated_at, provider, reference, liters, currency, idem_fp) VALUES "
+        "(?,?,?,?,?,?,?,?,?,?,'pending',?,?,?,?,NULLIF(?,''),?,?,NULLIF(?,'')) ON "
+        "CONFLICT(idem_key) DO NOTHING";
+static const char SQL_PAY_LIST[] = "SELECT " PAY_COLS " FROM payments WHERE kind = ? ORDER BY id DESC";
+static const char SQL_PAY_SAVE[] = "UPDATE payments SET status=?, result_code=?, result_desc=?, "
+        "merchant_request_id=NULLIF(?,''), checkout_request_id=NULLIF(?,''), "
+        "response_code=?, response_description=?, customer_message=?, mpesa_receipt=?, "
+        "paid_amount=NULLIF(?,-1), attempts=?, next_at=?, last_error=?, topup_status=?, "
+        "topup_attempts=?, topup_next_at=?, topup_error=?, token_minute=NULLIF(?,-1), "
+        "energy=?, topup_sent_at=?, updated_at=?, version=version+1 WHERE id=? AND " "version=?";
+static const char SQL_TOPUP_RECOVER[] = "UPDATE payments SET topup_status = 'checking', topup_error = ?, version = "
+        "version + 1 WHERE topup_status IN ('queued','sending','checking') AND " "topup_status = 'sending'";
+static const char SQL_TOPUP_TRIES[] = "SELECT " PAY_COLS
+        " FROM payments WHERE meter_id = ?1 AND status = 'completed' AND created_at <= "
+        "?4 AND energy = ?2 AND topup_status IN ('done','sending','checking') AND "
+        "topup_sent_at BETWEEN ?3 AND ?4 ORDER BY topup_sent_at, id LIMIT ?5";
+
+void st_read_payment(sqlite3_stmt *s, struct payment *p)
+{
+    memset(p, 0, sizeof *p);
+    int i = 0;
+    p->id = sqlite3_column_int64(s, i++);
+    ST_COPY(s, i++, p->kind);
+    ST_COPY(s, i++, p->origin);
+    ST_COPY(s, i++, p->idem_key);
+    p->user_id = sqlite3_column_int64(s, i++);
+    ST_COPY(s, i++, p->phone);
+    ST_COPY(s, i++, p->meter_id);
+    p->amount = sqlite3_column_int64(s, i++);
+    p->energy = sqlite3_column_int64(s, i++);
+    ST_COPY(s, i++, p->account_reference);
+    ST_COPY(s, i++, p->description);
+    ST_COPY(s, i++, p->status);
+    p->result_code = sqlite3_column_int64(s, i++);
+    ST_COPY(s, i++, p->result_desc);
+    ST_COPY(s, i++, p->merchant_request_id);
+    ST_COPY(s, i++, p->checkout_request_id);
+    ST_COPY(s, i++, p->response_code);
+    ST_COPY(s, i++, p->response_description);
+    ST_COPY(s, i++, p->customer_message);
+    ST_COPY(s, i++, p->mpesa_receipt);
+    p->paid_amount = sqlite3_column_int64(s, i++);
+    p->attempts = sqlite3_column_int64(s, i++);
+    p->next_at = sqlite3_column_int64(s, i++);
+    ST_COPY(s, i++, p->last_error);
+    ST_COPY(s, i++, p->topup_status);
+    p->topup_attempts = sqlite3_column_int64(s, i++);
+    p->topup_next_at = sqlite3_column_int64(s, i++);
+    ST_COPY(s, i++, p->topup_error);
+    p->token_minute = sqlite3_column_int64(s, i++);
+    p->version = sqlite3_column_int64(s, i++);
+    p->created_at = sqlite3_column_int64(s, i++);
+    p->updated_at = sqlite3_column_int64(s, i++);
+    ST_COPY(s, i++, p->provider);
+    ST_COPY(s, i++, p->reference);
+    p->liters = sqlite3_column_int64(s, i++);
+    ST_COPY(s, i++, p->currency);
+    p->topup_sent_at = sqlite3_column_int64(s, i++);
+    ST_COPY(s, i++, p->idem_fp);
+}
+
+/* ---- payments ---- */
+
+static enum store_rc payment_one(sqlite3_stmt *s, struct payment *p)
+{
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        st_read_payment(s, p);
+    st_done(s);
+    return rc == SQLITE_ROW ? ST_OK : rc == SQLITE_DONE ? ST_NOT_FOUND : ST_ERROR;
+}
+
+enum store_rc store_payment_create(struct store *st, struct payment *p)
+{
+    sqlite3_stmt *s = st_stmt(st, SQL_PAY_INSERT);
+    if (!s)
+        return ST_ERROR;
+    int64_t now = now_ms();
+    st_bind_text(s, 1, p->kind[0] ? p->kind : "electricity");
+    st_bind_text(s, 2, p->origin);
+    if (p->idem_key[0])
+        st_bind_text(s, 3, p->idem_key);
+    else
+        sqlite3_bind_null(s, 3);
+    if (p->user_id)
+        sqlite3_bind_int64(s, 4, p->user_id);
+    else
+        sqlite3_bind_null(s, 4);
+    st_bind_text(s, 5, p->phone);
+    if (p->meter_id[0])
+        st_bind_text(s, 6, p->meter_id);
+    else
+        sqlite3_bind_null(s, 6);
+    sqlite3_bind_int64(s, 7, p->amount);
+    sqlite3_bind_int64(s, 8, p->energy);
+    st_bind_text(s, 9, p->account_reference);
+    st_bind_text(s, 10, p->description);
+    int64_t created = p->created_at > 0 ? p->created_at : now; /* taken in earlier: store_take_payment */
+    sqlite3_bind_int64(s, 11, p->next_at ? p->next_at : created);
+    sqlite3_bind_int64(s, 12, created);
+    sqlite3_bind_int64(s, 13, created);
+    st_bind_text(s, 14, p->provider[0] ? p->provider : "mpesa");
+    st_bind_text(s, 15, p->reference);
+    sqlite3_bind_int64(s, 16, p->liters);
+    st_bind_text(s, 17, p->currency[0] ? p->currency : "KES");
+    st_bind_text(s, 18, p->idem_fp);
+    enum store_rc rc = st_step_write(st, s, "payment_insert");
+    if (rc != ST_OK) /* a constraint here is a foreign key or CHECK, not the idem_key */
+        return rc == ST_CONFLICT ? ST_NOT_FOUND : rc;
+    if (st_changes(st) == 0) { /* idem_key seen before: hand back that row */
+        s = st_stmt(st, SQL_PAY_BY_IDEM);
+        if (!s)
+            return ST_ERROR;
+        st_bind_text(s, 1, p->idem_key);
+        rc = payment_one(s, p);
+        return rc == ST_OK ? ST_CONFLICT : rc;
+    }
+    return store_payment_get(st, st_last_id(st), p);
+}
+
+enum store_rc store_payment_get(struct store *st, int64_t id, struct payment *p)
+{
+    sqlite3_stmt *s = st_stmt(st, SQL_PAY_GET);
+    if (!s)
+        return ST_ERROR;
+    sqlite3_bind_int64(s, 1, id);
+    return payment_one(s, p);
+}
+
+enum store_rc store_payment_by_checkout(struct store *st, const char *checkout_id, struct payment *p)
+{
+    sqlite3_stmt *s = st_stmt(st, SQL_PAY_BY_CHECKOUT);
+    if (!s)
+        return ST_ERROR;
+    st_bind_text(s, 1, checkout_id);
+    return payment_one(s, p);
+}
+
+enum store_rc store_payments_list(struct store *st, const char *kind,
+                                  void (*fn)(void *, const struct payment *), void *ctx)
+{
+    sqlite3_stmt *s = st_stmt(st, SQL_PAY_LIST);
+    if (!s)
+        return ST_ERROR;
+    st_bind_text(s, 1, kind);
+    struct payment *p = malloc(sizeof *p);
+    int rc = SQLITE_ERROR;
+    while (p && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        st_read_payment(s, p);
+        fn(ctx, p);
+    }
+    free(p);
+    st_done(s);
+    return rc == SQLITE_DONE ? ST_OK : ST_ERROR;
+}
+
+/* Rows of a due-work query: ?1 now, ?2 the limit, ?3 the provider (when
+ * the query has one). */
+static int payments_due(struct store *st, const char *sql, const char *provider, int64_t now,
+                        struct payment *out, int max)
+{
+    sqlite3_stmt *s = st_stmt(st, sql);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, now);
+    sqlite3_bind_int64(s, 2, max);
+    if (provider)
+        st_bind_text(s, 3, provider);
+    int n = 0;
+    while (n < max && sqlite3_step(s) == SQLITE_ROW)
+        st_read_payment(s, &out[n++]);
+    st_done(s);
+    return n;
+}
+
+int store_payments_due(struct store *st, const char *provider, int64_t now, struct payment *out, int max)
+{
+    return payments_due(st, SQL_PAY_DUE, provider, now, out, max);
+}
+
+int store_topups_due(struct store *st, int64_t now, struct payment *out, int max)
+{
+    return payments_due(st, SQL_TOPUP_DUE, NULL, now, out, max);
+}
+
+enum store_rc store_topups_recover(struct store *st, const char *why)
+{
+    sqlite3_stmt *s = st_stmt(st, SQL_TOPUP_RECOVER);
+    if (!s)
+        return ST_ERROR;
+    st_bind_text(s, 1, why);
+    return st_step_write(st, s, "topups_recover");
+}
+
+int store_topup_tries(struct store *st, const char *meter_id, int64_t energy, int64_t from, int64_t to,
+                      struct payment *out, int max)
+{
+    sqlite3_stmt *s = st_stmt(st, SQL_TOPUP_TRIES);
+    if (!s)
+        return -1;
+    st_bind_text(s, 1, meter_id);
+    sqlite3_bind_int64(s, 2, energy);
+    sqlite3_bind_int64(s, 3, from);
+    sqlite3_bind_int64(s, 4, to);
+    sqlite3_bind_int64(s, 5, max);
+    int n = 0, rc = SQLITE_DONE;
+    while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW)
+        st_read_payment(s, &out[n++]);
+    bool failed = n < max && rc != SQLITE_DONE;
+    st_done(s);
+    return failed ? -1 : n;
+}
+
+enum store_rc store_payment_due_now(struct store *st, int64_t id, int64_t now)
+{
+    sqlite3_stmt *s = st_stmt(st, SQL_PAY_DUE_NOW);
+    if (!s)
+        return ST_ERROR;
+    sqlite3_bind_int64(s, 1, now);
+    sqlite3_bind_int64(s, 2, id);
+    enum store_rc rc = st_step_write(st, s, "payment_due_now");
+    return rc == ST_OK && st_changes(st) == 0 ? ST_NOT_FOUND : rc;
+}
+
+enum store_rc store_payment_save(struct store *st, struct payment *p)
+{
+    sqlite3_stmt *s = st_stmt(st, SQL_PAY_SAVE);
+    if (!s)
+        return ST_ERROR;
+    int i = 1;
+    st_bind_text(s, i++, p->status);
+    if (p->result_code >= 0)
+        sqlite3_bind_int64(s, i++, p->result_code);
+    else
+        sqlite3_bind_null(s, i++);
+    st_bind_text(s, i++, p->result_desc);
+    st_bind_text(s, i++, p->merchant_request_id);
+    st_bind_text(s, i++, p->checkout_request_id);
+    st_bind_text(s, i++, p->response_code);
+    st_bind_text(s, i++, p->response_description);
+    st_bind_text(s, i++, p->customer_message);
+    st_bind_text(s, i++, p->mpesa_receipt);
+    sqlite3_bind_int64(s, i++, p->paid_amount);
+    sqlite3_bind_int64(s, i++, p->attempts);
+    sqlite3_bind_int64(s, i++, p->next_at);
+    st_bind_text(s, i++, p->last_error);
+    st_bind_text(s, i++, p->topup_status);
+    sqlite3_bind_int64(s, i++, p->topup_attempts);
+    sqlite3_bind_int64(s, i++, p->topup_next_at);
+    st_bind_text(s, i++, p->topup_error);
+    sqlite3_bind_int64(s, i++, p->token_minute);
+    sqlite3_bind_int64(s, i++, p->energy);
+    sqlite3_bind_int64(s, i++, p->topup_sent_at);
+    sqlite3_bind_int64(s, i++, now_ms());
+    sqlite3_bind_int64(s, i++, p->id);
+    sqlite3_bind_int64(s, i++, p->version);
+    enum store_rc rc = st_step_write(st, s, "payment_save");
+    if (rc == ST_OK && st_changes(st) == 0)
+        return ST_CONFLICT;
+    if (rc == ST_OK)
+        p->version++;
+    return rc;
+}
+
+enum store_rc store_payment_finish(struct store *st, struct payment *p)
+{
+    sqlite3_stmt *s = st_stmt(st, SQL_PAY_FINISH);
+    if (!s)
+        return ST_ERROR;
+    int i = 1;
+    st_bind_text(s, i++, p->status);
+    sqlite3_bind_int64(s, i++, p->result_code);
+    st_bind_text(s, i++, p->result_desc);
+    st_bind_text(s, i++, p->mpesa_receipt);
+    sqlite3_bind_int64(s, i++, p->paid_amount);
+    st_bind_text(s, i++, p->last_error);
+    st_bind_text(s, i++, p->topup_status);
+    sqlite3_bind_int64(s, i++, p->topup_next_at);
+    sqlite3_bind_int64(s, i++, p->token_minute);
+    sqlite3_bind_int64(s, i++, now_ms());
+    sqlite3_bind_int64(s, i++, p->id);
+    enum store_rc rc = st_step_write(st, s, "payment_finish");
+    if (rc == ST_OK && st_changes(st) == 0)
+        return ST_CONFLICT;
+    if (rc == ST_OK)
+        p->version++;
+    return rc;
+}
+
+/* ---- raw callbacks ---- */
+
+enum store_rc store_callback_add(struct store *st, const char *checkout_id, int64_t result_code,
+                                 const char *body, int64_t *id)
+{
+    sqlite3_stmt *s = st_stmt(st, SQL_CB_INSERT);
+    if (!s)
+        return ST_ERROR;
+    st_bind_text(s, 1, checkout_id);
+    sqlite3_bind_int64(s, 2, result_code);
+    st_bind_text(s, 3, body);
+    sqlite3_bind_int64(s, 4, now_ms());
+    enum store_rc rc = st_step_write(st, s, "callback_insert");
+    if (rc == ST_OK && id)
+        *id = st_last_id(st);
+    return rc;
+}
+
+enum store_rc store_callback_pending(struct store *st, const char *checkout_id, char *body, size_t bodysz)
+{
+    sqlite3_stmt *s = st_stmt(st, SQL_CB_PENDING);
+    if (!s)
+        return ST_ERROR;
+    st_bind_text(s, 1, checkout_id);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        st_col_text(s, 0, body, bodysz);
+    st_done(s);
+    return rc == SQLITE_ROW ? ST_OK : rc == SQLITE_DONE ? ST_NOT_FOUND : ST_ERROR;
+}
+
+enum store_rc store_callback_applied(struct store *st, const char *checkout_id)
+{
+    sqlite3_stmt *s = st_stmt(st, SQL_CB_APPLIED);
+    if (!s)
+        return ST_ERROR;
+    st_bind_text(s, 1, checkout_id);
+    return st_step_write(st, s, "callback_applied");
+}
+
+int store_callbacks_new(struct store *st, struct store_callback *out, int max)
+{
+    sqlite3_stmt *s = st_stmt(st, SQL_CB_NEW);
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, max);
+    int n = 0;
+    while (n < max && sqlite3_step(s) == SQLITE_ROW) {
+        out[n].id = sqlite3_column_int64(s, 0);
+        ST_COPY(s, 1, out[n].body);
+        n++;
+    }
+    st_done(s);
+    return n;
+}
+
+enum store_rc store_callback_waiting(struct store *st, int64_t id)
+{
+    sqlite3_stmt *s = st_stmt(st, SQL_CB_WAITING);
+    if (!s)
+        return ST_ERROR;
+    sqlite3_bind_int64(s, 1, id);
+    return st_step_write(st, s, "callback_waiting");
+}
+
