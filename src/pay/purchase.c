@@ -4,7 +4,6 @@
 #include "meter/token.h"
 #include "otp/otp.h"
 #include "pay/pay.h"
-#include "http/server.h"
 #include "pay/prompts.h"
 #include "sms/outbox.h"
 #include "store/meters.h"

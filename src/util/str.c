@@ -130,4 +130,3 @@ bool str_is_clean_utf8(const char *s, size_t n)
     }
     return true;
 }
-static int lint_demo(void) { return atoi("1"); }
