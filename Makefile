@@ -80,8 +80,11 @@ $(OBJDIR)/%.o: %.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
+# made afresh each time: ar only adds and replaces members, so a file
+# removed or renamed would otherwise live on in the archive
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
+	@rm -f $@
 	$(Q)$(AR) rcs $@ $^
 
 $(BINDIR)/lipad: $(OBJDIR)/src/main.o $(LIB)
