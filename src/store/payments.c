@@ -19,7 +19,7 @@
                  "COALESCE(paid_amount,-1), attempts, next_at, last_error, topup_status, "              \
                  "topup_attempts, topup_next_at, topup_error, COALESCE(token_minute,-1), version, "     \
                  "created_at, updated_at, provider, COALESCE(reference,''), liters, currency, topup_sent_at, " \
-                 "COALESCE(idem_fp,'')"
+                 "COALESCE(idem_fp,''), COALESCE(client_id,'')"
 
 
 static const char SQL_CB_APPLIED[] = "UPDATE mpesa_callbacks SET applied = 1 WHERE checkout_request_id = ?";
@@ -45,8 +45,8 @@ static const char SQL_PAY_FINISH[] = "UPDATE payments SET status=?, result_code=
 static const char SQL_PAY_GET[] = "SELECT " PAY_COLS " FROM payments WHERE id = ?";
 static const char SQL_PAY_INSERT[] = "INSERT INTO payments (kind, origin, idem_key, user_id, phone, meter_id, "
         "amount, energy, account_reference, description, status, next_at, created_at, "
-        "updated_at, provider, reference, liters, currency, idem_fp) VALUES "
-        "(?,?,?,?,?,?,?,?,?,?,'pending',?,?,?,?,NULLIF(?,''),?,?,NULLIF(?,'')) ON "
+        "updated_at, provider, reference, liters, currency, idem_fp, client_id) VALUES "
+        "(?,?,?,?,?,?,?,?,?,?,'pending',?,?,?,?,NULLIF(?,''),?,?,NULLIF(?,''),NULLIF(?,'')) ON "
         "CONFLICT(idem_key) DO NOTHING";
 static const char SQL_PAY_LIST[] = "SELECT " PAY_COLS " FROM payments WHERE kind = ? ORDER BY id DESC";
 static const char SQL_PAY_SAVE[] = "UPDATE payments SET status=?, result_code=?, result_desc=?, "
@@ -104,6 +104,7 @@ void st_read_payment(sqlite3_stmt *s, struct payment *p)
     ST_COPY(s, i++, p->currency);
     p->topup_sent_at = sqlite3_column_int64(s, i++);
     ST_COPY(s, i++, p->idem_fp);
+    ST_COPY(s, i++, p->client_id);
 }
 
 /* ---- payments ---- */
@@ -151,6 +152,7 @@ enum store_rc store_payment_create(struct store *st, struct payment *p)
     sqlite3_bind_int64(s, 16, p->liters);
     st_bind_text(s, 17, p->currency[0] ? p->currency : "KES");
     st_bind_text(s, 18, p->idem_fp);
+    st_bind_text(s, 19, p->client_id);
     enum store_rc rc = st_step_write(st, s, "payment_insert");
     if (rc != ST_OK) /* a constraint here is a foreign key or CHECK, not the idem_key */
         return rc == ST_CONFLICT ? ST_NOT_FOUND : rc;

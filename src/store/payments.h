@@ -45,6 +45,10 @@ struct payment {
                                   idem_key (pay/idem.h); "" for none. Not
                                   kept by the intake (store_take_payment):
                                   its purchases' keys are the server's */
+    char client_id[37];        /* the integrator (store/clients.h) whose face
+                                  made it; "" for lipa's own. Not kept by
+                                  the intake either: no integrator buys
+                                  through a USSD hop */
 };
 /* Inserts p as pending, due now. With an idem_key that exists already,
  * fills p with the existing row and returns ST_CONFLICT (no second row);

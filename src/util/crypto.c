@@ -78,3 +78,98 @@ bool crypto_streq(const char *a, const char *b)
     crypto_hmac_sha256(k, sizeof k - 1, b, strlen(b), hb);
     return CRYPTO_memcmp(ha, hb, 32) == 0;
 }
+
+bool crypto_uuid4(char out[37])
+{
+    uint8_t b[16];
+    if (!crypto_random(b, sizeof b))
+        return false;
+    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* version 4 */
+    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    char hex[33];
+    crypto_hex(b, sizeof b, hex, false);
+    memcpy(out, hex, 8);
+    out[8] = '-';
+    memcpy(out + 9, hex + 8, 4);
+    out[13] = '-';
+    memcpy(out + 14, hex + 12, 4);
+    out[18] = '-';
+    memcpy(out + 19, hex + 16, 4);
+    out[23] = '-';
+    memcpy(out + 24, hex + 20, 12);
+    out[36] = '\0';
+    return true;
+}
+
+bool crypto_uuid_ok(const char *s)
+{
+    if (!s || strlen(s) != 36)
+        return false;
+    for (int i = 0; i < 36; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        char c = s[i];
+        bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+        if (dash ? c != '-' : !hex)
+            return false;
+    }
+    return true;
+}
+
+static int unhex(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+bool crypto_seal(const uint8_t key[32], const void *plain, size_t n, char *out, size_t outsz)
+{
+    if (n > 4096 || outsz < CRYPTO_SEALED_SIZE(n))
+        return false;
+    uint8_t buf[12 + 4096 + 16];
+    if (!crypto_random(buf, 12))
+        return false;
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    int len = 0, fin = 0;
+    bool ok = c && EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, buf) == 1 &&
+              EVP_EncryptUpdate(c, buf + 12, &len, plain, (int)n) == 1 &&
+              EVP_EncryptFinal_ex(c, buf + 12 + len, &fin) == 1 &&
+              EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, buf + 12 + n) == 1;
+    EVP_CIPHER_CTX_free(c);
+    if (ok)
+        crypto_hex(buf, 12 + n + 16, out, false);
+    OPENSSL_cleanse(buf, sizeof buf);
+    return ok;
+}
+
+bool crypto_open(const uint8_t key[32], const char *sealed, char *out, size_t outsz)
+{
+    size_t hexlen = sealed ? strlen(sealed) : 0;
+    if (hexlen % 2 || hexlen < 2 * (12 + 16) || hexlen > 2 * (12 + 4096 + 16))
+        return false;
+    size_t total = hexlen / 2, n = total - 12 - 16;
+    if (outsz <= n)
+        return false;
+    uint8_t buf[12 + 4096 + 16];
+    for (size_t i = 0; i < total; i++) {
+        int hi = unhex(sealed[2 * i]), lo = unhex(sealed[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return false;
+        buf[i] = (uint8_t)(hi << 4 | lo);
+    }
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    int len = 0, fin = 0;
+    bool ok = c && EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, buf) == 1 &&
+              EVP_DecryptUpdate(c, (uint8_t *)out, &len, buf + 12, (int)n) == 1 &&
+              EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, buf + 12 + n) == 1 &&
+              EVP_DecryptFinal_ex(c, (uint8_t *)out + len, &fin) == 1;
+    EVP_CIPHER_CTX_free(c);
+    OPENSSL_cleanse(buf, sizeof buf);
+    if (ok)
+        out[n] = '\0';
+    else
+        OPENSSL_cleanse(out, outsz);
+    return ok;
+}

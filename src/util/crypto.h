@@ -23,4 +23,22 @@ bool crypto_random_chars(char *out, size_t n, const char *alphabet);
 bool crypto_eq(const void *a, size_t alen, const void *b, size_t blen);
 bool crypto_streq(const char *a, const char *b);
 
+/* A random (version 4) UUID, lower-case, into out (37 bytes); false only
+ * if the CSPRNG failed. */
+bool crypto_uuid4(char out[37]);
+/* s is a UUID's text form (8-4-4-4-12 hex digits, any case, any version).
+ * Pure. */
+bool crypto_uuid_ok(const char *s);
+
+/* Sealing a secret that lipa must read back (a client's webhook secret):
+ * AES-256-GCM under key with a fresh 12-byte nonce, as lower-case hex of
+ * nonce | ciphertext | tag. crypto_seal writes 2 * (12 + n + 16) + 1 bytes
+ * into out (outsz at least that; false otherwise or if the CSPRNG failed).
+ * crypto_open reverses it into out (outsz > the plaintext, NUL-terminated)
+ * and is false for anything that is not a sealing under key (wrong key,
+ * altered, truncated, not hex). */
+#define CRYPTO_SEALED_SIZE(n) (2 * (12 + (n) + 16) + 1)
+bool crypto_seal(const uint8_t key[32], const void *plain, size_t n, char *out, size_t outsz);
+bool crypto_open(const uint8_t key[32], const char *sealed, char *out, size_t outsz);
+
 #endif

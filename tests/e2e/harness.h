@@ -77,7 +77,8 @@ bool h_sql(struct lipad *l, const char *sql);
 #include <check.h>
 Suite *suite_journeys(void);
 Suite *suite_devices(void);   /* runs last: its refresh test renames devices */
-Suite *suite_water(void);     /* tests/e2e/water.c: water payments, codes, stations, USSD water */
+Suite *suite_water(void);
+Suite *suite_clients(void); /* tests/e2e/clients.c: integrators, their keys and packages */     /* tests/e2e/water.c: water payments, codes, stations, USSD water */
 Suite *suite_sms(void);       /* tests/e2e/sms.c: texting commands, outbox, delivery reports */
 Suite *suite_hardening(void); /* tests/e2e/hardening.c: floods, slow providers, slow clients */
 Suite *suite_topups(void);    /* tests/e2e/topup.c: a meter credited once, whenever lipad dies */

@@ -1,0 +1,11 @@
+/* client/api: the admin's face for integrators: clients, their keys and
+ * packages (/api/clients...), behind the admin key. Handlers run on HTTP
+ * threads; all state is in the store. */
+#ifndef LIPA_CLIENT_API_H
+#define LIPA_CLIENT_API_H
+
+#include "http/server.h"
+
+extern const struct http_route client_routes[];
+
+#endif
