@@ -121,7 +121,7 @@ static void devices_add_balance(void *ctx, struct http_req *req, struct http_res
                   "amount: above 0, at most 1000000, at most two decimals");
         goto out;
     }
-    value = json_real((double)cents / 100.0);
+    value = api_decimal((double)cents / 100.0, 2);
     if (!value) {
         api_error(req, resp, ERR_INTERNAL, "internal_error", "out of memory");
     } else if (command_send(a, &m, "charge_money", value, &res)) {
@@ -270,8 +270,8 @@ static void devices_balance(void *ctx, struct http_req *req, struct http_resp *r
     for (size_t i = 0; money_codes[i] && !dp_number(status, money_codes[i], 1.0, &money); i++)
         ;
     api_ok(req, resp, 200, NULL,
-           json_pack("{s:b, s:s, s:f, s:f}", "success", 1, "deviceId", m.device_id, "energyBalance", energy,
-                     "moneyBalance", money));
+           json_pack("{s:b, s:s, s:o, s:o}", "success", 1, "deviceId", m.device_id, "energyBalance",
+                     api_decimal(energy, 2), "moneyBalance", api_decimal(money, 2)));
     json_decref(status);
 }
 
@@ -299,9 +299,10 @@ static void devices_usage(void *ctx, struct http_req *req, struct http_resp *res
         return;
     }
     api_ok(req, resp, 200, NULL,
-           json_pack("{s:b, s:s, s:f, s:f, s:f, s:f}", "success", 1, "deviceId", m.device_id, "totalEnergyUsed",
-                     used, "totalEnergyPurchased", (double)total / 10.0, "monthlyEnergy", (double)month / 10.0,
-                     "dailyEnergy", (double)day / 10.0));
+           json_pack("{s:b, s:s, s:o, s:o, s:o, s:o}", "success", 1, "deviceId", m.device_id, "totalEnergyUsed",
+                     api_decimal(used, 2), "totalEnergyPurchased", api_decimal((double)total / 10.0, 1),
+                     "monthlyEnergy", api_decimal((double)month / 10.0, 1), "dailyEnergy",
+                     api_decimal((double)day / 10.0, 1)));
 }
 
 /* lipa prices in Kenyan shillings only (price_per_kwh is KES cents). */
@@ -340,7 +341,7 @@ static void devices_set_price(void *ctx, struct http_req *req, struct http_resp 
         api_error(req, resp, ERR_VALIDATION, "validation_error", "currencySymbol: lipa prices in Ksh (KES)");
         goto out;
     }
-    value = json_real((double)cents / 100.0);
+    value = api_decimal((double)cents / 100.0, 2);
     if (!value) {
         api_error(req, resp, ERR_INTERNAL, "internal_error", "out of memory");
         goto out;

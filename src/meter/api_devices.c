@@ -21,10 +21,10 @@ json_t *meter_json(const struct meter *m, bool personal)
     char created[32], updated[32];
     str_iso_time(m->created_at, created);
     str_iso_time(m->updated_at, updated);
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:f, s:s, s:s}", "id", m->id, "deviceId", m->device_id,
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:o, s:s, s:s}", "id", m->id, "deviceId", m->device_id,
                           "name", m->name, "productName", m->product_name, "description", m->description, "active",
-                          m->active, "pricePerKwh", (double)m->price_per_kwh / 100.0, "createdAt", created,
-                          "updatedAt", updated);
+                          m->active, "pricePerKwh", api_decimal((double)m->price_per_kwh / 100.0, 2), "createdAt",
+                          created, "updatedAt", updated);
     if (personal) {
         json_object_set_new(j, "location", json_string(m->location));
         json_object_set_new(j, "ownerPhone", json_string(m->owner_phone));
@@ -215,9 +215,9 @@ static void devices_get(void *ctx, struct http_req *req, struct http_resp *resp)
     json_object_set_new(device, "online", json_boolean(online));
     json_t *summary = json_object();
     if (has_total)
-        json_object_set_new(summary, "totalConsumption", json_real(total));
+        json_object_set_new(summary, "totalConsumption", api_decimal(total, 2));
     if (has_bal) {
-        json_object_set_new(summary, "energyBalance", json_real(balance));
+        json_object_set_new(summary, "energyBalance", api_decimal(balance, 2));
         json_object_set_new(summary, "creditStatus",
                             json_string(balance < 5.0 ? "Credit Level Low" : "Credit Level Good"));
     }

@@ -341,7 +341,9 @@ static void send_command(struct tuya *tu, const char *op, const char *device_id,
     }
     snprintf(path, sizeof path, "/v1.0/iot-03/devices/%s/commands", device_id);
     j = json_pack("{s:[{s:s, s:O}]}", "commands", "code", code, "value", value);
-    body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    /* a money value goes as the decimal it is (12.35, not
+     * 12.349999999999999), as the REST replies print it (http/api.h) */
+    body = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
     if (!body) {
         reject(res, "command: cannot encode (code not UTF-8?)");
         goto out;

@@ -38,7 +38,7 @@ json_t *payment_json(const struct payment *p, bool personal)
         json_object_set_new(j, "mpesaReceiptNumber", json_string(p->mpesa_receipt));
     }
     json_object_set_new(j, "resultCode", p->result_code >= 0 ? json_integer(p->result_code) : json_null());
-    json_object_set_new(j, "energyKwh", json_real((double)p->energy / 10.0));
+    json_object_set_new(j, "energyKwh", api_decimal((double)p->energy / 10.0, 1));
     json_object_set_new(j, "origin", json_string(p->origin));
     if (p->last_error[0])
         json_object_set_new(j, "lastError", json_string(p->last_error));

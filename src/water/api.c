@@ -44,7 +44,7 @@
 /* KES (or the water currency) from cents: 5 for 500, 2.5 for 250. */
 static json_t *money(int64_t cents)
 {
-    return cents % 100 ? json_real((double)cents / 100.0) : json_integer((json_int_t)(cents / 100));
+    return cents % 100 ? api_decimal((double)cents / 100.0, 2) : json_integer((json_int_t)(cents / 100));
 }
 
 /* The phone as the water face writes it, 254XXXXXXXXX. */

@@ -264,6 +264,29 @@ START_TEST(balance_reads_the_meter)
 }
 END_TEST
 
+/* Energy and money print as the decimals a person would write: a meter
+ * with 5.10 kWh shows 5.1, not 5.0999999999999996. */
+START_TEST(numbers_print_as_decimals)
+{
+    h_meter(&h_main, "DEVNUM1", "DEVNUM1dev", "Decimals");
+    cloud_only("DEVNUM1dev", "meter", 510);
+    struct http_result r = h_req(h_main.port, "GET", "/devices/DEVNUM1/balance", NULL, NULL, 0, NULL);
+    ck_assert_msg(r.status == 200 && strstr(r.body, "\"energyBalance\":5.1,"), "%ld %s", r.status, r.body);
+    h_free(&r);
+    r = post_admin("/devices/DEVNUM1/set-price", "{\"price\":20.1}");
+    ck_assert_msg(r.status == 200 && strstr(r.body, "\"value\":20.1}"), "%ld %s", r.status, r.body);
+    h_free(&r);
+    r = h_req(h_main.port, "GET", "/devices/DEVNUM1", NULL, NULL, 0, NULL);
+    ck_assert_msg(r.status == 200 && strstr(r.body, "\"pricePerKwh\":20.1,") && strstr(r.body, ":5.1") &&
+                      !strstr(r.body, "999999") && !strstr(r.body, "000001"),
+                  "%ld %s", r.status, r.body);
+    h_free(&r);
+    r = post_admin("/devices/DEVNUM1/add-balance", "{\"amount\":12.35}");
+    ck_assert_msg(r.status == 200 && strstr(r.body, "\"value\":12.35}"), "%ld %s", r.status, r.body);
+    h_free(&r);
+}
+END_TEST
+
 START_TEST(usage_counts_purchases)
 {
     const char *phone = "+254700700701";
@@ -489,6 +512,7 @@ Suite *suite_devices(void)
     tcase_add_test(t, add_balance_sends_charge_money);
     tcase_add_test(t, add_token_applies_once);
     tcase_add_test(t, balance_reads_the_meter);
+    tcase_add_test(t, numbers_print_as_decimals);
     tcase_add_test(t, usage_counts_purchases);
     tcase_add_test(t, set_price_reaches_meter_and_store);
     tcase_add_test(t, set_price_changes_ussd_quote);
