@@ -217,22 +217,6 @@ out:
     json_decref(body);
 }
 
-/* The number a status list gives for code, divided by scale. */
-static bool dp_number(json_t *status, const char *code, double scale, double *out)
-{
-    size_t i;
-    json_t *it;
-    json_array_foreach(status, i, it) {
-        const char *c = json_string_value(json_object_get(it, "code"));
-        json_t *v = json_object_get(it, "value");
-        if (c && !strcmp(c, code) && json_is_number(v)) {
-            *out = json_number_value(v) / scale;
-            return true;
-        }
-    }
-    return false;
-}
-
 /* m's live status or, after replying the failure, NULL (caller json_decref). */
 static json_t *live_status(struct app *a, struct http_req *req, struct http_resp *resp, const struct meter *m)
 {
@@ -251,11 +235,6 @@ static json_t *live_status(struct app *a, struct http_req *req, struct http_resp
     return NULL;
 }
 
-/* Money balance data points, most specific first. They are vendor codes
- * (the seed documents send charge_money as plain money units), so the
- * value is read as is, without a scale. */
-static const char *const money_codes[] = {"balance_money", "money_balance", "charge_money", NULL};
-
 static void devices_balance(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
@@ -266,9 +245,8 @@ static void devices_balance(void *ctx, struct http_req *req, struct http_resp *r
     if (!status)
         return;
     double energy = 0, money = 0;
-    dp_number(status, "balance_energy", 100.0, &energy); /* scale 2: hundredths of a kWh */
-    for (size_t i = 0; money_codes[i] && !dp_number(status, money_codes[i], 1.0, &money); i++)
-        ;
+    meter_api_dp(status, "balance_energy", 100.0, &energy); /* scale 2: hundredths of a kWh */
+    meter_api_money(status, &money);
     api_ok(req, resp, 200, NULL,
            json_pack("{s:b, s:s, s:o, s:o}", "success", 1, "deviceId", m.device_id, "energyBalance",
                      api_decimal(energy, 2), "moneyBalance", api_decimal(money, 2)));
@@ -285,7 +263,7 @@ static void devices_usage(void *ctx, struct http_req *req, struct http_resp *res
     if (!status)
         return;
     double used = 0;
-    dp_number(status, "forward_energy_total", 100.0, &used); /* scale 2 */
+    meter_api_dp(status, "forward_energy_total", 100.0, &used); /* scale 2 */
     json_decref(status);
     /* lipa keeps no consumption history (the meter reports only its
      * running total), so the monthly and daily figures are the energy
