@@ -298,6 +298,7 @@ static bool outcome_from_callback(struct payment *p, const struct pay_callback *
     str_copy(p->status, sizeof p->status, purchase_status_for(cb->result_code));
     str_copy(p->mpesa_receipt, sizeof p->mpesa_receipt, cb->receipt);
     p->paid_amount = cb->amount;
+    p->transaction_at = cb->transaction_at;
     if (cb->result_code == 0 && cb->amount >= 0 && cb->amount != p->amount) {
         /* paid something else than asked: no top-up; kept for review */
         str_copy(p->status, sizeof p->status, "failed");

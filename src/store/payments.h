@@ -45,6 +45,9 @@ struct payment {
                                   idem_key (pay/idem.h); "" for none. Not
                                   kept by the intake (store_take_payment):
                                   its purchases' keys are the server's */
+    int64_t transaction_at;    /* when M-Pesa says it was paid (its
+                                  callback's TransactionDate), ms UTC; 0:
+                                  M-Pesa gave none */
 };
 /* Inserts p as pending, due now. With an idem_key that exists already,
  * fills p with the existing row and returns ST_CONFLICT (no second row);

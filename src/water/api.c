@@ -76,7 +76,12 @@ static json_t *order_json(struct app *a, const struct payment *p)
     json_object_set_new(j, "status", json_string(p->status));
     json_object_set_new(j, "resultCode", p->result_code >= 0 ? json_integer(p->result_code) : json_null());
     json_object_set_new(j, "resultDesc", api_str_or_null(p->result_desc));
-    json_object_set_new(j, "transactionDate", done ? api_time_or_null(p->updated_at) : json_null());
+    /* M-Pesa's time of the payment (its callback's TransactionDate), null
+     * when it gave none (not paid, or settled by STK query); Paystack's
+     * orders keep the time lipa learnt they were paid */
+    bool mpesa = strcmp(p->provider, "paystack") != 0;
+    json_object_set_new(j, "transactionDate", mpesa ? api_time_or_null(p->transaction_at)
+                                              : done ? api_time_or_null(p->updated_at) : json_null());
     json_object_set_new(j, "metadata", json_is_object(meta) ? json_incref(meta) : json_object());
     json_decref(meta);
     if (!strcmp(p->provider, "paystack")) {

@@ -460,6 +460,8 @@ START_TEST(pay_mpesa_callback_endpoint)
     d = pay_wait_status(ref, "completed", 5000);
     ck_assert_str_eq(pay_str(d, "status"), "completed");
     ck_assert_str_eq(pay_str(d, "mpesaReceiptNumber"), "WSE2E00904");
+    /* when M-Pesa says it was paid: 12:00 in Nairobi is 09:00 UTC */
+    ck_assert_str_eq(pay_str(d, "transactionDate"), "2024-02-01T09:00:00.000Z");
     char updated[40];
     str_copy(updated, sizeof updated, pay_str(d, "updatedAt"));
     json_decref(d);
