@@ -556,6 +556,12 @@ static void push_all(struct app *a, struct payment **ps, int n)
             if (a->pushed)
                 a->pushed(a, p);
             apply_early_callback(a, p);
+        } else if (called[i] && out[i] == PUSH_RETRY) {
+            /* M-Pesa failed; the retry waits its backoff, and a REST
+             * request waiting for this push is answered now that it is
+             * queued, not when its wait runs out */
+            if (a->pushed)
+                a->pushed(a, p);
         } else if (called[i] && out[i] == PUSH_GIVE_UP_UNREACHABLE) {
             give_up(a, p, "failed", "M-Pesa was unreachable; no payment was requested");
         } else if (called[i] && out[i] == PUSH_GIVE_UP_REFUSED) {
