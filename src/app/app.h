@@ -54,8 +54,9 @@ struct app {
      * ended by a NULL name */
     const struct outbox_placeholder *placeholders;
     struct pushwait *pushwait;  /* REST requests parked until their STK push (pay/api_wait.h) */
-    /* the payment worker's word that p's push outcome is stored, for the
-     * REST requests waiting for it (app.c sets pushwait_pushed; NULL: none) */
+    /* the payment worker's word that p's push outcome is stored, or that
+     * its push failed and is queued for a retry, for the REST requests
+     * waiting for it (app.c sets pushwait_pushed; NULL: none) */
     void (*pushed)(struct app *a, const struct payment *p);
     /* payment requests a public face may start per payer phone
      * (LIPA_PHONE_RATE_LIMIT per LIPA_PHONE_RATE_WINDOW; NULL: no limit):

@@ -38,10 +38,21 @@ void api_json(struct http_resp *resp, int status, json_t *json)
     resp->status = status;
     resp->content_type = "application/json";
     buf_reset(&resp->body);
-    char *s = json ? json_dumps(json, JSON_COMPACT) : NULL;
+    char *s = json ? json_dumps(json, JSON_COMPACT | JSON_REAL_PRECISION(API_REAL_DIGITS)) : NULL;
     buf_puts(&resp->body, s ? s : "{}");
     free(s);
     json_decref(json);
+}
+
+json_t *api_decimal(double value, int places)
+{
+    static const double scale[] = {1, 10, 100, 1000, 1e4, 1e5, 1e6};
+    places = places < 0 ? 0 : places > 6 ? 6 : places;
+    double units = round(value * scale[places]) + 0.0; /* + 0.0: no "-0.0" */
+    if (!isfinite(units) || fabs(units) > 9007199254740992.0)
+        return json_null();
+    /* both exact, so the quotient is the double nearest the decimal */
+    return json_real(units / scale[places]);
 }
 
 static int envelope_of(const struct http_req *req)

@@ -1,12 +1,14 @@
 /* http/api: JSON replies for lipa's REST faces. One table maps each error
  * of util/err.h to its HTTP status and code string; the
- * envelope of a reply depends on which seed document owns the route:
+ * envelope of a reply depends on which face owns the route:
  *
- *   ENV_PLAIN  (000 /meter-user, /mpesa; lipa's own /users): bodies as the
- *              document shows them; errors {success:false, message, error}
- *   ENV_DATA   (001 /api/...): {success, message, data}; errors
+ *   ENV_PLAIN  (the electricity front end's /meter-user and /mpesa; lipa's
+ *              own /users): bodies as that face shows them; errors
  *              {success:false, message, error}
- *   ENV_DEVICE (002 /devices): bodies as shown; errors {error, message}
+ *   ENV_DATA   (the water face, /api/...): {success, message, data}; errors
+ *              {success:false, message, error}
+ *   ENV_DEVICE (the devices face, /devices): bodies as shown; errors
+ *              {error, message}
  *
  * Request bodies are checked against a declared field table before a
  * handler acts; a failure names the field. All functions are thread-safe. */
@@ -32,8 +34,21 @@ void api_ok(struct http_req *req, struct http_resp *resp, int status, const char
 /* Error reply; code NULL means the table's code for e. */
 void api_error(struct http_req *req, struct http_resp *resp, enum err e, const char *code,
                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-/* Serializes json (stolen) as the whole body, no envelope. */
+/* Serializes json (stolen) as the whole body, no envelope. Reals print
+ * with at most API_REAL_DIGITS significant digits (see api_decimal). */
 void api_json(struct http_resp *resp, int status, json_t *json);
+
+/* Every money or energy figure a reply shows: value rounded to `places`
+ * decimals (0..6, half away from zero), as a JSON real that prints as that
+ * decimal and nothing more: 5.1, not 5.0999999999999996; 500.0 for a
+ * whole one. Jansson prints a real with 17 significant digits unless told
+ * otherwise, enough to tell any two doubles apart but showing the binary
+ * error of most decimals; api_json asks for API_REAL_DIGITS (15, DBL_DIG),
+ * the most digits every decimal keeps through a double, so a value this
+ * function made (at most 15 significant digits) prints as its decimal. JSON
+ * null for a value that is not finite or beyond 2^53 units. New reference. */
+#define API_REAL_DIGITS 15
+json_t *api_decimal(double value, int places);
 
 /* Bearer admin key check (constant time); on failure writes the 401 reply. */
 bool api_require_admin(struct http_req *req, struct http_resp *resp, const char *admin_key);

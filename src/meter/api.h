@@ -22,6 +22,14 @@ json_t *meter_json(const struct meter *m, bool personal);
 struct app;
 bool meter_api_load(struct app *a, struct http_req *req, struct http_resp *resp, struct meter *m);
 
+/* From a meter's status list [{code, value}]: the number reported for
+ * code, divided by scale (100 for Tuya's scale-2 energy codes); false
+ * when the meter does not report it as a number. */
+bool meter_api_dp(json_t *status, const char *code, double scale, double *out);
+/* The money balance (money units, as the meter keeps them) from the
+ * vendor data points that carry it; false when the meter reports none. */
+bool meter_api_money(json_t *status, double *out);
+
 /* /devices (api_devices.c), its billing and maintenance commands, which
  * call the meter cloud on its lane (api_billing.c), and /meter-user
  * (api_assign.c). */

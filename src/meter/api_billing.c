@@ -121,7 +121,7 @@ static void devices_add_balance(void *ctx, struct http_req *req, struct http_res
                   "amount: above 0, at most 1000000, at most two decimals");
         goto out;
     }
-    value = json_real((double)cents / 100.0);
+    value = api_decimal((double)cents / 100.0, 2);
     if (!value) {
         api_error(req, resp, ERR_INTERNAL, "internal_error", "out of memory");
     } else if (command_send(a, &m, "charge_money", value, &res)) {
@@ -217,22 +217,6 @@ out:
     json_decref(body);
 }
 
-/* The number a status list gives for code, divided by scale. */
-static bool dp_number(json_t *status, const char *code, double scale, double *out)
-{
-    size_t i;
-    json_t *it;
-    json_array_foreach(status, i, it) {
-        const char *c = json_string_value(json_object_get(it, "code"));
-        json_t *v = json_object_get(it, "value");
-        if (c && !strcmp(c, code) && json_is_number(v)) {
-            *out = json_number_value(v) / scale;
-            return true;
-        }
-    }
-    return false;
-}
-
 /* m's live status or, after replying the failure, NULL (caller json_decref). */
 static json_t *live_status(struct app *a, struct http_req *req, struct http_resp *resp, const struct meter *m)
 {
@@ -251,11 +235,6 @@ static json_t *live_status(struct app *a, struct http_req *req, struct http_resp
     return NULL;
 }
 
-/* Money balance data points, most specific first. They are vendor codes
- * (the seed documents send charge_money as plain money units), so the
- * value is read as is, without a scale. */
-static const char *const money_codes[] = {"balance_money", "money_balance", "charge_money", NULL};
-
 static void devices_balance(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
@@ -266,12 +245,11 @@ static void devices_balance(void *ctx, struct http_req *req, struct http_resp *r
     if (!status)
         return;
     double energy = 0, money = 0;
-    dp_number(status, "balance_energy", 100.0, &energy); /* scale 2: hundredths of a kWh */
-    for (size_t i = 0; money_codes[i] && !dp_number(status, money_codes[i], 1.0, &money); i++)
-        ;
+    meter_api_dp(status, "balance_energy", 100.0, &energy); /* scale 2: hundredths of a kWh */
+    meter_api_money(status, &money);
     api_ok(req, resp, 200, NULL,
-           json_pack("{s:b, s:s, s:f, s:f}", "success", 1, "deviceId", m.device_id, "energyBalance", energy,
-                     "moneyBalance", money));
+           json_pack("{s:b, s:s, s:o, s:o}", "success", 1, "deviceId", m.device_id, "energyBalance",
+                     api_decimal(energy, 2), "moneyBalance", api_decimal(money, 2)));
     json_decref(status);
 }
 
@@ -285,7 +263,7 @@ static void devices_usage(void *ctx, struct http_req *req, struct http_resp *res
     if (!status)
         return;
     double used = 0;
-    dp_number(status, "forward_energy_total", 100.0, &used); /* scale 2 */
+    meter_api_dp(status, "forward_energy_total", 100.0, &used); /* scale 2 */
     json_decref(status);
     /* lipa keeps no consumption history (the meter reports only its
      * running total), so the monthly and daily figures are the energy
@@ -299,9 +277,10 @@ static void devices_usage(void *ctx, struct http_req *req, struct http_resp *res
         return;
     }
     api_ok(req, resp, 200, NULL,
-           json_pack("{s:b, s:s, s:f, s:f, s:f, s:f}", "success", 1, "deviceId", m.device_id, "totalEnergyUsed",
-                     used, "totalEnergyPurchased", (double)total / 10.0, "monthlyEnergy", (double)month / 10.0,
-                     "dailyEnergy", (double)day / 10.0));
+           json_pack("{s:b, s:s, s:o, s:o, s:o, s:o}", "success", 1, "deviceId", m.device_id, "totalEnergyUsed",
+                     api_decimal(used, 2), "totalEnergyPurchased", api_decimal((double)total / 10.0, 1),
+                     "monthlyEnergy", api_decimal((double)month / 10.0, 1), "dailyEnergy",
+                     api_decimal((double)day / 10.0, 1)));
 }
 
 /* lipa prices in Kenyan shillings only (price_per_kwh is KES cents). */
@@ -340,7 +319,7 @@ static void devices_set_price(void *ctx, struct http_req *req, struct http_resp 
         api_error(req, resp, ERR_VALIDATION, "validation_error", "currencySymbol: lipa prices in Ksh (KES)");
         goto out;
     }
-    value = json_real((double)cents / 100.0);
+    value = api_decimal((double)cents / 100.0, 2);
     if (!value) {
         api_error(req, resp, ERR_INTERNAL, "internal_error", "out of memory");
         goto out;

@@ -21,10 +21,10 @@ json_t *meter_json(const struct meter *m, bool personal)
     char created[32], updated[32];
     str_iso_time(m->created_at, created);
     str_iso_time(m->updated_at, updated);
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:f, s:s, s:s}", "id", m->id, "deviceId", m->device_id,
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:o, s:s, s:s}", "id", m->id, "deviceId", m->device_id,
                           "name", m->name, "productName", m->product_name, "description", m->description, "active",
-                          m->active, "pricePerKwh", (double)m->price_per_kwh / 100.0, "createdAt", created,
-                          "updatedAt", updated);
+                          m->active, "pricePerKwh", api_decimal((double)m->price_per_kwh / 100.0, 2), "createdAt",
+                          created, "updatedAt", updated);
     if (personal) {
         json_object_set_new(j, "location", json_string(m->location));
         json_object_set_new(j, "ownerPhone", json_string(m->owner_phone));
@@ -178,7 +178,7 @@ bool meter_api_load(struct app *a, struct http_req *req, struct http_resp *resp,
     return false;
 }
 
-static double dp_value(json_t *status, const char *code, double scale, bool *found)
+bool meter_api_dp(json_t *status, const char *code, double scale, double *out)
 {
     size_t i;
     json_t *it;
@@ -186,46 +186,99 @@ static double dp_value(json_t *status, const char *code, double scale, bool *fou
         const char *c = json_string_value(json_object_get(it, "code"));
         json_t *v = json_object_get(it, "value");
         if (c && !strcmp(c, code) && json_is_number(v)) {
-            *found = true;
-            return json_number_value(v) / scale;
+            *out = json_number_value(v) / scale;
+            return true;
         }
     }
-    return 0;
+    return false;
 }
 
+bool meter_api_money(json_t *status, double *out)
+{
+    /* vendor codes, most specific first; not in Tuya's standard set, and
+     * sent as plain money units (charge_money 500.0), so read without a
+     * scale */
+    static const char *const codes[] = {"balance_money", "money_balance", "charge_money", NULL};
+    for (size_t i = 0; codes[i]; i++)
+        if (meter_api_dp(status, codes[i], 1.0, out))
+            return true;
+    return false;
+}
+
+/* Below these a meter's credit and battery show as low: 5 kWh is a few
+ * days of a household's lights and fridge; 20 % is where battery devices
+ * commonly warn. */
+#define CREDIT_LOW_KWH 5.0
+#define BATTERY_LOW_PCT 20.0
+
+/* The summary of GET /devices/{id}. Figures come from the meter's status
+ * (Tuya's standard codes: forward_energy_total and balance_energy in
+ * hundredths of a kWh, battery_percentage) and, for the energy bought,
+ * from lipa's own completed purchases for the meter (tenths of a kWh).
+ * A figure the meter does not report is null, not 0: a mains-powered
+ * meter has no battery, and a meter without a money data point keeps no
+ * money balance; 0 would read as "empty". The statuses follow their
+ * figure and are null with it. */
+static json_t *summary_json(json_t *status, int64_t bought_tenths)
+{
+    double used, credit, money, battery;
+    bool has_used = meter_api_dp(status, "forward_energy_total", 100.0, &used);
+    bool has_credit = meter_api_dp(status, "balance_energy", 100.0, &credit);
+    bool has_money = meter_api_money(status, &money);
+    bool has_battery = meter_api_dp(status, "battery_percentage", 1.0, &battery) && battery >= 0 && battery <= 100;
+    json_t *j = json_object();
+    json_object_set_new(j, "totalConsumption", has_used ? api_decimal(used, 2) : json_null());
+    json_object_set_new(j, "creditRemaining", has_credit ? api_decimal(credit, 2) : json_null());
+    json_object_set_new(j, "balance", has_money ? api_decimal(money, 2) : json_null());
+    json_object_set_new(j, "totalEnergyPurchased", api_decimal((double)bought_tenths / 10.0, 1));
+    json_object_set_new(j, "creditStatus", !has_credit ? json_null()
+                                           : json_string(credit < CREDIT_LOW_KWH ? "Credit Level Low"
+                                                                                 : "Credit Level Good"));
+    json_object_set_new(j, "batteryLevel", has_battery ? json_integer((json_int_t)llround(battery)) : json_null());
+    json_object_set_new(j, "batteryStatus", !has_battery ? json_null()
+                                            : json_string(battery < BATTERY_LOW_PCT ? "Battery Level Low"
+                                                                                    : "Battery Level Good"));
+    return j;
+}
+
+/* A device with what the meter cloud says of it: its status, the
+ * functions of its specification, and the summary. Public; the owner's
+ * number and location only for the admin. Without the cloud's answer
+ * there is nothing to show: 502 connection_error, as for every other
+ * read of the meter. */
 static void devices_get(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     struct meter m;
+    json_t *status = NULL, *functions = NULL;
+    struct meter_res res = {0};
+    const char *what = "the status read";
+    int64_t bought = 0;
     if (!meter_api_load(a, req, resp, &m))
         return;
-    json_t *status = NULL;
-    struct meter_res res = {0};
     a->meter->status(a->meter_st, m.device_id, &status, &res);
-    bool online = res.outcome == METER_OK && json_is_array(status);
-    app_health_set(a, PROV_TUYA, res.outcome != METER_RETRY, online ? "status read" : res.detail);
-    if (!json_is_array(status)) {
-        json_decref(status);
-        status = json_array();
+    if (res.outcome == METER_OK && json_is_array(status)) {
+        what = "the specification read";
+        a->meter->functions(a->meter_st, m.device_id, &functions, &res);
     }
-    bool has_bal = false, has_total = false;
-    double balance = dp_value(status, "balance_energy", 100.0, &has_bal);
-    double total = dp_value(status, "forward_energy_total", 100.0, &has_total);
+    app_health_set(a, PROV_TUYA, res.outcome != METER_RETRY, res.outcome == METER_OK ? "status read" : res.detail);
+    if (res.outcome != METER_OK || !json_is_array(status) || !json_is_array(functions)) {
+        api_error(req, resp, ERR_PROVIDER, "connection_error", "Failed to get the device from the meter cloud (%s): %s",
+                  what, res.outcome != METER_OK && res.detail[0] ? res.detail : "no usable answer");
+        goto out;
+    }
+    if (store_meter_energy_bought(a->store, m.id, 0, &bought) != ST_OK) {
+        api_error(req, resp, ERR_INTERNAL, "internal_error", "could not sum the device's purchases");
+        goto out;
+    }
     json_t *device = meter_json(&m, api_is_admin(req, a->cfg.admin_key));
-    json_object_set_new(device, "online", json_boolean(online));
-    json_t *summary = json_object();
-    if (has_total)
-        json_object_set_new(summary, "totalConsumption", json_real(total));
-    if (has_bal) {
-        json_object_set_new(summary, "energyBalance", json_real(balance));
-        json_object_set_new(summary, "creditStatus",
-                            json_string(balance < 5.0 ? "Credit Level Low" : "Credit Level Good"));
-    }
-    json_t *out = json_pack("{s:o, s:o, s:{s:[]}, s:o}", "device", device, "status", status, "specifications",
-                            "functions", "summary", summary);
-    if (!online)
-        json_object_set_new(out, "statusError", json_string(res.detail[0] ? res.detail : "meter cloud unavailable"));
-    api_ok(req, resp, 200, NULL, out);
+    json_object_set_new(device, "online", json_true()); /* the cloud answered for it */
+    api_ok(req, resp, 200, NULL,
+           json_pack("{s:o, s:O, s:{s:O}, s:o}", "device", device, "status", status, "specifications", "functions",
+                     functions, "summary", summary_json(status, bought)));
+out:
+    json_decref(status);
+    json_decref(functions);
 }
 
 static void devices_update(void *ctx, struct http_req *req, struct http_resp *resp)
@@ -311,7 +364,15 @@ static void devices_unassign(void *ctx, struct http_req *req, struct http_resp *
         api_error(req, resp, ERR_INTERNAL, "internal_error", "could not unassign the device");
 }
 
-static void add_user(void *arr, const struct user *u) { json_array_append_new(arr, user_json(u)); }
+/* A user as the devices face lists them: the id is a string there. */
+static void add_user(void *arr, const struct user *u)
+{
+    char id[24];
+    json_t *j = user_json(u);
+    snprintf(id, sizeof id, "%lld", (long long)u->id);
+    json_object_set_new(j, "id", json_string(id));
+    json_array_append_new(arr, j);
+}
 
 static void devices_users(void *ctx, struct http_req *req, struct http_resp *resp)
 {

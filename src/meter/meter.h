@@ -51,6 +51,11 @@ struct meter_provider {
     void (*command)(void *st, const char *device_id, const char *code, json_t *value, struct meter_res *res);
     /* Current status as [{code, value}]; *out is new (caller json_decref). */
     void (*status)(void *st, const char *device_id, json_t **out, struct meter_res *res);
+    /* The commands the device takes, from the cloud's specification of it,
+     * as [{code, type, values}] (values: the cloud's JSON text of the value
+     * range, "{}" for none); *out is new (caller json_decref), NULL unless
+     * res->outcome is METER_OK. */
+    void (*functions)(void *st, const char *device_id, json_t **out, struct meter_res *res);
     /* Every device the cloud account holds, as [{id, name, product_name,
      * online}] (all pages); *out is new (caller json_decref), NULL unless
      * res->outcome is METER_OK. */

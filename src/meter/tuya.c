@@ -341,7 +341,9 @@ static void send_command(struct tuya *tu, const char *op, const char *device_id,
     }
     snprintf(path, sizeof path, "/v1.0/iot-03/devices/%s/commands", device_id);
     j = json_pack("{s:[{s:s, s:O}]}", "commands", "code", code, "value", value);
-    body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    /* a money value goes as the decimal it is (12.35, not
+     * 12.349999999999999), as the REST replies print it (http/api.h) */
+    body = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
     if (!body) {
         reject(res, "command: cannot encode (code not UTF-8?)");
         goto out;
@@ -405,6 +407,70 @@ out:
               "provider=tuya op=status device=%s outcome=%s http=%d",
               device_id_ok(device_id) ? device_id : "-", outcome_name(res->outcome),
               res->http_status);
+    treply_free(&r);
+}
+
+/* One function of a specification as the devices face shows it; NULL for
+ * an entry without a code. Tuya writes values as JSON text ("{}" for a
+ * Boolean); an object given instead is written as that text. */
+static json_t *function_of(const json_t *f)
+{
+    const char *code = json_string_value(json_object_get(f, "code"));
+    const char *type = json_string_value(json_object_get(f, "type"));
+    const json_t *v = json_object_get(f, "values");
+    if (!code || !*code)
+        return NULL;
+    char *text = json_is_object(v) ? json_dumps(v, JSON_COMPACT) : NULL;
+    const char *values = json_is_string(v) ? json_string_value(v) : text ? text : "{}";
+    json_t *o = json_pack("{s:s, s:s, s:s}", "code", code, "type", type ? type : "", "values", values);
+    free(text);
+    return o;
+}
+
+/* GET /v1.2/iot-03/devices/{id}/specification: result {category,
+ * functions, status}; only the functions (what the device can be told)
+ * are kept. */
+static void tuya_functions(void *st, const char *device_id, json_t **out, struct meter_res *res)
+{
+    struct tuya *tu = st;
+    struct treply r = {0};
+    char path[160];
+    json_t *all = NULL;
+
+    *out = NULL;
+    memset(res, 0, sizeof *res);
+    if (!device_id_ok(device_id)) {
+        reject(res, "device id: only letters, digits, '_' and '-', at most 64");
+        goto out;
+    }
+    snprintf(path, sizeof path, "/v1.2/iot-03/devices/%s/specification", device_id);
+    tuya_call(tu, "GET", path, NULL, &r);
+    classify(&r, res);
+    if (res->outcome != METER_OK)
+        goto out;
+    json_t *list = json_object_get(json_object_get(r.json, "result"), "functions");
+    size_t i;
+    json_t *f;
+    if (list && !json_is_array(list)) {
+        res->outcome = METER_RETRY;
+        str_copy(res->detail, sizeof res->detail, "specification: functions is not a list");
+        goto out;
+    }
+    if (!(all = json_array())) {
+        res->outcome = METER_RETRY;
+        str_copy(res->detail, sizeof res->detail, "out of memory");
+        goto out;
+    }
+    json_array_foreach(list, i, f) {
+        json_t *o = function_of(f);
+        if (o)
+            json_array_append_new(all, o);
+    }
+    *out = all;
+out:
+    log_event(res->outcome == METER_OK ? LOG_DEBUG : LOG_WARN, "meter_call",
+              "provider=tuya op=specification device=%s outcome=%s http=%d",
+              device_id_ok(device_id) ? device_id : "-", outcome_name(res->outcome), res->http_status);
     treply_free(&r);
 }
 
@@ -667,6 +733,7 @@ const struct meter_provider meter_tuya = {
     .topup = tuya_topup,
     .command = tuya_command,
     .status = tuya_status,
+    .functions = tuya_functions,
     .list = tuya_list,
     .logs = tuya_logs,
 };

@@ -31,7 +31,7 @@ static json_t *liters_json(int64_t ml)
         return json_null();
     if (ml % 1000 == 0)
         return json_integer(ml / 1000);
-    return json_real((double)ml / 1000.0);
+    return api_decimal((double)ml / 1000.0, 3);
 }
 
 /* A station id: 1-64 of [A-Za-z0-9_.-]. */

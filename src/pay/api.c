@@ -38,7 +38,7 @@ json_t *payment_json(const struct payment *p, bool personal)
         json_object_set_new(j, "mpesaReceiptNumber", json_string(p->mpesa_receipt));
     }
     json_object_set_new(j, "resultCode", p->result_code >= 0 ? json_integer(p->result_code) : json_null());
-    json_object_set_new(j, "energyKwh", json_real((double)p->energy / 10.0));
+    json_object_set_new(j, "energyKwh", api_decimal((double)p->energy / 10.0, 1));
     json_object_set_new(j, "origin", json_string(p->origin));
     if (p->last_error[0])
         json_object_set_new(j, "lastError", json_string(p->last_error));
@@ -48,14 +48,14 @@ json_t *payment_json(const struct payment *p, bool personal)
 }
 
 /* The answer of POST /mpesa/payment once the push went out, was refused,
- * or is still queued at the deadline. */
+ * failed and waits for its retry, or is still queued at the deadline. */
 static void payment_pushed_answer(struct app *a, const struct http_route *route, const struct payment *p,
                                   struct http_resp *resp)
 {
     (void)a, (void)route;
     if (!strcmp(p->status, "pending")) {
         /* M-Pesa is slow or down, or a prompt is out on that phone: the
-         * push stays queued and will follow */
+         * push stays queued and is retried */
         json_t *j = json_pack("{s:b, s:s, s:n, s:n, s:I}", "success", 1, "message", "STK push queued",
                               "merchantRequestId", "checkoutRequestId", "mpesaTransactionId", (json_int_t)p->id);
         api_json(resp, 202, j);
@@ -153,7 +153,7 @@ static void mpesa_payment(void *ctx, struct http_req *req, struct http_resp *res
     }
     /* answered once the payment worker has pushed it, with no thread
      * waiting meanwhile (pay/api_wait.h) */
-    pushwait_park(a, req, resp, &p, a->cfg.rest_wait_ms, payment_pushed_answer);
+    pushwait_park(a, req, resp, &p, a->cfg.push_wait_ms, payment_pushed_answer);
 out:
     json_decref(body);
 }

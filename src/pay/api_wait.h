@@ -4,13 +4,15 @@
  * A face that starts an M-Pesa payment and answers with the push stores
  * the payment, then parks its request here (pushwait_park): the
  * connection waits, not an HTTP thread. The payment worker, once it has
- * stored the push's outcome (accepted, refused, or given up), hands the
- * payment back (pushwait_pushed) and the face's answer function renders
- * the reply from it. When the push takes longer than the wait (M-Pesa
- * slow or down, or a prompt already out on that phone, which holds the
- * push back), the same function renders the payment as stored at the
- * deadline, still pending: the push is queued and will follow, and the
- * client can ask for the status.
+ * stored the push's outcome (accepted, refused, or given up), or once a
+ * push failed and waits for its retry, hands the payment back
+ * (pushwait_pushed) and the face's answer function renders the reply from
+ * it: still pending after a failure, the push is queued. When the push
+ * takes longer than the wait (LIPA_PUSH_WAIT_MS: M-Pesa slow, or a prompt
+ * already out on that phone, which holds the push back), the same function
+ * renders the payment as stored at the deadline, still pending: the push
+ * is queued and will follow, and the client can ask for the status. So a
+ * client has its answer within the wait, whatever M-Pesa does.
  *
  * Every face present and to come that returns the push's id uses this one
  * mechanism. At most PUSHWAIT_MAX requests wait at a time; beyond that a
@@ -43,7 +45,8 @@ void pushwait_free(struct pushwait *w);
  * resp. */
 void pushwait_park(struct app *a, struct http_req *req, struct http_resp *resp, const struct payment *p,
                    int64_t wait_ms, pushwait_answer_fn answer);
-/* The payment worker: p's push outcome is stored. Cheap when nobody waits. */
+/* The payment worker: p's push outcome is stored, or its push failed and
+ * is queued for a retry (p still pending). Cheap when nobody waits. */
 void pushwait_pushed(struct app *a, const struct payment *p);
 /* Requests waiting now (for tests and metrics). */
 unsigned pushwait_count(struct pushwait *w);

@@ -131,6 +131,32 @@ void daraja_timestamp(int64_t unix_s, char out[15])
         out[0] = 0;
 }
 
+/* Days from 1970-01-01 to y-m-d of the proleptic Gregorian calendar
+ * (H. Hinnant's days_from_civil): no time zone, no mktime. */
+static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+bool daraja_transaction_time(int64_t stamp, int64_t *unix_ms)
+{
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int64_t s = stamp % 100, mi = stamp / 100 % 100, h = stamp / 10000 % 100;
+    int64_t d = stamp / 1000000 % 100, mo = stamp / 100000000 % 100, y = stamp / 10000000000LL;
+    if (y < 2000 || y > 2999 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 || s > 59)
+        return false;
+    if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
+        return false;
+    /* Nairobi is UTC+3 all year */
+    *unix_ms = (days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - 3 * 3600) * 1000;
+    return true;
+}
+
 static void *daraja_create(const struct config *cfg)
 {
     struct daraja *d = calloc(1, sizeof *d);
@@ -542,8 +568,11 @@ static bool take_item(const char *name, const json_t *value, struct pay_callback
             return false;
         }
     } else if (!strcmp(name, "TransactionDate")) {
-        if (value && json_whole(value, &n) == 1 && n > 0)
+        if (value && json_whole(value, &n) == 1 && n > 0) {
             out->transaction_date = n;
+            if (!daraja_transaction_time(n, &out->transaction_at))
+                out->transaction_at = 0; /* kept as sent, shown as no date */
+        }
     } else if (!strcmp(name, "PhoneNumber")) {
         const char *s = json_string_value(value);
         if (s) {

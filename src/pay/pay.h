@@ -63,6 +63,9 @@ struct pay_callback {
     char receipt[32];           /* MpesaReceiptNumber, "" when absent */
     char phone[20];             /* as sent, digits */
     int64_t transaction_date;   /* 20191219102115, 0 when absent */
+    int64_t transaction_at;     /* transaction_date as an instant, ms since
+                                   the epoch (UTC); 0 when absent or not a
+                                   real date and time */
 };
 
 struct pay_provider {
@@ -82,5 +85,9 @@ extern const struct pay_provider pay_daraja;
 char *daraja_password(const char *shortcode, const char *passkey, const char *timestamp);
 /* YYYYMMDDHHmmss in Nairobi time (UTC+3, no DST) for the given instant. */
 void daraja_timestamp(int64_t unix_s, char out[15]);
+/* The reverse, for a callback's TransactionDate (the number 20191219102115,
+ * Nairobi time): the instant in ms since the epoch, UTC. False for a
+ * number that is not a date and time of the years 2000-2999. */
+bool daraja_transaction_time(int64_t stamp, int64_t *unix_ms);
 
 #endif

@@ -298,6 +298,7 @@ static bool outcome_from_callback(struct payment *p, const struct pay_callback *
     str_copy(p->status, sizeof p->status, purchase_status_for(cb->result_code));
     str_copy(p->mpesa_receipt, sizeof p->mpesa_receipt, cb->receipt);
     p->paid_amount = cb->amount;
+    p->transaction_at = cb->transaction_at;
     if (cb->result_code == 0 && cb->amount >= 0 && cb->amount != p->amount) {
         /* paid something else than asked: no top-up; kept for review */
         str_copy(p->status, sizeof p->status, "failed");
@@ -555,6 +556,12 @@ static void push_all(struct app *a, struct payment **ps, int n)
             if (a->pushed)
                 a->pushed(a, p);
             apply_early_callback(a, p);
+        } else if (called[i] && out[i] == PUSH_RETRY) {
+            /* M-Pesa failed; the retry waits its backoff, and a REST
+             * request waiting for this push is answered now that it is
+             * queued, not when its wait runs out */
+            if (a->pushed)
+                a->pushed(a, p);
         } else if (called[i] && out[i] == PUSH_GIVE_UP_UNREACHABLE) {
             give_up(a, p, "failed", "M-Pesa was unreachable; no payment was requested");
         } else if (called[i] && out[i] == PUSH_GIVE_UP_REFUSED) {

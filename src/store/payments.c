@@ -19,7 +19,7 @@
                  "COALESCE(paid_amount,-1), attempts, next_at, last_error, topup_status, "              \
                  "topup_attempts, topup_next_at, topup_error, COALESCE(token_minute,-1), version, "     \
                  "created_at, updated_at, provider, COALESCE(reference,''), liters, currency, topup_sent_at, " \
-                 "COALESCE(idem_fp,''), COALESCE(client_id,'')"
+                 "COALESCE(idem_fp,''), COALESCE(client_id,''), transaction_at"
 
 
 static const char SQL_CB_APPLIED[] = "UPDATE mpesa_callbacks SET applied = 1 WHERE checkout_request_id = ?";
@@ -40,7 +40,7 @@ static const char SQL_PAY_DUE_NOW[] = "UPDATE payments SET next_at = ?1, version
         "status = 'pending' AND next_at > ?1";
 static const char SQL_PAY_FINISH[] = "UPDATE payments SET status=?, result_code=?, result_desc=?, mpesa_receipt=?, "
         "paid_amount=NULLIF(?,-1), last_error=?, topup_status=?, topup_next_at=?, "
-        "token_minute=NULLIF(?,-1), updated_at=?, version=version+1 WHERE id=? AND "
+        "token_minute=NULLIF(?,-1), transaction_at=?, updated_at=?, version=version+1 WHERE id=? AND "
         "status IN ('pending','processing')";
 static const char SQL_PAY_GET[] = "SELECT " PAY_COLS " FROM payments WHERE id = ?";
 static const char SQL_PAY_INSERT[] = "INSERT INTO payments (kind, origin, idem_key, user_id, phone, meter_id, "
@@ -54,7 +54,8 @@ static const char SQL_PAY_SAVE[] = "UPDATE payments SET status=?, result_code=?,
         "response_code=?, response_description=?, customer_message=?, mpesa_receipt=?, "
         "paid_amount=NULLIF(?,-1), attempts=?, next_at=?, last_error=?, topup_status=?, "
         "topup_attempts=?, topup_next_at=?, topup_error=?, token_minute=NULLIF(?,-1), "
-        "energy=?, topup_sent_at=?, updated_at=?, version=version+1 WHERE id=? AND " "version=?";
+        "energy=?, topup_sent_at=?, transaction_at=?, updated_at=?, version=version+1 WHERE id=? AND "
+        "version=?";
 static const char SQL_TOPUP_RECOVER[] = "UPDATE payments SET topup_status = 'checking', topup_error = ?, version = "
         "version + 1 WHERE topup_status IN ('queued','sending','checking') AND " "topup_status = 'sending'";
 static const char SQL_TOPUP_TRIES[] = "SELECT " PAY_COLS
@@ -105,6 +106,7 @@ void st_read_payment(sqlite3_stmt *s, struct payment *p)
     p->topup_sent_at = sqlite3_column_int64(s, i++);
     ST_COPY(s, i++, p->idem_fp);
     ST_COPY(s, i++, p->client_id);
+    p->transaction_at = sqlite3_column_int64(s, i++);
 }
 
 /* ---- payments ---- */
@@ -300,6 +302,7 @@ enum store_rc store_payment_save(struct store *st, struct payment *p)
     sqlite3_bind_int64(s, i++, p->token_minute);
     sqlite3_bind_int64(s, i++, p->energy);
     sqlite3_bind_int64(s, i++, p->topup_sent_at);
+    sqlite3_bind_int64(s, i++, p->transaction_at);
     sqlite3_bind_int64(s, i++, now_ms());
     sqlite3_bind_int64(s, i++, p->id);
     sqlite3_bind_int64(s, i++, p->version);
@@ -326,6 +329,7 @@ enum store_rc store_payment_finish(struct store *st, struct payment *p)
     st_bind_text(s, i++, p->topup_status);
     sqlite3_bind_int64(s, i++, p->topup_next_at);
     sqlite3_bind_int64(s, i++, p->token_minute);
+    sqlite3_bind_int64(s, i++, p->transaction_at);
     sqlite3_bind_int64(s, i++, now_ms());
     sqlite3_bind_int64(s, i++, p->id);
     enum store_rc rc = st_step_write(st, s, "payment_finish");

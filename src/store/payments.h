@@ -49,6 +49,9 @@ struct payment {
                                   made it; "" for lipa's own. Not kept by
                                   the intake either: no integrator buys
                                   through a USSD hop */
+    int64_t transaction_at;    /* when M-Pesa says it was paid (its
+                                  callback's TransactionDate), ms UTC; 0:
+                                  M-Pesa gave none */
 };
 /* Inserts p as pending, due now. With an idem_key that exists already,
  * fills p with the existing row and returns ST_CONFLICT (no second row);

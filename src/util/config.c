@@ -55,6 +55,8 @@ static const struct key keys[] = {
     I("LIPA_LANE_THREADS", "4", 1, 64, lane_threads),
     I("LIPA_LANE_QUEUE", "64", 1, 100000, lane_queue),
     I("LIPA_REST_WAIT_MS", "15000", 500, 120000, rest_wait_ms),
+    /* a payment request answers within it, pushed or queued (pay/api_wait.h) */
+    I("LIPA_PUSH_WAIT_MS", "2000", 100, 120000, push_wait_ms),
     I("LIPA_PHONE_RATE_LIMIT", "5", 0, 1000000, phone_rate_limit),
     I("LIPA_PHONE_RATE_WINDOW", "600", 1, 86400, phone_rate_window),
     /* which file answers for each provider (app.c's tables): a second

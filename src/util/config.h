@@ -26,7 +26,7 @@ struct config {
     char *tuya_url, *tuya_client_id, *tuya_secret;
     int64_t http_timeout_ms;
     int64_t max_connections, connections_per_ip, header_timeout_ms, body_timeout_ms;
-    int64_t lane_threads, lane_queue, rest_wait_ms, phone_rate_limit, phone_rate_window;
+    int64_t lane_threads, lane_queue, rest_wait_ms, push_wait_ms, phone_rate_limit, phone_rate_window;
     /* checking an unanswered top-up with the meter cloud's log */
     int64_t topup_late_ms, topup_skew_ms;
     /* water */

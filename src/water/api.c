@@ -5,9 +5,9 @@
  * data}; errors {success:false, message, error}. Every endpoint but the
  * provider callbacks counts against the client's rate limit.
  *
- * Choices where the document is silent: an M-Pesa order the worker could
- * not push within the provider timeout answers 202 (status pending: the
- * push is retried), a refused one 500 STK_PUSH_FAILED; a Paystack checkout
+ * Choices where the face is silent: an M-Pesa order whose push failed (it
+ * is retried) or is not out within LIPA_PUSH_WAIT_MS answers 202 (status
+ * pending), a refused one 500 STK_PUSH_FAILED; a Paystack checkout
  * that could not be opened answers 500 PAYSTACK_INIT_FAILED; Paystack
  * orders are charged in LIPA_WATER_CURRENCY only (the litre price is in
  * it). */
@@ -44,7 +44,7 @@
 /* KES (or the water currency) from cents: 5 for 500, 2.5 for 250. */
 static json_t *money(int64_t cents)
 {
-    return cents % 100 ? json_real((double)cents / 100.0) : json_integer((json_int_t)(cents / 100));
+    return cents % 100 ? api_decimal((double)cents / 100.0, 2) : json_integer((json_int_t)(cents / 100));
 }
 
 /* The phone as the water face writes it, 254XXXXXXXXX. */
@@ -76,7 +76,12 @@ static json_t *order_json(struct app *a, const struct payment *p)
     json_object_set_new(j, "status", json_string(p->status));
     json_object_set_new(j, "resultCode", p->result_code >= 0 ? json_integer(p->result_code) : json_null());
     json_object_set_new(j, "resultDesc", api_str_or_null(p->result_desc));
-    json_object_set_new(j, "transactionDate", done ? api_time_or_null(p->updated_at) : json_null());
+    /* M-Pesa's time of the payment (its callback's TransactionDate), null
+     * when it gave none (not paid, or settled by STK query); Paystack's
+     * orders keep the time lipa learnt they were paid */
+    bool mpesa = strcmp(p->provider, "paystack") != 0;
+    json_object_set_new(j, "transactionDate", mpesa ? api_time_or_null(p->transaction_at)
+                                              : done ? api_time_or_null(p->updated_at) : json_null());
     json_object_set_new(j, "metadata", json_is_object(meta) ? json_incref(meta) : json_object());
     json_decref(meta);
     if (!strcmp(p->provider, "paystack")) {
@@ -212,7 +217,8 @@ static bool payer_within_budget(struct app *a, struct http_req *req, struct http
 }
 
 /* The answer of an M-Pesa order once its push went out (201), was refused
- * (500), or is still queued at the deadline (202). */
+ * (500), failed and waits for its retry, or is still queued at the
+ * deadline (202). */
 static void initiate_answer(struct app *a, const struct http_route *route, const struct payment *p,
                             struct http_resp *resp)
 {
@@ -286,7 +292,7 @@ static void mpesa_initiate(void *ctx, struct http_req *req, struct http_resp *re
         log_warn("water.metadata_lost", "payment=%lld", (long long)p.id);
     /* answered once the payment worker has pushed it, with no thread
      * waiting meanwhile (pay/api_wait.h) */
-    pushwait_park(a, req, resp, &p, a->cfg.rest_wait_ms, initiate_answer);
+    pushwait_park(a, req, resp, &p, a->cfg.push_wait_ms, initiate_answer);
 out:
     json_decref(body);
 }

@@ -264,6 +264,139 @@ START_TEST(balance_reads_the_meter)
 }
 END_TEST
 
+/* A device registered in the sandbox's cloud with a battery level (null:
+ * mains powered, as the others). */
+static void cloud_battery(const char *device, const char *battery)
+{
+    char body[256];
+    snprintf(body, sizeof body, "{\"id\":\"%s\",\"battery_percentage\":%s}", device, battery);
+    struct http_result r = h_req(h_sandbox_port, "POST", "/sandbox/tuya/devices", "application/json", body, 0, NULL);
+    ck_assert_msg(r.status == 200 || r.status == 201, "sandbox battery %s: %ld %s", device, r.status, r.body);
+    h_free(&r);
+}
+
+/* GET /devices/{id}, 200 expected; the body. */
+static struct http_result device_read(const char *meter)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/devices/%s", meter);
+    struct http_result r = h_req(h_main.port, "GET", path, NULL, NULL, 0, NULL);
+    ck_assert_msg(r.status == 200, "%s: %ld %s", path, r.status, r.body);
+    return r;
+}
+
+/* A device read shows the meter's credit, money balance, energy used and
+ * bought, battery, and the commands its specification lists; without
+ * the meter cloud it is an error, not a device without status. */
+START_TEST(device_read_summary_and_functions)
+{
+    h_meter(&h_main, "DEVSUM1", "DEVSUM1dev", "Summary");
+    cloud_only("DEVSUM1dev", "meter", 1234);
+    cloud_battery("DEVSUM1dev", "80");
+    struct http_result r = post_admin("/devices/DEVSUM1/add-balance", "{\"amount\":250}");
+    ck_assert_int_eq(r.status, 200);
+    h_free(&r);
+
+    r = device_read("DEVSUM1");
+    json_t *sum = json_object_get(r.json, "summary");
+    ck_assert_msg(jnum(sum, "creditRemaining") == 12.34, "balance_energy 1234: %s", r.body);
+    ck_assert_msg(jnum(sum, "balance") == 250.0, "money balance after charge_money 250: %s", r.body);
+    ck_assert_msg(json_is_number(json_object_get(sum, "totalConsumption")), "%s", r.body);
+    ck_assert_msg(json_is_number(json_object_get(sum, "totalEnergyPurchased")) && jnum(sum, "totalEnergyPurchased") == 0,
+                  "nothing bought yet: %s", r.body);
+    ck_assert_str_eq(jstr(sum, "creditStatus"), "Credit Level Good");
+    ck_assert_msg(json_integer_value(json_object_get(sum, "batteryLevel")) == 80, "%s", r.body);
+    ck_assert_str_eq(jstr(sum, "batteryStatus"), "Battery Level Good");
+    ck_assert_msg(!json_object_get(r.json, "statusError"), "%s", r.body);
+    /* the specification's functions: what the meter takes, as code, type and values */
+    json_t *fns = json_object_get(json_object_get(r.json, "specifications"), "functions"), *f, *charge = NULL;
+    size_t i;
+    ck_assert_msg(json_array_size(fns) > 0, "functions from the meter cloud: %s", r.body);
+    json_array_foreach(fns, i, f) {
+        ck_assert_msg(json_object_size(f) == 3 && jstr(f, "code") && jstr(f, "type") && jstr(f, "values"),
+                      "{code, type, values}: %s", r.body);
+        if (!strcmp(jstr(f, "code"), "charge_energy"))
+            charge = f;
+    }
+    ck_assert_msg(charge && !strcmp(jstr(charge, "type"), "Integer") && strstr(jstr(charge, "values"), "\"scale\":2"),
+                  "charge_energy, an Integer of scale 2: %s", r.body);
+    h_free(&r);
+
+    /* low credit, low battery; a meter without a battery shows none */
+    cloud_only("DEVSUM1dev", "meter", 300);
+    cloud_battery("DEVSUM1dev", "10");
+    r = device_read("DEVSUM1");
+    sum = json_object_get(r.json, "summary");
+    ck_assert_msg(jnum(sum, "creditRemaining") == 3.0, "%s", r.body);
+    ck_assert_str_eq(jstr(sum, "creditStatus"), "Credit Level Low");
+    ck_assert_str_eq(jstr(sum, "batteryStatus"), "Battery Level Low");
+    h_free(&r);
+    cloud_battery("DEVSUM1dev", "null");
+    r = device_read("DEVSUM1");
+    sum = json_object_get(r.json, "summary");
+    ck_assert_msg(json_is_null(json_object_get(sum, "batteryLevel")) && json_is_null(json_object_get(sum, "batteryStatus")),
+                  "no battery, no battery figures: %s", r.body);
+    h_free(&r);
+
+    /* the meter cloud down, or not knowing the device: connection_error */
+    tuya_fails_once();
+    r = h_req(h_main.port, "GET", "/devices/DEVSUM1", NULL, NULL, 0, NULL);
+    faults_cleared();
+    expect_error(&r, 502, "connection_error", NULL);
+    r = post_admin("/devices", "{\"id\":\"DEVSUM2\",\"deviceId\":\"DEVSUM2ghost\"}");
+    ck_assert_int_eq(r.status, 201);
+    h_free(&r);
+    r = h_req(h_main.port, "GET", "/devices/DEVSUM2", NULL, NULL, 0, NULL);
+    expect_error(&r, 502, "connection_error", "device not exist");
+    r = h_req(h_main.port, "GET", "/devices/DEVNOSUCH", NULL, NULL, 0, NULL);
+    expect_error(&r, 404, "device_not_found", NULL);
+}
+END_TEST
+
+/* The users of a device carry their id as a string, as the devices face writes it. */
+START_TEST(device_users_ids_are_strings)
+{
+    long long uid = h_user(&h_main, "+254700700709", "en");
+    h_meter(&h_main, "DEVUSR1", "DEVUSR1dev", "Users");
+    char body[64], want[24];
+    snprintf(body, sizeof body, "{\"userId\":\"%lld\"}", uid);
+    struct http_result r = post_admin("/devices/DEVUSR1/assign", body);
+    ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body);
+    h_free(&r);
+    r = h_json_admin(&h_main, "GET", "/devices/DEVUSR1/users", NULL);
+    ck_assert_msg(r.status == 200 && json_array_size(r.json) == 1, "%ld %s", r.status, r.body);
+    snprintf(want, sizeof want, "%lld", uid);
+    json_t *u = json_array_get(r.json, 0);
+    ck_assert_msg(json_is_string(json_object_get(u, "id")) && !strcmp(jstr(u, "id"), want), "id \"%s\": %s", want,
+                  r.body);
+    ck_assert_str_eq(jstr(u, "role"), "USER");
+    h_free(&r);
+}
+END_TEST
+
+/* Energy and money print as the decimals a person would write: a meter
+ * with 5.10 kWh shows 5.1, not 5.0999999999999996. */
+START_TEST(numbers_print_as_decimals)
+{
+    h_meter(&h_main, "DEVNUM1", "DEVNUM1dev", "Decimals");
+    cloud_only("DEVNUM1dev", "meter", 510);
+    struct http_result r = h_req(h_main.port, "GET", "/devices/DEVNUM1/balance", NULL, NULL, 0, NULL);
+    ck_assert_msg(r.status == 200 && strstr(r.body, "\"energyBalance\":5.1,"), "%ld %s", r.status, r.body);
+    h_free(&r);
+    r = post_admin("/devices/DEVNUM1/set-price", "{\"price\":20.1}");
+    ck_assert_msg(r.status == 200 && strstr(r.body, "\"value\":20.1}"), "%ld %s", r.status, r.body);
+    h_free(&r);
+    r = h_req(h_main.port, "GET", "/devices/DEVNUM1", NULL, NULL, 0, NULL);
+    ck_assert_msg(r.status == 200 && strstr(r.body, "\"pricePerKwh\":20.1,") &&
+                      strstr(r.body, "\"creditRemaining\":5.1,"),
+                  "%ld %s", r.status, r.body);
+    h_free(&r);
+    r = post_admin("/devices/DEVNUM1/add-balance", "{\"amount\":12.35}");
+    ck_assert_msg(r.status == 200 && strstr(r.body, "\"value\":12.35}"), "%ld %s", r.status, r.body);
+    h_free(&r);
+}
+END_TEST
+
 START_TEST(usage_counts_purchases)
 {
     const char *phone = "+254700700701";
@@ -292,6 +425,9 @@ START_TEST(usage_counts_purchases)
     ck_assert_msg(jnum(r.json, "totalEnergyPurchased") == 4.0, "%s", r.body);
     ck_assert_msg(jnum(r.json, "monthlyEnergy") == 4.0, "%s", r.body);
     ck_assert_msg(jnum(r.json, "dailyEnergy") == 4.0, "%s", r.body);
+    h_free(&r);
+    r = device_read("DEVUSE1");
+    ck_assert_msg(jnum(json_object_get(r.json, "summary"), "totalEnergyPurchased") == 4.0, "%s", r.body);
     h_free(&r);
     /* the same energy reached the meter */
     for (int i = 0; i < 100 && h_balance("DEVUSE1dev") != 400; i++)
@@ -489,6 +625,9 @@ Suite *suite_devices(void)
     tcase_add_test(t, add_balance_sends_charge_money);
     tcase_add_test(t, add_token_applies_once);
     tcase_add_test(t, balance_reads_the_meter);
+    tcase_add_test(t, numbers_print_as_decimals);
+    tcase_add_test(t, device_read_summary_and_functions);
+    tcase_add_test(t, device_users_ids_are_strings);
     tcase_add_test(t, usage_counts_purchases);
     tcase_add_test(t, set_price_reaches_meter_and_store);
     tcase_add_test(t, set_price_changes_ussd_quote);

@@ -115,7 +115,8 @@ static void *flood_main(void *arg)
 START_TEST(flood_with_slow_providers_keeps_hops_fast)
 {
     const char *extra[] = {"LIPA_RATE_LIMIT=0", "LIPA_PHONE_RATE_LIMIT=0", "LIPA_REST_WAIT_MS=3000",
-                           "LIPA_LANE_THREADS=2", "LIPA_LANE_QUEUE=8", "LIPA_THREADS=2", NULL};
+                           "LIPA_PUSH_WAIT_MS=3000", "LIPA_LANE_THREADS=2", "LIPA_LANE_QUEUE=8", "LIPA_THREADS=2",
+                           NULL};
     struct lipad *saved = own_start(61, "flood", extra);
     const char *phone = "+254711000161";
     long long uid = h_user(&h_main, phone, "en");

@@ -48,6 +48,9 @@ struct http_result h_req(int port, const char *method, const char *path, const c
 /* The same with one more header line ("Name: value"; NULL for none). */
 struct http_result h_req_h(int port, const char *method, const char *path, const char *ctype,
                            const char *body, size_t len, const char *auth, const char *header);
+/* The same, given up after timeout_ms (status 0 then); the others wait 20 s. */
+struct http_result h_req_within(int timeout_ms, int port, const char *method, const char *path, const char *ctype,
+                                const char *body, size_t len, const char *auth, const char *header);
 void h_free(struct http_result *r);
 /* Shorthands on a lipad instance. */
 struct http_result h_json_admin(struct lipad *l, const char *method, const char *path, const char *json);

@@ -947,6 +947,48 @@ START_TEST(rest_payment_with_status)
 }
 END_TEST
 
+/* M-Pesa answers 5xx: a REST purchase is answered at once, queued, not
+ * when its wait for the push runs out (15 s in these tests); the push is
+ * retried in the background and goes through once M-Pesa is back. */
+START_TEST(rest_payment_queued_while_mpesa_fails)
+{
+    const char *phone = "+254711000031";
+    long long uid = caller(phone, "E2E031", "e2edev031", "en");
+    struct http_result r = h_req(h_sandbox_port, "POST", "/sandbox/fail", "application/json",
+                                 "{\"service\":\"daraja\",\"count\":1000,\"status\":503}", 0, NULL);
+    ck_assert_int_eq(r.status, 200);
+    h_free(&r);
+    char body[256];
+    snprintf(body, sizeof body, "{\"amount\":100,\"phoneNumber\":\"0711000031\",\"meterId\":\"E2E031\",\"userId\":%lld}",
+             uid);
+    /* a client that gives up after 5 s */
+    r = h_req_within(5000, h_main.port, "POST", "/mpesa/payment", "application/json", body, 0, ADMIN_KEY, NULL);
+    /* M-Pesa is back: the push has 6 attempts, over 6 s here */
+    struct http_result back = h_req(h_sandbox_port, "POST", "/sandbox/reset", "application/json", "{}", 0, NULL);
+    ck_assert_int_eq(back.status, 200);
+    h_free(&back);
+    ck_assert_msg(r.status == 202, "queued while M-Pesa fails (0: no answer within 5 s): %ld %s", r.status, r.body);
+    ck_assert(json_is_true(json_object_get(r.json, "success")));
+    ck_assert_str_eq(json_string_value(json_object_get(r.json, "message")), "STK push queued");
+    ck_assert(json_is_null(json_object_get(r.json, "checkoutRequestId")));
+    ck_assert(json_is_null(json_object_get(r.json, "merchantRequestId")));
+    long long id = (long long)json_integer_value(json_object_get(r.json, "mpesaTransactionId"));
+    ck_assert_int_gt(id, 0);
+    h_free(&r);
+    /* retried until M-Pesa takes it, paid, credited */
+    json_t *p = h_wait_payment(&h_main, phone, "completed", 30000);
+    ck_assert_msg(p && !strcmp(json_string_value(json_object_get(p, "status")), "completed"), "the push went through");
+    ck_assert_int_eq(json_integer_value(json_object_get(p, "id")), id);
+    json_decref(p);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "grep -q 'mpesa.push_retry payment=%lld ' %s", id, h_main.log);
+    ck_assert_msg(system(cmd) == 0, "payment %lld was retried", id);
+    json_t *sms = h_wait_sms(phone, 1, 10000);
+    ck_assert_int_eq(json_array_size(sms), 1);
+    json_decref(sms);
+}
+END_TEST
+
 /* The admin's Idempotency-Key is bound to the payment it made: the same
  * key with another amount or meter is refused naming the key, and makes
  * no second purchase; a malformed key is refused too. */
@@ -1338,6 +1380,7 @@ Suite *suite_journeys(void)
     tcase_add_test(t, bad_requests_are_named);
     tcase_add_test(t, users_devices_assignments_api);
     tcase_add_test(t, rest_payment_with_status);
+    tcase_add_test(t, rest_payment_queued_while_mpesa_fails);
     tcase_add_test(t, rest_key_bound_to_its_payment);
     tcase_add_test(t, public_reads_hide_personal_data);
     tcase_add_test(t, killed_midway_settles_after_restart);

@@ -419,6 +419,39 @@ START_TEST(pay_mpesa_cancelled)
 }
 END_TEST
 
+/* M-Pesa answers 5xx: the order is answered at once, 202 and pending, not
+ * when its wait for the push runs out (15 s in these tests); the push is
+ * retried and the order completes once M-Pesa is back. */
+START_TEST(pay_mpesa_queued_while_mpesa_fails)
+{
+    struct http_result r = h_req(h_sandbox_port, "POST", "/sandbox/fail", "application/json",
+                                 "{\"service\":\"daraja\",\"count\":1000,\"status\":503}", 0, NULL);
+    ck_assert_int_eq(r.status, 200);
+    h_free(&r);
+    /* a client that gives up after 5 s */
+    r = h_req_within(5000, pay_lipad.port, "POST", "/api/payments/mpesa/initiate", "application/json",
+                     "{\"phoneNumber\":\"254712000908\",\"amount\":50}", 0, NULL, NULL);
+    /* M-Pesa is back: the push has 6 attempts, over 6 s here */
+    struct http_result back = h_req(h_sandbox_port, "POST", "/sandbox/reset", "application/json", "{}", 0, NULL);
+    ck_assert_int_eq(back.status, 200);
+    h_free(&back);
+    ck_assert_msg(r.status == 202, "queued while M-Pesa fails (0: no answer within 5 s): %ld %s", r.status, r.body);
+    ck_assert(json_is_true(json_object_get(r.json, "success")));
+    json_t *d = pay_data(&r);
+    ck_assert_str_eq(pay_str(d, "status"), "pending");
+    ck_assert(json_is_null(json_object_get(d, "checkoutRequestId")));
+    ck_assert_int_eq(pay_int(d, "amount"), 50);
+    char ref[40];
+    str_copy(ref, sizeof ref, pay_str(d, "transactionReference"));
+    ck_assert_msg(pay_ref_shape(ref), "%s", r.body);
+    h_free(&r);
+    d = pay_wait_status(ref, "completed", 30000);
+    ck_assert_msg(!strcmp(pay_str(d, "status"), "completed"), "the push went through: %s", pay_str(d, "status"));
+    ck_assert_msg(pay_str(d, "checkoutRequestId") && *pay_str(d, "checkoutRequestId"), "pushed");
+    json_decref(d);
+}
+END_TEST
+
 /* Daraja's callback at the water face's path: guarded by the secret, applied
  * like /mpesa/callback, once. The sandbox never calls back for an amount
  * ending in 7, so the callback posted here is the only one. */
@@ -460,6 +493,8 @@ START_TEST(pay_mpesa_callback_endpoint)
     d = pay_wait_status(ref, "completed", 5000);
     ck_assert_str_eq(pay_str(d, "status"), "completed");
     ck_assert_str_eq(pay_str(d, "mpesaReceiptNumber"), "WSE2E00904");
+    /* when M-Pesa says it was paid: 12:00 in Nairobi is 09:00 UTC */
+    ck_assert_str_eq(pay_str(d, "transactionDate"), "2024-02-01T09:00:00.000Z");
     char updated[40];
     str_copy(updated, sizeof updated, pay_str(d, "updatedAt"));
     json_decref(d);
@@ -787,6 +822,7 @@ static TCase *tcase_payments(void)
     tcase_add_test(t, pay_mpesa_refuses_bad_input);
     tcase_add_test(t, pay_mpesa_cancelled);
     tcase_add_test(t, pay_mpesa_callback_endpoint);
+    tcase_add_test(t, pay_mpesa_queued_while_mpesa_fails);
     tcase_add_test(t, pay_mpesa_query);
     tcase_add_test(t, pay_status_unknown);
     tcase_add_test(t, pay_paystack_paid_by_webhook);

@@ -374,6 +374,42 @@ START_TEST(parse_control_characters)
 }
 END_TEST
 
+/* ---------- numbers ---------- */
+
+/* What api_json writes for {"x": v}. */
+static char *dumped(json_t *v)
+{
+    struct http_resp resp = {0};
+    buf_init(&resp.body, 4096);
+    api_json(&resp, 200, json_pack("{s:o}", "x", v));
+    char *out = strdup(resp.body.data ? resp.body.data : "");
+    buf_free(&resp.body);
+    return out;
+}
+
+static void prints(double value, int places, const char *want)
+{
+    char *got = dumped(api_decimal(value, places));
+    ck_assert_msg(!strcmp(got, want), "%.17g to %d places: want %s, got %s", value, places, want, got);
+    free(got);
+}
+
+/* Money and energy print as the decimals they are, rounded to their unit. */
+START_TEST(decimals_print_short)
+{
+    prints(510 / 100.0, 2, "{\"x\":5.1}");
+    prints(1234 / 100.0, 2, "{\"x\":12.34}");
+    prints(33 / 10.0, 1, "{\"x\":3.3}");
+    prints(500, 2, "{\"x\":500.0}");
+    prints(12.345678, 2, "{\"x\":12.35}");
+    prints(0.1 + 0.2, 2, "{\"x\":0.3}");
+    prints(-0.001, 2, "{\"x\":0.0}");
+    prints(99999999.99, 2, "{\"x\":99999999.99}");
+    prints(1.0 / 0.0, 2, "{\"x\":null}");
+    prints(17500 / 1000.0, 3, "{\"x\":17.5}");
+}
+END_TEST
+
 /* ---------- envelopes ---------- */
 
 START_TEST(envelope_success_shapes)
@@ -737,6 +773,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, envelope_error_shapes);
     tcase_add_test(tc, error_table);
     tcase_add_test(tc, admin_key_required);
+    tcase_add_test(tc, decimals_print_short);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("router");

@@ -88,6 +88,37 @@ START_TEST(callback_success_sample)
     ck_assert_str_eq(cb.receipt, "NLJ7RT61SV");
     ck_assert_str_eq(cb.phone, "254708374149");
     ck_assert_int_eq(cb.transaction_date, 20191219102115LL);
+    ck_assert_int_eq(cb.transaction_at, 1576740075000LL); /* 2019-12-19T07:21:15Z */
+}
+END_TEST
+
+/* A callback's TransactionDate is Nairobi time (UTC+3): 10:21:15 there is
+ * 07:21:15 UTC. Anything that is not a date and time is no date. */
+START_TEST(transaction_time_nairobi)
+{
+    int64_t ms = 0;
+    ck_assert(daraja_transaction_time(20191219102115LL, &ms));
+    ck_assert_int_eq(ms, 1576740075000LL);
+    ck_assert(daraja_transaction_time(20240201120000LL, &ms));
+    ck_assert_int_eq(ms, 1706778000000LL); /* 2024-02-01T09:00:00Z */
+    ck_assert(daraja_transaction_time(20240229235959LL, &ms));
+    ck_assert_int_eq(ms, 1709240399000LL);
+    ck_assert(daraja_transaction_time(20000101000000LL, &ms));
+    ck_assert_int_eq(ms, 946674000000LL); /* the previous day, 21:00 UTC */
+    const int64_t bad[] = {20230229120000LL, 20240230120000LL, 20241301120000LL, 20240001120000LL,
+                           20240100120000LL, 20240101240000LL, 20240101126000LL, 20240101120060LL,
+                           19991231235959LL, 2024020112000LL, 1, 0};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        ck_assert_msg(!daraja_transaction_time(bad[i], &ms), "%lld is not a date", (long long)bad[i]);
+    /* no time in a callback: kept as sent, and no date */
+    struct pay_callback cb;
+    char err[128];
+    ck_assert(parse("{\"Body\":{\"stkCallback\":{\"CheckoutRequestID\":\"ws_CO_1\",\"ResultCode\":0,"
+                    "\"CallbackMetadata\":{\"Item\":[{\"Name\":\"Amount\",\"Value\":5},"
+                    "{\"Name\":\"TransactionDate\",\"Value\":20241399000000}]}}}}",
+                    &cb, err, sizeof err));
+    ck_assert_int_eq(cb.transaction_date, 20241399000000LL);
+    ck_assert_int_eq(cb.transaction_at, 0);
 }
 END_TEST
 
@@ -685,6 +716,7 @@ Suite *test_suite(void)
     tcase_add_test(pure, timestamp_nairobi);
     tcase_add_test(pure, callback_success_sample);
     tcase_add_test(pure, callback_failure_sample);
+    tcase_add_test(pure, transaction_time_nairobi);
     tcase_add_test(pure, callback_string_result_code);
     tcase_add_test(pure, callback_amount_forms);
     tcase_add_test(pure, callback_items_out_of_order_and_strings);

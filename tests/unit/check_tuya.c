@@ -139,6 +139,17 @@ static void tuya_fake(struct fake *f, const struct fake_req *rq, struct http_res
         http_resp_text(resp, 200, "application/json", buf);
         return;
     }
+    if (strstr(rq->path, "/specification")) {
+        /* version 1.2's shape: values as JSON text, lang_config beside; one
+         * cloud writes values as an object, one entry has no code */
+        http_resp_text(resp, 200, "application/json",
+                       "{\"success\":true,\"t\":1,\"result\":{\"functions\":[{\"code\":\"switch\",\"values\":\"{}\","
+                       "\"lang_config\":{\"false\":\"Off\",\"true\":\"On\"},\"type\":\"Boolean\",\"name\":\"Switch\"},"
+                       "{\"code\":\"charge_energy\",\"values\":{\"min\":0,\"scale\":2},\"type\":\"Integer\"},"
+                       "{\"type\":\"Boolean\",\"values\":\"{}\"}],\"category\":\"zndb\",\"status\":[{\"code\":"
+                       "\"balance_energy\",\"values\":\"{}\",\"type\":\"Integer\"}]}}");
+        return;
+    }
     if (!strcmp(rq->method, "GET"))
         http_resp_text(resp, 200, "application/json",
                        "{\"success\":true,\"t\":1,\"result\":[{\"code\":\"balance_energy\",\"value\":1234},"
@@ -152,6 +163,7 @@ static const struct http_route tuya_routes[] = {
     {"POST", "/v1.0/iot-03/devices/{id}/commands", fake_dispatch, 0, 0},
     {"GET", "/v1.0/iot-03/devices/{id}/status", fake_dispatch, 0, 0},
     {"GET", "/v1.0/devices/{id}/logs", fake_dispatch, 0, 0},
+    {"GET", "/v1.2/iot-03/devices/{id}/specification", fake_dispatch, 0, 0},
     {NULL, NULL, NULL, 0, 0},
 };
 
@@ -271,6 +283,27 @@ START_TEST(status_list)
     ck_assert_str_eq(json_string_value(json_object_get(json_array_get(list, 0), "code")), "balance_energy");
     ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(list, 0), "value")), 1234);
     json_decref(list);
+}
+END_TEST
+
+/* The specification's functions as {code, type, values}, values as text. */
+START_TEST(specification_functions)
+{
+    struct meter_res r;
+    json_t *fns = NULL;
+    meter_tuya.functions(st, DEVICE, &fns, &r);
+    ck_assert_int_eq(r.outcome, METER_OK);
+    ck_assert_uint_eq(json_array_size(fns), 2);
+    char *text = json_dumps(fns, JSON_COMPACT);
+    ck_assert_str_eq(text, "[{\"code\":\"switch\",\"type\":\"Boolean\",\"values\":\"{}\"},"
+                           "{\"code\":\"charge_energy\",\"type\":\"Integer\",\"values\":\"{\\\"min\\\":0,\\\"scale\\\":2}\"}]");
+    free(text);
+    json_decref(fns);
+    ts.status = 503;
+    ts.body = "{}";
+    meter_tuya.functions(st, DEVICE, &fns, &r);
+    ck_assert_int_eq(r.outcome, METER_RETRY);
+    ck_assert_ptr_null(fns);
 }
 END_TEST
 
@@ -688,6 +721,7 @@ Suite *test_suite(void)
     tcase_add_test(net, topup_body);
     tcase_add_test(net, command_arbitrary);
     tcase_add_test(net, status_list);
+    tcase_add_test(net, specification_functions);
     tcase_add_test(net, token_invalid_renewed_and_retried_once);
     tcase_add_test(net, token_always_invalid_one_retry);
     tcase_add_test(net, server_errors_retry);

@@ -13,10 +13,15 @@
  * Devices are registered through the unsigned POST /sandbox/tuya/devices, or,
  * with --tuya-any-device, come into being the first time an id is used.
  * charge_energy (hundredths of a kWh, scale 2) adds to balance_energy;
- * clear_energy zeroes it; the vendor codes of the seed documents
+ * clear_energy zeroes it; the vendor codes the devices face sends
  * (charge_money, goods_price, charge_token, prepayment_switch) are stored and
- * then reported in the status. GET /sandbox/tuya/devices/{id} shows a
- * device's balance and every command it received.
+ * then reported in the status. A device registered with a
+ * battery_percentage (0..100) reports it, in its status and specification;
+ * the others are mains powered. GET /sandbox/tuya/devices/{id} shows a
+ * device's balance and every command it received. The specification
+ * (GET /v1.2/iot-03/devices/{id}/specification) is Tuya's version 1.2:
+ * {category, functions, status}, each data point with code, type, name,
+ * values (JSON text) and lang_config.
  *
  * The device log (GET /v1.0/devices/{id}/logs) answers as Tuya's does:
  * type 5 (commands issued) and 7 (data points reported: the balance after
@@ -66,6 +71,7 @@ struct tuya_token {
 struct device {
     char id[65], name[128], product[128];
     int64_t balance, last_charge, forward_total;
+    int64_t battery;            /* battery_percentage, -1: none (mains powered) */
     bool prepay, sw;
     json_t *vendor;             /* code -> last value, vendor data points */
     json_t *commands;           /* [{code, value, t, seq, balance}], oldest first */
@@ -393,6 +399,7 @@ static struct device *add_device(struct sb_tuya *ty, const char *id, const char 
     str_copy(d->name, sizeof d->name, name);
     str_copy(d->product, sizeof d->product, product);
     d->prepay = d->sw = true;
+    d->battery = -1;
     d->created_s = d->updated_s = now_s();
     ty->dev[ty->n++] = d;
     return d;
@@ -431,6 +438,9 @@ static json_t *device_status(const struct device *d)
                              "code", "forward_energy_total", "value", (json_int_t)d->forward_total,
                              "code", "switch_prepayment", "value", d->prepay,
                              "code", "switch", "value", d->sw);
+    if (d->battery >= 0)
+        json_array_append_new(list, json_pack("{s:s, s:I}", "code", "battery_percentage", "value",
+                                               (json_int_t)d->battery));
     const char *code;
     json_t *v;
     json_object_foreach(d->vendor, code, v)
@@ -806,48 +816,63 @@ static void h_info(void *ctx, struct http_req *req, struct http_resp *resp)
 }
 
 /* The data points of the sandbox's meter product (Tuya zndb): what the
- * specification lists as functions (commands) and as status. */
+ * specification lists as functions (commands) and as status. A device
+ * registered with a battery_percentage reports that too. */
 struct dp {
     const char *code, *type, *values, *name;
-    int dp_id;
     bool function, status;
 };
 
 #define ENERGY_VALUES "{\"unit\":\"kW·h\",\"min\":0,\"max\":99999999,\"scale\":2,\"step\":1}"
 static const struct dp zndb_dps[] = {
-    {"forward_energy_total", "Integer", ENERGY_VALUES, "Total energy", 1, false, true},
-    {"switch_prepayment", "Boolean", "{}", "Prepayment", 11, true, true},
-    {"balance_energy", "Integer", ENERGY_VALUES, "Energy balance", 12, false, true},
-    {"charge_energy", "Integer", ENERGY_VALUES, "Energy top-up", 13, true, true},
-    {"clear_energy", "Boolean", "{}", "Clear balance", 14, true, false},
-    {"switch", "Boolean", "{}", "Switch", 16, true, true},
+    {"forward_energy_total", "Integer", ENERGY_VALUES, "Total energy", false, true},
+    {"switch_prepayment", "Boolean", "{}", "Prepayment", true, true},
+    {"balance_energy", "Integer", ENERGY_VALUES, "Energy balance", false, true},
+    {"charge_energy", "Integer", ENERGY_VALUES, "Energy top-up", true, true},
+    {"clear_energy", "Boolean", "{}", "Clear balance", true, false},
+    {"switch", "Boolean", "{}", "Switch", true, true},
 };
+static const struct dp battery_dp = {
+    "battery_percentage", "Integer", "{\"unit\":\"%\",\"min\":0,\"max\":100,\"scale\":0,\"step\":1}",
+    "Battery level", false, true};
 
-/* GET /v1.2/iot-03/devices/{id}/specification */
+/* One data point as version 1.2 of the specification call lists it:
+ * code, type, name, values (JSON text), lang_config (names of a Boolean's
+ * two values, or an Integer's unit). */
+static json_t *dp_json(const struct dp *p)
+{
+    json_t *lang = !strcmp(p->type, "Boolean") ? json_pack("{s:s, s:s}", "false", "Off", "true", "On")
+                   : !strcmp(p->code, "battery_percentage") ? json_pack("{s:s}", "unit", "%")
+                   : json_pack("{s:s}", "unit", "kW·h");
+    return json_pack("{s:s, s:s, s:s, s:s, s:o}", "code", p->code, "type", p->type, "name", p->name, "values",
+                     p->values, "lang_config", lang);
+}
+
+/* GET /v1.2/iot-03/devices/{id}/specification: {category, functions, status} */
 static void h_spec(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct sandbox *sb = ctx;
     if (fault(sb, resp) || !tuya_auth(sb, req, resp, true))
         return;
     pthread_mutex_lock(&sb->mu);
-    bool known = device_get(sb, req->params[0]) != NULL;
+    struct device *d = device_get(sb, req->params[0]);
+    bool known = d != NULL, battery = d && d->battery >= 0;
     pthread_mutex_unlock(&sb->mu);
     if (!known) {
         tuya_error(req, resp, 2010, "device not exist", "unknown device id");
         return;
     }
     json_t *functions = json_array(), *status = json_array();
-    for (size_t i = 0; functions && status && i < sizeof zndb_dps / sizeof *zndb_dps; i++) {
-        const struct dp *p = &zndb_dps[i];
-        json_t *o = json_pack("{s:s, s:i, s:s, s:s, s:s}", "code", p->code, "dp_id", p->dp_id, "type",
-                              p->type, "values", p->values, "name", p->name);
+    for (size_t i = 0; functions && status && i <= sizeof zndb_dps / sizeof *zndb_dps; i++) {
+        const struct dp *p = i < sizeof zndb_dps / sizeof *zndb_dps ? &zndb_dps[i] : battery ? &battery_dp : NULL;
+        if (!p)
+            break;
         if (p->function)
-            json_array_append(functions, o);
+            json_array_append_new(functions, dp_json(p));
         if (p->status)
-            json_array_append(status, o);
-        json_decref(o);
+            json_array_append_new(status, dp_json(p));
     }
-    tuya_ok(resp, json_pack("{s:s, s:o, s:o}", "category", "zndb", "functions", functions, "status", status));
+    tuya_ok(resp, json_pack("{s:o, s:s, s:o}", "functions", functions, "category", "zndb", "status", status));
 }
 
 /* GET /v1.3/iot-03/devices?page_size=..&last_row_key=.. */
@@ -905,7 +930,7 @@ static json_t *device_control(const struct device *d)
                      "commands", json_deep_copy(d->commands));
 }
 
-/* POST /sandbox/tuya/devices {"id","name","product_name"[,"balance_energy"]} */
+/* POST /sandbox/tuya/devices {"id","name","product_name"[,"balance_energy"][,"battery_percentage"]} */
 static void h_register(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct sandbox *sb = ctx;
@@ -914,13 +939,18 @@ static void h_register(void *ctx, struct http_req *req, struct http_resp *resp)
     const char *id = json_string_value(json_object_get(o, "id"));
     const char *name = json_string_value(json_object_get(o, "name"));
     const char *product = json_string_value(json_object_get(o, "product_name"));
-    json_t *bal = json_object_get(o, "balance_energy");
+    json_t *bal = json_object_get(o, "balance_energy"), *bat = json_object_get(o, "battery_percentage");
     if (!json_is_object(o) || !id || !device_id_ok(id)) {
         sb_control_error(resp, 400, "id: 1..64 letters, digits, _ or -");
         goto out;
     }
     if (bal && (!json_is_integer(bal) || json_integer_value(bal) < 0)) {
         sb_control_error(resp, 400, "balance_energy: an integer >= 0 (hundredths of a kWh)");
+        goto out;
+    }
+    if (bat && !json_is_null(bat) && (!json_is_integer(bat) || json_integer_value(bat) < 0 ||
+                                      json_integer_value(bat) > 100)) {
+        sb_control_error(resp, 400, "battery_percentage: an integer 0..100, or null for none");
         goto out;
     }
     pthread_mutex_lock(&sb->mu);
@@ -937,6 +967,8 @@ static void h_register(void *ctx, struct http_req *req, struct http_resp *resp)
     }
     if (d && bal)
         d->balance = json_integer_value(bal);
+    if (d && bat)
+        d->battery = json_is_null(bat) ? -1 : json_integer_value(bat);
     json_t *out = d ? device_control(d) : NULL;
     pthread_mutex_unlock(&sb->mu);
     if (!d) {
