@@ -101,13 +101,16 @@ bool paystack_reference_ok(const char *ref);
 
 /* ---- M-Pesa charges (POST /charge, GET /charge/:reference) ---- */
 
-/* The provider code Paystack documents for an M-Pesa STK prompt in Kenya
- * (its payment-channel guide: phone "+2547...", provider "mpesa"; the
- * answer, pay_offline "Please complete authorization process on your
- * mobile phone", is what its own samples show for M-Pesa). Its samples also
- * use "mpesa_offline": the paybill variant, where no prompt comes and the
- * answer carries a paybill number (account_number) and account_reference
- * for the customer to pay by hand. Either may be passed. */
+/* The provider for an M-Pesa prompt (STK push) through Paystack in Kenya:
+ * "mpesa", with the phone as "+2547XXXXXXXX", as integrations of Paystack in
+ * Kenya send it, quoting its payment-channel guide (test number
+ * +254710000000); Paystack's own answer sample for M-Pesa is "pay_offline"
+ * with "Please complete authorization process on your mobile phone". Its
+ * code samples also show "mpesa_offline" (phone "254700000000"): the
+ * paybill variant, whose answer carries a paybill number (account_number)
+ * and account_reference for the customer to pay by hand, so no prompt is
+ * sent. lipa wants the prompt, hence "mpesa"; either may be passed. Not yet
+ * tried against a live Paystack account. */
 #define PAYSTACK_MPESA_PROVIDER "mpesa"
 
 /* What a charge, or a check of one, answered. Text fields are "" when the
@@ -179,7 +182,8 @@ struct paystack_recipient_res {
  * bank_code, currency}. name: 1 to 100 characters, no control characters.
  * account_number_phone: any form of a Kenyan mobile number, sent in the
  * local form 07XXXXXXXX (or 01...), as Paystack's mobile-money recipient
- * samples write the number. bank_code from paystack_mobile_money_bank.
+ * sample writes its (Ghanaian) number; whether Paystack also takes 254...
+ * for M-PESA is not confirmed. bank_code from paystack_mobile_money_bank.
  * currency NULL or "" is "KES". Paystack answers the same recipient_code
  * for the same wallet, so creating it again is harmless. */
 void paystack_recipient(struct paystack *ps, const char *name, const char *account_number_phone,
@@ -216,9 +220,10 @@ void paystack_transfer(struct paystack *ps, int64_t amount_subunits, const char 
 void paystack_transfer_verify(struct paystack *ps, const char *reference, struct paystack_transfer_res *res);
 
 /* A transfer reference this client sends: PAYSTACK_TRANSFER_REF_MIN to
- * PAYSTACK_TRANSFER_REF_MAX of lowercase letters, digits, '-' and '_'
- * (Paystack asks for lowercase, '-', '_' and alphanumerics; the length is
- * the safe range of its transfer guide). Pure. */
+ * PAYSTACK_TRANSFER_REF_MAX of lowercase letters, digits, '-' and '_'.
+ * Paystack asks for a unique reference in lowercase of '-', '_' and
+ * alphanumerics (its examples are UUID-based, about 40 characters); the
+ * length bounds are this client's own, kept well inside that. Pure. */
 bool paystack_transfer_reference_ok(const char *ref);
 
 /* ---- webhook events ---- */
