@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . tools/env.sh
 bin/lipa-seed demo
-bin/lipa-sandbox --port "$LIPA_SANDBOX_PORT" --tuya-any-device > var/sandbox.log 2>&1 &
+bin/lipa-sandbox --port "$LIPA_SANDBOX_PORT" --tuya-any-device --paystack-settle-ms 5000 > var/sandbox.log 2>&1 &
 sandbox_pid=$!
 trap 'kill $sandbox_pid 2>/dev/null || true' EXIT
 wait_http "$sandbox/sandbox/health"

@@ -81,30 +81,50 @@ static bool wait_up(int port, const char *path, int ms)
     return false;
 }
 
-void h_sandbox_start(int port, int delay_ms)
+pid_t h_sandbox_spawn(int port, int delay_ms, const char *const *extra_args, const char *log)
 {
     char prog[512], portarg[16], delay[16];
+    char *argv[24];
+    int n = 0;
     snprintf(prog, sizeof prog, "%s/lipa-sandbox", bin_dir());
     snprintf(portarg, sizeof portarg, "%d", port);
     snprintf(delay, sizeof delay, "%d", delay_ms);
-    char *argv[] = {prog, "--port", portarg, "--callback-delay-ms", delay, NULL};
+    argv[n++] = prog, argv[n++] = "--port", argv[n++] = portarg;
+    argv[n++] = "--callback-delay-ms", argv[n++] = delay;
+    for (int i = 0; extra_args && extra_args[i] && n < 23; i++)
+        argv[n++] = (char *)extra_args[i];
+    argv[n] = NULL;
     extern char **environ;
     mkdir("build/e2e", 0755);
-    sandbox_pid = spawn(prog, argv, environ, "build/e2e/sandbox.log");
-    h_sandbox_port = port;
+    pid_t pid = spawn(prog, argv, environ, log);
     if (!wait_up(port, "/sandbox/health", 10000)) {
-        fprintf(stderr, "e2e: sandbox did not start (see build/e2e/sandbox.log)\n");
-        exit(1);
+        fprintf(stderr, "e2e: sandbox did not start (see %s)\n", log);
+        h_sandbox_kill(pid);
+        return 0;
     }
+    return pid;
+}
+
+void h_sandbox_kill(pid_t pid)
+{
+    if (pid > 0) {
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+    }
+}
+
+void h_sandbox_start(int port, int delay_ms)
+{
+    sandbox_pid = h_sandbox_spawn(port, delay_ms, NULL, "build/e2e/sandbox.log");
+    h_sandbox_port = port;
+    if (!sandbox_pid)
+        exit(1);
 }
 
 void h_sandbox_stop(void)
 {
-    if (sandbox_pid > 0) {
-        kill(sandbox_pid, SIGTERM);
-        waitpid(sandbox_pid, NULL, 0);
-        sandbox_pid = 0;
-    }
+    h_sandbox_kill(sandbox_pid);
+    sandbox_pid = 0;
 }
 
 void h_dir_fresh(char *dir, size_t dirsz, const char *name)

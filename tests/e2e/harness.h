@@ -32,6 +32,12 @@ extern struct lipad h_main;
 
 void h_sandbox_start(int port, int callback_delay_ms);
 void h_sandbox_stop(void);
+/* Another sandbox of a test's own on port, with extra options (a
+ * NULL-terminated list, may be NULL), logging to log; waits until it
+ * answers. Its pid, or 0 (said on stderr) when it did not start. */
+pid_t h_sandbox_spawn(int port, int callback_delay_ms, const char *const *extra_args, const char *log);
+/* Stops a sandbox from h_sandbox_spawn and waits for it (0 is fine). */
+void h_sandbox_kill(pid_t pid);
 /* Names dir build/e2e/NAME-PID and makes it an empty directory: a pid
  * comes round again over many runs, and its old database must not. */
 void h_dir_fresh(char *dir, size_t dirsz, const char *name);
@@ -85,5 +91,6 @@ Suite *suite_clients(void); /* tests/e2e/clients.c: integrators, their keys and 
 Suite *suite_sms(void);       /* tests/e2e/sms.c: texting commands, outbox, delivery reports */
 Suite *suite_hardening(void); /* tests/e2e/hardening.c: floods, slow providers, slow clients */
 Suite *suite_topups(void);    /* tests/e2e/topup.c: a meter credited once, whenever lipad dies */
+Suite *suite_paystack(void);  /* tests/e2e/paystack_sandbox.c: the Paystack client against the sandbox */
 
 #endif

@@ -5,6 +5,14 @@
  * or SIGINT.
  *
  *   lipa-sandbox [--port 9090] [--callback-delay-ms 1500] [--tuya-any-device]
+ *                [--paystack-webhook URL] [--paystack-settle-ms N]
+ *
+ * --paystack-webhook (default: the environment's
+ * LIPA_SANDBOX_PAYSTACK_WEBHOOK, else none) is where Paystack events go when
+ * a control request names no webhook_url, loopback only;
+ * --paystack-settle-ms (default 0: never) settles M-Pesa charges and
+ * transfers by themselves that long after they were made (paystack.c says
+ * how), so a charge completes without control calls.
  *
  * When ready it prints "lipa-sandbox listening on http://127.0.0.1:PORT" to
  * stdout (with --port 0 the kernel picks the port and the line tells it). */
@@ -25,10 +33,14 @@
 
 static const char usage[] =
     "usage: lipa-sandbox [--port 9090] [--callback-delay-ms 1500] [--tuya-any-device]\n"
+    "                    [--paystack-webhook URL] [--paystack-settle-ms N]\n"
     "Fakes Daraja STK push, Africa's Talking SMS, the Tuya cloud and Paystack on 127.0.0.1.\n"
     "Credentials (environment, with defaults): LIPA_DARAJA_KEY, LIPA_DARAJA_SECRET,\n"
     "LIPA_DARAJA_SHORTCODE, LIPA_DARAJA_PASSKEY, LIPA_AT_USERNAME, LIPA_AT_APIKEY,\n"
-    "LIPA_TUYA_CLIENT_ID, LIPA_TUYA_SECRET, LIPA_PAYSTACK_SECRET.\n";
+    "LIPA_TUYA_CLIENT_ID, LIPA_TUYA_SECRET, LIPA_PAYSTACK_SECRET.\n"
+    "Paystack events go to --paystack-webhook (default LIPA_SANDBOX_PAYSTACK_WEBHOOK, a\n"
+    "loopback URL) when a control request names none; --paystack-settle-ms N settles\n"
+    "M-Pesa charges and transfers by themselves after N ms (0: never, the default).\n";
 
 /* A number option's value, from "--name=V" or the next argument. */
 static bool opt_num(int argc, char **argv, int *i, const char *name, int64_t min, int64_t max,
@@ -54,11 +66,41 @@ static bool opt_num(int argc, char **argv, int *i, const char *name, int64_t min
     return true;
 }
 
+/* A string option's value, from "--name=V" or the next argument;
+ * NULL when argv[*i] is another option. */
+static const char *opt_str(int argc, char **argv, int *i, const char *name)
+{
+    size_t n = strlen(name);
+    const char *a = argv[*i];
+    if (!strncmp(a, name, n) && a[n] == '=')
+        return a + n + 1;
+    if (!strcmp(a, name))
+        return *i + 1 < argc ? argv[++*i] : "";
+    return NULL;
+}
+
+/* A default webhook URL fit for the Paystack fake (it posts on loopback
+ * only); false with a message otherwise. */
+static bool webhook_ok(struct sandbox *sb, const char *url, const char *from)
+{
+    if (!str_copy(sb->paystack_webhook, sizeof sb->paystack_webhook, url) ||
+        (*url && (strncmp(url, "http://", 7) || !sb_url_is_loopback(url)))) {
+        fprintf(stderr, "lipa-sandbox: %s must be an http URL on a loopback host, under %zu bytes\n", from,
+                sizeof sb->paystack_webhook);
+        return false;
+    }
+    return true;
+}
+
 static bool parse_args(struct sandbox *sb, int argc, char **argv)
 {
-    int64_t port = 9090, delay = 1500;
+    int64_t port = 9090, delay = 1500, settle = 0;
+    const char *env_hook = getenv("LIPA_SANDBOX_PAYSTACK_WEBHOOK");
+    if (env_hook && !webhook_ok(sb, env_hook, "LIPA_SANDBOX_PAYSTACK_WEBHOOK"))
+        return false;
     for (int i = 1; i < argc; i++) {
-        bool m1 = false, m2 = false;
+        bool m1 = false, m2 = false, m3 = false;
+        const char *hook;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(usage, stdout);
             exit(0);
@@ -67,16 +109,23 @@ static bool parse_args(struct sandbox *sb, int argc, char **argv)
             sb->tuya_any_device = true;
             continue;
         }
+        if ((hook = opt_str(argc, argv, &i, "--paystack-webhook"))) {
+            if (!webhook_ok(sb, hook, "--paystack-webhook"))
+                return false;
+            continue;
+        }
         if (!opt_num(argc, argv, &i, "--port", 0, 65535, &port, &m1) ||
-            (!m1 && !opt_num(argc, argv, &i, "--callback-delay-ms", 0, 3600000, &delay, &m2)))
+            (!m1 && !opt_num(argc, argv, &i, "--callback-delay-ms", 0, 3600000, &delay, &m2)) ||
+            (!m1 && !m2 && !opt_num(argc, argv, &i, "--paystack-settle-ms", 0, 3600000, &settle, &m3)))
             return false;
-        if (!m1 && !m2) {
+        if (!m1 && !m2 && !m3) {
             fprintf(stderr, "lipa-sandbox: unknown option %s\n%s", argv[i], usage);
             return false;
         }
     }
     sb->port = (unsigned)port;
     sb->callback_delay_ms = delay;
+    sb->paystack_settle_ms = settle;
     return true;
 }
 
@@ -190,9 +239,12 @@ int main(int argc, char **argv)
     pthread_mutex_lock(&sb.mu); /* with --port 0, the port the kernel picked */
     sb.port = http_server_port(srv);
     pthread_mutex_unlock(&sb.mu);
-    log_info("sandbox.start", "port=%u callback_delay_ms=%lld tuya_any_device=%d shortcode=%s at_username=%s",
+    log_info("sandbox.start",
+             "port=%u callback_delay_ms=%lld tuya_any_device=%d shortcode=%s at_username=%s "
+             "paystack_webhook=%s paystack_settle_ms=%lld",
              http_server_port(srv), (long long)sb.callback_delay_ms, sb.tuya_any_device,
-             sb.cred.daraja_shortcode, sb.cred.at_username);
+             sb.cred.daraja_shortcode, sb.cred.at_username, sb.paystack_webhook[0] ? sb.paystack_webhook : "-",
+             (long long)sb.paystack_settle_ms);
     printf("lipa-sandbox listening on http://127.0.0.1:%u\n", http_server_port(srv));
     fflush(stdout);
 

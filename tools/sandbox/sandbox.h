@@ -38,6 +38,12 @@ struct sandbox {
     unsigned port;           /* the listening port once started (under mu) */
     int64_t callback_delay_ms;
     bool tuya_any_device;
+    /* Paystack: where events go when a control request names no
+     * webhook_url ("" nowhere), and after how long charges and transfers
+     * settle by themselves (0: only through the control endpoints). Set
+     * before the fakes start, read-only after. */
+    char paystack_webhook[512];
+    int64_t paystack_settle_ms;
     struct sb_creds cred;
 
     pthread_mutex_t mu;      /* guards everything below and the fakes' state */
@@ -101,7 +107,8 @@ void sb_tuya_sign(const char *client_id, const char *secret, const char *access_
                   const char *t, const char *nonce, const char *method, const char *body,
                   size_t body_len, const char *sig_headers, const char *url, char out[65]);
 
-/* paystack.c */
+/* paystack.c. With paystack_settle_ms set, sb_paystack_init starts the
+ * thread that settles charges and transfers; sb_paystack_free stops it. */
 bool sb_paystack_init(struct sandbox *sb);
 void sb_paystack_free(struct sandbox *sb);
 
