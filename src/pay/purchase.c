@@ -612,8 +612,9 @@ void purchase_query(struct app *a, struct payment *p, struct pay_query_res *res)
         str_copy(p->status, sizeof p->status, purchase_status_for(res->result_code));
         if (strcmp(p->status, "completed"))
             str_copy(p->last_error, sizeof p->last_error, res->result_desc);
-        log_info("mpesa.settled_by_query", "payment=%lld result=%d asked=rest", (long long)p->id, res->result_code);
-        purchase_finish(a, p); /* false: settled meanwhile; the store has it */
+        if (purchase_finish(a, p)) /* false: settled meanwhile; the store has it */
+            log_info("mpesa.settled_by_query", "payment=%lld result=%d asked=rest", (long long)p->id,
+                     res->result_code);
     }
     store_payment_get(a->store, p->id, p);
 }

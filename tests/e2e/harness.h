@@ -82,5 +82,6 @@ Suite *suite_clients(void); /* tests/e2e/clients.c: integrators, their keys and 
 Suite *suite_sms(void);       /* tests/e2e/sms.c: texting commands, outbox, delivery reports */
 Suite *suite_hardening(void); /* tests/e2e/hardening.c: floods, slow providers, slow clients */
 Suite *suite_topups(void);    /* tests/e2e/topup.c: a meter credited once, whenever lipad dies */
+Suite *suite_integrators(void); /* tests/e2e/integrators.c: the integrators' public payments and notices */
 
 #endif
