@@ -287,8 +287,10 @@ static void quiet(const char *phone)
 static void expect_row(const struct lipad *l, const char *transaction, const char *cond)
 {
     char sql[1200];
-    snprintf(sql, sizeof sql, "SELECT CASE WHEN (SELECT count(*) FROM payments WHERE transaction_id = '%s' AND %s) = 1 "
-                              "THEN 1 ELSE abs(-9223372036854775808) END;", transaction, cond);
+    /* prints nothing when cond holds; an integer overflow (the shell's
+     * failure) when it does not */
+    snprintf(sql, sizeof sql, "SELECT 1 WHERE (CASE WHEN (SELECT count(*) FROM payments WHERE transaction_id = '%s' "
+                              "AND %s) = 1 THEN 0 ELSE abs(-9223372036854775808) END) = 1;", transaction, cond);
     ck_assert_msg(h_sql((struct lipad *)l, sql), "no payment %s with %s", transaction, cond);
 }
 
