@@ -2,6 +2,8 @@
  * see app.h. */
 #include "app/app.h"
 
+#include "client/notice.h"
+#include "http/cors.h"
 #include "meter/meter.h"
 #include "otp/otp.h"
 #include "pay/pay.h"
@@ -138,6 +140,15 @@ bool app_init(struct app *a, char *err, size_t errsz)
         snprintf(err, errsz, "out of memory");
         return false;
     }
+    if (a->cfg.client_rate_limit > 0 &&
+        !(a->client_limit = ratelimit_new(a->cfg.client_rate_limit, a->cfg.client_rate_window, 0))) {
+        snprintf(err, errsz, "out of memory");
+        return false;
+    }
+    if (!cors_setting_ok(a->cfg.cors_origins)) {
+        snprintf(err, errsz, "LIPA_CORS_ORIGINS: \"*\" or origins like https://shop.example, comma-separated");
+        return false;
+    }
     if (!a->pay_st || !a->sms_st || !a->meter_st || !a->paystack || !a->prompts || !a->pushwait) {
         snprintf(err, errsz, "provider clients could not be created");
         return false;
@@ -164,6 +175,7 @@ void app_free(struct app *a)
     prompts_free(a->prompts);
     pushwait_free(a->pushwait);
     ratelimit_free(a->phone_limit);
+    ratelimit_free(a->client_limit);
     ussd_menus_unref(a->menus);
     text_commands_unref(a->text_commands);
     pthread_mutex_destroy(&a->menus_lock);
@@ -239,6 +251,7 @@ static const struct worker workers[] = {
     {"text", text_work, WORK_TEXT},
     {"maintain", maintain_work, 0},
     {"paystack", water_paystack_work, WORK_PAYSTACK},
+    {"notices", client_notice_work, WORK_NOTICES},
 };
 
 void app_wake(struct app *a, unsigned what)

@@ -63,6 +63,9 @@ struct app {
      * an M-Pesa prompt rings someone's phone, so nobody may ring it
      * without end from however many addresses */
     struct ratelimit *phone_limit;
+    /* requests of the integrators' public payments per client id
+     * (LIPA_CLIENT_RATE_LIMIT per LIPA_CLIENT_RATE_WINDOW; NULL: no limit) */
+    struct ratelimit *client_limit;
 
     pthread_mutex_t health_lock;
     struct provider_health health[PROV_COUNT];
@@ -100,11 +103,13 @@ enum app_work {
     WORK_OUTBOX = 1u << 2,     /* SMS to send */
     WORK_TEXT = 1u << 3,        /* inbound SMS to answer */
     WORK_PAYSTACK = 1u << 4,
+    WORK_NOTICES = 1u << 5,    /* notices to integrators' callback URLs */
 };
 void app_wake(struct app *a, unsigned what);
 
 /* Workers: payment (STK push and settling), top-up, outbox, inbound SMS
- * (text/inbound.h), store upkeep, Paystack sweeper. */
+ * (text/inbound.h), store upkeep, Paystack sweeper, integrators' notices
+ * (client/notice.h). */
 bool app_workers_start(struct app *a);
 void app_workers_stop(struct app *a);
 

@@ -5,6 +5,8 @@
 
 #include "app/app.h"
 #include "client/api.h"
+#include "client/api_v1.h"
+#include "http/cors.h"
 #include "http/api.h"
 #include "meter/api.h"
 #include "otp/api.h"
@@ -22,7 +24,7 @@
  * specific paths come before another's patterns that could shadow them */
 static const struct http_route *const tables[] = {
     ussd_routes, ops_routes, user_routes, device_routes, billing_routes, meter_user_routes, mpesa_routes,
-    water_routes, otp_routes, sms_routes, client_routes,
+    water_routes, otp_routes, sms_routes, client_routes, client_v1_routes,
 };
 
 static struct http_route *all_routes;
@@ -67,16 +69,22 @@ static const char *lane_provider(int lane)
 
 void app_on_error(void *ctx, const struct http_req *req, struct http_resp *resp, int status)
 {
-    (void)ctx;
+    struct app *a = ctx;
     struct http_req r = *req;
     struct http_route fake = {NULL, NULL, NULL, ENV_PLAIN, 0};
     if (req->route) /* a lane's 503/504: the route's own envelope */
         fake.envelope = req->route->envelope;
     else if (!strncmp(req->path, "/devices", 8))
         fake.envelope = ENV_DEVICE;
+    else if (!strncmp(req->path, "/api/v1/", 8))
+        fake.envelope = ENV_BARE;
     else if (!strncmp(req->path, "/api/", 5))
         fake.envelope = ENV_DATA;
     r.route = &fake;
+    /* the integrators' face is called from web pages: its errors too must
+     * be readable by the page that asked */
+    if (!strncmp(req->path, "/api/v1/", 8))
+        http_cors(req, resp, a->cfg.cors_origins);
     int lane = req->route ? req->route->lane : 0;
     if (status == 503 && !req->route) /* answered as lipad stops */
         api_error(&r, resp, ERR_UNAVAILABLE, NULL, "The service is restarting; try again shortly");

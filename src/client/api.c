@@ -10,6 +10,7 @@
 #include "client/client.h"
 #include "http/api.h"
 #include "store/clients.h"
+#include "store/notices.h"
 #include "util/crypto.h"
 #include "util/str.h"
 
@@ -17,6 +18,8 @@
 
 /* What M-Pesa takes in one payment. */
 #define PACKAGE_AMOUNT_MAX 250000
+/* Notices shown by one read, the newest. */
+#define NOTICES_SHOWN 100
 
 static json_t *client_json(const struct client *c)
 {
@@ -292,6 +295,63 @@ static void packages_update(void *ctx, struct http_req *req, struct http_resp *r
     json_decref(body);
 }
 
+static void add_attempt(void *arr, const struct client_notice_attempt *at)
+{
+    json_t *j = json_object();
+    json_object_set_new(j, "at", api_time_or_null(at->at));
+    json_object_set_new(j, "httpStatus", at->http_status ? json_integer(at->http_status) : json_null());
+    json_object_set_new(j, "error", api_str_or_null(at->error));
+    json_object_set_new(j, "tookMs", json_integer(at->took_ms));
+    json_array_append_new(arr, j);
+}
+
+struct notices_read {
+    struct app *a;
+    json_t *arr;
+    bool failed;
+};
+
+/* A notice as the admin reads it: what was sent (the body, as JSON), to
+ * whom, and every attempt. */
+static void add_notice(void *arg, const struct client_notice *n)
+{
+    struct notices_read *r = arg;
+    json_t *j = json_object(), *attempts = json_array();
+    json_object_set_new(j, "noticeId", json_integer(n->id));
+    json_object_set_new(j, "paymentId", json_integer(n->payment_id));
+    json_object_set_new(j, "event", json_string(n->event));
+    json_object_set_new(j, "status", json_string(n->status));
+    json_object_set_new(j, "attempts", json_integer(n->attempts));
+    json_object_set_new(j, "nextAt", strcmp(n->status, "queued") ? json_null() : api_time_or_null(n->next_at));
+    json_object_set_new(j, "lastStatus", n->last_status ? json_integer(n->last_status) : json_null());
+    json_object_set_new(j, "lastError", api_str_or_null(n->last_error));
+    json_object_set_new(j, "createdAt", api_time_or_null(n->created_at));
+    json_object_set_new(j, "deliveredAt", api_time_or_null(n->delivered_at));
+    json_t *body = json_loads(n->body, 0, NULL);
+    json_object_set_new(j, "body", body ? body : json_string(n->body));
+    if (store_notice_attempts(r->a->store, n->id, add_attempt, attempts) != ST_OK)
+        r->failed = true;
+    json_object_set_new(j, "attemptLog", attempts);
+    json_array_append_new(r->arr, j);
+}
+
+/* A client's notices to its callback URL, the newest first (at most
+ * NOTICES_SHOWN), with their attempts. */
+static void notices_list(void *ctx, struct http_req *req, struct http_resp *resp)
+{
+    struct app *a = ctx;
+    struct client c;
+    if (!api_require_admin(req, resp, a->cfg.admin_key) || !path_client(a, req, resp, &c))
+        return;
+    struct notices_read r = {.a = a, .arr = json_array()};
+    if (store_notices_list(a->store, c.id, NOTICES_SHOWN, add_notice, &r) != ST_OK || r.failed) {
+        json_decref(r.arr);
+        api_error(req, resp, ERR_INTERNAL, NULL, "could not list the notices");
+        return;
+    }
+    api_ok(req, resp, 200, NULL, r.arr);
+}
+
 const struct http_route client_routes[] = {
     {"POST", "/api/clients", clients_create, ENV_PLAIN, 0},
     {"GET", "/api/clients", clients_list, ENV_PLAIN, 0},
@@ -301,5 +361,6 @@ const struct http_route client_routes[] = {
     {"POST", "/api/clients/{clientId}/packages", packages_create, ENV_PLAIN, 0},
     {"GET", "/api/clients/{clientId}/packages", packages_list, ENV_PLAIN, 0},
     {"PUT", "/api/clients/{clientId}/packages/{packageId}", packages_update, ENV_PLAIN, 0},
+    {"GET", "/api/clients/{clientId}/notices", notices_list, ENV_PLAIN, 0},
     {NULL, NULL, NULL, 0, 0},
 };

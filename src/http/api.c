@@ -68,7 +68,9 @@ void api_ok(struct http_req *req, struct http_resp *resp, int status, const char
         api_json(resp, status, env);
         return;
     }
-    api_json(resp, status, body ? body : json_pack("{s:b}", "success", 1));
+    if (!body)
+        body = envelope_of(req) == ENV_BARE ? json_object() : json_pack("{s:b}", "success", 1);
+    api_json(resp, status, body);
 }
 
 /* Replaces each byte that starts no valid UTF-8 character by '?'. A message
@@ -106,8 +108,10 @@ void api_error(struct http_req *req, struct http_resp *resp, enum err e, const c
             if (*p >= 'A' && *p <= 'Z')
                 *p = (char)(*p + 32);
         j = json_pack("{s:s, s:s}", "error", low, "message", msg);
-    }
-    else {
+    } else if (envelope_of(req) == ENV_BARE) {
+        /* the message alone: integrators read {"error": "..."} and nothing else */
+        j = json_pack("{s:s}", "error", msg);
+    } else {
         j = json_pack("{s:b, s:s, s:s}", "success", 0, "message", msg, "error",
                       code ? code : api_code(e));
     }

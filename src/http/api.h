@@ -1,14 +1,16 @@
 /* http/api: JSON replies for lipa's REST faces. One table maps each error
- * of util/err.h to its HTTP status and code string; the
- * envelope of a reply depends on which face owns the route:
+ * of util/err.h to its HTTP status and code string; the envelope of a
+ * reply depends on which face owns the route, that is on who calls it:
  *
- *   ENV_PLAIN  (the electricity front end's /meter-user and /mpesa; lipa's
- *              own /users): bodies as that face shows them; errors
- *              {success:false, message, error}
- *   ENV_DATA   (the water face, /api/...): {success, message, data}; errors
- *              {success:false, message, error}
+ *   ENV_PLAIN  (electricity front ends: /meter-user, /mpesa; lipa's own
+ *              /users): bodies as shown; errors {success:false, message,
+ *              error}
+ *   ENV_DATA   (water front ends and stations: /api/...): {success,
+ *              message, data}; errors {success:false, message, error}
  *   ENV_DEVICE (the devices face, /devices): bodies as shown; errors
  *              {error, message}
+ *   ENV_BARE   (integrators' public payments, /api/v1/...): bodies as
+ *              shown; errors {error: message}, the message alone
  *
  * Request bodies are checked against a declared field table before a
  * handler acts; a failure names the field. All functions are thread-safe. */
@@ -22,7 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-enum envelope { ENV_PLAIN = 0, ENV_DATA, ENV_DEVICE };
+enum envelope { ENV_PLAIN = 0, ENV_DATA, ENV_DEVICE, ENV_BARE };
 
 
 int api_status(enum err e);

@@ -127,6 +127,20 @@ void ratelimit_take_phone(struct ratelimit *rl, const char *phone, int64_t now, 
     take(rl, key, now, v);
 }
 
+void ratelimit_take_key(struct ratelimit *rl, const char *key, int64_t now, struct ratelimit_verdict *v)
+{
+    uint8_t md[32], k[16];
+    const char *s = key ? key : "";
+    crypto_sha256(s, strlen(s), md);
+    memcpy(k, md, sizeof k);
+    bool zero = true;
+    for (int i = 0; i < 16; i++)
+        zero = zero && !k[i];
+    if (zero) /* an all-zero key marks a free entry */
+        k[15] = 1;
+    take(rl, k, now, v);
+}
+
 static void take(struct ratelimit *rl, const uint8_t key[16], int64_t now, struct ratelimit_verdict *v)
 {
     uint64_t set = set_of(rl, key);

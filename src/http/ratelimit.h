@@ -2,7 +2,8 @@
  * requests in a fixed window of `window_s` seconds that opens with the
  * client's first request (the water face: 100 per 15 minutes per IP by
  * default; LIPA_RATE_LIMIT, LIPA_RATE_WINDOW). IPv6 clients are counted
- * per /64, since one host holds a whole /64.
+ * per /64, since one host holds a whole /64. The same table counts per
+ * payer phone or per any other key (an integrator's client id) instead.
  *
  * Memory is fixed at creation: a table of `slots` clients in 8-way sets.
  * When a set is full of clients whose windows are still open, the one
@@ -44,6 +45,11 @@ void ratelimit_take(struct ratelimit *rl, const char *client, int64_t now_ms, st
 /* The same for a phone number (E.164, "+" and up to 15 digits) instead of
  * an address: a budget per payer, whichever address asks for them. */
 void ratelimit_take_phone(struct ratelimit *rl, const char *phone, int64_t now_ms, struct ratelimit_verdict *v);
+
+/* The same for any other key (a client id): a budget per key, counted
+ * under the first 16 bytes of the key's SHA-256. Give such keys a limiter
+ * of their own: a hash could, however unlikely, meet an address's key. */
+void ratelimit_take_key(struct ratelimit *rl, const char *key, int64_t now_ms, struct ratelimit_verdict *v);
 
 /* For handlers: counts req against the server's limiter (none: true, no
  * headers). Adds X-RateLimit-Limit, -Remaining and -Reset (unix seconds)

@@ -68,6 +68,9 @@ struct upload {
     bool too_big;
     struct http_deferred *def;         /* set by http_defer */
     struct guard_conn *gc;             /* the connection's guard entry */
+    /* the handler's response while its handler runs on the HTTP thread:
+     * the headers it set before parking go out with the parked answer */
+    const struct http_resp *handler_resp;
 };
 
 /* A request run on a lane: a copy that outlives the HTTP thread's call. */
@@ -252,6 +255,9 @@ static struct http_deferred *defer_new(struct http_server *s, struct upload *up,
     d->arg_free = arg_free;
     buf_init(&d->resp.body, 8u << 20);
     d->resp.status = 200;
+    /* before d is on the list, so nobody else writes d->resp yet */
+    for (size_t i = 0; up->handler_resp && i < up->handler_resp->nheaders; i++)
+        http_resp_header(&d->resp, up->handler_resp->hname[i], up->handler_resp->hvalue[i]);
     if (late)
         d->deadline = mono_ms() + (wait_ms > 0 ? wait_ms : 0);
     pthread_mutex_lock(&park_mu);
@@ -390,11 +396,14 @@ static void *timer_main(void *arg)
 
 /* ---- lanes ---- */
 
-/* What a lane's late answer needs: the route (its envelope) and the path. */
+/* What a lane's late answer needs: the route (its envelope), the path,
+ * and the request's Origin (a face that browsers call answers even its
+ * 504 with its cross-origin headers, http/cors.h). */
 struct lane_late {
     struct http_server *s;
     const struct http_route *route;
     char method[8], path[160];
+    char origin[257];          /* "" when none (or too long to be allowed) */
 };
 
 static void lane_late_answer(void *arg, struct http_resp *resp)
@@ -403,7 +412,12 @@ static void lane_late_answer(void *arg, struct http_resp *resp)
     struct http_server *s = ll->s;
     default_error(resp, 504);
     if (s->opts.on_error) {
-        struct http_req r = {.method = ll->method, .path = ll->path, .route = ll->route};
+        /* the job (and its headers) may be gone by now: only the Origin,
+         * copied at submission, is there to read */
+        struct form h = {.n = ll->origin[0] ? 1 : 0};
+        h.name[0] = (char *)"Origin";
+        h.value[0] = ll->origin;
+        struct http_req r = {.method = ll->method, .path = ll->path, .route = ll->route, .headers = &h};
         s->opts.on_error(s->opts.ctx, &r, resp, 504);
     }
 }
@@ -559,6 +573,9 @@ static bool lane_submit(struct http_server *s, struct lane *l, struct MHD_Connec
     ll->route = req->route;
     str_copy(ll->method, sizeof ll->method, req->method);
     str_copy(ll->path, sizeof ll->path, req->path);
+    const char *origin = http_header(req, "Origin");
+    if (origin && strlen(origin) < sizeof ll->origin)
+        str_copy(ll->origin, sizeof ll->origin, origin);
     j->d = defer_new(s, up, c, l->cfg.deadline_ms, lane_late_answer, ll, free);
     if (!j->d) {
         free(ll);
@@ -689,7 +706,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (s->opts.on_error)
             s->opts.on_error(s->opts.ctx, &req, &resp, status);
     } else if (!up->def) {
+        up->handler_resp = &resp;
         hit->fn(s->opts.ctx, &req, &resp);
+        up->handler_resp = NULL;
     }
     form_free(&req.query);
     if (up->def && !status) {

@@ -86,7 +86,8 @@ struct http_server_opts {
     void *ctx;                        /* passed to every handler */
     /* Called for 404/405/413/400-before-routing, 503 (a lane's queue is
      * full) and 504 (a lane's deadline passed; the handler may still run,
-     * and its answer is then dropped); req->route is set for 503/504. May
+     * and its answer is then dropped); req->route is set for 503/504. For
+     * a lane's 504 the request's only header left to read is Origin. May
      * be NULL. */
     void (*on_error)(void *ctx, const struct http_req *req, struct http_resp *resp, int status);
     bool loopback_only;
@@ -126,8 +127,10 @@ const char *http_query(const struct http_req *req, const char *name);
  * owner that calls http_defer_done without claiming leaves the answer to
  * the deadline (or, without one, to a 500). Until answered, the request
  * counts as in flight; http_server_stop answers what is still parked
- * with 503 before it stops. NULL when out of memory, on a lane, or when
- * the request was deferred already. */
+ * with 503 before it stops. Headers the handler set on its own response
+ * before it parked (a rate limit's, a cross-origin one's) go out with the
+ * parked answer, whoever writes it. NULL when out of memory, on a lane, or
+ * when the request was deferred already. */
 struct http_deferred;
 typedef void (*http_late_fn)(void *arg, struct http_resp *resp);
 struct http_deferred *http_defer(struct http_req *req);

@@ -1,6 +1,7 @@
 /* pay/purchase: electricity purchases from start to receipt; see purchase.h. */
 #include "pay/purchase.h"
 
+#include "client/payment.h"
 #include "meter/token.h"
 #include "otp/otp.h"
 #include "pay/pay.h"
@@ -229,6 +230,7 @@ bool purchase_render_token(struct app *a, const struct outbox_msg *m, char *out,
 static const struct purchase_kind kinds[] = {
     {"electricity", electricity_prepare, electricity_finish},
     {"water", otp_water_prepare, otp_water_finish},
+    {"package", client_package_prepare, client_package_finish},
 };
 
 const struct purchase_kind *purchase_kind_of(const char *kind)
@@ -268,8 +270,8 @@ out:
                  p->kind, p->status, (long long)p->result_code, log_phone(p->phone, masked));
     else if (rc == ST_CONFLICT)
         log_info("purchase.duplicate", "payment=%lld", (long long)p->id);
-    if (ok) /* what the outcome queued: a top-up, an SMS */
-        app_wake(a, WORK_TOPUPS | WORK_OUTBOX);
+    if (ok) /* what the outcome queued: a top-up, an SMS, a notice */
+        app_wake(a, WORK_TOPUPS | WORK_OUTBOX | WORK_NOTICES);
     if (ok && p->checkout_request_id[0] && !strcmp(p->provider, "mpesa")) {
         /* its prompt is answered: the next purchase held behind it goes
          * now (skipping any that finished meanwhile) */
@@ -601,6 +603,27 @@ static void settle(struct app *a, struct payment *p)
     int64_t deadline = p->created_at + a->cfg.payment_timeout * 1000;
     p->next_at = now + QUERY_RETRY_MS < deadline ? now + QUERY_RETRY_MS : deadline;
     store_payment_save(a->store, p);
+}
+
+void purchase_query(struct app *a, struct payment *p, struct pay_query_res *res)
+{
+    a->pay->stk_query(a->pay_st, p->checkout_request_id, res);
+    if (res->outcome != PAY_OK) {
+        app_health_set(a, PROV_DARAJA, false, res->error[0] ? res->error : "query failed");
+        return;
+    }
+    app_health_set(a, PROV_DARAJA, true, "stk query answered");
+    if (res->state == PAYQ_FINAL && (!strcmp(p->status, "pending") || !strcmp(p->status, "processing"))) {
+        p->result_code = res->result_code;
+        str_copy(p->result_desc, sizeof p->result_desc, res->result_desc);
+        str_copy(p->status, sizeof p->status, purchase_status_for(res->result_code));
+        if (strcmp(p->status, "completed"))
+            str_copy(p->last_error, sizeof p->last_error, res->result_desc);
+        if (purchase_finish(a, p)) /* false: settled meanwhile; the store has it */
+            log_info("mpesa.settled_by_query", "payment=%lld result=%d asked=rest", (long long)p->id,
+                     res->result_code);
+    }
+    store_payment_get(a->store, p->id, p);
 }
 
 int purchase_work(struct app *a)

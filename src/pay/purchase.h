@@ -102,6 +102,14 @@ const struct purchase_kind *purchase_kind_of(const char *kind);
  * error. Used by the M-Pesa path here and by other payment providers. */
 bool purchase_finish(struct app *a, struct payment *p);
 
+/* Asks M-Pesa about p (an M-Pesa payment with its CheckoutRequestID) now:
+ * an STK query, blocking, for handlers on the payment lane. A final answer
+ * for a p still open finishes it as the payment worker would (the kind's
+ * finish, in the one finishing transaction). res gets the answer; p is
+ * read again afterwards (as stored, whoever settled it). */
+struct pay_query_res;
+void purchase_query(struct app *a, struct payment *p, struct pay_query_res *res);
+
 /* {token} of an SMS body (sms/outbox.h): the 20-digit token of the
  * message's purchase, re-derived with the pepper, grouped by four. */
 bool purchase_render_token(struct app *a, const struct outbox_msg *m, char *out, size_t n);

@@ -19,7 +19,8 @@
                  "COALESCE(paid_amount,-1), attempts, next_at, last_error, topup_status, "              \
                  "topup_attempts, topup_next_at, topup_error, COALESCE(token_minute,-1), version, "     \
                  "created_at, updated_at, provider, COALESCE(reference,''), liters, currency, topup_sent_at, " \
-                 "COALESCE(idem_fp,''), COALESCE(client_id,''), transaction_at"
+                 "COALESCE(idem_fp,''), COALESCE(client_id,''), COALESCE(package_id,''), "        \
+                 "COALESCE(transaction_id,''), note, transaction_at"
 
 
 static const char SQL_CB_APPLIED[] = "UPDATE mpesa_callbacks SET applied = 1 WHERE checkout_request_id = ?";
@@ -29,6 +30,7 @@ static const char SQL_CB_PENDING[] = "SELECT body FROM mpesa_callbacks WHERE che
         "(0,2) ORDER BY id LIMIT 1";
 static const char SQL_CB_WAITING[] = "UPDATE mpesa_callbacks SET applied = 2 WHERE id = ? AND applied = 0";
 static const char SQL_PAY_BY_CHECKOUT[] = "SELECT " PAY_COLS " FROM payments WHERE checkout_request_id = ?";
+static const char SQL_PAY_BY_TRANSACTION[] = "SELECT " PAY_COLS " FROM payments WHERE transaction_id = ?";
 static const char SQL_PAY_BY_IDEM[] = "SELECT " PAY_COLS " FROM payments WHERE idem_key = ?";
 static const char SQL_PAY_DUE[] = "SELECT " PAY_COLS
         " FROM payments WHERE status IN ('pending','processing') AND provider = ?3 AND "
@@ -45,9 +47,9 @@ static const char SQL_PAY_FINISH[] = "UPDATE payments SET status=?, result_code=
 static const char SQL_PAY_GET[] = "SELECT " PAY_COLS " FROM payments WHERE id = ?";
 static const char SQL_PAY_INSERT[] = "INSERT INTO payments (kind, origin, idem_key, user_id, phone, meter_id, "
         "amount, energy, account_reference, description, status, next_at, created_at, "
-        "updated_at, provider, reference, liters, currency, idem_fp, client_id) VALUES "
-        "(?,?,?,?,?,?,?,?,?,?,'pending',?,?,?,?,NULLIF(?,''),?,?,NULLIF(?,''),NULLIF(?,'')) ON "
-        "CONFLICT(idem_key) DO NOTHING";
+        "updated_at, provider, reference, liters, currency, idem_fp, client_id, package_id, transaction_id, "
+        "note) VALUES (?,?,?,?,?,?,?,?,?,?,'pending',?,?,?,?,NULLIF(?,''),?,?,NULLIF(?,''),NULLIF(?,''),"
+        "NULLIF(?,''),NULLIF(?,''),?) ON CONFLICT(idem_key) DO NOTHING";
 static const char SQL_PAY_LIST[] = "SELECT " PAY_COLS " FROM payments WHERE kind = ? ORDER BY id DESC";
 static const char SQL_PAY_SAVE[] = "UPDATE payments SET status=?, result_code=?, result_desc=?, "
         "merchant_request_id=NULLIF(?,''), checkout_request_id=NULLIF(?,''), "
@@ -106,6 +108,9 @@ void st_read_payment(sqlite3_stmt *s, struct payment *p)
     p->topup_sent_at = sqlite3_column_int64(s, i++);
     ST_COPY(s, i++, p->idem_fp);
     ST_COPY(s, i++, p->client_id);
+    ST_COPY(s, i++, p->package_id);
+    ST_COPY(s, i++, p->transaction_id);
+    ST_COPY(s, i++, p->note);
     p->transaction_at = sqlite3_column_int64(s, i++);
 }
 
@@ -155,6 +160,9 @@ enum store_rc store_payment_create(struct store *st, struct payment *p)
     st_bind_text(s, 17, p->currency[0] ? p->currency : "KES");
     st_bind_text(s, 18, p->idem_fp);
     st_bind_text(s, 19, p->client_id);
+    st_bind_text(s, 20, p->package_id);
+    st_bind_text(s, 21, p->transaction_id);
+    st_bind_text(s, 22, p->note);
     enum store_rc rc = st_step_write(st, s, "payment_insert");
     if (rc != ST_OK) /* a constraint here is a foreign key or CHECK, not the idem_key */
         return rc == ST_CONFLICT ? ST_NOT_FOUND : rc;
@@ -184,6 +192,15 @@ enum store_rc store_payment_by_checkout(struct store *st, const char *checkout_i
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, checkout_id);
+    return payment_one(s, p);
+}
+
+enum store_rc store_payment_by_transaction(struct store *st, const char *transaction_id, struct payment *p)
+{
+    sqlite3_stmt *s = st_stmt(st, SQL_PAY_BY_TRANSACTION);
+    if (!s)
+        return ST_ERROR;
+    st_bind_text(s, 1, transaction_id);
     return payment_one(s, p);
 }
 

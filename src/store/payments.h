@@ -52,6 +52,11 @@ struct payment {
     int64_t transaction_at;    /* when M-Pesa says it was paid (its
                                   callback's TransactionDate), ms UTC; 0:
                                   M-Pesa gave none */
+    /* a package bought through the integrators' public payments (kind
+     * "package"); "" for others. Not kept by the intake. */
+    char package_id[37];
+    char transaction_id[37];   /* UUID the integrator knows the payment by */
+    char note[256];            /* the integrator's description, whole */
 };
 /* Inserts p as pending, due now. With an idem_key that exists already,
  * fills p with the existing row and returns ST_CONFLICT (no second row);
@@ -77,6 +82,7 @@ bool store_take_payment(struct store *st, const struct payment *p, store_taken_f
 int store_take_waiting(struct store *st);
 enum store_rc store_payment_get(struct store *st, int64_t id, struct payment *p);
 enum store_rc store_payment_by_checkout(struct store *st, const char *checkout_id, struct payment *p);
+enum store_rc store_payment_by_transaction(struct store *st, const char *transaction_id, struct payment *p);
 enum store_rc store_payments_list(struct store *st, const char *kind,
                                   void (*fn)(void *, const struct payment *), void *ctx);
 /* Due work: a provider's payments pending/processing with next_at <= now. */

@@ -96,6 +96,18 @@ static const struct key keys[] = {
     /* SMS */
     I("LIPA_SMS_RATE", "20", 1, 10000, sms_rate),
     I("LIPA_SMS_MAX_PARTS", "3", 1, 10, sms_max_parts),
+    /* integrators' public payments (client/api_v1.c): requests per client
+     * id per window (0: no limit), the origins browsers may call them from
+     * ("*" or a comma-separated list; its shape is checked at start,
+     * app.c); signed notices to a client's callback URL (client/notice.h):
+     * the first retry's delay (later ones grow from it), how long a notice
+     * is tried at all, and how long one attempt may take */
+    I("LIPA_CLIENT_RATE_LIMIT", "100", 0, 1000000, client_rate_limit),
+    I("LIPA_CLIENT_RATE_WINDOW", "60", 1, 86400, client_rate_window),
+    S("LIPA_CORS_ORIGINS", "*", 1024, cors_origins),
+    I("LIPA_NOTICE_RETRY_MS", "10000", 100, 3600000, notice_retry_ms),
+    I("LIPA_NOTICE_MAX_AGE", "86400", 60, 604800, notice_max_age),
+    I("LIPA_NOTICE_TIMEOUT_MS", "5000", 500, 60000, notice_timeout_ms),
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 

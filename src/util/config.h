@@ -36,6 +36,11 @@ struct config {
     int64_t rate_limit, rate_window;
     /* SMS (issue 4) */
     int64_t sms_rate, sms_max_parts;
+    /* integrators: the public payments' budget per client and the web
+     * pages allowed to call them; notices to their callback URLs */
+    int64_t client_rate_limit, client_rate_window;
+    char *cors_origins;
+    int64_t notice_retry_ms, notice_max_age, notice_timeout_ms;
 };
 
 /* Fills cfg; on error writes "LIPA_X: reason" into err and returns false.

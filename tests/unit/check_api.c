@@ -6,6 +6,7 @@
  * assert what a client sees: status, envelope, which field is named. */
 #include "runner.h"
 #include "http/api.h"
+#include "http/cors.h"
 #include "http/server.h"
 
 #include "user/api.h"
@@ -106,6 +107,9 @@ static const struct http_route routes[] = {
     {"GET", "/data/fail", h_fail, ENV_DATA, 0},
     {"GET", "/dev/fail", h_fail, ENV_DEVICE, 0},
     {"GET", "/dev/conflict", h_conflict, ENV_DEVICE, 0},
+    {"POST", "/bare/parse", h_parse, ENV_BARE, 0},
+    {"GET", "/bare/fail", h_fail, ENV_BARE, 0},
+    {"GET", "/bare/empty", h_empty, ENV_BARE, 0},
     {"GET", "/admin", h_admin, ENV_PLAIN, 0},
     {"GET", "/x/{a}/y/{b}", h_params, ENV_PLAIN, 0},
     {"GET", "/only-get", h_empty, ENV_PLAIN, 0},
@@ -482,6 +486,58 @@ START_TEST(envelope_error_shapes)
     ck_assert_int_eq(post("/dev/parse", "[", &o), 400);
     ck_assert_str_eq(jstr(o, "error"), "invalid_json");
     json_decref(o);
+
+    /* bare (integrators): {"error": message}, nothing else */
+    ck_assert_int_eq(call("GET", "/bare/fail", NULL, NULL, &o), 404);
+    ck_assert_str_eq(jstr(o, "error"), "meter MTR-9: not found");
+    ck_assert_int_eq(json_object_size(o), 1);
+    json_decref(o);
+    ck_assert_int_eq(post("/bare/parse", "{\"name\":7}", &o), 400);
+    ck_assert_ptr_nonnull(strstr(jstr(o, "error"), "name"));
+    ck_assert_int_eq(json_object_size(o), 1);
+    json_decref(o);
+    ck_assert_int_eq(post("/bare/parse", "{\"name\":\"Amina\"}", &o), 200);
+    ck_assert_str_eq(jstr(o, "name"), "Amina");
+    ck_assert_ptr_null(json_object_get(o, "success"));
+    json_decref(o);
+    ck_assert_int_eq(call("GET", "/bare/empty", NULL, NULL, &o), 201);
+    ck_assert(json_is_object(o) && json_object_size(o) == 0);
+    json_decref(o);
+}
+END_TEST
+
+/* ---------- cross-origin answers ---------- */
+
+START_TEST(cors_origins)
+{
+    /* any: "*", with or without an Origin */
+    ck_assert_str_eq(cors_allow_origin("*", "https://shop.example"), "*");
+    ck_assert_str_eq(cors_allow_origin("*", NULL), "*");
+    ck_assert_str_eq(cors_allow_origin(" https://a.example , * ", "https://b.example"), "*");
+    /* a list: the origin itself when listed, in any case, a trailing slash ignored */
+    const char *list = "https://shop.example, http://localhost:3000/,https://pay.example";
+    ck_assert_str_eq(cors_allow_origin(list, "https://shop.example"), "https://shop.example");
+    ck_assert_str_eq(cors_allow_origin(list, "HTTPS://Pay.Example"), "HTTPS://Pay.Example");
+    ck_assert_str_eq(cors_allow_origin(list, "http://localhost:3000"), "http://localhost:3000");
+    /* anything else: no header */
+    ck_assert_ptr_null(cors_allow_origin(list, "https://evil.example"));
+    ck_assert_ptr_null(cors_allow_origin(list, "https://shop.example.evil.example"));
+    ck_assert_ptr_null(cors_allow_origin(list, "https://shop.exampl"));
+    ck_assert_ptr_null(cors_allow_origin(list, "http://shop.example"));
+    ck_assert_ptr_null(cors_allow_origin(list, "null"));
+    ck_assert_ptr_null(cors_allow_origin(list, ""));
+    ck_assert_ptr_null(cors_allow_origin(list, NULL));
+    ck_assert_ptr_null(cors_allow_origin("", "https://shop.example"));
+    /* the setting's shape */
+    ck_assert(cors_setting_ok("*"));
+    ck_assert(cors_setting_ok(list));
+    ck_assert(cors_setting_ok("https://a.example:8443"));
+    ck_assert(!cors_setting_ok(""));
+    ck_assert(!cors_setting_ok("shop.example"));
+    ck_assert(!cors_setting_ok("https://shop.example/path"));
+    ck_assert(!cors_setting_ok("https://a.example,,https://b.example"));
+    ck_assert(!cors_setting_ok("https://user@a.example"));
+    ck_assert(!cors_setting_ok("https://"));
 }
 END_TEST
 
@@ -772,6 +828,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, envelope_success_shapes);
     tcase_add_test(tc, envelope_error_shapes);
     tcase_add_test(tc, error_table);
+    tcase_add_test(tc, cors_origins);
     tcase_add_test(tc, admin_key_required);
     tcase_add_test(tc, decimals_print_short);
     suite_add_tcase(s, tc);

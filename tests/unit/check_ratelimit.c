@@ -76,6 +76,29 @@ START_TEST(ipv6_counts_per_64)
 }
 END_TEST
 
+START_TEST(keys_count_apart)
+{
+    /* an integrator's client id: each has its own budget, whatever the
+     * ids have in common */
+    struct ratelimit *rl = ratelimit_new(2, 60, 0);
+    struct ratelimit_verdict v;
+    const char *a = "550e8400-e29b-41d4-a716-446655440000", *b = "550e8400-e29b-41d4-a716-446655440001";
+    ratelimit_take_key(rl, a, 1000, &v);
+    ratelimit_take_key(rl, a, 1001, &v);
+    ck_assert(v.allowed);
+    ck_assert_int_eq(v.remaining, 0);
+    ratelimit_take_key(rl, a, 1002, &v);
+    ck_assert(!v.allowed);
+    ck_assert_int_eq(v.reset_ms, 61000);
+    ratelimit_take_key(rl, b, 1003, &v);
+    ck_assert(v.allowed);
+    ck_assert_int_eq(v.remaining, 1);
+    ratelimit_take_key(rl, a, 61000, &v); /* the window closed */
+    ck_assert(v.allowed);
+    ratelimit_free(rl);
+}
+END_TEST
+
 START_TEST(bounded_memory_forgets_the_oldest)
 {
     /* 16 slots: 2 sets of 8. 1000 distinct clients fit in no table this
@@ -276,6 +299,7 @@ Suite *test_suite(void)
     TCase *tc = tcase_create("counting");
     tcase_add_test(tc, counts_within_a_window);
     tcase_add_test(tc, ipv6_counts_per_64);
+    tcase_add_test(tc, keys_count_apart);
     tcase_add_test(tc, bounded_memory_forgets_the_oldest);
     tcase_add_test(tc, exact_under_contention);
     suite_add_tcase(s, tc);

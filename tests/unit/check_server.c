@@ -204,6 +204,7 @@ static void h_park(void *ctx, struct http_req *req, struct http_resp *resp)
     (void)ctx;
     struct answerer *w = malloc(sizeof *w);
     w->after_ms = (int)strtol(http_query(req, "after") ? http_query(req, "after") : "0", NULL, 10);
+    http_resp_header(resp, "X-Kept", "set before parking"); /* goes out with the parked answer */
     w->d = http_defer_until(req, 200, late_202, strdup("late"), free);
     if (!w->d) {
         free(w);
@@ -234,8 +235,10 @@ static const struct http_route routes[] = {
 static void on_error(void *ctx, const struct http_req *req, struct http_resp *resp, int status)
 {
     (void)ctx;
-    char t[64];
-    snprintf(t, sizeof t, "error %d %s", status, req->route ? req->route->pattern : "-");
+    char t[160];
+    const char *origin = http_header(req, "Origin");
+    snprintf(t, sizeof t, "error %d %s%s%s", status, req->route ? req->route->pattern : "-", origin ? " from " : "",
+             origin ? origin : "");
     http_resp_text(resp, status, "text/plain", t);
 }
 
@@ -255,6 +258,9 @@ static struct http_server *start(unsigned *port, int64_t deadline_ms)
     return NULL;
 }
 
+/* The whole of the last answer get() read, head and body. */
+static char last_answer[2048];
+
 /* One raw HTTP/1.0 exchange: the body into out, the status returned, the
  * time it took in *ms. */
 static long get(unsigned port, const char *path, const char *extra, char *out, size_t n, int64_t *ms)
@@ -273,6 +279,7 @@ static long get(unsigned port, const char *path, const char *extra, char *out, s
     while (got + 1 < sizeof ans && (k = read(fd, ans + got, sizeof ans - 1 - got)) > 0)
         got += (size_t)k;
     ans[got] = 0;
+    memcpy(last_answer, ans, got + 1);
     close(fd);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (ms)
@@ -296,6 +303,35 @@ static void *get_main(void *arg)
     g->status = get(g->port, g->path, "X-Who: tester\r\n", g->body, sizeof g->body, &g->ms);
     return NULL;
 }
+
+struct getter_from {
+    struct getter g;
+    const char *extra;
+};
+
+static void *get_from_main(void *arg)
+{
+    struct getter_from *f = arg;
+    f->g.status = get(f->g.port, f->g.path, f->extra, f->g.body, sizeof f->g.body, &f->g.ms);
+    return NULL;
+}
+
+START_TEST(lane_late_answer_knows_the_origin)
+{
+    /* a face that browsers call answers its 504 with cross-origin headers
+     * too, so on_error must still see the request's Origin then */
+    unsigned port;
+    struct http_server *s = start(&port, 150);
+    struct getter_from f = {.g = {.port = port, .path = "/slow/o"}, .extra = "Origin: https://shop.example\r\n"};
+    pthread_t t;
+    pthread_create(&t, NULL, get_from_main, &f);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(f.g.status, 504);
+    ck_assert_str_eq(f.g.body, "error 504 /slow/{id} from https://shop.example");
+    usleep(400 * 1000); /* the handler finishes; its answer is dropped */
+    http_server_stop(s, 1000);
+}
+END_TEST
 
 START_TEST(lane_runs_off_the_http_thread)
 {
@@ -359,8 +395,10 @@ START_TEST(parked_answered_by_owner_or_deadline)
     int64_t ms;
     ck_assert_int_eq(get(port, "/park?after=20", NULL, body, sizeof body, &ms), 200);
     ck_assert_str_eq(body, "owner");
+    ck_assert_ptr_nonnull(strstr(last_answer, "X-Kept: set before parking\r\n"));
     ck_assert_int_eq(get(port, "/park?after=500", NULL, body, sizeof body, &ms), 202);
     ck_assert_str_eq(body, "late");
+    ck_assert_ptr_nonnull(strstr(last_answer, "X-Kept: set before parking\r\n"));
     ck_assert_msg(ms >= 180 && ms < 450, "late answer after %lld ms", (long long)ms);
     ck_assert_int_eq(get(port, "/park?after=0", NULL, body, sizeof body, &ms), 200); /* before it parked */
     ck_assert_str_eq(body, "owner");
@@ -404,6 +442,7 @@ Suite *test_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, lane_runs_off_the_http_thread);
     tcase_add_test(tc, lane_full_and_late);
+    tcase_add_test(tc, lane_late_answer_knows_the_origin);
     tcase_add_test(tc, parked_answered_by_owner_or_deadline);
     tcase_add_test(tc, stop_answers_what_is_parked);
     suite_add_tcase(s, tc);

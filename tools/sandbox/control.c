@@ -1,7 +1,7 @@
 /* sandbox/control: the unsigned /sandbox/... endpoints tests drive the fakes
  * with: fault injection (the next N requests to one fake answer an HTTP
- * error, as when the provider is down), health, and the STK inspection and
- * duplicate-callback endpoints. Also the small helpers the fakes share. */
+ * error, as when the provider is down), health, the STK inspection and
+ * duplicate-callback endpoints, and lost callbacks (a quiet subscriber). Also the small helpers the fakes share. */
 #include "sandbox.h"
 
 #include "http/api.h"
@@ -243,6 +243,24 @@ static void h_stk_resend(void *ctx, struct http_req *req, struct http_resp *resp
     api_json(resp, 200, o);
 }
 
+/* POST /sandbox/quiet {"phone":"+2547...","count":N}: the next N pushes to
+ * that phone get no callback (count 0 ends it). */
+static void h_quiet(void *ctx, struct http_req *req, struct http_resp *resp)
+{
+    struct sandbox *sb = ctx;
+    json_t *o = json_loadb(req->body, req->body_len, 0, NULL);
+    const char *phone = json_string_value(json_object_get(o, "phone"));
+    json_t *c = json_object_get(o, "count");
+    int64_t count = c ? (json_is_integer(c) ? json_integer_value(c) : -1) : 1;
+    if (!phone || count < 0 || count > 1000000)
+        sb_control_error(resp, 400, "want {\"phone\": a Kenyan mobile number, \"count\": 0..1000000}");
+    else if (!sb_daraja_quiet(sb, phone, (int)count))
+        sb_control_error(resp, 400, "not a Kenyan mobile number, or too many quiet phones");
+    else
+        api_json(resp, 200, json_pack("{s:b, s:I}", "ok", 1, "count", (json_int_t)count));
+    json_decref(o);
+}
+
 const struct http_route sb_control_routes[] = {
     {"POST", "/sandbox/fail", h_fail, 0, 0},
     {"POST", "/sandbox/reset", h_reset, 0, 0},
@@ -250,6 +268,7 @@ const struct http_route sb_control_routes[] = {
     {"GET", "/sandbox/health", h_health, 0, 0},
     {"GET", "/sandbox/stk", h_stk_list, 0, 0},
     {"POST", "/sandbox/stk/{id}/resend", h_stk_resend, 0, 0},
+    {"POST", "/sandbox/quiet", h_quiet, 0, 0},
     {NULL, NULL, NULL, 0, 0},
 };
 

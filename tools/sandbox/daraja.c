@@ -8,7 +8,10 @@
  * (insufficient balance); last digit 2 -> 1032 (cancelled); last digit 7 ->
  * 1037 (unreachable) with no callback at all, so only a query settles it;
  * anything else -> 0, paid. Callbacks go out once, never retried, and only
- * to loopback hosts (this sandbox never reaches past the machine).
+ * to loopback hosts (this sandbox never reaches past the machine). A
+ * subscriber made quiet (POST /sandbox/quiet, sb_daraja_quiet) gets no
+ * callback for its next pushes whatever the outcome, as when Safaricom's
+ * callback is lost: only a query tells the answer then.
  *
  * Pushes live in one array in creation order. Since every push waits the
  * same delay, due times rise with the index: the records from next_due on
@@ -36,6 +39,7 @@
 #define TIMESTAMP_SLACK_S 600   /* Timestamp must be within 10 min of now */
 #define CALLBACK_TIMEOUT_MS 5000
 #define URL_MAX 512
+#define QUIET_MAX 64            /* subscribers made quiet at a time */
 
 struct stk {
     uint64_t seq;
@@ -66,6 +70,10 @@ struct sb_daraja {
     size_t n, cap;
     size_t next_due;            /* v[next_due..n) are unanswered */
     size_t next_post;           /* v[next_post..next_due) may need a post */
+    struct {
+        char phone[PHONE_MAX];  /* 2547XXXXXXXX */
+        int count;              /* pushes still to answer without a callback */
+    } quiet[QUIET_MAX];
 };
 
 /* ---- small helpers ---- */
@@ -542,6 +550,12 @@ static enum store_res stk_store(struct sandbox *sb, struct stk *s, char cid[48],
             goto out;
         d->v = v, d->cap = cap;
     }
+    for (size_t i = 0; i < QUIET_MAX; i++)
+        if (d->quiet[i].count > 0 && !strcmp(d->quiet[i].phone, s->phone)) {
+            d->quiet[i].count--;
+            s->post = false;
+            break;
+        }
     s->seq = d->next_seq++;
     /* ws_CO_ + DDMMYYYYHHmmss as live ids have it, + our sequence number */
     snprintf(s->checkout_id, sizeof s->checkout_id, "ws_CO_%.2s%.2s%.4s%.6s%04llu", stamp + 6, stamp + 4,
@@ -802,6 +816,32 @@ enum sb_resend sb_daraja_stk_resend(struct sandbox *sb, const char *checkout_id,
     }
     pthread_mutex_unlock(&sb->mu);
     return r;
+}
+
+bool sb_daraja_quiet(struct sandbox *sb, const char *phone, int count)
+{
+    char e164[PHONE_MAX], msisdn[PHONE_MAX];
+    if (!phone_normalize(phone, e164))
+        return false;
+    phone_msisdn(e164, msisdn);
+    bool ok = false;
+    pthread_mutex_lock(&sb->mu);
+    struct sb_daraja *d = sb->daraja;
+    for (size_t i = 0; i < QUIET_MAX && !ok; i++) /* the phone's entry, else a free one */
+        if (!strcmp(d->quiet[i].phone, msisdn)) {
+            d->quiet[i].count = count;
+            ok = true;
+        }
+    for (size_t i = 0; i < QUIET_MAX && !ok; i++)
+        if (d->quiet[i].count <= 0) {
+            str_copy(d->quiet[i].phone, sizeof d->quiet[i].phone, msisdn);
+            d->quiet[i].count = count;
+            ok = true;
+        }
+    pthread_mutex_unlock(&sb->mu);
+    char masked[20];
+    log_info("daraja.quiet", "phone=%s count=%d armed=%s", log_phone(msisdn, masked), count, ok ? "yes" : "no");
+    return ok;
 }
 
 /* ---- life cycle ---- */

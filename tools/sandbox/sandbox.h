@@ -87,6 +87,11 @@ enum sb_resend { SB_RESEND_OK, SB_RESEND_UNKNOWN, SB_RESEND_WAITING };
 enum sb_resend sb_daraja_stk_resend(struct sandbox *sb, const char *checkout_id, int *status,
                                     char *err, size_t errsz);
 
+/* The next count pushes to phone (any form) are answered without a
+ * callback (the query still tells the outcome); 0 ends it. False for a
+ * phone that is not one, or when QUIET_MAX phones are quiet already. */
+bool sb_daraja_quiet(struct sandbox *sb, const char *phone, int count);
+
 /* at.c */
 bool sb_at_init(struct sandbox *sb);
 void sb_at_free(struct sandbox *sb);
