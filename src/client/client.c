@@ -120,3 +120,10 @@ enum store_rc client_package_create(struct app *a, struct package *pk)
                  (long long)pk->amount);
     return rc;
 }
+
+bool client_payment_finished(struct app *a, struct payment *p)
+{
+    (void)a;
+    (void)p;
+    return true; /* TEMPORARY: the notice queue (client/notice.c) lands with the public payments face */
+}

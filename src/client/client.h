@@ -12,6 +12,7 @@
 
 #include "app/app.h"
 #include "store/clients.h"
+#include "store/payments.h"
 #include "store/store.h"
 
 #include <stdbool.h>
@@ -49,6 +50,10 @@ const char *client_bearer(const char *value);
 bool client_secret(const struct app *a, const struct client *c, char out[CLIENT_SECRET_LEN + 1]);
 /* The signature of body under secret: lower-case hex HMAC-SHA256. Pure. */
 void client_sign(const char *secret, const char *body, size_t len, char hex[65]);
+
+/* The finish of a client's payment (pay/purchase.h's kinds): runs inside
+ * the finishing transaction. */
+bool client_payment_finished(struct app *a, struct payment *p);
 
 /* A new package of pk->client_id (id and times filled; active).
  * ST_NOT_FOUND when the client does not exist. */

@@ -1,6 +1,7 @@
 /* pay/purchase: electricity purchases from start to receipt; see purchase.h. */
 #include "pay/purchase.h"
 
+#include "client/client.h"
 #include "meter/token.h"
 #include "otp/otp.h"
 #include "pay/pay.h"
@@ -229,6 +230,7 @@ bool purchase_render_token(struct app *a, const struct outbox_msg *m, char *out,
 static const struct purchase_kind kinds[] = {
     {"electricity", electricity_prepare, electricity_finish},
     {"water", otp_water_prepare, otp_water_finish},
+    {"charge", NULL, client_payment_finished},
 };
 
 const struct purchase_kind *purchase_kind_of(const char *kind)

@@ -1375,6 +1375,7 @@ int main(void)
     SRunner *sr = srunner_create(suite_journeys());
     srunner_add_suite(sr, suite_water());
     srunner_add_suite(sr, suite_clients());
+    srunner_add_suite(sr, suite_charges());
     srunner_add_suite(sr, suite_sms());
     srunner_add_suite(sr, suite_hardening());
     srunner_add_suite(sr, suite_topups());
