@@ -16,9 +16,10 @@ LIPA_DARAJA_URL=$sandbox LIPA_AT_URL=$sandbox LIPA_TUYA_URL=$sandbox
 LIPA_DARAJA_KEY=sandbox-key LIPA_DARAJA_SECRET=sandbox-secret
 LIPA_AT_USERNAME=sandbox LIPA_AT_APIKEY=sandbox-at-key LIPA_AT_SENDER=LIPA
 LIPA_TUYA_CLIENT_ID=sandbox-tuya-id LIPA_TUYA_SECRET=sandbox-tuya-secret
+# a Paystack test key: the sandbox's Paystack, under test mode's rules
 LIPA_PAYSTACK_URL=$sandbox LIPA_PAYSTACK_SECRET=sk_test_sandbox
 # the sandbox posts its Paystack events to lipad's webhook by itself
-LIPA_SANDBOX_PAYSTACK_WEBHOOK=http://127.0.0.1:$LIPA_PORT/api/payments/paystack/webhook
+LIPA_SANDBOX_PAYSTACK_WEBHOOK=http://127.0.0.1:$LIPA_PORT/api/payments/webhook
 set +a
 
 wait_http() { # URL [tries]

@@ -1,6 +1,7 @@
 /* app: building the context, menu swaps, provider health, the workers;
  * see app.h. */
 #include "app/app.h"
+#include "charge/charge.h"
 
 #include "client/notice.h"
 #include "http/cors.h"
@@ -244,13 +245,17 @@ static int maintain_work(struct app *a)
     return 0;
 }
 
+/* Paystack's sweeper: water orders, then integrators' charges and their
+ * escrow releases. */
+static int paystack_work(struct app *a) { return water_paystack_work(a) + charge_work(a); }
+
 static const struct worker workers[] = {
     {"payments", purchase_work, WORK_PAYMENTS},
     {"topups", topup_work, WORK_TOPUPS},
     {"outbox", outbox_work, WORK_OUTBOX},
     {"text", text_work, WORK_TEXT},
     {"maintain", maintain_work, 0},
-    {"paystack", water_paystack_work, WORK_PAYSTACK},
+    {"paystack", paystack_work, WORK_PAYSTACK},
     {"notices", client_notice_work, WORK_NOTICES},
 };
 

@@ -4,6 +4,8 @@
 #include "client/payment.h"
 
 #include "client/notice.h"
+#include "store/charges.h"
+#include "util/phone.h"
 #include "util/crypto.h"
 #include "util/log.h"
 #include "util/str.h"
@@ -25,9 +27,10 @@ bool client_reference(int64_t ms, char out[CLIENT_REF_MAX])
     time_t t = (time_t)(ms / 1000 + NAIROBI_OFFSET_S);
     struct tm tm;
     gmtime_r(&t, &tm);
-    snprintf(out, CLIENT_REF_MAX, "PKG-%04d%02d%02d%02d%02d%02d-%s", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+    char ref[64]; /* room for any int the compiler can imagine; a real one fits CLIENT_REF_MAX */
+    snprintf(ref, sizeof ref, "PKG-%04d%02d%02d%02d%02d%02d-%s", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
              tm.tm_hour, tm.tm_min, tm.tm_sec, rnd);
-    return true;
+    return str_copy(out, CLIENT_REF_MAX, ref);
 }
 
 bool client_reference_ok(const char *ref)
@@ -168,6 +171,52 @@ void client_package_prepare(struct app *a, struct payment *p)
 bool client_package_finish(struct app *a, struct payment *p)
 {
     json_t *body = client_payment_notice(p, now_ms());
+    bool ok = body && client_notice_queue(a, p, body);
+    json_decref(body);
+    return ok;
+}
+
+/* ---- Paystack charges ---- */
+
+const char *client_charge_status(const struct payment *p)
+{
+    if (!strcmp(p->status, "completed"))
+        return "success";
+    if (!strcmp(p->status, "pending") || !strcmp(p->status, "processing"))
+        return "pending";
+    if (!strcmp(p->status, "timeout"))
+        return "abandoned";
+    return p->status; /* failed, cancelled */
+}
+
+json_t *client_charge_notice(struct app *a, const struct payment *p, int64_t now)
+{
+    char event[40], at[32], msisdn[PHONE_MAX] = "";
+    struct charge_extra x;
+    const char *status = client_charge_status(p);
+    snprintf(event, sizeof event, "payment.%s", status);
+    str_iso_time(now, at);
+    if (p->phone[0])
+        phone_msisdn(p->phone, msisdn);
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s}", "event", event, "timestamp", at,
+                          "client_id", p->client_id, "reference", p->reference, "amount", (json_int_t)p->amount,
+                          "currency", p->currency, "status", status, "phone", msisdn, "result_desc",
+                          p->result_desc[0] ? p->result_desc : p->last_error);
+    if (j && store_charge_get(a->store, p->id, &x) == ST_OK && x.booking_id[0])
+        json_object_set_new(j, "bookingId", json_string(x.booking_id));
+    return j;
+}
+
+void client_charge_prepare(struct app *a, struct payment *p)
+{
+    (void)a;
+    str_copy(p->topup_status, sizeof p->topup_status, "none");
+    p->token_minute = -1;
+}
+
+bool client_charge_finish(struct app *a, struct payment *p)
+{
+    json_t *body = client_charge_notice(a, p, now_ms());
     bool ok = body && client_notice_queue(a, p, body);
     json_decref(body);
     return ok;

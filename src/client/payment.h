@@ -73,4 +73,18 @@ enum store_rc client_payment_start(struct app *a, const struct client *c, const 
 void client_package_prepare(struct app *a, struct payment *p);
 bool client_package_finish(struct app *a, struct payment *p);
 
+/* ---- Paystack charges (the integrators' Bearer-key face, src/charge) ---- */
+/* A charge's status as that face names it, Paystack's words: pending,
+ * success, failed, cancelled, abandoned. Pure. */
+const char *client_charge_status(const struct payment *p);
+/* The notice of a charge's outcome: event "payment.<status>", timestamp
+ * (ISO 8601 UTC), client_id, reference, amount (KES), currency, status,
+ * phone (2547...), result_desc; bookingId when the charge has one (read
+ * from the store). New reference. */
+json_t *client_charge_notice(struct app *a, const struct payment *p, int64_t now_ms);
+/* The kind "charge" (pay/purchase.h's table): nothing to top up; the
+ * finish queues the notice. */
+void client_charge_prepare(struct app *a, struct payment *p);
+bool client_charge_finish(struct app *a, struct payment *p);
+
 #endif

@@ -231,6 +231,7 @@ static const struct purchase_kind kinds[] = {
     {"electricity", electricity_prepare, electricity_finish},
     {"water", otp_water_prepare, otp_water_finish},
     {"package", client_package_prepare, client_package_finish},
+    {"charge", client_charge_prepare, client_charge_finish},
 };
 
 const struct purchase_kind *purchase_kind_of(const char *kind)

@@ -35,6 +35,9 @@ static const char SQL_PAY_BY_IDEM[] = "SELECT " PAY_COLS " FROM payments WHERE i
 static const char SQL_PAY_DUE[] = "SELECT " PAY_COLS
         " FROM payments WHERE status IN ('pending','processing') AND provider = ?3 AND "
         "next_at <= ?1 ORDER BY next_at LIMIT ?2";
+static const char SQL_PAY_DUE_KIND[] = "SELECT " PAY_COLS
+        " FROM payments WHERE status IN ('pending','processing') AND provider = ?3 AND kind = ?4 AND "
+        "next_at <= ?1 ORDER BY next_at LIMIT ?2";
 static const char SQL_TOPUP_DUE[] = "SELECT " PAY_COLS
         " FROM payments WHERE topup_status IN ('queued','sending','checking') AND "
         "topup_next_at <= ? ORDER BY topup_next_at LIMIT ?";
@@ -222,9 +225,9 @@ enum store_rc store_payments_list(struct store *st, const char *kind,
     return rc == SQLITE_DONE ? ST_OK : ST_ERROR;
 }
 
-/* Rows of a due-work query: ?1 now, ?2 the limit, ?3 the provider (when
- * the query has one). */
-static int payments_due(struct store *st, const char *sql, const char *provider, int64_t now,
+/* Rows of a due-work query: ?1 now, ?2 the limit, ?3 the provider and ?4
+ * the kind (when the query has them). */
+static int payments_due(struct store *st, const char *sql, const char *provider, const char *kind, int64_t now,
                         struct payment *out, int max)
 {
     sqlite3_stmt *s = st_stmt(st, sql);
@@ -234,6 +237,8 @@ static int payments_due(struct store *st, const char *sql, const char *provider,
     sqlite3_bind_int64(s, 2, max);
     if (provider)
         st_bind_text(s, 3, provider);
+    if (kind)
+        st_bind_text(s, 4, kind);
     int n = 0;
     while (n < max && sqlite3_step(s) == SQLITE_ROW)
         st_read_payment(s, &out[n++]);
@@ -243,12 +248,18 @@ static int payments_due(struct store *st, const char *sql, const char *provider,
 
 int store_payments_due(struct store *st, const char *provider, int64_t now, struct payment *out, int max)
 {
-    return payments_due(st, SQL_PAY_DUE, provider, now, out, max);
+    return payments_due(st, SQL_PAY_DUE, provider, NULL, now, out, max);
+}
+
+int store_payments_due_kind(struct store *st, const char *provider, const char *kind, int64_t now,
+                            struct payment *out, int max)
+{
+    return payments_due(st, SQL_PAY_DUE_KIND, provider, kind, now, out, max);
 }
 
 int store_topups_due(struct store *st, int64_t now, struct payment *out, int max)
 {
-    return payments_due(st, SQL_TOPUP_DUE, NULL, now, out, max);
+    return payments_due(st, SQL_TOPUP_DUE, NULL, NULL, now, out, max);
 }
 
 enum store_rc store_topups_recover(struct store *st, const char *why)

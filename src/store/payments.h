@@ -87,6 +87,9 @@ enum store_rc store_payments_list(struct store *st, const char *kind,
                                   void (*fn)(void *, const struct payment *), void *ctx);
 /* Due work: a provider's payments pending/processing with next_at <= now. */
 int store_payments_due(struct store *st, const char *provider, int64_t now, struct payment *out, int max);
+/* The same for one kind of payment (each Paystack kind has its own sweeper). */
+int store_payments_due_kind(struct store *st, const char *provider, const char *kind, int64_t now,
+                            struct payment *out, int max);
 /* Top-ups to send (queued) or to check with the meter cloud (sending,
  * checking) whose topup_next_at has come. */
 int store_topups_due(struct store *st, int64_t now, struct payment *out, int max);

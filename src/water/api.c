@@ -15,6 +15,7 @@
 
 #include "app/app.h"
 #include "app/routes.h"
+#include "charge/api.h"
 #include "http/api.h"
 #include "http/ratelimit.h"
 #include "pay/api.h"
@@ -348,7 +349,7 @@ static void mpesa_query(void *ctx, struct http_req *req, struct http_resp *resp)
 
 /* ---- status ---- */
 
-static void status(void *ctx, struct http_req *req, struct http_resp *resp)
+void water_status(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     struct payment p;
@@ -483,86 +484,14 @@ static void paystack_callback(void *ctx, struct http_req *req, struct http_resp 
            json_pack("{s:s, s:s}", "reference", ref, "verifyUrl", url));
 }
 
-/* A string or number field of a webhook's data as text. */
-static void field_text(json_t *d, const char *name, char *out, size_t n)
-{
-    json_t *v = json_object_get(d, name);
-    out[0] = 0;
-    if (json_is_string(v))
-        str_copy(out, n, json_string_value(v));
-    else if (json_is_integer(v))
-        snprintf(out, n, "%lld", (long long)json_integer_value(v));
-}
-
-static void paystack_webhook(void *ctx, struct http_req *req, struct http_resp *resp)
-{
-    struct app *a = ctx;
-    const char *sig = http_header(req, "x-paystack-signature");
-    if (!sig || !paystack_signature_ok(a->cfg.paystack_secret, req->body, req->body_len, sig)) {
-        log_warn("paystack.webhook_refused", "ip=%s reason=%s", req->client_ip, sig ? "signature" : "no_signature");
-        api_error(req, resp, ERR_UNAUTHORIZED, "INVALID_SIGNATURE", "x-paystack-signature: missing or wrong");
-        return;
-    }
-    json_t *ev = json_loadb(req->body, req->body_len, 0, NULL);
-    json_t *d = json_object_get(ev, "data");
-    const char *event = json_string_value(json_object_get(ev, "event"));
-    char ref[64], receipt[64], paid_at[40], amount_text[24];
-    struct payment p;
-    if (!json_is_object(ev) || !event || !json_is_object(d)) {
-        api_error(req, resp, ERR_BAD_JSON, NULL, "body: not a Paystack event");
-        goto out;
-    }
-    if (strcmp(event, "charge.success")) {
-        log_info("paystack.webhook_ignored", "event=%.40s", event);
-        api_json(resp, 200, json_pack("{s:b, s:s}", "success", 1, "message", "Event ignored"));
-        goto out;
-    }
-    field_text(d, "reference", ref, sizeof ref);
-    enum store_rc rc = water_reference_ok(ref) ? store_water_by_reference(a->store, ref, &p) : ST_NOT_FOUND;
-    if (rc == ST_NOT_FOUND || (rc == ST_OK && strcmp(p.provider, "paystack"))) {
-        /* not ours: answered 200 so Paystack stops sending it */
-        log_warn("paystack.webhook_unknown", "reference=%s", paystack_reference_ok(ref) ? ref : "-");
-        api_json(resp, 200, json_pack("{s:b, s:s}", "success", 1, "message", "Unknown reference; ignored"));
-        goto out;
-    }
-    if (rc != ST_OK) {
-        api_error(req, resp, ERR_INTERNAL, NULL, "could not read the transaction");
-        goto out;
-    }
-    field_text(d, "id", receipt, sizeof receipt);
-    field_text(d, "paid_at", paid_at, sizeof paid_at);
-    if (!paid_at[0])
-        field_text(d, "paidAt", paid_at, sizeof paid_at);
-    field_text(d, "amount", amount_text, sizeof amount_text);
-    int64_t amount = -1;
-    if (!str_to_i64(amount_text, 0, INT64_MAX / 2, &amount))
-        amount = -1;
-    struct water_paystack_news n = {
-        .status = json_string_value(json_object_get(d, "status")), .amount = amount,
-        .currency = json_string_value(json_object_get(d, "currency")),
-        .channel = json_string_value(json_object_get(d, "channel")), .receipt = receipt, .paid_at = paid_at,
-        .gateway_response = json_string_value(json_object_get(d, "gateway_response")),
-    };
-    if (!n.status)
-        n.status = "success"; /* the event says so */
-    if (!water_paystack_apply(a, &p, &n)) {
-        api_error(req, resp, ERR_INTERNAL, NULL, "could not record the event; send it again");
-        goto out;
-    }
-    api_json(resp, 200, json_pack("{s:b, s:s}", "success", 1, "message", "Webhook processed"));
-out:
-    json_decref(ev);
-}
-
 const struct http_route water_routes[] = {
     {"POST", "/api/payments/preview", preview, ENV_DATA, 0},
     {"POST", "/api/payments/mpesa/initiate", mpesa_initiate, ENV_DATA, 0},
     {"POST", "/api/payments/mpesa/callback", mpesa_callback, ENV_DATA, 0},
     {"GET", "/api/payments/mpesa/query/{reference}", mpesa_query, ENV_DATA, LANE_PAYMENT},
-    {"GET", "/api/payments/status/{reference}", status, ENV_DATA, 0},
     {"POST", "/api/payments/paystack/initialize", paystack_initialize_h, ENV_DATA, LANE_PAYMENT},
     {"GET", "/api/payments/paystack/verify/{reference}", paystack_verify_h, ENV_DATA, LANE_PAYMENT},
     {"GET", "/api/payments/paystack/callback", paystack_callback, ENV_DATA, 0},
-    {"POST", "/api/payments/paystack/webhook", paystack_webhook, ENV_DATA, 0},
+    {"POST", "/api/payments/paystack/webhook", charge_webhook, ENV_DATA, 0},
     {NULL, NULL, NULL, 0, 0},
 };

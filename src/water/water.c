@@ -332,7 +332,7 @@ bool water_paystack_apply(struct app *a, struct payment *p, const struct water_p
 int water_paystack_work(struct app *a)
 {
     struct payment due[8];
-    int n = store_payments_due(a->store, "paystack", now_ms(), due, 8);
+    int n = store_payments_due_kind(a->store, "paystack", "water", now_ms(), due, 8);
     for (int i = 0; i < n && !atomic_load(&a->stopping); i++) {
         struct payment *p = &due[i];
         struct paystack_verify_res res;

@@ -87,6 +87,7 @@ bool h_sql(struct lipad *l, const char *sql);
 Suite *suite_journeys(void);
 Suite *suite_devices(void);   /* runs last: its refresh test renames devices */
 Suite *suite_water(void);
+Suite *suite_charges(void); /* tests/e2e/charges.c: the integrators' Paystack face */
 Suite *suite_clients(void); /* tests/e2e/clients.c: integrators, their keys and packages */     /* tests/e2e/water.c: water payments, codes, stations, USSD water */
 Suite *suite_sms(void);       /* tests/e2e/sms.c: texting commands, outbox, delivery reports */
 Suite *suite_hardening(void); /* tests/e2e/hardening.c: floods, slow providers, slow clients */

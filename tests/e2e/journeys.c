@@ -1419,6 +1419,7 @@ int main(void)
     srunner_add_suite(sr, suite_water());
     srunner_add_suite(sr, suite_clients());
     srunner_add_suite(sr, suite_integrators());
+    srunner_add_suite(sr, suite_charges());
     srunner_add_suite(sr, suite_sms());
     srunner_add_suite(sr, suite_hardening());
     srunner_add_suite(sr, suite_topups());
