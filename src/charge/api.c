@@ -8,6 +8,10 @@
  * - A payment of another client is answered 404, as one that does not
  *   exist: a key never learns of another client's payments.
  * - A charge in the wrong state for cancel or retry is 400 with the state.
+ * - Every request of a known, active client counts against its budget
+ *   (LIPA_CLIENT_RATE_LIMIT, shared with the public payments); M-Pesa
+ *   charges against the payer's phone too (LIPA_PHONE_RATE_LIMIT), except
+ *   with test keys, when no phone rings.
  * - GET /status/:reference answers water orders as the water face does
  *   (no key), and this face's payments in this face's shape, with the key
  *   of the client that made them. */
@@ -16,6 +20,7 @@
 #include "app/app.h"
 #include "app/routes.h"
 #include "charge/charge.h"
+#include "client/api_v1.h"
 #include "client/client.h"
 #include "client/payment.h"
 #include "http/api.h"
@@ -47,7 +52,7 @@ static bool caller(struct app *a, struct http_req *req, struct http_resp *resp, 
         api_error(req, resp, ERR_FORBIDDEN, "CLIENT_INACTIVE", "This client is inactive");
         return false;
     }
-    return true;
+    return client_within_budget(a, req, resp, c);
 }
 
 /* The client's payment of this face named by the path's reference; 404
@@ -168,6 +173,10 @@ static void start(struct app *a, struct http_req *req, struct http_resp *resp, e
     str_copy(r.booking_id, sizeof r.booking_id, booking ? booking : "");
     r.amount = api_int(body, "amount", 0);
     r.metadata = json_is_object(meta) ? meta : NULL;
+    /* the payer's budget is for a phone that would ring: with test keys
+     * none does (every charge goes to Paystack's test phone) */
+    if (method != CHARGE_CARD && !charge_test_mode(&a->cfg) && !client_payer_within_budget(a, req, resp, r.phone))
+        goto done;
     if (!charge_test_rules(&a->cfg, &r, why, sizeof why)) {
         api_error(req, resp, ERR_VALIDATION, "INVALID_AMOUNT", "%s", why);
         goto done;

@@ -449,7 +449,7 @@ int charge_work(struct app *a)
 
 static enum charge_event_rc charge_event_apply(struct app *a, const struct paystack_event *ev, const char **what)
 {
-    if (!strncmp(ev->event, "charge.", 7)) {
+    if (ev->kind == PAYSTACK_EV_CHARGE_SUCCESS || ev->kind == PAYSTACK_EV_CHARGE_FAILED) {
         struct payment p;
         enum store_rc rc = store_payment_by_reference(a->store, ev->reference, &p);
         if (rc == ST_NOT_FOUND || (rc == ST_OK && strcmp(p.provider, "paystack"))) {
@@ -458,7 +458,9 @@ static enum charge_event_rc charge_event_apply(struct app *a, const struct payst
         }
         if (rc != ST_OK)
             return CEV_ERROR;
-        const char *status = ev->status[0] ? ev->status : !strcmp(ev->event, "charge.success") ? "success" : "failed";
+        /* a charge.failed fails, whatever its data says; a charge.success
+         * is what its data.status says (success when absent) */
+        const char *status = ev->kind == PAYSTACK_EV_CHARGE_FAILED ? "failed" : ev->status[0] ? ev->status : "success";
         if (!strcmp(p.kind, "water")) {
             struct water_paystack_news n = {.status = status, .amount = ev->amount, .currency = ev->currency,
                                             .channel = ev->channel, .receipt = ev->id, .paid_at = ev->paid_at,
@@ -472,7 +474,8 @@ static enum charge_event_rc charge_event_apply(struct app *a, const struct payst
         *what = "charge";
         return charge_apply(a, &p, &n) ? CEV_APPLIED : CEV_ERROR;
     }
-    if (!strncmp(ev->event, "transfer.", 9)) {
+    if (ev->kind == PAYSTACK_EV_TRANSFER_SUCCESS || ev->kind == PAYSTACK_EV_TRANSFER_FAILED ||
+        ev->kind == PAYSTACK_EV_TRANSFER_REVERSED) {
         struct escrow_release r;
         enum store_rc rc = store_escrow_by_reference(a->store, ev->reference, &r);
         if (rc == ST_NOT_FOUND) {
@@ -481,13 +484,8 @@ static enum charge_event_rc charge_event_apply(struct app *a, const struct payst
         }
         if (rc != ST_OK)
             return CEV_ERROR;
-        const char *to = !strcmp(ev->event, "transfer.success") ? "success"
-                         : !strcmp(ev->event, "transfer.failed")  ? "failed"
-                         : !strcmp(ev->event, "transfer.reversed") ? "reversed" : NULL;
-        if (!to) {
-            *what = "transfer event not acted on";
-            return CEV_IGNORED;
-        }
+        const char *to = ev->kind == PAYSTACK_EV_TRANSFER_SUCCESS  ? "success"
+                         : ev->kind == PAYSTACK_EV_TRANSFER_FAILED ? "failed" : "reversed";
         str_copy(r.status, sizeof r.status, to);
         if (ev->transfer_code[0])
             str_copy(r.transfer_code, sizeof r.transfer_code, ev->transfer_code);
@@ -508,15 +506,38 @@ static enum charge_event_rc charge_event_apply(struct app *a, const struct payst
 enum charge_event_rc charge_event(struct app *a, const char *body, size_t len)
 {
     struct paystack_event ev;
-    if (!paystack_event_parse(body, len, &ev))
-        return CEV_BAD;
-    char key[160];
-    /* Paystack sends the same event again until it gets a 2xx: its object's
-     * id (or, without one, the reference and status) names it */
-    snprintf(key, sizeof key, "%s:%s", ev.event, ev.id[0] ? ev.id : ev.reference);
+    char key[200];
+    int64_t id = 0;
+    if (!paystack_event_parse(body, len, &ev)) {
+        /* signed, so Paystack's: an event lipa cannot read is recorded
+         * for the operator and answered 200, since Paystack sending it
+         * again for 72 hours would not make it readable; a body that is
+         * no event at all is refused */
+        json_t *j = json_loadb(body, len, 0, NULL);
+        const char *name = json_string_value(json_object_get(j, "event"));
+        bool event = json_is_object(j) && name && json_is_object(json_object_get(j, "data"));
+        char nm[40];
+        str_copy(nm, sizeof nm, event ? name : "");
+        json_decref(j);
+        if (!event)
+            return CEV_BAD;
+        uint8_t h[32];
+        char hex[65];
+        crypto_sha256(body, len, h);
+        crypto_hex(h, sizeof h, hex, false);
+        snprintf(key, sizeof key, "unreadable:%s", hex);
+        enum store_rc rc = store_paystack_event_add(a->store, key, nm, "", body, &id);
+        if (rc == ST_OK)
+            store_paystack_event_outcome(a->store, id, ev.error);
+        log_warn("paystack.event_unreadable", "error=\"%.100s\"", ev.error);
+        return rc == ST_ERROR ? CEV_ERROR : CEV_IGNORED;
+    }
+    /* Paystack sends the same event again until it gets a 2xx: the event,
+     * its object's id and the reference name it (without an id, the
+     * status too) */
+    snprintf(key, sizeof key, "%s:%s:%s", ev.event, ev.id, ev.reference);
     if (!ev.id[0])
         snprintf(key + strlen(key), sizeof key - strlen(key), ":%s", ev.status);
-    int64_t id = 0;
     enum store_rc rc = store_paystack_event_add(a->store, key, ev.event, ev.reference, body, &id);
     if (rc == ST_CONFLICT) {
         log_info("paystack.event_repeat", "event=%s reference=%s", ev.event, ev.reference);
@@ -530,7 +551,7 @@ enum charge_event_rc charge_event(struct app *a, const char *body, size_t len)
         store_paystack_event_drop(a->store, id); /* so Paystack's next try is applied */
     else
         store_paystack_event_outcome(a->store, id, what);
-    log_info("paystack.event", "event=%s reference=%s outcome=%s", ev.event, ev.reference,
+    log_info("paystack.event", "event=%s reference=%s outcome=\"%s\"", ev.event, ev.reference,
              out == CEV_ERROR ? "error" : what);
     return out;
 }

@@ -100,7 +100,7 @@ static bool client_of(struct app *a, struct http_req *req, struct http_resp *res
 
 /* Counts the request against c's budget; over it, answers 429 with
  * Retry-After and returns false. */
-static bool within_budget(struct app *a, struct http_req *req, struct http_resp *resp, const struct client *c)
+bool client_within_budget(struct app *a, struct http_req *req, struct http_resp *resp, const struct client *c)
 {
     struct ratelimit_verdict v;
     if (!a->client_limit)
@@ -126,7 +126,7 @@ static bool within_budget(struct app *a, struct http_req *req, struct http_resp 
 
 /* Counts one payment request for phone against its budget (an M-Pesa
  * prompt rings someone's phone); over it, answers 429 and returns false. */
-static bool payer_within_budget(struct app *a, struct http_req *req, struct http_resp *resp, const char *phone)
+bool client_payer_within_budget(struct app *a, struct http_req *req, struct http_resp *resp, const char *phone)
 {
     struct ratelimit_verdict v;
     if (!a->phone_limit)
@@ -139,7 +139,7 @@ static bool payer_within_budget(struct app *a, struct http_req *req, struct http
     snprintf(num, sizeof num, "%lld", (long long)((v.reset_ms - now + 999) / 1000));
     http_resp_header(resp, "Retry-After", num);
     api_error(req, resp, ERR_RATE_LIMIT, NULL,
-              "Too many payment requests for this phone_number; try again in %s s", num);
+              "Too many payment requests for this phone number; try again in %s s", num);
     return false;
 }
 
@@ -232,7 +232,7 @@ static void initiate(void *ctx, struct http_req *req, struct http_resp *resp)
         api_error(req, resp, ERR_VALIDATION, NULL, "Missing required fields: %s", missing);
         goto out;
     }
-    if (!client_of(a, req, resp, body, &c) || !within_budget(a, req, resp, &c) ||
+    if (!client_of(a, req, resp, body, &c) || !client_within_budget(a, req, resp, &c) ||
         !package_of(a, req, resp, body, &c, &pk))
         goto out;
     const char *ph = api_str(body, "phone_number"), *desc = api_str(body, "description");
@@ -246,7 +246,7 @@ static void initiate(void *ctx, struct http_req *req, struct http_resp *resp)
                   CLIENT_NOTE_MAX);
         goto out;
     }
-    if (!payer_within_budget(a, req, resp, phone))
+    if (!client_payer_within_budget(a, req, resp, phone))
         goto out;
     if (!initiate_idem(req, &c, &pk, phone, desc, &id, why, sizeof why)) {
         api_error(req, resp, ERR_VALIDATION, NULL, "%s", why);
@@ -324,7 +324,7 @@ static void status(void *ctx, struct http_req *req, struct http_resp *resp)
         api_error(req, resp, ERR_VALIDATION, NULL, "Missing required fields: %s", missing);
         goto out;
     }
-    if (!client_of(a, req, resp, body, &c) || !within_budget(a, req, resp, &c) ||
+    if (!client_of(a, req, resp, body, &c) || !client_within_budget(a, req, resp, &c) ||
         !payment_of(a, req, resp, body, &c, by_tx, &p))
         goto out;
     if (!strcmp(client_payment_status(&p), "pending") && p.checkout_request_id[0]) {

@@ -7,6 +7,19 @@
 
 #include "http/server.h"
 
+#include <stdbool.h>
+
 extern const struct http_route client_v1_routes[];
+
+struct app;
+struct client;
+/* Every integrators' face counts a known, active client's requests
+ * against one budget (LIPA_CLIENT_RATE_LIMIT per LIPA_CLIENT_RATE_WINDOW):
+ * adds the X-RateLimit headers; over it, answers 429 with Retry-After in
+ * the route's envelope and returns false. */
+bool client_within_budget(struct app *a, struct http_req *req, struct http_resp *resp, const struct client *c);
+/* One M-Pesa prompt more for phone (E.164; LIPA_PHONE_RATE_LIMIT): over
+ * the budget, answers 429 and returns false. */
+bool client_payer_within_budget(struct app *a, struct http_req *req, struct http_resp *resp, const char *phone);
 
 #endif

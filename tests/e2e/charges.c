@@ -44,7 +44,8 @@ static void setup(void)
     snprintf(url, sizeof url, "LIPA_PAYSTACK_URL=http://127.0.0.1:%d", h_sandbox_port);
     snprintf(settle, sizeof settle, "LIPA_SETTLE_AFTER=%d", 1);
     h_dir_fresh(dir, sizeof dir, "charges");
-    const char *extra[] = {url, "LIPA_PAYSTACK_SECRET=" SECRET, settle, "LIPA_RATE_LIMIT=100000", NULL};
+    const char *extra[] = {url, "LIPA_PAYSTACK_SECRET=" SECRET, settle, "LIPA_RATE_LIMIT=100000",
+                           "LIPA_CLIENT_RATE_LIMIT=100000", NULL};
     ck_assert_msg(h_lipad_start(&L, h_main.port + PORT_OFFSET, dir, extra), "lipad did not start (see %s)", dir);
     new_client("Shule", key_a, NULL);
     new_client("Other", key_b, NULL);
@@ -459,6 +460,43 @@ START_TEST(requests_are_checked)
 }
 END_TEST
 
+/* The client's budget counts on this face as on the public payments: a
+ * lipad of its own with a budget of 3 a minute. */
+START_TEST(the_client_budget_counts_here_too)
+{
+    static char url[64];
+    snprintf(url, sizeof url, "LIPA_PAYSTACK_URL=http://127.0.0.1:%d", h_sandbox_port);
+    struct lipad own;
+    char own_dir[128];
+    h_dir_fresh(own_dir, sizeof own_dir, "charges-budget");
+    const char *extra[] = {url, "LIPA_PAYSTACK_SECRET=" SECRET, "LIPA_CLIENT_RATE_LIMIT=3", NULL};
+    ck_assert(h_lipad_start(&own, h_main.port + PORT_OFFSET + 1, own_dir, extra));
+    struct http_result r = h_json_admin(&own, "POST", "/api/clients", "{\"name\":\"Busy\"}");
+    ck_assert_int_eq(r.status, 201);
+    char key[64];
+    snprintf(key, sizeof key, "%s", jstr(r.json, "apiKey"));
+    h_free(&r);
+    r = h_json_admin(&own, "POST", "/api/clients", "{\"name\":\"Calm\"}");
+    char calm[64];
+    snprintf(calm, sizeof calm, "%s", jstr(r.json, "apiKey"));
+    h_free(&r);
+    for (int i = 0; i < 4; i++) {
+        r = h_req_h(own.port, "POST", "/api/payments/validate-phone", "application/json", "{\"phone\":\"0712345678\"}",
+                    0, key, NULL);
+        ck_assert_msg(r.status == (i < 3 ? 200 : 429), "request %d: %ld", i + 1, r.status);
+        if (i == 3)
+            ck_assert(json_is_false(json_object_get(r.json, "success")));
+        h_free(&r);
+    }
+    /* another client's budget is its own */
+    r = h_req_h(own.port, "POST", "/api/payments/validate-phone", "application/json", "{\"phone\":\"0712345678\"}", 0,
+                calm, NULL);
+    ck_assert_int_eq(r.status, 200);
+    h_free(&r);
+    ck_assert_int_eq(h_lipad_stop(&own, SIGTERM), 0);
+}
+END_TEST
+
 Suite *suite_charges(void)
 {
     Suite *s = suite_create("charges");
@@ -472,6 +510,7 @@ Suite *suite_charges(void)
     tcase_add_test(t, escrow_held_released_failed_and_given_back);
     tcase_add_test(t, keys_and_clients_are_kept_apart);
     tcase_add_test(t, requests_are_checked);
+    tcase_add_test(t, the_client_budget_counts_here_too);
     suite_add_tcase(s, t);
     return s;
 }

@@ -1,5 +1,6 @@
 /* fuzz target webhook: Paystack's webhook (POST
- * /api/payments/paystack/webhook), the real handler in src/water/api.c on
+ * /api/payments/paystack/webhook), the real handler (charge/api.c, the one
+ * behind both webhook paths) on
  * a real app (store on a temporary database, the shipped menus, provider
  * clients whose requests get the answers of fuzz.c), so what a webhook
  * does to a water order is checked, not only how its body is read.
@@ -14,17 +15,21 @@
  * stands for the order's reference.
  *
  * Checks, against a plain reading of the event: a missing or wrong
- * signature is 401 and changes nothing; a body that is no event is 400; an
- * event other than charge.success, or for another reference, is 200 and
- * changes nothing; charge.success for the order completes it exactly when
- * its status is success (or absent) and it paid 10000 KES, fails it when
- * it paid otherwise or its status is failed or reversed, and leaves it
- * open for anything else. Every reply is a JSON object in the envelope
+ * signature is 401 and changes nothing; a body that is no event (not an
+ * object with an "event" string and a "data" object) is 400; an event the
+ * event reader refuses (paystack_event_parse, fuzzed on its own), an event
+ * other than charge.success and charge.failed, or one for another
+ * reference, is 200 and changes nothing; charge.failed for the order fails
+ * it; charge.success for the order completes it exactly when its status is
+ * success (or absent) and it paid 10000 KES, fails it when it paid
+ * otherwise or its status is failed or reversed, and leaves it open for
+ * anything else. Every reply is a JSON object in the envelope
  * of the /api routes ({success, message, ...}); the repeated webhook
  * changes nothing more. */
 #include "fuzz_app.c"
 
 #include "http/api.h"
+#include "pay/paystack.h"
 #include "store/payments.h"
 #include "store/water.h"
 #include "util/crypto.h"
@@ -87,9 +92,17 @@ static const char *expect(const char *body, size_t len, const char *ref, bool si
         *status = 400;
         goto out;
     }
+    struct paystack_event pe;
+    if (!paystack_event_parse(body, len, &pe))
+        goto out; /* recorded as unreadable, answered 200 */
     json_t *r = json_object_get(d, "reference");
-    if (strcmp(event, "charge.success") || !json_is_string(r) || strcmp(json_string_value(r), ref))
+    bool failed = !strcmp(event, "charge.failed");
+    if ((strcmp(event, "charge.success") && !failed) || !json_is_string(r) || strcmp(json_string_value(r), ref))
         goto out;
+    if (failed) {
+        out = "failed";
+        goto out;
+    }
     const char *st = json_string_value(json_object_get(d, "status"));
     json_t *a = json_object_get(d, "amount");
     int64_t amount = -1;
