@@ -346,6 +346,10 @@ START_TEST(escrow_held_released_failed_and_given_back)
     char again[64];
     ck_assert_int_eq(release(key_a, "booking_e", 1000, "k3", again, sizeof again), 200);
     ck_assert_str_eq(again, ref3);
+    /* Paystack reverses the paid transfer: the 1000 are held again */
+    transfer_outcome(ref3, "reversed");
+    ck_assert_int_eq(release(key_a, "booking_e", 1000, "k5", NULL, 0), 200);
+    ck_assert_int_eq(release(key_a, "booking_e", 1, "k6", NULL, 0), 422);
 }
 END_TEST
 
@@ -460,6 +464,45 @@ START_TEST(requests_are_checked)
 }
 END_TEST
 
+/* A client with a callback URL hears of its charges: the notice is queued
+ * with the outcome, signed like the public payments' (nothing listens at
+ * that URL here: the attempts are recorded and it stays queued). */
+START_TEST(a_settled_charge_is_noticed)
+{
+    char body[200], id[40], key[64], path[128];
+    snprintf(body, sizeof body, "{\"name\":\"Hears\",\"callbackUrl\":\"http://127.0.0.1:%d/hook\"}", L.port + 7);
+    struct http_result r = h_json_admin(&L, "POST", "/api/clients", body);
+    ck_assert_int_eq(r.status, 201);
+    snprintf(id, sizeof id, "%s", jstr(r.json, "clientId"));
+    snprintf(key, sizeof key, "%s", jstr(r.json, "apiKey"));
+    h_free(&r);
+    char mine[64];
+    snprintf(mine, sizeof mine, "%s", charge(key, 600, "booking_n", "booking_fee", "user_n"));
+    customer(mine, "success", true);
+    snprintf(path, sizeof path, "/api/clients/%s/notices", id);
+    json_t *n = NULL;
+    for (int i = 0; i < 50 && !n; i++) {
+        r = h_json_admin(&L, "GET", path, NULL);
+        ck_assert_int_eq(r.status, 200);
+        json_t *first = json_array_get(r.json, 0);
+        if (first && json_integer_value(json_object_get(first, "attempts")) >= 1)
+            n = json_incref(first);
+        h_free(&r);
+        if (!n)
+            h_sleep_ms(100);
+    }
+    ck_assert_msg(n != NULL, "no notice attempted");
+    ck_assert_str_eq(jstr(n, "event"), "payment.success");
+    json_t *b = json_object_get(n, "body");
+    ck_assert_str_eq(jstr(b, "reference"), mine);
+    ck_assert_str_eq(jstr(b, "status"), "success");
+    ck_assert_str_eq(jstr(b, "bookingId"), "booking_n");
+    ck_assert_int_eq(json_integer_value(json_object_get(b, "amount")), 600);
+    ck_assert_str_eq(jstr(n, "status"), "queued"); /* nobody answered: tried again later */
+    json_decref(n);
+}
+END_TEST
+
 /* The client's budget counts on this face as on the public payments: a
  * lipad of its own with a budget of 3 a minute. */
 START_TEST(the_client_budget_counts_here_too)
@@ -510,6 +553,7 @@ Suite *suite_charges(void)
     tcase_add_test(t, escrow_held_released_failed_and_given_back);
     tcase_add_test(t, keys_and_clients_are_kept_apart);
     tcase_add_test(t, requests_are_checked);
+    tcase_add_test(t, a_settled_charge_is_noticed);
     tcase_add_test(t, the_client_budget_counts_here_too);
     suite_add_tcase(s, t);
     return s;
