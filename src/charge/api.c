@@ -55,6 +55,14 @@ static bool caller(struct app *a, struct http_req *req, struct http_resp *resp, 
     return client_within_budget(a, req, resp, c);
 }
 
+/* The calling client and the request's body checked against fields, or
+ * NULL after a reply. */
+static json_t *caller_body(struct app *a, struct http_req *req, struct http_resp *resp, const struct field *fields,
+                           struct client *c)
+{
+    return caller(a, req, resp, c) ? api_parse(req, resp, fields) : NULL;
+}
+
 /* The client's payment of this face named by the path's reference; 404
  * for an unknown one, another client's, or one of another face. */
 static bool own_charge(struct app *a, struct http_req *req, struct http_resp *resp, const struct client *c,
@@ -142,9 +150,7 @@ static bool safaricom(struct http_req *req, struct http_resp *resp, const char *
 static void start(struct app *a, struct http_req *req, struct http_resp *resp, enum charge_method method)
 {
     struct client c;
-    if (!caller(a, req, resp, &c))
-        return;
-    json_t *body = api_parse(req, resp, start_fields);
+    json_t *body = caller_body(a, req, resp, start_fields, &c);
     if (!body)
         return;
     struct charge_req r;
@@ -257,9 +263,7 @@ static void retry_h(void *ctx, struct http_req *req, struct http_resp *resp)
     };
     struct client c;
     struct payment p, np;
-    if (!caller(a, req, resp, &c))
-        return;
-    json_t *body = api_parse(req, resp, fields);
+    json_t *body = caller_body(a, req, resp, fields, &c);
     if (!body)
         return;
     if (!own_charge(a, req, resp, &c, &p))
@@ -326,9 +330,7 @@ static void cancel_h(void *ctx, struct http_req *req, struct http_resp *resp)
     };
     struct client c;
     struct payment p;
-    if (!caller(a, req, resp, &c))
-        return;
-    json_t *body = api_parse(req, resp, fields);
+    json_t *body = caller_body(a, req, resp, fields, &c);
     if (!body)
         return;
     if (own_charge(a, req, resp, &c, &p)) {
@@ -414,9 +416,7 @@ static void validate_phone_h(void *ctx, struct http_req *req, struct http_resp *
         {NULL, 0, 0, 0, 0},
     };
     struct client c;
-    if (!caller(a, req, resp, &c))
-        return;
-    json_t *body = api_parse(req, resp, fields);
+    json_t *body = caller_body(a, req, resp, fields, &c);
     if (!body)
         return;
     const char *in = api_str(body, "phone");
@@ -448,9 +448,7 @@ static void release_h(void *ctx, struct http_req *req, struct http_resp *resp)
         {NULL, 0, 0, 0, 0},
     };
     struct client c;
-    if (!caller(a, req, resp, &c))
-        return;
-    json_t *body = api_parse(req, resp, fields);
+    json_t *body = caller_body(a, req, resp, fields, &c);
     if (!body)
         return;
     char phone[PHONE_MAX], why[320], msisdn[PHONE_MAX];

@@ -19,7 +19,6 @@
 #define OUT "(SELECT COALESCE(SUM(amount),0) FROM escrow_releases WHERE client_id = ?1 AND booking_id = ?2 " \
             "AND status IN ('queued','pending','success'))"
 
-static const char SQL_BY_REF[] = "SELECT id FROM payments WHERE reference = ?";
 static const char SQL_SET[] = "UPDATE payments SET booking_id = ?, payer_ref = ?, method = ?, escrow = ?, "
                               "retry_of = NULLIF(?,0), retry_count = ? WHERE id = ?";
 static const char SQL_GET[] = "SELECT " EXTRA_COLS " FROM payments WHERE id = ?";
@@ -52,25 +51,6 @@ static const char SQL_EVENT_ADD[] = "INSERT INTO paystack_events (event_key, eve
                                     "VALUES (?,?,?,?,?) ON CONFLICT(event_key) DO NOTHING";
 static const char SQL_EVENT_OUTCOME[] = "UPDATE paystack_events SET outcome = ? WHERE id = ?";
 static const char SQL_EVENT_DROP[] = "DELETE FROM paystack_events WHERE id = ?";
-
-static enum store_rc id_of(struct store *st, const char *sql, const char *key, int64_t *id)
-{
-    sqlite3_stmt *s = st_stmt(st, sql);
-    if (!s)
-        return ST_ERROR;
-    st_bind_text(s, 1, key);
-    int rc = sqlite3_step(s);
-    *id = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
-    st_done(s);
-    return rc == SQLITE_ROW ? ST_OK : rc == SQLITE_DONE ? ST_NOT_FOUND : ST_ERROR;
-}
-
-enum store_rc store_payment_by_reference(struct store *st, const char *ref, struct payment *p)
-{
-    int64_t id;
-    enum store_rc rc = id_of(st, SQL_BY_REF, ref, &id);
-    return rc == ST_OK ? store_payment_get(st, id, p) : rc;
-}
 
 static enum store_rc changed_one(struct store *st, enum store_rc rc)
 {

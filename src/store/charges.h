@@ -23,8 +23,6 @@ struct charge_extra {
     int64_t completed_at;          /* ms; 0 for none */
 };
 
-/* The payment whose reference is ref, of any kind. */
-enum store_rc store_payment_by_reference(struct store *st, const char *ref, struct payment *p);
 /* At creation. */
 enum store_rc store_charge_set(struct store *st, int64_t id, const struct charge_extra *x);
 enum store_rc store_charge_get(struct store *st, int64_t id, struct charge_extra *x);

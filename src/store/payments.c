@@ -29,6 +29,7 @@ static const char SQL_CB_NEW[] = "SELECT id, body FROM mpesa_callbacks WHERE app
 static const char SQL_CB_PENDING[] = "SELECT body FROM mpesa_callbacks WHERE checkout_request_id = ? AND applied IN "
         "(0,2) ORDER BY id LIMIT 1";
 static const char SQL_CB_WAITING[] = "UPDATE mpesa_callbacks SET applied = 2 WHERE id = ? AND applied = 0";
+static const char SQL_PAY_BY_REF[] = "SELECT " PAY_COLS " FROM payments WHERE reference = ?";
 static const char SQL_PAY_BY_CHECKOUT[] = "SELECT " PAY_COLS " FROM payments WHERE checkout_request_id = ?";
 static const char SQL_PAY_BY_TRANSACTION[] = "SELECT " PAY_COLS " FROM payments WHERE transaction_id = ?";
 static const char SQL_PAY_BY_IDEM[] = "SELECT " PAY_COLS " FROM payments WHERE idem_key = ?";
@@ -186,6 +187,15 @@ enum store_rc store_payment_get(struct store *st, int64_t id, struct payment *p)
     if (!s)
         return ST_ERROR;
     sqlite3_bind_int64(s, 1, id);
+    return payment_one(s, p);
+}
+
+enum store_rc store_payment_by_reference(struct store *st, const char *ref, struct payment *p)
+{
+    sqlite3_stmt *s = st_stmt(st, SQL_PAY_BY_REF);
+    if (!s)
+        return ST_ERROR;
+    st_bind_text(s, 1, ref);
     return payment_one(s, p);
 }
 

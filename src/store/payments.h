@@ -81,6 +81,9 @@ bool store_take_payment(struct store *st, const struct payment *p, store_taken_f
  * (the /metrics gauge lipa_purchases_waiting). */
 int store_take_waiting(struct store *st);
 enum store_rc store_payment_get(struct store *st, int64_t id, struct payment *p);
+/* The payment whose reference is ref (water orders, integrators'
+ * charges and packages). */
+enum store_rc store_payment_by_reference(struct store *st, const char *ref, struct payment *p);
 enum store_rc store_payment_by_checkout(struct store *st, const char *checkout_id, struct payment *p);
 enum store_rc store_payment_by_transaction(struct store *st, const char *transaction_id, struct payment *p);
 enum store_rc store_payments_list(struct store *st, const char *kind,

@@ -6,7 +6,6 @@
 
 #include <string.h>
 
-static const char SQL_BY_REF[] = "SELECT id FROM payments WHERE reference = ?";
 static const char SQL_EXTRA_GET[] =
     "SELECT COALESCE(metadata,''), email, authorization_url, access_code, expires_at, provider_status, "
     "channel, provider_receipt, paid_at FROM payments WHERE id = ?";
@@ -17,22 +16,6 @@ static const char SQL_SET_PROVIDER[] =
     "UPDATE payments SET provider_status = ?, channel = CASE WHEN ?2 = '' THEN channel ELSE ?2 END, "
     "provider_receipt = CASE WHEN ?3 = '' THEN provider_receipt ELSE ?3 END, "
     "paid_at = CASE WHEN ?4 = '' THEN paid_at ELSE ?4 END WHERE id = ?5";
-
-enum store_rc store_water_by_reference(struct store *st, const char *ref, struct payment *p)
-{
-    sqlite3_stmt *s = st_stmt(st, SQL_BY_REF);
-    if (!s)
-        return ST_ERROR;
-    st_bind_text(s, 1, ref);
-    int rc = sqlite3_step(s);
-    int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
-    st_done(s);
-    if (rc == SQLITE_DONE)
-        return ST_NOT_FOUND;
-    if (rc != SQLITE_ROW)
-        return ST_ERROR;
-    return store_payment_get(st, id, p);
-}
 
 enum store_rc store_water_extra_get(struct store *st, int64_t id, struct water_extra *x)
 {

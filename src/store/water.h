@@ -22,8 +22,6 @@ struct water_extra {
     char paid_at[40];
 };
 
-/* The payment whose reference is ref (WS-...). */
-enum store_rc store_water_by_reference(struct store *st, const char *ref, struct payment *p);
 /* The extra columns of payment id. */
 enum store_rc store_water_extra_get(struct store *st, int64_t id, struct water_extra *x);
 /* At creation: metadata (JSON text, NULL or "" for none) and e-mail. */

@@ -145,7 +145,7 @@ static bool quote_of(struct app *a, struct http_req *req, struct http_resp *resp
 static bool order_of(struct app *a, struct http_req *req, struct http_resp *resp, struct payment *p)
 {
     const char *ref = req->params[0];
-    enum store_rc rc = water_reference_ok(ref) ? store_water_by_reference(a->store, ref, p) : ST_NOT_FOUND;
+    enum store_rc rc = water_reference_ok(ref) ? store_payment_by_reference(a->store, ref, p) : ST_NOT_FOUND;
     if (rc == ST_OK)
         return true;
     if (rc == ST_NOT_FOUND)

@@ -71,7 +71,7 @@ static void new_order(struct payment *p)
 static const char *order_status(const char *ref)
 {
     static struct payment p;
-    FUZZ_CHECK(store_water_by_reference(app.store, ref, &p) == ST_OK, "order %s gone", ref);
+    FUZZ_CHECK(store_payment_by_reference(app.store, ref, &p) == ST_OK, "order %s gone", ref);
     return p.status;
 }
 
