@@ -332,7 +332,7 @@ static void mpesa_query(void *ctx, struct http_req *req, struct http_resp *resp)
         return;
     }
     struct pay_query_res res;
-    water_mpesa_query(a, &p, &res);
+    purchase_query(a, &p, &res);
     if (res.outcome != PAY_OK) {
         api_error(req, resp, ERR_INTERNAL, "MPESA_QUERY_FAILED", "M-Pesa query failed: %.200s",
                   res.error[0] ? res.error : "no answer");

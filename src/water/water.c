@@ -356,23 +356,3 @@ int water_paystack_work(struct app *a)
     }
     return n < 0 ? 0 : n;
 }
-
-void water_mpesa_query(struct app *a, struct payment *p, struct pay_query_res *res)
-{
-    a->pay->stk_query(a->pay_st, p->checkout_request_id, res);
-    if (res->outcome != PAY_OK) {
-        app_health_set(a, PROV_DARAJA, false, res->error[0] ? res->error : "query failed");
-        return;
-    }
-    app_health_set(a, PROV_DARAJA, true, "stk query answered");
-    if (res->state == PAYQ_FINAL && is_open(p)) {
-        p->result_code = res->result_code;
-        str_copy(p->result_desc, sizeof p->result_desc, res->result_desc);
-        str_copy(p->status, sizeof p->status, purchase_status_for(res->result_code));
-        if (strcmp(p->status, "completed"))
-            str_copy(p->last_error, sizeof p->last_error, res->result_desc);
-        log_info("water.settled_by_query", "payment=%lld result=%d", (long long)p->id, res->result_code);
-        purchase_finish(a, p);
-    }
-    store_payment_get(a->store, p->id, p);
-}

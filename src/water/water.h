@@ -80,10 +80,4 @@ bool water_paystack_apply(struct app *a, struct payment *p, const struct water_p
  * again. Returns how many it looked at. */
 int water_paystack_work(struct app *a);
 
-/* ---- M-Pesa ---- */
-/* Asks M-Pesa about p now (STK query; blocking, REST handlers only). A
- * final answer for a p that is still open finishes it like the payment
- * worker would. res gets the answer; p is re-read afterwards. */
-void water_mpesa_query(struct app *a, struct payment *p, struct pay_query_res *res);
-
 #endif
