@@ -39,7 +39,7 @@ CREATE TABLE escrow_releases (
     UNIQUE (client_id, idem_key)
 );
 CREATE INDEX escrow_booking ON escrow_releases(client_id, booking_id);
-CREATE INDEX escrow_due ON escrow_releases(next_at) WHERE status = 'queued';
+CREATE INDEX escrow_due ON escrow_releases(next_at) WHERE status IN ('queued','pending');
 
 -- Every signed Paystack event, once: event_key is the event and its
 -- object's id, so a retry by Paystack is recognised and applied no more.

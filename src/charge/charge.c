@@ -354,9 +354,10 @@ static void release_send(struct app *a, struct escrow_release *r)
         } else if (!strcmp(tr.status, "failed") || !strcmp(tr.status, "reversed")) {
             str_copy(r->status, sizeof r->status, tr.status);
             snprintf(r->last_error, sizeof r->last_error, "Paystack: transfer %s", tr.status);
-        } else { /* pending, processing, queued, otp: its event will say */
+        } else { /* pending, processing, queued, otp: its event will say,
+                    * or the sweeper asks (release_check) */
             str_copy(r->status, sizeof r->status, "pending");
-            r->next_at = now + RECHECK_MS * 10;
+            r->next_at = now + a->cfg.settle_after * 1000;
         }
     } else if (o == PAY_REJECT) {
         str_copy(r->status, sizeof r->status, "failed");
@@ -373,6 +374,33 @@ static void release_send(struct app *a, struct escrow_release *r)
     char masked[20];
     log_info("escrow.sent", "release=%lld booking=%.64s phone=%s amount=%lld status=%s attempts=%lld", (long long)r->id,
              r->booking_id, log_phone(r->phone, masked), (long long)r->amount, r->status, (long long)r->attempts);
+}
+
+/* A pending transfer whose event has not come: Paystack is asked, and a
+ * final answer settles it as the event would; anything else is asked
+ * again a minute on. The amount stays out of the booking meanwhile. */
+static void release_check(struct app *a, struct escrow_release *r)
+{
+    struct paystack_transfer_res tr;
+    paystack_transfer_verify(a->paystack, r->reference, &tr);
+    int64_t now = now_ms();
+    const char *st = tr.outcome == PAY_OK ? tr.status : "";
+    if (!strcmp(st, "success")) {
+        str_copy(r->status, sizeof r->status, "success");
+        r->released_at = now;
+    } else if (!strcmp(st, "failed") || !strcmp(st, "reversed")) {
+        str_copy(r->status, sizeof r->status, st);
+        snprintf(r->last_error, sizeof r->last_error, "Paystack: transfer %s", st);
+    } else {
+        r->next_at = now + RECHECK_MS;
+        if (tr.outcome != PAY_OK)
+            snprintf(r->last_error, sizeof r->last_error, "verify: %.200s", tr.message);
+    }
+    if (store_escrow_save(a->store, r) != ST_OK)
+        log_error("escrow.save_failed", "release=%lld", (long long)r->id);
+    if (strcmp(r->status, "pending"))
+        log_info("escrow.settled", "release=%lld booking=%.64s status=%s by=verify", (long long)r->id, r->booking_id,
+                 r->status);
 }
 
 enum err charge_release(struct app *a, const struct client *c, const char *booking_id, const char *phone,
@@ -440,8 +468,12 @@ int charge_work(struct app *a)
     }
     struct escrow_release rel[8];
     int m = store_escrow_due(a->store, now_ms(), rel, 8);
-    for (int i = 0; i < m && !atomic_load(&a->stopping); i++)
-        release_send(a, &rel[i]);
+    for (int i = 0; i < m && !atomic_load(&a->stopping); i++) {
+        if (!strcmp(rel[i].status, "pending"))
+            release_check(a, &rel[i]);
+        else
+            release_send(a, &rel[i]);
+    }
     return (n < 0 ? 0 : n) + (m < 0 ? 0 : m);
 }
 

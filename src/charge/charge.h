@@ -92,8 +92,10 @@ bool charge_verify(struct app *a, struct payment *p, char *why, size_t whysz);
 enum err charge_cancel(struct app *a, struct payment *p, const char *reason);
 
 /* The sweeper: verifies open charges LIPA_SETTLE_AFTER after they were
- * made, then every minute, and sends or checks escrow releases that are
- * due. Returns how many it looked at. */
+ * made, then every minute; sends the escrow releases Paystack did not
+ * answer (again, with the same reference), and asks Paystack about
+ * pending transfers whose event has not come (LIPA_SETTLE_AFTER after the
+ * transfer, then every minute). Returns how many it looked at. */
 int charge_work(struct app *a);
 
 /* ---- escrow ---- */

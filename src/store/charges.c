@@ -46,7 +46,8 @@ static const char SQL_ESCROW_SAVE[] =
     "last_error = ?7, released_at = ?8, updated_at = ?9 WHERE id = ?1 "
     "AND (status IN ('queued','pending') OR (status = 'success' AND ?2 = 'reversed'))";
 static const char SQL_ESCROW_DUE[] =
-    "SELECT " ESCROW_COLS " FROM escrow_releases WHERE status = 'queued' AND next_at <= ? ORDER BY next_at LIMIT ?";
+    "SELECT " ESCROW_COLS " FROM escrow_releases WHERE status IN ('queued','pending') AND next_at <= ? "
+    "ORDER BY next_at LIMIT ?";
 static const char SQL_EVENT_ADD[] = "INSERT INTO paystack_events (event_key, event, reference, body, received_at) "
                                     "VALUES (?,?,?,?,?) ON CONFLICT(event_key) DO NOTHING";
 static const char SQL_EVENT_OUTCOME[] = "UPDATE paystack_events SET outcome = ? WHERE id = ?";

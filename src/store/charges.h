@@ -68,7 +68,8 @@ enum store_rc store_escrow_by_reference(struct store *st, const char *ref, struc
  * r->id. A release that is final (success, failed, reversed) changes only
  * to reversed (a success Paystack later reverses). */
 enum store_rc store_escrow_save(struct store *st, struct escrow_release *r);
-/* Queued releases whose next_at has come. */
+/* Releases queued (to send) or pending (to ask Paystack about) whose
+ * next_at has come. */
 int store_escrow_due(struct store *st, int64_t now, struct escrow_release *out, int max);
 
 /* ---- Paystack events ---- */
