@@ -59,7 +59,7 @@ FUZZ_WRAP := -Wl,--wrap=log_event -Wl,--wrap=httpc_do -Wl,--wrap=http_header
 FUZZ_SECONDS ?= 30
 FUZZ_MERGE ?= 0
 
-.PHONY: all deps deps-quiet run check unit-bin e2e-bin fuzz-replay-bin fuzz fuzz-bin bench bench-store bench-hops \
+.PHONY: all deps deps-quiet run check check-schema unit-bin e2e-bin fuzz-replay-bin fuzz fuzz-bin bench bench-store bench-hops \
         bench-memory clean lint
 .SECONDARY:
 # V=1 shows the full commands
@@ -124,12 +124,20 @@ fuzz-replay-bin: $(FUZZ_TARGETS:%=$(OBJDIR)/tests/fuzz_%)
 fuzz-bin: $(FUZZ_TARGETS:%=$(OBJDIR)/fuzzers/%)
 
 # The tree's own rules first (bin/lipa-lint: banned calls, layers, library
-# owners, headers used, no cycle, nothing outside), then the whole suite
-# under ASan+UBSan: unit runners, the replay of every kept fuzz input, then
+# owners, headers used, no cycle, nothing outside), then the schema's two
+# dialects against each other (check-schema), then the whole suite under
+# ASan+UBSan: unit runners, the replay of every kept fuzz input, then
 # end-to-end journeys against the real lipad and the sandbox on loopback.
 check: deps
-	@$(MAKE) --no-print-directory SANITIZER=1 lint unit-bin fuzz-replay-bin e2e-bin
+	@$(MAKE) --no-print-directory SANITIZER=1 lint
+	@tests/pg/schema.sh
+	@$(MAKE) --no-print-directory SANITIZER=1 unit-bin fuzz-replay-bin e2e-bin
 	@tools/run-tests.sh build/san
+
+# db/*.sql (SQLite) and their twins db/pg/*.sql give the same schema, in a
+# throwaway PostgreSQL (tools/pg.sh) that is removed afterwards.
+check-schema: deps
+	@tests/pg/schema.sh
 
 # Each target for FUZZ_SECONDS (30) with its kept corpus
 # (tests/fuzz/corpus/NAME) and crashes; what it finds stays in build/fuzz

@@ -3,10 +3,13 @@
 # missing: as root directly, otherwise through sudo. Fast when all are there.
 # LIPA_BENCH_DEPS=1 adds what make bench needs, LIPA_FUZZ_DEPS=1 what make
 # fuzz needs.
+# postgresql is the server the tests start themselves (tools/pg.sh), libpq-dev
+# the client library the store's PostgreSQL backend is to use (docs/postgresql.md).
 set -euo pipefail
 quiet=${1:-}
 pkgs=(build-essential pkg-config libmicrohttpd-dev libsqlite3-dev libcurl4-openssl-dev
-      libpcre2-dev libssl-dev libjansson-dev libyaml-dev check libsubunit-dev sqlite3 curl)
+      libpcre2-dev libssl-dev libjansson-dev libyaml-dev check libsubunit-dev sqlite3 curl
+      postgresql libpq-dev)
 missing=()
 if [ "${LIPA_BENCH_DEPS:-}" = 1 ]; then # node may come from elsewhere than Debian
   command -v wrk >/dev/null || missing+=(wrk)

@@ -1,0 +1,10 @@
+-- PostgreSQL twin of db/004_water.sql.
+ALTER TABLE payments ADD COLUMN metadata TEXT;
+ALTER TABLE payments ADD COLUMN email TEXT NOT NULL DEFAULT '';
+ALTER TABLE payments ADD COLUMN authorization_url TEXT NOT NULL DEFAULT '';
+ALTER TABLE payments ADD COLUMN access_code TEXT NOT NULL DEFAULT '';
+ALTER TABLE payments ADD COLUMN expires_at BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE payments ADD COLUMN provider_status TEXT NOT NULL DEFAULT '';
+ALTER TABLE payments ADD COLUMN channel TEXT NOT NULL DEFAULT '';
+ALTER TABLE payments ADD COLUMN provider_receipt TEXT NOT NULL DEFAULT '';
+ALTER TABLE payments ADD COLUMN paid_at TEXT NOT NULL DEFAULT '';
