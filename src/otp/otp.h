@@ -1,5 +1,5 @@
-/* otp: one-time water codes and the stations that check them (document
- * 001). A code is 6 digits from the CSPRNG, made when its SMS is sent (the
+/* otp: one-time water codes and the stations that check them (the water
+ * face). A code is 6 digits from the CSPRNG, made when its SMS is sent (the
  * outbox holds "{code}", never the digits) and stored only as
  * HMAC-SHA256(pepper, reference || code); valid LIPA_OTP_TTL seconds and
  * LIPA_OTP_ATTEMPTS wrong tries, then blocked. Verifying locks a code to
