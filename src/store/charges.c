@@ -35,10 +35,14 @@ static const char SQL_HISTORY[] =
     "SELECT id FROM payments WHERE client_id = ?1 AND payer_ref = ?2 AND kind = 'charge' "
     "AND (?3 = '' OR instr(?3, ',' || status || ',') > 0) ORDER BY created_at DESC, id DESC LIMIT ?4 OFFSET ?5";
 static const char SQL_BALANCE[] = "SELECT " HELD ", " OUT;
+/* A key used a moment ago (by a request that got in between our look-up
+ * and this statement) still inserts, so that the key's uniqueness answers
+ * it as a repeat, whatever the booking holds now. */
 static const char SQL_RESERVE[] =
     "INSERT INTO escrow_releases (client_id, booking_id, amount, phone, idem_key, idem_fp, reference, status, "
     "next_at, created_at, updated_at) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8, ?8, ?8 "
-    "WHERE " HELD " - " OUT " >= ?3";
+    "WHERE " HELD " - " OUT " >= ?3 "
+    "OR EXISTS (SELECT 1 FROM escrow_releases WHERE client_id = ?1 AND idem_key = ?5)";
 static const char SQL_ESCROW_BY_KEY[] = "SELECT " ESCROW_COLS " FROM escrow_releases WHERE client_id = ? AND idem_key = ?";
 static const char SQL_ESCROW_BY_REF[] = "SELECT " ESCROW_COLS " FROM escrow_releases WHERE reference = ?";
 static const char SQL_ESCROW_SAVE[] =

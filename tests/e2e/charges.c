@@ -10,6 +10,7 @@
 #include "util/crypto.h"
 
 #include <check.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -353,6 +354,88 @@ START_TEST(escrow_held_released_failed_and_given_back)
 }
 END_TEST
 
+/* Many release requests at once against one booking, as a client's
+ * retrying back-end or a double click sends them. */
+struct racer {
+    pthread_barrier_t *go;
+    const char *booking, *idem;
+    int amount;
+    long status;
+    char ref[64];
+};
+
+static void *racer_main(void *arg)
+{
+    struct racer *r = arg;
+    char body[200], header[160];
+    snprintf(body, sizeof body, "{\"bookingId\":\"%s\",\"teacherPhone\":\"254712345678\",\"amount\":%d}", r->booking,
+             r->amount);
+    snprintf(header, sizeof header, "Idempotency-Key: %s", r->idem);
+    pthread_barrier_wait(r->go);
+    struct http_result h = h_req_within(20000, L.port, "POST", "/api/payments/release-escrow", "application/json", body,
+                                        0, key_a, header);
+    r->status = h.status;
+    const char *ref = h.status == 200 ? jstr(data(&h), "transferReference") : NULL;
+    snprintf(r->ref, sizeof r->ref, "%s", ref ? ref : "");
+    h_free(&h);
+    return NULL;
+}
+
+#define RACERS 20
+
+/* Runs RACERS release requests at once, all under one Idempotency-Key or
+ * each under its own. Counts the 200s and the 422s. */
+static void race(const char *booking, int amount, bool one_key, struct racer rs[RACERS], int *ok, int *short_of)
+{
+    static char keys[RACERS][32];
+    pthread_barrier_t go;
+    pthread_t th[RACERS];
+    pthread_barrier_init(&go, NULL, RACERS);
+    for (int i = 0; i < RACERS; i++) {
+        snprintf(keys[i], sizeof keys[i], one_key ? "%s-same" : "%s-%d", booking, i);
+        rs[i] = (struct racer){.go = &go, .booking = booking, .idem = keys[i], .amount = amount};
+        ck_assert_int_eq(pthread_create(&th[i], NULL, racer_main, &rs[i]), 0);
+    }
+    *ok = *short_of = 0;
+    for (int i = 0; i < RACERS; i++) {
+        pthread_join(th[i], NULL);
+        *ok += rs[i].status == 200;
+        *short_of += rs[i].status == 422;
+    }
+    pthread_barrier_destroy(&go);
+}
+
+/* One Idempotency-Key sent 20 times at once is one release, and every
+ * request is answered with it, even when that release takes all the
+ * booking holds; 20 different keys at once never take more than it holds. */
+START_TEST(releases_at_once_never_take_more_than_held)
+{
+    struct racer rs[RACERS];
+    int ok, short_of;
+    for (int round = 0; round < 6; round++) {
+        char booking[32];
+        snprintf(booking, sizeof booking, "booking_same%d", round);
+        char paid[64];
+        snprintf(paid, sizeof paid, "%s", charge(key_a, 1000, booking, "escrow", "parent_s"));
+        customer(paid, "success", true);
+        race(booking, 1000, true, rs, &ok, &short_of);
+        for (int i = 0; i < RACERS; i++)
+            ck_assert_msg(rs[i].status == 200, "round %d, request %d: %ld (the same key is the same release)", round, i,
+                          rs[i].status);
+        for (int i = 1; i < RACERS; i++)
+            ck_assert_str_eq(rs[i].ref, rs[0].ref);
+    }
+    char paid[64];
+    snprintf(paid, sizeof paid, "%s", charge(key_a, 1000, "booking_many", "escrow", "parent_s"));
+    customer(paid, "success", true);
+    race("booking_many", 150, false, rs, &ok, &short_of);
+    ck_assert_int_eq(ok, 6); /* 6 x 150 of 1000 */
+    ck_assert_int_eq(short_of, RACERS - 6);
+    ck_assert_int_eq(release(key_a, "booking_many", 100, "many-last", NULL, 0), 200);
+    ck_assert_int_eq(release(key_a, "booking_many", 1, "many-more", NULL, 0), 422);
+}
+END_TEST
+
 START_TEST(keys_and_clients_are_kept_apart)
 {
     char mine[64], path[128];
@@ -551,6 +634,7 @@ Suite *suite_charges(void)
     tcase_add_test(t, forged_replayed_and_unknown_webhooks);
     tcase_add_test(t, retry_cancel_and_the_late_success);
     tcase_add_test(t, escrow_held_released_failed_and_given_back);
+    tcase_add_test(t, releases_at_once_never_take_more_than_held);
     tcase_add_test(t, keys_and_clients_are_kept_apart);
     tcase_add_test(t, requests_are_checked);
     tcase_add_test(t, a_settled_charge_is_noticed);
