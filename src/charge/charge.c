@@ -205,7 +205,9 @@ bool charge_apply(struct app *a, struct payment *p, const struct charge_news *n)
         /* paid after a cancel, a failure or abandonment: the money was
          * taken, so the payment is paid */
         snprintf(reason, sizeof reason, "%s", n->gateway_response && *n->gateway_response ? n->gateway_response : "Approved");
-        bool was_cancel = !strcmp(p->status, "cancelled");
+        char was[sizeof p->status];
+        str_copy(was, sizeof was, p->status);
+        bool was_cancel = !strcmp(was, "cancelled");
         /* the client hears of it like of any outcome: the notice is stored
          * with the status */
         if (store_begin(a->store) != ST_OK)
@@ -220,7 +222,7 @@ bool charge_apply(struct app *a, struct payment *p, const struct charge_news *n)
             return false;
         }
         app_wake(a, WORK_NOTICES);
-        log_warn("charge.paid_late", "payment=%lld reference=%s was=%s", (long long)p->id, p->reference, p->status);
+        log_warn("charge.paid_late", "payment=%lld reference=%s was=%s", (long long)p->id, p->reference, was);
         return store_payment_get(a->store, p->id, p) == ST_OK;
     }
     const char *final = NULL;
@@ -247,7 +249,16 @@ bool charge_apply(struct app *a, struct payment *p, const struct charge_news *n)
         str_copy(p->result_desc, sizeof p->result_desc, reason);
         if (strcmp(final, "completed"))
             str_copy(p->last_error, sizeof p->last_error, reason);
-        if (purchase_finish(a, p) && success && matches)
+        if (!purchase_finish(a, p)) {
+            /* finished meanwhile (a cancel stored between our read and
+             * this write): the news applies to what it is now, so a
+             * success after a cancel is not lost; still open means the
+             * store failed, and the caller tries again */
+            if (store_payment_get(a->store, p->id, p) != ST_OK || is_open(p))
+                return false;
+            return charge_apply(a, p, n);
+        }
+        if (success && matches)
             store_charge_completed_at(a->store, p->id, now);
     }
     return store_payment_get(a->store, p->id, p) == ST_OK;
