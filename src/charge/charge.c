@@ -126,12 +126,33 @@ enum err charge_start(struct app *a, const struct client *c, const struct charge
     x.escrow = type && !strcmp(type, "escrow");
     str_copy(x.method, sizeof x.method, r->method == CHARGE_CARD ? "card" : r->method == CHARGE_MPESA ? "mpesa" : "mpesa_direct");
     x.retry_of = r->retry_of;
-    x.retry_count = r->retry_count;
-    if (store_payment_create(a->store, p) != ST_OK || store_water_set_order(a->store, p->id, meta_text, r->email) != ST_OK ||
-        store_charge_set(a->store, p->id, &x) != ST_OK) {
+    /* one transaction: a charge is stored whole (a kill cannot leave an
+     * escrow charge without its booking), and the retries of an original
+     * are counted and added one at a time, however many come at once */
+    if (store_begin(a->store) != ST_OK) {
         snprintf(why, whysz, "could not store the payment");
         return ERR_INTERNAL;
     }
+    int64_t made = 0;
+    enum err e = ERR_OK;
+    if (r->retry_of && store_charge_retries(a->store, c->id, r->retry_of, &made) != ST_OK)
+        e = ERR_INTERNAL;
+    else if (r->retry_of && made >= CHARGE_RETRY_MAX)
+        e = ERR_CONFLICT;
+    x.retry_count = r->retry_of ? made + 1 : 0;
+    if (e == ERR_OK && (store_payment_create(a->store, p) != ST_OK ||
+                        store_water_set_order(a->store, p->id, meta_text, r->email) != ST_OK ||
+                        store_charge_set(a->store, p->id, &x) != ST_OK || store_commit(a->store) != ST_OK))
+        e = ERR_INTERNAL;
+    if (e != ERR_OK) {
+        store_rollback(a->store);
+        if (e == ERR_CONFLICT)
+            snprintf(why, whysz, "This payment was retried %lld times already, the most allowed", (long long)made);
+        else
+            snprintf(why, whysz, "could not store the payment");
+        return e;
+    }
+    out->retry_count = x.retry_count;
     atomic_fetch_add(&a->purchases, 1);
 
     json_t *ps_meta = json_is_object(r->metadata) ? json_deep_copy(r->metadata) : json_object();

@@ -293,6 +293,71 @@ START_TEST(retry_cancel_and_the_late_success)
 }
 END_TEST
 
+/* Retries of one original, whichever payment of its line is retried, and
+ * however many requests come at once: at most CHARGE_RETRY_MAX (3), each
+ * numbered. */
+struct retrier {
+    pthread_barrier_t *go;
+    const char *path;
+    long status;
+};
+
+static void *retrier_main(void *arg)
+{
+    struct retrier *r = arg;
+    pthread_barrier_wait(r->go);
+    struct http_result h = h_req_within(20000, L.port, "POST", r->path, "application/json", "{}", 0, key_a, NULL);
+    r->status = h.status;
+    h_free(&h);
+    return NULL;
+}
+
+START_TEST(retries_are_limited_per_original)
+{
+    char first[64], path[128];
+    snprintf(first, sizeof first, "%s", charge(key_a, 500, "booking_lim", "booking_fee", "user_lim"));
+    customer(first, "failed", true);
+    snprintf(path, sizeof path, "/api/payments/retry/%s", first);
+    for (int i = 1; i <= 3; i++) {
+        struct http_result r = call(key_a, "POST", path, "{}", NULL);
+        ck_assert_msg(r.status == 200, "retry %d: %ld %s", i, r.status, r.body);
+        ck_assert_int_eq(json_integer_value(json_object_get(data(&r), "retryCount")), i);
+        char next[64];
+        snprintf(next, sizeof next, "%s", jstr(data(&r), "newReference"));
+        h_free(&r);
+        customer(next, "failed", true);
+    }
+    struct http_result r = call(key_a, "POST", path, "{}", NULL);
+    ck_assert_msg(r.status == 400, "a 4th retry of the original: %ld %s", r.status, r.body);
+    ck_assert_str_eq(jstr(r.json, "error"), "RETRY_LIMIT");
+    h_free(&r);
+
+    /* ten retries of one failed payment at once: three charges, no more */
+    snprintf(first, sizeof first, "%s", charge(key_a, 500, "booking_lim2", "booking_fee", "user_lim2"));
+    customer(first, "failed", true);
+    snprintf(path, sizeof path, "/api/payments/retry/%s", first);
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, 10);
+    struct retrier rs[10];
+    pthread_t th[10];
+    for (int i = 0; i < 10; i++) {
+        rs[i] = (struct retrier){.go = &go, .path = path};
+        ck_assert_int_eq(pthread_create(&th[i], NULL, retrier_main, &rs[i]), 0);
+    }
+    int ok = 0;
+    for (int i = 0; i < 10; i++) {
+        pthread_join(th[i], NULL);
+        ok += rs[i].status == 200;
+        ck_assert_msg(rs[i].status == 200 || rs[i].status == 400, "%ld", rs[i].status);
+    }
+    pthread_barrier_destroy(&go);
+    ck_assert_int_eq(ok, 3);
+    r = call(key_a, "GET", "/api/payments/history/user_lim2", NULL, NULL);
+    ck_assert_int_eq(json_integer_value(json_object_get(data(&r), "total")), 4); /* the original and 3 retries */
+    h_free(&r);
+}
+END_TEST
+
 /* Releases amount of booking with an Idempotency-Key; returns the status. */
 static long release(const char *key, const char *booking, int amount, const char *idem, char *ref, size_t refsz)
 {
@@ -633,6 +698,7 @@ Suite *suite_charges(void)
     tcase_add_test(t, a_charge_without_webhook_is_settled_by_verifying);
     tcase_add_test(t, forged_replayed_and_unknown_webhooks);
     tcase_add_test(t, retry_cancel_and_the_late_success);
+    tcase_add_test(t, retries_are_limited_per_original);
     tcase_add_test(t, escrow_held_released_failed_and_given_back);
     tcase_add_test(t, releases_at_once_never_take_more_than_held);
     tcase_add_test(t, keys_and_clients_are_kept_apart);
