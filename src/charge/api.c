@@ -169,7 +169,7 @@ static void start(struct app *a, struct http_req *req, struct http_resp *resp, e
         api_error(req, resp, ERR_VALIDATION, NULL, "metadata: must be an object");
         goto done;
     }
-    if (method != CHARGE_CARD && !phone) {
+    if (method != CHARGE_CARD && (!phone || !*phone)) {
         api_error(req, resp, ERR_VALIDATION, "INVALID_PHONE", "phone: required");
         goto done;
     }

@@ -584,6 +584,14 @@ START_TEST(requests_are_checked)
     ck_assert_int_eq(r.status, 400);
     ck_assert(strstr(r.body, "phone") != NULL);
     h_free(&r);
+    /* an empty phone is no phone: an M-Pesa charge needs one */
+    const char *paths[] = {"/api/payments/mpesa", "/api/payments/mpesa/direct"};
+    for (int i = 0; i < 2; i++) {
+        r = call(key_a, "POST", paths[i], "{\"phone\":\"\",\"amount\":100,\"email\":\"a@b.co\"}", NULL);
+        ck_assert_msg(r.status == 400, "%s: %ld %s", paths[i], r.status, r.body);
+        ck_assert(!strncmp(jstr(r.json, "message"), "phone:", 6));
+        h_free(&r);
+    }
     /* test keys take 100, 200, ... 1000 only */
     r = call(key_a, "POST", "/api/payments/mpesa/direct", "{\"phone\":\"0712345678\",\"amount\":150,\"email\":\"a@b.co\"}", NULL);
     ck_assert_int_eq(r.status, 400);
