@@ -120,8 +120,18 @@ enum err charge_start(struct app *a, const struct client *c, const struct charge
     struct charge_extra x;
     memset(&x, 0, sizeof x);
     str_copy(x.booking_id, sizeof x.booking_id, r->booking_id);
-    const char *user = json_string_value(json_object_get(r->metadata, "user_id"));
-    str_copy(x.payer_ref, sizeof x.payer_ref, user ? user : "");
+    /* the payer a history names: a string or a whole number */
+    json_t *user = json_object_get(r->metadata, "user_id");
+    bool user_ok = !user || json_is_null(user) ||
+                   (json_is_string(user) && str_copy(x.payer_ref, sizeof x.payer_ref, json_string_value(user)));
+    if (json_is_integer(user)) {
+        snprintf(x.payer_ref, sizeof x.payer_ref, "%lld", (long long)json_integer_value(user));
+        user_ok = true;
+    }
+    if (!user_ok) {
+        snprintf(why, whysz, "metadata.user_id: a string of at most %zu bytes or a whole number", sizeof x.payer_ref - 1);
+        return ERR_VALIDATION;
+    }
     const char *type = json_string_value(json_object_get(r->metadata, "payment_type"));
     x.escrow = type && !strcmp(type, "escrow");
     str_copy(x.method, sizeof x.method, r->method == CHARGE_CARD ? "card" : r->method == CHARGE_MPESA ? "mpesa" : "mpesa_direct");

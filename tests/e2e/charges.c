@@ -614,6 +614,22 @@ START_TEST(requests_are_checked)
     ck_assert(!strncmp(jstr(data(&r), "authorization_url"), "http", 4));
     ck_assert(*jstr(data(&r), "access_code"));
     h_free(&r);
+    /* a user_id may be a number: its history finds it */
+    r = call(key_a, "POST", "/api/payments/mpesa",
+             "{\"phone\":\"0712345678\",\"amount\":200,\"email\":\"a@b.co\",\"metadata\":{\"user_id\":4567}}", NULL);
+    ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body);
+    h_free(&r);
+    r = call(key_a, "GET", "/api/payments/history/4567", NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_int_eq(json_integer_value(json_object_get(data(&r), "total")), 1);
+    h_free(&r);
+    /* one longer than a history can name (64) is refused, naming it */
+    r = call(key_a, "POST", "/api/payments/mpesa",
+             "{\"phone\":\"0712345678\",\"amount\":200,\"email\":\"a@b.co\",\"metadata\":{\"user_id\":"
+             "\"u1234567890123456789012345678901234567890123456789012345678901234\"}}", NULL);
+    ck_assert_msg(r.status == 400, "%ld %s", r.status, r.body);
+    ck_assert(!strncmp(jstr(r.json, "message"), "metadata.user_id:", 17));
+    h_free(&r);
     r = call(key_a, "GET", "/api/payments/history/user_456?limit=abc", NULL, NULL);
     ck_assert_int_eq(r.status, 400);
     h_free(&r);
