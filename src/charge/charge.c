@@ -25,6 +25,12 @@
  * twice as long each time, up to an hour */
 #define RELEASE_RETRY_MS 10000
 #define RELEASE_RETRY_MAX_MS 3600000
+/* A new release is sent by the request that made it; the sweeper takes it
+ * only once that request could no longer be sending it (lipad died
+ * meanwhile): after as many HTTP timeouts as a send makes calls (bank,
+ * recipient, transfer, verify). Until then the sweeper would send it a
+ * second time beside the first whenever Paystack is slower than its pass. */
+#define RELEASE_SEND_CALLS 4
 
 bool charge_test_mode(const struct config *cfg)
 {
@@ -440,6 +446,7 @@ enum err charge_release(struct app *a, const struct client *c, const char *booki
     char fp[65];
     str_copy(fp, sizeof fp, r->idem_fp);
     release_reference(c->id, r->idem_key, r->reference);
+    r->next_at = now_ms() + RELEASE_SEND_CALLS * a->cfg.http_timeout_ms;
     enum store_rc rc = store_escrow_reserve(a->store, r);
     if (rc == ST_CONFLICT) {
         if (!crypto_streq(fp, r->idem_fp)) {

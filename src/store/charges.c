@@ -41,7 +41,7 @@ static const char SQL_BALANCE[] = "SELECT " HELD ", " OUT;
  * it as a repeat, whatever the booking holds now. */
 static const char SQL_RESERVE[] =
     "INSERT INTO escrow_releases (client_id, booking_id, amount, phone, idem_key, idem_fp, reference, status, "
-    "next_at, created_at, updated_at) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8, ?8, ?8 "
+    "next_at, created_at, updated_at) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?9, ?8, ?8 "
     "WHERE " HELD " - " OUT " >= ?3 "
     "OR EXISTS (SELECT 1 FROM escrow_releases WHERE client_id = ?1 AND idem_key = ?5)";
 static const char SQL_ESCROW_BY_KEY[] = "SELECT " ESCROW_COLS " FROM escrow_releases WHERE client_id = ? AND idem_key = ?";
@@ -282,6 +282,7 @@ enum store_rc store_escrow_reserve(struct store *st, struct escrow_release *r)
     st_bind_text(s, 6, r->idem_fp);
     st_bind_text(s, 7, r->reference);
     sqlite3_bind_int64(s, 8, now);
+    sqlite3_bind_int64(s, 9, r->next_at > now ? r->next_at : now);
     rc = st_step_write(st, s, "escrow_reserve");
     if (rc == ST_CONFLICT) /* the same key, a moment ago */
         return escrow_by_key(st, r->client_id, r->idem_key, r) == ST_OK ? ST_CONFLICT : ST_ERROR;

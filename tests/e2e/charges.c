@@ -501,6 +501,45 @@ START_TEST(releases_at_once_never_take_more_than_held)
 }
 END_TEST
 
+/* Lines of the shared sandbox's log holding needle. */
+static int sandbox_log_count(const char *needle)
+{
+    FILE *f = fopen("build/e2e/sandbox.log", "r");
+    ck_assert_msg(f != NULL, "no build/e2e/sandbox.log");
+    char line[2048];
+    int n = 0;
+    while (fgets(line, sizeof line, f))
+        n += strstr(line, needle) != NULL;
+    fclose(f);
+    return n;
+}
+
+/* A release is sent to Paystack once, by the request that made it, even
+ * when Paystack takes longer than the Paystack worker's pass: the worker
+ * sends only a release whose sender is gone (lipad killed meanwhile). */
+START_TEST(a_release_is_sent_once)
+{
+    char paid[64], ref[64], needle[128];
+    snprintf(paid, sizeof paid, "%s", charge(key_a, 1000, "booking_once", "escrow", "parent_o"));
+    customer(paid, "success", true);
+    struct http_result r = h_req(h_sandbox_port, "POST", "/sandbox/slow", "application/json",
+                                 "{\"service\":\"paystack\",\"ms\":700}", 0, NULL);
+    ck_assert_int_eq(r.status, 200);
+    h_free(&r);
+    long st = release(key_a, "booking_once", 1000, "once-1", ref, sizeof ref);
+    h_sleep_ms(1500); /* a worker that took it too would be at Paystack by now */
+    r = h_req(h_sandbox_port, "POST", "/sandbox/slow", "application/json", "{\"service\":\"paystack\",\"ms\":0}", 0,
+              NULL);
+    h_free(&r);
+    ck_assert_int_eq(st, 200);
+    h_sleep_ms(1000);
+    snprintf(needle, sizeof needle, "paystack.transfer reference=%s ", ref);
+    ck_assert_int_eq(sandbox_log_count(needle), 1);
+    snprintf(needle, sizeof needle, "paystack.transfer.rejected reference=%s ", ref);
+    ck_assert_msg(sandbox_log_count(needle) == 0, "the transfer %s was sent again", ref);
+}
+END_TEST
+
 START_TEST(keys_and_clients_are_kept_apart)
 {
     char mine[64], path[128];
@@ -725,6 +764,7 @@ Suite *suite_charges(void)
     tcase_add_test(t, retries_are_limited_per_original);
     tcase_add_test(t, escrow_held_released_failed_and_given_back);
     tcase_add_test(t, releases_at_once_never_take_more_than_held);
+    tcase_add_test(t, a_release_is_sent_once);
     tcase_add_test(t, keys_and_clients_are_kept_apart);
     tcase_add_test(t, requests_are_checked);
     tcase_add_test(t, a_settled_charge_is_noticed);
