@@ -305,6 +305,17 @@ bool charge_verify(struct app *a, struct payment *p, char *why, size_t whysz)
 {
     struct paystack_verify_res res;
     paystack_verify(a->paystack, p->reference, &res);
+    if (res.outcome == PAY_REJECT && res.not_found && is_open(p) &&
+        now_ms() > p->created_at + a->cfg.payment_timeout * 1000) {
+        /* its start never reached Paystack, and its time is over: nobody
+         * can pay it now (a success that comes after all still pays it) */
+        struct charge_news n = {.status = "abandoned", .amount = -1, .gateway_response = res.message};
+        if (!charge_apply(a, p, &n)) {
+            snprintf(why, whysz, "could not store Paystack's answer");
+            return false;
+        }
+        return true;
+    }
     if (res.outcome != PAY_OK) {
         snprintf(why, whysz, "Paystack %s: %.200s", res.outcome == PAY_RETRY ? "did not answer" : "refused",
                  res.message[0] ? res.message : "no reason given");

@@ -714,6 +714,59 @@ START_TEST(a_settled_charge_is_noticed)
 }
 END_TEST
 
+/* A direct M-Pesa charge whose request never reached Paystack (its answer
+ * a 503) is kept open and verified, not failed on a guess; once its time
+ * is over and Paystack still knows nothing of it, it is abandoned (and may
+ * be retried), not pending forever. A lipad of its own with a 10 s
+ * payment time. */
+START_TEST(a_charge_paystack_never_got_is_abandoned_in_time)
+{
+    /* a sandbox of its own: the fault below is for this lipad's charge */
+    int sb_port = h_main.port + PORT_OFFSET + 3;
+    pid_t sb = h_sandbox_spawn(sb_port, 300, NULL, "build/e2e/sandbox-charges-lost.log");
+    ck_assert(sb > 0);
+    static char url[64];
+    snprintf(url, sizeof url, "LIPA_PAYSTACK_URL=http://127.0.0.1:%d", sb_port);
+    struct lipad own;
+    char own_dir[128];
+    h_dir_fresh(own_dir, sizeof own_dir, "charges-lost");
+    const char *extra[] = {url, "LIPA_PAYSTACK_SECRET=" SECRET, "LIPA_PAYMENT_TIMEOUT=10", "LIPA_SETTLE_AFTER=1", NULL};
+    ck_assert(h_lipad_start(&own, h_main.port + PORT_OFFSET + 2, own_dir, extra));
+    struct http_result r = h_json_admin(&own, "POST", "/api/clients", "{\"name\":\"Lost\"}");
+    ck_assert_int_eq(r.status, 201);
+    char key[64], ref[64], path[128];
+    snprintf(key, sizeof key, "%s", jstr(r.json, "apiKey"));
+    h_free(&r);
+    r = h_req(sb_port, "POST", "/sandbox/fail", "application/json",
+              "{\"service\":\"paystack\",\"count\":1,\"status\":503}", 0, NULL);
+    ck_assert_int_eq(r.status, 200);
+    h_free(&r);
+    r = h_req_h(own.port, "POST", "/api/payments/mpesa/direct", "application/json",
+                "{\"phone\":\"0712345678\",\"amount\":200,\"email\":\"a@b.co\",\"metadata\":{\"user_id\":\"lost\"}}", 0,
+                key, NULL);
+    ck_assert_msg(r.status == 502, "%ld %s", r.status, r.body);
+    h_free(&r);
+    r = h_req_h(own.port, "GET", "/api/payments/history/lost", NULL, NULL, 0, key, NULL);
+    ck_assert_int_eq(json_integer_value(json_object_get(data(&r), "total")), 1);
+    json_t *t = json_array_get(json_object_get(data(&r), "transactions"), 0);
+    snprintf(ref, sizeof ref, "%s", jstr(t, "reference"));
+    ck_assert_str_eq(jstr(t, "status"), "pending"); /* it may have reached Paystack */
+    h_free(&r);
+    h_sleep_ms(11000);
+    snprintf(path, sizeof path, "/api/payments/verify/%s", ref);
+    r = h_req_h(own.port, "GET", path, NULL, NULL, 0, key, NULL);
+    ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body);
+    ck_assert_str_eq(jstr(data(&r), "status"), "abandoned");
+    h_free(&r);
+    snprintf(path, sizeof path, "/api/payments/retry/%s", ref);
+    r = h_req_h(own.port, "POST", path, "application/json", "{}", 0, key, NULL);
+    ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body);
+    h_free(&r);
+    ck_assert_int_eq(h_lipad_stop(&own, SIGTERM), 0);
+    h_sandbox_kill(sb);
+}
+END_TEST
+
 /* The client's budget counts on this face as on the public payments: a
  * lipad of its own with a budget of 3 a minute. */
 START_TEST(the_client_budget_counts_here_too)
@@ -759,6 +812,7 @@ Suite *suite_charges(void)
     tcase_add_unchecked_fixture(t, setup, teardown);
     tcase_add_test(t, mpesa_charge_settled_by_webhook);
     tcase_add_test(t, a_charge_without_webhook_is_settled_by_verifying);
+    tcase_add_test(t, a_charge_paystack_never_got_is_abandoned_in_time);
     tcase_add_test(t, forged_replayed_and_unknown_webhooks);
     tcase_add_test(t, retry_cancel_and_the_late_success);
     tcase_add_test(t, retries_are_limited_per_original);
