@@ -163,7 +163,7 @@ enum err charge_start(struct app *a, const struct client *c, const struct charge
     if (e != ERR_OK) {
         store_rollback(a->store);
         if (e == ERR_CONFLICT)
-            snprintf(why, whysz, "This payment was retried %lld times already, the most allowed", (long long)made);
+            snprintf(why, whysz, "The original of this payment was retried %lld times already, the most allowed", (long long)made);
         else
             snprintf(why, whysz, "could not store the payment");
         return e;
