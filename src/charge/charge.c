@@ -135,7 +135,8 @@ enum err charge_start(struct app *a, const struct client *c, const struct charge
         user_ok = true;
     }
     if (!user_ok) {
-        snprintf(why, whysz, "metadata.user_id: a string of at most %zu bytes or a whole number", sizeof x.payer_ref - 1);
+        snprintf(why, whysz, "metadata.user_id: a string of at most %zu bytes or a whole number",
+                 sizeof x.payer_ref - 1);
         return ERR_VALIDATION;
     }
     const char *type = json_string_value(json_object_get(r->metadata, "payment_type"));
@@ -163,7 +164,8 @@ enum err charge_start(struct app *a, const struct client *c, const struct charge
     if (e != ERR_OK) {
         store_rollback(a->store);
         if (e == ERR_CONFLICT)
-            snprintf(why, whysz, "The original of this payment was retried %lld times already, the most allowed", (long long)made);
+            snprintf(why, whysz, "The original of this payment was retried %lld times already, the most allowed",
+                     (long long)made);
         else
             snprintf(why, whysz, "could not store the payment");
         return e;
