@@ -28,8 +28,9 @@
 /* A new release is sent by the request that made it; the sweeper takes it
  * only once that request could no longer be sending it (lipad died
  * meanwhile): after as many HTTP timeouts as a send makes calls (bank,
- * recipient, transfer, verify). Until then the sweeper would send it a
- * second time beside the first whenever Paystack is slower than its pass. */
+ * recipient, transfer, verify), and RELEASE_RETRY_MS for the writes
+ * between them. Sooner, the sweeper would send it a second time beside
+ * the first whenever Paystack is slower than its pass. */
 #define RELEASE_SEND_CALLS 4
 
 bool charge_test_mode(const struct config *cfg)
@@ -459,7 +460,7 @@ enum err charge_release(struct app *a, const struct client *c, const char *booki
     char fp[65];
     str_copy(fp, sizeof fp, r->idem_fp);
     release_reference(c->id, r->idem_key, r->reference);
-    r->next_at = now_ms() + RELEASE_SEND_CALLS * a->cfg.http_timeout_ms;
+    r->next_at = now_ms() + RELEASE_SEND_CALLS * a->cfg.http_timeout_ms + RELEASE_RETRY_MS;
     enum store_rc rc = store_escrow_reserve(a->store, r);
     if (rc == ST_CONFLICT) {
         if (!crypto_streq(fp, r->idem_fp)) {
