@@ -169,7 +169,7 @@ static void start(struct app *a, struct http_req *req, struct http_resp *resp, e
         api_error(req, resp, ERR_VALIDATION, NULL, "metadata: must be an object");
         goto done;
     }
-    if (method != CHARGE_CARD && !phone) {
+    if (method != CHARGE_CARD && (!phone || !*phone)) {
         api_error(req, resp, ERR_VALIDATION, "INVALID_PHONE", "phone: required");
         goto done;
     }
@@ -280,11 +280,6 @@ static void retry_h(void *ctx, struct http_req *req, struct http_resp *resp)
                   "Only a failed, cancelled or abandoned payment can be retried; this one is %s", client_charge_status(&p));
         goto done;
     }
-    if (x.retry_count >= CHARGE_RETRY_MAX) {
-        api_error(req, resp, ERR_VALIDATION, "RETRY_LIMIT", "This payment was retried %lld times already, the most allowed",
-                  (long long)x.retry_count);
-        goto done;
-    }
     struct charge_req r;
     memset(&r, 0, sizeof r);
     const char *phone = api_str(body, "phone"), *email = api_str(body, "email");
@@ -304,19 +299,23 @@ static void retry_h(void *ctx, struct http_req *req, struct http_resp *resp)
     r.amount = p.amount;
     json_t *meta = w.metadata[0] ? json_loads(w.metadata, 0, NULL) : NULL;
     r.metadata = meta;
+    /* the retries of a retry count towards its original's limit */
     r.retry_of = x.retry_of ? x.retry_of : p.id;
-    r.retry_count = x.retry_count + 1;
+    struct charge_started started;
     bool ok = charge_test_rules(&a->cfg, &r, why, sizeof why);
-    enum err e = ok ? charge_start(a, &c, &r, &np, &(struct charge_started){0}, why, sizeof why) : ERR_VALIDATION;
+    enum err e = ok ? charge_start(a, &c, &r, &np, &started, why, sizeof why) : ERR_VALIDATION;
     json_decref(meta);
+    if (e == ERR_CONFLICT) {
+        api_error(req, resp, ERR_VALIDATION, "RETRY_LIMIT", "%s", why);
+        goto done;
+    }
     if (e != ERR_OK) {
         api_error(req, resp, e, e == ERR_PROVIDER ? "PAYSTACK_ERROR" : NULL, "%s", why);
         goto done;
     }
-    /* the original points no further: its retry count is carried by the new one */
     api_ok(req, resp, 200, "Payment retry initiated",
            json_pack("{s:s, s:s, s:I}", "originalReference", p.reference, "newReference", np.reference, "retryCount",
-                     (json_int_t)r.retry_count));
+                     (json_int_t)started.retry_count));
 done:
     json_decref(body);
 }

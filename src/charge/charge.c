@@ -25,6 +25,13 @@
  * twice as long each time, up to an hour */
 #define RELEASE_RETRY_MS 10000
 #define RELEASE_RETRY_MAX_MS 3600000
+/* A new release is sent by the request that made it; the sweeper takes it
+ * only once that request could no longer be sending it (lipad died
+ * meanwhile): after as many HTTP timeouts as a send makes calls (bank,
+ * recipient, transfer, verify), and RELEASE_RETRY_MS for the writes
+ * between them. Sooner, the sweeper would send it a second time beside
+ * the first whenever Paystack is slower than its pass. */
+#define RELEASE_SEND_CALLS 4
 
 bool charge_test_mode(const struct config *cfg)
 {
@@ -120,18 +127,51 @@ enum err charge_start(struct app *a, const struct client *c, const struct charge
     struct charge_extra x;
     memset(&x, 0, sizeof x);
     str_copy(x.booking_id, sizeof x.booking_id, r->booking_id);
-    const char *user = json_string_value(json_object_get(r->metadata, "user_id"));
-    str_copy(x.payer_ref, sizeof x.payer_ref, user ? user : "");
+    /* the payer a history names: a string or a whole number */
+    json_t *user = json_object_get(r->metadata, "user_id");
+    bool user_ok = !user || json_is_null(user) ||
+                   (json_is_string(user) && str_copy(x.payer_ref, sizeof x.payer_ref, json_string_value(user)));
+    if (json_is_integer(user)) {
+        snprintf(x.payer_ref, sizeof x.payer_ref, "%lld", (long long)json_integer_value(user));
+        user_ok = true;
+    }
+    if (!user_ok) {
+        snprintf(why, whysz, "metadata.user_id: a string of at most %zu bytes or a whole number",
+                 sizeof x.payer_ref - 1);
+        return ERR_VALIDATION;
+    }
     const char *type = json_string_value(json_object_get(r->metadata, "payment_type"));
     x.escrow = type && !strcmp(type, "escrow");
     str_copy(x.method, sizeof x.method, r->method == CHARGE_CARD ? "card" : r->method == CHARGE_MPESA ? "mpesa" : "mpesa_direct");
     x.retry_of = r->retry_of;
-    x.retry_count = r->retry_count;
-    if (store_payment_create(a->store, p) != ST_OK || store_water_set_order(a->store, p->id, meta_text, r->email) != ST_OK ||
-        store_charge_set(a->store, p->id, &x) != ST_OK) {
+    /* one transaction: a charge is stored whole (a kill cannot leave an
+     * escrow charge without its booking), and the retries of an original
+     * are counted and added one at a time, however many come at once */
+    if (store_begin(a->store) != ST_OK) {
         snprintf(why, whysz, "could not store the payment");
         return ERR_INTERNAL;
     }
+    int64_t made = 0;
+    enum err e = ERR_OK;
+    if (r->retry_of && store_charge_retries(a->store, c->id, r->retry_of, &made) != ST_OK)
+        e = ERR_INTERNAL;
+    else if (r->retry_of && made >= CHARGE_RETRY_MAX)
+        e = ERR_CONFLICT;
+    x.retry_count = r->retry_of ? made + 1 : 0;
+    if (e == ERR_OK && (store_payment_create(a->store, p) != ST_OK ||
+                        store_water_set_order(a->store, p->id, meta_text, r->email) != ST_OK ||
+                        store_charge_set(a->store, p->id, &x) != ST_OK || store_commit(a->store) != ST_OK))
+        e = ERR_INTERNAL;
+    if (e != ERR_OK) {
+        store_rollback(a->store);
+        if (e == ERR_CONFLICT)
+            snprintf(why, whysz, "The original of this payment was retried %lld times already, the most allowed",
+                     (long long)made);
+        else
+            snprintf(why, whysz, "could not store the payment");
+        return e;
+    }
+    out->retry_count = x.retry_count;
     atomic_fetch_add(&a->purchases, 1);
 
     json_t *ps_meta = json_is_object(r->metadata) ? json_deep_copy(r->metadata) : json_object();
@@ -205,7 +245,9 @@ bool charge_apply(struct app *a, struct payment *p, const struct charge_news *n)
         /* paid after a cancel, a failure or abandonment: the money was
          * taken, so the payment is paid */
         snprintf(reason, sizeof reason, "%s", n->gateway_response && *n->gateway_response ? n->gateway_response : "Approved");
-        bool was_cancel = !strcmp(p->status, "cancelled");
+        char was[sizeof p->status];
+        str_copy(was, sizeof was, p->status);
+        bool was_cancel = !strcmp(was, "cancelled");
         /* the client hears of it like of any outcome: the notice is stored
          * with the status */
         if (store_begin(a->store) != ST_OK)
@@ -220,7 +262,7 @@ bool charge_apply(struct app *a, struct payment *p, const struct charge_news *n)
             return false;
         }
         app_wake(a, WORK_NOTICES);
-        log_warn("charge.paid_late", "payment=%lld reference=%s was=%s", (long long)p->id, p->reference, p->status);
+        log_warn("charge.paid_late", "payment=%lld reference=%s was=%s", (long long)p->id, p->reference, was);
         return store_payment_get(a->store, p->id, p) == ST_OK;
     }
     const char *final = NULL;
@@ -247,7 +289,16 @@ bool charge_apply(struct app *a, struct payment *p, const struct charge_news *n)
         str_copy(p->result_desc, sizeof p->result_desc, reason);
         if (strcmp(final, "completed"))
             str_copy(p->last_error, sizeof p->last_error, reason);
-        if (purchase_finish(a, p) && success && matches)
+        if (!purchase_finish(a, p)) {
+            /* finished meanwhile (a cancel stored between our read and
+             * this write): the news applies to what it is now, so a
+             * success after a cancel is not lost; still open means the
+             * store failed, and the caller tries again */
+            if (store_payment_get(a->store, p->id, p) != ST_OK || is_open(p))
+                return false;
+            return charge_apply(a, p, n);
+        }
+        if (success && matches)
             store_charge_completed_at(a->store, p->id, now);
     }
     return store_payment_get(a->store, p->id, p) == ST_OK;
@@ -257,6 +308,17 @@ bool charge_verify(struct app *a, struct payment *p, char *why, size_t whysz)
 {
     struct paystack_verify_res res;
     paystack_verify(a->paystack, p->reference, &res);
+    if (res.outcome == PAY_REJECT && res.not_found && is_open(p) &&
+        now_ms() > p->created_at + a->cfg.payment_timeout * 1000) {
+        /* its start never reached Paystack, and its time is over: nobody
+         * can pay it now (a success that comes after all still pays it) */
+        struct charge_news n = {.status = "abandoned", .amount = -1, .gateway_response = res.message};
+        if (!charge_apply(a, p, &n)) {
+            snprintf(why, whysz, "could not store Paystack's answer");
+            return false;
+        }
+        return true;
+    }
     if (res.outcome != PAY_OK) {
         snprintf(why, whysz, "Paystack %s: %.200s", res.outcome == PAY_RETRY ? "did not answer" : "refused",
                  res.message[0] ? res.message : "no reason given");
@@ -426,6 +488,7 @@ enum err charge_release(struct app *a, const struct client *c, const char *booki
     char fp[65];
     str_copy(fp, sizeof fp, r->idem_fp);
     release_reference(c->id, r->idem_key, r->reference);
+    r->next_at = now_ms() + RELEASE_SEND_CALLS * a->cfg.http_timeout_ms + RELEASE_RETRY_MS;
     enum store_rc rc = store_escrow_reserve(a->store, r);
     if (rc == ST_CONFLICT) {
         if (!crypto_streq(fp, r->idem_fp)) {

@@ -43,7 +43,6 @@ struct charge_req {
     char booking_id[65];
     json_t *metadata;               /* borrowed; may be NULL */
     int64_t retry_of;               /* payment id of the original; 0 for none */
-    int64_t retry_count;
 };
 
 /* The Paystack secret is a test key. Pure. */
@@ -63,12 +62,15 @@ bool charge_reference(int64_t ms, char out[CHARGE_REF_MAX]);
 struct charge_started {
     char authorization_url[512], access_code[128];
     char display_text[256];
+    int64_t retry_count;            /* which retry of its original; 0 for none */
 };
 /* Stores a charge of client c and starts it at Paystack. ERR_OK with p
  * stored (processing); ERR_VALIDATION (why names the field; nothing
- * stored); ERR_PROVIDER when Paystack refused (p stored as failed) or did
- * not answer (p stays open: the sweeper verifies it, since the charge may
- * have reached Paystack); ERR_INTERNAL. */
+ * stored); ERR_CONFLICT for a retry (r->retry_of) of an original retried
+ * CHARGE_RETRY_MAX times already (nothing stored); ERR_PROVIDER when
+ * Paystack refused (p stored as failed) or did not answer (p stays open:
+ * the sweeper verifies it, since the charge may have reached Paystack);
+ * ERR_INTERNAL. */
 enum err charge_start(struct app *a, const struct client *c, const struct charge_req *r, struct payment *p,
                       struct charge_started *out, char *why, size_t whysz);
 

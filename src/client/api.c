@@ -60,12 +60,24 @@ static bool url_ok(const char *s)
     return strlen(s) > 8;
 }
 
+/* A UUID in the form ids are stored in (lower case: a UUID's case means
+ * nothing); false when in is not a UUID. */
+static bool uuid_lower(const char *in, char out[37])
+{
+    if (!crypto_uuid_ok(in))
+        return false;
+    for (int i = 0; i < 36; i++)
+        out[i] = (char)(in[i] >= 'A' && in[i] <= 'F' ? in[i] + 32 : in[i]);
+    out[36] = 0;
+    return true;
+}
+
 /* The client of the path's first parameter, or a reply: 400 for a
  * malformed id, 404 for an unknown one. */
 static bool path_client(struct app *a, struct http_req *req, struct http_resp *resp, struct client *c)
 {
-    const char *id = req->params[0];
-    if (!crypto_uuid_ok(id)) {
+    char id[37];
+    if (!uuid_lower(req->params[0], id)) {
         api_error(req, resp, ERR_VALIDATION, NULL, "clientId: not a UUID");
         return false;
     }
@@ -256,6 +268,7 @@ static void packages_update(void *ctx, struct http_req *req, struct http_resp *r
     };
     struct client c;
     struct package pk;
+    char pkg_id[37];
     if (!api_require_admin(req, resp, a->cfg.admin_key))
         return;
     json_t *body = api_parse(req, resp, fields);
@@ -267,14 +280,14 @@ static void packages_update(void *ctx, struct http_req *req, struct http_resp *r
         api_error(req, resp, ERR_VALIDATION, NULL, "name: 1 to %d characters on one line", CLIENT_NAME_MAX);
     } else if (desc && !str_is_clean_utf8(desc, strlen(desc))) {
         api_error(req, resp, ERR_VALIDATION, NULL, "description: not clean UTF-8 text");
-    } else if (!crypto_uuid_ok(req->params[1])) {
+    } else if (!uuid_lower(req->params[1], pkg_id)) {
         api_error(req, resp, ERR_VALIDATION, NULL, "packageId: not a UUID");
     } else if (path_client(a, req, resp, &c)) {
-        enum store_rc rc = store_package_get(a->store, req->params[1], &pk);
+        enum store_rc rc = store_package_get(a->store, pkg_id, &pk);
         /* another client's package is as unknown here as a missing one */
         if (rc == ST_NOT_FOUND || (rc == ST_OK && strcmp(pk.client_id, c.id))) {
             api_error(req, resp, ERR_NOT_FOUND, "PACKAGE_NOT_FOUND", "No package %s for this client",
-                      req->params[1]);
+                      pkg_id);
         } else if (rc != ST_OK) {
             api_error(req, resp, ERR_INTERNAL, NULL, "could not read the package");
         } else {

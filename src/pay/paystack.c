@@ -342,6 +342,15 @@ static int64_t json_amount(const json_t *v)
     return -1;
 }
 
+/* A refusal because Paystack knows no such reference: its 404 ("Transfer
+ * not found") or its 400 "Transaction reference not found". */
+static bool says_not_found(const struct reply *r)
+{
+    if (classify(r) != PAY_REJECT || !r->status || r->flag != 0 || r->status == 401)
+        return false;
+    return r->status == 404 || strcasestr(r->message, "not found");
+}
+
 void paystack_verify(struct paystack *ps, const char *reference, struct paystack_verify_res *res)
 {
     struct reply r = {0};
@@ -360,6 +369,7 @@ void paystack_verify(struct paystack *ps, const char *reference, struct paystack
     call(ps, "GET", path, NULL, &r);
     res->http_status = (int)r.status;
     res->outcome = classify(&r);
+    res->not_found = says_not_found(&r);
     str_copy(res->message, sizeof res->message, r.message);
     if (res->outcome != PAY_OK)
         goto out;
@@ -456,15 +466,6 @@ static bool says_duplicate(const struct reply *r)
     const char *code = jstr(r->json, "code");
     return strcasestr(r->message, "duplicate") || strcasestr(r->message, "already exist") ||
            strcasestr(r->message, "already been used") || (code && strcasestr(code, "duplicate"));
-}
-
-/* A refusal because Paystack knows no such reference: its 404 ("Transfer
- * not found") or its 400 "Transaction reference not found". */
-static bool says_not_found(const struct reply *r)
-{
-    if (classify(r) != PAY_REJECT || !r->status || r->flag != 0 || r->status == 401)
-        return false;
-    return r->status == 404 || strcasestr(r->message, "not found");
 }
 
 static bool reference_keep(const char *ref)

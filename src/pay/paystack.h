@@ -56,6 +56,7 @@ struct paystack_init_res {
 struct paystack_verify_res {
     enum pay_outcome outcome;   /* PAY_OK: status and the fields below are Paystack's */
     int http_status;
+    bool not_found;             /* PAY_REJECT: Paystack knows no such reference */
     char status[24];            /* abandoned|failed|ongoing|pending|processing|queued|reversed|success */
     int64_t amount;             /* subunits; -1 when absent */
     char currency[8];

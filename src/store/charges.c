@@ -22,6 +22,7 @@
 static const char SQL_SET[] = "UPDATE payments SET booking_id = ?, payer_ref = ?, method = ?, escrow = ?, "
                               "retry_of = NULLIF(?,0), retry_count = ? WHERE id = ?";
 static const char SQL_GET[] = "SELECT " EXTRA_COLS " FROM payments WHERE id = ?";
+static const char SQL_RETRIES[] = "SELECT COUNT(*) FROM payments WHERE client_id = ? AND retry_of = ?";
 static const char SQL_CANCELLED[] = "UPDATE payments SET cancelled_at = ?, cancel_reason = ? WHERE id = ?";
 static const char SQL_COMPLETED_AT[] = "UPDATE payments SET completed_at = ? WHERE id = ? AND completed_at = 0";
 static const char SQL_PAID_LATE[] =
@@ -35,10 +36,14 @@ static const char SQL_HISTORY[] =
     "SELECT id FROM payments WHERE client_id = ?1 AND payer_ref = ?2 AND kind = 'charge' "
     "AND (?3 = '' OR instr(?3, ',' || status || ',') > 0) ORDER BY created_at DESC, id DESC LIMIT ?4 OFFSET ?5";
 static const char SQL_BALANCE[] = "SELECT " HELD ", " OUT;
+/* A key used a moment ago (by a request that got in between our look-up
+ * and this statement) still inserts, so that the key's uniqueness answers
+ * it as a repeat, whatever the booking holds now. */
 static const char SQL_RESERVE[] =
     "INSERT INTO escrow_releases (client_id, booking_id, amount, phone, idem_key, idem_fp, reference, status, "
-    "next_at, created_at, updated_at) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8, ?8, ?8 "
-    "WHERE " HELD " - " OUT " >= ?3";
+    "next_at, created_at, updated_at) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?9, ?8, ?8 "
+    "WHERE " HELD " - " OUT " >= ?3 "
+    "OR EXISTS (SELECT 1 FROM escrow_releases WHERE client_id = ?1 AND idem_key = ?5)";
 static const char SQL_ESCROW_BY_KEY[] = "SELECT " ESCROW_COLS " FROM escrow_releases WHERE client_id = ? AND idem_key = ?";
 static const char SQL_ESCROW_BY_REF[] = "SELECT " ESCROW_COLS " FROM escrow_releases WHERE reference = ?";
 static const char SQL_ESCROW_SAVE[] =
@@ -95,6 +100,19 @@ enum store_rc store_charge_get(struct store *st, int64_t id, struct charge_extra
     }
     st_done(s);
     return rc == SQLITE_ROW ? ST_OK : rc == SQLITE_DONE ? ST_NOT_FOUND : ST_ERROR;
+}
+
+enum store_rc store_charge_retries(struct store *st, const char *client_id, int64_t original, int64_t *n)
+{
+    sqlite3_stmt *s = st_stmt(st, SQL_RETRIES);
+    if (!s)
+        return ST_ERROR;
+    st_bind_text(s, 1, client_id);
+    sqlite3_bind_int64(s, 2, original);
+    int rc = sqlite3_step(s);
+    *n = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    st_done(s);
+    return rc == SQLITE_ROW ? ST_OK : ST_ERROR;
 }
 
 enum store_rc store_charge_cancelled(struct store *st, int64_t id, int64_t at, const char *reason)
@@ -265,6 +283,7 @@ enum store_rc store_escrow_reserve(struct store *st, struct escrow_release *r)
     st_bind_text(s, 6, r->idem_fp);
     st_bind_text(s, 7, r->reference);
     sqlite3_bind_int64(s, 8, now);
+    sqlite3_bind_int64(s, 9, r->next_at > now ? r->next_at : now);
     rc = st_step_write(st, s, "escrow_reserve");
     if (rc == ST_CONFLICT) /* the same key, a moment ago */
         return escrow_by_key(st, r->client_id, r->idem_key, r) == ST_OK ? ST_CONFLICT : ST_ERROR;

@@ -26,6 +26,8 @@ struct charge_extra {
 /* At creation. */
 enum store_rc store_charge_set(struct store *st, int64_t id, const struct charge_extra *x);
 enum store_rc store_charge_get(struct store *st, int64_t id, struct charge_extra *x);
+/* How many retries of original (a payment id) client_id made. */
+enum store_rc store_charge_retries(struct store *st, const char *client_id, int64_t original, int64_t *n);
 /* A cancel's time and reason (the status moves through purchase_finish). */
 enum store_rc store_charge_cancelled(struct store *st, int64_t id, int64_t at, const char *reason);
 enum store_rc store_charge_completed_at(struct store *st, int64_t id, int64_t at);
@@ -58,8 +60,8 @@ struct escrow_release {
  * (releases queued, pending or done). */
 enum store_rc store_escrow_balance(struct store *st, const char *client_id, const char *booking_id,
                                    int64_t *held, int64_t *out);
-/* Inserts r as queued, in one statement that checks that the booking
- * still holds r->amount: ST_OK; ST_CONFLICT when the client used
+/* Inserts r as queued, due at r->next_at (now when that has passed), in
+ * one statement that checks that the booking still holds r->amount: ST_OK; ST_CONFLICT when the client used
  * r->idem_key before (r becomes that release: the caller compares
  * idem_fp); ST_NOT_FOUND when the booking does not hold enough. */
 enum store_rc store_escrow_reserve(struct store *st, struct escrow_release *r);

@@ -10,6 +10,7 @@
 #include "util/crypto.h"
 
 #include <check.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -292,6 +293,71 @@ START_TEST(retry_cancel_and_the_late_success)
 }
 END_TEST
 
+/* Retries of one original, whichever payment of its line is retried, and
+ * however many requests come at once: at most CHARGE_RETRY_MAX (3), each
+ * numbered. */
+struct retrier {
+    pthread_barrier_t *go;
+    const char *path;
+    long status;
+};
+
+static void *retrier_main(void *arg)
+{
+    struct retrier *r = arg;
+    pthread_barrier_wait(r->go);
+    struct http_result h = h_req_within(20000, L.port, "POST", r->path, "application/json", "{}", 0, key_a, NULL);
+    r->status = h.status;
+    h_free(&h);
+    return NULL;
+}
+
+START_TEST(retries_are_limited_per_original)
+{
+    char first[64], path[128];
+    snprintf(first, sizeof first, "%s", charge(key_a, 500, "booking_lim", "booking_fee", "user_lim"));
+    customer(first, "failed", true);
+    snprintf(path, sizeof path, "/api/payments/retry/%s", first);
+    for (int i = 1; i <= 3; i++) {
+        struct http_result r = call(key_a, "POST", path, "{}", NULL);
+        ck_assert_msg(r.status == 200, "retry %d: %ld %s", i, r.status, r.body);
+        ck_assert_int_eq(json_integer_value(json_object_get(data(&r), "retryCount")), i);
+        char next[64];
+        snprintf(next, sizeof next, "%s", jstr(data(&r), "newReference"));
+        h_free(&r);
+        customer(next, "failed", true);
+    }
+    struct http_result r = call(key_a, "POST", path, "{}", NULL);
+    ck_assert_msg(r.status == 400, "a 4th retry of the original: %ld %s", r.status, r.body);
+    ck_assert_str_eq(jstr(r.json, "error"), "RETRY_LIMIT");
+    h_free(&r);
+
+    /* ten retries of one failed payment at once: three charges, no more */
+    snprintf(first, sizeof first, "%s", charge(key_a, 500, "booking_lim2", "booking_fee", "user_lim2"));
+    customer(first, "failed", true);
+    snprintf(path, sizeof path, "/api/payments/retry/%s", first);
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, 10);
+    struct retrier rs[10];
+    pthread_t th[10];
+    for (int i = 0; i < 10; i++) {
+        rs[i] = (struct retrier){.go = &go, .path = path};
+        ck_assert_int_eq(pthread_create(&th[i], NULL, retrier_main, &rs[i]), 0);
+    }
+    int ok = 0;
+    for (int i = 0; i < 10; i++) {
+        pthread_join(th[i], NULL);
+        ok += rs[i].status == 200;
+        ck_assert_msg(rs[i].status == 200 || rs[i].status == 400, "%ld", rs[i].status);
+    }
+    pthread_barrier_destroy(&go);
+    ck_assert_int_eq(ok, 3);
+    r = call(key_a, "GET", "/api/payments/history/user_lim2", NULL, NULL);
+    ck_assert_int_eq(json_integer_value(json_object_get(data(&r), "total")), 4); /* the original and 3 retries */
+    h_free(&r);
+}
+END_TEST
+
 /* Releases amount of booking with an Idempotency-Key; returns the status. */
 static long release(const char *key, const char *booking, int amount, const char *idem, char *ref, size_t refsz)
 {
@@ -387,6 +453,127 @@ START_TEST(escrow_held_released_failed_and_given_back)
 }
 END_TEST
 
+/* Many release requests at once against one booking, as a client's
+ * retrying back-end or a double click sends them. */
+struct racer {
+    pthread_barrier_t *go;
+    const char *booking, *idem;
+    int amount;
+    long status;
+    char ref[64];
+};
+
+static void *racer_main(void *arg)
+{
+    struct racer *r = arg;
+    char body[200], header[160];
+    snprintf(body, sizeof body, "{\"bookingId\":\"%s\",\"teacherPhone\":\"254712345678\",\"amount\":%d}", r->booking,
+             r->amount);
+    snprintf(header, sizeof header, "Idempotency-Key: %s", r->idem);
+    pthread_barrier_wait(r->go);
+    struct http_result h = h_req_within(20000, L.port, "POST", "/api/payments/release-escrow", "application/json", body,
+                                        0, key_a, header);
+    r->status = h.status;
+    const char *ref = h.status == 200 ? jstr(data(&h), "transferReference") : NULL;
+    snprintf(r->ref, sizeof r->ref, "%s", ref ? ref : "");
+    h_free(&h);
+    return NULL;
+}
+
+#define RACERS 20
+
+/* Runs RACERS release requests at once, all under one Idempotency-Key or
+ * each under its own. Counts the 200s and the 422s. */
+static void race(const char *booking, int amount, bool one_key, struct racer rs[RACERS], int *ok, int *short_of)
+{
+    static char keys[RACERS][32];
+    pthread_barrier_t go;
+    pthread_t th[RACERS];
+    pthread_barrier_init(&go, NULL, RACERS);
+    for (int i = 0; i < RACERS; i++) {
+        snprintf(keys[i], sizeof keys[i], one_key ? "%s-same" : "%s-%d", booking, i);
+        rs[i] = (struct racer){.go = &go, .booking = booking, .idem = keys[i], .amount = amount};
+        ck_assert_int_eq(pthread_create(&th[i], NULL, racer_main, &rs[i]), 0);
+    }
+    *ok = *short_of = 0;
+    for (int i = 0; i < RACERS; i++) {
+        pthread_join(th[i], NULL);
+        *ok += rs[i].status == 200;
+        *short_of += rs[i].status == 422;
+    }
+    pthread_barrier_destroy(&go);
+}
+
+/* One Idempotency-Key sent 20 times at once is one release, and every
+ * request is answered with it, even when that release takes all the
+ * booking holds; 20 different keys at once never take more than it holds. */
+START_TEST(releases_at_once_never_take_more_than_held)
+{
+    struct racer rs[RACERS];
+    int ok, short_of;
+    for (int round = 0; round < 6; round++) {
+        char booking[32];
+        snprintf(booking, sizeof booking, "booking_same%d", round);
+        char paid[64];
+        snprintf(paid, sizeof paid, "%s", charge(key_a, 1000, booking, "escrow", "parent_s"));
+        customer(paid, "success", true);
+        race(booking, 1000, true, rs, &ok, &short_of);
+        for (int i = 0; i < RACERS; i++)
+            ck_assert_msg(rs[i].status == 200, "round %d, request %d: %ld (the same key is the same release)", round, i,
+                          rs[i].status);
+        for (int i = 1; i < RACERS; i++)
+            ck_assert_str_eq(rs[i].ref, rs[0].ref);
+    }
+    char paid[64];
+    snprintf(paid, sizeof paid, "%s", charge(key_a, 1000, "booking_many", "escrow", "parent_s"));
+    customer(paid, "success", true);
+    race("booking_many", 150, false, rs, &ok, &short_of);
+    ck_assert_int_eq(ok, 6); /* 6 x 150 of 1000 */
+    ck_assert_int_eq(short_of, RACERS - 6);
+    ck_assert_int_eq(release(key_a, "booking_many", 100, "many-last", NULL, 0), 200);
+    ck_assert_int_eq(release(key_a, "booking_many", 1, "many-more", NULL, 0), 422);
+}
+END_TEST
+
+/* Lines of the shared sandbox's log holding needle. */
+static int sandbox_log_count(const char *needle)
+{
+    FILE *f = fopen("build/e2e/sandbox.log", "r");
+    ck_assert_msg(f != NULL, "no build/e2e/sandbox.log");
+    char line[2048];
+    int n = 0;
+    while (fgets(line, sizeof line, f))
+        n += strstr(line, needle) != NULL;
+    fclose(f);
+    return n;
+}
+
+/* A release is sent to Paystack once, by the request that made it, even
+ * when Paystack takes longer than the Paystack worker's pass: the worker
+ * sends only a release whose sender is gone (lipad killed meanwhile). */
+START_TEST(a_release_is_sent_once)
+{
+    char paid[64], ref[64], needle[128];
+    snprintf(paid, sizeof paid, "%s", charge(key_a, 1000, "booking_once", "escrow", "parent_o"));
+    customer(paid, "success", true);
+    struct http_result r = h_req(h_sandbox_port, "POST", "/sandbox/slow", "application/json",
+                                 "{\"service\":\"paystack\",\"ms\":700}", 0, NULL);
+    ck_assert_int_eq(r.status, 200);
+    h_free(&r);
+    long st = release(key_a, "booking_once", 1000, "once-1", ref, sizeof ref);
+    h_sleep_ms(1500); /* a worker that took it too would be at Paystack by now */
+    r = h_req(h_sandbox_port, "POST", "/sandbox/slow", "application/json", "{\"service\":\"paystack\",\"ms\":0}", 0,
+              NULL);
+    h_free(&r);
+    ck_assert_int_eq(st, 200);
+    h_sleep_ms(1000);
+    snprintf(needle, sizeof needle, "paystack.transfer reference=%s ", ref);
+    ck_assert_int_eq(sandbox_log_count(needle), 1);
+    snprintf(needle, sizeof needle, "paystack.transfer.rejected reference=%s ", ref);
+    ck_assert_msg(sandbox_log_count(needle) == 0, "the transfer %s was sent again", ref);
+}
+END_TEST
+
 START_TEST(keys_and_clients_are_kept_apart)
 {
     char mine[64], path[128];
@@ -470,6 +657,14 @@ START_TEST(requests_are_checked)
     ck_assert_int_eq(r.status, 400);
     ck_assert(strstr(r.body, "phone") != NULL);
     h_free(&r);
+    /* an empty phone is no phone: an M-Pesa charge needs one */
+    const char *paths[] = {"/api/payments/mpesa", "/api/payments/mpesa/direct"};
+    for (int i = 0; i < 2; i++) {
+        r = call(key_a, "POST", paths[i], "{\"phone\":\"\",\"amount\":100,\"email\":\"a@b.co\"}", NULL);
+        ck_assert_msg(r.status == 400, "%s: %ld %s", paths[i], r.status, r.body);
+        ck_assert(!strncmp(jstr(r.json, "message"), "phone:", 6));
+        h_free(&r);
+    }
     /* test keys take 100, 200, ... 1000 only */
     r = call(key_a, "POST", "/api/payments/mpesa/direct", "{\"phone\":\"0712345678\",\"amount\":150,\"email\":\"a@b.co\"}", NULL);
     ck_assert_int_eq(r.status, 400);
@@ -491,6 +686,22 @@ START_TEST(requests_are_checked)
     ck_assert_str_eq(jstr(r.json, "message"), "Payment initialized successfully");
     ck_assert(!strncmp(jstr(data(&r), "authorization_url"), "http", 4));
     ck_assert(*jstr(data(&r), "access_code"));
+    h_free(&r);
+    /* a user_id may be a number: its history finds it */
+    r = call(key_a, "POST", "/api/payments/mpesa",
+             "{\"phone\":\"0712345678\",\"amount\":200,\"email\":\"a@b.co\",\"metadata\":{\"user_id\":4567}}", NULL);
+    ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body);
+    h_free(&r);
+    r = call(key_a, "GET", "/api/payments/history/4567", NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_int_eq(json_integer_value(json_object_get(data(&r), "total")), 1);
+    h_free(&r);
+    /* one longer than a history can name (64) is refused, naming it */
+    r = call(key_a, "POST", "/api/payments/mpesa",
+             "{\"phone\":\"0712345678\",\"amount\":200,\"email\":\"a@b.co\",\"metadata\":{\"user_id\":"
+             "\"u1234567890123456789012345678901234567890123456789012345678901234\"}}", NULL);
+    ck_assert_msg(r.status == 400, "%ld %s", r.status, r.body);
+    ck_assert(!strncmp(jstr(r.json, "message"), "metadata.user_id:", 17));
     h_free(&r);
     r = call(key_a, "GET", "/api/payments/history/user_456?limit=abc", NULL, NULL);
     ck_assert_int_eq(r.status, 400);
@@ -534,6 +745,59 @@ START_TEST(a_settled_charge_is_noticed)
     ck_assert_int_eq(json_integer_value(json_object_get(b, "amount")), 600);
     ck_assert_str_eq(jstr(n, "status"), "queued"); /* nobody answered: tried again later */
     json_decref(n);
+}
+END_TEST
+
+/* A direct M-Pesa charge whose request never reached Paystack (its answer
+ * a 503) is kept open and verified, not failed on a guess; once its time
+ * is over and Paystack still knows nothing of it, it is abandoned (and may
+ * be retried), not pending forever. A lipad of its own with a 10 s
+ * payment time. */
+START_TEST(a_charge_paystack_never_got_is_abandoned_in_time)
+{
+    /* a sandbox of its own: the fault below is for this lipad's charge */
+    int sb_port = h_main.port + PORT_OFFSET + 3;
+    pid_t sb = h_sandbox_spawn(sb_port, 300, NULL, "build/e2e/sandbox-charges-lost.log");
+    ck_assert(sb > 0);
+    static char url[64];
+    snprintf(url, sizeof url, "LIPA_PAYSTACK_URL=http://127.0.0.1:%d", sb_port);
+    struct lipad own;
+    char own_dir[128];
+    h_dir_fresh(own_dir, sizeof own_dir, "charges-lost");
+    const char *extra[] = {url, "LIPA_PAYSTACK_SECRET=" SECRET, "LIPA_PAYMENT_TIMEOUT=10", "LIPA_SETTLE_AFTER=1", NULL};
+    ck_assert(h_lipad_start(&own, h_main.port + PORT_OFFSET + 2, own_dir, extra));
+    struct http_result r = h_json_admin(&own, "POST", "/api/clients", "{\"name\":\"Lost\"}");
+    ck_assert_int_eq(r.status, 201);
+    char key[64], ref[64], path[128];
+    snprintf(key, sizeof key, "%s", jstr(r.json, "apiKey"));
+    h_free(&r);
+    r = h_req(sb_port, "POST", "/sandbox/fail", "application/json",
+              "{\"service\":\"paystack\",\"count\":1,\"status\":503}", 0, NULL);
+    ck_assert_int_eq(r.status, 200);
+    h_free(&r);
+    r = h_req_h(own.port, "POST", "/api/payments/mpesa/direct", "application/json",
+                "{\"phone\":\"0712345678\",\"amount\":200,\"email\":\"a@b.co\",\"metadata\":{\"user_id\":\"lost\"}}", 0,
+                key, NULL);
+    ck_assert_msg(r.status == 502, "%ld %s", r.status, r.body);
+    h_free(&r);
+    r = h_req_h(own.port, "GET", "/api/payments/history/lost", NULL, NULL, 0, key, NULL);
+    ck_assert_int_eq(json_integer_value(json_object_get(data(&r), "total")), 1);
+    json_t *t = json_array_get(json_object_get(data(&r), "transactions"), 0);
+    snprintf(ref, sizeof ref, "%s", jstr(t, "reference"));
+    ck_assert_str_eq(jstr(t, "status"), "pending"); /* it may have reached Paystack */
+    h_free(&r);
+    h_sleep_ms(11000);
+    snprintf(path, sizeof path, "/api/payments/verify/%s", ref);
+    r = h_req_h(own.port, "GET", path, NULL, NULL, 0, key, NULL);
+    ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body);
+    ck_assert_str_eq(jstr(data(&r), "status"), "abandoned");
+    h_free(&r);
+    snprintf(path, sizeof path, "/api/payments/retry/%s", ref);
+    r = h_req_h(own.port, "POST", path, "application/json", "{}", 0, key, NULL);
+    ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body);
+    h_free(&r);
+    ck_assert_int_eq(h_lipad_stop(&own, SIGTERM), 0);
+    h_sandbox_kill(sb);
 }
 END_TEST
 
@@ -582,9 +846,13 @@ Suite *suite_charges(void)
     tcase_add_unchecked_fixture(t, setup, teardown);
     tcase_add_test(t, mpesa_charge_settled_by_webhook);
     tcase_add_test(t, a_charge_without_webhook_is_settled_by_verifying);
+    tcase_add_test(t, a_charge_paystack_never_got_is_abandoned_in_time);
     tcase_add_test(t, forged_replayed_and_unknown_webhooks);
     tcase_add_test(t, retry_cancel_and_the_late_success);
+    tcase_add_test(t, retries_are_limited_per_original);
     tcase_add_test(t, escrow_held_released_failed_and_given_back);
+    tcase_add_test(t, releases_at_once_never_take_more_than_held);
+    tcase_add_test(t, a_release_is_sent_once);
     tcase_add_test(t, keys_and_clients_are_kept_apart);
     tcase_add_test(t, requests_are_checked);
     tcase_add_test(t, a_settled_charge_is_noticed);

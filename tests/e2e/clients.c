@@ -44,6 +44,16 @@ START_TEST(admin_makes_a_client_and_its_packages)
     ck_assert(strstr(r.body, key + 3) == NULL && strstr(r.body, secret + 6) == NULL);
     h_free(&r);
 
+    /* a UUID in capitals is the same id, as on the public payments */
+    char upper[40];
+    for (size_t i = 0; i <= strlen(id); i++)
+        upper[i] = (char)(id[i] >= 'a' && id[i] <= 'f' ? id[i] - 32 : id[i]);
+    snprintf(path, sizeof path, "/api/clients/%s", upper);
+    r = admin("GET", path, NULL);
+    ck_assert_msg(r.status == 200, "%s: %ld %s", path, r.status, r.body);
+    ck_assert_str_eq(jstr(r.json, "clientId"), id);
+    h_free(&r);
+
     /* a new key */
     snprintf(path, sizeof path, "/api/clients/%s/keys", id);
     r = admin("POST", path, "{}");
@@ -77,6 +87,14 @@ START_TEST(admin_makes_a_client_and_its_packages)
     ck_assert_int_eq(r.status, 200);
     ck_assert_int_eq(json_integer_value(json_object_get(r.json, "amount")), 2000);
     ck_assert(json_is_false(json_object_get(r.json, "active")));
+    h_free(&r);
+
+    for (size_t i = 0; i <= strlen(pkg); i++)
+        upper[i] = (char)(pkg[i] >= 'a' && pkg[i] <= 'f' ? pkg[i] - 32 : pkg[i]);
+    snprintf(path, sizeof path, "/api/clients/%s/packages/%s", id, upper);
+    r = admin("PUT", path, "{\"amount\":2100}");
+    ck_assert_msg(r.status == 200, "%s: %ld %s", path, r.status, r.body);
+    ck_assert_str_eq(jstr(r.json, "packageId"), pkg);
     h_free(&r);
 
     /* another client's path does not reach this client's package */

@@ -1,11 +1,17 @@
-/* charge: the pure rules of the integrators' Paystack face: the network of
- * a number, test mode's rules, references Paystack takes. */
+/* charge: the pure rules of the integrators' Paystack face (the network of
+ * a number, test mode's rules, references Paystack takes), and, against a
+ * database, how Paystack's word settles a charge whatever else happened
+ * to it meanwhile. */
 #include "runner.h"
 #include "charge/charge.h"
+#include "client/client.h"
 #include "pay/paystack.h"
+#include "store/charges.h"
+#include "util/str.h"
 
 #include <check.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 START_TEST(networks_by_prefix)
@@ -75,6 +81,98 @@ START_TEST(references_are_paystacks)
 }
 END_TEST
 
+/* ---- against a database ---- */
+
+#define PEPPER "unit-test-pepper-0123456789abcdef"
+
+static char tmpdir[256], dbpath[320];
+static struct app A;
+
+static void db_setup(void)
+{
+    const char *base = getenv("TMPDIR");
+    snprintf(tmpdir, sizeof tmpdir, "%s/lipa-charge-XXXXXX", base && *base ? base : "/tmp");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    snprintf(dbpath, sizeof dbpath, "%s/charge.db", tmpdir);
+    memset(&A, 0, sizeof A);
+    static char pepper[] = PEPPER;
+    A.cfg.pepper = pepper;
+    A.cfg.payment_timeout = 1800;
+    char err[256] = "";
+    A.store = store_open(dbpath, "db", err, sizeof err);
+    ck_assert_msg(A.store != NULL, "store_open: %s", err);
+}
+
+static void db_teardown(void)
+{
+    store_close(A.store);
+    test_tmp_remove(tmpdir);
+}
+
+/* An M-Pesa charge of a client of its own, out at Paystack (processing). */
+static struct payment open_charge(int64_t amount)
+{
+    char key[CLIENT_KEY_LEN + 1], secret[CLIENT_SECRET_LEN + 1];
+    struct client c;
+    memset(&c, 0, sizeof c);
+    str_copy(c.name, sizeof c.name, "Shule");
+    ck_assert_int_eq(client_create(&A, &c, key, secret), ST_OK);
+    struct payment p;
+    memset(&p, 0, sizeof p);
+    str_copy(p.kind, sizeof p.kind, "charge");
+    str_copy(p.origin, sizeof p.origin, "api");
+    str_copy(p.provider, sizeof p.provider, "paystack");
+    str_copy(p.client_id, sizeof p.client_id, c.id);
+    str_copy(p.phone, sizeof p.phone, "+254712345678");
+    str_copy(p.currency, sizeof p.currency, "KES");
+    ck_assert(charge_reference(now_ms(), p.reference));
+    p.amount = amount;
+    ck_assert_int_eq(store_payment_create(A.store, &p), ST_OK);
+    struct charge_extra x;
+    memset(&x, 0, sizeof x);
+    str_copy(x.method, sizeof x.method, "mpesa");
+    ck_assert_int_eq(store_charge_set(A.store, p.id, &x), ST_OK);
+    ck_assert_int_eq(store_payment_get(A.store, p.id, &p), ST_OK);
+    str_copy(p.status, sizeof p.status, "processing");
+    ck_assert_int_eq(store_payment_save(A.store, &p), ST_OK);
+    ck_assert_int_eq(store_payment_get(A.store, p.id, &p), ST_OK);
+    return p;
+}
+
+/* Paystack's charge.success was read while the charge was open, and the
+ * client's cancel was stored before the success could be: the success
+ * still makes the payment paid (the money was taken) and records that the
+ * cancel came too late. */
+START_TEST(a_success_read_before_a_cancel_is_not_lost)
+{
+    struct payment p = open_charge(500), seen = p;
+    ck_assert_int_eq(charge_cancel(&A, &p, "User requested cancellation"), ERR_OK);
+    ck_assert_str_eq(p.status, "cancelled");
+    struct charge_news n = {.status = "success", .amount = 50000, .currency = "KES", .channel = "mobile_money",
+                            .receipt = "1000001", .paid_at = "2026-12-02T10:00:00.000Z", .gateway_response = "Approved"};
+    ck_assert(charge_apply(&A, &seen, &n));
+    ck_assert_str_eq(seen.status, "completed");
+    struct payment now;
+    ck_assert_int_eq(store_payment_get(A.store, p.id, &now), ST_OK);
+    ck_assert_str_eq(now.status, "completed");
+    struct charge_extra x;
+    ck_assert_int_eq(store_charge_get(A.store, p.id, &x), ST_OK);
+    ck_assert(x.paid_after_cancel);
+    ck_assert(x.completed_at > 0);
+}
+END_TEST
+
+/* The same with a failure read before the cancel: nothing to apply. */
+START_TEST(a_failure_read_before_a_cancel_changes_nothing)
+{
+    struct payment p = open_charge(300), seen = p;
+    ck_assert_int_eq(charge_cancel(&A, &p, NULL), ERR_OK);
+    struct charge_news n = {.status = "failed", .amount = 30000, .currency = "KES"};
+    ck_assert(charge_apply(&A, &seen, &n));
+    ck_assert_str_eq(seen.status, "cancelled");
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("charge");
@@ -82,6 +180,11 @@ Suite *test_suite(void)
     tcase_add_test(tc, networks_by_prefix);
     tcase_add_test(tc, test_mode_rules);
     tcase_add_test(tc, references_are_paystacks);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("settling");
+    tcase_add_checked_fixture(tc, db_setup, db_teardown);
+    tcase_add_test(tc, a_success_read_before_a_cancel_is_not_lost);
+    tcase_add_test(tc, a_failure_read_before_a_cancel_changes_nothing);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -530,11 +530,13 @@ START_TEST(verify_answers_classified)
     ck_assert_int_eq(v.http_status, 400);
     ck_assert_str_eq(v.message, "Transaction reference not found");
     ck_assert_str_eq(v.status, "");
+    ck_assert(v.not_found); /* Paystack never had it */
 
     answer(502, "");
     paystack_verify(ps, REF, &v);
     ck_assert_int_eq(v.outcome, PAY_RETRY);
     ck_assert_int_eq(v.http_status, 502);
+    ck_assert(!v.not_found);
 
     answer(500, "{\"status\":false,\"message\":\"Server error\"}");
     paystack_verify(ps, REF, &v);

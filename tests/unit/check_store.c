@@ -6,6 +6,8 @@
  * and callbacks queue right, sessions live in memory and are gone after
  * a restart, and any thread may call any function. */
 #include "runner.h"
+#include "store/charges.h"
+#include "store/clients.h"
 #include "store/meters.h"
 #include "store/payments.h"
 #include "store/sms.h"
@@ -1478,6 +1480,96 @@ START_TEST(threads_same_idem_key_one_row)
 }
 END_TEST
 
+/* A booking of a client of its own holding amount KES: one completed
+ * escrow charge. */
+static void escrow_booking(const char *client_id, const char *booking, int64_t amount)
+{
+    struct client c;
+    memset(&c, 0, sizeof c);
+    str_copy(c.id, sizeof c.id, client_id);
+    str_copy(c.name, sizeof c.name, "Shule");
+    c.active = true;
+    ck_assert_int_eq(store_client_create(st, &c), ST_OK);
+    struct payment p;
+    memset(&p, 0, sizeof p);
+    str_copy(p.kind, sizeof p.kind, "charge");
+    str_copy(p.origin, sizeof p.origin, "api");
+    str_copy(p.provider, sizeof p.provider, "paystack");
+    str_copy(p.client_id, sizeof p.client_id, client_id);
+    str_copy(p.phone, sizeof p.phone, "+254712345678");
+    str_copy(p.reference, sizeof p.reference, "CH-1-ESCROW01");
+    p.amount = amount;
+    ck_assert_int_eq(store_payment_create(st, &p), ST_OK);
+    struct charge_extra x;
+    memset(&x, 0, sizeof x);
+    str_copy(x.booking_id, sizeof x.booking_id, booking);
+    str_copy(x.method, sizeof x.method, "mpesa");
+    x.escrow = true;
+    ck_assert_int_eq(store_charge_set(st, p.id, &x), ST_OK);
+    str_copy(p.status, sizeof p.status, "completed");
+    p.paid_amount = amount;
+    p.token_minute = -1;
+    ck_assert_int_eq(store_payment_finish(st, &p), ST_OK);
+}
+
+static struct escrow_release release_of(const char *client_id, const char *booking, int64_t amount, const char *key)
+{
+    struct escrow_release r;
+    memset(&r, 0, sizeof r);
+    str_copy(r.client_id, sizeof r.client_id, client_id);
+    str_copy(r.booking_id, sizeof r.booking_id, booking);
+    str_copy(r.phone, sizeof r.phone, "+254712345678");
+    str_copy(r.idem_key, sizeof r.idem_key, key);
+    str_copy(r.idem_fp, sizeof r.idem_fp, "fp");
+    snprintf(r.reference, sizeof r.reference, "esc-%s", key);
+    r.amount = amount;
+    return r;
+}
+
+struct reserver {
+    struct store *st;
+    struct escrow_release r;
+    atomic_int looked;
+    enum store_rc rc;
+};
+
+static void *reserve_main(void *arg)
+{
+    struct reserver *w = arg;
+    atomic_store(&w->looked, 1);
+    w->rc = store_escrow_reserve(w->st, &w->r);
+    return NULL;
+}
+
+/* The same key reserved by two requests at once: the second, whose look-up
+ * came before the first was committed, is answered with the first's
+ * release (a repeat), even though that release took all the booking
+ * holds. */
+START_TEST(escrow_same_key_at_once_is_one_release)
+{
+    const char *client = "550e8400-e29b-41d4-a716-446655440000";
+    escrow_booking(client, "bk-1", 1000);
+    struct escrow_release first = release_of(client, "bk-1", 1000, "key-1");
+    ck_assert_int_eq(store_begin(st), ST_OK);
+    ck_assert_int_eq(store_escrow_reserve(st, &first), ST_OK); /* not yet committed */
+    struct reserver w = {.st = st, .r = release_of(client, "bk-1", 1000, "key-1")};
+    atomic_init(&w.looked, 0);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, reserve_main, &w), 0);
+    while (!atomic_load(&w.looked))
+        usleep(1000);
+    usleep(200 * 1000); /* its look-up has seen nothing; it now waits to write */
+    ck_assert_int_eq(store_commit(st), ST_OK);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(w.rc, ST_CONFLICT);
+    ck_assert_int_eq(w.r.id, first.id);
+    ck_assert_str_eq(w.r.reference, first.reference);
+    /* another key finds nothing left */
+    struct escrow_release other = release_of(client, "bk-1", 1, "key-2");
+    ck_assert_int_eq(store_escrow_reserve(st, &other), ST_NOT_FOUND);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("store");
@@ -1549,6 +1641,7 @@ Suite *test_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, threads_payments_sessions);
     tcase_add_test(tc, threads_same_idem_key_one_row);
+    tcase_add_test(tc, escrow_same_key_at_once_is_one_release);
     tcase_add_test(tc, group_commit_isolates_orders_and_drains);
     tcase_add_test(tc, hop_tables_evict_what_is_idle);
     suite_add_tcase(s, tc);
