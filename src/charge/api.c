@@ -56,11 +56,18 @@ static bool caller(struct app *a, struct http_req *req, struct http_resp *resp, 
 }
 
 /* The calling client and the request's body checked against fields, or
- * NULL after a reply. */
+ * NULL after a reply. No body at all reads as {}: cancel and retry have
+ * only optional fields, and the others then name what is missing. */
 static json_t *caller_body(struct app *a, struct http_req *req, struct http_resp *resp, const struct field *fields,
                            struct client *c)
 {
-    return caller(a, req, resp, c) ? api_parse(req, resp, fields) : NULL;
+    if (!caller(a, req, resp, c))
+        return NULL;
+    if (!req->body_len) {
+        req->body = "{}";
+        req->body_len = 2;
+    }
+    return api_parse(req, resp, fields);
 }
 
 /* The client's payment of this face named by the path's reference; 404
@@ -305,8 +312,8 @@ static void retry_h(void *ctx, struct http_req *req, struct http_resp *resp)
     bool ok = charge_test_rules(&a->cfg, &r, why, sizeof why);
     enum err e = ok ? charge_start(a, &c, &r, &np, &started, why, sizeof why) : ERR_VALIDATION;
     json_decref(meta);
-    if (e == ERR_CONFLICT) {
-        api_error(req, resp, ERR_VALIDATION, "RETRY_LIMIT", "%s", why);
+    if (e == ERR_CONFLICT || e == ERR_UNPROCESSABLE) {
+        api_error(req, resp, ERR_VALIDATION, e == ERR_CONFLICT ? "RETRY_LIMIT" : "RETRY_PENDING", "%s", why);
         goto done;
     }
     if (e != ERR_OK) {
@@ -452,9 +459,11 @@ static void release_h(void *ctx, struct http_req *req, struct http_resp *resp)
         return;
     char phone[PHONE_MAX], why[320], msisdn[PHONE_MAX];
     const char *key = http_header(req, "Idempotency-Key");
+    if (key && !*key) /* an empty header is no key, as on the payment faces */
+        key = NULL;
     struct escrow_release r;
-    if (key && (!*key || strlen(key) > 128 || strspn(key, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/") != strlen(key))) {
-        api_error(req, resp, ERR_VALIDATION, NULL, "Idempotency-Key: 1 to 128 letters, digits or -_.=+/");
+    if (key && ( strlen(key) > 128 || strspn(key, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/") != strlen(key))) {
+        api_error(req, resp, ERR_VALIDATION, NULL, "Idempotency-Key: at most 128 letters, digits or -_.=+/");
     } else if (safaricom(req, resp, "teacherPhone", api_str(body, "teacherPhone"), phone)) {
         enum err e = charge_release(a, &c, api_str(body, "bookingId"), phone, api_int(body, "amount", 0), key, &r, why,
                                     sizeof why);

@@ -151,12 +151,14 @@ enum err charge_start(struct app *a, const struct client *c, const struct charge
         snprintf(why, whysz, "could not store the payment");
         return ERR_INTERNAL;
     }
-    int64_t made = 0;
+    int64_t made = 0, open = 0;
     enum err e = ERR_OK;
-    if (r->retry_of && store_charge_retries(a->store, c->id, r->retry_of, &made) != ST_OK)
+    if (r->retry_of && store_charge_retries(a->store, c->id, r->retry_of, &made, &open) != ST_OK)
         e = ERR_INTERNAL;
     else if (r->retry_of && made >= CHARGE_RETRY_MAX)
         e = ERR_CONFLICT;
+    else if (open) /* two open charges for one thing: the payer could pay both */
+        e = ERR_UNPROCESSABLE;
     x.retry_count = r->retry_of ? made + 1 : 0;
     if (e == ERR_OK && (store_payment_create(a->store, p) != ST_OK ||
                         store_water_set_order(a->store, p->id, meta_text, r->email) != ST_OK ||
@@ -167,6 +169,8 @@ enum err charge_start(struct app *a, const struct client *c, const struct charge
         if (e == ERR_CONFLICT)
             snprintf(why, whysz, "The original of this payment was retried %lld times already, the most allowed",
                      (long long)made);
+        else if (e == ERR_UNPROCESSABLE)
+            snprintf(why, whysz, "A retry of this payment is still pending: cancel it or wait for its outcome");
         else
             snprintf(why, whysz, "could not store the payment");
         return e;

@@ -67,7 +67,8 @@ struct charge_started {
 /* Stores a charge of client c and starts it at Paystack. ERR_OK with p
  * stored (processing); ERR_VALIDATION (why names the field; nothing
  * stored); ERR_CONFLICT for a retry (r->retry_of) of an original retried
- * CHARGE_RETRY_MAX times already (nothing stored); ERR_PROVIDER when
+ * CHARGE_RETRY_MAX times already, ERR_UNPROCESSABLE for one while an
+ * earlier retry of it is still open (nothing stored); ERR_PROVIDER when
  * Paystack refused (p stored as failed) or did not answer (p stays open:
  * the sweeper verifies it, since the charge may have reached Paystack);
  * ERR_INTERNAL. */

@@ -22,7 +22,9 @@
 static const char SQL_SET[] = "UPDATE payments SET booking_id = ?, payer_ref = ?, method = ?, escrow = ?, "
                               "retry_of = NULLIF(?,0), retry_count = ? WHERE id = ?";
 static const char SQL_GET[] = "SELECT " EXTRA_COLS " FROM payments WHERE id = ?";
-static const char SQL_RETRIES[] = "SELECT COUNT(*) FROM payments WHERE client_id = ? AND retry_of = ?";
+static const char SQL_RETRIES[] =
+    "SELECT COUNT(*), COALESCE(SUM(status IN ('pending','processing')),0) FROM payments "
+    "WHERE client_id = ? AND retry_of = ?";
 static const char SQL_CANCELLED[] = "UPDATE payments SET cancelled_at = ?, cancel_reason = ? WHERE id = ?";
 static const char SQL_COMPLETED_AT[] = "UPDATE payments SET completed_at = ? WHERE id = ? AND completed_at = 0";
 static const char SQL_PAID_LATE[] =
@@ -102,7 +104,8 @@ enum store_rc store_charge_get(struct store *st, int64_t id, struct charge_extra
     return rc == SQLITE_ROW ? ST_OK : rc == SQLITE_DONE ? ST_NOT_FOUND : ST_ERROR;
 }
 
-enum store_rc store_charge_retries(struct store *st, const char *client_id, int64_t original, int64_t *n)
+enum store_rc store_charge_retries(struct store *st, const char *client_id, int64_t original, int64_t *n,
+                                   int64_t *open)
 {
     sqlite3_stmt *s = st_stmt(st, SQL_RETRIES);
     if (!s)
@@ -111,6 +114,7 @@ enum store_rc store_charge_retries(struct store *st, const char *client_id, int6
     sqlite3_bind_int64(s, 2, original);
     int rc = sqlite3_step(s);
     *n = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    *open = rc == SQLITE_ROW ? sqlite3_column_int64(s, 1) : 0;
     st_done(s);
     return rc == SQLITE_ROW ? ST_OK : ST_ERROR;
 }

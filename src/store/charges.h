@@ -26,8 +26,10 @@ struct charge_extra {
 /* At creation. */
 enum store_rc store_charge_set(struct store *st, int64_t id, const struct charge_extra *x);
 enum store_rc store_charge_get(struct store *st, int64_t id, struct charge_extra *x);
-/* How many retries of original (a payment id) client_id made. */
-enum store_rc store_charge_retries(struct store *st, const char *client_id, int64_t original, int64_t *n);
+/* How many retries of original (a payment id) client_id made, and how
+ * many of them are still open (pending or processing). */
+enum store_rc store_charge_retries(struct store *st, const char *client_id, int64_t original, int64_t *n,
+                                   int64_t *open);
 /* A cancel's time and reason (the status moves through purchase_finish). */
 enum store_rc store_charge_cancelled(struct store *st, int64_t id, int64_t at, const char *reason);
 enum store_rc store_charge_completed_at(struct store *st, int64_t id, int64_t at);
