@@ -62,23 +62,25 @@ bool cors_setting_ok(const char *allowed)
 
 void http_cors(const struct http_req *req, struct http_resp *resp, const char *allowed)
 {
-    const char *v = cors_allow_origin(allowed, http_header(req, "Origin"));
-    if (!v)
-        return;
-    http_resp_header(resp, "Access-Control-Allow-Origin", v);
-    if (strcmp(v, "*"))
+    /* with a list of origins the answer depends on the Origin header, also
+     * when it names none of them: a cache must not hand one page's answer
+     * to another */
+    if (!cors_allow_origin(allowed, NULL))
         http_resp_header(resp, "Vary", "Origin");
+    const char *v = cors_allow_origin(allowed, http_header(req, "Origin"));
+    if (v)
+        http_resp_header(resp, "Access-Control-Allow-Origin", v);
 }
 
 void http_cors_preflight(const struct http_req *req, struct http_resp *resp, const char *allowed,
                          const char *methods, const char *headers, int max_age_s)
 {
     http_resp_text(resp, 204, "text/plain", "");
+    http_cors(req, resp, allowed);
     if (!cors_allow_origin(allowed, http_header(req, "Origin")))
         return;
     char age[24];
     snprintf(age, sizeof age, "%d", max_age_s);
-    http_cors(req, resp, allowed);
     http_resp_header(resp, "Access-Control-Allow-Methods", methods);
     http_resp_header(resp, "Access-Control-Allow-Headers", headers);
     http_resp_header(resp, "Access-Control-Max-Age", age);

@@ -863,6 +863,8 @@ START_TEST(cross_origin_from_listed_pages_only)
     r = call(&lim, "POST", "/api/v1/payments/status", "Origin: https://evil.example\r\n", body);
     ck_assert_int_eq(r.status, 404); /* the same answer; the browser withholds it */
     ck_assert_ptr_null(header(&r, "Access-Control-Allow-Origin", v, sizeof v));
+    /* and a cache keeps it apart from the listed pages' answers */
+    ck_assert_str_eq(header(&r, "Vary", v, sizeof v), "Origin");
     reply_free(&r);
     /* lipad's own errors under /api/v1/ too */
     r = call(&lim, "GET", "/api/v1/payments/status", "Origin: https://shop.example\r\n", NULL);
