@@ -39,8 +39,8 @@ enum store_rc store_charge_completed_at(struct store *st, int64_t id, int64_t at
 enum store_rc store_charge_paid_late(struct store *st, int64_t id, int64_t paid_amount, const char *desc,
                                      int64_t at, bool after_cancel);
 /* A client's charges of payer_ref, newest first: limit from offset, with
- * status one of statuses (NULL-ended; NULL for any); *total gets how many
- * match in all. */
+ * status one of statuses (NULL-ended, at most two; NULL for any); *total
+ * gets how many match in all. */
 enum store_rc store_charge_history(struct store *st, const char *client_id, const char *payer_ref,
                                    const char *const *statuses, int64_t limit, int64_t offset,
                                    void (*fn)(void *, const struct payment *), void *ctx, int64_t *total);
