@@ -110,7 +110,7 @@ static json_t *charge_json(struct app *a, const struct payment *p)
         json_object_set_new(o, "cancelledAt", json_integer((json_int_t)x.cancelled_at));
     if (x.paid_after_cancel)
         json_object_set_new(o, "cancelTooLate", json_true());
-    if (strcmp(p->status, "completed") && strcmp(p->status, "pending") && strcmp(p->status, "processing"))
+    if (strcmp(p->status, "completed") && !payment_open(p))
         json_object_set_new(o, "reason", json_string(p->result_desc));
     if (w.metadata[0]) {
         json_t *m = json_loads(w.metadata, 0, NULL);

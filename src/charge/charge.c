@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define REF_ALPHABET "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 #define RECHECK_MS 60000
 /* a transfer Paystack did not answer is tried again after this, then
  * twice as long each time, up to an hour */
@@ -69,19 +68,7 @@ const char *charge_network(const char *e164)
     return NULL;
 }
 
-bool charge_reference(int64_t ms, char out[CHARGE_REF_MAX])
-{
-    char rnd[9];
-    if (!crypto_random_chars(rnd, 8, REF_ALPHABET))
-        return false;
-    snprintf(out, CHARGE_REF_MAX, "CH-%lld-%s", (long long)ms, rnd);
-    return true;
-}
-
-static bool is_open(const struct payment *p)
-{
-    return !strcmp(p->status, "pending") || !strcmp(p->status, "processing");
-}
+bool charge_reference(int64_t ms, char out[CHARGE_REF_MAX]) { return crypto_reference("CH", ms, out, CHARGE_REF_MAX); }
 
 static void mark_failed(struct app *a, struct payment *p, const char *why)
 {
@@ -222,7 +209,7 @@ enum err charge_start(struct app *a, const struct client *c, const struct charge
         store_payment_get(a->store, p->id, p);
         return ERR_PROVIDER;
     }
-    if (is_open(p)) {
+    if (payment_open(p)) {
         str_copy(p->status, sizeof p->status, "processing");
         if (store_payment_save(a->store, p) == ST_CONFLICT) /* an event was quicker */
             store_payment_get(a->store, p->id, p);
@@ -237,18 +224,19 @@ enum err charge_start(struct app *a, const struct client *c, const struct charge
 bool charge_apply(struct app *a, struct payment *p, const struct charge_news *n)
 {
     const char *st = n->status ? n->status : "";
-    bool success = !strcmp(st, "success");
-    bool matches = n->amount == p->amount * 100 && n->currency && !strcmp(n->currency, p->currency);
-    if (!is_open(p) && !(success && matches && strcmp(p->status, "completed")))
+    int64_t now = now_ms();
+    char reason[256];
+    const char *final = paystack_outcome(st, n->amount, n->currency, n->gateway_response, p->amount, p->currency,
+                                         now > p->created_at + a->cfg.payment_timeout * 1000,
+                                         "Abandoned: no payment in time", reason, sizeof reason);
+    bool paid = final && !strcmp(final, "completed");
+    if (!payment_open(p) && !(paid && strcmp(p->status, "completed")))
         return true; /* final, and nothing that changes it */
     if (store_water_set_provider(a->store, p->id, st, n->channel, n->receipt, n->paid_at) != ST_OK)
         return false;
-    char reason[256];
-    int64_t now = now_ms();
-    if (success && matches && !is_open(p)) {
+    if (paid && !payment_open(p)) {
         /* paid after a cancel, a failure or abandonment: the money was
          * taken, so the payment is paid */
-        snprintf(reason, sizeof reason, "%s", n->gateway_response && *n->gateway_response ? n->gateway_response : "Approved");
         char was[sizeof p->status];
         str_copy(was, sizeof was, p->status);
         bool was_cancel = !strcmp(was, "cancelled");
@@ -269,40 +257,24 @@ bool charge_apply(struct app *a, struct payment *p, const struct charge_news *n)
         log_warn("charge.paid_late", "payment=%lld reference=%s was=%s", (long long)p->id, p->reference, was);
         return store_payment_get(a->store, p->id, p) == ST_OK;
     }
-    const char *final = NULL;
-    p->result_code = 1;
-    if (success && matches) {
-        final = "completed";
-        p->result_code = 0;
-        p->paid_amount = p->amount;
-        snprintf(reason, sizeof reason, "%s", n->gateway_response && *n->gateway_response ? n->gateway_response : "Approved");
-    } else if (success) {
-        final = "failed";
-        snprintf(reason, sizeof reason, "amount mismatch: paid %lld %s subunits, expected %lld %s", (long long)n->amount,
-                 n->currency && *n->currency ? n->currency : "?", (long long)(p->amount * 100), p->currency);
-    } else if (!strcmp(st, "failed") || !strcmp(st, "reversed")) {
-        final = "failed";
-        snprintf(reason, sizeof reason, "Paystack: %s%s%s", st, n->gateway_response && *n->gateway_response ? ": " : "",
-                 n->gateway_response ? n->gateway_response : "");
-    } else if (!strcmp(st, "abandoned") && now > p->created_at + a->cfg.payment_timeout * 1000) {
-        final = "timeout";
-        snprintf(reason, sizeof reason, "Abandoned: no payment in time");
-    }
     if (final) {
+        p->result_code = paid ? 0 : 1;
+        if (paid)
+            p->paid_amount = p->amount;
         str_copy(p->status, sizeof p->status, final);
         str_copy(p->result_desc, sizeof p->result_desc, reason);
-        if (strcmp(final, "completed"))
+        if (!paid)
             str_copy(p->last_error, sizeof p->last_error, reason);
         if (!purchase_finish(a, p)) {
             /* finished meanwhile (a cancel stored between our read and
              * this write): the news applies to what it is now, so a
              * success after a cancel is not lost; still open means the
              * store failed, and the caller tries again */
-            if (store_payment_get(a->store, p->id, p) != ST_OK || is_open(p))
+            if (store_payment_get(a->store, p->id, p) != ST_OK || payment_open(p))
                 return false;
             return charge_apply(a, p, n);
         }
-        if (success && matches)
+        if (paid)
             store_charge_completed_at(a->store, p->id, now);
     }
     return store_payment_get(a->store, p->id, p) == ST_OK;
@@ -312,7 +284,7 @@ bool charge_verify(struct app *a, struct payment *p, char *why, size_t whysz)
 {
     struct paystack_verify_res res;
     paystack_verify(a->paystack, p->reference, &res);
-    if (res.outcome == PAY_REJECT && res.not_found && is_open(p) &&
+    if (res.outcome == PAY_REJECT && res.not_found && payment_open(p) &&
         now_ms() > p->created_at + a->cfg.payment_timeout * 1000) {
         /* its start never reached Paystack, and its time is over: nobody
          * can pay it now (a success that comes after all still pays it) */
@@ -340,7 +312,7 @@ bool charge_verify(struct app *a, struct payment *p, char *why, size_t whysz)
 
 enum err charge_cancel(struct app *a, struct payment *p, const char *reason)
 {
-    if (!is_open(p))
+    if (!payment_open(p))
         return ERR_CONFLICT;
     str_copy(p->status, sizeof p->status, "cancelled");
     p->result_code = 1032; /* M-Pesa's "cancelled": the same meaning */
@@ -349,7 +321,7 @@ enum err charge_cancel(struct app *a, struct payment *p, const char *reason)
     int64_t now = now_ms();
     if (!purchase_finish(a, p)) {
         store_payment_get(a->store, p->id, p);
-        return is_open(p) ? ERR_INTERNAL : ERR_CONFLICT;
+        return payment_open(p) ? ERR_INTERNAL : ERR_CONFLICT;
     }
     store_charge_cancelled(a->store, p->id, now, p->result_desc);
     log_info("charge.cancelled", "payment=%lld reference=%s", (long long)p->id, p->reference);
@@ -524,7 +496,7 @@ int charge_work(struct app *a)
     for (int i = 0; i < n && !atomic_load(&a->stopping); i++) {
         struct payment *p = &due[i];
         bool answered = charge_verify(a, p, why, sizeof why);
-        if (!is_open(p))
+        if (!payment_open(p))
             continue;
         /* still open (or Paystack did not answer): never guessed */
         p->attempts++;

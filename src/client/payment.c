@@ -73,7 +73,7 @@ int client_missing_fields(const json_t *body, const char *const *names, char *ou
 
 const char *client_payment_status(const struct payment *p)
 {
-    if (!strcmp(p->status, "pending") || !strcmp(p->status, "processing"))
+    if (payment_open(p))
         return "pending";
     if (!strcmp(p->status, "completed") || !strcmp(p->status, "cancelled"))
         return p->status;
@@ -182,7 +182,7 @@ const char *client_charge_status(const struct payment *p)
 {
     if (!strcmp(p->status, "completed"))
         return "success";
-    if (!strcmp(p->status, "pending") || !strcmp(p->status, "processing"))
+    if (payment_open(p))
         return "pending";
     if (!strcmp(p->status, "timeout"))
         return "abandoned";

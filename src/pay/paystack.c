@@ -79,6 +79,33 @@ bool paystack_reference_ok(const char *ref)
     return n >= 1;
 }
 
+const char *paystack_outcome(const char *status, int64_t paid_subunits, const char *paid_currency,
+                             const char *gateway_response, int64_t amount, const char *currency, bool time_over,
+                             const char *abandoned_why, char *reason, size_t reasonsz)
+{
+    const char *st = status ? status : "", *gw = gateway_response ? gateway_response : "";
+    reason[0] = '\0';
+    if (!strcmp(st, "success")) {
+        if (paid_subunits == amount * 100 && paid_currency && !strcmp(paid_currency, currency)) {
+            snprintf(reason, reasonsz, "%s", *gw ? gw : "Approved");
+            return "completed";
+        }
+        /* paid something else than asked: nothing is delivered; kept for review */
+        snprintf(reason, reasonsz, "amount mismatch: paid %lld %s subunits, expected %lld %s", (long long)paid_subunits,
+                 paid_currency && *paid_currency ? paid_currency : "?", (long long)(amount * 100), currency);
+        return "failed";
+    }
+    if (!strcmp(st, "failed") || !strcmp(st, "reversed")) {
+        snprintf(reason, reasonsz, "Paystack: %s%s%s", st, *gw ? ": " : "", gw);
+        return "failed";
+    }
+    if (!strcmp(st, "abandoned") && time_over) {
+        snprintf(reason, reasonsz, "%s", abandoned_why);
+        return "timeout";
+    }
+    return NULL;
+}
+
 bool paystack_signature_ok(const char *secret, const char *body, size_t len, const char *signature)
 {
     uint8_t mac[64];

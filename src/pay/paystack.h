@@ -100,6 +100,19 @@ bool paystack_signature_ok(const char *secret, const char *body, size_t len, con
  * PAYSTACK_REF_MAX characters. Pure. */
 bool paystack_reference_ok(const char *ref);
 
+/* What Paystack's word on a transaction (its status, what was paid in
+ * subunits, the currency, the gateway's response) makes of a payment of
+ * amount whole units in currency: "completed" (a success for that amount
+ * and currency), "failed" (a success for anything else, or failed or
+ * reversed), "timeout" (abandoned, once time_over), or NULL (still open:
+ * ongoing, pending, abandoned too early...). reason gets why: the
+ * gateway's response for a success, the mismatch, Paystack's status, or
+ * abandoned_why. Every face that takes Paystack's word decides the same
+ * way. Pure. */
+const char *paystack_outcome(const char *status, int64_t paid_subunits, const char *paid_currency,
+                             const char *gateway_response, int64_t amount, const char *currency, bool time_over,
+                             const char *abandoned_why, char *reason, size_t reasonsz);
+
 /* ---- M-Pesa charges (POST /charge, GET /charge/:reference) ---- */
 
 /* The provider for an M-Pesa prompt (STK push) through Paystack in Kenya:

@@ -393,7 +393,7 @@ static void apply_callback(struct app *a, const struct store_callback *rec)
     }
     if (rc != ST_OK)
         return;
-    if (strcmp(p.status, "pending") && strcmp(p.status, "processing")) {
+    if (!payment_open(&p)) {
         log_info("mpesa.callback_duplicate", "payment=%lld status=%s", (long long)p.id, p.status);
         store_callback_applied(a->store, cb.checkout_request_id);
         return;
@@ -614,7 +614,7 @@ void purchase_query(struct app *a, struct payment *p, struct pay_query_res *res)
         return;
     }
     app_health_set(a, PROV_DARAJA, true, "stk query answered");
-    if (res->state == PAYQ_FINAL && (!strcmp(p->status, "pending") || !strcmp(p->status, "processing"))) {
+    if (res->state == PAYQ_FINAL && payment_open(p)) {
         p->result_code = res->result_code;
         str_copy(p->result_desc, sizeof p->result_desc, res->result_desc);
         str_copy(p->status, sizeof p->status, purchase_status_for(res->result_code));

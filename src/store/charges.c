@@ -60,11 +60,6 @@ static const char SQL_EVENT_ADD[] = "INSERT INTO paystack_events (event_key, eve
 static const char SQL_EVENT_OUTCOME[] = "UPDATE paystack_events SET outcome = ? WHERE id = ?";
 static const char SQL_EVENT_DROP[] = "DELETE FROM paystack_events WHERE id = ?";
 
-static enum store_rc changed_one(struct store *st, enum store_rc rc)
-{
-    return rc == ST_OK && st_changes(st) == 0 ? ST_NOT_FOUND : rc;
-}
-
 enum store_rc store_charge_set(struct store *st, int64_t id, const struct charge_extra *x)
 {
     sqlite3_stmt *s = st_stmt(st, SQL_SET);
@@ -77,7 +72,7 @@ enum store_rc store_charge_set(struct store *st, int64_t id, const struct charge
     sqlite3_bind_int64(s, 5, x->retry_of);
     sqlite3_bind_int64(s, 6, x->retry_count);
     sqlite3_bind_int64(s, 7, id);
-    return changed_one(st, st_step_write(st, s, "charge_set"));
+    return st_changed_one(st, st_step_write(st, s, "charge_set"));
 }
 
 enum store_rc store_charge_get(struct store *st, int64_t id, struct charge_extra *x)
@@ -101,7 +96,7 @@ enum store_rc store_charge_get(struct store *st, int64_t id, struct charge_extra
         x->completed_at = sqlite3_column_int64(s, 9);
     }
     st_done(s);
-    return rc == SQLITE_ROW ? ST_OK : rc == SQLITE_DONE ? ST_NOT_FOUND : ST_ERROR;
+    return st_row_rc(rc);
 }
 
 enum store_rc store_charge_retries(struct store *st, const char *client_id, int64_t original, int64_t *n,
@@ -127,7 +122,7 @@ enum store_rc store_charge_cancelled(struct store *st, int64_t id, int64_t at, c
     sqlite3_bind_int64(s, 1, at);
     st_bind_text(s, 2, reason);
     sqlite3_bind_int64(s, 3, id);
-    return changed_one(st, st_step_write(st, s, "charge_cancelled"));
+    return st_changed_one(st, st_step_write(st, s, "charge_cancelled"));
 }
 
 enum store_rc store_charge_completed_at(struct store *st, int64_t id, int64_t at)
@@ -151,7 +146,7 @@ enum store_rc store_charge_paid_late(struct store *st, int64_t id, int64_t paid_
     sqlite3_bind_int64(s, 3, paid_amount);
     sqlite3_bind_int64(s, 4, at);
     sqlite3_bind_int(s, 5, after_cancel);
-    return changed_one(st, st_step_write(st, s, "charge_paid_late"));
+    return st_changed_one(st, st_step_write(st, s, "charge_paid_late"));
 }
 
 enum store_rc store_charge_history(struct store *st, const char *client_id, const char *payer_ref,
@@ -235,7 +230,7 @@ static enum store_rc one_escrow(sqlite3_stmt *s, struct escrow_release *r)
     if (rc == SQLITE_ROW)
         read_escrow(s, r);
     st_done(s);
-    return rc == SQLITE_ROW ? ST_OK : rc == SQLITE_DONE ? ST_NOT_FOUND : ST_ERROR;
+    return st_row_rc(rc);
 }
 
 enum store_rc store_escrow_balance(struct store *st, const char *client_id, const char *booking_id,
@@ -320,7 +315,7 @@ enum store_rc store_escrow_save(struct store *st, struct escrow_release *r)
     st_bind_text(s, 7, r->last_error);
     sqlite3_bind_int64(s, 8, r->released_at);
     sqlite3_bind_int64(s, 9, r->updated_at);
-    return changed_one(st, st_step_write(st, s, "escrow_save"));
+    return st_changed_one(st, st_step_write(st, s, "escrow_save"));
 }
 
 int store_escrow_due(struct store *st, int64_t now, struct escrow_release *out, int max)

@@ -55,7 +55,7 @@ static enum store_rc one_client(sqlite3_stmt *s, struct client *c)
     if (rc == SQLITE_ROW)
         read_client(s, c);
     st_done(s);
-    return rc == SQLITE_ROW ? ST_OK : rc == SQLITE_DONE ? ST_NOT_FOUND : ST_ERROR;
+    return st_row_rc(rc);
 }
 
 enum store_rc store_client_create(struct store *st, struct client *c)
@@ -109,11 +109,6 @@ enum store_rc store_clients_list(struct store *st, void (*fn)(void *, const stru
     return rc == SQLITE_DONE ? ST_OK : ST_ERROR;
 }
 
-static enum store_rc changed_one(struct store *st, enum store_rc rc)
-{
-    return rc == ST_OK && st_changes(st) == 0 ? ST_NOT_FOUND : rc;
-}
-
 enum store_rc store_client_update(struct store *st, struct client *c)
 {
     sqlite3_stmt *s = st_stmt(st, SQL_CLIENT_UPDATE);
@@ -125,7 +120,7 @@ enum store_rc store_client_update(struct store *st, struct client *c)
     st_bind_text(s, 3, c->callback_url);
     sqlite3_bind_int64(s, 4, c->updated_at);
     st_bind_text(s, 5, c->id);
-    return changed_one(st, st_step_write(st, s, "client_update"));
+    return st_changed_one(st, st_step_write(st, s, "client_update"));
 }
 
 enum store_rc store_client_set_key(struct store *st, const char *id, const char *key_hmac)
@@ -136,7 +131,7 @@ enum store_rc store_client_set_key(struct store *st, const char *id, const char 
     st_bind_text(s, 1, key_hmac);
     sqlite3_bind_int64(s, 2, now_ms());
     st_bind_text(s, 3, id);
-    return changed_one(st, st_step_write(st, s, "client_key"));
+    return st_changed_one(st, st_step_write(st, s, "client_key"));
 }
 
 enum store_rc store_package_create(struct store *st, struct package *pk)
@@ -167,7 +162,7 @@ enum store_rc store_package_get(struct store *st, const char *id, struct package
     if (rc == SQLITE_ROW)
         read_package(s, pk);
     st_done(s);
-    return rc == SQLITE_ROW ? ST_OK : rc == SQLITE_DONE ? ST_NOT_FOUND : ST_ERROR;
+    return st_row_rc(rc);
 }
 
 enum store_rc store_packages_list(struct store *st, const char *client_id,
@@ -199,5 +194,5 @@ enum store_rc store_package_update(struct store *st, struct package *pk)
     sqlite3_bind_int(s, 4, pk->active);
     sqlite3_bind_int64(s, 5, pk->updated_at);
     st_bind_text(s, 6, pk->id);
-    return changed_one(st, st_step_write(st, s, "package_update"));
+    return st_changed_one(st, st_step_write(st, s, "package_update"));
 }

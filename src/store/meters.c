@@ -94,7 +94,7 @@ enum store_rc store_meter_get(struct store *st, const char *id, struct meter *m)
     if (rc == SQLITE_ROW)
         st_read_meter(s, m);
     st_done(s);
-    return rc == SQLITE_ROW ? ST_OK : rc == SQLITE_DONE ? ST_NOT_FOUND : ST_ERROR;
+    return st_row_rc(rc);
 }
 
 enum store_rc store_meter_update(struct store *st, const struct meter *m)
@@ -113,7 +113,7 @@ enum store_rc store_meter_update(struct store *st, const struct meter *m)
     st_bind_text(s, 9, m->id);
     enum store_rc rc = st_step_write(st, s, "meter_update");
     st_bump(st);
-    return rc == ST_OK && st_changes(st) == 0 ? ST_NOT_FOUND : rc;
+    return st_changed_one(st, rc);
 }
 
 enum store_rc store_meter_delete(struct store *st, const char *id)
@@ -124,7 +124,7 @@ enum store_rc store_meter_delete(struct store *st, const char *id)
     st_bind_text(s, 1, id);
     enum store_rc rc = st_step_write(st, s, "meter_delete");
     st_bump(st);
-    return rc == ST_OK && st_changes(st) == 0 ? ST_NOT_FOUND : rc;
+    return st_changed_one(st, rc);
 }
 
 static enum store_rc meters_each(sqlite3_stmt *s, void (*fn)(void *, const struct meter *), void *ctx)
@@ -183,7 +183,7 @@ enum store_rc store_unassign(struct store *st, int64_t user_id, const char *mete
     st_bind_text(s, 2, meter_id);
     enum store_rc rc = st_step_write(st, s, "unassign");
     st_bump(st);
-    return rc == ST_OK && st_changes(st) == 0 ? ST_NOT_FOUND : rc;
+    return st_changed_one(st, rc);
 }
 
 bool store_is_assigned(struct store *st, int64_t user_id, const char *meter_id)
@@ -320,7 +320,7 @@ enum store_rc store_token_forget(struct store *st, const char *meter_id, const c
     st_bind_text(s, 1, meter_id);
     st_bind_text(s, 2, token_hmac);
     enum store_rc rc = st_step_write(st, s, "token_forget");
-    return rc == ST_OK && st_changes(st) == 0 ? ST_NOT_FOUND : rc;
+    return st_changed_one(st, rc);
 }
 
 enum store_rc store_meter_energy_bought(struct store *st, const char *meter_id, int64_t since_ms, int64_t *tenths)
@@ -347,6 +347,6 @@ enum store_rc store_meter_by_device(struct store *st, const char *device_id, str
     if (rc == SQLITE_ROW)
         st_read_meter(s, m);
     st_done(s);
-    return rc == SQLITE_ROW ? ST_OK : rc == SQLITE_DONE ? ST_NOT_FOUND : ST_ERROR;
+    return st_row_rc(rc);
 }
 

@@ -79,7 +79,7 @@ enum store_rc store_notice_get(struct store *st, int64_t id, struct client_notic
     if (rc == SQLITE_ROW)
         read_notice(s, n);
     st_done(s);
-    return rc == SQLITE_ROW ? ST_OK : rc == SQLITE_DONE ? ST_NOT_FOUND : ST_ERROR;
+    return st_row_rc(rc);
 }
 
 int store_notices_due(struct store *st, int64_t now, struct client_notice *out, int max)
@@ -112,7 +112,7 @@ enum store_rc store_notice_save(struct store *st, struct client_notice *n)
     sqlite3_bind_int64(s, 7, n->updated_at);
     sqlite3_bind_int64(s, 8, n->id);
     enum store_rc rc = st_step_write(st, s, "notice_save");
-    return rc == ST_OK && st_changes(st) == 0 ? ST_NOT_FOUND : rc;
+    return st_changed_one(st, rc);
 }
 
 enum store_rc store_notice_attempt_add(struct store *st, int64_t notice_id, int64_t at, int64_t *id)

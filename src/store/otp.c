@@ -89,7 +89,7 @@ static enum store_rc code_one(sqlite3_stmt *s, struct otp_code *c)
     if (rc == SQLITE_ROW)
         read_code(s, c);
     st_done(s);
-    return rc == SQLITE_ROW ? ST_OK : rc == SQLITE_DONE ? ST_NOT_FOUND : ST_ERROR;
+    return st_row_rc(rc);
 }
 
 enum store_rc store_otp_payment_id(struct store *st, const char *reference, int64_t *id)
@@ -102,7 +102,7 @@ enum store_rc store_otp_payment_id(struct store *st, const char *reference, int6
     if (rc == SQLITE_ROW)
         *id = sqlite3_column_int64(s, 0);
     st_done(s);
-    return rc == SQLITE_ROW ? ST_OK : rc == SQLITE_DONE ? ST_NOT_FOUND : ST_ERROR;
+    return st_row_rc(rc);
 }
 
 enum store_rc store_otp_current(struct store *st, const char *reference, struct otp_code *c)
@@ -309,7 +309,7 @@ enum store_rc store_station_get(struct store *st, const char *id, struct otp_sta
     if (rc == SQLITE_ROW)
         read_station(s, o);
     st_done(s);
-    return rc == SQLITE_ROW ? ST_OK : rc == SQLITE_DONE ? ST_NOT_FOUND : ST_ERROR;
+    return st_row_rc(rc);
 }
 
 enum store_rc store_stations_list(struct store *st, void (*fn)(void *, const struct otp_station *), void *ctx)

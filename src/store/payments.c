@@ -126,7 +126,7 @@ static enum store_rc payment_one(sqlite3_stmt *s, struct payment *p)
     if (rc == SQLITE_ROW)
         st_read_payment(s, p);
     st_done(s);
-    return rc == SQLITE_ROW ? ST_OK : rc == SQLITE_DONE ? ST_NOT_FOUND : ST_ERROR;
+    return st_row_rc(rc);
 }
 
 enum store_rc store_payment_create(struct store *st, struct payment *p)
@@ -308,7 +308,7 @@ enum store_rc store_payment_due_now(struct store *st, int64_t id, int64_t now)
     sqlite3_bind_int64(s, 1, now);
     sqlite3_bind_int64(s, 2, id);
     enum store_rc rc = st_step_write(st, s, "payment_due_now");
-    return rc == ST_OK && st_changes(st) == 0 ? ST_NOT_FOUND : rc;
+    return st_changed_one(st, rc);
 }
 
 enum store_rc store_payment_save(struct store *st, struct payment *p)
@@ -406,7 +406,7 @@ enum store_rc store_callback_pending(struct store *st, const char *checkout_id, 
     if (rc == SQLITE_ROW)
         st_col_text(s, 0, body, bodysz);
     st_done(s);
-    return rc == SQLITE_ROW ? ST_OK : rc == SQLITE_DONE ? ST_NOT_FOUND : ST_ERROR;
+    return st_row_rc(rc);
 }
 
 enum store_rc store_callback_applied(struct store *st, const char *checkout_id)

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* ---- payments ---- */
 struct payment {
@@ -58,6 +59,12 @@ struct payment {
     char transaction_id[37];   /* UUID the integrator knows the payment by */
     char note[256];            /* the integrator's description, whole */
 };
+/* p is still open: pending (not pushed or started yet) or processing. */
+static inline bool payment_open(const struct payment *p)
+{
+    return !strcmp(p->status, "pending") || !strcmp(p->status, "processing");
+}
+
 /* Inserts p as pending, due now. With an idem_key that exists already,
  * fills p with the existing row and returns ST_CONFLICT (no second row);
  * the caller compares that row's idem_fp with its own request's. */

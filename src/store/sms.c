@@ -92,7 +92,7 @@ int store_sms_inbound_due(struct store *st, int64_t now, struct sms_inbound *out
 static enum store_rc update_one(struct store *st, sqlite3_stmt *s, const char *what)
 {
     enum store_rc rc = st_step_write(st, s, what);
-    return rc == ST_OK && st_changes(st) == 0 ? ST_NOT_FOUND : rc;
+    return st_changed_one(st, rc);
 }
 
 enum store_rc store_sms_inbound_finish(struct store *st, int64_t id, const char *status, const char *outcome,
@@ -133,7 +133,7 @@ enum store_rc store_sms_inbound_get(struct store *st, const char *at_id, struct 
     if (rc == SQLITE_ROW)
         read_inbound(s, m);
     st_done(s);
-    return rc == SQLITE_ROW ? ST_OK : rc == SQLITE_DONE ? ST_NOT_FOUND : ST_ERROR;
+    return st_row_rc(rc);
 }
 
 /* ---- STOP / START ---- */
@@ -250,7 +250,7 @@ enum store_rc store_sms_report_pending(struct store *st, const char *message_id,
         r->retry_count = sqlite3_column_int64(s, 5);
     }
     st_done(s);
-    return rc == SQLITE_ROW ? ST_OK : rc == SQLITE_DONE ? ST_NOT_FOUND : ST_ERROR;
+    return st_row_rc(rc);
 }
 
 /* ---- the admin's list ---- */
@@ -330,7 +330,7 @@ enum store_rc store_sms_message_get(struct store *st, int64_t id, struct sms_mes
     if (rc == SQLITE_ROW)
         read_message(s, out);
     st_done(s);
-    return rc == SQLITE_ROW ? ST_OK : rc == SQLITE_DONE ? ST_NOT_FOUND : ST_ERROR;
+    return st_row_rc(rc);
 }
 
 /* ---- TOKEN ---- */
@@ -446,7 +446,7 @@ enum store_rc store_outbox_save(struct store *st, const struct outbox_msg *m)
     sqlite3_bind_int64(s, 6, now_ms());
     sqlite3_bind_int64(s, 7, m->id);
     enum store_rc rc = st_step_write(st, s, "outbox_save");
-    return rc == ST_OK && st_changes(st) == 0 ? ST_NOT_FOUND : rc;
+    return st_changed_one(st, rc);
 }
 
 enum store_rc store_outbox_list(struct store *st, const char *phone, const char *status, int64_t limit,

@@ -450,3 +450,13 @@ int64_t st_last_id(struct store *st)
     return c ? sqlite3_last_insert_rowid(c->db) : 0;
 }
 
+
+enum store_rc st_row_rc(int step_rc)
+{
+    return step_rc == SQLITE_ROW ? ST_OK : step_rc == SQLITE_DONE ? ST_NOT_FOUND : ST_ERROR;
+}
+
+enum store_rc st_changed_one(struct store *st, enum store_rc rc)
+{
+    return rc == ST_OK && st_changes(st) == 0 ? ST_NOT_FOUND : rc;
+}

@@ -50,6 +50,12 @@ void st_col_text(sqlite3_stmt *s, int i, char *dst, size_t n);
 /* Steps a write (under the writer lock unless in a transaction) and resets
  * it; a constraint violation is ST_CONFLICT. */
 enum store_rc st_step_write(struct store *st, sqlite3_stmt *s, const char *what);
+/* A step that reads one row: ST_OK (a row), ST_NOT_FOUND (none) or
+ * ST_ERROR. */
+enum store_rc st_row_rc(int step_rc);
+/* A write meant to change one row: ST_NOT_FOUND when rc is ST_OK but it
+ * changed none, else rc. */
+enum store_rc st_changed_one(struct store *st, enum store_rc rc);
 /* Rows changed by the last write, and the last inserted rowid, of this
  * thread's connection. */
 int st_changes(struct store *st);

@@ -63,7 +63,7 @@ static enum store_rc user_one(struct store *st, sqlite3_stmt *s, struct user *u)
     if (rc == SQLITE_ROW)
         st_read_user(s, u);
     st_done(s);
-    return rc == SQLITE_ROW ? ST_OK : rc == SQLITE_DONE ? ST_NOT_FOUND : ST_ERROR;
+    return st_row_rc(rc);
 }
 
 enum store_rc store_user_get(struct store *st, int64_t id, struct user *u)
@@ -94,7 +94,7 @@ enum store_rc store_user_set_language(struct store *st, int64_t id, const char *
     sqlite3_bind_int64(s, 3, id);
     enum store_rc rc = st_step_write(st, s, "user_set_lang");
     st_bump(st);
-    return rc == ST_OK && st_changes(st) == 0 ? ST_NOT_FOUND : rc;
+    return st_changed_one(st, rc);
 }
 
 enum store_rc store_users_list(struct store *st, void (*fn)(void *, const struct user *), void *ctx)

@@ -37,7 +37,7 @@ enum store_rc store_water_extra_get(struct store *st, int64_t id, struct water_e
         ST_COPY(s, 8, x->paid_at);
     }
     st_done(s);
-    return rc == SQLITE_ROW ? ST_OK : rc == SQLITE_DONE ? ST_NOT_FOUND : ST_ERROR;
+    return st_row_rc(rc);
 }
 
 /* One UPDATE by id: ST_NOT_FOUND when no row has that id. */

@@ -6,6 +6,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -172,4 +173,13 @@ bool crypto_open(const uint8_t key[32], const char *sealed, char *out, size_t ou
     else
         OPENSSL_cleanse(out, outsz);
     return ok;
+}
+
+bool crypto_reference(const char *prefix, int64_t ms, char *out, size_t n)
+{
+    char rnd[CRYPTO_REF_RANDOM + 1];
+    if (!crypto_random_chars(rnd, CRYPTO_REF_RANDOM, CRYPTO_REF_ALPHABET))
+        return false;
+    int w = snprintf(out, n, "%s-%lld-%s", prefix, (long long)ms, rnd);
+    return w > 0 && (size_t)w < n;
 }

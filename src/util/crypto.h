@@ -23,6 +23,13 @@ bool crypto_random_chars(char *out, size_t n, const char *alphabet);
 bool crypto_eq(const void *a, size_t alen, const void *b, size_t blen);
 bool crypto_streq(const char *a, const char *b);
 
+/* A payment reference "<prefix>-<ms>-<8 of A-Z and 0-9>" into out (n
+ * bytes): letters, digits and '-', which every provider's reference
+ * takes. False only if the CSPRNG failed or out is too small. */
+#define CRYPTO_REF_ALPHABET "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+#define CRYPTO_REF_RANDOM 8
+bool crypto_reference(const char *prefix, int64_t ms, char *out, size_t n);
+
 /* A random (version 4) UUID, lower-case, into out (37 bytes); false only
  * if the CSPRNG failed. */
 bool crypto_uuid4(char out[37]);

@@ -458,7 +458,7 @@ static void paystack_verify_h(void *ctx, struct http_req *req, struct http_resp 
     /* what Paystack said now, even for an order that was final before */
     json_object_set_new(d, "paystackStatus", json_string(res.status));
     const char *msg = !strcmp(p.status, "completed") ? "Payment verified successfully"
-                    : !strcmp(p.status, "processing") || !strcmp(p.status, "pending") ? "Payment not completed yet"
+                    : payment_open(&p) ? "Payment not completed yet"
                     : "Payment was not successful";
     api_ok(req, resp, 200, msg, d);
 }

@@ -16,8 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define REF_ALPHABET "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-#define REF_RANDOM 8
 #define CREATE_TRIES 3       /* a reference clash (same ms, same 8 of 36^8) is retried */
 
 /* ---- pricing ---- */
@@ -87,14 +85,7 @@ bool water_quote_liters(const struct config *cfg, int64_t liters, struct water_q
 
 /* ---- references ---- */
 
-bool water_reference(int64_t ms, char out[WATER_REF_MAX])
-{
-    char rnd[REF_RANDOM + 1];
-    if (!crypto_random_chars(rnd, REF_RANDOM, REF_ALPHABET))
-        return false;
-    snprintf(out, WATER_REF_MAX, "WS-%lld-%s", (long long)ms, rnd);
-    return true;
-}
+bool water_reference(int64_t ms, char out[WATER_REF_MAX]) { return crypto_reference("WS", ms, out, WATER_REF_MAX); }
 
 bool water_reference_ok(const char *ref)
 {
@@ -106,10 +97,10 @@ bool water_reference_ok(const char *ref)
     for (const char *d = p; d < dash; d++)
         if (*d < '0' || *d > '9')
             return false;
-    if (strlen(dash + 1) != REF_RANDOM)
+    if (strlen(dash + 1) != CRYPTO_REF_RANDOM)
         return false;
     for (const char *c = dash + 1; *c; c++)
-        if (!strchr(REF_ALPHABET, *c))
+        if (!strchr(CRYPTO_REF_ALPHABET, *c))
             return false;
     return true;
 }
@@ -276,14 +267,9 @@ enum err water_start_paystack(struct app *a, const char *email, const char *phon
 
 /* ---- settling ---- */
 
-static bool is_open(const struct payment *p)
-{
-    return !strcmp(p->status, "pending") || !strcmp(p->status, "processing");
-}
-
 bool water_paystack_apply(struct app *a, struct payment *p, const struct water_paystack_news *n)
 {
-    if (!is_open(p))
+    if (!payment_open(p))
         return true;
     const char *st = n->status ? n->status : "";
     if (store_water_set_provider(a->store, p->id, st, n->channel, n->receipt, n->paid_at) != ST_OK)
@@ -291,32 +277,16 @@ bool water_paystack_apply(struct app *a, struct payment *p, const struct water_p
     struct water_extra x;
     bool expired = store_water_extra_get(a->store, p->id, &x) == ST_OK && x.expires_at && now_ms() > x.expires_at;
     char reason[256];
-    const char *final = NULL;
-    p->result_code = 1;
-    if (!strcmp(st, "success")) {
-        if (n->amount != p->amount * 100 || !n->currency || strcmp(n->currency, p->currency)) {
-            /* paid something else than asked: no water; kept for review */
-            snprintf(reason, sizeof reason, "amount mismatch: paid %lld %s subunits, expected %lld %s",
-                     (long long)n->amount, n->currency && *n->currency ? n->currency : "?",
-                     (long long)(p->amount * 100), p->currency);
-            final = "failed";
-            if (n->currency && !strcmp(n->currency, p->currency) && n->amount >= 0)
-                p->paid_amount = n->amount / 100;
-            str_copy(p->last_error, sizeof p->last_error, reason);
-        } else {
-            final = "completed";
-            p->result_code = 0;
+    const char *final = paystack_outcome(st, n->amount, n->currency, n->gateway_response, p->amount, p->currency,
+                                         expired, "No payment before the checkout expired", reason, sizeof reason);
+    bool completed = final && !strcmp(final, "completed");
+    p->result_code = completed ? 0 : 1;
+    if (completed) {
+        p->paid_amount = n->amount / 100;
+    } else if (final && !strcmp(st, "success")) { /* paid another amount: no water; kept for review */
+        if (n->currency && !strcmp(n->currency, p->currency) && n->amount >= 0)
             p->paid_amount = n->amount / 100;
-            snprintf(reason, sizeof reason, "%s", n->gateway_response && *n->gateway_response
-                                                     ? n->gateway_response : "Approved");
-        }
-    } else if (!strcmp(st, "failed") || !strcmp(st, "reversed")) {
-        final = "failed";
-        snprintf(reason, sizeof reason, "Paystack: %s%s%s", st, n->gateway_response && *n->gateway_response
-                 ? ": " : "", n->gateway_response ? n->gateway_response : "");
-    } else if (!strcmp(st, "abandoned") && expired) {
-        final = "timeout";
-        snprintf(reason, sizeof reason, "No payment before the checkout expired");
+        str_copy(p->last_error, sizeof p->last_error, reason);
     }
     if (final) {
         str_copy(p->status, sizeof p->status, final);
@@ -345,7 +315,7 @@ int water_paystack_work(struct app *a)
             if (!water_paystack_apply(a, p, &news))
                 continue;
         }
-        if (!is_open(p))
+        if (!payment_open(p))
             continue;
         /* still open (or Paystack unreachable): never guessed, asked again */
         p->attempts++;

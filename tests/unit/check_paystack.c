@@ -1274,6 +1274,36 @@ START_TEST(event_free_text_cut)
 }
 END_TEST
 
+/* Paystack's word, decided once for every face: paid only for the amount
+ * and currency asked. */
+START_TEST(outcome_of_paystacks_word)
+{
+    char why[256];
+    ck_assert_str_eq(paystack_outcome("success", 10000, "KES", "", 100, "KES", false, "late", why, sizeof why),
+                     "completed");
+    ck_assert_str_eq(why, "Approved");
+    ck_assert_str_eq(paystack_outcome("success", 10000, "KES", "Successful", 100, "KES", false, "late", why, sizeof why),
+                     "completed");
+    ck_assert_str_eq(why, "Successful");
+    ck_assert_str_eq(paystack_outcome("success", 5000, "KES", "", 100, "KES", false, "late", why, sizeof why), "failed");
+    ck_assert_str_eq(why, "amount mismatch: paid 5000 KES subunits, expected 10000 KES");
+    ck_assert_str_eq(paystack_outcome("success", 10000, "NGN", "", 100, "KES", false, "late", why, sizeof why), "failed");
+    ck_assert_str_eq(paystack_outcome("success", 10000, NULL, "", 100, "KES", false, "late", why, sizeof why), "failed");
+    ck_assert_str_eq(why, "amount mismatch: paid 10000 ? subunits, expected 10000 KES");
+    ck_assert_str_eq(paystack_outcome("failed", -1, NULL, "Declined", 100, "KES", false, "late", why, sizeof why), "failed");
+    ck_assert_str_eq(why, "Paystack: failed: Declined");
+    ck_assert_str_eq(paystack_outcome("reversed", -1, NULL, NULL, 100, "KES", false, "late", why, sizeof why), "failed");
+    ck_assert_str_eq(why, "Paystack: reversed");
+    ck_assert_ptr_null(paystack_outcome("abandoned", -1, NULL, NULL, 100, "KES", false, "late", why, sizeof why));
+    ck_assert_str_eq(paystack_outcome("abandoned", -1, NULL, NULL, 100, "KES", true, "late", why, sizeof why), "timeout");
+    ck_assert_str_eq(why, "late");
+    const char *open[] = {"ongoing", "pending", "processing", "queued", "", NULL};
+    for (int i = 0; open[i]; i++)
+        ck_assert_ptr_null(paystack_outcome(open[i], 10000, "KES", "", 100, "KES", true, "late", why, sizeof why));
+    ck_assert_ptr_null(paystack_outcome(NULL, 10000, "KES", "", 100, "KES", true, "late", why, sizeof why));
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("paystack");
@@ -1281,6 +1311,7 @@ Suite *test_suite(void)
     tcase_add_test(pure, signature_vector);
     tcase_add_test(pure, signature_refusals);
     tcase_add_test(pure, reference_alphabet);
+    tcase_add_test(pure, outcome_of_paystacks_word);
     tcase_add_test(pure, transfer_reference_alphabet);
     tcase_add_test(pure, event_charge_success);
     tcase_add_test(pure, event_transfers);
