@@ -11,7 +11,7 @@
 #                           (libFuzzer) and build/san/tests/fuzz_NAME (the
 #                           replay of its kept inputs in make check)
 
-PKGS     := libmicrohttpd sqlite3 libcurl libpcre2-8 openssl jansson yaml-0.1
+PKGS     := libmicrohttpd sqlite3 libpq libcurl libpcre2-8 openssl jansson yaml-0.1
 CC       ?= cc
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -47,7 +47,7 @@ LIB      := $(OBJDIR)/liblipa.a
 TOOLS    := $(patsubst tools/%/,%,$(wildcard tools/*/))
 TOOL_BIN := $(TOOLS:%=$(BINDIR)/lipa-%)
 UNIT_SRC := $(wildcard tests/unit/check_*.c)
-UNIT_SUPPORT := $(OBJDIR)/tests/unit/runner.o $(OBJDIR)/tests/unit/fake.o
+UNIT_SUPPORT := $(OBJDIR)/tests/unit/runner.o $(OBJDIR)/tests/unit/fake.o $(OBJDIR)/tests/support/testdb.o
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(OBJDIR)/tests/%)
 E2E_SRC  := $(wildcard tests/e2e/*.c)
 # fuzz.c (the wrapped log, HTTP client and headers) and replay.c (a main for
@@ -103,7 +103,7 @@ $(OBJDIR)/tests/check_%: $(OBJDIR)/tests/unit/check_%.o $(UNIT_SUPPORT) $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
-$(OBJDIR)/tests/run_e2e: $(E2E_SRC:%.c=$(OBJDIR)/%.o) $(LIB)
+$(OBJDIR)/tests/run_e2e: $(E2E_SRC:%.c=$(OBJDIR)/%.o) $(OBJDIR)/tests/support/testdb.o $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)

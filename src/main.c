@@ -6,6 +6,7 @@
 #include "app/app.h"
 #include "app/routes.h"
 #include "http/server.h"
+#include "store/store.h"
 #include "util/httpc.h"
 #include "util/log.h"
 
@@ -72,8 +73,10 @@ int main(int argc, char **argv)
         config_free(&a.cfg);
         return 1;
     }
-    log_info("lipad.started", "port=%lld threads=%lld db=%s menus=%s", (long long)a.cfg.port,
-             (long long)a.cfg.threads, a.cfg.db, a.cfg.menus);
+    char db[1024];
+    store_target_shown(a.cfg.db, db, sizeof db);
+    log_info("lipad.started", "port=%lld threads=%lld db=\"%s\" menus=%s", (long long)a.cfg.port,
+             (long long)a.cfg.threads, db, a.cfg.menus);
 
     for (;;) {
         int sig = 0;

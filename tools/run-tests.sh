@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test binary of a build (unit runners, the replay of every kept
-# fuzz input, then the end-to-end suite against the real lipad and sandbox)
-# and prints one closing line.
+# fuzz input, then the end-to-end suite against the real lipad and sandbox),
+# on SQLite and then on PostgreSQL, and prints one closing line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build/san}
@@ -9,6 +9,8 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export LIPA_TEST_BIN=${LIPA_TEST_BIN:-$build/bin}
 passed=0 failed=0
+pg_mode=${LIPA_TEST_PG:-}
+unset LIPA_TEST_PG # the first pass is on SQLite
 # run NAME COMMAND...: one runner that ends with a Check summary line
 run() {
   local name=$1
@@ -34,5 +36,25 @@ for t in "$build"/tests/fuzz_*; do
   run "$(basename "$t")" "$t" "${dirs[@]}"
 done
 [ -x "$build/tests/run_e2e" ] && run run_e2e "$build/tests/run_e2e"
+# Once more on PostgreSQL: the unit runners that open a store (their
+# source uses tests/support/testdb.h) and every journey, against a
+# throwaway cluster (tools/pg.sh) that is removed afterwards; each test
+# gets a database of its own in it. LIPA_TEST_PG=skip leaves this out.
+if [ "$pg_mode" != skip ]; then
+  pgdir=$(mktemp -d "${TMPDIR:-/tmp}/lipa-pg-XXXXXX")
+  trap 'tools/pg.sh stop "$pgdir" >/dev/null 2>&1 || true' EXIT
+  if uri=$(tools/pg.sh start "$pgdir"); then
+    export LIPA_TEST_PG=$uri
+    for src in tests/unit/check_*.c; do
+      grep -q 'support/testdb.h' "$src" || continue
+      t=$build/tests/$(basename "$src" .c)
+      [ -x "$t" ] && run "$(basename "$t") on postgresql" "$t"
+    done
+    [ -x "$build/tests/run_e2e" ] && run "run_e2e on postgresql" "$build/tests/run_e2e"
+  else
+    failed=$((failed + 1))
+    echo "!! no PostgreSQL for the second pass (tools/pg.sh start failed)"
+  fi
+fi
 echo "tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -98,7 +98,8 @@ bool app_init(struct app *a, char *err, size_t errsz)
         crypto_hex(mac, 16, a->callback_secret, false);
     }
 
-    make_parent(a->cfg.db);
+    if (store_is_file(a->cfg.db))
+        make_parent(a->cfg.db);
     a->store = store_open(a->cfg.db, a->cfg.migrations, err, errsz);
     if (!a->store)
         return false;

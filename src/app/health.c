@@ -14,7 +14,9 @@ static const char *const provider_names[PROV_COUNT] = {"daraja", "africastalking
 static void app_health(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
-    bool db = store_ping(a->store);
+    struct store_db sd;
+    store_db_state(a->store, &sd);
+    bool db = sd.up;
     int64_t depth = db ? store_outbox_depth(a->store) : -1;
     json_t *providers = json_object();
     pthread_mutex_lock(&a->health_lock);
@@ -33,9 +35,10 @@ static void app_health(void *ctx, struct http_req *req, struct http_resp *resp)
     pthread_mutex_unlock(&a->health_lock);
     char ts[32];
     str_iso_time(now_ms(), ts);
-    json_t *data = json_pack("{s:s, s:s, s:o, s:{s:I}, s:s, s:I}", "status", db ? "healthy" : "unhealthy",
-                             "database", db ? "connected" : "disconnected", "providers", providers, "outbox",
-                             "depth", (json_int_t)depth, "timestamp", ts, "uptimeSeconds",
+    json_t *data = json_pack("{s:s, s:s, s:{s:s, s:b, s:I}, s:o, s:{s:I}, s:s, s:I}", "status",
+                             db ? "healthy" : "unhealthy", "database", db ? "connected" : "disconnected", "store",
+                             "backend", sd.backend, "up", db, "reconnects", (json_int_t)sd.reconnects, "providers",
+                             providers, "outbox", "depth", (json_int_t)depth, "timestamp", ts, "uptimeSeconds",
                              (json_int_t)((now_ms() - a->started_at) / 1000));
     if (db) {
         api_ok(req, resp, 200, "Service is healthy", data);
@@ -50,8 +53,10 @@ static void app_metrics(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     struct store_memory m;
+    struct store_db sd;
     (void)req;
     store_memory(a->store, &m);
+    store_db_state(a->store, &sd);
     resp->status = 200;
     resp->content_type = "text/plain; version=0.0.4";
     buf_reset(&resp->body);
@@ -68,12 +73,15 @@ static void app_metrics(void *ctx, struct http_req *req, struct http_resp *resp)
                "# TYPE lipa_callers_held gauge\nlipa_callers_held %lld\n"
                "# TYPE lipa_memory_tables_bytes gauge\nlipa_memory_tables_bytes %lld\n"
                "# TYPE lipa_ussd_sessions_dropped_total counter\nlipa_ussd_sessions_dropped_total %lld\n"
-               "# TYPE lipa_callers_dropped_total counter\nlipa_callers_dropped_total %lld\n",
+               "# TYPE lipa_callers_dropped_total counter\nlipa_callers_dropped_total %lld\n"
+               "# TYPE lipa_database_up gauge\nlipa_database_up{backend=\"%s\"} %d\n"
+               "# TYPE lipa_database_reconnects_total counter\nlipa_database_reconnects_total %lld\n",
                (long long)atomic_load(&a->hops), (long long)atomic_load(&a->purchases),
                (long long)atomic_load(&a->callbacks), (long long)atomic_load(&a->sms_sent),
                (long long)atomic_load(&a->sms_failed), (long long)atomic_load(&a->topups_done),
                (long long)store_outbox_depth(a->store), store_take_waiting(a->store), (long long)m.sessions,
-               (long long)m.callers, (long long)m.bytes, (long long)m.sessions_dropped, (long long)m.callers_dropped);
+               (long long)m.callers, (long long)m.bytes, (long long)m.sessions_dropped, (long long)m.callers_dropped,
+               sd.backend, sd.up ? 1 : 0, sd.reconnects);
 }
 
 const struct http_route ops_routes[] = {

@@ -149,20 +149,42 @@ enum purchase_refusal purchase_start(struct app *a, const struct purchase_req *r
     return stored(rc);
 }
 
+struct taking {
+    struct app *a;
+    purchase_taken_fn then;
+    void *arg;
+};
+
 /* The store's side of a purchase taken in (on its committer thread). */
 static void taken(void *arg, enum store_rc rc, const struct payment *row)
 {
+    struct taking *t = arg;
     if (rc == ST_OK) /* ST_CONFLICT: the same purchase again, started already */
-        started(arg, row);
+        started(t->a, row);
+    if (t->then)
+        t->then(t->arg, rc == ST_OK || rc == ST_CONFLICT);
+    free(t);
 }
 
-enum purchase_refusal purchase_take(struct app *a, const struct purchase_req *r)
+bool purchase_take_waits(struct app *a)
+{
+    return !store_take_keeps(a->store);
+}
+
+enum purchase_refusal purchase_take(struct app *a, const struct purchase_req *r, purchase_taken_fn then, void *arg)
 {
     struct payment p;
     enum purchase_refusal why = prepare(a, r, &p);
     if (why != PR_NONE)
         return why;
-    return store_take_payment(a->store, &p, taken, a) ? PR_NONE : PR_STORE;
+    struct taking *t = malloc(sizeof *t);
+    if (!t)
+        return PR_STORE;
+    *t = (struct taking){.a = a, .then = then, .arg = arg};
+    if (store_take_payment(a->store, &p, taken, t))
+        return PR_NONE;
+    free(t);
+    return PR_STORE;
 }
 
 /* ---- finishing ---- */

@@ -65,13 +65,19 @@ void purchase_kwh_text(int64_t tenths, char out[24]);
  * Returns PR_NONE on success. Wakes the payment worker. */
 enum purchase_refusal purchase_start(struct app *a, const struct purchase_req *r, struct payment *p);
 /* The same without waiting for the database, for the USSD hop: validates
- * r (a refusal comes back at once) and writes the purchase to the store's
- * intake (store_take_payment), a file it survives a restart in, so the
- * hop may say "enter your PIN" at once. The group commit then stores it
- * and wakes the payment worker. r needs an idem_key (the USSD session's:
- * a purchase taken in twice is stored once). PR_STORE when nothing could
- * be written. */
-enum purchase_refusal purchase_take(struct app *a, const struct purchase_req *r);
+ * r (a refusal comes back at once) and hands the purchase to the store's
+ * group commit (store_take_payment), which then stores it and wakes the
+ * payment worker. r needs an idem_key (the USSD session's: a purchase
+ * taken in twice is stored once). PR_STORE when nothing could be queued.
+ * On SQLite the store writes it to its intake first, a file it survives a
+ * restart in, so the hop may say "enter your PIN" at once (then may be
+ * NULL). On PostgreSQL (purchase_take_waits) nothing is kept outside the
+ * database: the hop says so only once then(arg, true) runs, on the
+ * committer thread; then(arg, false) means not stored (say "try again").
+ * then runs only when PR_NONE is returned. */
+typedef void (*purchase_taken_fn)(void *arg, bool stored);
+enum purchase_refusal purchase_take(struct app *a, const struct purchase_req *r, purchase_taken_fn then, void *arg);
+bool purchase_take_waits(struct app *a);
 
 /* Checks a callback body (as received) and queues it for the store's
  * group commit, to be recorded for the payment worker to apply

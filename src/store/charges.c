@@ -20,10 +20,10 @@
             "AND status IN ('queued','pending','success'))"
 
 static const char SQL_SET[] = "UPDATE payments SET booking_id = ?, payer_ref = ?, method = ?, escrow = ?, "
-                              "retry_of = NULLIF(?,0), retry_count = ? WHERE id = ?";
+                              "retry_of = NULLIF(CAST(? AS BIGINT),0), retry_count = ? WHERE id = ?";
 static const char SQL_GET[] = "SELECT " EXTRA_COLS " FROM payments WHERE id = ?";
 static const char SQL_RETRIES[] =
-    "SELECT COUNT(*), COALESCE(SUM(status IN ('pending','processing')),0) FROM payments "
+    "SELECT COUNT(*), COALESCE(SUM(CASE WHEN status IN ('pending','processing') THEN 1 ELSE 0 END),0) FROM payments "
     "WHERE client_id = ? AND retry_of = ?";
 static const char SQL_CANCELLED[] = "UPDATE payments SET cancelled_at = ?, cancel_reason = ? WHERE id = ?";
 static const char SQL_COMPLETED_AT[] = "UPDATE payments SET completed_at = ? WHERE id = ? AND completed_at = 0";
@@ -43,8 +43,8 @@ static const char SQL_BALANCE[] = "SELECT " HELD ", " OUT;
  * it as a repeat, whatever the booking holds now. */
 static const char SQL_RESERVE[] =
     "INSERT INTO escrow_releases (client_id, booking_id, amount, phone, idem_key, idem_fp, reference, status, "
-    "next_at, created_at, updated_at) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?9, ?8, ?8 "
-    "WHERE " HELD " - " OUT " >= ?3 "
+    "next_at, created_at, updated_at) SELECT ?1, ?2, CAST(?3 AS BIGINT), ?4, ?5, ?6, ?7, 'queued', "
+    "CAST(?9 AS BIGINT), CAST(?8 AS BIGINT), CAST(?8 AS BIGINT) WHERE " HELD " - " OUT " >= CAST(?3 AS BIGINT) "
     "OR EXISTS (SELECT 1 FROM escrow_releases WHERE client_id = ?1 AND idem_key = ?5)";
 static const char SQL_ESCROW_BY_KEY[] = "SELECT " ESCROW_COLS " FROM escrow_releases WHERE client_id = ? AND idem_key = ?";
 static const char SQL_ESCROW_BY_REF[] = "SELECT " ESCROW_COLS " FROM escrow_releases WHERE reference = ?";
@@ -56,44 +56,44 @@ static const char SQL_ESCROW_DUE[] =
     "SELECT " ESCROW_COLS " FROM escrow_releases WHERE status IN ('queued','pending') AND next_at <= ? "
     "ORDER BY next_at LIMIT ?";
 static const char SQL_EVENT_ADD[] = "INSERT INTO paystack_events (event_key, event, reference, body, received_at) "
-                                    "VALUES (?,?,?,?,?) ON CONFLICT(event_key) DO NOTHING";
+                                    "VALUES (?,?,?,?,?) ON CONFLICT(event_key) DO NOTHING RETURNING id";
 static const char SQL_EVENT_OUTCOME[] = "UPDATE paystack_events SET outcome = ? WHERE id = ?";
 static const char SQL_EVENT_DROP[] = "DELETE FROM paystack_events WHERE id = ?";
 
 enum store_rc store_charge_set(struct store *st, int64_t id, const struct charge_extra *x)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_SET);
+    struct st_stmt *s = st_stmt(st, SQL_SET);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, x->booking_id);
     st_bind_text(s, 2, x->payer_ref);
     st_bind_text(s, 3, x->method);
-    sqlite3_bind_int(s, 4, x->escrow);
-    sqlite3_bind_int64(s, 5, x->retry_of);
-    sqlite3_bind_int64(s, 6, x->retry_count);
-    sqlite3_bind_int64(s, 7, id);
+    st_bind_i64(s, 4, x->escrow);
+    st_bind_i64(s, 5, x->retry_of);
+    st_bind_i64(s, 6, x->retry_count);
+    st_bind_i64(s, 7, id);
     return st_changed_one(st, st_step_write(st, s, "charge_set"));
 }
 
 enum store_rc store_charge_get(struct store *st, int64_t id, struct charge_extra *x)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_GET);
+    struct st_stmt *s = st_stmt(st, SQL_GET);
     if (!s)
         return ST_ERROR;
-    sqlite3_bind_int64(s, 1, id);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
+    st_bind_i64(s, 1, id);
+    int rc = st_step(s);
+    if (rc == ST_ROW) {
         memset(x, 0, sizeof *x);
         ST_COPY(s, 0, x->booking_id);
         ST_COPY(s, 1, x->payer_ref);
         ST_COPY(s, 2, x->method);
-        x->escrow = sqlite3_column_int(s, 3) != 0;
-        x->retry_of = sqlite3_column_int64(s, 4);
-        x->retry_count = sqlite3_column_int64(s, 5);
-        x->cancelled_at = sqlite3_column_int64(s, 6);
+        x->escrow = st_col_i64(s, 3) != 0;
+        x->retry_of = st_col_i64(s, 4);
+        x->retry_count = st_col_i64(s, 5);
+        x->cancelled_at = st_col_i64(s, 6);
         ST_COPY(s, 7, x->cancel_reason);
-        x->paid_after_cancel = sqlite3_column_int(s, 8) != 0;
-        x->completed_at = sqlite3_column_int64(s, 9);
+        x->paid_after_cancel = st_col_i64(s, 8) != 0;
+        x->completed_at = st_col_i64(s, 9);
     }
     st_done(s);
     return st_row_rc(rc);
@@ -102,50 +102,50 @@ enum store_rc store_charge_get(struct store *st, int64_t id, struct charge_extra
 enum store_rc store_charge_retries(struct store *st, const char *client_id, int64_t original, int64_t *n,
                                    int64_t *open)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_RETRIES);
+    struct st_stmt *s = st_stmt(st, SQL_RETRIES);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, client_id);
-    sqlite3_bind_int64(s, 2, original);
-    int rc = sqlite3_step(s);
-    *n = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
-    *open = rc == SQLITE_ROW ? sqlite3_column_int64(s, 1) : 0;
+    st_bind_i64(s, 2, original);
+    int rc = st_step(s);
+    *n = rc == ST_ROW ? st_col_i64(s, 0) : 0;
+    *open = rc == ST_ROW ? st_col_i64(s, 1) : 0;
     st_done(s);
-    return rc == SQLITE_ROW ? ST_OK : ST_ERROR;
+    return rc == ST_ROW ? ST_OK : ST_ERROR;
 }
 
 enum store_rc store_charge_cancelled(struct store *st, int64_t id, int64_t at, const char *reason)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_CANCELLED);
+    struct st_stmt *s = st_stmt(st, SQL_CANCELLED);
     if (!s)
         return ST_ERROR;
-    sqlite3_bind_int64(s, 1, at);
+    st_bind_i64(s, 1, at);
     st_bind_text(s, 2, reason);
-    sqlite3_bind_int64(s, 3, id);
+    st_bind_i64(s, 3, id);
     return st_changed_one(st, st_step_write(st, s, "charge_cancelled"));
 }
 
 enum store_rc store_charge_completed_at(struct store *st, int64_t id, int64_t at)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_COMPLETED_AT);
+    struct st_stmt *s = st_stmt(st, SQL_COMPLETED_AT);
     if (!s)
         return ST_ERROR;
-    sqlite3_bind_int64(s, 1, at);
-    sqlite3_bind_int64(s, 2, id);
+    st_bind_i64(s, 1, at);
+    st_bind_i64(s, 2, id);
     return st_step_write(st, s, "charge_completed_at");
 }
 
 enum store_rc store_charge_paid_late(struct store *st, int64_t id, int64_t paid_amount, const char *desc,
                                      int64_t at, bool after_cancel)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_PAID_LATE);
+    struct st_stmt *s = st_stmt(st, SQL_PAID_LATE);
     if (!s)
         return ST_ERROR;
-    sqlite3_bind_int64(s, 1, id);
+    st_bind_i64(s, 1, id);
     st_bind_text(s, 2, desc);
-    sqlite3_bind_int64(s, 3, paid_amount);
-    sqlite3_bind_int64(s, 4, at);
-    sqlite3_bind_int(s, 5, after_cancel);
+    st_bind_i64(s, 3, paid_amount);
+    st_bind_i64(s, 4, at);
+    st_bind_i64(s, 5, after_cancel);
     return st_changed_one(st, st_step_write(st, s, "charge_paid_late"));
 }
 
@@ -158,35 +158,35 @@ enum store_rc store_charge_history(struct store *st, const char *client_id, cons
     const char *s1 = any ? "" : statuses[0], *s2 = any || !statuses[1] ? s1 : statuses[1];
     if (!any && statuses[1] && statuses[2])
         return ST_ERROR;
-    sqlite3_stmt *s = st_stmt(st, SQL_HISTORY_COUNT);
+    struct st_stmt *s = st_stmt(st, SQL_HISTORY_COUNT);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, client_id);
     st_bind_text(s, 2, payer_ref);
-    sqlite3_bind_int(s, 3, any);
+    st_bind_i64(s, 3, any);
     st_bind_text(s, 4, s1);
     st_bind_text(s, 5, s2);
-    int rc = sqlite3_step(s);
-    *total = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    int rc = st_step(s);
+    *total = rc == ST_ROW ? st_col_i64(s, 0) : 0;
     st_done(s);
-    if (rc != SQLITE_ROW)
+    if (rc != ST_ROW)
         return ST_ERROR;
     s = st_stmt(st, SQL_HISTORY);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, client_id);
     st_bind_text(s, 2, payer_ref);
-    sqlite3_bind_int(s, 3, any);
+    st_bind_i64(s, 3, any);
     st_bind_text(s, 4, s1);
     st_bind_text(s, 5, s2);
-    sqlite3_bind_int64(s, 6, limit);
-    sqlite3_bind_int64(s, 7, offset);
+    st_bind_i64(s, 6, limit);
+    st_bind_i64(s, 7, offset);
     int64_t ids[200];
     int n = 0;
-    while (n < 200 && (rc = sqlite3_step(s)) == SQLITE_ROW)
-        ids[n++] = sqlite3_column_int64(s, 0);
+    while (n < 200 && (rc = st_step(s)) == ST_ROW)
+        ids[n++] = st_col_i64(s, 0);
     st_done(s);
-    if (n < 200 && rc != SQLITE_DONE)
+    if (n < 200 && rc != ST_DONE)
         return ST_ERROR;
     struct payment *p = malloc(sizeof *p);
     if (!p)
@@ -201,14 +201,14 @@ enum store_rc store_charge_history(struct store *st, const char *client_id, cons
 
 /* ---- escrow ---- */
 
-static void read_escrow(sqlite3_stmt *s, struct escrow_release *r)
+static void read_escrow(struct st_stmt *s, struct escrow_release *r)
 {
     memset(r, 0, sizeof *r);
     int i = 0;
-    r->id = sqlite3_column_int64(s, i++);
+    r->id = st_col_i64(s, i++);
     ST_COPY(s, i++, r->client_id);
     ST_COPY(s, i++, r->booking_id);
-    r->amount = sqlite3_column_int64(s, i++);
+    r->amount = st_col_i64(s, i++);
     ST_COPY(s, i++, r->phone);
     ST_COPY(s, i++, r->idem_key);
     ST_COPY(s, i++, r->idem_fp);
@@ -216,18 +216,18 @@ static void read_escrow(sqlite3_stmt *s, struct escrow_release *r)
     ST_COPY(s, i++, r->recipient_code);
     ST_COPY(s, i++, r->transfer_code);
     ST_COPY(s, i++, r->status);
-    r->attempts = sqlite3_column_int64(s, i++);
-    r->next_at = sqlite3_column_int64(s, i++);
+    r->attempts = st_col_i64(s, i++);
+    r->next_at = st_col_i64(s, i++);
     ST_COPY(s, i++, r->last_error);
-    r->created_at = sqlite3_column_int64(s, i++);
-    r->updated_at = sqlite3_column_int64(s, i++);
-    r->released_at = sqlite3_column_int64(s, i++);
+    r->created_at = st_col_i64(s, i++);
+    r->updated_at = st_col_i64(s, i++);
+    r->released_at = st_col_i64(s, i++);
 }
 
-static enum store_rc one_escrow(sqlite3_stmt *s, struct escrow_release *r)
+static enum store_rc one_escrow(struct st_stmt *s, struct escrow_release *r)
 {
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
+    int rc = st_step(s);
+    if (rc == ST_ROW)
         read_escrow(s, r);
     st_done(s);
     return st_row_rc(rc);
@@ -236,24 +236,24 @@ static enum store_rc one_escrow(sqlite3_stmt *s, struct escrow_release *r)
 enum store_rc store_escrow_balance(struct store *st, const char *client_id, const char *booking_id,
                                    int64_t *held, int64_t *out)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_BALANCE);
+    struct st_stmt *s = st_stmt(st, SQL_BALANCE);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, client_id);
     st_bind_text(s, 2, booking_id);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        *held = sqlite3_column_int64(s, 0);
-        *out = sqlite3_column_int64(s, 1);
+    int rc = st_step(s);
+    if (rc == ST_ROW) {
+        *held = st_col_i64(s, 0);
+        *out = st_col_i64(s, 1);
     }
     st_done(s);
-    return rc == SQLITE_ROW ? ST_OK : ST_ERROR;
+    return rc == ST_ROW ? ST_OK : ST_ERROR;
 }
 
 static enum store_rc escrow_by_key(struct store *st, const char *client_id, const char *key,
                                    struct escrow_release *r)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_ESCROW_BY_KEY);
+    struct st_stmt *s = st_stmt(st, SQL_ESCROW_BY_KEY);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, client_id);
@@ -268,19 +268,19 @@ enum store_rc store_escrow_reserve(struct store *st, struct escrow_release *r)
     enum store_rc rc = escrow_by_key(st, r->client_id, r->idem_key, r);
     if (rc != ST_NOT_FOUND)
         return rc == ST_OK ? ST_CONFLICT : rc;
-    sqlite3_stmt *s = st_stmt(st, SQL_RESERVE);
+    struct st_stmt *s = st_stmt(st, SQL_RESERVE);
     if (!s)
         return ST_ERROR;
     int64_t now = now_ms();
     st_bind_text(s, 1, r->client_id);
     st_bind_text(s, 2, r->booking_id);
-    sqlite3_bind_int64(s, 3, r->amount);
+    st_bind_i64(s, 3, r->amount);
     st_bind_text(s, 4, r->phone);
     st_bind_text(s, 5, r->idem_key);
     st_bind_text(s, 6, r->idem_fp);
     st_bind_text(s, 7, r->reference);
-    sqlite3_bind_int64(s, 8, now);
-    sqlite3_bind_int64(s, 9, r->next_at > now ? r->next_at : now);
+    st_bind_i64(s, 8, now);
+    st_bind_i64(s, 9, r->next_at > now ? r->next_at : now);
     rc = st_step_write(st, s, "escrow_reserve");
     if (rc == ST_CONFLICT) /* the same key, a moment ago */
         return escrow_by_key(st, r->client_id, r->idem_key, r) == ST_OK ? ST_CONFLICT : ST_ERROR;
@@ -293,7 +293,7 @@ enum store_rc store_escrow_reserve(struct store *st, struct escrow_release *r)
 
 enum store_rc store_escrow_by_reference(struct store *st, const char *ref, struct escrow_release *r)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_ESCROW_BY_REF);
+    struct st_stmt *s = st_stmt(st, SQL_ESCROW_BY_REF);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, ref);
@@ -302,31 +302,31 @@ enum store_rc store_escrow_by_reference(struct store *st, const char *ref, struc
 
 enum store_rc store_escrow_save(struct store *st, struct escrow_release *r)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_ESCROW_SAVE);
+    struct st_stmt *s = st_stmt(st, SQL_ESCROW_SAVE);
     if (!s)
         return ST_ERROR;
     r->updated_at = now_ms();
-    sqlite3_bind_int64(s, 1, r->id);
+    st_bind_i64(s, 1, r->id);
     st_bind_text(s, 2, r->status);
     st_bind_text(s, 3, r->recipient_code);
     st_bind_text(s, 4, r->transfer_code);
-    sqlite3_bind_int64(s, 5, r->attempts);
-    sqlite3_bind_int64(s, 6, r->next_at);
+    st_bind_i64(s, 5, r->attempts);
+    st_bind_i64(s, 6, r->next_at);
     st_bind_text(s, 7, r->last_error);
-    sqlite3_bind_int64(s, 8, r->released_at);
-    sqlite3_bind_int64(s, 9, r->updated_at);
+    st_bind_i64(s, 8, r->released_at);
+    st_bind_i64(s, 9, r->updated_at);
     return st_changed_one(st, st_step_write(st, s, "escrow_save"));
 }
 
 int store_escrow_due(struct store *st, int64_t now, struct escrow_release *out, int max)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_ESCROW_DUE);
+    struct st_stmt *s = st_stmt(st, SQL_ESCROW_DUE);
     if (!s)
         return -1;
-    sqlite3_bind_int64(s, 1, now);
-    sqlite3_bind_int(s, 2, max);
+    st_bind_i64(s, 1, now);
+    st_bind_i64(s, 2, max);
     int n = 0, rc;
-    while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW)
+    while (n < max && (rc = st_step(s)) == ST_ROW)
         read_escrow(s, &out[n++]);
     st_done(s);
     return n;
@@ -337,14 +337,14 @@ int store_escrow_due(struct store *st, int64_t now, struct escrow_release *out, 
 enum store_rc store_paystack_event_add(struct store *st, const char *event_key, const char *event,
                                        const char *reference, const char *body, int64_t *id)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_EVENT_ADD);
+    struct st_stmt *s = st_stmt(st, SQL_EVENT_ADD);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, event_key);
     st_bind_text(s, 2, event);
     st_bind_text(s, 3, reference);
     st_bind_text(s, 4, body);
-    sqlite3_bind_int64(s, 5, now_ms());
+    st_bind_i64(s, 5, now_ms());
     enum store_rc rc = st_step_write(st, s, "paystack_event");
     if (rc != ST_OK)
         return rc;
@@ -356,19 +356,19 @@ enum store_rc store_paystack_event_add(struct store *st, const char *event_key, 
 
 enum store_rc store_paystack_event_outcome(struct store *st, int64_t id, const char *outcome)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_EVENT_OUTCOME);
+    struct st_stmt *s = st_stmt(st, SQL_EVENT_OUTCOME);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, outcome);
-    sqlite3_bind_int64(s, 2, id);
+    st_bind_i64(s, 2, id);
     return st_step_write(st, s, "paystack_event_outcome");
 }
 
 enum store_rc store_paystack_event_drop(struct store *st, int64_t id)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_EVENT_DROP);
+    struct st_stmt *s = st_stmt(st, SQL_EVENT_DROP);
     if (!s)
         return ST_ERROR;
-    sqlite3_bind_int64(s, 1, id);
+    st_bind_i64(s, 1, id);
     return st_step_write(st, s, "paystack_event_drop");
 }

@@ -23,36 +23,36 @@ static const char SQL_PACKAGES[] = "SELECT " PACKAGE_COLS " FROM packages WHERE 
 static const char SQL_PACKAGE_UPDATE[] =
     "UPDATE packages SET name = ?, amount = ?, description = ?, active = ?, updated_at = ? WHERE id = ?";
 
-static void read_client(sqlite3_stmt *s, struct client *c)
+static void read_client(struct st_stmt *s, struct client *c)
 {
     memset(c, 0, sizeof *c);
     ST_COPY(s, 0, c->id);
     ST_COPY(s, 1, c->name);
-    c->active = sqlite3_column_int(s, 2) != 0;
+    c->active = st_col_i64(s, 2) != 0;
     ST_COPY(s, 3, c->callback_url);
     ST_COPY(s, 4, c->key_hmac);
     ST_COPY(s, 5, c->secret_sealed);
-    c->created_at = sqlite3_column_int64(s, 6);
-    c->updated_at = sqlite3_column_int64(s, 7);
+    c->created_at = st_col_i64(s, 6);
+    c->updated_at = st_col_i64(s, 7);
 }
 
-static void read_package(sqlite3_stmt *s, struct package *pk)
+static void read_package(struct st_stmt *s, struct package *pk)
 {
     memset(pk, 0, sizeof *pk);
     ST_COPY(s, 0, pk->id);
     ST_COPY(s, 1, pk->client_id);
     ST_COPY(s, 2, pk->name);
-    pk->amount = sqlite3_column_int64(s, 3);
+    pk->amount = st_col_i64(s, 3);
     ST_COPY(s, 4, pk->description);
-    pk->active = sqlite3_column_int(s, 5) != 0;
-    pk->created_at = sqlite3_column_int64(s, 6);
-    pk->updated_at = sqlite3_column_int64(s, 7);
+    pk->active = st_col_i64(s, 5) != 0;
+    pk->created_at = st_col_i64(s, 6);
+    pk->updated_at = st_col_i64(s, 7);
 }
 
-static enum store_rc one_client(sqlite3_stmt *s, struct client *c)
+static enum store_rc one_client(struct st_stmt *s, struct client *c)
 {
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
+    int rc = st_step(s);
+    if (rc == ST_ROW)
         read_client(s, c);
     st_done(s);
     return st_row_rc(rc);
@@ -60,24 +60,24 @@ static enum store_rc one_client(sqlite3_stmt *s, struct client *c)
 
 enum store_rc store_client_create(struct store *st, struct client *c)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_CLIENT_INSERT);
+    struct st_stmt *s = st_stmt(st, SQL_CLIENT_INSERT);
     if (!s)
         return ST_ERROR;
     c->created_at = c->updated_at = now_ms();
     st_bind_text(s, 1, c->id);
     st_bind_text(s, 2, c->name);
-    sqlite3_bind_int(s, 3, c->active);
+    st_bind_i64(s, 3, c->active);
     st_bind_text(s, 4, c->callback_url);
     st_bind_text(s, 5, c->key_hmac);
     st_bind_text(s, 6, c->secret_sealed);
-    sqlite3_bind_int64(s, 7, c->created_at);
-    sqlite3_bind_int64(s, 8, c->updated_at);
+    st_bind_i64(s, 7, c->created_at);
+    st_bind_i64(s, 8, c->updated_at);
     return st_step_write(st, s, "client_insert");
 }
 
 enum store_rc store_client_get(struct store *st, const char *id, struct client *c)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_CLIENT_GET);
+    struct st_stmt *s = st_stmt(st, SQL_CLIENT_GET);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, id);
@@ -86,7 +86,7 @@ enum store_rc store_client_get(struct store *st, const char *id, struct client *
 
 enum store_rc store_client_by_key(struct store *st, const char *key_hmac, struct client *c)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_CLIENT_BY_KEY);
+    struct st_stmt *s = st_stmt(st, SQL_CLIENT_BY_KEY);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, key_hmac);
@@ -95,71 +95,71 @@ enum store_rc store_client_by_key(struct store *st, const char *key_hmac, struct
 
 enum store_rc store_clients_list(struct store *st, void (*fn)(void *, const struct client *), void *ctx)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_CLIENTS);
+    struct st_stmt *s = st_stmt(st, SQL_CLIENTS);
     if (!s)
         return ST_ERROR;
     struct client *c = malloc(sizeof *c);
-    int rc = SQLITE_NOMEM;
-    while (c && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    int rc = ST_FAILED;
+    while (c && (rc = st_step(s)) == ST_ROW) {
         read_client(s, c);
         fn(ctx, c);
     }
     free(c);
     st_done(s);
-    return rc == SQLITE_DONE ? ST_OK : ST_ERROR;
+    return rc == ST_DONE ? ST_OK : ST_ERROR;
 }
 
 enum store_rc store_client_update(struct store *st, struct client *c)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_CLIENT_UPDATE);
+    struct st_stmt *s = st_stmt(st, SQL_CLIENT_UPDATE);
     if (!s)
         return ST_ERROR;
     c->updated_at = now_ms();
     st_bind_text(s, 1, c->name);
-    sqlite3_bind_int(s, 2, c->active);
+    st_bind_i64(s, 2, c->active);
     st_bind_text(s, 3, c->callback_url);
-    sqlite3_bind_int64(s, 4, c->updated_at);
+    st_bind_i64(s, 4, c->updated_at);
     st_bind_text(s, 5, c->id);
     return st_changed_one(st, st_step_write(st, s, "client_update"));
 }
 
 enum store_rc store_client_set_key(struct store *st, const char *id, const char *key_hmac)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_CLIENT_KEY);
+    struct st_stmt *s = st_stmt(st, SQL_CLIENT_KEY);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, key_hmac);
-    sqlite3_bind_int64(s, 2, now_ms());
+    st_bind_i64(s, 2, now_ms());
     st_bind_text(s, 3, id);
     return st_changed_one(st, st_step_write(st, s, "client_key"));
 }
 
 enum store_rc store_package_create(struct store *st, struct package *pk)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_PACKAGE_INSERT);
+    struct st_stmt *s = st_stmt(st, SQL_PACKAGE_INSERT);
     if (!s)
         return ST_ERROR;
     pk->created_at = pk->updated_at = now_ms();
     st_bind_text(s, 1, pk->id);
     st_bind_text(s, 2, pk->client_id);
     st_bind_text(s, 3, pk->name);
-    sqlite3_bind_int64(s, 4, pk->amount);
+    st_bind_i64(s, 4, pk->amount);
     st_bind_text(s, 5, pk->description);
-    sqlite3_bind_int(s, 6, pk->active);
-    sqlite3_bind_int64(s, 7, pk->created_at);
-    sqlite3_bind_int64(s, 8, pk->updated_at);
+    st_bind_i64(s, 6, pk->active);
+    st_bind_i64(s, 7, pk->created_at);
+    st_bind_i64(s, 8, pk->updated_at);
     enum store_rc rc = st_step_write(st, s, "package_insert");
     return rc == ST_CONFLICT ? ST_NOT_FOUND : rc; /* the foreign key: no such client */
 }
 
 enum store_rc store_package_get(struct store *st, const char *id, struct package *pk)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_PACKAGE_GET);
+    struct st_stmt *s = st_stmt(st, SQL_PACKAGE_GET);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, id);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
+    int rc = st_step(s);
+    if (rc == ST_ROW)
         read_package(s, pk);
     st_done(s);
     return st_row_rc(rc);
@@ -168,31 +168,31 @@ enum store_rc store_package_get(struct store *st, const char *id, struct package
 enum store_rc store_packages_list(struct store *st, const char *client_id,
                                   void (*fn)(void *, const struct package *), void *ctx)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_PACKAGES);
+    struct st_stmt *s = st_stmt(st, SQL_PACKAGES);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, client_id);
     struct package pk;
     int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    while ((rc = st_step(s)) == ST_ROW) {
         read_package(s, &pk);
         fn(ctx, &pk);
     }
     st_done(s);
-    return rc == SQLITE_DONE ? ST_OK : ST_ERROR;
+    return rc == ST_DONE ? ST_OK : ST_ERROR;
 }
 
 enum store_rc store_package_update(struct store *st, struct package *pk)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_PACKAGE_UPDATE);
+    struct st_stmt *s = st_stmt(st, SQL_PACKAGE_UPDATE);
     if (!s)
         return ST_ERROR;
     pk->updated_at = now_ms();
     st_bind_text(s, 1, pk->name);
-    sqlite3_bind_int64(s, 2, pk->amount);
+    st_bind_i64(s, 2, pk->amount);
     st_bind_text(s, 3, pk->description);
-    sqlite3_bind_int(s, 4, pk->active);
-    sqlite3_bind_int64(s, 5, pk->updated_at);
+    st_bind_i64(s, 4, pk->active);
+    st_bind_i64(s, 5, pk->updated_at);
     st_bind_text(s, 6, pk->id);
     return st_changed_one(st, st_step_write(st, s, "package_update"));
 }

@@ -12,7 +12,7 @@
                     "last_error, created_at, updated_at, delivered_at"
 
 static const char SQL_NOTICE_INSERT[] = "INSERT INTO client_notices (client_id, payment_id, event, body, status, "
-        "next_at, created_at, updated_at) VALUES (?,?,?,?,'queued',?,?,?) ON CONFLICT(payment_id, event) DO NOTHING";
+        "next_at, created_at, updated_at) VALUES (?,?,?,?,'queued',?,?,?) ON CONFLICT(payment_id, event) DO NOTHING RETURNING id";
 static const char SQL_NOTICE_GET[] = "SELECT " NOTICE_COLS " FROM client_notices WHERE id = ?";
 static const char SQL_NOTICES_DUE[] = "SELECT " NOTICE_COLS " FROM client_notices WHERE status = 'queued' AND "
         "next_at <= ? ORDER BY next_at, id LIMIT ?";
@@ -21,44 +21,44 @@ static const char SQL_NOTICE_SAVE[] = "UPDATE client_notices SET status = ?, att
 static const char SQL_NOTICES_OF[] = "SELECT " NOTICE_COLS " FROM client_notices WHERE client_id = ? "
         "ORDER BY id DESC LIMIT ?";
 static const char SQL_ATTEMPT_INSERT[] = "INSERT INTO client_notice_attempts (notice_id, at, error) VALUES "
-        "(?, ?, 'interrupted: lipad stopped before the answer was recorded')";
+        "(?, ?, 'interrupted: lipad stopped before the answer was recorded') RETURNING id";
 static const char SQL_ATTEMPT_END[] = "UPDATE client_notice_attempts SET http_status = ?, error = ?, took_ms = ? "
         "WHERE id = ?";
 static const char SQL_ATTEMPTS_OF[] = "SELECT id, notice_id, at, http_status, error, took_ms FROM "
         "client_notice_attempts WHERE notice_id = ? ORDER BY id";
 
-static void read_notice(sqlite3_stmt *s, struct client_notice *n)
+static void read_notice(struct st_stmt *s, struct client_notice *n)
 {
     memset(n, 0, sizeof *n);
     int i = 0;
-    n->id = sqlite3_column_int64(s, i++);
+    n->id = st_col_i64(s, i++);
     ST_COPY(s, i++, n->client_id);
-    n->payment_id = sqlite3_column_int64(s, i++);
+    n->payment_id = st_col_i64(s, i++);
     ST_COPY(s, i++, n->event);
     ST_COPY(s, i++, n->body);
     ST_COPY(s, i++, n->status);
-    n->attempts = sqlite3_column_int64(s, i++);
-    n->next_at = sqlite3_column_int64(s, i++);
-    n->last_status = sqlite3_column_int64(s, i++);
+    n->attempts = st_col_i64(s, i++);
+    n->next_at = st_col_i64(s, i++);
+    n->last_status = st_col_i64(s, i++);
     ST_COPY(s, i++, n->last_error);
-    n->created_at = sqlite3_column_int64(s, i++);
-    n->updated_at = sqlite3_column_int64(s, i++);
-    n->delivered_at = sqlite3_column_int64(s, i++);
+    n->created_at = st_col_i64(s, i++);
+    n->updated_at = st_col_i64(s, i++);
+    n->delivered_at = st_col_i64(s, i++);
 }
 
 enum store_rc store_notice_add(struct store *st, struct client_notice *n)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_NOTICE_INSERT);
+    struct st_stmt *s = st_stmt(st, SQL_NOTICE_INSERT);
     if (!s)
         return ST_ERROR;
     n->created_at = n->updated_at = now_ms();
     st_bind_text(s, 1, n->client_id);
-    sqlite3_bind_int64(s, 2, n->payment_id);
+    st_bind_i64(s, 2, n->payment_id);
     st_bind_text(s, 3, n->event);
     st_bind_text(s, 4, n->body);
-    sqlite3_bind_int64(s, 5, n->next_at);
-    sqlite3_bind_int64(s, 6, n->created_at);
-    sqlite3_bind_int64(s, 7, n->updated_at);
+    st_bind_i64(s, 5, n->next_at);
+    st_bind_i64(s, 6, n->created_at);
+    st_bind_i64(s, 7, n->updated_at);
     enum store_rc rc = st_step_write(st, s, "notice_insert");
     if (rc != ST_OK)
         return rc;
@@ -71,12 +71,12 @@ enum store_rc store_notice_add(struct store *st, struct client_notice *n)
 
 enum store_rc store_notice_get(struct store *st, int64_t id, struct client_notice *n)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_NOTICE_GET);
+    struct st_stmt *s = st_stmt(st, SQL_NOTICE_GET);
     if (!s)
         return ST_ERROR;
-    sqlite3_bind_int64(s, 1, id);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
+    st_bind_i64(s, 1, id);
+    int rc = st_step(s);
+    if (rc == ST_ROW)
         read_notice(s, n);
     st_done(s);
     return st_row_rc(rc);
@@ -84,44 +84,44 @@ enum store_rc store_notice_get(struct store *st, int64_t id, struct client_notic
 
 int store_notices_due(struct store *st, int64_t now, struct client_notice *out, int max)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_NOTICES_DUE);
+    struct st_stmt *s = st_stmt(st, SQL_NOTICES_DUE);
     if (!s)
         return -1;
-    sqlite3_bind_int64(s, 1, now);
-    sqlite3_bind_int64(s, 2, max);
-    int n = 0, rc = SQLITE_DONE;
-    while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW)
+    st_bind_i64(s, 1, now);
+    st_bind_i64(s, 2, max);
+    int n = 0, rc = ST_DONE;
+    while (n < max && (rc = st_step(s)) == ST_ROW)
         read_notice(s, &out[n++]);
-    bool failed = n < max && rc != SQLITE_DONE;
+    bool failed = n < max && rc != ST_DONE;
     st_done(s);
     return failed ? -1 : n;
 }
 
 enum store_rc store_notice_save(struct store *st, struct client_notice *n)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_NOTICE_SAVE);
+    struct st_stmt *s = st_stmt(st, SQL_NOTICE_SAVE);
     if (!s)
         return ST_ERROR;
     n->updated_at = now_ms();
     st_bind_text(s, 1, n->status);
-    sqlite3_bind_int64(s, 2, n->attempts);
-    sqlite3_bind_int64(s, 3, n->next_at);
-    sqlite3_bind_int64(s, 4, n->last_status);
+    st_bind_i64(s, 2, n->attempts);
+    st_bind_i64(s, 3, n->next_at);
+    st_bind_i64(s, 4, n->last_status);
     st_bind_text(s, 5, n->last_error);
-    sqlite3_bind_int64(s, 6, n->delivered_at);
-    sqlite3_bind_int64(s, 7, n->updated_at);
-    sqlite3_bind_int64(s, 8, n->id);
+    st_bind_i64(s, 6, n->delivered_at);
+    st_bind_i64(s, 7, n->updated_at);
+    st_bind_i64(s, 8, n->id);
     enum store_rc rc = st_step_write(st, s, "notice_save");
     return st_changed_one(st, rc);
 }
 
 enum store_rc store_notice_attempt_add(struct store *st, int64_t notice_id, int64_t at, int64_t *id)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_ATTEMPT_INSERT);
+    struct st_stmt *s = st_stmt(st, SQL_ATTEMPT_INSERT);
     if (!s)
         return ST_ERROR;
-    sqlite3_bind_int64(s, 1, notice_id);
-    sqlite3_bind_int64(s, 2, at);
+    st_bind_i64(s, 1, notice_id);
+    st_bind_i64(s, 2, at);
     enum store_rc rc = st_step_write(st, s, "notice_attempt_insert");
     if (rc == ST_OK)
         *id = st_last_id(st);
@@ -131,54 +131,54 @@ enum store_rc store_notice_attempt_add(struct store *st, int64_t notice_id, int6
 enum store_rc store_notice_attempt_end(struct store *st, int64_t id, int64_t http_status, const char *error,
                                        int64_t took_ms)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_ATTEMPT_END);
+    struct st_stmt *s = st_stmt(st, SQL_ATTEMPT_END);
     if (!s)
         return ST_ERROR;
-    sqlite3_bind_int64(s, 1, http_status);
+    st_bind_i64(s, 1, http_status);
     st_bind_text(s, 2, error);
-    sqlite3_bind_int64(s, 3, took_ms);
-    sqlite3_bind_int64(s, 4, id);
+    st_bind_i64(s, 3, took_ms);
+    st_bind_i64(s, 4, id);
     return st_step_write(st, s, "notice_attempt_end");
 }
 
 enum store_rc store_notices_list(struct store *st, const char *client_id, int max,
                                  void (*fn)(void *, const struct client_notice *), void *ctx)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_NOTICES_OF);
+    struct st_stmt *s = st_stmt(st, SQL_NOTICES_OF);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, client_id);
-    sqlite3_bind_int64(s, 2, max);
+    st_bind_i64(s, 2, max);
     struct client_notice *n = malloc(sizeof *n); /* 8 KiB: not on the stack */
-    int rc = SQLITE_NOMEM;
-    while (n && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    int rc = ST_FAILED;
+    while (n && (rc = st_step(s)) == ST_ROW) {
         read_notice(s, n);
         fn(ctx, n);
     }
     free(n);
     st_done(s);
-    return rc == SQLITE_DONE ? ST_OK : ST_ERROR;
+    return rc == ST_DONE ? ST_OK : ST_ERROR;
 }
 
 enum store_rc store_notice_attempts(struct store *st, int64_t notice_id,
                                     void (*fn)(void *, const struct client_notice_attempt *), void *ctx)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_ATTEMPTS_OF);
+    struct st_stmt *s = st_stmt(st, SQL_ATTEMPTS_OF);
     if (!s)
         return ST_ERROR;
-    sqlite3_bind_int64(s, 1, notice_id);
+    st_bind_i64(s, 1, notice_id);
     struct client_notice_attempt at;
     int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    while ((rc = st_step(s)) == ST_ROW) {
         memset(&at, 0, sizeof at);
-        at.id = sqlite3_column_int64(s, 0);
-        at.notice_id = sqlite3_column_int64(s, 1);
-        at.at = sqlite3_column_int64(s, 2);
-        at.http_status = sqlite3_column_int64(s, 3);
+        at.id = st_col_i64(s, 0);
+        at.notice_id = st_col_i64(s, 1);
+        at.at = st_col_i64(s, 2);
+        at.http_status = st_col_i64(s, 3);
         ST_COPY(s, 4, at.error);
-        at.took_ms = sqlite3_column_int64(s, 5);
+        at.took_ms = st_col_i64(s, 5);
         fn(ctx, &at);
     }
     st_done(s);
-    return rc == SQLITE_DONE ? ST_OK : ST_ERROR;
+    return rc == ST_DONE ? ST_OK : ST_ERROR;
 }

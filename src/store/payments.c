@@ -7,7 +7,6 @@
 #include "util/log.h"
 #include "util/str.h"
 
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +23,7 @@
 
 
 static const char SQL_CB_APPLIED[] = "UPDATE mpesa_callbacks SET applied = 1 WHERE checkout_request_id = ?";
-static const char SQL_CB_INSERT[] = "INSERT INTO mpesa_callbacks (checkout_request_id, result_code, body, received_at) VALUES (?,?,?,?)";
+static const char SQL_CB_INSERT[] = "INSERT INTO mpesa_callbacks (checkout_request_id, result_code, body, received_at) VALUES (?,?,?,?) RETURNING id";
 static const char SQL_CB_NEW[] = "SELECT id, body FROM mpesa_callbacks WHERE applied = 0 ORDER BY id LIMIT ?";
 static const char SQL_CB_PENDING[] = "SELECT body FROM mpesa_callbacks WHERE checkout_request_id = ? AND applied IN "
         "(0,2) ORDER BY id LIMIT 1";
@@ -45,21 +44,21 @@ static const char SQL_TOPUP_DUE[] = "SELECT " PAY_COLS
 static const char SQL_PAY_DUE_NOW[] = "UPDATE payments SET next_at = ?1, version = version + 1 WHERE id = ?2 AND "
         "status = 'pending' AND next_at > ?1";
 static const char SQL_PAY_FINISH[] = "UPDATE payments SET status=?, result_code=?, result_desc=?, mpesa_receipt=?, "
-        "paid_amount=NULLIF(?,-1), last_error=?, topup_status=?, topup_next_at=?, "
-        "token_minute=NULLIF(?,-1), transaction_at=?, updated_at=?, version=version+1 WHERE id=? AND "
+        "paid_amount=NULLIF(CAST(? AS BIGINT),-1), last_error=?, topup_status=?, topup_next_at=?, "
+        "token_minute=NULLIF(CAST(? AS BIGINT),-1), transaction_at=?, updated_at=?, version=version+1 WHERE id=? AND "
         "status IN ('pending','processing')";
 static const char SQL_PAY_GET[] = "SELECT " PAY_COLS " FROM payments WHERE id = ?";
 static const char SQL_PAY_INSERT[] = "INSERT INTO payments (kind, origin, idem_key, user_id, phone, meter_id, "
         "amount, energy, account_reference, description, status, next_at, created_at, "
         "updated_at, provider, reference, liters, currency, idem_fp, client_id, package_id, transaction_id, "
         "note) VALUES (?,?,?,?,?,?,?,?,?,?,'pending',?,?,?,?,NULLIF(?,''),?,?,NULLIF(?,''),NULLIF(?,''),"
-        "NULLIF(?,''),NULLIF(?,''),?) ON CONFLICT(idem_key) DO NOTHING";
+        "NULLIF(?,''),NULLIF(?,''),?) ON CONFLICT(idem_key) DO NOTHING RETURNING id";
 static const char SQL_PAY_LIST[] = "SELECT " PAY_COLS " FROM payments WHERE kind = ? ORDER BY id DESC";
 static const char SQL_PAY_SAVE[] = "UPDATE payments SET status=?, result_code=?, result_desc=?, "
         "merchant_request_id=NULLIF(?,''), checkout_request_id=NULLIF(?,''), "
         "response_code=?, response_description=?, customer_message=?, mpesa_receipt=?, "
-        "paid_amount=NULLIF(?,-1), attempts=?, next_at=?, last_error=?, topup_status=?, "
-        "topup_attempts=?, topup_next_at=?, topup_error=?, token_minute=NULLIF(?,-1), "
+        "paid_amount=NULLIF(CAST(? AS BIGINT),-1), attempts=?, next_at=?, last_error=?, topup_status=?, "
+        "topup_attempts=?, topup_next_at=?, topup_error=?, token_minute=NULLIF(CAST(? AS BIGINT),-1), "
         "energy=?, topup_sent_at=?, transaction_at=?, updated_at=?, version=version+1 WHERE id=? AND "
         "version=?";
 static const char SQL_TOPUP_RECOVER[] = "UPDATE payments SET topup_status = 'checking', topup_error = ?, version = "
@@ -69,23 +68,23 @@ static const char SQL_TOPUP_TRIES[] = "SELECT " PAY_COLS
         "?4 AND energy = ?2 AND topup_status IN ('done','sending','checking') AND "
         "topup_sent_at BETWEEN ?3 AND ?4 ORDER BY topup_sent_at, id LIMIT ?5";
 
-void st_read_payment(sqlite3_stmt *s, struct payment *p)
+void st_read_payment(struct st_stmt *s, struct payment *p)
 {
     memset(p, 0, sizeof *p);
     int i = 0;
-    p->id = sqlite3_column_int64(s, i++);
+    p->id = st_col_i64(s, i++);
     ST_COPY(s, i++, p->kind);
     ST_COPY(s, i++, p->origin);
     ST_COPY(s, i++, p->idem_key);
-    p->user_id = sqlite3_column_int64(s, i++);
+    p->user_id = st_col_i64(s, i++);
     ST_COPY(s, i++, p->phone);
     ST_COPY(s, i++, p->meter_id);
-    p->amount = sqlite3_column_int64(s, i++);
-    p->energy = sqlite3_column_int64(s, i++);
+    p->amount = st_col_i64(s, i++);
+    p->energy = st_col_i64(s, i++);
     ST_COPY(s, i++, p->account_reference);
     ST_COPY(s, i++, p->description);
     ST_COPY(s, i++, p->status);
-    p->result_code = sqlite3_column_int64(s, i++);
+    p->result_code = st_col_i64(s, i++);
     ST_COPY(s, i++, p->result_desc);
     ST_COPY(s, i++, p->merchant_request_id);
     ST_COPY(s, i++, p->checkout_request_id);
@@ -93,37 +92,37 @@ void st_read_payment(sqlite3_stmt *s, struct payment *p)
     ST_COPY(s, i++, p->response_description);
     ST_COPY(s, i++, p->customer_message);
     ST_COPY(s, i++, p->mpesa_receipt);
-    p->paid_amount = sqlite3_column_int64(s, i++);
-    p->attempts = sqlite3_column_int64(s, i++);
-    p->next_at = sqlite3_column_int64(s, i++);
+    p->paid_amount = st_col_i64(s, i++);
+    p->attempts = st_col_i64(s, i++);
+    p->next_at = st_col_i64(s, i++);
     ST_COPY(s, i++, p->last_error);
     ST_COPY(s, i++, p->topup_status);
-    p->topup_attempts = sqlite3_column_int64(s, i++);
-    p->topup_next_at = sqlite3_column_int64(s, i++);
+    p->topup_attempts = st_col_i64(s, i++);
+    p->topup_next_at = st_col_i64(s, i++);
     ST_COPY(s, i++, p->topup_error);
-    p->token_minute = sqlite3_column_int64(s, i++);
-    p->version = sqlite3_column_int64(s, i++);
-    p->created_at = sqlite3_column_int64(s, i++);
-    p->updated_at = sqlite3_column_int64(s, i++);
+    p->token_minute = st_col_i64(s, i++);
+    p->version = st_col_i64(s, i++);
+    p->created_at = st_col_i64(s, i++);
+    p->updated_at = st_col_i64(s, i++);
     ST_COPY(s, i++, p->provider);
     ST_COPY(s, i++, p->reference);
-    p->liters = sqlite3_column_int64(s, i++);
+    p->liters = st_col_i64(s, i++);
     ST_COPY(s, i++, p->currency);
-    p->topup_sent_at = sqlite3_column_int64(s, i++);
+    p->topup_sent_at = st_col_i64(s, i++);
     ST_COPY(s, i++, p->idem_fp);
     ST_COPY(s, i++, p->client_id);
     ST_COPY(s, i++, p->package_id);
     ST_COPY(s, i++, p->transaction_id);
     ST_COPY(s, i++, p->note);
-    p->transaction_at = sqlite3_column_int64(s, i++);
+    p->transaction_at = st_col_i64(s, i++);
 }
 
 /* ---- payments ---- */
 
-static enum store_rc payment_one(sqlite3_stmt *s, struct payment *p)
+static enum store_rc payment_one(struct st_stmt *s, struct payment *p)
 {
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
+    int rc = st_step(s);
+    if (rc == ST_ROW)
         st_read_payment(s, p);
     st_done(s);
     return st_row_rc(rc);
@@ -131,7 +130,7 @@ static enum store_rc payment_one(sqlite3_stmt *s, struct payment *p)
 
 enum store_rc store_payment_create(struct store *st, struct payment *p)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_PAY_INSERT);
+    struct st_stmt *s = st_stmt(st, SQL_PAY_INSERT);
     if (!s)
         return ST_ERROR;
     int64_t now = now_ms();
@@ -140,27 +139,27 @@ enum store_rc store_payment_create(struct store *st, struct payment *p)
     if (p->idem_key[0])
         st_bind_text(s, 3, p->idem_key);
     else
-        sqlite3_bind_null(s, 3);
+        st_bind_null(s, 3);
     if (p->user_id)
-        sqlite3_bind_int64(s, 4, p->user_id);
+        st_bind_i64(s, 4, p->user_id);
     else
-        sqlite3_bind_null(s, 4);
+        st_bind_null(s, 4);
     st_bind_text(s, 5, p->phone);
     if (p->meter_id[0])
         st_bind_text(s, 6, p->meter_id);
     else
-        sqlite3_bind_null(s, 6);
-    sqlite3_bind_int64(s, 7, p->amount);
-    sqlite3_bind_int64(s, 8, p->energy);
+        st_bind_null(s, 6);
+    st_bind_i64(s, 7, p->amount);
+    st_bind_i64(s, 8, p->energy);
     st_bind_text(s, 9, p->account_reference);
     st_bind_text(s, 10, p->description);
     int64_t created = p->created_at > 0 ? p->created_at : now; /* taken in earlier: store_take_payment */
-    sqlite3_bind_int64(s, 11, p->next_at ? p->next_at : created);
-    sqlite3_bind_int64(s, 12, created);
-    sqlite3_bind_int64(s, 13, created);
+    st_bind_i64(s, 11, p->next_at ? p->next_at : created);
+    st_bind_i64(s, 12, created);
+    st_bind_i64(s, 13, created);
     st_bind_text(s, 14, p->provider[0] ? p->provider : "mpesa");
     st_bind_text(s, 15, p->reference);
-    sqlite3_bind_int64(s, 16, p->liters);
+    st_bind_i64(s, 16, p->liters);
     st_bind_text(s, 17, p->currency[0] ? p->currency : "KES");
     st_bind_text(s, 18, p->idem_fp);
     st_bind_text(s, 19, p->client_id);
@@ -183,16 +182,16 @@ enum store_rc store_payment_create(struct store *st, struct payment *p)
 
 enum store_rc store_payment_get(struct store *st, int64_t id, struct payment *p)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_PAY_GET);
+    struct st_stmt *s = st_stmt(st, SQL_PAY_GET);
     if (!s)
         return ST_ERROR;
-    sqlite3_bind_int64(s, 1, id);
+    st_bind_i64(s, 1, id);
     return payment_one(s, p);
 }
 
 enum store_rc store_payment_by_reference(struct store *st, const char *ref, struct payment *p)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_PAY_BY_REF);
+    struct st_stmt *s = st_stmt(st, SQL_PAY_BY_REF);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, ref);
@@ -201,7 +200,7 @@ enum store_rc store_payment_by_reference(struct store *st, const char *ref, stru
 
 enum store_rc store_payment_by_checkout(struct store *st, const char *checkout_id, struct payment *p)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_PAY_BY_CHECKOUT);
+    struct st_stmt *s = st_stmt(st, SQL_PAY_BY_CHECKOUT);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, checkout_id);
@@ -210,7 +209,7 @@ enum store_rc store_payment_by_checkout(struct store *st, const char *checkout_i
 
 enum store_rc store_payment_by_transaction(struct store *st, const char *transaction_id, struct payment *p)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_PAY_BY_TRANSACTION);
+    struct st_stmt *s = st_stmt(st, SQL_PAY_BY_TRANSACTION);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, transaction_id);
@@ -220,19 +219,19 @@ enum store_rc store_payment_by_transaction(struct store *st, const char *transac
 enum store_rc store_payments_list(struct store *st, const char *kind,
                                   void (*fn)(void *, const struct payment *), void *ctx)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_PAY_LIST);
+    struct st_stmt *s = st_stmt(st, SQL_PAY_LIST);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, kind);
     struct payment *p = malloc(sizeof *p);
-    int rc = SQLITE_ERROR;
-    while (p && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    int rc = ST_FAILED;
+    while (p && (rc = st_step(s)) == ST_ROW) {
         st_read_payment(s, p);
         fn(ctx, p);
     }
     free(p);
     st_done(s);
-    return rc == SQLITE_DONE ? ST_OK : ST_ERROR;
+    return rc == ST_DONE ? ST_OK : ST_ERROR;
 }
 
 /* Rows of a due-work query: ?1 now, ?2 the limit, ?3 the provider and ?4
@@ -240,17 +239,17 @@ enum store_rc store_payments_list(struct store *st, const char *kind,
 static int payments_due(struct store *st, const char *sql, const char *provider, const char *kind, int64_t now,
                         struct payment *out, int max)
 {
-    sqlite3_stmt *s = st_stmt(st, sql);
+    struct st_stmt *s = st_stmt(st, sql);
     if (!s)
         return -1;
-    sqlite3_bind_int64(s, 1, now);
-    sqlite3_bind_int64(s, 2, max);
+    st_bind_i64(s, 1, now);
+    st_bind_i64(s, 2, max);
     if (provider)
         st_bind_text(s, 3, provider);
     if (kind)
         st_bind_text(s, 4, kind);
     int n = 0;
-    while (n < max && sqlite3_step(s) == SQLITE_ROW)
+    while (n < max && st_step(s) == ST_ROW)
         st_read_payment(s, &out[n++]);
     st_done(s);
     return n;
@@ -274,7 +273,7 @@ int store_topups_due(struct store *st, int64_t now, struct payment *out, int max
 
 enum store_rc store_topups_recover(struct store *st, const char *why)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_TOPUP_RECOVER);
+    struct st_stmt *s = st_stmt(st, SQL_TOPUP_RECOVER);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, why);
@@ -284,44 +283,44 @@ enum store_rc store_topups_recover(struct store *st, const char *why)
 int store_topup_tries(struct store *st, const char *meter_id, int64_t energy, int64_t from, int64_t to,
                       struct payment *out, int max)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_TOPUP_TRIES);
+    struct st_stmt *s = st_stmt(st, SQL_TOPUP_TRIES);
     if (!s)
         return -1;
     st_bind_text(s, 1, meter_id);
-    sqlite3_bind_int64(s, 2, energy);
-    sqlite3_bind_int64(s, 3, from);
-    sqlite3_bind_int64(s, 4, to);
-    sqlite3_bind_int64(s, 5, max);
-    int n = 0, rc = SQLITE_DONE;
-    while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW)
+    st_bind_i64(s, 2, energy);
+    st_bind_i64(s, 3, from);
+    st_bind_i64(s, 4, to);
+    st_bind_i64(s, 5, max);
+    int n = 0, rc = ST_DONE;
+    while (n < max && (rc = st_step(s)) == ST_ROW)
         st_read_payment(s, &out[n++]);
-    bool failed = n < max && rc != SQLITE_DONE;
+    bool failed = n < max && rc != ST_DONE;
     st_done(s);
     return failed ? -1 : n;
 }
 
 enum store_rc store_payment_due_now(struct store *st, int64_t id, int64_t now)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_PAY_DUE_NOW);
+    struct st_stmt *s = st_stmt(st, SQL_PAY_DUE_NOW);
     if (!s)
         return ST_ERROR;
-    sqlite3_bind_int64(s, 1, now);
-    sqlite3_bind_int64(s, 2, id);
+    st_bind_i64(s, 1, now);
+    st_bind_i64(s, 2, id);
     enum store_rc rc = st_step_write(st, s, "payment_due_now");
     return st_changed_one(st, rc);
 }
 
 enum store_rc store_payment_save(struct store *st, struct payment *p)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_PAY_SAVE);
+    struct st_stmt *s = st_stmt(st, SQL_PAY_SAVE);
     if (!s)
         return ST_ERROR;
     int i = 1;
     st_bind_text(s, i++, p->status);
     if (p->result_code >= 0)
-        sqlite3_bind_int64(s, i++, p->result_code);
+        st_bind_i64(s, i++, p->result_code);
     else
-        sqlite3_bind_null(s, i++);
+        st_bind_null(s, i++);
     st_bind_text(s, i++, p->result_desc);
     st_bind_text(s, i++, p->merchant_request_id);
     st_bind_text(s, i++, p->checkout_request_id);
@@ -329,21 +328,21 @@ enum store_rc store_payment_save(struct store *st, struct payment *p)
     st_bind_text(s, i++, p->response_description);
     st_bind_text(s, i++, p->customer_message);
     st_bind_text(s, i++, p->mpesa_receipt);
-    sqlite3_bind_int64(s, i++, p->paid_amount);
-    sqlite3_bind_int64(s, i++, p->attempts);
-    sqlite3_bind_int64(s, i++, p->next_at);
+    st_bind_i64(s, i++, p->paid_amount);
+    st_bind_i64(s, i++, p->attempts);
+    st_bind_i64(s, i++, p->next_at);
     st_bind_text(s, i++, p->last_error);
     st_bind_text(s, i++, p->topup_status);
-    sqlite3_bind_int64(s, i++, p->topup_attempts);
-    sqlite3_bind_int64(s, i++, p->topup_next_at);
+    st_bind_i64(s, i++, p->topup_attempts);
+    st_bind_i64(s, i++, p->topup_next_at);
     st_bind_text(s, i++, p->topup_error);
-    sqlite3_bind_int64(s, i++, p->token_minute);
-    sqlite3_bind_int64(s, i++, p->energy);
-    sqlite3_bind_int64(s, i++, p->topup_sent_at);
-    sqlite3_bind_int64(s, i++, p->transaction_at);
-    sqlite3_bind_int64(s, i++, now_ms());
-    sqlite3_bind_int64(s, i++, p->id);
-    sqlite3_bind_int64(s, i++, p->version);
+    st_bind_i64(s, i++, p->token_minute);
+    st_bind_i64(s, i++, p->energy);
+    st_bind_i64(s, i++, p->topup_sent_at);
+    st_bind_i64(s, i++, p->transaction_at);
+    st_bind_i64(s, i++, now_ms());
+    st_bind_i64(s, i++, p->id);
+    st_bind_i64(s, i++, p->version);
     enum store_rc rc = st_step_write(st, s, "payment_save");
     if (rc == ST_OK && st_changes(st) == 0)
         return ST_CONFLICT;
@@ -354,22 +353,22 @@ enum store_rc store_payment_save(struct store *st, struct payment *p)
 
 enum store_rc store_payment_finish(struct store *st, struct payment *p)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_PAY_FINISH);
+    struct st_stmt *s = st_stmt(st, SQL_PAY_FINISH);
     if (!s)
         return ST_ERROR;
     int i = 1;
     st_bind_text(s, i++, p->status);
-    sqlite3_bind_int64(s, i++, p->result_code);
+    st_bind_i64(s, i++, p->result_code);
     st_bind_text(s, i++, p->result_desc);
     st_bind_text(s, i++, p->mpesa_receipt);
-    sqlite3_bind_int64(s, i++, p->paid_amount);
+    st_bind_i64(s, i++, p->paid_amount);
     st_bind_text(s, i++, p->last_error);
     st_bind_text(s, i++, p->topup_status);
-    sqlite3_bind_int64(s, i++, p->topup_next_at);
-    sqlite3_bind_int64(s, i++, p->token_minute);
-    sqlite3_bind_int64(s, i++, p->transaction_at);
-    sqlite3_bind_int64(s, i++, now_ms());
-    sqlite3_bind_int64(s, i++, p->id);
+    st_bind_i64(s, i++, p->topup_next_at);
+    st_bind_i64(s, i++, p->token_minute);
+    st_bind_i64(s, i++, p->transaction_at);
+    st_bind_i64(s, i++, now_ms());
+    st_bind_i64(s, i++, p->id);
     enum store_rc rc = st_step_write(st, s, "payment_finish");
     if (rc == ST_OK && st_changes(st) == 0)
         return ST_CONFLICT;
@@ -383,13 +382,13 @@ enum store_rc store_payment_finish(struct store *st, struct payment *p)
 enum store_rc store_callback_add(struct store *st, const char *checkout_id, int64_t result_code,
                                  const char *body, int64_t *id)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_CB_INSERT);
+    struct st_stmt *s = st_stmt(st, SQL_CB_INSERT);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, checkout_id);
-    sqlite3_bind_int64(s, 2, result_code);
+    st_bind_i64(s, 2, result_code);
     st_bind_text(s, 3, body);
-    sqlite3_bind_int64(s, 4, now_ms());
+    st_bind_i64(s, 4, now_ms());
     enum store_rc rc = st_step_write(st, s, "callback_insert");
     if (rc == ST_OK && id)
         *id = st_last_id(st);
@@ -398,12 +397,12 @@ enum store_rc store_callback_add(struct store *st, const char *checkout_id, int6
 
 enum store_rc store_callback_pending(struct store *st, const char *checkout_id, char *body, size_t bodysz)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_CB_PENDING);
+    struct st_stmt *s = st_stmt(st, SQL_CB_PENDING);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, checkout_id);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
+    int rc = st_step(s);
+    if (rc == ST_ROW)
         st_col_text(s, 0, body, bodysz);
     st_done(s);
     return st_row_rc(rc);
@@ -411,7 +410,7 @@ enum store_rc store_callback_pending(struct store *st, const char *checkout_id, 
 
 enum store_rc store_callback_applied(struct store *st, const char *checkout_id)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_CB_APPLIED);
+    struct st_stmt *s = st_stmt(st, SQL_CB_APPLIED);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, checkout_id);
@@ -420,13 +419,13 @@ enum store_rc store_callback_applied(struct store *st, const char *checkout_id)
 
 int store_callbacks_new(struct store *st, struct store_callback *out, int max)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_CB_NEW);
+    struct st_stmt *s = st_stmt(st, SQL_CB_NEW);
     if (!s)
         return -1;
-    sqlite3_bind_int64(s, 1, max);
+    st_bind_i64(s, 1, max);
     int n = 0;
-    while (n < max && sqlite3_step(s) == SQLITE_ROW) {
-        out[n].id = sqlite3_column_int64(s, 0);
+    while (n < max && st_step(s) == ST_ROW) {
+        out[n].id = st_col_i64(s, 0);
         ST_COPY(s, 1, out[n].body);
         n++;
     }
@@ -436,10 +435,10 @@ int store_callbacks_new(struct store *st, struct store_callback *out, int max)
 
 enum store_rc store_callback_waiting(struct store *st, int64_t id)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_CB_WAITING);
+    struct st_stmt *s = st_stmt(st, SQL_CB_WAITING);
     if (!s)
         return ST_ERROR;
-    sqlite3_bind_int64(s, 1, id);
+    st_bind_i64(s, 1, id);
     return st_step_write(st, s, "callback_waiting");
 }
 

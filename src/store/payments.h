@@ -84,6 +84,12 @@ enum store_rc store_payment_create(struct store *st, struct payment *p);
  * those (the payment worker finds them due). */
 typedef void (*store_taken_fn)(void *arg, enum store_rc rc, const struct payment *row);
 bool store_take_payment(struct store *st, const struct payment *p, store_taken_fn done, void *arg);
+/* False on a database on another machine (PostgreSQL): there the intake
+ * would keep a purchase on a machine that may be lost for good, so there
+ * is none. store_take_payment then only queues p for the group commit,
+ * and the caller may say "confirmed" only in done: ST_ERROR there means
+ * p is not stored (nothing is tried again; the caller says "try again"). */
+bool store_take_keeps(struct store *st);
 /* Purchases taken in that the database refused, waiting to be tried again
  * (the /metrics gauge lipa_purchases_waiting). */
 int store_take_waiting(struct store *st);

@@ -19,7 +19,7 @@
 static const char SQL_INBOUND_ADD[] =
     "INSERT INTO sms_inbound (at_id, phone, raw_from, to_code, text, date, link_id, network_code, "
     "status, next_at, received_at, updated_at) VALUES (?,?,?,?,?,?,?,?,'queued',?9,?9,?9) "
-    "ON CONFLICT(at_id) DO NOTHING";
+    "ON CONFLICT(at_id) DO NOTHING RETURNING id";
 static const char SQL_INBOUND_DUE[] = "SELECT " INBOUND_COLS " FROM sms_inbound WHERE status = 'queued' "
                                       "AND next_at <= ? ORDER BY next_at, id LIMIT ?";
 static const char SQL_INBOUND_FINISH[] =
@@ -29,10 +29,10 @@ static const char SQL_INBOUND_LATER[] =
     "UPDATE sms_inbound SET attempts = ?, next_at = ?, error = ?, updated_at = ? WHERE id = ? AND status = 'queued'";
 static const char SQL_INBOUND_GET[] = "SELECT " INBOUND_COLS " FROM sms_inbound WHERE at_id = ?";
 
-static void read_inbound(sqlite3_stmt *s, struct sms_inbound *m)
+static void read_inbound(struct st_stmt *s, struct sms_inbound *m)
 {
     memset(m, 0, sizeof *m);
-    m->id = sqlite3_column_int64(s, 0);
+    m->id = st_col_i64(s, 0);
     ST_COPY(s, 1, m->at_id);
     ST_COPY(s, 2, m->phone);
     ST_COPY(s, 3, m->raw_from);
@@ -44,15 +44,15 @@ static void read_inbound(sqlite3_stmt *s, struct sms_inbound *m)
     ST_COPY(s, 9, m->status);
     ST_COPY(s, 10, m->outcome);
     ST_COPY(s, 11, m->error);
-    m->attempts = sqlite3_column_int64(s, 12);
-    m->next_at = sqlite3_column_int64(s, 13);
-    m->received_at = sqlite3_column_int64(s, 14);
-    m->updated_at = sqlite3_column_int64(s, 15);
+    m->attempts = st_col_i64(s, 12);
+    m->next_at = st_col_i64(s, 13);
+    m->received_at = st_col_i64(s, 14);
+    m->updated_at = st_col_i64(s, 15);
 }
 
 enum store_rc store_sms_inbound_add(struct store *st, struct sms_inbound *m)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_INBOUND_ADD);
+    struct st_stmt *s = st_stmt(st, SQL_INBOUND_ADD);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, m->at_id);
@@ -63,7 +63,7 @@ enum store_rc store_sms_inbound_add(struct store *st, struct sms_inbound *m)
     st_bind_text(s, 6, m->date);
     st_bind_text(s, 7, m->link_id);
     st_bind_text(s, 8, m->network_code);
-    sqlite3_bind_int64(s, 9, now_ms());
+    st_bind_i64(s, 9, now_ms());
     enum store_rc rc = st_step_write(st, s, "sms_inbound_add");
     if (rc != ST_OK)
         return rc;
@@ -76,20 +76,20 @@ enum store_rc store_sms_inbound_add(struct store *st, struct sms_inbound *m)
 
 int store_sms_inbound_due(struct store *st, int64_t now, struct sms_inbound *out, int max)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_INBOUND_DUE);
+    struct st_stmt *s = st_stmt(st, SQL_INBOUND_DUE);
     if (!s)
         return -1;
-    sqlite3_bind_int64(s, 1, now);
-    sqlite3_bind_int64(s, 2, max);
+    st_bind_i64(s, 1, now);
+    st_bind_i64(s, 2, max);
     int n = 0, rc;
-    while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW)
+    while (n < max && (rc = st_step(s)) == ST_ROW)
         read_inbound(s, &out[n++]);
     st_done(s);
     return n;
 }
 
 /* One UPDATE by id: ST_NOT_FOUND when no row changed. */
-static enum store_rc update_one(struct store *st, sqlite3_stmt *s, const char *what)
+static enum store_rc update_one(struct store *st, struct st_stmt *s, const char *what)
 {
     enum store_rc rc = st_step_write(st, s, what);
     return st_changed_one(st, rc);
@@ -98,39 +98,39 @@ static enum store_rc update_one(struct store *st, sqlite3_stmt *s, const char *w
 enum store_rc store_sms_inbound_finish(struct store *st, int64_t id, const char *status, const char *outcome,
                                        const char *error)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_INBOUND_FINISH);
+    struct st_stmt *s = st_stmt(st, SQL_INBOUND_FINISH);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, status);
     st_bind_text(s, 2, outcome);
     st_bind_text(s, 3, error);
-    sqlite3_bind_int64(s, 4, now_ms());
-    sqlite3_bind_int64(s, 5, id);
+    st_bind_i64(s, 4, now_ms());
+    st_bind_i64(s, 5, id);
     return update_one(st, s, "sms_inbound_finish");
 }
 
 enum store_rc store_sms_inbound_later(struct store *st, int64_t id, int64_t attempts, int64_t next_at,
                                       const char *error)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_INBOUND_LATER);
+    struct st_stmt *s = st_stmt(st, SQL_INBOUND_LATER);
     if (!s)
         return ST_ERROR;
-    sqlite3_bind_int64(s, 1, attempts);
-    sqlite3_bind_int64(s, 2, next_at);
+    st_bind_i64(s, 1, attempts);
+    st_bind_i64(s, 2, next_at);
     st_bind_text(s, 3, error);
-    sqlite3_bind_int64(s, 4, now_ms());
-    sqlite3_bind_int64(s, 5, id);
+    st_bind_i64(s, 4, now_ms());
+    st_bind_i64(s, 5, id);
     return update_one(st, s, "sms_inbound_later");
 }
 
 enum store_rc store_sms_inbound_get(struct store *st, const char *at_id, struct sms_inbound *m)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_INBOUND_GET);
+    struct st_stmt *s = st_stmt(st, SQL_INBOUND_GET);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, at_id);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
+    int rc = st_step(s);
+    if (rc == ST_ROW)
         read_inbound(s, m);
     st_done(s);
     return st_row_rc(rc);
@@ -145,22 +145,22 @@ static const char SQL_OPT_GET[] = "SELECT opted_out FROM sms_optouts WHERE phone
 
 enum store_rc store_sms_set_opt_out(struct store *st, const char *phone, bool opted_out)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_OPT_SET);
+    struct st_stmt *s = st_stmt(st, SQL_OPT_SET);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, phone);
-    sqlite3_bind_int(s, 2, opted_out ? 1 : 0);
-    sqlite3_bind_int64(s, 3, now_ms());
+    st_bind_i64(s, 2, opted_out ? 1 : 0);
+    st_bind_i64(s, 3, now_ms());
     return st_step_write(st, s, "sms_opt_out");
 }
 
 bool store_sms_opted_out(struct store *st, const char *phone)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_OPT_GET);
+    struct st_stmt *s = st_stmt(st, SQL_OPT_GET);
     if (!s)
         return false;
     st_bind_text(s, 1, phone);
-    bool out = sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int(s, 0) == 1;
+    bool out = st_step(s) == ST_ROW && st_col_i64(s, 0) == 1;
     st_done(s);
     return out;
 }
@@ -185,7 +185,7 @@ static const char SQL_REPORT_PENDING[] =
 
 enum store_rc store_sms_report_add(struct store *st, const struct sms_report *r)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_REPORT_ADD);
+    struct st_stmt *s = st_stmt(st, SQL_REPORT_ADD);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, r->message_id);
@@ -193,8 +193,8 @@ enum store_rc store_sms_report_add(struct store *st, const struct sms_report *r)
     st_bind_text(s, 3, r->failure_reason);
     st_bind_text(s, 4, r->phone);
     st_bind_text(s, 5, r->network_code);
-    sqlite3_bind_int64(s, 6, r->retry_count);
-    sqlite3_bind_int64(s, 7, now_ms());
+    st_bind_i64(s, 6, r->retry_count);
+    st_bind_i64(s, 7, now_ms());
     enum store_rc rc = st_step_write(st, s, "sms_report_add");
     return rc == ST_OK && st_changes(st) == 0 ? ST_CONFLICT : rc;
 }
@@ -202,12 +202,12 @@ enum store_rc store_sms_report_add(struct store *st, const struct sms_report *r)
 enum store_rc store_sms_report_apply(struct store *st, const char *message_id, const char *report_status,
                                      const char *new_status, const char *error)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_REPORT_APPLY);
+    struct st_stmt *s = st_stmt(st, SQL_REPORT_APPLY);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, message_id);
     st_bind_text(s, 2, report_status);
-    sqlite3_bind_int64(s, 3, now_ms());
+    st_bind_i64(s, 3, now_ms());
     st_bind_text(s, 4, new_status);
     st_bind_text(s, 5, error);
     enum store_rc rc = st_step_write(st, s, "sms_report_apply");
@@ -219,11 +219,11 @@ enum store_rc store_sms_report_apply(struct store *st, const char *message_id, c
         if (!s)
             return ST_ERROR;
         st_bind_text(s, 1, message_id);
-        int step = sqlite3_step(s);
+        int step = st_step(s);
         st_done(s);
-        if (step == SQLITE_DONE)
+        if (step == ST_DONE)
             return ST_NOT_FOUND;
-        if (step != SQLITE_ROW)
+        if (step != ST_ROW)
             return ST_ERROR;
     }
     s = st_stmt(st, SQL_REPORT_APPLIED);
@@ -235,19 +235,19 @@ enum store_rc store_sms_report_apply(struct store *st, const char *message_id, c
 
 enum store_rc store_sms_report_pending(struct store *st, const char *message_id, struct sms_report *r)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_REPORT_PENDING);
+    struct st_stmt *s = st_stmt(st, SQL_REPORT_PENDING);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, message_id);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
+    int rc = st_step(s);
+    if (rc == ST_ROW) {
         memset(r, 0, sizeof *r);
         ST_COPY(s, 0, r->message_id);
         ST_COPY(s, 1, r->status);
         ST_COPY(s, 2, r->failure_reason);
         ST_COPY(s, 3, r->phone);
         ST_COPY(s, 4, r->network_code);
-        r->retry_count = sqlite3_column_int64(s, 5);
+        r->retry_count = st_col_i64(s, 5);
     }
     st_done(s);
     return st_row_rc(rc);
@@ -265,69 +265,69 @@ static const char SQL_MESSAGES[] =
 static const char SQL_MESSAGES_COUNT[] = "SELECT COUNT(*) FROM outbox WHERE " MESSAGE_FILTER;
 static const char SQL_MESSAGE_GET[] = "SELECT " MESSAGE_COLS " FROM outbox WHERE id = ?";
 
-static void read_message(sqlite3_stmt *s, struct sms_message *x)
+static void read_message(struct st_stmt *s, struct sms_message *x)
 {
     memset(x, 0, sizeof *x);
     struct outbox_msg *m = &x->m;
-    m->id = sqlite3_column_int64(s, 0);
+    m->id = st_col_i64(s, 0);
     ST_COPY(s, 1, m->phone);
     ST_COPY(s, 2, m->body);
     ST_COPY(s, 3, m->kind);
-    m->payment_id = sqlite3_column_int64(s, 4);
+    m->payment_id = st_col_i64(s, 4);
     ST_COPY(s, 5, m->status);
-    m->attempts = sqlite3_column_int64(s, 6);
-    m->next_at = sqlite3_column_int64(s, 7);
+    m->attempts = st_col_i64(s, 6);
+    m->next_at = st_col_i64(s, 7);
     ST_COPY(s, 8, m->last_error);
     ST_COPY(s, 9, m->provider_id);
     ST_COPY(s, 10, m->encoding);
-    m->parts = sqlite3_column_int64(s, 11);
-    m->created_at = sqlite3_column_int64(s, 12);
-    m->updated_at = sqlite3_column_int64(s, 13);
+    m->parts = st_col_i64(s, 11);
+    m->created_at = st_col_i64(s, 12);
+    m->updated_at = st_col_i64(s, 13);
     ST_COPY(s, 14, x->report_status);
-    x->reported_at = sqlite3_column_int64(s, 15);
+    x->reported_at = st_col_i64(s, 15);
 }
 
 enum store_rc store_sms_messages(struct store *st, const char *phone, const char *status, int64_t limit,
                                  int64_t offset, void (*fn)(void *, const struct sms_message *), void *ctx)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_MESSAGES);
+    struct st_stmt *s = st_stmt(st, SQL_MESSAGES);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, phone);
     st_bind_text(s, 2, status);
-    sqlite3_bind_int64(s, 3, limit);
-    sqlite3_bind_int64(s, 4, offset);
+    st_bind_i64(s, 3, limit);
+    st_bind_i64(s, 4, offset);
     struct sms_message *x = malloc(sizeof *x); /* 1.5 KiB: keep it off small stacks */
-    int rc = SQLITE_ERROR;
-    while (x && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    int rc = ST_FAILED;
+    while (x && (rc = st_step(s)) == ST_ROW) {
         read_message(s, x);
         fn(ctx, x);
     }
     free(x);
     st_done(s);
-    return rc == SQLITE_DONE ? ST_OK : ST_ERROR;
+    return rc == ST_DONE ? ST_OK : ST_ERROR;
 }
 
 int64_t store_sms_messages_count(struct store *st, const char *phone, const char *status)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_MESSAGES_COUNT);
+    struct st_stmt *s = st_stmt(st, SQL_MESSAGES_COUNT);
     if (!s)
         return -1;
     st_bind_text(s, 1, phone);
     st_bind_text(s, 2, status);
-    int64_t n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+    int64_t n = st_step(s) == ST_ROW ? st_col_i64(s, 0) : -1;
     st_done(s);
     return n;
 }
 
 enum store_rc store_sms_message_get(struct store *st, int64_t id, struct sms_message *out)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_MESSAGE_GET);
+    struct st_stmt *s = st_stmt(st, SQL_MESSAGE_GET);
     if (!s)
         return ST_ERROR;
-    sqlite3_bind_int64(s, 1, id);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
+    st_bind_i64(s, 1, id);
+    int rc = st_step(s);
+    if (rc == ST_ROW)
         read_message(s, out);
     st_done(s);
     return st_row_rc(rc);
@@ -341,17 +341,17 @@ static const char SQL_LAST_TOKEN[] =
 
 enum store_rc store_sms_last_token(struct store *st, const char *phone, const char *meter_id, struct payment *p)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_LAST_TOKEN);
+    struct st_stmt *s = st_stmt(st, SQL_LAST_TOKEN);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, phone);
     st_bind_text(s, 2, meter_id);
-    int rc = sqlite3_step(s);
-    int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    int rc = st_step(s);
+    int64_t id = rc == ST_ROW ? st_col_i64(s, 0) : 0;
     st_done(s);
-    if (rc == SQLITE_DONE)
+    if (rc == ST_DONE)
         return ST_NOT_FOUND;
-    if (rc != SQLITE_ROW)
+    if (rc != ST_ROW)
         return ST_ERROR;
     return store_payment_get(st, id, p);
 }
@@ -367,7 +367,7 @@ static const char SQL_OUTBOX_DEPTH[] = "SELECT COUNT(*) FROM outbox WHERE status
 static const char SQL_OUTBOX_DUE[] = "SELECT " OUTBOX_COLS
         " FROM outbox WHERE status = 'queued' AND next_at <= ? ORDER BY next_at, id LIMIT ?";
 static const char SQL_OUTBOX_INSERT[] = "INSERT INTO outbox (phone, body, kind, payment_id, status, next_at, encoding, "
-        "parts, created_at, updated_at) VALUES (?,?,?,NULLIF(?,0),'queued',?,?,?,?,?)";
+        "parts, created_at, updated_at) VALUES (?,?,?,NULLIF(CAST(? AS BIGINT),0),'queued',?,?,?,?,?) RETURNING id";
 static const char SQL_OUTBOX_LIST[] = "SELECT " OUTBOX_COLS
         " FROM outbox WHERE (?1 = '' OR phone = ?1) AND (?2 = '' OR status = ?2) ORDER "
         "BY id DESC LIMIT ?3 OFFSET ?4";
@@ -375,23 +375,23 @@ static const char SQL_OUTBOX_RECOVER[] = "UPDATE outbox SET status='queued' WHER
 static const char SQL_OUTBOX_SAVE[] = "UPDATE outbox SET status=?, attempts=?, next_at=?, last_error=?, "
         "provider_id=NULLIF(?,''), updated_at=? WHERE id=?";
 
-static void st_read_outbox(sqlite3_stmt *s, struct outbox_msg *m)
+static void st_read_outbox(struct st_stmt *s, struct outbox_msg *m)
 {
     memset(m, 0, sizeof *m);
-    m->id = sqlite3_column_int64(s, 0);
+    m->id = st_col_i64(s, 0);
     ST_COPY(s, 1, m->phone);
     ST_COPY(s, 2, m->body);
     ST_COPY(s, 3, m->kind);
-    m->payment_id = sqlite3_column_int64(s, 4);
+    m->payment_id = st_col_i64(s, 4);
     ST_COPY(s, 5, m->status);
-    m->attempts = sqlite3_column_int64(s, 6);
-    m->next_at = sqlite3_column_int64(s, 7);
+    m->attempts = st_col_i64(s, 6);
+    m->next_at = st_col_i64(s, 7);
     ST_COPY(s, 8, m->last_error);
     ST_COPY(s, 9, m->provider_id);
     ST_COPY(s, 10, m->encoding);
-    m->parts = sqlite3_column_int64(s, 11);
-    m->created_at = sqlite3_column_int64(s, 12);
-    m->updated_at = sqlite3_column_int64(s, 13);
+    m->parts = st_col_i64(s, 11);
+    m->created_at = st_col_i64(s, 12);
+    m->updated_at = st_col_i64(s, 13);
 }
 
 /* Steps a write statement (under the writer lock unless this thread is in
@@ -400,19 +400,19 @@ static void st_read_outbox(sqlite3_stmt *s, struct outbox_msg *m)
 
 enum store_rc store_outbox_add(struct store *st, struct outbox_msg *m)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_OUTBOX_INSERT);
+    struct st_stmt *s = st_stmt(st, SQL_OUTBOX_INSERT);
     if (!s)
         return ST_ERROR;
     int64_t now = now_ms();
     st_bind_text(s, 1, m->phone);
     st_bind_text(s, 2, m->body);
     st_bind_text(s, 3, m->kind[0] ? m->kind : "receipt");
-    sqlite3_bind_int64(s, 4, m->payment_id);
-    sqlite3_bind_int64(s, 5, m->next_at ? m->next_at : now);
+    st_bind_i64(s, 4, m->payment_id);
+    st_bind_i64(s, 5, m->next_at ? m->next_at : now);
     st_bind_text(s, 6, m->encoding[0] ? m->encoding : "GSM-7");
-    sqlite3_bind_int64(s, 7, m->parts ? m->parts : 1);
-    sqlite3_bind_int64(s, 8, now);
-    sqlite3_bind_int64(s, 9, now);
+    st_bind_i64(s, 7, m->parts ? m->parts : 1);
+    st_bind_i64(s, 8, now);
+    st_bind_i64(s, 9, now);
     enum store_rc rc = st_step_write(st, s, "outbox_insert");
     if (rc == ST_OK)
         m->id = st_last_id(st);
@@ -421,13 +421,13 @@ enum store_rc store_outbox_add(struct store *st, struct outbox_msg *m)
 
 int store_outbox_due(struct store *st, int64_t now, struct outbox_msg *out, int max)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_OUTBOX_DUE);
+    struct st_stmt *s = st_stmt(st, SQL_OUTBOX_DUE);
     if (!s)
         return -1;
-    sqlite3_bind_int64(s, 1, now);
-    sqlite3_bind_int64(s, 2, max);
+    st_bind_i64(s, 1, now);
+    st_bind_i64(s, 2, max);
     int n = 0;
-    while (n < max && sqlite3_step(s) == SQLITE_ROW)
+    while (n < max && st_step(s) == ST_ROW)
         st_read_outbox(s, &out[n++]);
     st_done(s);
     return n;
@@ -435,16 +435,16 @@ int store_outbox_due(struct store *st, int64_t now, struct outbox_msg *out, int 
 
 enum store_rc store_outbox_save(struct store *st, const struct outbox_msg *m)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_OUTBOX_SAVE);
+    struct st_stmt *s = st_stmt(st, SQL_OUTBOX_SAVE);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, m->status);
-    sqlite3_bind_int64(s, 2, m->attempts);
-    sqlite3_bind_int64(s, 3, m->next_at);
+    st_bind_i64(s, 2, m->attempts);
+    st_bind_i64(s, 3, m->next_at);
     st_bind_text(s, 4, m->last_error);
     st_bind_text(s, 5, m->provider_id);
-    sqlite3_bind_int64(s, 6, now_ms());
-    sqlite3_bind_int64(s, 7, m->id);
+    st_bind_i64(s, 6, now_ms());
+    st_bind_i64(s, 7, m->id);
     enum store_rc rc = st_step_write(st, s, "outbox_save");
     return st_changed_one(st, rc);
 }
@@ -452,37 +452,37 @@ enum store_rc store_outbox_save(struct store *st, const struct outbox_msg *m)
 enum store_rc store_outbox_list(struct store *st, const char *phone, const char *status, int64_t limit,
                                 int64_t offset, void (*fn)(void *, const struct outbox_msg *), void *ctx)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_OUTBOX_LIST);
+    struct st_stmt *s = st_stmt(st, SQL_OUTBOX_LIST);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, phone);
     st_bind_text(s, 2, status);
-    sqlite3_bind_int64(s, 3, limit);
-    sqlite3_bind_int64(s, 4, offset);
+    st_bind_i64(s, 3, limit);
+    st_bind_i64(s, 4, offset);
     struct outbox_msg *m = malloc(sizeof *m);
-    int rc = SQLITE_ERROR;
-    while (m && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    int rc = ST_FAILED;
+    while (m && (rc = st_step(s)) == ST_ROW) {
         st_read_outbox(s, m);
         fn(ctx, m);
     }
     free(m);
     st_done(s);
-    return rc == SQLITE_DONE ? ST_OK : ST_ERROR;
+    return rc == ST_DONE ? ST_OK : ST_ERROR;
 }
 
 int64_t store_outbox_depth(struct store *st)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_OUTBOX_DEPTH);
+    struct st_stmt *s = st_stmt(st, SQL_OUTBOX_DEPTH);
     if (!s)
         return -1;
-    int64_t n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+    int64_t n = st_step(s) == ST_ROW ? st_col_i64(s, 0) : -1;
     st_done(s);
     return n;
 }
 
 enum store_rc store_outbox_recover(struct store *st)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_OUTBOX_RECOVER);
+    struct st_stmt *s = st_stmt(st, SQL_OUTBOX_RECOVER);
     return s ? st_step_write(st, s, "outbox_recover") : ST_ERROR;
 }
 

@@ -1,5 +1,6 @@
-/* store: SQLite behind prepared statements, one connection per thread;
- * see store.h for the contract. */
+/* store: a database behind prepared statements, one connection per
+ * thread; see store.h for the contract. The backend (store/sqlite.c or
+ * store/pg.c) is chosen here, by the target's form. */
 #include "store/store.h"
 
 #include "store/submit.h"
@@ -13,12 +14,10 @@
 #include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char SQL_BEGIN[] = "BEGIN IMMEDIATE";
 static const char SQL_COMMIT[] = "COMMIT";
 static const char SQL_PING[] = "SELECT 1";
 static const char SQL_ROLLBACK[] = "ROLLBACK";
@@ -26,11 +25,13 @@ static const char SQL_ROLLBACK[] = "ROLLBACK";
 #define STMT_SLOTS 512 /* prepared statements a connection keeps, by SQL address */
 
 struct conn {
-    sqlite3 *db;
+    const struct st_backend *be;
+    struct st_conn *db;
     struct {
         const char *sql;
-        sqlite3_stmt *stmt;
+        struct st_stmt *stmt;
     } stmt[STMT_SLOTS];
+    int64_t last_id;           /* what the last write's RETURNING id gave */
     bool in_tx;                /* this thread holds wlock for a transaction */
     bool bump_at_end;          /* the transaction wrote users/meters/assignments */
 };
@@ -50,32 +51,20 @@ static void conn_close(struct conn *c)
     if (!c)
         return;
     for (int i = 0; i < STMT_SLOTS; i++)
-        sqlite3_finalize(c->stmt[i].stmt);
-    sqlite3_close(c->db);
+        if (c->stmt[i].stmt)
+            c->be->finalize(c->stmt[i].stmt);
+    c->be->close(c->db);
     free(c);
 }
 
-static struct conn *conn_open(const char *path, char *err, size_t errsz)
+static struct conn *conn_open(const struct st_backend *be, const char *target, char *err, size_t errsz)
 {
     struct conn *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK) {
-        snprintf(err, errsz, "cannot open %s: %s", path, sqlite3_errmsg(c->db));
-        conn_close(c);
-        return NULL;
-    }
-    sqlite3_busy_timeout(c->db, 5000);
-    char *msg = NULL;
-    if (sqlite3_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                            "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; "
-                            /* checkpoints run in store_maintain, off the hop path */
-                            "PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit=67108864;",
-                     NULL, NULL, &msg) != SQLITE_OK) {
-        snprintf(err, errsz, "cannot configure %s: %s", path, msg ? msg : "?");
-        sqlite3_free(msg);
-        conn_close(c);
+    c->be = be;
+    if (!(c->db = be->open(target, err, errsz))) {
+        free(c);
         return NULL;
     }
     return c;
@@ -88,7 +77,7 @@ static struct conn *conn_get(struct store *st)
     if (c)
         return c;
     char err[256];
-    c = conn_open(st->path, err, sizeof err);
+    c = conn_open(st->be, st->path, err, sizeof err);
     if (!c) {
         log_error("store.open", "error=\"%s\"", err);
         return NULL;
@@ -111,39 +100,71 @@ static struct conn *conn_get(struct store *st)
     return c;
 }
 
-void st_done(sqlite3_stmt *s)
+void st_done(struct st_stmt *s)
 {
-    if (s) {
-        sqlite3_reset(s);
-        sqlite3_clear_bindings(s);
+    if (s)
+        s->be->reset(s);
+}
+
+/* Text is stored as UTF-8 on both backends (PostgreSQL refuses anything
+ * else): a byte that is not part of a valid sequence (hostile input; a
+ * real phone sends UTF-8) is stored as U+FFFD. */
+void st_bind_text(struct st_stmt *s, int i, const char *v)
+{
+    if (!v)
+        v = "";
+    uint32_t cp;
+    size_t n = strlen(v), at = 0;
+    int k;
+    while (at < n && (k = str_utf8_next(v + at, n - at, &cp)) > 0)
+        at += (size_t)k;
+    if (at == n) {
+        s->be->bind_text(s, i, v);
+        return;
     }
+    char *clean = malloc(n * 3 + 1), *o = clean;
+    if (!clean) {
+        s->be->bind_text(s, i, ""); /* out of memory: the write stores less, never bytes PostgreSQL refuses */
+        return;
+    }
+    for (at = 0; at < n;) {
+        k = str_utf8_next(v + at, n - at, &cp);
+        if (k > 0) {
+            memcpy(o, v + at, (size_t)k);
+            o += k;
+            at += (size_t)k;
+        } else {
+            memcpy(o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            at++;
+        }
+    }
+    *o = '\0';
+    s->be->bind_text(s, i, clean);
+    free(clean);
 }
 
-void st_bind_text(sqlite3_stmt *s, int i, const char *v)
+void st_col_text(struct st_stmt *s, int i, char *dst, size_t n)
 {
-    sqlite3_bind_text(s, i, v ? v : "", -1, SQLITE_TRANSIENT);
+    str_copy(dst, n, s->be->col_text(s, i));
 }
 
-void st_col_text(sqlite3_stmt *s, int i, char *dst, size_t n)
-{
-    const unsigned char *v = sqlite3_column_text(s, i);
-    str_copy(dst, n, v ? (const char *)v : "");
-}
-
-enum store_rc st_step_write(struct store *st, sqlite3_stmt *s, const char *what)
+enum store_rc st_step_write(struct store *st, struct st_stmt *s, const char *what)
 {
     struct conn *c = pthread_getspecific(st->key);
-    bool lock = !(c && c->in_tx);
+    bool lock = st->be->one_writer && !(c && c->in_tx);
     if (lock)
         pthread_mutex_lock(&st->wlock);
-    int rc = sqlite3_step(s);
+    int rc = st_step(s);
     if (lock)
         pthread_mutex_unlock(&st->wlock);
+    if (c)
+        c->last_id = rc == ST_ROW ? st_col_i64(s, 0) : 0;
     enum store_rc out = ST_OK;
-    if (rc == SQLITE_CONSTRAINT) {
+    if (rc == ST_CONSTRAINT) {
         out = ST_CONFLICT;
-    } else if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-        log_error("store.write", "what=%s error=\"%s\"", what, sqlite3_errmsg(sqlite3_db_handle(s)));
+    } else if (rc != ST_DONE && rc != ST_ROW) {
+        log_error("store.write", "what=%s error=\"%s\"", what, s->be->errmsg(s));
         out = ST_ERROR;
     }
     st_done(s);
@@ -153,114 +174,75 @@ enum store_rc st_step_write(struct store *st, sqlite3_stmt *s, const char *what)
 int st_changes(struct store *st)
 {
     struct conn *c = conn_get(st);
-    return c ? sqlite3_changes(c->db) : 0;
+    return c ? c->be->changes(c->db) : 0;
 }
 
-/* ---- migrations ---- */
+/* ---- migrations (for the backends) ---- */
 
 static int cmp_names(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static bool migrate(sqlite3 *db, const char *dir, char *err, size_t errsz)
+int st_migration_files(const char *dir, char **names, char *err, size_t errsz)
 {
-    char *msg = NULL;
-    if (sqlite3_exec(db, "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-                         "name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
-                     NULL, NULL, &msg) != SQLITE_OK) {
-        snprintf(err, errsz, "migrations: %s", msg ? msg : "?");
-        sqlite3_free(msg);
-        return false;
-    }
     DIR *d = opendir(dir);
     if (!d) {
         snprintf(err, errsz, "migrations: cannot open directory %s", dir);
-        return false;
+        return -1;
     }
-    char *names[256];
-    size_t n = 0;
+    int n = 0;
     struct dirent *e;
-    while ((e = readdir(d)) && n < 256) {
+    while ((e = readdir(d)) && n < ST_MIGRATIONS_MAX) {
         size_t len = strlen(e->d_name);
-        if (len > 4 && !strcmp(e->d_name + len - 4, ".sql") && e->d_name[0] >= '0' && e->d_name[0] <= '9')
-            names[n++] = strdup(e->d_name);
+        if (len > 4 && !strcmp(e->d_name + len - 4, ".sql") && e->d_name[0] >= '0' && e->d_name[0] <= '9' &&
+            (names[n] = strdup(e->d_name)))
+            n++;
     }
     closedir(d);
-    qsort(names, n, sizeof names[0], cmp_names);
-    bool ok = true;
-    sqlite3_stmt *has = NULL, *rec = NULL;
-    sqlite3_prepare_v2(db, "SELECT 1 FROM schema_migrations WHERE version = ?", -1, &has, NULL);
-    sqlite3_prepare_v2(db, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?,?,?)", -1,
-                       &rec, NULL);
-    for (size_t i = 0; ok && i < n; i++) {
-        long version = strtol(names[i], NULL, 10);
-        sqlite3_bind_int64(has, 1, version);
-        bool applied = sqlite3_step(has) == SQLITE_ROW;
-        sqlite3_reset(has);
-        if (applied)
-            continue;
-        char path[1200];
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        FILE *f = fopen(path, "rb");
-        struct { char *p; size_t n; } sql = {0};
-        if (f) {
-            fseek(f, 0, SEEK_END);
-            long len = ftell(f);
-            fseek(f, 0, SEEK_SET);
-            sql.p = len >= 0 ? calloc(1, (size_t)len + 1) : NULL;
-            if (sql.p)
-                sql.n = fread(sql.p, 1, (size_t)len, f);
-            fclose(f);
-        }
-        if (!sql.p) {
-            snprintf(err, errsz, "migrations: cannot read %s", path);
-            ok = false;
-            break;
-        }
-        if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
-            sqlite3_exec(db, sql.p, NULL, NULL, &msg) != SQLITE_OK) {
-            snprintf(err, errsz, "migrations: %s: %s", names[i], msg ? msg : sqlite3_errmsg(db));
-            sqlite3_free(msg);
-            msg = NULL;
-            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-            ok = false;
-        } else {
-            sqlite3_bind_int64(rec, 1, version);
-            sqlite3_bind_text(rec, 2, names[i], -1, SQLITE_TRANSIENT);
-            sqlite3_bind_int64(rec, 3, now_ms());
-            sqlite3_step(rec);
-            sqlite3_reset(rec);
-            ok = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK;
-            if (ok)
-                log_info("store.migrated", "file=%s", names[i]);
-            else
-                snprintf(err, errsz, "migrations: commit of %s failed", names[i]);
-        }
-        free(sql.p);
-    }
-    sqlite3_finalize(has);
-    sqlite3_finalize(rec);
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    return ok;
+    qsort(names, (size_t)n, sizeof names[0], cmp_names);
+    return n;
 }
 
-/* SQLite's process-wide settings, once, before its first use: no memory
- * statistics (they take a global mutex on every allocation SQLite makes,
- * on every thread: the committer's hottest lock under the benchmark). */
-static void sqlite_setup(void)
+char *st_file_text(const char *path)
 {
-    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *p = NULL;
+    if (fseek(f, 0, SEEK_END) == 0) {
+        long len = ftell(f);
+        if (len >= 0 && fseek(f, 0, SEEK_SET) == 0 && (p = calloc(1, (size_t)len + 1)) &&
+            fread(p, 1, (size_t)len, f) != (size_t)len) {
+            free(p);
+            p = NULL;
+        }
+    }
+    fclose(f);
+    return p;
+}
+
+/* The backend a target names: a PostgreSQL connection URI
+ * (postgresql://, postgres://) or a libpq keyword string ("host=... 
+ * dbname=..."); anything else is a SQLite path. */
+static const struct st_backend *backend_of(const char *target)
+{
+    if (!strncmp(target, "postgresql://", 13) || !strncmp(target, "postgres://", 11) ||
+        (strchr(target, '=') && !strchr(target, '/')))
+        return &st_pg;
+    return &st_sqlite;
 }
 
 struct store *store_open(const char *path, const char *migrations_dir, char *err, size_t errsz)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, sqlite_setup);
+    static pthread_once_t once_lite = PTHREAD_ONCE_INIT, once_pg = PTHREAD_ONCE_INIT;
+    const struct st_backend *be = backend_of(path);
+    if (be->setup)
+        pthread_once(be == &st_pg ? &once_pg : &once_lite, be->setup);
     struct store *st = calloc(1, sizeof *st);
     if (!st)
         return NULL;
+    st->be = be;
     st->path = strdup(path);
     pthread_key_create(&st->key, NULL);
     pthread_mutex_init(&st->lock, NULL);
@@ -268,14 +250,16 @@ struct store *store_open(const char *path, const char *migrations_dir, char *err
     pthread_mutex_init(&st->retry_lock, NULL);
     st->hop = hop_new(STORE_SESSIONS_MAX, STORE_CALLERS_MAX);
     st->submit = submit_new(st);
-    struct conn *c = st->hop && st->submit ? conn_open(path, err, errsz) : NULL;
-    if (!c || !migrate(c->db, migrations_dir, err, errsz)) {
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s%s%s", migrations_dir, *be->migrations ? "/" : "", be->migrations);
+    struct conn *c = st->hop && st->submit ? conn_open(be, path, err, errsz) : NULL;
+    if (!c || !be->migrate(c->db, dir, err, errsz)) {
         conn_close(c);
         store_close(st);
         return NULL;
     }
     conn_close(c);
-    if (!(st->intake = intake_open(path, err, errsz)) || !st_take_restore(st, err, errsz)) {
+    if ((be->local && !(st->intake = intake_open(path, err, errsz))) || !st_take_restore(st, err, errsz)) {
         store_close(st);
         return NULL;
     }
@@ -303,15 +287,56 @@ void store_close(struct store *st)
     free(st);
 }
 
+bool store_take_keeps(struct store *st)
+{
+    return st->intake != NULL;
+}
+
+bool store_is_file(const char *target)
+{
+    return backend_of(target)->local;
+}
+
+void store_target_shown(const char *target, char *out, size_t n)
+{
+    /* a URI's password, or a keyword string's, is not for the log */
+    str_copy(out, n, target);
+    char *at = strchr(out, '@'), *scheme = strstr(out, "://");
+    if (scheme && at && at > scheme) {
+        char *colon = memchr(scheme + 3, ':', (size_t)(at - scheme - 3));
+        if (colon) {
+            char rest[1024];
+            str_copy(rest, sizeof rest, at);
+            snprintf(colon, n - (size_t)(colon - out), ":***%s", rest);
+        }
+    }
+    char *pw = strstr(out, "password=");
+    if (pw) {
+        char *end = pw + 9;
+        while (*end && *end != ' ' && *end != '&')
+            end++;
+        char rest[1024];
+        str_copy(rest, sizeof rest, end);
+        snprintf(pw + 9, n - (size_t)(pw + 9 - out), "***%s", rest);
+    }
+}
+
 bool store_submit(struct store *st, store_write_fn write, store_done_fn finished, void *arg)
 {
     return submit_queue(st->submit, write, finished, arg);
 }
 
+void store_db_state(struct store *st, struct store_db *d)
+{
+    d->backend = st->be->name;
+    d->up = store_ping(st);
+    d->reconnects = st->be->reconnects ? st->be->reconnects() : 0;
+}
+
 bool store_ping(struct store *st)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_PING);
-    bool ok = s && sqlite3_step(s) == SQLITE_ROW;
+    struct st_stmt *s = st_stmt(st, SQL_PING);
+    bool ok = s && st_step(s) == ST_ROW;
     st_done(s);
     return ok;
 }
@@ -319,7 +344,7 @@ bool store_ping(struct store *st)
 enum store_rc store_begin(struct store *st)
 {
     struct conn *c = conn_get(st);
-    sqlite3_stmt *s = st_stmt(st, SQL_BEGIN);
+    struct st_stmt *s = st_stmt(st, st->be->begin_sql);
     if (!c || !s || c->in_tx)
         return ST_ERROR;
     pthread_mutex_lock(&st->wlock);
@@ -335,7 +360,7 @@ enum store_rc store_begin(struct store *st)
 /* Ends this thread's transaction and releases the writer lock. */
 static void tx_end(struct store *st, struct conn *c)
 {
-    if (c && c->in_tx && sqlite3_get_autocommit(c->db)) {
+    if (c && c->in_tx && !c->be->in_tx(c->db)) {
         c->in_tx = false;
         pthread_mutex_unlock(&st->wlock);
         if (c->bump_at_end) {
@@ -348,7 +373,7 @@ static void tx_end(struct store *st, struct conn *c)
 enum store_rc store_commit(struct store *st)
 {
     struct conn *c = conn_get(st);
-    sqlite3_stmt *s = st_stmt(st, SQL_COMMIT);
+    struct st_stmt *s = st_stmt(st, SQL_COMMIT);
     enum store_rc rc = s ? st_step_write(st, s, "commit") : ST_ERROR;
     tx_end(st, c);
     return rc;
@@ -357,8 +382,8 @@ enum store_rc store_commit(struct store *st)
 void store_rollback(struct store *st)
 {
     struct conn *c = conn_get(st);
-    if (c && !sqlite3_get_autocommit(c->db)) {
-        sqlite3_stmt *s = st_stmt(st, SQL_ROLLBACK);
+    if (c && c->be->in_tx(c->db)) {
+        struct st_stmt *s = st_stmt(st, SQL_ROLLBACK);
         if (s)
             st_step_write(st, s, "rollback");
     }
@@ -403,17 +428,13 @@ void store_maintain(struct store *st)
                      (long long)(now_ms() - t0), m.sessions, m.callers, m.bytes / 1024);
         }
     }
-    /* Connections do not checkpoint on commit (that fsync would land on a
-     * USSD hop): the WAL is copied back here. PASSIVE never waits for
-     * readers or writers; after a complete checkpoint the next writer
-     * starts the WAL over, so it stays bounded, and journal_size_limit
-     * trims the file then. */
+    /* the backend's upkeep (SQLite: copies the WAL back) */
     if (now - atomic_load(&st->checkpointed_at) < 1000)
         return; /* workers are woken by every purchase: once a second is plenty */
     atomic_store(&st->checkpointed_at, now);
     struct conn *c = conn_get(st);
-    if (c)
-        sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    if (c && c->be->upkeep)
+        c->be->upkeep(c->db);
 }
 
 /* On a miss, one statement (one read transaction) reads the user and
@@ -421,7 +442,7 @@ void store_maintain(struct store *st)
  * lookups, and a number nobody registered only the phone index's. */
 /* ---- the statement cache and helpers of every store file (store_int.h) ---- */
 
-sqlite3_stmt *st_stmt(struct store *st, const char *sql)
+struct st_stmt *st_stmt(struct store *st, const char *sql)
 {
     struct conn *c = conn_get(st);
     if (!c)
@@ -431,11 +452,8 @@ sqlite3_stmt *st_stmt(struct store *st, const char *sql)
         if (c->stmt[h].sql == sql)
             return c->stmt[h].stmt;
         if (!c->stmt[h].sql) {
-            if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->stmt[h].stmt, NULL) != SQLITE_OK) {
-                log_error("store.prepare", "error=\"%s\"", sqlite3_errmsg(c->db));
-                c->stmt[h].stmt = NULL;
-                return NULL;
-            }
+            if (!(c->stmt[h].stmt = c->be->prepare(c->db, sql)))
+                return NULL; /* logged */
             c->stmt[h].sql = sql;
             return c->stmt[h].stmt;
         }
@@ -447,13 +465,12 @@ sqlite3_stmt *st_stmt(struct store *st, const char *sql)
 int64_t st_last_id(struct store *st)
 {
     struct conn *c = conn_get(st);
-    return c ? sqlite3_last_insert_rowid(c->db) : 0;
+    return c ? c->last_id : 0;
 }
-
 
 enum store_rc st_row_rc(int step_rc)
 {
-    return step_rc == SQLITE_ROW ? ST_OK : step_rc == SQLITE_DONE ? ST_NOT_FOUND : ST_ERROR;
+    return step_rc == ST_ROW ? ST_OK : step_rc == ST_DONE ? ST_NOT_FOUND : ST_ERROR;
 }
 
 enum store_rc st_changed_one(struct store *st, enum store_rc rc)

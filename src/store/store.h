@@ -24,12 +24,27 @@ enum store_rc { ST_OK = 0, ST_NOT_FOUND, ST_CONFLICT, ST_ERROR };
 
 struct store;
 
-/* Opens (creating) the database at path, applies the migrations found in
- * migrations_dir. NULL with a message in err on failure. */
+/* Opens the database path names, applies the migrations found in
+ * migrations_dir, and NULL with a message in err on failure. A PostgreSQL
+ * connection URI (postgresql://, postgres://) or libpq keyword string
+ * (host=... dbname=...) opens PostgreSQL (migrations_dir/pg); anything else
+ * is a SQLite file, created if missing (migrations_dir). */
 struct store *store_open(const char *path, const char *migrations_dir, char *err, size_t errsz);
 void store_close(struct store *st);
+/* Whether target names a file (SQLite) rather than a server; target as it
+ * may be logged (a password shown as ***). */
+bool store_is_file(const char *target);
+void store_target_shown(const char *target, char *out, size_t n);
 /* Cheap liveness probe for /api/health. */
 bool store_ping(struct store *st);
+/* The database, for /api/health and /metrics: which backend, whether it
+ * answers now, and how often a broken connection was opened again. */
+struct store_db {
+    const char *backend;       /* "sqlite" or "postgresql" */
+    bool up;
+    long long reconnects;
+};
+void store_db_state(struct store *st, struct store_db *d);
 
 enum store_rc store_begin(struct store *st);
 enum store_rc store_commit(struct store *st);

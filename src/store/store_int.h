@@ -1,9 +1,13 @@
 /* store/store_int.h: internals shared by the files of src/store only (no
  * other folder includes this). A domain's queries live in their own file
  * (src/store/<domain>.c, declared in src/store/<domain>.h) as static const
- * SQL strings; st_stmt prepares each once per connection, keyed by the
- * string's address. Writes go through st_step_write, which takes the
- * process writer lock (store.c). Same thread rules as store.h. */
+ * SQL strings, in the SQL both backends speak; st_stmt prepares each once
+ * per connection, keyed by the string's address. Domain files bind, step
+ * and read through the st_* functions below and never see the backend:
+ * store/sqlite.c (SQLite) and store/pg.c (PostgreSQL, libpq) implement
+ * struct st_backend, and store.c picks one at store_open. Writes go
+ * through st_step_write, which on SQLite takes the process writer lock.
+ * Same thread rules as store.h. */
 #ifndef LIPA_STORE_INT_H
 #define LIPA_STORE_INT_H
 
@@ -13,14 +17,66 @@
 #include "store/users.h"
 
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdatomic.h>
 
 struct conn;
+struct st_conn;            /* a backend's connection */
+
+/* A prepared statement of one connection; each backend's statement starts
+ * with this. */
+struct st_stmt {
+    const struct st_backend *be;
+};
+
+/* What st_step answers: a row to read, the end, or a failure (a broken
+ * constraint, or anything else). */
+enum { ST_ROW = 100, ST_DONE = 101, ST_CONSTRAINT = 19, ST_FAILED = 1 };
+
+/* A database behind the store. Parameters are numbered from 1, columns
+ * from 0; text is never NULL (NULL reads as ""), a NULL integer reads as 0.
+ * A statement runs at its first step; reset drops its rows and bindings. */
+struct st_backend {
+    const char *name;          /* "sqlite" or "postgresql", for logs and health */
+    const char *begin_sql;     /* a static string: the statement that opens a write transaction */
+    bool one_writer;           /* writes take the process writer lock (SQLite) */
+    bool local;                /* a file of this machine: purchases may wait in the intake */
+    const char *migrations;    /* under the migrations directory: "" or "pg" */
+    void (*setup)(void);       /* once per process, before the first open; or NULL */
+    struct st_conn *(*open)(const char *target, char *err, size_t errsz);
+    void (*close)(struct st_conn *c);
+    /* Applies the numbered .sql files of dir not yet applied, each in its
+     * own transaction, recorded in schema_migrations. */
+    bool (*migrate)(struct st_conn *c, const char *dir, char *err, size_t errsz);
+    struct st_stmt *(*prepare)(struct st_conn *c, const char *sql);
+    void (*finalize)(struct st_stmt *s);
+    void (*reset)(struct st_stmt *s);
+    void (*bind_i64)(struct st_stmt *s, int i, int64_t v);
+    void (*bind_text)(struct st_stmt *s, int i, const char *v);
+    void (*bind_null)(struct st_stmt *s, int i);
+    int (*step)(struct st_stmt *s);
+    int64_t (*col_i64)(struct st_stmt *s, int i);
+    const char *(*col_text)(struct st_stmt *s, int i);
+    bool (*col_null)(struct st_stmt *s, int i);
+    const char *(*errmsg)(struct st_stmt *s);
+    int (*changes)(struct st_conn *c);        /* rows the last write changed */
+    bool (*in_tx)(struct st_conn *c);         /* a transaction is open */
+    void (*upkeep)(struct st_conn *c);        /* now and then, off the hop path; or NULL */
+    long long (*reconnects)(void);            /* connections opened again after a break; or NULL */
+};
+/* Migrations, for the backends' migrate: the numbered .sql files of dir
+ * (at most ST_MIGRATIONS_MAX), sorted, as strings the caller frees; -1
+ * with a message in err when dir cannot be read. The text of a file
+ * (to free), or NULL. */
+#define ST_MIGRATIONS_MAX 256
+int st_migration_files(const char *dir, char **names, char *err, size_t errsz);
+char *st_file_text(const char *path);
+extern const struct st_backend st_sqlite;
+extern const struct st_backend st_pg;
 
 /* The store: what its files share (store.c opens and closes it). */
 struct store {
     char *path;
+    const struct st_backend *be;
     /* One writer at a time inside the process: SQLite would otherwise
      * answer SQLITE_BUSY and its busy handler sleeps in whole milliseconds,
      * which is what a USSD hop cannot afford. Readers never take it. */
@@ -41,30 +97,39 @@ struct store {
 
 /* The calling thread's prepared statement for sql (a static string), reset
  * and ready to bind; NULL on error (logged). Call st_done after use. */
-sqlite3_stmt *st_stmt(struct store *st, const char *sql);
-void st_done(sqlite3_stmt *s);
-void st_bind_text(sqlite3_stmt *s, int i, const char *v);
+struct st_stmt *st_stmt(struct store *st, const char *sql);
+void st_done(struct st_stmt *s);
+static inline void st_bind_i64(struct st_stmt *s, int i, int64_t v) { s->be->bind_i64(s, i, v); }
+static inline void st_bind_null(struct st_stmt *s, int i) { s->be->bind_null(s, i); }
+/* NULL binds "". */
+void st_bind_text(struct st_stmt *s, int i, const char *v);
+/* ST_ROW, ST_DONE, ST_CONSTRAINT or ST_FAILED. */
+static inline int st_step(struct st_stmt *s) { return s->be->step(s); }
+static inline int64_t st_col_i64(struct st_stmt *s, int i) { return s->be->col_i64(s, i); }
+static inline bool st_col_null(struct st_stmt *s, int i) { return s->be->col_null(s, i); }
 /* Copies column i (NULL as "") into dst, truncating to n-1 bytes. */
-void st_col_text(sqlite3_stmt *s, int i, char *dst, size_t n);
+void st_col_text(struct st_stmt *s, int i, char *dst, size_t n);
 #define ST_COPY(s, i, field) st_col_text(s, i, field, sizeof field)
-/* Steps a write (under the writer lock unless in a transaction) and resets
- * it; a constraint violation is ST_CONFLICT. */
-enum store_rc st_step_write(struct store *st, sqlite3_stmt *s, const char *what);
+/* Steps a write (under the writer lock unless in a transaction, on SQLite)
+ * and resets it; a constraint violation is ST_CONFLICT. An INSERT that
+ * ends in RETURNING id keeps that id for st_last_id. */
+enum store_rc st_step_write(struct store *st, struct st_stmt *s, const char *what);
 /* A step that reads one row: ST_OK (a row), ST_NOT_FOUND (none) or
  * ST_ERROR. */
 enum store_rc st_row_rc(int step_rc);
 /* A write meant to change one row: ST_NOT_FOUND when rc is ST_OK but it
  * changed none, else rc. */
 enum store_rc st_changed_one(struct store *st, enum store_rc rc);
-/* Rows changed by the last write, and the last inserted rowid, of this
- * thread's connection. */
+/* Rows changed by the last write of this thread's connection; the id the
+ * last st_step_write of this thread read from its RETURNING id (0 when it
+ * returned none, as an INSERT ... DO NOTHING that did nothing). */
 int st_changes(struct store *st);
 int64_t st_last_id(struct store *st);
 /* Rows read into their structs, for every file that selects them (the
  * column lists of users.c, meters.c, payments.c). */
-void st_read_user(sqlite3_stmt *s, struct user *u);
-void st_read_meter(sqlite3_stmt *s, struct meter *m);
-void st_read_payment(sqlite3_stmt *s, struct payment *p);
+void st_read_user(struct st_stmt *s, struct user *u);
+void st_read_meter(struct st_stmt *s, struct meter *m);
+void st_read_payment(struct st_stmt *s, struct payment *p);
 /* Purchases taken in (take.c): stores what a killed lipad left in the
  * intake, before anything else runs (store_open); tries again what the
  * database refused, when due (store_maintain). */

@@ -56,7 +56,7 @@ static const char SQL_ROLLBACK_TO[] = "ROLLBACK TO job";
 
 static enum store_rc exec(struct store *st, const char *sql)
 {
-    sqlite3_stmt *s = st_stmt(st, sql);
+    struct st_stmt *s = st_stmt(st, sql);
     return s ? st_step_write(st, s, sql) : ST_ERROR;
 }
 

@@ -1,7 +1,9 @@
 /* store/take: purchases taken in (store_take_payment): written to the
  * intake file (intake.c) before the caller is answered, then stored by the
  * group commit (submit.c), tried again while the database refuses, and
- * restored from the file when lipad starts (store.h, payments). */
+ * restored from the file when lipad starts (store.h, payments). On a
+ * database of its own machine (PostgreSQL) there is no intake: the group
+ * commit stores the purchase and the caller answers after it. */
 #include "store/store.h"
 
 #include "store/submit.h"
@@ -13,7 +15,6 @@
 #include "util/log.h"
 #include "util/str.h"
 
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,15 @@ static void take_done(void *arg, enum store_rc rc)
 {
     struct take *t = arg;
     char masked[20];
+    if (rc != ST_OK && rc != ST_CONFLICT && rc != ST_NOT_FOUND && !t->st->intake) {
+        /* nothing kept here: the caller says "try again" */
+        log_error("store.purchase_refused", "phone=%s meter=%s reason=\"the database refused it; not taken\"",
+                  log_phone(t->p.phone, masked), t->p.meter_id);
+        if (t->done)
+            t->done(t->arg, ST_ERROR, &t->p);
+        free(t);
+        return;
+    }
     if (rc != ST_OK && rc != ST_CONFLICT && rc != ST_NOT_FOUND) {
         log_error("store.purchase_refused", "phone=%s meter=%s tries=%d reason=\"kept in the intake, tried again\"",
                   log_phone(t->p.phone, masked), t->p.meter_id, t->tries + 1);
@@ -72,7 +82,8 @@ static void take_done(void *arg, enum store_rc rc)
     }
     if (rc == ST_NOT_FOUND)
         log_dropped(&t->p);
-    intake_done(t->st->intake, t->ticket);
+    if (t->st->intake)
+        intake_done(t->st->intake, t->ticket);
     if (t->done)
         t->done(t->arg, rc, rc == ST_NOT_FOUND ? &t->p : &t->row);
     free(t);
@@ -91,6 +102,13 @@ bool store_take_payment(struct store *st, const struct payment *p, store_taken_f
     t->arg = arg;
     if (!t->p.created_at)
         t->p.created_at = now_ms();
+    if (!st->intake) {
+        t->ticket = -1;
+        if (submit_queue(st->submit, take_write, take_done, t))
+            return true;
+        free(t);
+        return false;
+    }
     if ((t->ticket = intake_add(st->intake, &t->p)) < 0) {
         free(t);
         return false;
@@ -173,6 +191,8 @@ bool st_take_restore(struct store *st, char *err, size_t errsz)
 {
     struct restore r = {.st = st};
     int skipped = 0;
+    if (!st->intake)
+        return true; /* nothing kept outside the database */
     if (store_begin(st) != ST_OK) {
         snprintf(err, errsz, "intake: the database refused a transaction");
         return false;

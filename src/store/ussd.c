@@ -9,7 +9,6 @@
 #include "store/ussd.h"
 #include "util/str.h"
 
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +16,7 @@
 static const char SQL_CALLER[] = "SELECT u.id, u.phone, u.first_name, u.last_name, u.email, u.role, u.language, "
         "u.created_at, u.updated_at, m.id, m.name, m.price_per_kwh, m.active FROM users "
         "u LEFT JOIN assignments a ON a.user_id = u.id LEFT JOIN meters m ON m.id = "
-        "a.meter_id WHERE u.phone = ? ORDER BY a.assigned_at, a.rowid";
+        "a.meter_id WHERE u.phone = ? ORDER BY a.assigned_at, a.seq";
 static const char SQL_EVENT_INSERT[] = "INSERT INTO ussd_events (session_id, phone, service_code, network_code, "
         "status, cost, duration_ms, hops, input, error, date, received_at) VALUES "
         "(?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(session_id, status) DO NOTHING";
@@ -43,7 +42,7 @@ enum store_rc store_caller(struct store *st, const char *phone, struct store_cal
     int64_t gen = atomic_load(&st->gen); /* read before loading: see hop.h */
     if (hop_caller_get(st->hop, phone, gen, c))
         return ST_OK;
-    sqlite3_stmt *s = st_stmt(st, SQL_CALLER);
+    struct st_stmt *s = st_stmt(st, SQL_CALLER);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, phone);
@@ -51,20 +50,20 @@ enum store_rc store_caller(struct store *st, const char *phone, struct store_cal
     c->nmeters = 0;
     memset(&c->user, 0, sizeof c->user);
     int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    while ((rc = st_step(s)) == ST_ROW) {
         if (!c->registered)
             st_read_user(s, &c->user);
         c->registered = true;
-        if (sqlite3_column_type(s, 9) == SQLITE_NULL || c->nmeters == STORE_CALLER_METERS)
+        if (st_col_null(s, 9) || c->nmeters == STORE_CALLER_METERS)
             continue; /* no meters; or more than a caller is shown */
         struct store_caller_meter *m = &c->meters[c->nmeters++];
         ST_COPY(s, 9, m->id);
         ST_COPY(s, 10, m->name);
-        m->price_per_kwh = sqlite3_column_int64(s, 11);
-        m->active = sqlite3_column_int(s, 12) != 0;
+        m->price_per_kwh = st_col_i64(s, 11);
+        m->active = st_col_i64(s, 12) != 0;
     }
     st_done(s);
-    if (rc != SQLITE_DONE)
+    if (rc != ST_DONE)
         return ST_ERROR;
     hop_caller_put(st->hop, phone, gen, c);
     return ST_OK;
@@ -72,7 +71,7 @@ enum store_rc store_caller(struct store *st, const char *phone, struct store_cal
 
 enum store_rc store_ussd_event_add(struct store *st, const struct ussd_event *e)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_EVENT_INSERT);
+    struct st_stmt *s = st_stmt(st, SQL_EVENT_INSERT);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, e->session_id);
@@ -81,12 +80,12 @@ enum store_rc store_ussd_event_add(struct store *st, const struct ussd_event *e)
     st_bind_text(s, 4, e->network_code);
     st_bind_text(s, 5, e->status);
     st_bind_text(s, 6, e->cost);
-    sqlite3_bind_int64(s, 7, e->duration_ms);
-    sqlite3_bind_int64(s, 8, e->hops);
+    st_bind_i64(s, 7, e->duration_ms);
+    st_bind_i64(s, 8, e->hops);
     st_bind_text(s, 9, e->input);
     st_bind_text(s, 10, e->error);
     st_bind_text(s, 11, e->date);
-    sqlite3_bind_int64(s, 12, now_ms());
+    st_bind_i64(s, 12, now_ms());
     enum store_rc rc = st_step_write(st, s, "event_insert");
     return rc == ST_OK && st_changes(st) == 0 ? ST_CONFLICT : rc;
 }

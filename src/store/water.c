@@ -19,18 +19,18 @@ static const char SQL_SET_PROVIDER[] =
 
 enum store_rc store_water_extra_get(struct store *st, int64_t id, struct water_extra *x)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_EXTRA_GET);
+    struct st_stmt *s = st_stmt(st, SQL_EXTRA_GET);
     if (!s)
         return ST_ERROR;
-    sqlite3_bind_int64(s, 1, id);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
+    st_bind_i64(s, 1, id);
+    int rc = st_step(s);
+    if (rc == ST_ROW) {
         memset(x, 0, sizeof *x);
         ST_COPY(s, 0, x->metadata);
         ST_COPY(s, 1, x->email);
         ST_COPY(s, 2, x->authorization_url);
         ST_COPY(s, 3, x->access_code);
-        x->expires_at = sqlite3_column_int64(s, 4);
+        x->expires_at = st_col_i64(s, 4);
         ST_COPY(s, 5, x->provider_status);
         ST_COPY(s, 6, x->channel);
         ST_COPY(s, 7, x->provider_receipt);
@@ -41,7 +41,7 @@ enum store_rc store_water_extra_get(struct store *st, int64_t id, struct water_e
 }
 
 /* One UPDATE by id: ST_NOT_FOUND when no row has that id. */
-static enum store_rc update_one(struct store *st, sqlite3_stmt *s, const char *what)
+static enum store_rc update_one(struct store *st, struct st_stmt *s, const char *what)
 {
     enum store_rc rc = st_step_write(st, s, what);
     if (rc == ST_OK && st_changes(st) == 0)
@@ -51,38 +51,38 @@ static enum store_rc update_one(struct store *st, sqlite3_stmt *s, const char *w
 
 enum store_rc store_water_set_order(struct store *st, int64_t id, const char *metadata, const char *email)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_SET_ORDER);
+    struct st_stmt *s = st_stmt(st, SQL_SET_ORDER);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, metadata);
     st_bind_text(s, 2, email);
-    sqlite3_bind_int64(s, 3, id);
+    st_bind_i64(s, 3, id);
     return update_one(st, s, "water_set_order");
 }
 
 enum store_rc store_water_set_checkout(struct store *st, int64_t id, const char *authorization_url,
                                        const char *access_code, int64_t expires_at)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_SET_CHECKOUT);
+    struct st_stmt *s = st_stmt(st, SQL_SET_CHECKOUT);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, authorization_url);
     st_bind_text(s, 2, access_code);
-    sqlite3_bind_int64(s, 3, expires_at);
-    sqlite3_bind_int64(s, 4, id);
+    st_bind_i64(s, 3, expires_at);
+    st_bind_i64(s, 4, id);
     return update_one(st, s, "water_set_checkout");
 }
 
 enum store_rc store_water_set_provider(struct store *st, int64_t id, const char *status, const char *channel,
                                        const char *receipt, const char *paid_at)
 {
-    sqlite3_stmt *s = st_stmt(st, SQL_SET_PROVIDER);
+    struct st_stmt *s = st_stmt(st, SQL_SET_PROVIDER);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, status);
     st_bind_text(s, 2, channel);
     st_bind_text(s, 3, receipt);
     st_bind_text(s, 4, paid_at);
-    sqlite3_bind_int64(s, 5, id);
+    st_bind_i64(s, 5, id);
     return update_one(st, s, "water_set_provider");
 }

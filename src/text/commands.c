@@ -173,10 +173,10 @@ bool text_normalize(const char *in, char *out, size_t outsz)
     while (*p) {
         uint32_t cp;
         int k = str_utf8_next((const char *)p, SIZE_MAX, &cp);
-        if (!k) { /* an invalid byte separates like a blank */
+        if (!k || cp == 0xFFFD) { /* an invalid byte (stored as U+FFFD) separates like a blank */
             space = o > 0;
             prev = 0;
-            p++;
+            p += k ? k : 1;
             continue;
         }
         const unsigned char *next = p + k;

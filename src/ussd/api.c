@@ -16,6 +16,7 @@
 #include "util/str.h"
 #include "water/water.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,10 +25,62 @@
 #define TEXT_MAX 200   /* AT's joined inputs; a session is short */
 #define REPLAY_MAX 16  /* inputs of a rebuilt session; more: the main menu */
 
+/* A confirming hop on a store that keeps nothing outside the database
+ * (PostgreSQL: purchase_take_waits): the caller may hear "enter your PIN"
+ * only once the purchase is committed. The request is parked (http_defer)
+ * until the group commit has it; the two halves, the reply the hop
+ * composed and the commit's word, meet here, and the second to come
+ * answers. A purchase the database refused gets the error screen (and the
+ * session keeps that answer, for a repeated hop). */
+struct parked {
+    pthread_mutex_t lock;
+    struct app *a;
+    struct http_deferred *d;
+    int halves;                /* of 2 */
+    bool stored;
+    char sid[128], phone[PHONE_MAX];
+    struct ussd_row row;       /* the session as the hop left it, its reply in last_reply */
+    char failed[USSD_REPLY_MAX];
+};
+
+static void parked_half(struct parked *p)
+{
+    pthread_mutex_lock(&p->lock);
+    bool last = ++p->halves == 2;
+    pthread_mutex_unlock(&p->lock);
+    if (!last)
+        return;
+    if (!p->stored)
+        str_copy(p->row.last_reply, sizeof p->row.last_reply, p->failed);
+    /* the session is stored only now: a repeat of the hop meanwhile went
+     * through it again and met the first purchase's idem_key */
+    if (p->sid[0] && store_session_put(p->a->store, p->sid, p->phone, &p->row) != ST_OK)
+        log_error("ussd.session_not_saved", "session=%s", p->sid);
+    struct http_resp *resp = http_defer_claim(p->d);
+    if (resp)
+        http_resp_text(resp, 200, "text/plain; charset=utf-8", p->row.last_reply);
+    http_defer_done(p->d);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
+/* The commit's half (on the store's committer thread). */
+static void parked_taken(void *arg, bool stored)
+{
+    struct parked *p = arg;
+    p->stored = stored;
+    if (!stored)
+        log_warn("ussd.purchase_not_stored", "session=%s reason=\"the database refused it; the caller is told to try again\"",
+                 p->sid);
+    parked_half(p);
+}
+
 /* What one hop knows about the caller (user and meters, from the store's
  * memory), loaded on first need. */
 struct hop {
     struct app *a;
+    struct http_req *req;
+    struct parked *park;       /* the hop waits for the commit (see struct parked) */
     const char *phone;
     const char *lang;          /* the session's, for list labels */
     bool looked_up, failed;
@@ -142,9 +195,25 @@ static const char *buy(struct hop *h, const char *session_id, struct ussd_sessio
         .origin = "ussd", .idem_key = idem, .user_id = h->c.user.id, .phone = h->phone,
         .meter_id = m->id, .amount = amount, .known = m,
     };
-    /* written to the store's intake before the hop is answered; the
-     * database and the STK push follow (purchase_take) */
-    enum purchase_refusal why = purchase_take(h->a, &r);
+    /* on SQLite written to the store's intake before the hop is answered;
+     * on PostgreSQL the hop is answered after the commit (struct parked);
+     * the STK push follows (purchase_take) */
+    struct parked *park = NULL;
+    if (purchase_take_waits(h->a) && !h->park) {
+        if (!(park = calloc(1, sizeof *park)) || !(park->d = http_defer(h->req))) {
+            free(park);
+            return "purchase_failed";
+        }
+        pthread_mutex_init(&park->lock, NULL);
+        park->a = h->a;
+        park->stored = true; /* until the commit says otherwise */
+    }
+    enum purchase_refusal why = purchase_take(h->a, &r, park ? parked_taken : NULL, park);
+    if (park) {
+        h->park = park;
+        if (why != PR_NONE)
+            park->halves++; /* refused before the store: the reply says so, nothing to wait for */
+    }
     switch (why) {
     case PR_NONE:
         return NULL;
@@ -295,6 +364,31 @@ static void answer(struct http_resp *resp, const char *text)
     http_resp_text(resp, 200, "text/plain; charset=utf-8", text);
 }
 
+/* The hop's answer: now, or, when it waits for the commit, handed to its
+ * parked request with the session as stored and the error screen to give
+ * instead should the database refuse the purchase. */
+static void reply_hop(struct hop *h, struct http_resp *resp, const char *text, const char *sid,
+                      const struct ussd_row *row, const struct ussd_menus *menus, const char *lang)
+{
+    struct parked *p = h->park;
+    if (!p) {
+        answer(resp, text);
+        return;
+    }
+    if (row)
+        p->row = *row;
+    str_copy(p->row.last_reply, sizeof p->row.last_reply, text);
+    str_copy(p->sid, sizeof p->sid, row ? sid : "");
+    str_copy(p->phone, sizeof p->phone, h->phone);
+    struct buf err;
+    buf_init(&err, USSD_REPLY_MAX);
+    ussd_error_end(menus, lang, &err);
+    str_copy(p->failed, sizeof p->failed, err.data ? err.data : "END");
+    buf_free(&err);
+    h->park = NULL;
+    parked_half(p);
+}
+
 static void ussd_hop(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
@@ -353,7 +447,7 @@ static void ussd_hop(void *ctx, struct http_req *req, struct http_resp *resp)
         log_info("ussd.repeat", "session=%s phone=%s", sid, log_phone(phone, masked));
         goto out;
     }
-    struct hop h = {.a = a, .phone = phone};
+    struct hop h = {.a = a, .req = req, .phone = phone};
     struct ussd_session s;
     struct ussd_host host = {.ctx = &h, .list = host_list, .action = host_action};
     bool end, known = rc == ST_OK && ussd_session_decode(&s, row.state);
@@ -385,13 +479,17 @@ static void ussd_hop(void *ctx, struct http_req *req, struct http_resp *resp)
     str_copy(row.last_text, sizeof row.last_text, text);
     str_copy(row.last_reply, sizeof row.last_reply, reply.data ? reply.data : "END");
     bool encoded = ussd_session_encode(&s, row.state, sizeof row.state);
+    if (encoded && h.park) { /* answered, and the session stored, after the commit */
+        reply_hop(&h, resp, row.last_reply, sid, &row, menus, s.lang);
+        goto out;
+    }
     if (!encoded || store_session_put(a->store, sid, phone, &row) != ST_OK) {
         log_error("ussd.session_not_saved", "session=%s", sid);
         ussd_error_end(menus, s.lang, &reply);
-        answer(resp, reply.data ? reply.data : "END");
+        reply_hop(&h, resp, reply.data ? reply.data : "END", sid, NULL, menus, s.lang);
         goto out;
     }
-    answer(resp, row.last_reply);
+    reply_hop(&h, resp, row.last_reply, sid, &row, menus, s.lang);
     log_debug("ussd.hop", "session=%s phone=%s screen=%s end=%d", sid, log_phone(phone, masked), s.screen, end);
 out:
     ussd_menus_unref(menus);

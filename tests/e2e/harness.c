@@ -1,5 +1,6 @@
 /* e2e harness: process control and HTTP for the end-to-end tests. */
 #include "harness.h"
+#include "../support/testdb.h"
 
 #include "util/buf.h"
 #include "util/form.h"
@@ -28,20 +29,38 @@ static const char *bin_dir(void)
 
 bool h_sql(struct lipad *l, const char *sql)
 {
-    /* through the sqlite3 shell (a package lipa installs): only lipa's store
-     * links SQLite */
-    char path[300];
-    snprintf(path, sizeof path, "%s/lipa.db", l->dir);
-    pid_t pid = fork();
-    if (pid == 0) {
-        char *argv[] = {"sqlite3", "-bail", "-cmd", ".timeout 5000", path, (char *)sql, NULL};
-        execvp("sqlite3", argv);
-        _exit(127);
+    return testdb_sql(l->db, sql, NULL, 0);
+}
+
+bool h_sql_rows(struct lipad *l, const char *sql, char *out, size_t n)
+{
+    return testdb_sql(l->db, sql, out, n);
+}
+
+bool h_on_pg(void)
+{
+    return testdb_pg();
+}
+
+/* dir's database: made at the first start in dir, the same at a restart
+ * (its target kept in dir/db-target). */
+static bool db_of(struct lipad *l, const char *dir)
+{
+    char keep[300], file[300];
+    snprintf(keep, sizeof keep, "%s/db-target", dir);
+    snprintf(file, sizeof file, "%s/lipa.db", dir);
+    FILE *f = fopen(keep, "r");
+    if (f) {
+        bool ok = fgets(l->db, sizeof l->db, f) != NULL;
+        fclose(f);
+        l->db[strcspn(l->db, "\n")] = '\0';
+        return ok;
     }
-    int st = 0;
-    if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-        fprintf(stderr, "h_sql: %s: the sqlite3 shell refused it (exit %d)\n", path, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    if (!testdb_target(file, l->db, sizeof l->db))
         return false;
+    if ((f = fopen(keep, "w"))) {
+        fprintf(f, "%s\n", l->db);
+        fclose(f);
     }
     return true;
 }
@@ -145,7 +164,9 @@ bool h_lipad_start(struct lipad *l, int port, const char *dir, const char *const
     snprintf(l->log, sizeof l->log, "%s/lipad.log", dir);
     mkdir("build/e2e", 0755);
     mkdir(dir, 0755);
-    static char envbuf[40][300];
+    if (!db_of(l, dir))
+        return false;
+    static char envbuf[40][480];
     char *envp[48];
     int n = 0;
     char sb[64];
@@ -155,7 +176,7 @@ bool h_lipad_start(struct lipad *l, int port, const char *dir, const char *const
     for (int i = 0; extra && extra[i] && n < 8; i++)
         ENV("%s", extra[i]);
     ENV("LIPA_PORT=%d", port);
-    ENV("LIPA_DB=%s/lipa.db", dir);
+    ENV("LIPA_DB=%s", l->db);
     ENV("LIPA_MENUS=%s", getenv("LIPA_TEST_MENUS") ? getenv("LIPA_TEST_MENUS") : "menus");
     ENV("LIPA_ADMIN_KEY=%s", ADMIN_KEY);
     ENV("LIPA_PEPPER=%s", PEPPER);

@@ -18,6 +18,7 @@ struct lipad {
     int port;
     char dir[256];     /* its database and logs */
     char log[300];
+    char db[400];      /* LIPA_DB: dir/lipa.db, or a PostgreSQL database's URI */
 };
 
 struct http_result {
@@ -79,8 +80,13 @@ json_t *h_wait_payment(struct lipad *l, const char *phone, const char *status, i
 long long h_balance(const char *device);
 void h_sleep_ms(int ms);
 /* Runs sql on lipad's database behind its back (to make the store refuse
- * a write, say); false with the error printed when SQLite refuses it. */
+ * a write, say); false with the error printed when the database refuses
+ * it. h_sql_rows also hands back what it printed (rows a line each,
+ * columns joined by '|'). */
 bool h_sql(struct lipad *l, const char *sql);
+bool h_sql_rows(struct lipad *l, const char *sql, char *out, size_t n);
+/* Whether this run's lipads are on PostgreSQL (LIPA_TEST_PG). */
+bool h_on_pg(void);
 
 /* Suites, one per file; main() in journeys.c runs them all against h_main. */
 #include <check.h>

@@ -1116,6 +1116,41 @@ static void own_lipad_end(struct lipad *saved)
     free(saved);
 }
 
+/* On PostgreSQL nothing is kept outside the database, so the confirming
+ * hop is answered after the commit: when the database refuses the purchase
+ * (here a trigger that raises, standing in for a database that fails),
+ * the caller is told something went wrong, never to enter their PIN; no
+ * purchase and no prompt follow, and a repeat of that hop gets the same
+ * answer. Once the database takes writes again, dialling again buys,
+ * once. */
+START_TEST(store_refusal_on_pg_is_try_again)
+{
+    const char *phone = "+254716000091";
+    caller(phone, "E2E6091", "e2edev6091", "en");
+    ck_assert(h_sql(&h_main, "CREATE FUNCTION refuse_payment() RETURNS trigger AS $$ BEGIN "
+                             "RAISE EXCEPTION 'refused'; END $$ LANGUAGE plpgsql; "
+                             "CREATE TRIGGER refuse_payment BEFORE INSERT ON payments FOR EACH ROW "
+                             "WHEN (NEW.phone = '+254716000091') EXECUTE FUNCTION refuse_payment();"));
+    char *e = buy("s-pg-refused-1", phone, "100");
+    ck_assert_msg(e && !strncmp(e, "END ", 4) && !strstr(e, "PIN") && strstr(e, "went wrong"), "refused: %s",
+                  e ? e : "");
+    char *again = h_ussd(&h_main, "s-pg-refused-1", phone, "1*1*100*1");
+    ck_assert_str_eq(again, e);
+    free(again);
+    free(e);
+    h_sleep_ms(500);
+    ck_assert_int_eq(purchases_of(phone), 0);
+    ck_assert(h_sql(&h_main, "DROP TRIGGER refuse_payment ON payments; DROP FUNCTION refuse_payment();"));
+    e = buy("s-pg-refused-2", phone, "100");
+    ck_assert_msg(e && strstr(e, "PIN"), "told to pay: %s", e ? e : "");
+    free(e);
+    json_t *p = h_wait_payment(&h_main, phone, "completed", 20000);
+    ck_assert_msg(p && json_integer_value(json_object_get(p, "amount")) == 100, "the purchase completes");
+    json_decref(p);
+    ck_assert_int_eq(purchases_of(phone), 1);
+}
+END_TEST
+
 /* lipad is killed after telling the caller to enter their PIN but before
  * the purchase reached the database (a trigger holds it back, so the
  * moment is not left to chance): the next start finds it in the intake and
@@ -1364,7 +1399,10 @@ Suite *suite_journeys(void)
     tcase_add_test(t, swahili_caller_gets_swahili);
     tcase_add_test(t, repeated_hop_charges_once);
     tcase_add_test(t, confirms_answered_once_stored);
-    tcase_add_test(t, store_refusal_after_confirm_is_stored_later);
+    if (!h_on_pg()) /* the intake is SQLite's */
+        tcase_add_test(t, store_refusal_after_confirm_is_stored_later);
+    else
+        tcase_add_test(t, store_refusal_on_pg_is_try_again);
     tcase_add_test(t, swahili_caller_told_in_swahili_when_things_fail);
     tcase_add_test(t, second_purchase_waits_for_the_first_prompt);
     tcase_add_test(t, lost_session_rebuilt_from_text);
@@ -1384,7 +1422,8 @@ Suite *suite_journeys(void)
     tcase_add_test(t, rest_key_bound_to_its_payment);
     tcase_add_test(t, public_reads_hide_personal_data);
     tcase_add_test(t, killed_midway_settles_after_restart);
-    tcase_add_test(t, killed_before_purchase_in_database);
+    if (!h_on_pg())
+        tcase_add_test(t, killed_before_purchase_in_database);
     tcase_add_test(t, bad_menu_reload_keeps_serving);
     tcase_add_test(t, no_result_times_out);
     tcase_add_test(t, memory_caps_hold_and_sessions_go_on);

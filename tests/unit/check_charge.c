@@ -9,6 +9,8 @@
 #include "store/charges.h"
 #include "util/str.h"
 
+#include "../support/testdb.h"
+
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,7 +87,7 @@ END_TEST
 
 #define PEPPER "unit-test-pepper-0123456789abcdef"
 
-static char tmpdir[256], dbpath[320];
+static char tmpdir[256], dbpath[400];
 static struct app A;
 
 static void db_setup(void)
@@ -93,7 +95,9 @@ static void db_setup(void)
     const char *base = getenv("TMPDIR");
     snprintf(tmpdir, sizeof tmpdir, "%s/lipa-charge-XXXXXX", base && *base ? base : "/tmp");
     ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-    snprintf(dbpath, sizeof dbpath, "%s/charge.db", tmpdir);
+    char file[300];
+    snprintf(file, sizeof file, "%s/charge.db", tmpdir);
+    ck_assert(testdb_target(file, dbpath, sizeof dbpath));
     memset(&A, 0, sizeof A);
     static char pepper[] = PEPPER;
     A.cfg.pepper = pepper;

@@ -15,6 +15,8 @@
 #include "util/crypto.h"
 #include "util/str.h"
 
+#include "../support/testdb.h"
+
 #include <check.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -230,7 +232,7 @@ END_TEST
 
 /* ---- against a database ---- */
 
-static char tmpdir[256], dbpath[320];
+static char tmpdir[256], dbpath[400];
 static struct app A;
 
 static void db_setup(void)
@@ -238,7 +240,9 @@ static void db_setup(void)
     const char *base = getenv("TMPDIR");
     snprintf(tmpdir, sizeof tmpdir, "%s/lipa-client-XXXXXX", base && *base ? base : "/tmp");
     ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-    snprintf(dbpath, sizeof dbpath, "%s/client.db", tmpdir);
+    char file[300];
+    snprintf(file, sizeof file, "%s/client.db", tmpdir);
+    ck_assert(testdb_target(file, dbpath, sizeof dbpath));
     memset(&A, 0, sizeof A);
     static char pepper[] = PEPPER;
     A.cfg.pepper = pepper;
@@ -301,13 +305,21 @@ START_TEST(the_database_holds_no_key_or_secret)
     ck_assert(client_secret(&A, &got, out));
     ck_assert_str_eq(out, secret);
     ck_assert(!strncmp(secret, "whsec_", 6));
-    /* the file itself: neither the key nor the secret, in any page */
+    /* the file itself: neither the key nor the secret, in any page (on
+     * PostgreSQL: in any row of any table, as text) */
     store_close(A.store);
-    FILE *f = fopen(dbpath, "rb");
-    ck_assert_ptr_nonnull(f);
     static char buf[4 << 20];
-    size_t n = fread(buf, 1, sizeof buf, f);
-    fclose(f);
+    size_t n = 0;
+    if (testdb_pg()) {
+        ck_assert(testdb_sql(dbpath, "SELECT c::text FROM clients c UNION ALL SELECT p::text FROM packages p", buf,
+                             sizeof buf));
+        n = strlen(buf);
+    } else {
+        FILE *f = fopen(dbpath, "rb");
+        ck_assert_ptr_nonnull(f);
+        n = fread(buf, 1, sizeof buf, f);
+        fclose(f);
+    }
     ck_assert(memmem(buf, n, c.id, 36) != NULL); /* the row is in the file */
     ck_assert(memmem(buf, n, key + 3, CLIENT_KEY_LEN - 3) == NULL);
     ck_assert(memmem(buf, n, secret + 6, CLIENT_SECRET_LEN - 6) == NULL);

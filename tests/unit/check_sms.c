@@ -9,6 +9,8 @@
 #include "util/gsm.h"
 #include "util/str.h"
 
+#include "../support/testdb.h"
+
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,13 +87,22 @@ END_TEST
 
 /* ---------- store: inbound, opt-outs, reports ---------- */
 
-static struct store *open_store(void)
+/* The test's database; again opens the one opened before. */
+static struct store *open_store_again(bool again)
 {
-    char path[400], err[512] = "";
-    snprintf(path, sizeof path, "%s/lipa.db", tmpdir);
+    static char path[400];
+    char file[400], err[512] = "";
+    snprintf(file, sizeof file, "%s/lipa.db", tmpdir);
+    if (!again)
+        ck_assert(testdb_target(file, path, sizeof path));
     struct store *st = store_open(path, "db", err, sizeof err);
     ck_assert_msg(st != NULL, "%s", err);
     return st;
+}
+
+static struct store *open_store(void)
+{
+    return open_store_again(false);
 }
 
 START_TEST(store_inbound_once_per_id)
@@ -117,7 +128,7 @@ START_TEST(store_inbound_once_per_id)
     ck_assert_str_eq(got.outcome, "balance");
     /* after a restart the id is still known */
     store_close(st);
-    st = open_store();
+    st = open_store_again(true);
     ck_assert_int_eq(store_sms_inbound_add(st, &again), ST_CONFLICT);
     store_close(st);
 }

@@ -15,7 +15,8 @@
  *     store, app/app.h and other domains' logic headers. src/app and
  *     src/main.c put everything together and may include anything.
  *  3. Each third-party library is touched by one module: microhttpd.h in
- *     src/http, sqlite3.h in src/store, curl in src/util/httpc.c, openssl
+ *     src/http, sqlite3.h in src/store/sqlite.c, libpq-fe.h in
+ *     src/store/pg.c, curl in src/util/httpc.c, openssl
  *     in src/util/crypto.c, pcre2.h in src/util/regex.c, yaml.h in
  *     src/util/yaml.c (tools and tests included).
  *  4. No header for nothing: a file that includes one of the tree's headers
@@ -260,7 +261,8 @@ static const struct {
     const char *header;     /* prefix of a <...> include */
     const char *owner;      /* path prefix allowed to include it */
 } libraries[] = {
-    {"microhttpd.h", "src/http/"}, {"sqlite3.h", "src/store/"}, {"curl/", "src/util/httpc.c"},
+    {"microhttpd.h", "src/http/"}, {"sqlite3.h", "src/store/sqlite.c"}, {"libpq-fe.h", "src/store/pg.c"},
+    {"curl/", "src/util/httpc.c"},
     {"openssl/", "src/util/crypto.c"}, {"pcre2.h", "src/util/regex.c"}, {"yaml.h", "src/util/yaml.c"},
 };
 
