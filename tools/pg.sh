@@ -7,6 +7,8 @@
 #                           its libpq URI
 #   tools/pg.sh uri DIR     prints that URI again
 #   tools/pg.sh stop DIR    stops the cluster and removes DIR
+#   tools/pg.sh restart DIR stops the server (fast: sessions are cut, as in
+#                           a failover) and starts it again on its port
 #
 # The server listens on 127.0.0.1 only (password auth, a random password
 # that is in the URI) and on a Unix socket in DIR (trust, reachable only by
@@ -21,7 +23,7 @@ set -euo pipefail
 
 die() { echo "pg: $*" >&2; exit 1; }
 
-usage() { die "usage: tools/pg.sh start DIR | uri DIR | stop DIR"; }
+usage() { die "usage: tools/pg.sh start DIR | uri DIR | stop DIR | restart DIR"; }
 
 [ $# -eq 2 ] || usage
 cmd=$1 dir=$2
@@ -115,8 +117,19 @@ stop() {
   rm -rf "$dir"
 }
 
+restart() {
+  [ -f "$marker" ] || die "$dir was not made by tools/pg.sh start"
+  local bin port
+  bin=$(bindir)
+  port=$(sed -E 's/.*:([0-9]+)\/.*/\1/' "$dir/uri")
+  as "$bin/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null 2>&1 || die "the server in $dir did not stop"
+  as "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -o "-p $port" -w -t 60 start >/dev/null 2>&1 ||
+    { tail -n 20 "$dir/server.log" >&2 2>/dev/null || true; die "the server in $dir did not start again"; }
+}
+
 case $cmd in
   start) start ;;
+  restart) restart ;;
   stop) stop ;;
   uri) [ -f "$dir/uri" ] || die "no cluster in $dir"; cat "$dir/uri" ;;
   *) usage ;;

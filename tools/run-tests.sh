@@ -44,7 +44,7 @@ if [ "$pg_mode" != skip ]; then
   pgdir=$(mktemp -d "${TMPDIR:-/tmp}/lipa-pg-XXXXXX")
   trap 'tools/pg.sh stop "$pgdir" >/dev/null 2>&1 || true' EXIT
   if uri=$(tools/pg.sh start "$pgdir"); then
-    export LIPA_TEST_PG=$uri
+    export LIPA_TEST_PG=$uri LIPA_TEST_PG_DIR=$pgdir # the dir: for the test that restarts the server
     for src in tests/unit/check_*.c; do
       grep -q 'support/testdb.h' "$src" || continue
       t=$build/tests/$(basename "$src" .c)

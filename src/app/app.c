@@ -107,7 +107,8 @@ bool app_init(struct app *a, char *err, size_t errsz)
         snprintf(err, errsz, "LIPA_SESSIONS_MAX, LIPA_CALLERS_MAX: out of memory for the tables");
         return false;
     }
-    store_outbox_recover(a->store);
+    store_claims_as(a->store, a->cfg.instance, a->cfg.lease_ms);
+    store_claims_recover(a->store);
     topup_recover(a);
 
     struct buf errors;
@@ -134,7 +135,8 @@ bool app_init(struct app *a, char *err, size_t errsz)
     a->sms_st = a->sms->create(&a->cfg);
     a->meter_st = a->meter->create(&a->cfg);
     a->paystack = paystack_new(&a->cfg);
-    a->prompts = prompts_new();
+    /* a push may wait for a token and then for itself: both within the timeout */
+    a->prompts = prompts_new(a->store, 3 * a->cfg.http_timeout_ms);
     a->pushwait = pushwait_new();
     a->pushed = pushwait_pushed;
     if (a->cfg.phone_rate_limit > 0 &&

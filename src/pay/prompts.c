@@ -1,137 +1,58 @@
-/* pay/prompts: see prompts.h. An open-addressing table of phones: a slot
- * is free when its phone is empty or its prompt has ended (until_ms in the
- * past, or 0 once answered); a phone is looked for in the PROBE slots after
- * its hash. A slot keeps the ids held behind its phone's prompts. */
+/* pay/prompts: see prompts.h; the table is store/prompts.h. */
 #include "pay/prompts.h"
 
-#include "util/str.h"
+#include "store/prompts.h"
 
-#include <pthread.h>
 #include <stdlib.h>
-#include <string.h>
-
-#define SLOTS 8192 /* a power of two */
-#define PROBE 32
-
-struct slot {
-    char phone[16];
-    int64_t until_ms;
-    int64_t held[PROMPTS_HELD_MAX];
-    int nheld;
-};
 
 struct prompts {
-    pthread_mutex_t lock;
-    struct slot slots[SLOTS];
+    struct store *st;
+    int64_t reserve_ms;
 };
 
-static unsigned hash(const char *s)
-{
-    unsigned h = 2166136261u; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 16777619u;
-    return h;
-}
-
-/* The slot holding phone, or NULL. */
-static struct slot *find(struct prompts *pr, const char *phone)
-{
-    unsigned h = hash(phone);
-    for (unsigned i = 0; i < PROBE; i++) {
-        struct slot *s = &pr->slots[(h + i) & (SLOTS - 1)];
-        if (s->phone[0] && !strcmp(s->phone, phone))
-            return s;
-    }
-    return NULL;
-}
-
-struct prompts *prompts_new(void)
+struct prompts *prompts_new(struct store *st, int64_t reserve_ms)
 {
     struct prompts *pr = calloc(1, sizeof *pr);
-    if (pr)
-        pthread_mutex_init(&pr->lock, NULL);
+    if (pr) {
+        pr->st = st;
+        pr->reserve_ms = reserve_ms;
+    }
     return pr;
 }
 
 void prompts_free(struct prompts *pr)
 {
-    if (!pr)
-        return;
-    pthread_mutex_destroy(&pr->lock);
     free(pr);
-}
-
-void prompts_open(struct prompts *pr, const char *phone, int64_t now_ms, int64_t until_ms)
-{
-    if (!pr || !phone || !*phone || strlen(phone) >= sizeof pr->slots[0].phone)
-        return;
-    pthread_mutex_lock(&pr->lock);
-    struct slot *s = find(pr, phone);
-    if (!s) { /* a free slot: empty, or its prompt has ended */
-        unsigned h = hash(phone);
-        for (unsigned i = 0; i < PROBE && !s; i++) {
-            struct slot *c = &pr->slots[(h + i) & (SLOTS - 1)];
-            if (!c->phone[0] || c->until_ms <= now_ms)
-                s = c;
-        }
-        if (s) {
-            memset(s, 0, sizeof *s);
-            str_copy(s->phone, sizeof s->phone, phone);
-        }
-    }
-    if (s)
-        s->until_ms = until_ms;
-    pthread_mutex_unlock(&pr->lock);
-}
-
-bool prompts_waiting(struct prompts *pr, const char *phone, int64_t now_ms, int64_t *until_ms)
-{
-    if (!pr || !phone)
-        return false;
-    pthread_mutex_lock(&pr->lock);
-    struct slot *s = find(pr, phone);
-    bool out = s && s->until_ms > now_ms;
-    if (out)
-        *until_ms = s->until_ms;
-    pthread_mutex_unlock(&pr->lock);
-    return out;
 }
 
 bool prompts_hold(struct prompts *pr, const char *phone, int64_t payment_id, int64_t now_ms, int64_t *until_ms)
 {
-    if (!pr || !phone)
+    if (!pr || !phone || !*phone)
         return false;
-    bool out = false;
-    pthread_mutex_lock(&pr->lock);
-    struct slot *s = find(pr, phone);
-    if (s && s->until_ms > now_ms) {
-        out = true;
-        *until_ms = s->until_ms;
-        bool known = false;
-        for (int i = 0; i < s->nheld; i++)
-            known |= s->held[i] == payment_id;
-        if (!known && s->nheld < PROMPTS_HELD_MAX)
-            s->held[s->nheld++] = payment_id;
-    }
-    pthread_mutex_unlock(&pr->lock);
-    return out;
+    return store_prompt_take(pr->st, phone, payment_id, now_ms, now_ms + pr->reserve_ms, until_ms) == ST_CONFLICT;
 }
 
-int64_t prompts_close(struct prompts *pr, const char *phone)
+void prompts_open(struct prompts *pr, const char *phone, int64_t payment_id, int64_t now_ms, int64_t until_ms)
 {
-    if (!pr || !phone)
+    int64_t held;
+    if (pr && phone && *phone)
+        store_prompt_take(pr->st, phone, payment_id, now_ms, until_ms, &held);
+}
+
+bool prompts_waiting(struct prompts *pr, const char *phone, int64_t now_ms, int64_t *until_ms)
+{
+    return pr && phone && *phone && store_prompt_get(pr->st, phone, now_ms, until_ms, NULL) == ST_OK;
+}
+
+int64_t prompts_close(struct prompts *pr, const char *phone, int64_t payment_id, int64_t now_ms)
+{
+    if (!pr || !phone || !*phone)
         return 0;
-    int64_t next = 0;
-    pthread_mutex_lock(&pr->lock);
-    struct slot *s = find(pr, phone);
-    if (s && s->nheld) {
-        next = s->held[0];
-        memmove(s->held, s->held + 1, (size_t)(s->nheld - 1) * sizeof s->held[0]);
-        s->nheld--;
-        s->until_ms = 0; /* no prompt out until next's push opens one */
-    } else if (s) {
-        memset(s, 0, sizeof *s);
-    }
-    pthread_mutex_unlock(&pr->lock);
-    return next;
+    store_prompt_end(pr->st, phone, payment_id);
+    return store_prompt_next(pr->st, phone, now_ms, payment_id);
+}
+
+int64_t prompts_release(struct prompts *pr, const char *phone, int64_t payment_id, int64_t now_ms)
+{
+    return prompts_close(pr, phone, payment_id, now_ms);
 }

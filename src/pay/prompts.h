@@ -1,37 +1,46 @@
 /* pay/prompts: the subscribers with an M-Pesa prompt on their phone that is
  * not answered yet. Daraja refuses a second STK push to such a subscriber
  * ("a transaction is already in process", 500.001.1001), so the payment
- * worker holds a purchase back while its phone is here instead of spending
- * a push and an attempt on a refusal, and the purchase finishing the
- * prompt hands back the next one held behind it, to push at once: one
- * prompt at a time per phone, in the order the purchases were held.
+ * worker holds a purchase back while its phone has a prompt open instead
+ * of spending a push and an attempt on a refusal, and the purchase
+ * finishing the prompt hands the phone to the next one held behind it, to
+ * push at once: one prompt at a time per phone, in the order the purchases
+ * were made.
  *
- * Memory only and best effort: after a restart the set is empty and
- * Daraja's refusal, retried with backoff, covers what it misses; a full
- * table just holds nothing. Thread-safe. */
+ * Kept in the database (store/prompts.h), so it holds across every lipad
+ * on one database and across restarts: a push about to go first takes the
+ * phone (for reserve_ms: a lipad that dies then frees it by itself), an
+ * accepted push keeps it until its purchase is due to be settled by query,
+ * and a push that did not go gives it back. A database error holds
+ * nothing (Daraja's refusal, retried with backoff, covers it). */
 #ifndef LIPA_PAY_PROMPTS_H
 #define LIPA_PAY_PROMPTS_H
+
+#include "store/store.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#define PROMPTS_HELD_MAX 8 /* ids remembered behind one prompt */
-
 struct prompts;
 
-struct prompts *prompts_new(void);
+/* reserve_ms: how long a push about to go holds its phone, longer than
+ * the push can take. */
+struct prompts *prompts_new(struct store *st, int64_t reserve_ms);
 void prompts_free(struct prompts *pr);
-/* A push to phone was accepted at now_ms: its prompt is out until it is
+/* True when payment_id must wait: another purchase holds phone's prompt
+ * at now_ms (*until_ms says until when at most). False when payment_id
+ * may push: the phone is its own now, for reserve_ms. */
+bool prompts_hold(struct prompts *pr, const char *phone, int64_t payment_id, int64_t now_ms, int64_t *until_ms);
+/* payment_id's push was accepted at now_ms: its prompt is out until it is
  * closed or until_ms passes (when the purchase is settled by query). */
-void prompts_open(struct prompts *pr, const char *phone, int64_t now_ms, int64_t until_ms);
+void prompts_open(struct prompts *pr, const char *phone, int64_t payment_id, int64_t now_ms, int64_t until_ms);
+/* payment_id's push did not go (or was refused): the phone is free; the
+ * id of the purchase to push next, as prompts_close. */
+int64_t prompts_release(struct prompts *pr, const char *phone, int64_t payment_id, int64_t now_ms);
 /* True when a prompt is out for phone at now_ms, with *until_ms. */
 bool prompts_waiting(struct prompts *pr, const char *phone, int64_t now_ms, int64_t *until_ms);
-/* True when a prompt is out for phone at now_ms: the purchase payment_id
- * waits behind it (remembered, up to PROMPTS_HELD_MAX), and *until_ms says
- * how long at most. */
-bool prompts_hold(struct prompts *pr, const char *phone, int64_t payment_id, int64_t now_ms, int64_t *until_ms);
-/* The prompt for phone is answered (its purchase is final): the id of the
- * purchase to push next (the others stay held, behind its prompt), or 0. */
-int64_t prompts_close(struct prompts *pr, const char *phone);
+/* payment_id's prompt is answered (its purchase is final): the id of the
+ * purchase to push next (the oldest still waiting for that phone), or 0. */
+int64_t prompts_close(struct prompts *pr, const char *phone, int64_t payment_id, int64_t now_ms);
 
 #endif

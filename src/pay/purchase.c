@@ -298,15 +298,9 @@ out:
     if (ok && p->checkout_request_id[0] && !strcmp(p->provider, "mpesa")) {
         /* its prompt is answered: the next purchase held behind it goes
          * now (skipping any that finished meanwhile) */
-        for (int i = 0; i < PROMPTS_HELD_MAX; i++) {
-            int64_t next = prompts_close(a->prompts, p->phone);
-            if (!next)
-                break;
-            if (store_payment_due_now(a->store, next, now_ms()) == ST_OK) {
-                app_wake(a, WORK_PAYMENTS);
-                break;
-            }
-        }
+        int64_t next = prompts_close(a->prompts, p->phone, p->id, now_ms());
+        if (next && store_payment_due_now(a->store, next, now_ms()) == ST_OK)
+            app_wake(a, WORK_PAYMENTS);
     }
     return ok;
 }
@@ -480,7 +474,7 @@ static enum pushed push_call(struct app *a, struct payment *p)
         p->attempts = 0;
         p->next_at = now_ms() + a->cfg.settle_after * 1000;
         p->last_error[0] = 0;
-        prompts_open(a->prompts, p->phone, now_ms(), p->next_at);
+        prompts_open(a->prompts, p->phone, p->id, now_ms(), p->next_at);
         return PUSH_ACCEPTED;
     case PAY_RETRY:
         app_health_set(a, PROV_DARAJA, false, res.error_message[0] ? res.error_message : "unreachable");
@@ -572,6 +566,13 @@ static void push_all(struct app *a, struct payment **ps, int n)
         ok[i] = called[i] && (out[i] == PUSH_ACCEPTED || out[i] == PUSH_RETRY);
     }
     save_all(a, ps, ok, n);
+    for (int i = 0; i < n; i++) { /* a phone taken for a push that did not go is free again */
+        if (held[i] || (called[i] && out[i] == PUSH_ACCEPTED))
+            continue;
+        int64_t next = prompts_release(a->prompts, ps[i]->phone, ps[i]->id, now_ms());
+        if (next && next != ps[i]->id && store_payment_due_now(a->store, next, now_ms()) == ST_OK)
+            app_wake(a, WORK_PAYMENTS);
+    }
     for (int i = 0; i < n; i++) {
         struct payment *p = ps[i];
         char why[sizeof p->last_error];

@@ -50,11 +50,12 @@ static const char SQL_ESCROW_BY_KEY[] = "SELECT " ESCROW_COLS " FROM escrow_rele
 static const char SQL_ESCROW_BY_REF[] = "SELECT " ESCROW_COLS " FROM escrow_releases WHERE reference = ?";
 static const char SQL_ESCROW_SAVE[] =
     "UPDATE escrow_releases SET status = ?2, recipient_code = ?3, transfer_code = ?4, attempts = ?5, next_at = ?6, "
-    "last_error = ?7, released_at = ?8, updated_at = ?9 WHERE id = ?1 "
+    "last_error = ?7, released_at = ?8, updated_at = ?9, claimed_by = '' WHERE id = ?1 "
     "AND (status IN ('queued','pending') OR (status = 'success' AND ?2 = 'reversed'))";
 static const char SQL_ESCROW_DUE[] =
-    "SELECT " ESCROW_COLS " FROM escrow_releases WHERE status IN ('queued','pending') AND next_at <= ? "
-    "ORDER BY next_at LIMIT ?";
+    "UPDATE escrow_releases SET next_at = ?3, claimed_by = ?4 WHERE id IN (SELECT id FROM escrow_releases WHERE "
+    "status IN ('queued','pending') AND next_at <= ?1 ORDER BY next_at, id LIMIT ?2" ST_SKIP_LOCKED ") "
+    "RETURNING " ESCROW_COLS;
 static const char SQL_EVENT_ADD[] = "INSERT INTO paystack_events (event_key, event, reference, body, received_at) "
                                     "VALUES (?,?,?,?,?) ON CONFLICT(event_key) DO NOTHING RETURNING id";
 static const char SQL_EVENT_OUTCOME[] = "UPDATE paystack_events SET outcome = ? WHERE id = ?";
@@ -318,18 +319,14 @@ enum store_rc store_escrow_save(struct store *st, struct escrow_release *r)
     return st_changed_one(st, st_step_write(st, s, "escrow_save"));
 }
 
+static void read_escrow_row(struct st_stmt *s, void *row)
+{
+    read_escrow(s, row);
+}
+
 int store_escrow_due(struct store *st, int64_t now, struct escrow_release *out, int max)
 {
-    struct st_stmt *s = st_stmt(st, SQL_ESCROW_DUE);
-    if (!s)
-        return -1;
-    st_bind_i64(s, 1, now);
-    st_bind_i64(s, 2, max);
-    int n = 0, rc;
-    while (n < max && (rc = st_step(s)) == ST_ROW)
-        read_escrow(s, &out[n++]);
-    st_done(s);
-    return n;
+    return st_claim(st, SQL_ESCROW_DUE, now, max, out, sizeof *out, read_escrow_row);
 }
 
 /* ---- Paystack events ---- */

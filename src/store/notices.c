@@ -14,10 +14,11 @@
 static const char SQL_NOTICE_INSERT[] = "INSERT INTO client_notices (client_id, payment_id, event, body, status, "
         "next_at, created_at, updated_at) VALUES (?,?,?,?,'queued',?,?,?) ON CONFLICT(payment_id, event) DO NOTHING RETURNING id";
 static const char SQL_NOTICE_GET[] = "SELECT " NOTICE_COLS " FROM client_notices WHERE id = ?";
-static const char SQL_NOTICES_DUE[] = "SELECT " NOTICE_COLS " FROM client_notices WHERE status = 'queued' AND "
-        "next_at <= ? ORDER BY next_at, id LIMIT ?";
+static const char SQL_NOTICES_DUE[] = "UPDATE client_notices SET next_at = ?3, claimed_by = ?4 WHERE id IN (SELECT id "
+        "FROM client_notices WHERE status = 'queued' AND next_at <= ?1 ORDER BY next_at, id LIMIT ?2" ST_SKIP_LOCKED
+        ") RETURNING " NOTICE_COLS;
 static const char SQL_NOTICE_SAVE[] = "UPDATE client_notices SET status = ?, attempts = ?, next_at = ?, "
-        "last_status = ?, last_error = ?, delivered_at = ?, updated_at = ? WHERE id = ?";
+        "last_status = ?, last_error = ?, delivered_at = ?, updated_at = ?, claimed_by = '' WHERE id = ?";
 static const char SQL_NOTICES_OF[] = "SELECT " NOTICE_COLS " FROM client_notices WHERE client_id = ? "
         "ORDER BY id DESC LIMIT ?";
 static const char SQL_ATTEMPT_INSERT[] = "INSERT INTO client_notice_attempts (notice_id, at, error) VALUES "
@@ -82,19 +83,23 @@ enum store_rc store_notice_get(struct store *st, int64_t id, struct client_notic
     return st_row_rc(rc);
 }
 
+static void read_notice_row(struct st_stmt *s, void *row)
+{
+    read_notice(s, row);
+}
+
+static int notice_by_id(const void *a, const void *b)
+{
+    int64_t x = ((const struct client_notice *)a)->id, y = ((const struct client_notice *)b)->id;
+    return (x > y) - (x < y);
+}
+
 int store_notices_due(struct store *st, int64_t now, struct client_notice *out, int max)
 {
-    struct st_stmt *s = st_stmt(st, SQL_NOTICES_DUE);
-    if (!s)
-        return -1;
-    st_bind_i64(s, 1, now);
-    st_bind_i64(s, 2, max);
-    int n = 0, rc = ST_DONE;
-    while (n < max && (rc = st_step(s)) == ST_ROW)
-        read_notice(s, &out[n++]);
-    bool failed = n < max && rc != ST_DONE;
-    st_done(s);
-    return failed ? -1 : n;
+    int n = st_claim(st, SQL_NOTICES_DUE, now, max, out, sizeof *out, read_notice_row);
+    if (n > 1) /* a client hears of its payments in the order they happened */
+        qsort(out, (size_t)n, sizeof *out, notice_by_id);
+    return n;
 }
 
 enum store_rc store_notice_save(struct store *st, struct client_notice *n)

@@ -59,10 +59,11 @@ static const char SQL_PAY_SAVE[] = "UPDATE payments SET status=?, result_code=?,
         "response_code=?, response_description=?, customer_message=?, mpesa_receipt=?, "
         "paid_amount=NULLIF(CAST(? AS BIGINT),-1), attempts=?, next_at=?, last_error=?, topup_status=?, "
         "topup_attempts=?, topup_next_at=?, topup_error=?, token_minute=NULLIF(CAST(? AS BIGINT),-1), "
-        "energy=?, topup_sent_at=?, transaction_at=?, updated_at=?, version=version+1 WHERE id=? AND "
+        "energy=?, topup_sent_at=?, transaction_at=?, updated_at=?, topup_by=?, version=version+1 WHERE id=? AND "
         "version=?";
-static const char SQL_TOPUP_RECOVER[] = "UPDATE payments SET topup_status = 'checking', topup_error = ?, version = "
-        "version + 1 WHERE topup_status IN ('queued','sending','checking') AND " "topup_status = 'sending'";
+static const char SQL_TOPUP_RECOVER[] = "UPDATE payments SET topup_status = 'checking', topup_error = ?1, version = "
+        "version + 1 WHERE topup_status IN ('queued','sending','checking') AND topup_status = 'sending' AND "
+        "(?2 = 1 OR topup_by = ?3)";
 static const char SQL_TOPUP_TRIES[] = "SELECT " PAY_COLS
         " FROM payments WHERE meter_id = ?1 AND status = 'completed' AND created_at <= "
         "?4 AND energy = ?2 AND topup_status IN ('done','sending','checking') AND "
@@ -273,10 +274,17 @@ int store_topups_due(struct store *st, int64_t now, struct payment *out, int max
 
 enum store_rc store_topups_recover(struct store *st, const char *why)
 {
+    /* On a database other lipads share, a row 'sending' may be another
+     * instance's call in flight: only this instance's own are taken
+     * (topup_by). One whose instance died comes due when a lost answer may
+     * be checked (topup_next_at), and the worker checks a due 'sending'
+     * row against the cloud's log as it does a 'checking' one. */
     struct st_stmt *s = st_stmt(st, SQL_TOPUP_RECOVER);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, why);
+    st_bind_i64(s, 2, st->be->local);
+    st_bind_text(s, 3, st->instance);
     return st_step_write(st, s, "topups_recover");
 }
 
@@ -341,6 +349,7 @@ enum store_rc store_payment_save(struct store *st, struct payment *p)
     st_bind_i64(s, i++, p->topup_sent_at);
     st_bind_i64(s, i++, p->transaction_at);
     st_bind_i64(s, i++, now_ms());
+    st_bind_text(s, i++, !strcmp(p->topup_status, "sending") ? st->instance : ""); /* whose call is in flight */
     st_bind_i64(s, i++, p->id);
     st_bind_i64(s, i++, p->version);
     enum store_rc rc = st_step_write(st, s, "payment_save");

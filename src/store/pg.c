@@ -21,10 +21,12 @@
 
 #include <ctype.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define PG_PARAMS_MAX 64
 
@@ -117,7 +119,17 @@ static struct st_conn *pg_open(const char *target, char *err, size_t errsz)
  * cannot be had now. */
 static bool conn_ready(struct st_conn *c)
 {
-    if (PQstatus(c->pg) == CONNECTION_OK)
+    bool gone = PQstatus(c->pg) != CONNECTION_OK;
+    if (!gone && !c->in_tx) {
+        /* between statements the server says nothing (these connections
+         * do not LISTEN), unless it is going away (a restart, a failover:
+         * "terminating connection", then the end of the stream): a
+         * readable socket means the statement goes on a new connection
+         * instead of failing on this one */
+        struct pollfd p = {.fd = PQsocket(c->pg), .events = POLLIN};
+        gone = poll(&p, 1, 0) > 0;
+    }
+    if (!gone)
         return true;
     if (c->lost_in_tx)
         return false;
@@ -210,8 +222,9 @@ static bool pg_migrate(struct st_conn *c, const char *dir, char *err, size_t err
 }
 
 /* SQLite's parameters in PostgreSQL's form: `?N` is $N, `?` is one more
- * than the largest number so far. Quoted text is left alone. The number
- * of parameters in *n; NULL if over PG_PARAMS_MAX or out of memory. */
+ * than the largest number so far. Quoted text is left alone, and the
+ * claims' ST_SKIP_LOCKED comment becomes what it says. The number of
+ * parameters in *n; NULL if over PG_PARAMS_MAX or out of memory. */
 static char *dollar_sql(const char *sql, int *n)
 {
     size_t len = strlen(sql);
@@ -224,6 +237,13 @@ static char *dollar_sql(const char *sql, int *n)
     for (const char *p = sql; *p; p++) {
         if (*p == '\'')
             quoted = !quoted;
+        static const char skip[] = "/*for update skip locked*/";
+        if (!quoted && !strncmp(p, skip, sizeof skip - 1)) {
+            memcpy(o, "FOR UPDATE SKIP LOCKED", 22);
+            o += 22;
+            p += sizeof skip - 2;
+            continue;
+        }
         if (quoted || *p != '?') {
             *o++ = *p;
             continue;
@@ -445,6 +465,50 @@ static bool pg_in_tx(struct st_conn *c)
     return c->in_tx || c->lost_in_tx;
 }
 
+/* ---- other lipads' changes: LISTEN/NOTIFY on one channel ---- */
+
+static void pg_changed(struct st_conn *c)
+{
+    if (PQstatus(c->pg) != CONNECTION_OK)
+        return; /* the write failed too; nothing changed */
+    PGresult *r = PQexec(c->pg, "NOTIFY lipa_callers"); /* inside a transaction: sent at its commit */
+    PQclear(r);
+}
+
+static void pg_listen(const char *target, void (*heard)(void *ctx), void *ctx, atomic_bool *stop)
+{
+    PGconn *pg = NULL;
+    while (!atomic_load(stop)) {
+        if (!pg || PQstatus(pg) != CONNECTION_OK) {
+            if (pg)
+                PQfinish(pg);
+            pg = PQconnectdb(target);
+            PGresult *r = PQstatus(pg) == CONNECTION_OK ? PQexec(pg, "LISTEN lipa_callers") : NULL;
+            bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+            PQclear(r);
+            if (!ok) { /* the database is away: try again in half a second */
+                struct timespec ts = {0, 500 * 1000000L};
+                nanosleep(&ts, NULL);
+                continue;
+            }
+            heard(ctx); /* what changed while nobody listened */
+        }
+        struct pollfd p = {.fd = PQsocket(pg), .events = POLLIN};
+        if (poll(&p, 1, 250) > 0 && !PQconsumeInput(pg))
+            continue; /* broken: connect again */
+        PGnotify *n;
+        bool any = false;
+        while ((n = PQnotifies(pg))) {
+            any = true;
+            PQfreemem(n);
+        }
+        if (any)
+            heard(ctx);
+    }
+    if (pg)
+        PQfinish(pg);
+}
+
 static long long pg_reconnects(void)
 {
     return atomic_load(&reconnects);
@@ -475,4 +539,6 @@ const struct st_backend st_pg = {
     .changes = pg_changes,
     .in_tx = pg_in_tx,
     .reconnects = pg_reconnects,
+    .changed = pg_changed,
+    .listen = pg_listen,
 };

@@ -20,13 +20,15 @@ static const char SQL_INBOUND_ADD[] =
     "INSERT INTO sms_inbound (at_id, phone, raw_from, to_code, text, date, link_id, network_code, "
     "status, next_at, received_at, updated_at) VALUES (?,?,?,?,?,?,?,?,'queued',?9,?9,?9) "
     "ON CONFLICT(at_id) DO NOTHING RETURNING id";
-static const char SQL_INBOUND_DUE[] = "SELECT " INBOUND_COLS " FROM sms_inbound WHERE status = 'queued' "
-                                      "AND next_at <= ? ORDER BY next_at, id LIMIT ?";
+static const char SQL_INBOUND_DUE[] = "UPDATE sms_inbound SET next_at = ?3, claimed_by = ?4 WHERE id IN (SELECT id "
+        "FROM sms_inbound WHERE status = 'queued' AND next_at <= ?1 ORDER BY next_at, id LIMIT ?2" ST_SKIP_LOCKED ") "
+        "RETURNING " INBOUND_COLS;
 static const char SQL_INBOUND_FINISH[] =
-    "UPDATE sms_inbound SET status = ?, outcome = ?, error = ?, attempts = attempts + 1, updated_at = ? "
-    "WHERE id = ?";
+    "UPDATE sms_inbound SET status = ?, outcome = ?, error = ?, attempts = attempts + 1, updated_at = ?, "
+    "claimed_by = '' WHERE id = ?";
 static const char SQL_INBOUND_LATER[] =
-    "UPDATE sms_inbound SET attempts = ?, next_at = ?, error = ?, updated_at = ? WHERE id = ? AND status = 'queued'";
+    "UPDATE sms_inbound SET attempts = ?, next_at = ?, error = ?, updated_at = ?, claimed_by = '' WHERE id = ? AND "
+    "status = 'queued'";
 static const char SQL_INBOUND_GET[] = "SELECT " INBOUND_COLS " FROM sms_inbound WHERE at_id = ?";
 
 static void read_inbound(struct st_stmt *s, struct sms_inbound *m)
@@ -74,17 +76,22 @@ enum store_rc store_sms_inbound_add(struct store *st, struct sms_inbound *m)
     return ST_OK;
 }
 
+static void read_inbound_row(struct st_stmt *s, void *row)
+{
+    read_inbound(s, row);
+}
+
+static int inbound_by_id(const void *a, const void *b)
+{
+    int64_t x = ((const struct sms_inbound *)a)->id, y = ((const struct sms_inbound *)b)->id;
+    return (x > y) - (x < y);
+}
+
 int store_sms_inbound_due(struct store *st, int64_t now, struct sms_inbound *out, int max)
 {
-    struct st_stmt *s = st_stmt(st, SQL_INBOUND_DUE);
-    if (!s)
-        return -1;
-    st_bind_i64(s, 1, now);
-    st_bind_i64(s, 2, max);
-    int n = 0, rc;
-    while (n < max && (rc = st_step(s)) == ST_ROW)
-        read_inbound(s, &out[n++]);
-    st_done(s);
+    int n = st_claim(st, SQL_INBOUND_DUE, now, max, out, sizeof *out, read_inbound_row);
+    if (n > 1) /* a customer's texts are answered in the order they came */
+        qsort(out, (size_t)n, sizeof *out, inbound_by_id);
     return n;
 }
 
@@ -364,16 +371,18 @@ enum store_rc store_sms_last_token(struct store *st, const char *phone, const ch
 
 
 static const char SQL_OUTBOX_DEPTH[] = "SELECT COUNT(*) FROM outbox WHERE status IN ('queued','sending')";
-static const char SQL_OUTBOX_DUE[] = "SELECT " OUTBOX_COLS
-        " FROM outbox WHERE status = 'queued' AND next_at <= ? ORDER BY next_at, id LIMIT ?";
+/* a row left 'sending' by an instance that died is due when its lease ends */
+static const char SQL_OUTBOX_DUE[] = "UPDATE outbox SET next_at = ?3, claimed_by = ?4 WHERE id IN (SELECT id FROM outbox "
+        "WHERE status IN ('queued','sending') AND next_at <= ?1 ORDER BY next_at, id LIMIT ?2" ST_SKIP_LOCKED ") "
+        "RETURNING " OUTBOX_COLS;
 static const char SQL_OUTBOX_INSERT[] = "INSERT INTO outbox (phone, body, kind, payment_id, status, next_at, encoding, "
         "parts, created_at, updated_at) VALUES (?,?,?,NULLIF(CAST(? AS BIGINT),0),'queued',?,?,?,?,?) RETURNING id";
 static const char SQL_OUTBOX_LIST[] = "SELECT " OUTBOX_COLS
         " FROM outbox WHERE (?1 = '' OR phone = ?1) AND (?2 = '' OR status = ?2) ORDER "
         "BY id DESC LIMIT ?3 OFFSET ?4";
-static const char SQL_OUTBOX_RECOVER[] = "UPDATE outbox SET status='queued' WHERE status='sending'";
-static const char SQL_OUTBOX_SAVE[] = "UPDATE outbox SET status=?, attempts=?, next_at=?, last_error=?, "
-        "provider_id=NULLIF(?,''), updated_at=? WHERE id=?";
+static const char SQL_OUTBOX_SAVE[] = "UPDATE outbox SET status=?1, attempts=?2, next_at=?3, last_error=?4, "
+        "provider_id=NULLIF(?5,''), updated_at=?6, claimed_by = CASE WHEN ?1 = 'sending' THEN claimed_by ELSE '' END "
+        "WHERE id=?7";
 
 static void st_read_outbox(struct st_stmt *s, struct outbox_msg *m)
 {
@@ -419,17 +428,22 @@ enum store_rc store_outbox_add(struct store *st, struct outbox_msg *m)
     return rc;
 }
 
+static void read_outbox_row(struct st_stmt *s, void *row)
+{
+    st_read_outbox(s, row);
+}
+
+static int outbox_by_id(const void *a, const void *b)
+{
+    int64_t x = ((const struct outbox_msg *)a)->id, y = ((const struct outbox_msg *)b)->id;
+    return (x > y) - (x < y);
+}
+
 int store_outbox_due(struct store *st, int64_t now, struct outbox_msg *out, int max)
 {
-    struct st_stmt *s = st_stmt(st, SQL_OUTBOX_DUE);
-    if (!s)
-        return -1;
-    st_bind_i64(s, 1, now);
-    st_bind_i64(s, 2, max);
-    int n = 0;
-    while (n < max && st_step(s) == ST_ROW)
-        st_read_outbox(s, &out[n++]);
-    st_done(s);
+    int n = st_claim(st, SQL_OUTBOX_DUE, now, max, out, sizeof *out, read_outbox_row);
+    if (n > 1) /* messages to one phone go in the order they were queued */
+        qsort(out, (size_t)n, sizeof *out, outbox_by_id);
     return n;
 }
 
@@ -478,11 +492,5 @@ int64_t store_outbox_depth(struct store *st)
     int64_t n = st_step(s) == ST_ROW ? st_col_i64(s, 0) : -1;
     st_done(s);
     return n;
-}
-
-enum store_rc store_outbox_recover(struct store *st)
-{
-    struct st_stmt *s = st_stmt(st, SQL_OUTBOX_RECOVER);
-    return s ? st_step_write(st, s, "outbox_recover") : ST_ERROR;
 }
 

@@ -39,8 +39,6 @@ enum store_rc store_outbox_list(struct store *st, const char *phone, const char 
                                 int64_t offset, void (*fn)(void *, const struct outbox_msg *), void *ctx);
 /* queued + sending rows. */
 int64_t store_outbox_depth(struct store *st);
-/* After a crash: rows left "sending" go back to queued. */
-enum store_rc store_outbox_recover(struct store *st);
 
 /* ---- inbound ---- */
 #define SMS_TEXT_MAX 1600 /* bytes of inbound text kept (AT joins up to ~10 parts) */

@@ -44,6 +44,22 @@ void st_bump(struct store *st)
     struct conn *c = pthread_getspecific(st->key);
     if (c && c->in_tx) /* readers may cache the pre-commit rows meanwhile */
         c->bump_at_end = true;
+    if (c && c->be->changed) /* and the other lipads' */
+        c->be->changed(c->db);
+}
+
+static void heard(void *ctx)
+{
+    struct store *st = ctx;
+    atomic_fetch_add(&st->gen, 1);
+}
+
+static void *listener(void *arg)
+{
+    struct store *st = arg;
+    pthread_setname_np(pthread_self(), "store-listen");
+    st->be->listen(st->path, heard, st, &st->stop);
+    return NULL;
 }
 
 static void conn_close(struct conn *c)
@@ -244,6 +260,7 @@ struct store *store_open(const char *path, const char *migrations_dir, char *err
         return NULL;
     st->be = be;
     st->path = strdup(path);
+    st->lease_ms = 60000;
     pthread_key_create(&st->key, NULL);
     pthread_mutex_init(&st->lock, NULL);
     pthread_mutex_init(&st->wlock, NULL);
@@ -259,6 +276,8 @@ struct store *store_open(const char *path, const char *migrations_dir, char *err
         return NULL;
     }
     conn_close(c);
+    if (be->listen && pthread_create(&st->listener, NULL, listener, st) == 0)
+        st->listening = true;
     if ((be->local && !(st->intake = intake_open(path, err, errsz))) || !st_take_restore(st, err, errsz)) {
         store_close(st);
         return NULL;
@@ -275,6 +294,10 @@ void store_close(struct store *st)
     if (st->intake)
         intake_tidy(st->intake); /* a clean stop leaves nothing to restore */
     intake_close(st->intake);
+    if (st->listening) {
+        atomic_store(&st->stop, true);
+        pthread_join(st->listener, NULL);
+    }
     hop_free(st->hop);
     for (size_t i = 0; i < st->nall; i++)
         conn_close(st->all[i]);
@@ -285,6 +308,68 @@ void store_close(struct store *st)
     pthread_mutex_destroy(&st->retry_lock);
     free(st->path);
     free(st);
+}
+
+/* ---- claims (store_int.h, store.h) ---- */
+
+void store_claims_as(struct store *st, const char *instance, int64_t lease_ms)
+{
+    str_copy(st->instance, sizeof st->instance, instance);
+    st->lease_ms = lease_ms;
+}
+
+int st_claim(struct store *st, const char *sql, int64_t now, int max, void *out, size_t size,
+             void (*read)(struct st_stmt *s, void *row))
+{
+    struct st_stmt *s = st_stmt(st, sql);
+    if (!s)
+        return -1;
+    st_bind_i64(s, 1, now);
+    st_bind_i64(s, 2, max);
+    st_bind_i64(s, 3, now + st->lease_ms);
+    st_bind_text(s, 4, st->instance);
+    struct conn *c = pthread_getspecific(st->key);
+    bool lock = st->be->one_writer && !(c && c->in_tx);
+    if (lock)
+        pthread_mutex_lock(&st->wlock);
+    int n = 0, rc;
+    while ((rc = st_step(s)) == ST_ROW)
+        if (n < max)
+            read(s, (char *)out + (size_t)n++ * size);
+    if (rc != ST_DONE)
+        log_error("store.claim", "error=\"%s\"", s->be->errmsg(s));
+    st_done(s);
+    if (lock)
+        pthread_mutex_unlock(&st->wlock);
+    return rc == ST_DONE ? n : -1;
+}
+
+/* What this instance held when it stopped is due again now. */
+static const char *const SQL_RECLAIM[] = {
+    "UPDATE outbox SET next_at = ?1, status = 'queued', claimed_by = '' WHERE claimed_by = ?2 "
+    "AND status IN ('queued','sending')",
+    "UPDATE sms_inbound SET next_at = ?1, claimed_by = '' WHERE claimed_by = ?2 AND status = 'queued'",
+    "UPDATE client_notices SET next_at = ?1, claimed_by = '' WHERE claimed_by = ?2 AND status = 'queued'",
+    "UPDATE escrow_releases SET next_at = ?1, claimed_by = '' WHERE claimed_by = ?2 AND status IN ('queued','pending')",
+};
+
+enum store_rc store_claims_recover(struct store *st)
+{
+    enum store_rc out = ST_OK;
+    int64_t now = now_ms();
+    if (!st->instance[0])
+        return ST_OK; /* no name: nothing was claimed under it */
+    for (size_t i = 0; i < sizeof SQL_RECLAIM / sizeof SQL_RECLAIM[0]; i++) {
+        struct st_stmt *s = st_stmt(st, SQL_RECLAIM[i]);
+        if (!s)
+            return ST_ERROR;
+        st_bind_i64(s, 1, now);
+        st_bind_text(s, 2, st->instance);
+        enum store_rc rc = st_step_write(st, s, "claims_recover");
+        if (rc != ST_OK)
+            out = rc;
+    }
+    return out;
 }
 
 bool store_take_keeps(struct store *st)
@@ -347,6 +432,10 @@ enum store_rc store_begin(struct store *st)
     struct st_stmt *s = st_stmt(st, st->be->begin_sql);
     if (!c || !s || c->in_tx)
         return ST_ERROR;
+    /* one transaction at a time in the process, on both backends: on
+     * SQLite it is the one writer; on PostgreSQL it keeps this process's
+     * check-then-write transactions apart (see docs/postgresql.md for what
+     * that leaves between lipads) */
     pthread_mutex_lock(&st->wlock);
     c->in_tx = true;
     enum store_rc rc = st_step_write(st, s, "begin");

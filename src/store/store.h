@@ -64,6 +64,16 @@ typedef enum store_rc (*store_write_fn)(struct store *st, void *arg);
 typedef void (*store_done_fn)(void *arg, enum store_rc rc);
 bool store_submit(struct store *st, store_write_fn write, store_done_fn done, void *arg);
 
+/* Work claimed by this lipad (db/017_claims.sql): instance names it in the
+ * rows its workers claim (unique among the lipads on one database: lipad
+ * uses LIPA_INSTANCE, by default host:port); a claim holds for lease_ms,
+ * longer than any provider call. Call right after store_open, before the
+ * workers start. store_claims_recover then takes back, due now, the rows
+ * this instance held when it last stopped (a crash leaves its claims; a
+ * claim of an instance that never comes back ends with its lease). */
+void store_claims_as(struct store *st, const char *instance, int64_t lease_ms);
+enum store_rc store_claims_recover(struct store *st);
+
 /* Now and then (a worker, every poll): drops sessions and cached callers
  * idle over a minute from memory (and gives the memory back to the system
  * after a burst), and copies the WAL back into the database. */

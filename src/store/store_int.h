@@ -62,6 +62,14 @@ struct st_backend {
     bool (*in_tx)(struct st_conn *c);         /* a transaction is open */
     void (*upkeep)(struct st_conn *c);        /* now and then, off the hop path; or NULL */
     long long (*reconnects)(void);            /* connections opened again after a break; or NULL */
+    /* Other lipads on the database, for their cached callers (or NULL: a
+     * file has no others): changed tells them that users, meters or
+     * assignments changed (at the commit of the transaction in hand);
+     * listen runs on a thread of its own until *stop, calling heard(ctx)
+     * for each change told by any instance, and also after it had to
+     * connect again (it may have missed one). */
+    void (*changed)(struct st_conn *c);
+    void (*listen)(const char *target, void (*heard)(void *ctx), void *ctx, atomic_bool *stop);
 };
 /* Migrations, for the backends' migrate: the numbered .sql files of dir
  * (at most ST_MIGRATIONS_MAX), sorted, as strings the caller frees; -1
@@ -93,7 +101,24 @@ struct store {
     atomic_llong gen;          /* bumped by writes to users, meters, assignments */
     atomic_llong evicted_at;   /* last eviction scan of the memory tables */
     atomic_llong checkpointed_at;
+    char instance[96];         /* this lipad, in claimed_by (store_claims_as) */
+    pthread_t listener;        /* other lipads' changes (st_backend.listen) */
+    bool listening;
+    atomic_bool stop;
+    int64_t lease_ms;          /* how long a claim holds */
 };
+
+/* Claims (db/017_claims.sql). ST_SKIP_LOCKED ends the subquery that picks
+ * the rows to claim: PostgreSQL's backend makes it FOR UPDATE SKIP LOCKED
+ * (two instances never wait for, nor take, each other's rows); to SQLite,
+ * whose one writer needs no skipping, it is a comment. */
+#define ST_SKIP_LOCKED " /*for update skip locked*/"
+/* Runs a claim: sql is an UPDATE ... RETURNING whose parameters are ?1
+ * now, ?2 at most this many rows, ?3 the lease's end, ?4 this instance;
+ * read(s, row) reads each returned row into out (rows of size bytes).
+ * Returns how many, or -1 on error. Rows come back in no set order. */
+int st_claim(struct store *st, const char *sql, int64_t now, int max, void *out, size_t size,
+             void (*read)(struct st_stmt *s, void *row));
 
 /* The calling thread's prepared statement for sql (a static string), reset
  * and ready to bind; NULL on error (logged). Call st_done after use. */

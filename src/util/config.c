@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum ctype { C_INT, C_STR, C_URL, C_ENUM };
 
@@ -26,6 +27,8 @@ struct key {
 static const struct key keys[] = {
     I("LIPA_PORT", "8080", 1, 65535, port),
     S("LIPA_DB", "var/lipa.db", 1024, db),
+    S("LIPA_INSTANCE", NULL, 80, instance),
+    I("LIPA_LEASE_MS", "60000", 1000, 3600000, lease_ms),
     S("LIPA_MENUS", "menus", 1024, menus),
     S("LIPA_MIGRATIONS", "db", 1024, migrations),
     U("LIPA_PUBLIC_URL", NULL, public_url),
@@ -233,6 +236,15 @@ bool config_load(struct config *cfg, const char *(*getenv_fn)(const char *), cha
         char u[64];
         snprintf(u, sizeof u, "http://127.0.0.1:%lld", (long long)cfg->port);
         cfg->public_url = strdup(u);
+    }
+    if (!cfg->instance || !*cfg->instance) { /* host:port names one lipad among several */
+        char host[64] = "lipad", id[96];
+        if (gethostname(host, sizeof host) != 0)
+            str_copy(host, sizeof host, "lipad");
+        host[sizeof host - 1] = '\0';
+        snprintf(id, sizeof id, "%s:%lld", host, (long long)cfg->port);
+        free(cfg->instance);
+        cfg->instance = strdup(id);
     }
     if (!cfg->admin_key || !*cfg->admin_key) {
         snprintf(err, errsz, "LIPA_ADMIN_KEY: required (at least 16 characters)");

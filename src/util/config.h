@@ -13,6 +13,8 @@
 
 struct config {
     int64_t port;
+    char *instance;            /* this lipad among those on one database (its claims) */
+    int64_t lease_ms;          /* how long a worker's claim on a row holds */
     char *db, *menus, *migrations, *public_url, *admin_key, *pepper, *callback_secret;
     int64_t threads, body_max, log_debug;
     int64_t sessions_max, callers_max;  /* USSD sessions and callers held in memory */

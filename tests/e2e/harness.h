@@ -99,6 +99,7 @@ Suite *suite_sms(void);       /* tests/e2e/sms.c: texting commands, outbox, deli
 Suite *suite_hardening(void); /* tests/e2e/hardening.c: floods, slow providers, slow clients */
 Suite *suite_topups(void);    /* tests/e2e/topup.c: a meter credited once, whenever lipad dies */
 Suite *suite_paystack(void);  /* tests/e2e/paystack_sandbox.c: the Paystack client against the sandbox */
+Suite *suite_cluster(void);   /* tests/e2e/cluster.c: several lipads on one PostgreSQL */
 Suite *suite_integrators(void); /* tests/e2e/integrators.c: the integrators' public payments and notices */
 
 #endif

@@ -48,6 +48,7 @@ static void reopen(void)
 {
     store_close(st);
     st = open_db();
+    store_claims_as(st, "test-a", 60000);
 }
 
 static void root_setup(void)
@@ -75,6 +76,7 @@ static void setup(void)
     snprintf(file, sizeof file, "%s/lipa.db", tmpdir);
     ck_assert(testdb_target(file, dbpath, sizeof dbpath));
     st = open_db();
+    store_claims_as(st, "test-a", 60000);
 }
 
 static void teardown(void)
@@ -1045,20 +1047,13 @@ static void collect_outbox(void *ctx, const struct outbox_msg *m)
     s->n++;
 }
 
-static void set_status(int64_t id, const char *status, int64_t next_at)
+/* Stores m, claimed before, as the worker would after an attempt. */
+static void set_status(struct outbox_msg *m, const char *status, int64_t next_at)
 {
-    struct outbox_msg out[8];
-    int n = store_outbox_due(st, INT64_MAX, out, 8);
-    for (int i = 0; i < n; i++) {
-        if (out[i].id == id) {
-            str_copy(out[i].status, sizeof out[i].status, status);
-            out[i].attempts++;
-            out[i].next_at = next_at;
-            ck_assert_int_eq(store_outbox_save(st, &out[i]), ST_OK);
-            return;
-        }
-    }
-    ck_abort_msg("outbox %lld not queued", (long long)id);
+    str_copy(m->status, sizeof m->status, status);
+    m->attempts++;
+    m->next_at = next_at;
+    ck_assert_int_eq(store_outbox_save(st, m), ST_OK);
 }
 
 START_TEST(outbox_queue_and_recover)
@@ -1078,17 +1073,27 @@ START_TEST(outbox_queue_and_recover)
     ck_assert_str_eq(out[0].body, "Token 1234-5678");
     ck_assert_int_eq(store_outbox_depth(st), 3);
 
-    set_status(a1, "sending", 0);
-    ck_assert_int_eq(store_outbox_due(st, now_ms() + 1000, out, 8), 2);
+    /* claimed: while the lease holds nobody takes them again */
+    int64_t now = now_ms();
+    ck_assert_int_eq(store_outbox_due(st, now + 1000, out + 3, 5), 0);
+    int64_t lease_end = out[0].next_at;
+    ck_assert_int_ge(lease_end, now + 60000);
+    set_status(&out[0], "sending", out[0].next_at); /* a1: the call in flight */
     ck_assert_int_eq(store_outbox_depth(st), 3);
-    set_status(b1, "sent", 0);
+    set_status(&out[2], "sent", 0);                  /* b1 */
     ck_assert_int_eq(store_outbox_depth(st), 2);
-    ck_assert_int_eq(store_outbox_due(st, now_ms() + 1000, out, 8), 1);
-    set_status(a2, "queued", now_ms() + 3600 * 1000); /* a retry later */
-    ck_assert_int_eq(store_outbox_due(st, now_ms() + 1000, out, 8), 0);
+    set_status(&out[1], "queued", now + 3600 * 1000); /* a2: a retry later */
+    ck_assert_int_eq(store_outbox_due(st, now + 1000, out + 3, 5), 0);
     ck_assert_int_eq(store_outbox_depth(st), 2);
-
-    ck_assert_int_eq(store_outbox_recover(st), ST_OK);
+    /* the instance died during a1's call: once the lease has passed,
+     * another takes it */
+    n = store_outbox_due(st, lease_end + 1, out, 8);
+    ck_assert_int_eq(n, 1);
+    ck_assert_int_eq(out[0].id, a1);
+    ck_assert_str_eq(out[0].status, "sending");
+    /* this instance starts again: what it held is due now, queued; the
+     * retry that was stored keeps its time */
+    ck_assert_int_eq(store_claims_recover(st), ST_OK);
     n = store_outbox_due(st, now_ms() + 1000, out, 8);
     ck_assert_int_eq(n, 1);
     ck_assert_int_eq(out[0].id, a1);
@@ -1120,6 +1125,25 @@ START_TEST(outbox_queue_and_recover)
     ghost.id = 999999;
     str_copy(ghost.status, sizeof ghost.status, "sent");
     ck_assert_int_eq(store_outbox_save(st, &ghost), ST_NOT_FOUND);
+
+    /* a second lipad on the same database: it never takes this one's
+     * claims, its start-up takes back only its own, and what this one
+     * held is its once the lease has passed */
+    struct store *other = open_db();
+    store_claims_as(other, "test-b", 60000);
+    int64_t c1 = mk_sms("+254712000003", "Habari");
+    now = now_ms();
+    n = store_outbox_due(st, now + 1000, out, 8);
+    ck_assert_int_eq(n, 1);
+    ck_assert_int_eq(out[0].id, c1);
+    ck_assert_int_eq(store_outbox_due(other, now + 1000, out + 1, 7), 0);
+    ck_assert_int_eq(store_claims_recover(other), ST_OK);
+    ck_assert_int_eq(store_outbox_due(other, now + 1000, out + 1, 7), 0);
+    n = store_outbox_due(other, out[0].next_at + 1, out + 1, 7);
+    ck_assert_int_eq(n, 2); /* and a1, claimed a moment before c1 */
+    ck_assert_int_eq(out[1].id, a1);
+    ck_assert_int_eq(out[2].id, c1);
+    store_close(other);
 }
 END_TEST
 

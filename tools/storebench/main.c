@@ -63,7 +63,7 @@ int main(int argc, char **argv)
     }
     int64_t users[CALLERS];
     for (int i = 0; i < CALLERS; i++) {
-        char phone[16];
+        char phone[24];
         struct user u;
         snprintf(phone, sizeof phone, "+254700000%03d", i);
         if (store_user_by_phone(st, phone, &u) != ST_OK) {
