@@ -100,5 +100,6 @@ Suite *suite_hardening(void); /* tests/e2e/hardening.c: floods, slow providers, 
 Suite *suite_topups(void);    /* tests/e2e/topup.c: a meter credited once, whenever lipad dies */
 Suite *suite_paystack(void);  /* tests/e2e/paystack_sandbox.c: the Paystack client against the sandbox */
 Suite *suite_integrators(void); /* tests/e2e/integrators.c: the integrators' public payments and notices */
+Suite *suite_migrate(void);   /* tests/e2e/migrate.c: SQLite moved to PostgreSQL (lipa-migrate) */
 
 #endif
