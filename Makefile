@@ -60,7 +60,7 @@ FUZZ_SECONDS ?= 30
 FUZZ_MERGE ?= 0
 
 .PHONY: all deps deps-quiet run check check-schema unit-bin e2e-bin fuzz-replay-bin fuzz fuzz-bin bench bench-store bench-hops \
-        bench-memory clean lint
+        bench-memory bench-migrate clean lint
 .SECONDARY:
 # V=1 shows the full commands
 ifeq ($(V),1)
@@ -168,6 +168,10 @@ bench-hops: deps
 bench-memory: deps
 	@$(MAKE) --no-print-directory all
 	@tools/bench-memory.sh
+
+bench-migrate: deps
+	@$(MAKE) --no-print-directory all
+	@tools/bench-migrate.sh
 
 # the linter needs nothing but libc, so it builds before (and without) the rest
 $(BINDIR)/lipa-lint: $(OBJDIR)/tools/lint/main.o

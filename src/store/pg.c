@@ -28,7 +28,7 @@
 #include <string.h>
 #include <time.h>
 
-#define PG_PARAMS_MAX 64
+#define PG_PARAMS_MAX 65535 /* the protocol's limit (store/move.c inserts rows many at a time) */
 
 struct st_conn {
     PGconn *pg;
@@ -48,7 +48,7 @@ struct pg_stmt {
     char *sql;                 /* with $N */
     int nparams;
     uint64_t epoch;            /* prepared on this epoch of c (0: not yet) */
-    char *vals[PG_PARAMS_MAX]; /* bound values, NULL for NULL */
+    char **vals;               /* nparams bound values, NULL for NULL */
     PGresult *res;
     int row, nrows;
     int failed;                /* 0, or ST_CONSTRAINT / ST_FAILED until reset */
@@ -228,7 +228,7 @@ static bool pg_migrate(struct st_conn *c, const char *dir, char *err, size_t err
 static char *dollar_sql(const char *sql, int *n)
 {
     size_t len = strlen(sql);
-    char *out = malloc(len * 3 + 1);
+    char *out = malloc(len * 6 + 1); /* a `?` may become $65535 */
     if (!out)
         return NULL;
     char *o = out;
@@ -261,7 +261,7 @@ static char *dollar_sql(const char *sql, int *n)
             free(out);
             return NULL;
         }
-        o += snprintf(o, 8, "$%d", k); /* k has at most two digits: room for it in len * 3 */
+        o += snprintf(o, 8, "$%d", k);
     }
     *o = '\0';
     *n = max;
@@ -275,8 +275,9 @@ static struct st_stmt *pg_prepare(struct st_conn *c, const char *sql)
         return NULL;
     s->base.be = &st_pg;
     s->c = c;
-    if (!(s->sql = dollar_sql(sql, &s->nparams))) {
-        log_error("store.prepare", "error=\"more than %d parameters\"", PG_PARAMS_MAX);
+    if (!(s->sql = dollar_sql(sql, &s->nparams)) || !(s->vals = calloc((size_t)s->nparams + 1, sizeof *s->vals))) {
+        log_error("store.prepare", "error=\"more than %d parameters, or out of memory\"", PG_PARAMS_MAX);
+        free(s->sql);
         free(s);
         return NULL;
     }
@@ -305,6 +306,7 @@ static void pg_finalize(struct st_stmt *x)
     if (!x)
         return;
     pg_reset(x);
+    free(PGS(x)->vals);
     free(PGS(x)->sql);
     free(x);
 }
@@ -450,6 +452,19 @@ static bool pg_col_null(struct st_stmt *x, int i)
     return !has_cell(PGS(x), i);
 }
 
+static int pg_ncols(struct st_stmt *x)
+{
+    struct pg_stmt *s = PGS(x);
+    return s->res ? PQnfields(s->res) : 0;
+}
+
+static const char *pg_col_name(struct st_stmt *x, int i)
+{
+    struct pg_stmt *s = PGS(x);
+    const char *n = s->res && i >= 0 && i < PQnfields(s->res) ? PQfname(s->res, i) : NULL;
+    return n ? n : "";
+}
+
 static const char *pg_errmsg(struct st_stmt *x)
 {
     return PGS(x)->c->err;
@@ -535,6 +550,8 @@ const struct st_backend st_pg = {
     .col_i64 = pg_col_i64,
     .col_text = pg_col_text,
     .col_null = pg_col_null,
+    .ncols = pg_ncols,
+    .col_name = pg_col_name,
     .errmsg = pg_errmsg,
     .changes = pg_changes,
     .in_tx = pg_in_tx,

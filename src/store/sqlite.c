@@ -196,6 +196,17 @@ static bool lite_col_null(struct st_stmt *s, int i)
     return sqlite3_column_type(LITE(s)->s, i) == SQLITE_NULL;
 }
 
+static int lite_ncols(struct st_stmt *s)
+{
+    return sqlite3_column_count(LITE(s)->s);
+}
+
+static const char *lite_col_name(struct st_stmt *s, int i)
+{
+    const char *n = sqlite3_column_name(LITE(s)->s, i);
+    return n ? n : "";
+}
+
 static const char *lite_errmsg(struct st_stmt *s)
 {
     return sqlite3_errmsg(sqlite3_db_handle(LITE(s)->s));
@@ -243,6 +254,8 @@ const struct st_backend st_sqlite = {
     .col_i64 = lite_col_i64,
     .col_text = lite_col_text,
     .col_null = lite_col_null,
+    .ncols = lite_ncols,
+    .col_name = lite_col_name,
     .errmsg = lite_errmsg,
     .changes = lite_changes,
     .in_tx = lite_in_tx,

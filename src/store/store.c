@@ -125,23 +125,20 @@ void st_done(struct st_stmt *s)
 /* Text is stored as UTF-8 on both backends (PostgreSQL refuses anything
  * else): a byte that is not part of a valid sequence (hostile input; a
  * real phone sends UTF-8) is stored as U+FFFD. */
-void st_bind_text(struct st_stmt *s, int i, const char *v)
+char *st_utf8_repaired(const char *v, bool *oom)
 {
-    if (!v)
-        v = "";
     uint32_t cp;
     size_t n = strlen(v), at = 0;
     int k;
+    *oom = false;
     while (at < n && (k = str_utf8_next(v + at, n - at, &cp)) > 0)
         at += (size_t)k;
-    if (at == n) {
-        s->be->bind_text(s, i, v);
-        return;
-    }
+    if (at == n)
+        return NULL;
     char *clean = malloc(n * 3 + 1), *o = clean;
     if (!clean) {
-        s->be->bind_text(s, i, ""); /* out of memory: the write stores less, never bytes PostgreSQL refuses */
-        return;
+        *oom = true;
+        return NULL;
     }
     for (at = 0; at < n;) {
         k = str_utf8_next(v + at, n - at, &cp);
@@ -156,7 +153,15 @@ void st_bind_text(struct st_stmt *s, int i, const char *v)
         }
     }
     *o = '\0';
-    s->be->bind_text(s, i, clean);
+    return clean;
+}
+
+void st_bind_text(struct st_stmt *s, int i, const char *v)
+{
+    bool oom;
+    char *clean = st_utf8_repaired(v ? v : "", &oom);
+    /* out of memory: the write stores less, never bytes PostgreSQL refuses */
+    s->be->bind_text(s, i, clean ? clean : oom ? "" : v ? v : "");
     free(clean);
 }
 
@@ -238,10 +243,7 @@ char *st_file_text(const char *path)
     return p;
 }
 
-/* The backend a target names: a PostgreSQL connection URI
- * (postgresql://, postgres://) or a libpq keyword string ("host=... 
- * dbname=..."); anything else is a SQLite path. */
-static const struct st_backend *backend_of(const char *target)
+const struct st_backend *st_backend_of(const char *target)
 {
     if (!strncmp(target, "postgresql://", 13) || !strncmp(target, "postgres://", 11) ||
         (strchr(target, '=') && !strchr(target, '/')))
@@ -252,7 +254,7 @@ static const struct st_backend *backend_of(const char *target)
 struct store *store_open(const char *path, const char *migrations_dir, char *err, size_t errsz)
 {
     static pthread_once_t once_lite = PTHREAD_ONCE_INIT, once_pg = PTHREAD_ONCE_INIT;
-    const struct st_backend *be = backend_of(path);
+    const struct st_backend *be = st_backend_of(path);
     if (be->setup)
         pthread_once(be == &st_pg ? &once_pg : &once_lite, be->setup);
     struct store *st = calloc(1, sizeof *st);
@@ -379,7 +381,7 @@ bool store_take_keeps(struct store *st)
 
 bool store_is_file(const char *target)
 {
-    return backend_of(target)->local;
+    return st_backend_of(target)->local;
 }
 
 void store_target_shown(const char *target, char *out, size_t n)

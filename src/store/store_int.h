@@ -57,6 +57,11 @@ struct st_backend {
     int64_t (*col_i64)(struct st_stmt *s, int i);
     const char *(*col_text)(struct st_stmt *s, int i);
     bool (*col_null)(struct st_stmt *s, int i);
+    /* The columns of its rows and their names (for store/move.c, which
+     * copies tables it does not know column by column); valid after the
+     * first step, also when it found no row. */
+    int (*ncols)(struct st_stmt *s);
+    const char *(*col_name)(struct st_stmt *s, int i);
     const char *(*errmsg)(struct st_stmt *s);
     int (*changes)(struct st_conn *c);        /* rows the last write changed */
     bool (*in_tx)(struct st_conn *c);         /* a transaction is open */
@@ -80,6 +85,15 @@ int st_migration_files(const char *dir, char **names, char *err, size_t errsz);
 char *st_file_text(const char *path);
 extern const struct st_backend st_sqlite;
 extern const struct st_backend st_pg;
+/* The backend a target names: a PostgreSQL connection URI (postgresql://,
+ * postgres://) or libpq keyword string ("host=... dbname=..."), else a
+ * SQLite file. */
+const struct st_backend *st_backend_of(const char *target);
+/* Text as both backends store it: v with every byte that is not part of a
+ * valid UTF-8 sequence as U+FFFD (PostgreSQL refuses anything else), in a
+ * string to free; NULL when v is valid UTF-8 already, or out of memory
+ * (*oom set). */
+char *st_utf8_repaired(const char *v, bool *oom);
 
 /* The store: what its files share (store.c opens and closes it). */
 struct store {

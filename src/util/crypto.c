@@ -12,6 +12,37 @@
 
 void crypto_sha256(const void *data, size_t n, uint8_t out[32]) { SHA256(data, n, out); }
 
+struct crypto_sha256 {
+    EVP_MD_CTX *md;
+};
+
+struct crypto_sha256 *crypto_sha256_begin(void)
+{
+    struct crypto_sha256 *c = calloc(1, sizeof *c);
+    if (c && (!(c->md = EVP_MD_CTX_new()) || EVP_DigestInit_ex(c->md, EVP_sha256(), NULL) != 1)) {
+        EVP_MD_CTX_free(c->md);
+        free(c);
+        c = NULL;
+    }
+    return c;
+}
+
+void crypto_sha256_add(struct crypto_sha256 *c, const void *data, size_t n)
+{
+    if (n)
+        EVP_DigestUpdate(c->md, data, n);
+}
+
+void crypto_sha256_end(struct crypto_sha256 *c, uint8_t out[32])
+{
+    if (!c)
+        return;
+    if (out)
+        EVP_DigestFinal_ex(c->md, out, NULL);
+    EVP_MD_CTX_free(c->md);
+    free(c);
+}
+
 void crypto_hmac_sha256(const void *key, size_t keylen, const void *data, size_t n, uint8_t out[32])
 {
     unsigned int len = 32;

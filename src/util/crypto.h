@@ -9,6 +9,13 @@
 #include <stdint.h>
 
 void crypto_sha256(const void *data, size_t n, uint8_t out[32]);
+/* SHA-256 of data that comes in pieces (too much to hold at once): begin
+ * (NULL when out of memory), add each piece, end writes the hash and
+ * frees; crypto_sha256_end(c, NULL) frees without. */
+struct crypto_sha256;
+struct crypto_sha256 *crypto_sha256_begin(void);
+void crypto_sha256_add(struct crypto_sha256 *c, const void *data, size_t n);
+void crypto_sha256_end(struct crypto_sha256 *c, uint8_t out[32]);
 void crypto_hmac_sha256(const void *key, size_t keylen, const void *data, size_t n, uint8_t out[32]);
 void crypto_hmac_sha512(const void *key, size_t keylen, const void *data, size_t n, uint8_t out[64]);
 /* hex of n bytes into out (2n+1 bytes). */

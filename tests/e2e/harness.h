@@ -101,5 +101,6 @@ Suite *suite_topups(void);    /* tests/e2e/topup.c: a meter credited once, whene
 Suite *suite_paystack(void);  /* tests/e2e/paystack_sandbox.c: the Paystack client against the sandbox */
 Suite *suite_cluster(void);   /* tests/e2e/cluster.c: several lipads on one PostgreSQL */
 Suite *suite_integrators(void); /* tests/e2e/integrators.c: the integrators' public payments and notices */
+Suite *suite_migrate(void);   /* tests/e2e/migrate.c: SQLite moved to PostgreSQL (lipa-migrate) */
 
 #endif

@@ -249,6 +249,16 @@ START_TEST(crypto_vectors)
     crypto_sha256("abc", 3, h);
     crypto_hex(h, 32, hex, false);
     ck_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    /* in pieces, one of them empty: FIPS 180-2's two-block message */
+    struct crypto_sha256 *c = crypto_sha256_begin();
+    ck_assert_ptr_nonnull(c);
+    crypto_sha256_add(c, "abcdbcdecdefdefgefghfghighij", 28);
+    crypto_sha256_add(c, "", 0);
+    crypto_sha256_add(c, "hijkijkljklmklmnlmnomnopnopq", 28);
+    crypto_sha256_end(c, h);
+    crypto_hex(h, 32, hex, false);
+    ck_assert_str_eq(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    crypto_sha256_end(crypto_sha256_begin(), NULL); /* freed without a hash */
 }
 END_TEST
 
