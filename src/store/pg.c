@@ -27,6 +27,7 @@
 #include <string.h>
 
 #define PG_PARAMS_MAX 64
+#define FOR_UPDATE_MARK "/*for update*/" /* ST_FOR_UPDATE, less its space */
 
 struct st_conn {
     PGconn *pg;
@@ -210,8 +211,9 @@ static bool pg_migrate(struct st_conn *c, const char *dir, char *err, size_t err
 }
 
 /* SQLite's parameters in PostgreSQL's form: `?N` is $N, `?` is one more
- * than the largest number so far. Quoted text is left alone. The number
- * of parameters in *n; NULL if over PG_PARAMS_MAX or out of memory. */
+ * than the largest number so far; ST_FOR_UPDATE's comment becomes FOR
+ * UPDATE. Quoted text is left alone. The number of parameters in *n; NULL
+ * if over PG_PARAMS_MAX or out of memory. */
 static char *dollar_sql(const char *sql, int *n)
 {
     size_t len = strlen(sql);
@@ -224,6 +226,12 @@ static char *dollar_sql(const char *sql, int *n)
     for (const char *p = sql; *p; p++) {
         if (*p == '\'')
             quoted = !quoted;
+        if (!quoted && !strncmp(p, FOR_UPDATE_MARK, sizeof FOR_UPDATE_MARK - 1)) {
+            memcpy(o, "FOR UPDATE", 10); /* shorter than the mark */
+            o += 10;
+            p += sizeof FOR_UPDATE_MARK - 2;
+            continue;
+        }
         if (quoted || *p != '?') {
             *o++ = *p;
             continue;

@@ -95,6 +95,13 @@ struct store {
     atomic_llong checkpointed_at;
 };
 
+/* Ends a SELECT whose rows the same transaction is going to change, so
+ * that no other transaction changes them meanwhile: PostgreSQL locks them
+ * until the transaction ends (store/pg.c writes FOR UPDATE in place of the
+ * comment); SQLite reads a comment, and needs nothing more, since its
+ * write transaction (BEGIN IMMEDIATE) keeps every other writer out. */
+#define ST_FOR_UPDATE " /*for update*/"
+
 /* The calling thread's prepared statement for sql (a static string), reset
  * and ready to bind; NULL on error (logged). Call st_done after use. */
 struct st_stmt *st_stmt(struct store *st, const char *sql);
