@@ -9,6 +9,7 @@
 #include "otp/otp.h"
 #include "pay/pay.h"
 #include "pay/paystack.h"
+#include "pay/shared_token.h"
 #include "http/ratelimit.h"
 #include "pay/prompts.h"
 #include "pay/api_wait.h"
@@ -132,6 +133,16 @@ bool app_init(struct app *a, char *err, size_t errsz)
         return false;
     }
     a->pay_st = a->pay->create(&a->cfg);
+    if (a->pay_st && a->pay->share_token) {
+        /* a renewal is marked as under way for longer than its OAuth call
+         * may take (the provider's HTTP timeout) */
+        int64_t lease_ms = (a->cfg.http_timeout_ms > 0 ? a->cfg.http_timeout_ms : 10000) + 5000;
+        if (!(a->pay_token = shared_token_new(a->store, a->pay->name, a->cfg.pepper, lease_ms))) {
+            snprintf(err, errsz, "out of memory");
+            return false;
+        }
+        a->pay->share_token(a->pay_st, &(struct pay_token_cache){shared_token_current, a->pay_token});
+    }
     a->sms_st = a->sms->create(&a->cfg);
     a->meter_st = a->meter->create(&a->cfg);
     a->paystack = paystack_new(&a->cfg);
@@ -171,6 +182,7 @@ void app_free(struct app *a)
     a->store = NULL;
     if (a->pay_st)
         a->pay->destroy(a->pay_st);
+    shared_token_free(a->pay_token);
     if (a->sms_st)
         a->sms->destroy(a->sms_st);
     if (a->meter_st)

@@ -24,6 +24,7 @@ struct text_commands;
 struct prompts;
 struct pushwait;
 struct ratelimit;
+struct shared_token;
 
 enum provider_id { PROV_DARAJA, PROV_AT, PROV_TUYA, PROV_COUNT };
 
@@ -44,6 +45,9 @@ struct app {
 
     const struct pay_provider *pay;
     void *pay_st;
+    /* its access token, shared with the other lipads on the database
+     * (pay/shared_token.h); NULL for a provider without one */
+    struct shared_token *pay_token;
     const struct sms_provider *sms;
     void *sms_st;
     const struct meter_provider *meter;

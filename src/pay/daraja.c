@@ -2,7 +2,10 @@
  * One OAuth token is cached per provider state under a mutex, because each
  * new token invalidates the previous one: concurrent callers share it, it is
  * renewed 60 s before expiry, and an "invalid access token" answer
- * (404.001.03) renews it once and retries the call once. The callback parser
+ * (404.001.03) renews it once and retries the call once. Given a
+ * pay_token_cache (share_token), a renewal goes through it, so that the
+ * lipads on one database use one token instead of invalidating each
+ * other's; without one, the state fetches its own. The callback parser
  * is pure and tolerant of the typing quirks Daraja is known for (numbers as strings and back). */
 #include "pay/pay.h"
 
@@ -34,9 +37,12 @@ struct daraja {
     char *base, *key, *secret, *shortcode, *passkey;
     const char *txn_type;
     long timeout_ms;
-    pthread_mutex_t mu;       /* guards token and renew_at */
+    pthread_mutex_t mu;       /* guards token, renew_at and cache */
     char token[512];
     int64_t renew_at;         /* unix s from which the token is renewed */
+    struct pay_token_cache cache; /* current NULL: the token is this state's own */
+    char refused[512];        /* the token Daraja last refused, until one replaces it: the
+                                 cache must not hand it back */
 };
 
 /* One provider answer, as far as it could be read. */
@@ -179,6 +185,14 @@ static void *daraja_create(const struct config *cfg)
     return d;
 }
 
+static void daraja_share_token(void *st, const struct pay_token_cache *cache)
+{
+    struct daraja *d = st;
+    pthread_mutex_lock(&d->mu);
+    d->cache = *cache;
+    pthread_mutex_unlock(&d->mu);
+}
+
 static void daraja_destroy(void *st)
 {
     struct daraja *d = st;
@@ -187,6 +201,7 @@ static void daraja_destroy(void *st)
     pthread_mutex_destroy(&d->mu);
     free(d->base), free(d->key), free(d->secret), free(d->shortcode), free(d->passkey);
     explicit_bzero(d->token, sizeof d->token);
+    explicit_bzero(d->refused, sizeof d->refused);
     free(d);
 }
 
@@ -210,8 +225,9 @@ static void reply_read(struct reply *r, const struct httpc_resp *hr)
         str_copy_chars(r->error_message, sizeof r->error_message, em, 200);
 }
 
-/* Fetches a new token into d (mutex held). false with r explaining. */
-static bool oauth_fetch(struct daraja *d, struct reply *r)
+/* Fetches a new token into token (n bytes) and when to renew it (unix s)
+ * into *renew_at (mutex held). false with r explaining. */
+static bool oauth_fetch(struct daraja *d, char *token, size_t n, int64_t *renew_at, struct reply *r)
 {
     bool ok = false;
     char *cred = NULL, *b64 = NULL;
@@ -242,13 +258,13 @@ static bool oauth_fetch(struct daraja *d, struct reply *r)
     httpc_resp_free(&hr);
 
     const char *tok = got.status == 200 ? jstr(got.json, "access_token") : NULL;
-    if (tok && *tok && strlen(tok) < sizeof d->token) {
+    if (tok && *tok && strlen(tok) < n) {
         int64_t exp = DARAJA_DEFAULT_EXPIRY_S;
         if (json_whole(json_object_get(got.json, "expires_in"), &exp) != 1 || exp <= 0 ||
             exp > DARAJA_MAX_EXPIRY_S)
             exp = DARAJA_DEFAULT_EXPIRY_S;
-        str_copy(d->token, sizeof d->token, tok);
-        d->renew_at = now_s() + exp - DARAJA_RENEW_EARLY_S;
+        str_copy(token, n, tok);
+        *renew_at = now_s() + exp - DARAJA_RENEW_EARLY_S;
         log_info("daraja_oauth", "result=ok expires_in=%lld", (long long)exp);
         ok = true;
         goto out;
@@ -273,16 +289,52 @@ out:
     return ok;
 }
 
+/* What the shared cache's fetch needs: the state, and where to say why
+ * it failed. */
+struct fetch_ctx {
+    struct daraja *d;
+    struct reply *r;
+};
+
+static bool cache_fetch(void *fctx, char *token, size_t n, int64_t *renew_at)
+{
+    struct fetch_ctx *fc = fctx;
+    return oauth_fetch(fc->d, token, n, renew_at, fc->r);
+}
+
+/* A new token into d (mutex held): its own, or through the shared cache,
+ * which may hand over one another holder fetched. stale: the token the
+ * provider refused, or NULL when d's has run out. */
+static bool renew(struct daraja *d, const char *stale, struct reply *r)
+{
+    char tok[sizeof d->token];
+    int64_t at = 0;
+    struct fetch_ctx fc = {d, r};
+    bool ok = d->cache.current ? d->cache.current(d->cache.ctx, stale, cache_fetch, &fc, tok, sizeof tok, &at)
+                               : oauth_fetch(d, tok, sizeof tok, &at, r);
+    if (ok) {
+        str_copy(d->token, sizeof d->token, tok);
+        d->renew_at = at;
+        explicit_bzero(d->refused, sizeof d->refused);
+    } else if (!r->error_message[0]) {
+        str_copy(r->error_message, sizeof r->error_message, "OAuth: no shared token could be had");
+    }
+    explicit_bzero(tok, sizeof tok);
+    return ok;
+}
+
 /* Lends a current token into out. stale, when given, is a token the provider
  * just refused: it is dropped unless another caller already replaced it. */
 static bool token_get(struct daraja *d, const char *stale, char *out, size_t outsz, struct reply *r)
 {
     bool ok = true;
     pthread_mutex_lock(&d->mu);
-    if (stale && !strcmp(d->token, stale))
+    if (stale && !strcmp(d->token, stale)) {
+        str_copy(d->refused, sizeof d->refused, d->token);
         d->token[0] = 0;
+    }
     if (!d->token[0] || now_s() >= d->renew_at)
-        ok = oauth_fetch(d, r);
+        ok = renew(d, d->refused[0] ? d->refused : NULL, r);
     if (ok)
         str_copy(out, outsz, d->token);
     pthread_mutex_unlock(&d->mu);
@@ -657,6 +709,7 @@ const struct pay_provider pay_daraja = {
     .name = "daraja",
     .create = daraja_create,
     .destroy = daraja_destroy,
+    .share_token = daraja_share_token,
     .stk_push = daraja_stk_push,
     .stk_query = daraja_stk_query,
     .parse_callback = daraja_parse_callback,

@@ -3,7 +3,7 @@
  * this struct, so the sandbox or a second provider is a new file. Provider
  * calls block and run on worker threads only, never on a USSD hop.
  * A provider state from new() is safe to use from several threads (it guards
- * its own token cache). */
+ * its own token cache, which may be shared: struct pay_token_cache). */
 #ifndef LIPA_PAY_H
 #define LIPA_PAY_H
 
@@ -68,10 +68,37 @@ struct pay_callback {
                                    real date and time */
 };
 
+/* A provider's access token shared with other holders of the same
+ * credentials (the other lipads on one database: app.c wires it to
+ * pay/shared_token.c), for a provider whose every new token invalidates
+ * the previous one. The provider keeps its copy in memory until its
+ * renew_at and calls current only to renew it, under its own lock (one
+ * call at a time per provider state).
+ *
+ * fetch asks the provider for a new token: into token (n bytes), with the
+ * time from which it is to be renewed (unix s); false when it gave none
+ * (fctx then says why). */
+typedef bool (*pay_token_fetch)(void *fctx, char *token, size_t n, int64_t *renew_at);
+struct pay_token_cache {
+    /* A token to use into token (n bytes), with its renew_at (unix s): the
+     * shared one if it is current (renew_at to come) and is not stale,
+     * else a new one from fetch, which is then shared. stale, when given,
+     * is a token the provider refused as invalid: a shared token
+     * equal to it is renewed, another one is taken. False when none could
+     * be had (fetch failed, or another holder kept renewing too long). */
+    bool (*current)(void *ctx, const char *stale, pay_token_fetch fetch, void *fctx, char *token, size_t n,
+                    int64_t *renew_at);
+    void *ctx;
+};
+
 struct pay_provider {
     const char *name;
     void *(*create)(const struct config *cfg);
     void (*destroy)(void *st);
+    /* Shares st's token through cache (copied), before st is used from
+     * other threads; NULL for a provider without such a token. Without a
+     * call, st keeps its token to itself. */
+    void (*share_token)(void *st, const struct pay_token_cache *cache);
     void (*stk_push)(void *st, const struct pay_stk_req *req, struct pay_stk_res *res);
     void (*stk_query)(void *st, const char *checkout_request_id, struct pay_query_res *res);
     /* Parses a callback body; false with a reason in err when malformed. Pure. */

@@ -32,6 +32,7 @@ static const struct table {
     {"stations", "id"},
     {"payments", "id"},
     {"prompts", "phone"},
+    {"provider_tokens", "provider"},
     {"outbox", "id"},
     {"otp_codes", "id"},
     {"client_notices", "id"},

@@ -29,6 +29,7 @@
 #include <time.h>
 
 #define PG_PARAMS_MAX 65535 /* the protocol's limit (store/move.c inserts rows many at a time) */
+#define FOR_UPDATE_MARK "/*for update*/" /* ST_FOR_UPDATE, less its space */
 
 struct st_conn {
     PGconn *pg;
@@ -223,8 +224,8 @@ static bool pg_migrate(struct st_conn *c, const char *dir, char *err, size_t err
 
 /* SQLite's parameters in PostgreSQL's form: `?N` is $N, `?` is one more
  * than the largest number so far. Quoted text is left alone, and the
- * claims' ST_SKIP_LOCKED comment becomes what it says. The number of
- * parameters in *n; NULL if over PG_PARAMS_MAX or out of memory. */
+ * comments of ST_SKIP_LOCKED and ST_FOR_UPDATE become what they say. The
+ * number of parameters in *n; NULL if over PG_PARAMS_MAX or out of memory. */
 static char *dollar_sql(const char *sql, int *n)
 {
     size_t len = strlen(sql);
@@ -242,6 +243,12 @@ static char *dollar_sql(const char *sql, int *n)
             memcpy(o, "FOR UPDATE SKIP LOCKED", 22);
             o += 22;
             p += sizeof skip - 2;
+            continue;
+        }
+        if (!quoted && !strncmp(p, FOR_UPDATE_MARK, sizeof FOR_UPDATE_MARK - 1)) {
+            memcpy(o, "FOR UPDATE", 10); /* shorter than the mark */
+            o += 10;
+            p += sizeof FOR_UPDATE_MARK - 2;
             continue;
         }
         if (quoted || *p != '?') {

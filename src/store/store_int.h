@@ -133,6 +133,12 @@ struct store {
  * Returns how many, or -1 on error. Rows come back in no set order. */
 int st_claim(struct store *st, const char *sql, int64_t now, int max, void *out, size_t size,
              void (*read)(struct st_stmt *s, void *row));
+/* Ends a SELECT whose rows the same transaction is going to change, so
+ * that no other transaction changes them meanwhile: PostgreSQL locks them
+ * until the transaction ends (store/pg.c writes FOR UPDATE in place of the
+ * comment); SQLite reads a comment, and needs nothing more, since its
+ * write transaction (BEGIN IMMEDIATE) keeps every other writer out. */
+#define ST_FOR_UPDATE " /*for update*/"
 
 /* The calling thread's prepared statement for sql (a static string), reset
  * and ready to bind; NULL on error (logged). Call st_done after use. */

@@ -65,6 +65,17 @@ static bool db_of(struct lipad *l, const char *dir)
     return true;
 }
 
+bool h_dir_same_db(const char *dir, const struct lipad *other)
+{
+    char keep[300];
+    snprintf(keep, sizeof keep, "%s/db-target", dir);
+    FILE *f = fopen(keep, "w");
+    if (!f)
+        return false;
+    bool ok = fprintf(f, "%s\n", other->db) > 0;
+    return fclose(f) == 0 && ok;
+}
+
 void h_sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};

@@ -46,6 +46,10 @@ void h_dir_fresh(char *dir, size_t dirsz, const char *name);
  * restart keeps it); extra_env is a NULL-terminated list of "NAME=value"
  * added to the defaults. */
 bool h_lipad_start(struct lipad *l, int port, const char *dir, const char *const *extra_env);
+/* Makes a lipad started in dir (a fresh one, h_dir_fresh) use other's
+ * database, as a second lipad on one PostgreSQL does; false when dir
+ * cannot be written. */
+bool h_dir_same_db(const char *dir, const struct lipad *other);
 /* Sends sig and waits; returns the exit status (or 128+signal). */
 int h_lipad_stop(struct lipad *l, int sig);
 
@@ -102,5 +106,6 @@ Suite *suite_paystack(void);  /* tests/e2e/paystack_sandbox.c: the Paystack clie
 Suite *suite_cluster(void);   /* tests/e2e/cluster.c: several lipads on one PostgreSQL */
 Suite *suite_integrators(void); /* tests/e2e/integrators.c: the integrators' public payments and notices */
 Suite *suite_migrate(void);   /* tests/e2e/migrate.c: SQLite moved to PostgreSQL (lipa-migrate) */
+Suite *suite_shared_token(void); /* tests/e2e/shared_token.c: one Daraja token for the lipads on one database */
 
 #endif

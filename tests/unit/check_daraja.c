@@ -1,9 +1,14 @@
 /* check_daraja: the Daraja client. Pure parts against the published vector
  * and Daraja's published callback samples; the calls against a fake Daraja
  * on 127.0.0.1 that issues a new token per OAuth call and, like the real
- * one, refuses any token but the newest with 404.001.03. */
+ * one, refuses any token but the newest with 404.001.03; and two lipads'
+ * clients against that fake, sharing their token through one database
+ * (pay/shared_token.c) or not. */
 #include "runner.h"
 #include "pay/pay.h"
+#include "pay/shared_token.h"
+#include "store/store.h"
+#include "../support/testdb.h"
 
 #include "util/crypto.h"
 #include "util/httpc.h"
@@ -279,6 +284,7 @@ struct dstate {
     char current[32];          /* the only token the fake accepts */
     const char *expires_in;    /* JSON text for expires_in */
     bool refuse_all_tokens;
+    int oauth_status;          /* when non-zero, answer OAuth with this (no token) */
     int push_status;           /* when non-zero, answer pushes with this */
     const char *push_ctype, *push_body;
     int query_status;
@@ -301,6 +307,10 @@ static void daraja_fake(struct fake *f, const struct fake_req *rq, struct http_r
         free(b64);
         if (!auth || strcmp(auth, buf) || strcmp(rq->query, "grant_type=client_credentials")) {
             reply(resp, 400, NULL, "{\"requestId\":\"x\",\"errorCode\":\"400.008.01\",\"errorMessage\":\"Invalid Authentication passed\"}");
+            return;
+        }
+        if (s->oauth_status) {
+            reply(resp, s->oauth_status, NULL, "{\"requestId\":\"x\",\"errorCode\":\"503.001.01\",\"errorMessage\":\"Service Unavailable\"}");
             return;
         }
         s->serial++;
@@ -708,6 +718,175 @@ START_TEST(query_errors)
 }
 END_TEST
 
+/* ---------- two lipads: the token shared through the database ---------- */
+
+#define PEPPER "unit-pepper-0123456789abcdef"
+
+static char rootdir[256];
+static struct store *store_a, *store_b;   /* two lipads' stores on one database */
+static struct shared_token *share_a, *share_b;
+static void *st_a, *st_b;                 /* their Daraja clients */
+
+static void root_setup(void)
+{
+    const char *base = getenv("TMPDIR");
+    snprintf(rootdir, sizeof rootdir, "%s/lipa-daraja-XXXXXX", base && *base ? base : "/tmp");
+    if (!mkdtemp(rootdir)) {
+        perror("mkdtemp");
+        exit(EXIT_FAILURE);
+    }
+}
+
+static void root_teardown(void) { test_tmp_remove(rootdir); }
+
+static struct store *open_db(const char *target)
+{
+    char err[512] = "";
+    struct store *s = store_open(target, "db", err, sizeof err);
+    ck_assert_msg(s != NULL, "store_open(%s): %s", target, err);
+    return s;
+}
+
+/* Two lipads on one fresh database, each with a Daraja client that shares
+ * its token through it. */
+static void two_setup(void)
+{
+    setup();
+    char dir[320], file[400], target[400];
+    snprintf(dir, sizeof dir, "%s/t-XXXXXX", rootdir);
+    ck_assert(mkdtemp(dir) != NULL);
+    snprintf(file, sizeof file, "%s/lipa.db", dir);
+    ck_assert(testdb_target(file, target, sizeof target));
+    store_a = open_db(target);
+    store_b = open_db(target);
+    share_a = shared_token_new(store_a, "daraja", PEPPER, 5000);
+    share_b = shared_token_new(store_b, "daraja", PEPPER, 5000);
+    ck_assert(share_a && share_b);
+    st_a = st; /* the fixture's client is lipad A's */
+    st_b = pay_daraja.create(&cfg);
+    ck_assert_ptr_nonnull(st_b);
+    pay_daraja.share_token(st_a, &(struct pay_token_cache){shared_token_current, share_a});
+    pay_daraja.share_token(st_b, &(struct pay_token_cache){shared_token_current, share_b});
+}
+
+static void two_teardown(void)
+{
+    pay_daraja.destroy(st_b);
+    teardown();
+    shared_token_free(share_a);
+    shared_token_free(share_b);
+    store_close(store_a);
+    store_close(store_b);
+}
+
+static void push_on(void *client, struct pay_stk_res *res) { pay_daraja.stk_push(client, &req1, res); }
+
+/* Pushes through A, B, A, B, ...: n in all, each accepted. */
+static void alternate(void *a, void *b, int n)
+{
+    struct pay_stk_res res;
+    for (int i = 0; i < n; i++) {
+        push_on(i % 2 ? b : a, &res);
+        ck_assert_msg(res.outcome == PAY_OK, "push %d: %s %s", i, res.error_code, res.error_message);
+    }
+}
+
+/* Why the token is shared: two lipads each with their own token break
+ * each other's at every turn: each fetches one at its first push, and
+ * from the third push on each one is refused once (the other lipad's
+ * fetch made its token stale), renewed and sent again. */
+START_TEST(two_lipads_alone_break_each_others_token)
+{
+    void *b = pay_daraja.create(&cfg);
+    alternate(st, b, 6);
+    ck_assert_int_eq(fake_count(&fk, "GET", OAUTH_PATH), 6);
+    ck_assert_int_eq(fake_count(&fk, "POST", PUSH_PATH), 6 + 4);
+    pay_daraja.destroy(b);
+}
+END_TEST
+
+/* Shared, the second lipad takes the first one's token: one OAuth call
+ * for both, and no push refused. */
+START_TEST(two_lipads_share_one_token)
+{
+    alternate(st_a, st_b, 6);
+    ck_assert_int_eq(fake_count(&fk, "GET", OAUTH_PATH), 1);
+    ck_assert_int_eq(fake_count(&fk, "POST", PUSH_PATH), 6);
+}
+END_TEST
+
+/* A token refused as invalid (here another party fetched one) is renewed
+ * by the lipad refused first; the other one, refused for the same old
+ * token, takes the new one instead of fetching again. */
+START_TEST(refused_token_renewed_once_for_both)
+{
+    alternate(st_a, st_b, 2);
+    pthread_mutex_lock(&fk.mu);
+    snprintf(ds.current, sizeof ds.current, "issued-elsewhere");
+    pthread_mutex_unlock(&fk.mu);
+    alternate(st_a, st_b, 4);
+    ck_assert_int_eq(fake_count(&fk, "GET", OAUTH_PATH), 2);
+    ck_assert_int_eq(fake_count(&fk, "POST", PUSH_PATH), 2 + 4 + 2); /* A's and B's refused once each */
+}
+END_TEST
+
+/* A refused token whose renewal failed (Daraja's OAuth down) is not taken
+ * back from the database at the next push, though the row still holds
+ * it: the next push renews first, and is sent once. */
+START_TEST(refused_token_not_taken_back)
+{
+    struct pay_stk_res res;
+    alternate(st_a, st_b, 2);
+    pthread_mutex_lock(&fk.mu);
+    snprintf(ds.current, sizeof ds.current, "issued-elsewhere");
+    ds.oauth_status = 503;
+    pthread_mutex_unlock(&fk.mu);
+    push_on(st_a, &res);
+    ck_assert_int_eq(res.outcome, PAY_RETRY);
+    ck_assert_int_eq(fake_count(&fk, "POST", PUSH_PATH), 3);
+    pthread_mutex_lock(&fk.mu);
+    ds.oauth_status = 0;
+    pthread_mutex_unlock(&fk.mu);
+    push_on(st_a, &res);
+    ck_assert_int_eq(res.outcome, PAY_OK);
+    ck_assert_int_eq(fake_count(&fk, "POST", PUSH_PATH), 4);
+    ck_assert_int_eq(fake_count(&fk, "GET", OAUTH_PATH), 3); /* tok-1, the failed one, tok-2 */
+}
+END_TEST
+
+struct pusher {
+    void *client;
+    struct pay_stk_res res;
+};
+
+static void *pusher_main(void *arg)
+{
+    struct pusher *p = arg;
+    push_on(p->client, &p->res);
+    return NULL;
+}
+
+/* Both lipads push at once from their start, a slow Daraja making them
+ * meet in the renewal: one OAuth call still. */
+START_TEST(two_lipads_at_once_fetch_once)
+{
+    enum { N = 8 };
+    fk.delay_ms = 150;
+    pthread_t th[N];
+    struct pusher p[N];
+    for (int i = 0; i < N; i++) {
+        p[i].client = i % 2 ? st_b : st_a;
+        ck_assert_int_eq(pthread_create(&th[i], NULL, pusher_main, &p[i]), 0);
+    }
+    for (int i = 0; i < N; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < N; i++)
+        ck_assert_msg(p[i].res.outcome == PAY_OK, "push %d: %s", i, p[i].res.error_message);
+    ck_assert_int_eq(fake_count(&fk, "GET", OAUTH_PATH), 1);
+    ck_assert_int_eq(fake_count(&fk, "POST", PUSH_PATH), N);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("daraja");
@@ -745,6 +924,17 @@ Suite *test_suite(void)
     tcase_add_test(net, query_final_and_body);
     tcase_add_test(net, query_pending);
     tcase_add_test(net, query_errors);
+    tcase_add_test(net, two_lipads_alone_break_each_others_token);
     suite_add_tcase(s, net);
+
+    TCase *two = tcase_create("shared-token");
+    tcase_add_unchecked_fixture(two, root_setup, root_teardown);
+    tcase_add_checked_fixture(two, two_setup, two_teardown);
+    tcase_set_timeout(two, 30);
+    tcase_add_test(two, two_lipads_share_one_token);
+    tcase_add_test(two, refused_token_renewed_once_for_both);
+    tcase_add_test(two, refused_token_not_taken_back);
+    tcase_add_test(two, two_lipads_at_once_fetch_once);
+    suite_add_tcase(s, two);
     return s;
 }

@@ -99,6 +99,8 @@ static const char SEED[] =
     "(9, 'api', 'k-9', NULL, '+254711000009', NULL, 500, 'failed', 1032, NULL, 8, NULL, '{\"a\":1}', 8, 9,"
     " '0b7a2d8e-0000-4000-8000-000000000001', '0b7a2d8e-0000-4000-8000-000000000002', 2, NULL);"
     "INSERT INTO prompts (phone, payment_id, until_at) VALUES ('+254711000005', 2, 9);"
+    "INSERT INTO provider_tokens (provider, token_sealed, renew_at, renewing_until, updated_at) VALUES "
+    "('daraja', 'sealed', 10, 0, 11);"
     "INSERT INTO outbox (id, phone, body, payment_id, next_at, provider_id, created_at, updated_at) VALUES "
     "(3, '+254711000001', 'Token: {token}', 1, 0, NULL, 5, 6), (4, '+254711000001', 'Habari', NULL, 0, 'ATX', 5, 6);"
     "INSERT INTO otp_codes (payment_id, reference, liters, status, max_attempts, station_id, origin, created_at,"

@@ -243,6 +243,17 @@ static void h_stk_resend(void *ctx, struct http_req *req, struct http_resp *resp
     api_json(resp, 200, o);
 }
 
+/* GET /sandbox/daraja: how many OAuth tokens were issued, and how many
+ * calls were refused for a superseded or unknown token. */
+static void h_daraja_counts(void *ctx, struct http_req *req, struct http_resp *resp)
+{
+    json_t *o = sb_daraja_counts(ctx);
+    if (!o)
+        sb_control_error(resp, 500, "out of memory");
+    else
+        api_json(resp, 200, o);
+}
+
 /* POST /sandbox/quiet {"phone":"+2547...","count":N}: the next N pushes to
  * that phone get no callback (count 0 ends it). */
 static void h_quiet(void *ctx, struct http_req *req, struct http_resp *resp)
@@ -269,6 +280,7 @@ const struct http_route sb_control_routes[] = {
     {"GET", "/sandbox/stk", h_stk_list, 0, 0},
     {"POST", "/sandbox/stk/{id}/resend", h_stk_resend, 0, 0},
     {"POST", "/sandbox/quiet", h_quiet, 0, 0},
+    {"GET", "/sandbox/daraja", h_daraja_counts, 0, 0},
     {NULL, NULL, NULL, 0, 0},
 };
 

@@ -65,6 +65,8 @@ struct sb_daraja {
     char token[48];
     bool have_token;
     int64_t token_exp_mono;
+    int64_t oauth_issued;       /* tokens issued (GET /sandbox/daraja) */
+    int64_t tokens_refused;     /* calls refused with 404.001.03 */
     uint64_t next_seq;
     struct stk **v;
     size_t n, cap;
@@ -351,6 +353,15 @@ static void evict(struct sb_daraja *d)
 
 /* ---- OAuth ---- */
 
+json_t *sb_daraja_counts(struct sandbox *sb)
+{
+    pthread_mutex_lock(&sb->mu);
+    json_t *o = json_pack("{s:I, s:I}", "oauthIssued", (json_int_t)sb->daraja->oauth_issued, "tokensRefused",
+                          (json_int_t)sb->daraja->tokens_refused);
+    pthread_mutex_unlock(&sb->mu);
+    return o;
+}
+
 static void h_oauth(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct sandbox *sb = ctx;
@@ -389,6 +400,7 @@ static void h_oauth(void *ctx, struct http_req *req, struct http_resp *resp)
     str_copy(sb->daraja->token, sizeof sb->daraja->token, tok);
     sb->daraja->have_token = true;
     sb->daraja->token_exp_mono = sb_mono_ms() + TOKEN_TTL_S * 1000LL;
+    sb->daraja->oauth_issued++;
     pthread_mutex_unlock(&sb->mu);
     log_info("daraja.oauth.issued", "expires_in=%d previous=invalidated", TOKEN_TTL_S);
     api_json(resp, 200, json_pack("{s:s, s:s}", "access_token", tok, "expires_in", "3599"));
@@ -411,6 +423,8 @@ static bool bearer(struct sandbox *sb, struct http_req *req, struct http_resp *r
     struct sb_daraja *d = sb->daraja;
     bool live = d->have_token && sb_mono_ms() < d->token_exp_mono;
     bool ok = live && crypto_streq(given, d->token);
+    if (!ok)
+        d->tokens_refused++;
     pthread_mutex_unlock(&sb->mu);
     if (!ok) {
         log_warn("daraja.auth.rejected", "path=%s reason=\"%s\"", req->path,

@@ -87,6 +87,10 @@ enum sb_resend { SB_RESEND_OK, SB_RESEND_UNKNOWN, SB_RESEND_WAITING };
 enum sb_resend sb_daraja_stk_resend(struct sandbox *sb, const char *checkout_id, int *status,
                                     char *err, size_t errsz);
 
+/* {"oauthIssued": tokens issued, "tokensRefused": calls refused for a
+ * token that was not the newest live one} since the start (new ref). */
+json_t *sb_daraja_counts(struct sandbox *sb);
+
 /* The next count pushes to phone (any form) are answered without a
  * callback (the query still tells the outcome); 0 ends it. False for a
  * phone that is not one, or when QUIET_MAX phones are quiet already. */
