@@ -22,6 +22,7 @@
 static const char SQL_SET[] = "UPDATE payments SET booking_id = ?, payer_ref = ?, method = ?, escrow = ?, "
                               "retry_of = NULLIF(CAST(? AS BIGINT),0), retry_count = ? WHERE id = ?";
 static const char SQL_GET[] = "SELECT " EXTRA_COLS " FROM payments WHERE id = ?";
+static const char SQL_LOCK_ORIGINAL[] = "SELECT id FROM payments WHERE id = ?" ST_FOR_UPDATE;
 static const char SQL_RETRIES[] =
     "SELECT COUNT(*), COALESCE(SUM(CASE WHEN status IN ('pending','processing') THEN 1 ELSE 0 END),0) FROM payments "
     "WHERE client_id = ? AND retry_of = ?";
@@ -103,7 +104,18 @@ enum store_rc store_charge_get(struct store *st, int64_t id, struct charge_extra
 enum store_rc store_charge_retries(struct store *st, const char *client_id, int64_t original, int64_t *n,
                                    int64_t *open)
 {
-    struct st_stmt *s = st_stmt(st, SQL_RETRIES);
+    /* the original's row locked first: retries counted and added by two
+     * lipads at once wait for each other (PostgreSQL; SQLite's write
+     * transaction keeps every other writer out already) */
+    struct st_stmt *s = st_stmt(st, SQL_LOCK_ORIGINAL);
+    if (!s)
+        return ST_ERROR;
+    st_bind_i64(s, 1, original);
+    int lrc = st_step(s);
+    st_done(s);
+    if (lrc != ST_ROW && lrc != ST_DONE)
+        return ST_ERROR;
+    s = st_stmt(st, SQL_RETRIES);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, client_id);

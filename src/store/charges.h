@@ -27,7 +27,9 @@ struct charge_extra {
 enum store_rc store_charge_set(struct store *st, int64_t id, const struct charge_extra *x);
 enum store_rc store_charge_get(struct store *st, int64_t id, struct charge_extra *x);
 /* How many retries of original (a payment id) client_id made, and how
- * many of them are still open (pending or processing). */
+ * many of them are still open (pending or processing). Inside the
+ * transaction that adds a retry: it locks the original's row until that
+ * transaction ends, so two lipads adding retries at once count in turn. */
 enum store_rc store_charge_retries(struct store *st, const char *client_id, int64_t original, int64_t *n,
                                    int64_t *open);
 /* A cancel's time and reason (the status moves through purchase_finish). */
