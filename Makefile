@@ -5,7 +5,8 @@
 # Sources are found by folder, so a new provider or module is a new file:
 #   src/*/*.c      -> build/<variant>/liblipa.a (everything but src/main.c)
 #   src/main.c     -> bin/lipad
-#   tools/X/*.c    -> bin/lipa-X
+#   tools/X/*.c    -> bin/lipa-X (a folder of tools/ without C files, like
+#                     tools/systemd, is no tool)
 #   tests/unit/check_*.c -> one Check runner per module (with runner.c, fake.c)
 #   tests/fuzz/NAME.c    -> one fuzz target: build/fuzz/fuzzers/NAME
 #                           (libFuzzer) and build/san/tests/fuzz_NAME (the
@@ -44,7 +45,7 @@ LDLIBS   := $(PKG_LIBS) -lpthread -lm
 LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(OBJDIR)/%.o)
 LIB      := $(OBJDIR)/liblipa.a
-TOOLS    := $(patsubst tools/%/,%,$(wildcard tools/*/))
+TOOLS    := $(sort $(patsubst tools/%/,%,$(dir $(wildcard tools/*/*.c))))
 TOOL_BIN := $(TOOLS:%=$(BINDIR)/lipa-%)
 UNIT_SRC := $(wildcard tests/unit/check_*.c)
 UNIT_SUPPORT := $(OBJDIR)/tests/unit/runner.o $(OBJDIR)/tests/unit/fake.o $(OBJDIR)/tests/support/testdb.o
@@ -59,7 +60,7 @@ FUZZ_WRAP := -Wl,--wrap=log_event -Wl,--wrap=httpc_do -Wl,--wrap=http_header
 FUZZ_SECONDS ?= 30
 FUZZ_MERGE ?= 0
 
-.PHONY: all deps deps-quiet run check check-schema unit-bin e2e-bin fuzz-replay-bin fuzz fuzz-bin bench bench-store bench-hops \
+.PHONY: all deps deps-quiet deps-check run check check-schema check-install install uninstall unit-bin e2e-bin fuzz-replay-bin fuzz fuzz-bin bench bench-store bench-hops \
         bench-memory bench-migrate clean lint
 .SECONDARY:
 # V=1 shows the full commands
@@ -74,6 +75,8 @@ deps:
 	@tools/deps.sh
 deps-quiet:
 	@tools/deps.sh --quiet
+deps-check:
+	@LIPA_CHECK_DEPS=1 tools/deps.sh
 
 $(OBJDIR)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -126,18 +129,27 @@ fuzz-bin: $(FUZZ_TARGETS:%=$(OBJDIR)/fuzzers/%)
 # The tree's own rules first (bin/lipa-lint: banned calls, layers, library
 # owners, headers used, no cycle, nothing outside), then the schema's two
 # dialects against each other (check-schema), then the whole suite under
-# ASan+UBSan: unit runners, the replay of every kept fuzz input, then
-# end-to-end journeys against the real lipad and the sandbox on loopback.
-check: deps
+# ASan+UBSan: make install into a temporary folder and the systemd unit
+# (tests/install/install.sh, on the binaries just built), unit runners, the
+# replay of every kept fuzz input, then end-to-end journeys against the
+# real lipad and the sandbox on loopback.
+check: deps-check
 	@$(MAKE) --no-print-directory SANITIZER=1 lint
 	@tests/pg/schema.sh
 	@$(MAKE) --no-print-directory SANITIZER=1 unit-bin fuzz-replay-bin e2e-bin
+	@LIPA_TEST_BIN=build/san/bin tests/install/install.sh SANITIZER=1
 	@tools/run-tests.sh build/san
 
 # db/*.sql (SQLite) and their twins db/pg/*.sql give the same schema, in a
 # throwaway PostgreSQL (tools/pg.sh) that is removed afterwards.
 check-schema: deps
 	@tests/pg/schema.sh
+
+# make install DESTDIR=... as a package build would; the unit checked by
+# systemd-analyze verify; the installed lipad started from the installed
+# settings file, asked /api/health and a USSD hop, stopped by SIGTERM.
+check-install: deps-check
+	@tests/install/install.sh
 
 # Each target for FUZZ_SECONDS (30) with its kept corpus
 # (tests/fuzz/corpus/NAME) and crashes; what it finds stays in build/fuzz
@@ -184,5 +196,53 @@ lint: $(BINDIR)/lipa-lint
 
 clean:
 	rm -rf build bin
+
+# make install: lipad as a systemd service (docs/operations.md, "Running as
+# a service"). PREFIX is /usr/local, where a locally built program goes on
+# Debian (/usr belongs to the package manager); a package build passes
+# PREFIX=/usr and DESTDIR. The unit goes where systemd looks under PREFIX
+# (/usr/local/lib/systemd/system and /usr/lib/systemd/system both are);
+# with another PREFIX set UNITDIR=/etc/systemd/system. The settings file
+# goes to SYSCONFDIR/lipa (/etc/lipa), 0600, and only when there is none:
+# an operator's file is never overwritten. Installed tools: the ones an
+# operator runs against a live service (the sandbox, the seeder, the
+# benchmark drivers and the linter are for the demo and the tree).
+PREFIX     ?= /usr/local
+SYSCONFDIR ?= /etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+DESTDIR    ?=
+INSTALL_TOOLS := dial menu migrate
+SHARE      := $(PREFIX)/share/lipa
+INSTALL_SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g'
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SHARE)/menus $(DESTDIR)$(SHARE)/db/pg \
+	           $(DESTDIR)$(PREFIX)/share/doc/lipa $(DESTDIR)$(UNITDIR)
+	install -m 755 $(BINDIR)/lipad $(INSTALL_TOOLS:%=$(BINDIR)/lipa-%) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 menus/*.yaml $(DESTDIR)$(SHARE)/menus/
+	install -m 644 db/*.sql $(DESTDIR)$(SHARE)/db/
+	install -m 644 db/pg/*.sql $(DESTDIR)$(SHARE)/db/pg/
+	install -m 644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/lipa/
+	$(INSTALL_SUBST) tools/systemd/lipad.service.in > $(DESTDIR)$(UNITDIR)/lipad.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/lipad.service
+	install -d -m 755 $(DESTDIR)$(SYSCONFDIR)/lipa
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/lipa/lipa.env ]; then \
+	  echo "install: $(DESTDIR)$(SYSCONFDIR)/lipa/lipa.env exists, left as it is" \
+	       "(the new example: tools/systemd/lipa.env.in)"; \
+	else \
+	  (umask 077; $(INSTALL_SUBST) tools/systemd/lipa.env.in > $(DESTDIR)$(SYSCONFDIR)/lipa/lipa.env) && \
+	  echo "install: wrote $(DESTDIR)$(SYSCONFDIR)/lipa/lipa.env: set LIPA_ADMIN_KEY and LIPA_PEPPER"; \
+	fi
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+
+# leaves SYSCONFDIR/lipa (the settings and secrets) and /var/lib/lipa (the
+# database) where they are
+uninstall:
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then \
+	  systemctl disable --now lipad.service 2>/dev/null || true; fi
+	rm -f $(DESTDIR)$(PREFIX)/bin/lipad $(INSTALL_TOOLS:%=$(DESTDIR)$(PREFIX)/bin/lipa-%)
+	rm -f $(DESTDIR)$(UNITDIR)/lipad.service
+	rm -rf $(DESTDIR)$(SHARE) $(DESTDIR)$(PREFIX)/share/doc/lipa
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 
 -include $(shell find build -name '*.d' 2>/dev/null)

@@ -2,7 +2,7 @@
 # Installs the Debian packages lipa builds, tests and benchmarks with, when
 # missing: as root directly, otherwise through sudo. Fast when all are there.
 # LIPA_BENCH_DEPS=1 adds what make bench needs, LIPA_FUZZ_DEPS=1 what make
-# fuzz needs.
+# fuzz needs, LIPA_CHECK_DEPS=1 what make check needs beyond the build.
 # postgresql is the server the tests start themselves (tools/pg.sh), libpq-dev
 # the client library the store's PostgreSQL backend is to use (docs/postgresql.md).
 set -euo pipefail
@@ -15,6 +15,11 @@ if [ "${LIPA_BENCH_DEPS:-}" = 1 ]; then # node may come from elsewhere than Debi
   command -v wrk >/dev/null || missing+=(wrk)
   command -v node >/dev/null || missing+=(nodejs)
   command -v npm >/dev/null || missing+=(npm)
+fi
+# systemd-analyze checks the service unit (tests/install/install.sh); a
+# build alone does not need systemd
+if [ "${LIPA_CHECK_DEPS:-}" = 1 ]; then
+  pkgs+=(systemd)
 fi
 # libFuzzer (libclang_rt.fuzzer) is in the compiler-rt package of the default
 # clang, libclang-rt-14-dev on Debian 12, which libclang-rt-dev pulls in

@@ -605,7 +605,7 @@ static void outside_file(const char *path)
 static void outside_text(const char *p)
 {
     if (ends_with(p, ".md") || ends_with(p, ".sh") || ends_with(p, ".yaml") || ends_with(p, ".sql") ||
-        ends_with(p, ".lua"))
+        ends_with(p, ".lua") || ends_with(p, ".in"))
         outside_file(p);
 }
 
