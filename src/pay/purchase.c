@@ -15,6 +15,7 @@
 #include "util/aside.h"
 #include "util/crypto.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/str.h"
 
 #include <stdio.h>
@@ -289,6 +290,8 @@ out:
         store_rollback(a->store);
     char masked[20];
     if (ok)
+        metrics_purchase_finished(p->status);
+    if (ok)
         log_info("purchase.finished", "payment=%lld kind=%s status=%s result=%lld phone=%s", (long long)p->id,
                  p->kind, p->status, (long long)p->result_code, log_phone(p->phone, masked));
     else if (rc == ST_CONFLICT)
@@ -462,6 +465,7 @@ static enum pushed push_call(struct app *a, struct payment *p)
     };
     struct pay_stk_res res;
     a->pay->stk_push(a->pay_st, &req, &res);
+    metrics_push(res.outcome == PAY_OK ? MO_OK : res.outcome == PAY_RETRY ? MO_RETRY : MO_REFUSED);
     switch (res.outcome) {
     case PAY_OK:
         app_health_set(a, PROV_DARAJA, true, "stk push accepted");
