@@ -1,7 +1,7 @@
 /* util/metrics: the counters and latency histograms lipad's GET /metrics
  * shows with labels (app/health.c prints them with the rest). Process-wide
  * atomics with a fixed set of label values, so counting takes no lock and
- * allocates nothing: a USSD hop pays a clock read and two atomic adds. The
+ * allocates nothing: a USSD hop pays two clock reads and two atomic adds. The
  * providers count here too (they know no struct app), which is why these
  * are globals while everything else lipad keeps lives in struct app. */
 #ifndef LIPA_UTIL_METRICS_H
