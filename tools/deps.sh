@@ -7,7 +7,9 @@
 # the client library the store's PostgreSQL backend is to use (docs/postgresql.md).
 # prometheus brings promtool, which the e2e metrics suite runs on /metrics
 # (promtool check metrics); Debian ships it only with the server (about 19 MB
-# to fetch), which on a machine run by systemd starts on port 9090.
+# to fetch), which on a machine run by systemd would start on port 9090, the
+# port make run gives the sandbox: when installed here, it is stopped and
+# disabled at once (lipa wants promtool only).
 set -euo pipefail
 quiet=${1:-}
 pkgs=(build-essential pkg-config libmicrohttpd-dev libsqlite3-dev libcurl4-openssl-dev
@@ -38,3 +40,6 @@ sudo=""
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq >/dev/null
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+  $sudo systemctl disable --now prometheus >/dev/null 2>&1 || true
+fi
