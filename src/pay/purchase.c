@@ -289,12 +289,11 @@ out:
     if (!ok)
         store_rollback(a->store);
     char masked[20];
-    if (ok)
+    if (ok) {
         metrics_purchase_finished(p->status);
-    if (ok)
         log_info("purchase.finished", "payment=%lld kind=%s status=%s result=%lld phone=%s", (long long)p->id,
                  p->kind, p->status, (long long)p->result_code, log_phone(p->phone, masked));
-    else if (rc == ST_CONFLICT)
+    } else if (rc == ST_CONFLICT)
         log_info("purchase.duplicate", "payment=%lld", (long long)p->id);
     if (ok) /* what the outcome queued: a top-up, an SMS, a notice */
         app_wake(a, WORK_TOPUPS | WORK_OUTBOX | WORK_NOTICES);
