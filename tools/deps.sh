@@ -5,11 +5,16 @@
 # fuzz needs, LIPA_CHECK_DEPS=1 what make check needs beyond the build.
 # postgresql is the server the tests start themselves (tools/pg.sh), libpq-dev
 # the client library the store's PostgreSQL backend is to use (docs/postgresql.md).
+# prometheus brings promtool, which the e2e metrics suite runs on /metrics
+# (promtool check metrics); Debian ships it only with the server (about 19 MB
+# to fetch), which on a machine run by systemd would start on port 9090, the
+# port make run gives the sandbox: when installed here, it is stopped and
+# disabled at once (lipa wants promtool only).
 set -euo pipefail
 quiet=${1:-}
 pkgs=(build-essential pkg-config libmicrohttpd-dev libsqlite3-dev libcurl4-openssl-dev
       libpcre2-dev libssl-dev libjansson-dev libyaml-dev check libsubunit-dev sqlite3 curl
-      postgresql libpq-dev)
+      postgresql libpq-dev prometheus)
 missing=()
 if [ "${LIPA_BENCH_DEPS:-}" = 1 ]; then # node may come from elsewhere than Debian
   command -v wrk >/dev/null || missing+=(wrk)
@@ -40,3 +45,6 @@ sudo=""
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq >/dev/null
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+  $sudo systemctl disable --now prometheus >/dev/null 2>&1 || true
+fi

@@ -5,6 +5,7 @@
 #include "http/api.h"
 #include "store/payments.h"
 #include "store/sms.h"
+#include "util/metrics.h"
 #include "util/str.h"
 
 #include <stdio.h>
@@ -49,39 +50,62 @@ static void app_health(void *ctx, struct http_req *req, struct http_resp *resp)
     }
 }
 
+/* One metric's HELP and TYPE lines, then its sample. */
+static void one(struct buf *b, const char *name, const char *type, const char *help, long long v)
+{
+    buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %lld\n", name, help, name, type, name, v);
+}
+
 static void app_metrics(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
     struct store_memory m;
     struct store_db sd;
+    int64_t oldest_ms;
     (void)req;
     store_memory(a->store, &m);
     store_db_state(a->store, &sd);
+    int64_t depth = store_outbox_queue(a->store, &oldest_ms);
+    /* 0 with nothing queued (or a row from a lipad whose clock is ahead);
+     * -1, as the depth, when the database did not answer */
+    int64_t now = now_ms(), age_ms = depth < 0 ? -1000 : 0;
+    if (depth > 0 && oldest_ms > 0 && now > oldest_ms)
+        age_ms = now - oldest_ms;
     resp->status = 200;
     resp->content_type = "text/plain; version=0.0.4";
-    buf_reset(&resp->body);
-    buf_printf(&resp->body,
-               "# TYPE lipa_ussd_hops_total counter\nlipa_ussd_hops_total %lld\n"
-               "# TYPE lipa_purchases_total counter\nlipa_purchases_total %lld\n"
-               "# TYPE lipa_mpesa_callbacks_total counter\nlipa_mpesa_callbacks_total %lld\n"
-               "# TYPE lipa_sms_sent_total counter\nlipa_sms_sent_total %lld\n"
-               "# TYPE lipa_sms_failed_total counter\nlipa_sms_failed_total %lld\n"
-               "# TYPE lipa_topups_total counter\nlipa_topups_total %lld\n"
-               "# TYPE lipa_outbox_depth gauge\nlipa_outbox_depth %lld\n"
-               "# TYPE lipa_purchases_waiting gauge\nlipa_purchases_waiting %d\n"
-               "# TYPE lipa_ussd_sessions_held gauge\nlipa_ussd_sessions_held %lld\n"
-               "# TYPE lipa_callers_held gauge\nlipa_callers_held %lld\n"
-               "# TYPE lipa_memory_tables_bytes gauge\nlipa_memory_tables_bytes %lld\n"
-               "# TYPE lipa_ussd_sessions_dropped_total counter\nlipa_ussd_sessions_dropped_total %lld\n"
-               "# TYPE lipa_callers_dropped_total counter\nlipa_callers_dropped_total %lld\n"
-               "# TYPE lipa_database_up gauge\nlipa_database_up{backend=\"%s\"} %d\n"
-               "# TYPE lipa_database_reconnects_total counter\nlipa_database_reconnects_total %lld\n",
-               (long long)atomic_load(&a->hops), (long long)atomic_load(&a->purchases),
-               (long long)atomic_load(&a->callbacks), (long long)atomic_load(&a->sms_sent),
-               (long long)atomic_load(&a->sms_failed), (long long)atomic_load(&a->topups_done),
-               (long long)store_outbox_depth(a->store), store_take_waiting(a->store), (long long)m.sessions,
-               (long long)m.callers, (long long)m.bytes, (long long)m.sessions_dropped, (long long)m.callers_dropped,
-               sd.backend, sd.up ? 1 : 0, sd.reconnects);
+    struct buf *b = &resp->body;
+    buf_reset(b);
+    one(b, "lipa_ussd_hops_total", "counter", "USSD hops with a valid sessionId and a Kenyan number.",
+        (long long)atomic_load(&a->hops));
+    one(b, "lipa_purchases_total", "counter", "Purchases and water orders newly stored.",
+        (long long)atomic_load(&a->purchases));
+    one(b, "lipa_mpesa_callbacks_total", "counter", "M-Pesa callbacks with the right secret and a readable body.",
+        (long long)atomic_load(&a->callbacks));
+    one(b, "lipa_sms_sent_total", "counter", "SMS the SMS provider accepted.", (long long)atomic_load(&a->sms_sent));
+    one(b, "lipa_sms_failed_total", "counter", "SMS given up (refused, or out of retries).",
+        (long long)atomic_load(&a->sms_failed));
+    one(b, "lipa_topups_total", "counter", "Meter top-ups done.", (long long)atomic_load(&a->topups_done));
+    one(b, "lipa_outbox_depth", "gauge", "SMS queued or sending (-1: the database did not answer).",
+        (long long)depth);
+    buf_printf(b, "# HELP lipa_outbox_oldest_age_seconds Age of the oldest SMS queued or sending (0: none).\n"
+                  "# TYPE lipa_outbox_oldest_age_seconds gauge\nlipa_outbox_oldest_age_seconds %lld.%03lld\n",
+               (long long)(age_ms / 1000), (long long)(age_ms < 0 ? 0 : age_ms % 1000)); /* -1.000 or s.ms */
+    one(b, "lipa_purchases_waiting", "gauge", "USSD purchases the database refused, waiting in the intake.",
+        store_take_waiting(a->store));
+    one(b, "lipa_ussd_sessions_held", "gauge", "USSD sessions held in memory.", (long long)m.sessions);
+    one(b, "lipa_callers_held", "gauge", "Callers' profiles held in memory.", (long long)m.callers);
+    one(b, "lipa_memory_tables_bytes", "gauge", "Bytes of the sessions and callers held in memory.",
+        (long long)m.bytes);
+    one(b, "lipa_ussd_sessions_dropped_total", "counter", "USSD sessions pushed out of memory by the cap.",
+        (long long)m.sessions_dropped);
+    one(b, "lipa_callers_dropped_total", "counter", "Callers' profiles pushed out of memory by the cap.",
+        (long long)m.callers_dropped);
+    buf_printf(b, "# HELP lipa_database_up 1 when the database answered a read at the scrape.\n"
+                  "# TYPE lipa_database_up gauge\nlipa_database_up{backend=\"%s\"} %d\n",
+               sd.backend, sd.up ? 1 : 0);
+    one(b, "lipa_database_reconnects_total", "counter", "Connections to PostgreSQL opened again after one broke.",
+        (long long)sd.reconnects);
+    metrics_render(b);
 }
 
 const struct http_route ops_routes[] = {

@@ -10,6 +10,7 @@
 #include "util/crypto.h"
 #include "util/httpc.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/str.h"
 
 #include <pthread.h>
@@ -152,7 +153,9 @@ static void tuya_request(struct tuya *tu, const char *method, const char *path, 
     struct httpc_req req = {.method = method, .url = url, .headers = headers, .body = body,
                             .body_len = body ? strlen(body) : 0, .timeout_ms = tu->timeout_ms};
     r->sent = true;
+    int64_t t0 = metrics_clock_us();
     httpc_do(&req, &hr);
+    metrics_provider_time(MP_TUYA, t0);
     explicit_bzero(h_token, sizeof h_token);
     r->status = hr.status;
     if (!hr.status) {
@@ -314,6 +317,11 @@ static const char *outcome_name(enum meter_outcome o)
     return o == METER_OK ? "ok" : o == METER_RETRY ? "retry" : "reject";
 }
 
+static void count(enum meter_outcome o)
+{
+    metrics_provider_call(MP_TUYA, o == METER_OK ? MO_OK : o == METER_RETRY ? MO_RETRY : MO_REFUSED);
+}
+
 static void reject(struct meter_res *res, const char *why)
 {
     res->outcome = METER_REJECT;
@@ -351,6 +359,7 @@ static void send_command(struct tuya *tu, const char *op, const char *device_id,
     tuya_call(tu, "POST", path, body, &r);
     classify(&r, res);
 out:
+    count(res->outcome);
     log_event(res->outcome == METER_OK ? LOG_DEBUG : LOG_WARN, "meter_call",
               "provider=tuya op=%s device=%s outcome=%s http=%d detail=\"%.80s\"", op,
               device_id_ok(device_id) ? device_id : "-", outcome_name(res->outcome),
@@ -403,6 +412,7 @@ static void tuya_status(void *st, const char *device_id, json_t **out, struct me
         }
     }
 out:
+    count(res->outcome);
     log_event(res->outcome == METER_OK ? LOG_DEBUG : LOG_WARN, "meter_call",
               "provider=tuya op=status device=%s outcome=%s http=%d",
               device_id_ok(device_id) ? device_id : "-", outcome_name(res->outcome),
@@ -468,6 +478,7 @@ static void tuya_functions(void *st, const char *device_id, json_t **out, struct
     }
     *out = all;
 out:
+    count(res->outcome);
     log_event(res->outcome == METER_OK ? LOG_DEBUG : LOG_WARN, "meter_call",
               "provider=tuya op=specification device=%s outcome=%s http=%d",
               device_id_ok(device_id) ? device_id : "-", outcome_name(res->outcome), res->http_status);
@@ -569,6 +580,7 @@ static void tuya_list(void *st, json_t **out, struct meter_res *res)
     *out = all;
     all = NULL;
 out:
+    count(res->outcome);
     log_event(res->outcome == METER_OK ? LOG_DEBUG : LOG_WARN, "meter_call",
               "provider=tuya op=list outcome=%s http=%d pages=%d devices=%zu skipped=%zu detail=\"%.80s\"",
               outcome_name(res->outcome), res->http_status, pages, *out ? json_array_size(*out) : 0, skipped,
@@ -719,6 +731,7 @@ static void tuya_logs(void *st, const char *device_id, const char *code, int64_t
         str_copy(key, sizeof key, next);
     }
 out:
+    count(res->outcome);
     log_event(res->outcome == METER_OK ? LOG_DEBUG : LOG_WARN, "meter_call",
               "provider=tuya op=logs device=%s outcome=%s http=%d pages=%d entries=%zu detail=\"%.80s\"",
               device_id_ok(device_id) ? device_id : "-", outcome_name(res->outcome), res->http_status, pages,

@@ -12,6 +12,7 @@
 #include "util/crypto.h"
 #include "util/httpc.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/phone.h"
 #include "util/str.h"
 
@@ -253,7 +254,9 @@ static bool oauth_fetch(struct daraja *d, char *token, size_t n, int64_t *renew_
     }
     const char *headers[] = {auth, "Accept: application/json", NULL};
     struct httpc_req req = {.method = "GET", .url = url, .headers = headers, .timeout_ms = d->timeout_ms};
+    int64_t t0 = metrics_clock_us();
     httpc_do(&req, &hr);
+    metrics_provider_time(MP_DARAJA, t0);
     reply_read(&got, &hr);
     httpc_resp_free(&hr);
 
@@ -352,7 +355,9 @@ static void post_once(struct daraja *d, const char *url, const char *body, const
     const char *headers[] = {auth, "Content-Type: application/json", "Accept: application/json", NULL};
     struct httpc_req req = {.method = "POST", .url = url, .headers = headers, .body = body,
                             .body_len = strlen(body), .timeout_ms = d->timeout_ms};
+    int64_t t0 = metrics_clock_us();
     httpc_do(&req, &hr);
+    metrics_provider_time(MP_DARAJA, t0);
     reply_read(r, &hr);
     httpc_resp_free(&hr);
     explicit_bzero(auth, sizeof auth);
@@ -414,6 +419,11 @@ static enum pay_outcome classify_failure(const struct reply *r)
 static const char *outcome_name(enum pay_outcome o)
 {
     return o == PAY_OK ? "ok" : o == PAY_RETRY ? "retry" : "reject";
+}
+
+static void count(enum pay_outcome o)
+{
+    metrics_provider_call(MP_DARAJA, o == PAY_OK ? MO_OK : o == PAY_RETRY ? MO_RETRY : MO_REFUSED);
 }
 
 static void daraja_stk_push(void *st, const struct pay_stk_req *req, struct pay_stk_res *res)
@@ -498,6 +508,7 @@ static void daraja_stk_push(void *st, const struct pay_stk_req *req, struct pay_
             snprintf(res->error_message, sizeof res->error_message, "HTTP %ld", r.status);
     }
 out:
+    count(res->outcome);
     log_event(res->outcome == PAY_OK ? LOG_DEBUG : LOG_WARN, "daraja_push",
               "outcome=%s http=%d phone=%s amount=%lld checkout=%s error_code=%s",
               outcome_name(res->outcome), res->http_status, log_phone(req->phone, masked),
@@ -561,6 +572,7 @@ static void daraja_stk_query(void *st, const char *checkout_request_id, struct p
             snprintf(res->error, sizeof res->error, "HTTP %ld", r.status);
     }
 out:
+    count(res->outcome);
     log_event(res->outcome == PAY_OK ? LOG_DEBUG : LOG_WARN, "daraja_query",
               "outcome=%s http=%ld checkout=%s state=%s result_code=%d error_code=%s",
               outcome_name(res->outcome), r.status,

@@ -10,6 +10,7 @@
 #include "util/crypto.h"
 #include "util/httpc.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/phone.h"
 #include "util/str.h"
 
@@ -46,6 +47,11 @@ struct reply {
 static const char *outcome_name(enum pay_outcome o)
 {
     return o == PAY_OK ? "ok" : o == PAY_RETRY ? "retry" : "reject";
+}
+
+static void count(enum pay_outcome o)
+{
+    metrics_provider_call(MP_PAYSTACK, o == PAY_OK ? MO_OK : o == PAY_RETRY ? MO_RETRY : MO_REFUSED);
 }
 
 /* A copy of s fit for a quoted log value: no quotes, backslashes or
@@ -183,7 +189,9 @@ static void call(struct paystack *ps, const char *method, const char *path, cons
                              body ? "Content-Type: application/json" : NULL, NULL};
     struct httpc_req req = {.method = method, .url = url, .headers = headers, .body = body,
                             .body_len = body ? strlen(body) : 0, .timeout_ms = ps->timeout_ms};
+    int64_t t0 = metrics_clock_us();
     httpc_do(&req, &hr);
+    metrics_provider_time(MP_PAYSTACK, t0);
     explicit_bzero(auth, sizeof auth);
     r->status = hr.status;
     if (!hr.status) {
@@ -346,6 +354,7 @@ void paystack_initialize(struct paystack *ps, const char *email, int64_t amount_
 refused:
     str_copy(res->message, sizeof res->message, why);
 out:
+    count(res->outcome);
     log_event(res->outcome == PAY_OK ? LOG_DEBUG : LOG_WARN, "paystack_initialize",
               "outcome=%s http=%d reference=%s amount=%lld currency=%s message=\"%s\"",
               outcome_name(res->outcome), res->http_status,
@@ -418,6 +427,7 @@ void paystack_verify(struct paystack *ps, const char *reference, struct paystack
     const char *ref = jstr(d, "reference");
     str_copy(res->reference, sizeof res->reference, ref && *ref ? ref : reference);
 out:
+    count(res->outcome);
     log_event(res->outcome == PAY_OK ? LOG_DEBUG : LOG_WARN, "paystack_verify",
               "outcome=%s http=%d reference=%s status=%s amount=%lld currency=%s message=\"%s\"",
               outcome_name(res->outcome), res->http_status,
@@ -596,6 +606,7 @@ static void charge_log(const char *event, const struct paystack_charge_res *res,
                        const char *masked, int64_t amount)
 {
     char logmsg[160];
+    count(res->outcome);
     log_event(res->outcome == PAY_OK ? LOG_DEBUG : LOG_WARN, event,
               "outcome=%s http=%d reference=%s phone=%s amount=%lld status=%s duplicate=%d not_found=%d "
               "message=\"%s\"",
@@ -764,6 +775,7 @@ enum pay_outcome paystack_mobile_money_bank(struct paystack *ps, const char *pro
     str_copy(ps->bank_code, sizeof ps->bank_code, code_out);
     pthread_mutex_unlock(&ps->mu);
 out:
+    count(out);
     log_event(out == PAY_OK ? LOG_DEBUG : LOG_WARN, "paystack_bank",
               "outcome=%s http=%ld provider=%s code=%s message=\"%s\"", outcome_name(out), r.status,
               key[0] ? key : "-", code_out[0] ? code_out : "-", log_text(why, logmsg, sizeof logmsg));
@@ -843,6 +855,7 @@ void paystack_recipient(struct paystack *ps, const char *name, const char *accou
 refused:
     str_copy(res->message, sizeof res->message, why);
 out:
+    count(res->outcome);
     log_event(res->outcome == PAY_OK ? LOG_DEBUG : LOG_WARN, "paystack_recipient",
               "outcome=%s http=%d phone=%s bank=%s recipient=%s message=\"%s\"", outcome_name(res->outcome),
               res->http_status, masked, token_ok(bank_code, 1, PAYSTACK_CODE_MAX - 1, "-_") ? bank_code : "-",
@@ -912,6 +925,7 @@ static void transfer_answer(const struct reply *r, const char *sent, struct pays
 static void transfer_log(const char *event, const struct paystack_transfer_res *res, const char *reference)
 {
     char logmsg[160];
+    count(res->outcome);
     log_event(res->outcome == PAY_OK ? LOG_DEBUG : LOG_WARN, event,
               "outcome=%s http=%d reference=%s status=%s transfer=%s amount=%lld duplicate=%d not_found=%d "
               "message=\"%s\"",

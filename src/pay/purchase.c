@@ -15,6 +15,7 @@
 #include "util/aside.h"
 #include "util/crypto.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/str.h"
 
 #include <stdio.h>
@@ -288,10 +289,11 @@ out:
     if (!ok)
         store_rollback(a->store);
     char masked[20];
-    if (ok)
+    if (ok) {
+        metrics_purchase_finished(p->status);
         log_info("purchase.finished", "payment=%lld kind=%s status=%s result=%lld phone=%s", (long long)p->id,
                  p->kind, p->status, (long long)p->result_code, log_phone(p->phone, masked));
-    else if (rc == ST_CONFLICT)
+    } else if (rc == ST_CONFLICT)
         log_info("purchase.duplicate", "payment=%lld", (long long)p->id);
     if (ok) /* what the outcome queued: a top-up, an SMS, a notice */
         app_wake(a, WORK_TOPUPS | WORK_OUTBOX | WORK_NOTICES);
@@ -462,6 +464,7 @@ static enum pushed push_call(struct app *a, struct payment *p)
     };
     struct pay_stk_res res;
     a->pay->stk_push(a->pay_st, &req, &res);
+    metrics_push(res.outcome == PAY_OK ? MO_OK : res.outcome == PAY_RETRY ? MO_RETRY : MO_REFUSED);
     switch (res.outcome) {
     case PAY_OK:
         app_health_set(a, PROV_DARAJA, true, "stk push accepted");

@@ -9,6 +9,7 @@
 #include "util/form.h"
 #include "util/httpc.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/str.h"
 
 #include <jansson.h>
@@ -174,7 +175,9 @@ static void at_send(void *st, const char *phone_e164, const char *text, struct s
                              "Content-Type: application/x-www-form-urlencoded", NULL};
     struct httpc_req req = {.method = "POST", .url = a->url, .headers = headers, .body = form.data,
                             .body_len = form.len, .timeout_ms = a->timeout_ms};
+    int64_t t0 = metrics_clock_us();
     httpc_do(&req, &hr);
+    metrics_provider_time(MP_AFRICASTALKING, t0);
     have_resp = true;
     explicit_bzero(key_hdr, sizeof key_hdr);
     res->http_status = (int)hr.status;
@@ -195,6 +198,9 @@ static void at_send(void *st, const char *phone_e164, const char *text, struct s
                  excerpt);
     }
 out:
+    metrics_provider_call(MP_AFRICASTALKING, res->outcome == SMS_SENT    ? MO_OK
+                                             : res->outcome == SMS_RETRY ? MO_RETRY
+                                                                         : MO_REFUSED);
     log_event(res->outcome == SMS_SENT ? LOG_DEBUG : LOG_WARN, "sms_send",
               "provider=at outcome=%s http=%d status_code=%d to=%s message_id=%s",
               outcome_name(res->outcome), res->http_status, res->status_code,

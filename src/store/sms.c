@@ -371,6 +371,8 @@ enum store_rc store_sms_last_token(struct store *st, const char *phone, const ch
 
 
 static const char SQL_OUTBOX_DEPTH[] = "SELECT COUNT(*) FROM outbox WHERE status IN ('queued','sending')";
+static const char SQL_OUTBOX_QUEUE[] =
+    "SELECT COUNT(*), COALESCE(MIN(created_at),0) FROM outbox WHERE status IN ('queued','sending')";
 /* a row left 'sending' by an instance that died is due when its lease ends */
 static const char SQL_OUTBOX_DUE[] = "UPDATE outbox SET next_at = ?3, claimed_by = ?4 WHERE id IN (SELECT id FROM outbox "
         "WHERE status IN ('queued','sending') AND next_at <= ?1 ORDER BY next_at, id LIMIT ?2" ST_SKIP_LOCKED ") "
@@ -494,3 +496,17 @@ int64_t store_outbox_depth(struct store *st)
     return n;
 }
 
+int64_t store_outbox_queue(struct store *st, int64_t *oldest_ms)
+{
+    *oldest_ms = 0;
+    struct st_stmt *s = st_stmt(st, SQL_OUTBOX_QUEUE);
+    if (!s)
+        return -1;
+    int64_t n = -1;
+    if (st_step(s) == ST_ROW) {
+        n = st_col_i64(s, 0);
+        *oldest_ms = st_col_i64(s, 1);
+    }
+    st_done(s);
+    return n;
+}

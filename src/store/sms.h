@@ -39,6 +39,10 @@ enum store_rc store_outbox_list(struct store *st, const char *phone, const char 
                                 int64_t offset, void (*fn)(void *, const struct outbox_msg *), void *ctx);
 /* queued + sending rows. */
 int64_t store_outbox_depth(struct store *st);
+/* The same count, and in *oldest_ms the created_at of the oldest of those
+ * rows (0 when there is none), in one query; -1 when the database did not
+ * answer. */
+int64_t store_outbox_queue(struct store *st, int64_t *oldest_ms);
 
 /* ---- inbound ---- */
 #define SMS_TEXT_MAX 1600 /* bytes of inbound text kept (AT joins up to ~10 parts) */

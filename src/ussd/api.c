@@ -12,6 +12,7 @@
 #include "ussd/ussd.h"
 #include "util/form.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/phone.h"
 #include "util/str.h"
 #include "water/water.h"
@@ -37,6 +38,7 @@ struct parked {
     struct app *a;
     struct http_deferred *d;
     int halves;                /* of 2 */
+    int64_t t0_us;             /* the hop's arrival (metrics_clock_us): timed to its answer */
     bool stored;
     char sid[128], phone[PHONE_MAX];
     struct ussd_row row;       /* the session as the hop left it, its reply in last_reply */
@@ -60,6 +62,7 @@ static void parked_half(struct parked *p)
     if (resp)
         http_resp_text(resp, 200, "text/plain; charset=utf-8", p->row.last_reply);
     http_defer_done(p->d);
+    metrics_hop_time(p->t0_us);
     pthread_mutex_destroy(&p->lock);
     free(p);
 }
@@ -81,6 +84,7 @@ struct hop {
     struct app *a;
     struct http_req *req;
     struct parked *park;       /* the hop waits for the commit (see struct parked) */
+    int64_t t0_us;             /* its arrival (metrics_clock_us) */
     const char *phone;
     const char *lang;          /* the session's, for list labels */
     bool looked_up, failed;
@@ -206,6 +210,7 @@ static const char *buy(struct hop *h, const char *session_id, struct ussd_sessio
         }
         pthread_mutex_init(&park->lock, NULL);
         park->a = h->a;
+        park->t0_us = h->t0_us;
         park->stored = true; /* until the commit says otherwise */
     }
     enum purchase_refusal why = purchase_take(h->a, &r, park ? parked_taken : NULL, park);
@@ -366,14 +371,15 @@ static void answer(struct http_resp *resp, const char *text)
 
 /* The hop's answer: now, or, when it waits for the commit, handed to its
  * parked request with the session as stored and the error screen to give
- * instead should the database refuse the purchase. */
-static void reply_hop(struct hop *h, struct http_resp *resp, const char *text, const char *sid,
+ * instead should the database refuse the purchase (true then: the parked
+ * request is answered, and its time taken, when both halves are in). */
+static bool reply_hop(struct hop *h, struct http_resp *resp, const char *text, const char *sid,
                       const struct ussd_row *row, const struct ussd_menus *menus, const char *lang)
 {
     struct parked *p = h->park;
     if (!p) {
         answer(resp, text);
-        return;
+        return false;
     }
     if (row)
         p->row = *row;
@@ -387,6 +393,7 @@ static void reply_hop(struct hop *h, struct http_resp *resp, const char *text, c
     buf_free(&err);
     h->park = NULL;
     parked_half(p);
+    return true;
 }
 
 static void ussd_hop(void *ctx, struct http_req *req, struct http_resp *resp)
@@ -394,9 +401,12 @@ static void ussd_hop(void *ctx, struct http_req *req, struct http_resp *resp)
     struct app *a = ctx;
     struct form f;
     char bad[48];
+    int64_t t0 = metrics_clock_us();
+    bool deferred = false; /* answered, and timed, by its parked request */
     if (!form_parse(&f, req->body, req->body_len, bad, sizeof bad)) {
         http_resp_text(resp, 400, "text/plain", "END Bad request: malformed form field");
         log_warn("ussd.bad_form", "field=\"%s\"", bad);
+        metrics_hop_time(t0);
         return;
     }
     const char *sid = form_get(&f, "sessionId"), *rawphone = form_get(&f, "phoneNumber"),
@@ -447,7 +457,7 @@ static void ussd_hop(void *ctx, struct http_req *req, struct http_resp *resp)
         log_info("ussd.repeat", "session=%s phone=%s", sid, log_phone(phone, masked));
         goto out;
     }
-    struct hop h = {.a = a, .req = req, .phone = phone};
+    struct hop h = {.a = a, .req = req, .phone = phone, .t0_us = t0};
     struct ussd_session s;
     struct ussd_host host = {.ctx = &h, .list = host_list, .action = host_action};
     bool end, known = rc == ST_OK && ussd_session_decode(&s, row.state);
@@ -480,21 +490,23 @@ static void ussd_hop(void *ctx, struct http_req *req, struct http_resp *resp)
     str_copy(row.last_reply, sizeof row.last_reply, reply.data ? reply.data : "END");
     bool encoded = ussd_session_encode(&s, row.state, sizeof row.state);
     if (encoded && h.park) { /* answered, and the session stored, after the commit */
-        reply_hop(&h, resp, row.last_reply, sid, &row, menus, s.lang);
+        deferred = reply_hop(&h, resp, row.last_reply, sid, &row, menus, s.lang);
         goto out;
     }
     if (!encoded || store_session_put(a->store, sid, phone, &row) != ST_OK) {
         log_error("ussd.session_not_saved", "session=%s", sid);
         ussd_error_end(menus, s.lang, &reply);
-        reply_hop(&h, resp, reply.data ? reply.data : "END", sid, NULL, menus, s.lang);
+        deferred = reply_hop(&h, resp, reply.data ? reply.data : "END", sid, NULL, menus, s.lang);
         goto out;
     }
-    reply_hop(&h, resp, row.last_reply, sid, &row, menus, s.lang);
+    deferred = reply_hop(&h, resp, row.last_reply, sid, &row, menus, s.lang);
     log_debug("ussd.hop", "session=%s phone=%s screen=%s end=%d", sid, log_phone(phone, masked), s.screen, end);
 out:
     ussd_menus_unref(menus);
     buf_free(&reply);
     form_free(&f);
+    if (!deferred)
+        metrics_hop_time(t0);
 }
 
 static void ussd_event(void *ctx, struct http_req *req, struct http_resp *resp)

@@ -107,5 +107,6 @@ Suite *suite_cluster(void);   /* tests/e2e/cluster.c: several lipads on one Post
 Suite *suite_integrators(void); /* tests/e2e/integrators.c: the integrators' public payments and notices */
 Suite *suite_migrate(void);   /* tests/e2e/migrate.c: SQLite moved to PostgreSQL (lipa-migrate) */
 Suite *suite_shared_token(void); /* tests/e2e/shared_token.c: one Daraja token for the lipads on one database */
+Suite *suite_metrics(void);   /* tests/e2e/metrics.c: /metrics read by promtool, moving with purchases */
 
 #endif
