@@ -43,7 +43,10 @@ LDFLAGS  := $(OPT)
 LDLIBS   := $(PKG_LIBS) -lpthread -lm
 
 LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*/*.c))
-LIB_OBJ  := $(LIB_SRC:%.c=$(OBJDIR)/%.o)
+LIB_OBJ  := $(LIB_SRC:%.c=$(OBJDIR)/%.o) $(OBJDIR)/lipa_version.o
+# what --version prints (util/version.h): git describe at build time, or
+# `make LIPA_VERSION=1.2.0` (a tarball without .git), else "unreleased"
+LIPA_VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo unreleased)
 LIB      := $(OBJDIR)/liblipa.a
 TOOLS    := $(sort $(patsubst tools/%/,%,$(dir $(wildcard tools/*/*.c))))
 TOOL_BIN := $(TOOLS:%=$(BINDIR)/lipa-%)
@@ -81,6 +84,16 @@ deps-check:
 $(OBJDIR)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+# rewritten only when the version changed, so a build that changed nothing
+# relinks nothing
+FORCE:
+$(OBJDIR)/lipa_version.c: FORCE
+	@mkdir -p $(dir $@)
+	@printf '#include "util/version.h"\nconst char lipa_version[] = "%s";\n' '$(subst ",,$(LIPA_VERSION))' >$@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+$(OBJDIR)/lipa_version.o: $(OBJDIR)/lipa_version.c
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 # made afresh each time: ar only adds and replaces members, so a file

@@ -9,26 +9,57 @@
 #include "store/store.h"
 #include "util/httpc.h"
 #include "util/log.h"
+#include "util/version.h"
 
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *env(const char *name) { return getenv(name); }
 
-int main(int argc, char **argv)
+/* --help and --version; anything else is refused (exit 2), so a mistyped
+ * option never starts a lipad the operator did not mean. -1: go on. */
+static int arguments(int argc, char **argv)
 {
-    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        fprintf(stderr, "usage: lipad (configured by the environment; LIPA_CONFIG names an optional file)\n");
-        config_usage();
+    if (argc < 2)
+        return -1;
+    if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        printf("usage: lipad [--help | --version]\n"
+               "lipad is configured by the environment; LIPA_CONFIG names an optional KEY=VALUE file\n"
+               "(the environment wins). The settings and their defaults:\n");
+        config_usage(stdout);
         return 0;
     }
+    if (argc == 2 && !strcmp(argv[1], "--version")) {
+        printf("lipad %s\n", lipa_version);
+        return 0;
+    }
+    bool known = !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--version");
+    fprintf(stderr, "lipad: unknown argument '%.80s' (lipad takes --help or --version alone; its settings come "
+                    "from the environment)\n", known ? argv[2] : argv[1]);
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    int done = arguments(argc, argv);
+    if (done >= 0)
+        return done;
     static struct app a; /* zeroed; lives as long as the process */
     char err[4096];
     if (!config_load(&a.cfg, env, err, sizeof err)) {
         fprintf(stderr, "lipad: configuration: %s\n", err);
         return 2;
+    }
+    /* the port first: a second lipad where one is listening stops here,
+     * before it opens the database or takes back any claim in its name */
+    int fd = http_bind(a.cfg.bind, (unsigned)a.cfg.port, err, sizeof err);
+    if (fd < 0) {
+        fprintf(stderr, "lipad: %s (LIPA_BIND, LIPA_PORT; is another lipad running?)\n", err);
+        config_free(&a.cfg);
+        return 1;
     }
     /* signals go to the main thread only: block them before any thread starts */
     sigset_t set;
@@ -44,6 +75,7 @@ int main(int argc, char **argv)
     if (!app_init(&a, err, sizeof err)) {
         log_stop_async();
         fprintf(stderr, "lipad: %s\n", err);
+        close(fd);
         app_free(&a);
         config_free(&a.cfg);
         return 1;
@@ -51,7 +83,8 @@ int main(int argc, char **argv)
     struct http_lane lanes[LANE_COUNT];
     app_lanes(&a, lanes);
     struct http_server_opts opts = {
-        .port = (unsigned)a.cfg.port, .threads = (unsigned)a.cfg.threads, .body_max = (size_t)a.cfg.body_max,
+        .port = (unsigned)a.cfg.port, .bind = a.cfg.bind, .listen_fd_set = true, .listen_fd = fd,
+        .threads = (unsigned)a.cfg.threads, .body_max = (size_t)a.cfg.body_max,
         .routes = app_routes(), .ctx = &a, .on_error = app_on_error,
         .rate_limit = a.cfg.rate_limit, .rate_window_s = a.cfg.rate_window,
         .lanes = lanes, .nlanes = LANE_COUNT,
@@ -61,7 +94,9 @@ int main(int argc, char **argv)
     };
     struct http_server *srv = http_server_start(&opts);
     if (!srv) {
-        fprintf(stderr, "lipad: cannot listen on port %lld (LIPA_PORT)\n", (long long)a.cfg.port);
+        fprintf(stderr, "lipad: cannot listen on %s%s%s:%lld (LIPA_BIND, LIPA_PORT): see the log\n",
+                strchr(a.cfg.bind, ':') ? "[" : "", a.cfg.bind, strchr(a.cfg.bind, ':') ? "]" : "",
+                (long long)a.cfg.port);
         app_free(&a);
         config_free(&a.cfg);
         return 1;
@@ -75,7 +110,8 @@ int main(int argc, char **argv)
     }
     char db[1024];
     store_target_shown(a.cfg.db, db, sizeof db);
-    log_info("lipad.started", "port=%lld threads=%lld db=\"%s\" menus=%s", (long long)a.cfg.port,
+    log_info("lipad.started", "version=%s bind=%s port=%lld threads=%lld db=\"%s\" menus=%s", lipa_version,
+             a.cfg.bind, (long long)a.cfg.port,
              (long long)a.cfg.threads, db, a.cfg.menus);
 
     for (;;) {

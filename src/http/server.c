@@ -8,20 +8,26 @@
 
 #include <microhttpd.h>
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <strings.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 struct lane;
 
 struct http_server {
     struct MHD_Daemon *d;
+    int fd;                    /* the listening socket: ours to close after MHD_stop_daemon */
+    unsigned port;             /* the port it is bound to (opts.port, or the kernel's for 0) */
     atomic_int in_flight;      /* requests begun and not yet completed */
     struct http_server_opts opts;
     struct ratelimit *limiter;        /* NULL when opts.rate_limit is 0 */
@@ -805,11 +811,37 @@ static void server_free(struct http_server *s)
     free(s);
 }
 
+/* A failed start before libmicrohttpd has the socket: the socket goes too. */
+static struct http_server *start_failed(struct http_server *s)
+{
+    close(s->fd);
+    server_free(s);
+    return NULL;
+}
+
 struct http_server *http_server_start(const struct http_server_opts *opts)
 {
-    struct http_server *s = calloc(1, sizeof *s);
-    if (!s)
+    int fd = opts->listen_fd_set ? opts->listen_fd : -1;
+    if (fd < 0) {
+        const char *host = opts->bind ? opts->bind : opts->loopback_only ? "127.0.0.1" : "0.0.0.0";
+        char why[160];
+        if ((fd = http_bind(host, opts->port, why, sizeof why)) < 0) {
+            log_error("http.listen_failed", "problem=\"%s\"", why);
+            return NULL;
+        }
+    }
+    if (listen(fd, 1024) != 0) { /* two started at once: both bound, the second to listen loses */
+        log_error("http.listen_failed", "port=%u problem=\"%s\"", opts->port,
+                  errno == EADDRINUSE ? "address in use" : strerror(errno));
+        close(fd);
         return NULL;
+    }
+    struct http_server *s = calloc(1, sizeof *s);
+    if (!s) {
+        close(fd);
+        return NULL;
+    }
+    s->fd = fd;
     s->opts = *opts;
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -825,31 +857,32 @@ struct http_server *http_server_start(const struct http_server_opts *opts)
         .body_ms = opts->body_timeout_ms > 0 ? opts->body_timeout_ms : 15000,
     };
     if ((opts->rate_limit > 0 && !(s->limiter = ratelimit_new(opts->rate_limit, opts->rate_window_s, 0))) ||
-        !(s->guard = guard_new(&go)) || !lanes_start(s)) {
-        server_free(s);
-        return NULL;
-    }
-    if (pthread_create(&s->timer, NULL, timer_main, s) != 0) {
-        server_free(s);
-        return NULL;
-    }
+        !(s->guard = guard_new(&go)) || !lanes_start(s))
+        return start_failed(s);
+    if (pthread_create(&s->timer, NULL, timer_main, s) != 0)
+        return start_failed(s);
     s->timer_started = true;
-    struct sockaddr_in addr = {0};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons((uint16_t)opts->port);
-    addr.sin_addr.s_addr = htonl(opts->loopback_only ? INADDR_LOOPBACK : INADDR_ANY);
+    struct sockaddr_storage at;
+    socklen_t atlen = sizeof at;
+    s->port = opts->port;
+    if (getsockname(s->fd, (struct sockaddr *)&at, &atlen) == 0)
+        s->port = ntohs(at.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&at)->sin6_port
+                                                 : ((struct sockaddr_in *)&at)->sin_port);
     /* an answer being written to a client that stops reading: libmicrohttpd's
      * inactivity timeout, the header deadline rounded up to seconds */
     unsigned idle_s = (unsigned)((go.header_ms + 999) / 1000);
     /* one thread is libmicrohttpd's own polling thread, not a pool of one */
     unsigned pool = opts->threads ? opts->threads : 2;
     struct MHD_OptionItem o[] = {
-        {MHD_OPTION_SOCK_ADDR, 0, &addr},
+        /* our own socket (http_bind): SO_REUSEADDR only, so a restart binds
+         * at once past the old connections' TIME_WAIT, but a second process
+         * cannot share the port with a live one (as SO_REUSEPORT, which
+         * libmicrohttpd's LISTENING_ADDRESS_REUSE sets, would let it) */
+        {MHD_OPTION_LISTEN_SOCKET, s->fd, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s},
         {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s},
         {MHD_OPTION_CONNECTION_TIMEOUT, idle_s, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, max_conns, NULL},
-        {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
         /* libmicrohttpd zeroes a connection's whole pool before each
          * request on it; 16 KiB (not its 32) holds any request line and
          * headers a client of ours sends (bodies stream past it); a larger
@@ -869,6 +902,8 @@ struct http_server *http_server_start(const struct http_server_opts *opts)
                             (uint16_t)opts->port, on_accept, s, on_request, s, MHD_OPTION_ARRAY, o,
                             MHD_OPTION_END);
     if (!s->d) {
+        /* the socket is left open: whether a failed start closed it is
+         * libmicrohttpd's to say, and a second close could hit a reused fd */
         server_free(s);
         return NULL;
     }
@@ -877,8 +912,50 @@ struct http_server *http_server_start(const struct http_server_opts *opts)
 
 unsigned http_server_port(const struct http_server *s)
 {
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
-    return di ? di->port : s->opts.port;
+    return s->port;
+}
+
+int http_bind(const char *host, unsigned port, char *err, size_t errsz)
+{
+    struct sockaddr_storage ss = {0};
+    socklen_t len;
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+    char shown[80];
+    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        len = sizeof *v4;
+        snprintf(shown, sizeof shown, "%s:%u", host, port);
+    } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        len = sizeof *v6;
+        snprintf(shown, sizeof shown, "[%s]:%u", host, port);
+    } else {
+        snprintf(err, errsz, "cannot listen on %.60s: not a numeric IPv4 or IPv6 address", host);
+        return -1;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        snprintf(err, errsz, "cannot listen on %s: %s", shown, strerror(errno));
+        return -1;
+    }
+    int on = 1, off = 0;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    /* "::" takes IPv4 too (dual stack), whatever the system's default */
+    if (ss.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0) {
+        int e = errno;
+        close(fd);
+        snprintf(err, errsz, "cannot listen on %s: %s", shown,
+                 e == EADDRINUSE ? "address in use"
+                 : e == EADDRNOTAVAIL ? "no such address on this machine"
+                 : strerror(e));
+        return -1;
+    }
+    return fd;
 }
 
 static void wait_in_flight(struct http_server *s, int ms)
@@ -895,7 +972,7 @@ void http_server_stop(struct http_server *s, int grace_ms)
 {
     if (!s)
         return;
-    MHD_quiesce_daemon(s->d);
+    MHD_socket quiet = MHD_quiesce_daemon(s->d);
     /* wait for requests in flight only: an idle keep-alive connection
      * (AT, a provider, a test) must not hold the stop */
     wait_in_flight(s, grace_ms);
@@ -907,6 +984,10 @@ void http_server_stop(struct http_server *s, int grace_ms)
     answer_due(s, due, 503);
     wait_in_flight(s, 500);
     MHD_stop_daemon(s->d);
+    /* a quiesced daemon leaves its listening socket open; closed now, the
+     * port is free for the next server at once */
+    if (quiet != MHD_INVALID_SOCKET)
+        close(quiet);
     server_free(s);
 }
 

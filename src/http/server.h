@@ -90,7 +90,14 @@ struct http_server_opts {
      * a lane's 504 the request's only header left to read is Origin. May
      * be NULL. */
     void (*on_error)(void *ctx, const struct http_req *req, struct http_resp *resp, int status);
+    /* Where to listen: a listening fd from http_bind (listen_fd_set), or
+     * else bind (a numeric IPv4 or IPv6 address; NULL: 127.0.0.1 when
+     * loopback_only, 0.0.0.0 otherwise) and port (0: the kernel picks one,
+     * http_server_port says which). */
     bool loopback_only;
+    const char *bind;
+    bool listen_fd_set;
+    int listen_fd;                    /* the server's from then on, even when it fails to start */
     /* Budget per client IP for handlers that call http_rate_limit:
      * rate_limit requests per rate_window_s seconds; 0 turns it off. */
     int64_t rate_limit, rate_window_s;
@@ -105,6 +112,13 @@ struct http_server_opts {
 
 struct http_server;
 
+/* A socket bound to host:port (host a numeric IPv4 or IPv6 address, "::"
+ * taking IPv4 too), not listening yet: bound early, it reserves the port
+ * against a second process before anything else is started, and fails
+ * (-1, "cannot listen on ADDR:PORT: address in use ...") while another
+ * process listens there. SO_REUSEADDR only: a restart need not wait out
+ * the old connections; never SO_REUSEPORT, so no two processes share it. */
+int http_bind(const char *host, unsigned port, char *err, size_t errsz);
 struct http_server *http_server_start(const struct http_server_opts *opts);
 /* Stops accepting, lets requests in flight finish (up to grace_ms), stops. */
 void http_server_stop(struct http_server *s, int grace_ms);

@@ -3,9 +3,12 @@
 
 #include "util/str.h"
 
+#include <arpa/inet.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 enum ctype { C_INT, C_STR, C_URL, C_ENUM };
@@ -26,6 +29,9 @@ struct key {
 
 static const struct key keys[] = {
     I("LIPA_PORT", "8080", 1, 65535, port),
+    /* loopback: production names 0.0.0.0 or :: (dual stack) behind its
+     * reverse proxy, on purpose */
+    S("LIPA_BIND", "127.0.0.1", 64, bind),
     S("LIPA_DB", "var/lipa.db", 1024, db),
     S("LIPA_INSTANCE", NULL, 80, instance),
     I("LIPA_LEASE_MS", "60000", 1000, 3600000, lease_ms),
@@ -172,7 +178,7 @@ static bool set(struct config *cfg, const struct key *k, const char *v, char *er
     return true;
 }
 
-static bool load_file(struct config *cfg, const char *path, char *err, size_t errsz)
+static bool load_file(struct config *cfg, const char *path, bool *given, char *err, size_t errsz)
 {
     FILE *f = fopen(path, "r");
     if (!f) {
@@ -209,32 +215,105 @@ static bool load_file(struct config *cfg, const char *path, char *err, size_t er
             v++;
         }
         ok = set(cfg, k, v, err, errsz);
+        given[k - keys] = true;
     }
     fclose(f);
     return ok;
 }
 
+/* LIPA_BIND: a numeric address, brackets around an IPv6 one taken off. */
+static bool bind_ok(struct config *cfg, char *err, size_t errsz)
+{
+    char *b = cfg->bind;
+    size_t n = strlen(b);
+    if (n >= 2 && b[0] == '[' && b[n - 1] == ']') {
+        memmove(b, b + 1, n - 2);
+        b[n - 2] = '\0';
+    }
+    unsigned char addr[16];
+    if (inet_pton(AF_INET, b, addr) != 1 && inet_pton(AF_INET6, b, addr) != 1) {
+        snprintf(err, errsz, "LIPA_BIND: '%.64s' is not a numeric IPv4 or IPv6 address (127.0.0.1, 0.0.0.0, ::1, ::)",
+                 b);
+        return false;
+    }
+    return true;
+}
+
+static bool is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* A default directory (*slot, "db" or "menus") not in the working
+ * directory: found next to the executable (config.h says where), or an
+ * error naming the setting. */
+static bool find_dir(char **slot, const char *setting, char *err, size_t errsz)
+{
+    const char *name = *slot;
+    if (is_dir(name))
+        return true;
+    char exe[PATH_MAX], path[PATH_MAX + 64];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash)
+            *slash = '\0'; /* exe is its directory now */
+        snprintf(path, sizeof path, "%s/../share/lipa/%s", exe, name);
+        for (int up = 0; up <= 3 && !is_dir(path); up++) {
+            char ups[16] = "";
+            for (int i = 0; i < up; i++)
+                str_copy(ups + 3 * i, sizeof ups - 3 * (size_t)i, "../");
+            snprintf(path, sizeof path, "%s/%s%s", exe, ups, name);
+        }
+        if (is_dir(path)) {
+            char *real = realpath(path, NULL);
+            if (real) {
+                free(*slot);
+                *slot = real;
+                return true;
+            }
+        }
+    }
+    snprintf(err, errsz,
+             "%s: not set, and no directory %s in the working directory nor next to the executable "
+             "(../share/lipa/%s, or ../%s up to three levels up); set %s to the directory",
+             setting, name, name, name, setting);
+    return false;
+}
+
 bool config_load(struct config *cfg, const char *(*getenv_fn)(const char *), char *err, size_t errsz)
 {
     memset(cfg, 0, sizeof *cfg);
+    bool given[NKEYS] = {0};
     for (size_t i = 0; i < NKEYS; i++)
         if (keys[i].def && !set(cfg, &keys[i], keys[i].def, err, errsz))
             return false;
     const char *file = getenv_fn("LIPA_CONFIG");
-    if (file && *file && !load_file(cfg, file, err, errsz))
+    if (file && *file && !load_file(cfg, file, given, err, errsz))
         return false;
     for (size_t i = 0; i < NKEYS; i++) {
         const char *v = getenv_fn(keys[i].name);
         if (v && !set(cfg, &keys[i], v, err, errsz))
             return false;
+        given[i] = given[i] || v;
     }
+    if (!bind_ok(cfg, err, errsz))
+        return false;
+    if ((!given[find("LIPA_MIGRATIONS") - keys] && !find_dir(&cfg->migrations, "LIPA_MIGRATIONS", err, errsz)) ||
+        (!given[find("LIPA_MENUS") - keys] && !find_dir(&cfg->menus, "LIPA_MENUS", err, errsz)))
+        return false;
     if (cfg->min_amount > cfg->max_amount) {
         snprintf(err, errsz, "LIPA_MIN_AMOUNT: greater than LIPA_MAX_AMOUNT");
         return false;
     }
-    if (!cfg->public_url) {
-        char u[64];
-        snprintf(u, sizeof u, "http://127.0.0.1:%lld", (long long)cfg->port);
+    if (!cfg->public_url) { /* where this lipad answers on this machine */
+        char u[96];
+        bool any = !strcmp(cfg->bind, "0.0.0.0") || !strcmp(cfg->bind, "::");
+        const char *host = any ? "127.0.0.1" : cfg->bind;
+        bool v6 = strchr(host, ':') != NULL;
+        snprintf(u, sizeof u, "http://%s%s%s:%lld", v6 ? "[" : "", host, v6 ? "]" : "", (long long)cfg->port);
         cfg->public_url = strdup(u);
     }
     if (!cfg->instance || !*cfg->instance) { /* host:port names one lipad among several */
@@ -271,8 +350,8 @@ void config_free(struct config *cfg)
         }
 }
 
-void config_usage(void)
+void config_usage(FILE *f)
 {
     for (size_t i = 0; i < NKEYS; i++)
-        fprintf(stderr, "  %-24s %s\n", keys[i].name, keys[i].def ? keys[i].def : "(see README)");
+        fprintf(f, "  %-24s %s\n", keys[i].name, keys[i].def ? keys[i].def : "(see README)");
 }

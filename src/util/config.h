@@ -3,16 +3,25 @@
  * optional KEY=VALUE file named by LIPA_CONFIG, then the environment (which
  * wins). An unknown LIPA_ key in the file, a malformed or out-of-range value
  * stops start-up with a message naming the variable. The struct is filled
- * once at start-up and read-only afterwards, so any thread may read it. */
+ * once at start-up and read-only afterwards, so any thread may read it.
+ *
+ * LIPA_MIGRATIONS and LIPA_MENUS left at their defaults ("db", "menus")
+ * are looked for in the working directory, then next to the executable:
+ * <exe dir>/../share/lipa/NAME (an install: /usr/bin/lipad ->
+ * /usr/share/lipa), then NAME in <exe dir>/.. up to three levels (the build
+ * trees: bin/, build/san/bin/); found nowhere, start-up stops naming the
+ * setting. A value that is set is taken as it is. */
 #ifndef LIPA_CONFIG_H
 #define LIPA_CONFIG_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 struct config {
     int64_t port;
+    char *bind;                /* the address to listen on (numeric IPv4 or IPv6, no brackets) */
     char *instance;            /* this lipad among those on one database (its claims) */
     int64_t lease_ms;          /* how long a worker's claim on a row holds */
     char *db, *menus, *migrations, *public_url, *admin_key, *pepper, *callback_secret;
@@ -50,7 +59,7 @@ struct config {
 bool config_load(struct config *cfg, const char *(*getenv_fn)(const char *),
                  char *err, size_t errsz);
 void config_free(struct config *cfg);
-/* Prints every key with its default, one per line (for --help). */
-void config_usage(void);
+/* Prints every key with its default, one per line (for --help), to f. */
+void config_usage(FILE *f);
 
 #endif

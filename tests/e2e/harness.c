@@ -82,10 +82,12 @@ void h_sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-static pid_t spawn(const char *prog, char *const argv[], char *const envp[], const char *log)
+static pid_t spawn_in(const char *cwd, const char *prog, char *const argv[], char *const envp[], const char *log)
 {
     pid_t pid = fork();
     if (pid == 0) {
+        if (cwd && chdir(cwd) != 0)
+            _exit(127);
         int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
             dup2(fd, 1);
@@ -96,6 +98,11 @@ static pid_t spawn(const char *prog, char *const argv[], char *const envp[], con
         _exit(127);
     }
     return pid;
+}
+
+static pid_t spawn(const char *prog, char *const argv[], char *const envp[], const char *log)
+{
+    return spawn_in(NULL, prog, argv, envp, log);
 }
 
 static bool wait_up(int port, const char *path, int ms)
@@ -166,17 +173,43 @@ void h_dir_fresh(char *dir, size_t dirsz, const char *name)
         fprintf(stderr, "e2e: cannot empty %s\n", dir);
 }
 
-bool h_lipad_start(struct lipad *l, int port, const char *dir, const char *const *extra)
+/* Whether name=value is one of drop's names. */
+static bool dropped(const char *name_value, const char *const *drop)
 {
-    char prog[512];
+    for (int i = 0; drop && drop[i]; i++) {
+        size_t n = strlen(drop[i]);
+        if (!strncmp(name_value, drop[i], n) && name_value[n] == '=')
+            return true;
+    }
+    return false;
+}
+
+pid_t h_lipad_spawn(struct lipad *l, int port, const char *dir, const char *const *extra, const struct h_how *how)
+{
+    char prog[512], absdir[256];
+    const char *cwd = how ? how->cwd : NULL;
     snprintf(prog, sizeof prog, "%s/lipad", bin_dir());
-    l->port = port;
-    snprintf(l->dir, sizeof l->dir, "%s", dir);
-    snprintf(l->log, sizeof l->log, "%s/lipad.log", dir);
     mkdir("build/e2e", 0755);
     mkdir(dir, 0755);
+    if (cwd) { /* from elsewhere: the binary and the directory by absolute paths */
+        char *p = realpath(prog, NULL), *d = realpath(dir, NULL);
+        if (!p || !d || strlen(p) >= sizeof prog || strlen(d) >= sizeof absdir) {
+            free(p);
+            free(d);
+            return 0;
+        }
+        snprintf(prog, sizeof prog, "%s", p);
+        snprintf(absdir, sizeof absdir, "%s", d);
+        free(p);
+        free(d);
+        dir = absdir;
+    }
+    l->port = port;
+    l->pid = 0;
+    snprintf(l->dir, sizeof l->dir, "%s", dir);
+    snprintf(l->log, sizeof l->log, "%s/lipad.log", dir);
     if (!db_of(l, dir))
-        return false;
+        return 0;
     static char envbuf[40][480];
     char *envp[48];
     int n = 0;
@@ -224,12 +257,22 @@ bool h_lipad_start(struct lipad *l, int port, const char *dir, const char *const
             ENV("%s=%s", keep[i], getenv(keep[i]));
 #undef ENV
     envp[n] = NULL;
+    int kept = 0; /* the defaults how->drop names left out */
+    for (int i = 0; i < n; i++)
+        if (!dropped(envp[i], how ? how->drop : NULL))
+            envp[kept++] = envp[i];
+    envp[kept] = NULL;
     char *argv[] = {prog, NULL};
-    l->pid = spawn(prog, argv, envp, l->log);
-    char path[32];
-    snprintf(path, sizeof path, "/api/health");
-    return wait_up(port, path, 15000);
+    l->pid = spawn_in(cwd, prog, argv, envp, l->log);
+    return l->pid > 0 ? l->pid : 0;
 }
+
+bool h_lipad_start(struct lipad *l, int port, const char *dir, const char *const *extra)
+{
+    return h_lipad_spawn(l, port, dir, extra, NULL) && wait_up(port, "/api/health", 15000);
+}
+
+
 
 int h_lipad_stop(struct lipad *l, int sig)
 {

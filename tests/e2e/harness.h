@@ -46,6 +46,17 @@ void h_dir_fresh(char *dir, size_t dirsz, const char *name);
  * restart keeps it); extra_env is a NULL-terminated list of "NAME=value"
  * added to the defaults. */
 bool h_lipad_start(struct lipad *l, int port, const char *dir, const char *const *extra_env);
+/* More say over how h_lipad_spawn starts lipad: from the directory cwd
+ * (NULL: this one; the binary and dir are then given by absolute paths),
+ * and without the harness's defaults that drop names (a NULL-terminated
+ * list of names, may be NULL), so lipad's own default applies. */
+struct h_how {
+    const char *cwd;
+    const char *const *drop;
+};
+/* Starts lipad as h_lipad_start does (how may be NULL) but does not wait
+ * for it to answer: its pid (also in l->pid), or 0. */
+pid_t h_lipad_spawn(struct lipad *l, int port, const char *dir, const char *const *extra, const struct h_how *how);
 /* Makes a lipad started in dir (a fresh one, h_dir_fresh) use other's
  * database, as a second lipad on one PostgreSQL does; false when dir
  * cannot be written. */
@@ -106,6 +117,7 @@ Suite *suite_paystack(void);  /* tests/e2e/paystack_sandbox.c: the Paystack clie
 Suite *suite_cluster(void);   /* tests/e2e/cluster.c: several lipads on one PostgreSQL */
 Suite *suite_integrators(void); /* tests/e2e/integrators.c: the integrators' public payments and notices */
 Suite *suite_migrate(void);   /* tests/e2e/migrate.c: SQLite moved to PostgreSQL (lipa-migrate) */
+Suite *suite_startup(void);   /* tests/e2e/startup.c: arguments, the port, LIPA_BIND, paths */
 Suite *suite_shared_token(void); /* tests/e2e/shared_token.c: one Daraja token for the lipads on one database */
 Suite *suite_metrics(void);   /* tests/e2e/metrics.c: /metrics read by promtool, moving with purchases */
 

@@ -1461,6 +1461,7 @@ int main(void)
     srunner_add_suite(sr, suite_charges());
     srunner_add_suite(sr, suite_sms());
     srunner_add_suite(sr, suite_hardening());
+    srunner_add_suite(sr, suite_startup());
     srunner_add_suite(sr, suite_topups());
     srunner_add_suite(sr, suite_paystack());
     srunner_add_suite(sr, suite_cluster());

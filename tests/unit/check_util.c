@@ -623,6 +623,42 @@ START_TEST(config_env_values)
 }
 END_TEST
 
+START_TEST(config_bind)
+{
+    struct config c;
+    char err[256];
+    env_reset();
+    ck_assert_msg(load(&c, err, sizeof err), "%s", err);
+    ck_assert_str_eq(c.bind, "127.0.0.1"); /* loopback unless told */
+    config_free(&c);
+    static const struct {
+        const char *bind, *kept, *public_url;
+    } cases[] = {
+        {"[::1]", "::1", "http://[::1]:8080"},      /* brackets taken off, put back in the URL */
+        {"::", "::", "http://127.0.0.1:8080"},       /* every address: reached on loopback */
+        {"0.0.0.0", "0.0.0.0", "http://127.0.0.1:8080"},
+        {"10.1.2.3", "10.1.2.3", "http://10.1.2.3:8080"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        env_reset();
+        env_set("LIPA_BIND", cases[i].bind);
+        ck_assert_msg(load(&c, err, sizeof err), "%s: %s", cases[i].bind, err);
+        ck_assert_str_eq(c.bind, cases[i].kept);
+        ck_assert_str_eq(c.public_url, cases[i].public_url);
+        config_free(&c);
+    }
+    const char *bad[] = {"localhost", "", "127.0.0.1:80", "[::1", "1.2.3.4.5", "::1]"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        env_reset();
+        env_set("LIPA_BIND", bad[i]);
+        bool ok = load(&c, err, sizeof err);
+        if (ok)
+            config_free(&c);
+        ck_assert_msg(!ok && !strncmp(err, "LIPA_BIND:", 10), "LIPA_BIND=%s: %s", bad[i], ok ? "accepted" : err);
+    }
+}
+END_TEST
+
 /* Loading with name=value must fail with an error that names name. */
 static void expect_error(const char *name, const char *value, const char *named)
 {
@@ -740,6 +776,7 @@ Suite *test_suite(void)
     tc = tcase_create("config");
     tcase_add_test(tc, config_defaults);
     tcase_add_test(tc, config_env_values);
+    tcase_add_test(tc, config_bind);
     tcase_add_test(tc, config_errors_name_the_variable);
     tcase_add_test(tc, config_enum_rejects_joined_choices);
     tcase_add_test(tc, config_file_then_env);

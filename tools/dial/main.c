@@ -13,6 +13,7 @@
 #include "util/form.h"
 #include "util/httpc.h"
 #include "util/str.h"
+#include "util/version.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -85,8 +86,13 @@ static void screen(const char *text)
     fflush(stdout);
 }
 
+#define DIAL_USAGE "usage: lipa-dial [--url URL] [--sandbox URL] [--code CODE] [--wait-sms S] PHONE\n"
+
 int main(int argc, char **argv)
 {
+    int asked = version_args(argc, argv, "lipa-dial", DIAL_USAGE);
+    if (asked >= 0)
+        return asked;
     const char *code = "*384*1234#", *phone = NULL;
     int wait_sms = 20;
     const char *lp = getenv("LIPA_PORT"), *sp = getenv("LIPA_SANDBOX_PORT");
@@ -104,12 +110,12 @@ int main(int argc, char **argv)
         else if (argv[i][0] != '-' && !phone)
             phone = argv[i];
         else {
-            fprintf(stderr, "usage: lipa-dial [--url URL] [--sandbox URL] [--code CODE] [--wait-sms S] PHONE\n");
+            fputs(DIAL_USAGE, stderr);
             return 2;
         }
     }
     if (!phone) {
-        fprintf(stderr, "usage: lipa-dial [--url URL] [--sandbox URL] [--code CODE] [--wait-sms S] PHONE\n");
+        fputs(DIAL_USAGE, stderr);
         return 2;
     }
     httpc_global_init();

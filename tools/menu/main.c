@@ -15,6 +15,7 @@
 #include "util/buf.h"
 #include "util/gsm.h"
 #include "util/str.h"
+#include "util/version.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -196,12 +197,13 @@ out:
     return rc;
 }
 
+static const char usage_text[] = "usage: lipa-menu check DIR\n"
+                                 "       lipa-menu render DIR SCREEN [en|sw] [var=value ...]\n"
+                                 "       lipa-menu walk DIR TEXT [en|sw]    (TEXT like 1*1*100*1)\n";
+
 static int usage(void)
 {
-    fputs("usage: lipa-menu check DIR\n"
-          "       lipa-menu render DIR SCREEN [en|sw] [var=value ...]\n"
-          "       lipa-menu walk DIR TEXT [en|sw]    (TEXT like 1*1*100*1)\n",
-          stderr);
+    fputs(usage_text, stderr);
     return 2;
 }
 
@@ -216,6 +218,9 @@ static const char *lang_arg(int argc, char **argv, int i)
 
 int main(int argc, char **argv)
 {
+    int asked = version_args(argc, argv, "lipa-menu", usage_text);
+    if (asked >= 0)
+        return asked;
     if (argc == 3 && !strcmp(argv[1], "check"))
         return cmd_check(argv[2]);
     if (argc >= 4 && !strcmp(argv[1], "render")) {

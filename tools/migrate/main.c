@@ -16,6 +16,7 @@
  * printed. */
 #include "store/store.h"
 #include "store/move.h"
+#include "util/version.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,12 +54,18 @@ static double now_s(void)
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
+#define MIGRATE_USAGE                                                                                          \
+    "usage: lipa-migrate FROM TO | lipa-migrate --compare FROM TO\n"                                            \
+    "  FROM, TO: a SQLite file or a PostgreSQL URI (as LIPA_DB); TO must be empty\n"
+
 int main(int argc, char **argv)
 {
+    int asked = version_args(argc, argv, "lipa-migrate", MIGRATE_USAGE);
+    if (asked >= 0)
+        return asked;
     bool compare = argc == 4 && !strcmp(argv[1], "--compare");
     if (argc != 3 && !compare) {
-        fprintf(stderr, "usage: lipa-migrate FROM TO | lipa-migrate --compare FROM TO\n"
-                        "  FROM, TO: a SQLite file or a PostgreSQL URI (as LIPA_DB); TO must be empty\n");
+        fputs(MIGRATE_USAGE, stderr);
         return 2;
     }
     const char *from = argv[argc - 2], *to = argv[argc - 1], *mig = getenv("LIPA_MIGRATIONS");

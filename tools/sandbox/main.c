@@ -21,6 +21,7 @@
 #include "util/httpc.h"
 #include "util/log.h"
 #include "util/str.h"
+#include "util/version.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -103,6 +104,10 @@ static bool parse_args(struct sandbox *sb, int argc, char **argv)
         const char *hook;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(usage, stdout);
+            exit(0);
+        }
+        if (!strcmp(argv[i], "--version")) {
+            printf("lipa-sandbox %s\n", lipa_version);
             exit(0);
         }
         if (!strcmp(argv[i], "--tuya-any-device")) {

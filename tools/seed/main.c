@@ -12,6 +12,7 @@
 #include "store/meters.h"
 #include "store/users.h"
 #include "util/str.h"
+#include "util/version.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +62,9 @@ static int seed_meter(struct store *st, const char *id, const char *device, cons
 
 int main(int argc, char **argv)
 {
+    int asked = version_args(argc, argv, "lipa-seed", "usage: lipa-seed demo | lipa-seed bench N\n");
+    if (asked >= 0)
+        return asked;
     const char *db = getenv("LIPA_DB"), *mig = getenv("LIPA_MIGRATIONS"), *price_s = getenv("LIPA_PRICE_PER_KWH");
     int64_t price = 2500, n = 0;
     if (!db)

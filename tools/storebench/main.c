@@ -15,6 +15,7 @@
 #include "store/payments.h"
 #include "store/users.h"
 #include "util/str.h"
+#include "util/version.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -47,11 +48,16 @@ static double cpu_us(void)
     return (double)t.tv_sec * 1e6 + (double)t.tv_nsec / 1e3;
 }
 
+#define STOREBENCH_USAGE "usage: lipa-storebench N PER_COMMIT (after lipa-seed bench 1000)\n"
+
 int main(int argc, char **argv)
 {
+    int asked = version_args(argc, argv, "lipa-storebench", STOREBENCH_USAGE);
+    if (asked >= 0)
+        return asked;
     int64_t n, per;
     if (argc != 3 || !str_to_i64(argv[1], 1, 10000000, &n) || !str_to_i64(argv[2], 1, 256, &per)) {
-        fprintf(stderr, "usage: lipa-storebench N PER_COMMIT (after lipa-seed bench 1000)\n");
+        fputs(STOREBENCH_USAGE, stderr);
         return 2;
     }
     const char *db = getenv("LIPA_DB"), *mig = getenv("LIPA_MIGRATIONS");

@@ -1,0 +1,272 @@
+/* e2e startup: what an operator meets when starting lipad. Its arguments
+ * (--help, --version, anything else refused), a second lipad on a port in
+ * use (refused while the first keeps answering), LIPA_BIND on IPv6
+ * loopback, and a lipad started from another working directory finding
+ * its migrations and menus. Ports h_main.port + 40..43. */
+#include "harness.h"
+
+#include "util/httpc.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *bin_dir(void)
+{
+    const char *b = getenv("LIPA_TEST_BIN");
+    return b && *b ? b : "bin";
+}
+
+/* Reads a whole (small) file into out; "" when it cannot. */
+static void slurp(const char *path, char *out, size_t n)
+{
+    out[0] = '\0';
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    size_t got = fread(out, 1, n - 1, f);
+    out[got] = '\0';
+    fclose(f);
+}
+
+/* Runs lipad with one argument and an empty environment (but the
+ * sanitizers'), its stdout and stderr kept apart; its exit status. */
+static int run_lipad(const char *arg, char *out, size_t outsz, char *err, size_t errsz)
+{
+    char dir[128], prog[512], out_path[200], err_path[200];
+    h_dir_fresh(dir, sizeof dir, "startup-args");
+    snprintf(prog, sizeof prog, "%s/lipad", bin_dir());
+    snprintf(out_path, sizeof out_path, "%s/stdout", dir);
+    snprintf(err_path, sizeof err_path, "%s/stderr", dir);
+    static char envbuf[2][480];
+    char *envp[3];
+    int n = 0;
+    const char *keep[] = {"ASAN_OPTIONS", "UBSAN_OPTIONS"};
+    for (int i = 0; i < 2; i++)
+        if (getenv(keep[i])) {
+            snprintf(envbuf[n], sizeof envbuf[n], "%s=%s", keep[i], getenv(keep[i]));
+            envp[n] = envbuf[n];
+            n++;
+        }
+    envp[n] = NULL;
+    pid_t pid = fork();
+    if (pid == 0) {
+        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644), e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (o < 0 || e < 0)
+            _exit(126);
+        dup2(o, 1);
+        dup2(e, 2);
+        char *argv[] = {prog, (char *)arg, NULL};
+        execve(prog, argv, envp);
+        _exit(127);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    slurp(out_path, out, outsz);
+    slurp(err_path, err, errsz);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+START_TEST(version_and_help_on_stdout)
+{
+    char out[16384], err[4096];
+    int rc = run_lipad("--version", out, sizeof out, err, sizeof err);
+    ck_assert_msg(rc == 0, "--version exited %d (stderr: %s)", rc, err);
+    ck_assert_msg(!strncmp(out, "lipad ", 6) && strlen(out) > 7 && out[strlen(out) - 1] == '\n',
+                  "--version printed '%s'", out);
+    ck_assert_msg(!err[0], "--version wrote on stderr: %s", err);
+
+    rc = run_lipad("--help", out, sizeof out, err, sizeof err);
+    ck_assert_msg(rc == 0, "--help exited %d (stderr: %s)", rc, err);
+    ck_assert_msg(strstr(out, "usage: lipad") && strstr(out, "LIPA_PORT") && strstr(out, "LIPA_BIND") &&
+                      strstr(out, "LIPA_MIGRATIONS"),
+                  "--help printed: %s", out);
+}
+END_TEST
+
+START_TEST(unknown_argument_exits_2)
+{
+    char out[4096], err[4096];
+    int rc = run_lipad("--port=9000", out, sizeof out, err, sizeof err);
+    ck_assert_msg(rc == 2, "an unknown argument: exit %d (stderr: %s)", rc, err);
+    ck_assert_msg(strstr(err, "--port=9000"), "the message does not name the argument: %s", err);
+    ck_assert_msg(!out[0], "it printed on stdout: %s", out);
+}
+END_TEST
+
+/* Waits up to ms for pid to exit: its exit status, or -1 while it runs. */
+static int wait_exit(pid_t pid, int ms)
+{
+    for (int waited = 0; waited <= ms; waited += 50) {
+        int st = 0;
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        h_sleep_ms(50);
+    }
+    return -1;
+}
+
+START_TEST(second_lipad_on_a_port_in_use_is_refused)
+{
+    char dir1[128], dir2[128], log[8192];
+    struct lipad first, second;
+    h_dir_fresh(dir1, sizeof dir1, "startup-first");
+    h_dir_fresh(dir2, sizeof dir2, "startup-second");
+    int port = h_main.port + 40;
+    ck_assert_msg(h_lipad_start(&first, port, dir1, NULL), "the first lipad did not start (%s)", dir1);
+    ck_assert(h_lipad_spawn(&second, port, dir2, NULL, NULL));
+    int rc = wait_exit(second.pid, 15000);
+    if (rc < 0) {
+        h_lipad_stop(&second, SIGKILL);
+        h_lipad_stop(&first, SIGTERM);
+        ck_abort_msg("a second lipad on port %d kept running", port);
+    }
+    second.pid = 0;
+    slurp(second.log, log, sizeof log);
+    ck_assert_msg(rc == 1, "the second lipad exited %d: %s", rc, log);
+    char want[96];
+    snprintf(want, sizeof want, "cannot listen on 127.0.0.1:%d: address in use", port);
+    ck_assert_msg(strstr(log, want) && strstr(log, "LIPA_PORT"), "the second lipad said: %s", log);
+    /* refused before it touched its database: it never migrated */
+    ck_assert_msg(!strstr(log, "store.migrated"), "the second lipad opened its database: %s", log);
+    /* the first still answers every request: none goes to a dead socket */
+    for (int i = 0; i < 20; i++) {
+        struct http_result r = h_req(port, "GET", "/api/health", NULL, NULL, 0, NULL);
+        ck_assert_msg(r.status == 200, "request %d to the first lipad: %ld", i, r.status);
+        h_free(&r);
+    }
+    ck_assert_int_eq(h_lipad_stop(&first, SIGTERM), 0);
+    /* and a restart on the same port right after a stop binds at once */
+    ck_assert_msg(h_lipad_start(&first, port, dir1, NULL), "a restart on port %d did not start (%s)", port, dir1);
+    ck_assert_int_eq(h_lipad_stop(&first, SIGTERM), 0);
+}
+END_TEST
+
+/* GET url; the status, 0 when nothing answered. */
+static long get_status(const char *url)
+{
+    struct httpc_req rq = {.method = "GET", .url = url, .timeout_ms = 2000};
+    struct httpc_resp rs;
+    httpc_do(&rq, &rs);
+    long status = rs.status;
+    httpc_resp_free(&rs);
+    return status;
+}
+
+static bool has_ipv6_loopback(void)
+{
+    char buf[4096];
+    slurp("/proc/net/if_inet6", buf, sizeof buf);
+    return strstr(buf, "00000000000000000000000000000001") != NULL;
+}
+
+START_TEST(bind_ipv6_loopback)
+{
+    if (!has_ipv6_loopback()) {
+        fprintf(stderr, "startup: no IPv6 loopback here (/proc/net/if_inet6); LIPA_BIND=::1 not tried\n");
+        return;
+    }
+    char dir[128], url6[96], url4[96], log[8192];
+    struct lipad l;
+    h_dir_fresh(dir, sizeof dir, "startup-ipv6");
+    int port = h_main.port + 41;
+    const char *extra[] = {"LIPA_BIND=::1", NULL};
+    ck_assert(h_lipad_spawn(&l, port, dir, extra, NULL));
+    snprintf(url6, sizeof url6, "http://[::1]:%d/api/health", port);
+    snprintf(url4, sizeof url4, "http://127.0.0.1:%d/api/health", port);
+    long status = 0;
+    for (int waited = 0; waited < 15000 && status != 200; waited += 100) {
+        status = get_status(url6);
+        if (status != 200)
+            h_sleep_ms(100);
+    }
+    slurp(l.log, log, sizeof log);
+    if (status != 200) {
+        h_lipad_stop(&l, SIGKILL);
+        ck_abort_msg("nothing answered on [::1]:%d: %s", port, log);
+    }
+    /* on ::1 only: not on IPv4 loopback */
+    long v4 = get_status(url4);
+    ck_assert_int_eq(h_lipad_stop(&l, SIGTERM), 0);
+    slurp(l.log, log, sizeof log); /* the log is written behind: read it whole once lipad stopped */
+    ck_assert_msg(v4 == 0, "LIPA_BIND=::1 also answered on 127.0.0.1 (%ld)", v4);
+    ck_assert_msg(strstr(log, "bind=::1"), "the start line does not say where: %s", log);
+}
+END_TEST
+
+START_TEST(from_another_directory_with_default_paths)
+{
+    char dir[128], log[16384];
+    struct lipad l;
+    h_dir_fresh(dir, sizeof dir, "startup-cwd");
+    int port = h_main.port + 42;
+    /* lipad's own defaults for both ("db", "menus"), from /tmp where neither is */
+    const char *drop[] = {"LIPA_MENUS", "LIPA_MIGRATIONS", NULL};
+    struct h_how how = {.cwd = "/tmp", .drop = drop};
+    ck_assert_msg(access("/tmp/db", F_OK) != 0 && access("/tmp/menus", F_OK) != 0,
+                  "/tmp/db or /tmp/menus exists: this test would not test anything");
+    ck_assert(h_lipad_spawn(&l, port, dir, NULL, &how));
+    bool up = false;
+    for (int waited = 0; waited < 15000 && !up; waited += 100) {
+        struct http_result r = h_req_within(2000, port, "GET", "/api/health", NULL, NULL, 0, NULL, NULL);
+        up = r.status == 200;
+        h_free(&r);
+        if (!up)
+            h_sleep_ms(100);
+    }
+    slurp(l.log, log, sizeof log);
+    if (!up) {
+        h_lipad_stop(&l, SIGKILL);
+        ck_abort_msg("lipad started from /tmp did not answer: %s", log);
+    }
+    /* the menus were found: a USSD hop gets the welcome screen */
+    char *answer = h_ussd(&l, "startup-cwd-1", "+254700000042", "");
+    ck_assert_msg(answer && (!strncmp(answer, "CON ", 4) || !strncmp(answer, "END ", 4)), "the first hop: %s",
+                  answer ? answer : "(none)");
+    free(answer);
+    ck_assert_int_eq(h_lipad_stop(&l, SIGTERM), 0);
+    slurp(l.log, log, sizeof log);
+    ck_assert_msg(strstr(log, "store.migrated"), "no migration ran: %s", log);
+}
+END_TEST
+
+START_TEST(unknown_default_dir_named)
+{
+    /* a copy of lipad in a directory of /tmp with nothing around it, run
+     * from /tmp: the message names the setting, not a bare "cannot open" */
+    char tmp[] = "/tmp/lipa-startup-XXXXXX", prog[512], cmd[1400], out[128], log[8192];
+    ck_assert_ptr_nonnull(mkdtemp(tmp));
+    snprintf(prog, sizeof prog, "%s/lipad", bin_dir());
+    snprintf(cmd, sizeof cmd,
+             "mkdir '%s/sbin' && cp '%s' '%s/sbin/lipad' && cd /tmp && env -i ASAN_OPTIONS=\"$ASAN_OPTIONS\" "
+             "LIPA_ADMIN_KEY=%s LIPA_PEPPER=%s LIPA_DB='%s/lipa.db' '%s/sbin/lipad' >'%s/out' 2>&1",
+             tmp, prog, tmp, ADMIN_KEY, PEPPER, tmp, tmp, tmp);
+    int st = system(cmd);
+    snprintf(out, sizeof out, "%s/out", tmp);
+    slurp(out, log, sizeof log);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    if (system(cmd) != 0)
+        fprintf(stderr, "startup: cannot remove %s\n", tmp);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 2, "exit %d: %s", st, log);
+    ck_assert_msg(strstr(log, "LIPA_MIGRATIONS: not set, and no directory db"), "it said: %s", log);
+}
+END_TEST
+
+Suite *suite_startup(void)
+{
+    Suite *s = suite_create("startup");
+    TCase *t = tcase_create("startup");
+    tcase_set_timeout(t, 90);
+    tcase_add_test(t, version_and_help_on_stdout);
+    tcase_add_test(t, unknown_argument_exits_2);
+    tcase_add_test(t, second_lipad_on_a_port_in_use_is_refused);
+    tcase_add_test(t, bind_ipv6_loopback);
+    tcase_add_test(t, from_another_directory_with_default_paths);
+    tcase_add_test(t, unknown_default_dir_named);
+    suite_add_tcase(s, t);
+    return s;
+}
