@@ -71,6 +71,15 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     httpc_global_init();
     log_start_async();
+    /* in either mode: a provider URL that is a sandbox takes no real money
+     * and sends no real SMS, which an operator should hear about at once */
+    const char *sandboxes[4];
+    size_t nsandbox = config_sandbox_urls(&a.cfg, sandboxes, 4);
+    for (size_t i = 0; i < nsandbox; i++)
+        log_warn("config.sandbox_url", "setting=%s mode=%s reason=\"a sandbox host or a loopback address\"",
+                 sandboxes[i], a.cfg.mode);
+    if (a.cfg.production && !*a.cfg.paystack_secret)
+        log_warn("config.paystack_off", "setting=LIPA_PAYSTACK_SECRET reason=\"empty: Paystack payments are refused\"");
 
     if (!app_init(&a, err, sizeof err)) {
         log_stop_async();
@@ -110,8 +119,8 @@ int main(int argc, char **argv)
     }
     char db[1024];
     store_target_shown(a.cfg.db, db, sizeof db);
-    log_info("lipad.started", "version=%s bind=%s port=%lld threads=%lld db=\"%s\" menus=%s", lipa_version,
-             a.cfg.bind, (long long)a.cfg.port,
+    log_info("lipad.started", "version=%s mode=%s bind=%s port=%lld threads=%lld db=\"%s\" menus=%s", lipa_version,
+             a.cfg.mode, a.cfg.bind, (long long)a.cfg.port,
              (long long)a.cfg.threads, db, a.cfg.menus);
 
     for (;;) {

@@ -235,9 +235,16 @@ bool app_reload_menus(struct app *a, struct buf *errors)
 void app_health_set(struct app *a, enum provider_id p, bool ok, const char *detail)
 {
     pthread_mutex_lock(&a->health_lock);
+    int64_t now = now_ms();
     a->health[p].known = true;
     a->health[p].ok = ok;
-    a->health[p].at = now_ms();
+    a->health[p].at = now;
+    if (ok) {
+        a->health[p].failures = 0;
+        a->health[p].failing_since = 0;
+    } else if (a->health[p].failures++ == 0) {
+        a->health[p].failing_since = now;
+    }
     /* shown by the public health report: a provider's error text may
      * quote a subscriber's number */
     log_mask_phones(detail ? detail : "", a->health[p].detail, sizeof a->health[p].detail);

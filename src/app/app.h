@@ -31,6 +31,8 @@ enum provider_id { PROV_DARAJA, PROV_AT, PROV_TUYA, PROV_COUNT };
 struct provider_health {
     bool known, ok;
     int64_t at;            /* ms of the last call */
+    int64_t failures;      /* failed calls in a row up to the last (0: it succeeded) */
+    int64_t failing_since; /* ms of the first of them (0: none) */
     char detail[160];
 };
 

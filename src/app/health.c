@@ -12,6 +12,15 @@
 
 static const char *const provider_names[PROV_COUNT] = {"daraja", "africastalking", "tuya"};
 
+/* The rule of "degraded" (docs/operations.md, section 5): a provider
+ * whose last call failed, that call made within LIPA_HEALTH_WINDOW
+ * seconds. One success clears it; a failure older than the window no
+ * longer counts, as nothing has tried the provider since. */
+static bool provider_degraded(const struct provider_health *h, int64_t now, int64_t window_ms)
+{
+    return h->known && !h->ok && now - h->at <= window_ms;
+}
+
 static void app_health(void *ctx, struct http_req *req, struct http_resp *resp)
 {
     struct app *a = ctx;
@@ -19,7 +28,8 @@ static void app_health(void *ctx, struct http_req *req, struct http_resp *resp)
     store_db_state(a->store, &sd);
     bool db = sd.up;
     int64_t depth = db ? store_outbox_depth(a->store) : -1;
-    json_t *providers = json_object();
+    json_t *providers = json_object(), *degraded = json_array();
+    int64_t now = now_ms(), window_ms = a->cfg.health_window * 1000;
     pthread_mutex_lock(&a->health_lock);
     for (int i = 0; i < PROV_COUNT; i++) {
         const struct provider_health *h = &a->health[i];
@@ -30,23 +40,36 @@ static void app_health(void *ctx, struct http_req *req, struct http_resp *resp)
             char at[32];
             str_iso_time(h->at, at);
             p = json_pack("{s:s, s:s, s:s}", "status", h->ok ? "ok" : "failing", "detail", h->detail, "at", at);
+            if (!h->ok) {
+                char since[32];
+                str_iso_time(h->failing_since, since);
+                json_object_set_new(p, "failures", json_integer((json_int_t)h->failures));
+                json_object_set_new(p, "failingSince", json_string(since));
+            }
         }
         json_object_set_new(providers, provider_names[i], p);
+        if (provider_degraded(h, now, window_ms))
+            json_array_append_new(degraded, json_string(provider_names[i]));
     }
     pthread_mutex_unlock(&a->health_lock);
+    const char *status = !db ? "unhealthy" : json_array_size(degraded) ? "degraded" : "healthy";
     char ts[32];
-    str_iso_time(now_ms(), ts);
-    json_t *data = json_pack("{s:s, s:s, s:{s:s, s:b, s:I}, s:o, s:{s:I}, s:s, s:I}", "status",
-                             db ? "healthy" : "unhealthy", "database", db ? "connected" : "disconnected", "store",
+    str_iso_time(now, ts);
+    json_t *data = json_pack("{s:s, s:o, s:s, s:{s:s, s:b, s:I}, s:o, s:{s:I}, s:s, s:I}", "status", status,
+                             "degraded", degraded, "database", db ? "connected" : "disconnected", "store",
                              "backend", sd.backend, "up", db, "reconnects", (json_int_t)sd.reconnects, "providers",
                              providers, "outbox", "depth", (json_int_t)depth, "timestamp", ts, "uptimeSeconds",
-                             (json_int_t)((now_ms() - a->started_at) / 1000));
-    if (db) {
-        api_ok(req, resp, 200, "Service is healthy", data);
-    } else {
+                             (json_int_t)((now - a->started_at) / 1000));
+    if (!db) {
         json_t *env = json_pack("{s:b, s:s, s:s, s:o}", "success", 0, "message", "Database unavailable", "error",
                                 "SERVICE_UNAVAILABLE", "data", data);
         api_json(resp, 503, env);
+    } else if (json_array_size(degraded)) {
+        /* still 200: the instance answers USSD and queues what a provider
+         * refuses, so a load balancer keeps sending it traffic */
+        api_ok(req, resp, 200, "Service is degraded", data);
+    } else {
+        api_ok(req, resp, 200, "Service is healthy", data);
     }
 }
 

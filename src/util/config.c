@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +28,14 @@ struct key {
 #define U(n, d, f) {n, C_URL, d, 0, 512, NULL, offsetof(struct config, f)}
 #define E(n, d, ch, f) {n, C_ENUM, d, 0, 0, ch, offsetof(struct config, f)}
 
+/* Safaricom's published sandbox passkey and shortcode (the defaults, so
+ * development pushes work against Daraja's sandbox out of the box): in
+ * production they count as unset */
+#define DARAJA_SANDBOX_PASSKEY "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919"
+#define DARAJA_SANDBOX_SHORTCODE "174379"
+
 static const struct key keys[] = {
+    E("LIPA_MODE", "development", "development|production", mode),
     I("LIPA_PORT", "8080", 1, 65535, port),
     /* loopback: production names 0.0.0.0 or :: (dual stack) behind its
      * reverse proxy, on purpose */
@@ -76,8 +84,8 @@ static const struct key keys[] = {
     U("LIPA_DARAJA_URL", "https://sandbox.safaricom.co.ke", daraja_url),
     S("LIPA_DARAJA_KEY", "", 256, daraja_key),
     S("LIPA_DARAJA_SECRET", "", 256, daraja_secret),
-    S("LIPA_DARAJA_SHORTCODE", "174379", 7, daraja_shortcode),
-    S("LIPA_DARAJA_PASSKEY", "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919", 256, daraja_passkey),
+    S("LIPA_DARAJA_SHORTCODE", DARAJA_SANDBOX_SHORTCODE, 7, daraja_shortcode),
+    S("LIPA_DARAJA_PASSKEY", DARAJA_SANDBOX_PASSKEY, 256, daraja_passkey),
     E("LIPA_DARAJA_TYPE", "paybill", "paybill|till", daraja_type),
     U("LIPA_AT_URL", "https://api.sandbox.africastalking.com", at_url),
     S("LIPA_AT_USERNAME", "sandbox", 128, at_username),
@@ -117,6 +125,8 @@ static const struct key keys[] = {
     I("LIPA_NOTICE_RETRY_MS", "10000", 100, 3600000, notice_retry_ms),
     I("LIPA_NOTICE_MAX_AGE", "86400", 60, 604800, notice_max_age),
     I("LIPA_NOTICE_TIMEOUT_MS", "5000", 500, 60000, notice_timeout_ms),
+    /* a provider whose last call failed within it degrades /api/health */
+    I("LIPA_HEALTH_WINDOW", "300", 10, 86400, health_window),
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 
@@ -283,6 +293,128 @@ static bool find_dir(char **slot, const char *setting, char *err, size_t errsz)
     return false;
 }
 
+/* Appends "; " and one problem to list (size n), cut when full. */
+static void problem(char *list, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void problem(char *list, size_t n, const char *fmt, ...)
+{
+    size_t used = strlen(list);
+    if (used && used + 2 < n) {
+        memcpy(list + used, "; ", 3);
+        used += 2;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(list + used, n - used, fmt, ap);
+    va_end(ap);
+}
+
+/* Production: every provider credential set and none of them the public
+ * sandbox's, and an https:// LIPA_PUBLIC_URL. Every problem is listed in
+ * one message, so one restart after fixing them is enough. Values are
+ * never quoted (they are secrets), only the public URL. */
+static bool production_ok(const struct config *cfg, char *err, size_t errsz)
+{
+    struct {
+        const char *name, *value, *sandbox; /* sandbox: the public sandbox's value, or NULL */
+    } const need[] = {
+        {"LIPA_DARAJA_KEY", cfg->daraja_key, NULL},
+        {"LIPA_DARAJA_SECRET", cfg->daraja_secret, NULL},
+        {"LIPA_DARAJA_SHORTCODE", cfg->daraja_shortcode, DARAJA_SANDBOX_SHORTCODE},
+        {"LIPA_DARAJA_PASSKEY", cfg->daraja_passkey, DARAJA_SANDBOX_PASSKEY},
+        {"LIPA_AT_USERNAME", cfg->at_username, "sandbox"},
+        {"LIPA_AT_APIKEY", cfg->at_apikey, NULL},
+        {"LIPA_TUYA_CLIENT_ID", cfg->tuya_client_id, NULL},
+        {"LIPA_TUYA_SECRET", cfg->tuya_secret, NULL},
+    };
+    char list[1024] = "";
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
+        if (!need[i].value || !*need[i].value)
+            problem(list, sizeof list, "%s is empty", need[i].name);
+        else if (need[i].sandbox && !strcmp(need[i].value, need[i].sandbox))
+            problem(list, sizeof list, "%s is the public sandbox's", need[i].name);
+    }
+    /* a test key takes no real money. Paystack itself stays optional: an
+     * empty key leaves its payments refused (docs/operations.md) */
+    if (cfg->paystack_secret && !strncmp(cfg->paystack_secret, "sk_test_", 8))
+        problem(list, sizeof list, "LIPA_PAYSTACK_SECRET is a test key (sk_test_)");
+    if (!cfg->public_url || strncmp(cfg->public_url, "https://", 8))
+        problem(list, sizeof list, "LIPA_PUBLIC_URL is not https:// (%.100s)",
+                cfg->public_url ? cfg->public_url : "unset");
+    if (!list[0])
+        return true;
+    snprintf(err, errsz, "LIPA_MODE=production: %s (set them, or LIPA_MODE=development to use the sandboxes)",
+             list);
+    return false;
+}
+
+/* Whether url's host is a sandbox: Daraja's or Africa's Talking's own, or
+ * a loopback address (the bundled sandbox, or anything else on this
+ * machine that no provider would be). */
+static bool sandbox_host(const char *url)
+{
+    if (!url || !*url)
+        return false;
+    const char *h = strstr(url, "://");
+    h = h ? h + 3 : url;
+    const char *at = strpbrk(h, "@/"); /* user:password@host: the host follows the @ */
+    if (at && *at == '@')
+        h = at + 1;
+    char host[256];
+    size_t n = strcspn(h, "/?#");
+    if (n >= sizeof host)
+        n = sizeof host - 1;
+    memcpy(host, h, n);
+    host[n] = '\0';
+    if (host[0] == '[') { /* [v6]:port */
+        char *close = strchr(host, ']');
+        if (close)
+            *close = '\0';
+        memmove(host, host + 1, strlen(host));
+    } else {
+        char *colon = strchr(host, ':');
+        if (colon)
+            *colon = '\0';
+    }
+    for (char *c = host; *c; c++)
+        if (*c >= 'A' && *c <= 'Z')
+            *c = (char)(*c - 'A' + 'a');
+    size_t hn = strlen(host);
+    static const char *const suffixes[] = {"sandbox.safaricom.co.ke", "sandbox.africastalking.com"};
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        size_t sn = strlen(suffixes[i]);
+        if (hn >= sn && !strcmp(host + hn - sn, suffixes[i]) && (hn == sn || host[hn - sn - 1] == '.'))
+            return true;
+    }
+    if (!strcmp(host, "localhost") || (hn > 10 && !strcmp(host + hn - 10, ".localhost")))
+        return true;
+    unsigned char a[16];
+    if (inet_pton(AF_INET, host, a) == 1)
+        return a[0] == 127;
+    if (inet_pton(AF_INET6, host, a) == 1) {
+        static const unsigned char v6_loop[16] = {[15] = 1};
+        static const unsigned char v4_mapped[12] = {[10] = 0xff, [11] = 0xff};
+        return !memcmp(a, v6_loop, 16) || (!memcmp(a, v4_mapped, 12) && a[12] == 127);
+    }
+    return false;
+}
+
+size_t config_sandbox_urls(const struct config *cfg, const char **names, size_t max)
+{
+    struct {
+        const char *name, *url;
+    } const urls[] = {
+        {"LIPA_DARAJA_URL", cfg->daraja_url},
+        {"LIPA_AT_URL", cfg->at_url},
+        {"LIPA_TUYA_URL", cfg->tuya_url},
+        {"LIPA_PAYSTACK_URL", cfg->paystack_url},
+    };
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof urls / sizeof urls[0] && n < max; i++)
+        if (sandbox_host(urls[i].url))
+            names[n++] = urls[i].name;
+    return n;
+}
+
 bool config_load(struct config *cfg, const char *(*getenv_fn)(const char *), char *err, size_t errsz)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -337,6 +469,9 @@ bool config_load(struct config *cfg, const char *(*getenv_fn)(const char *), cha
         snprintf(err, errsz, "LIPA_PEPPER: required, at least 16 characters");
         return false;
     }
+    cfg->production = !strcmp(cfg->mode, "production");
+    if (cfg->production && !production_ok(cfg, err, errsz))
+        return false;
     return true;
 }
 

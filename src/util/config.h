@@ -20,6 +20,12 @@
 #include <stdio.h>
 
 struct config {
+    /* LIPA_MODE: "production" refuses to start without real provider
+     * credentials or with an http:// LIPA_PUBLIC_URL (config_load);
+     * "development" (the default) lets make run and the tests use the
+     * sandboxes */
+    char *mode;
+    bool production;
     int64_t port;
     char *bind;                /* the address to listen on (numeric IPv4 or IPv6, no brackets) */
     char *instance;            /* this lipad among those on one database (its claims) */
@@ -52,6 +58,9 @@ struct config {
     int64_t client_rate_limit, client_rate_window;
     char *cors_origins;
     int64_t notice_retry_ms, notice_max_age, notice_timeout_ms;
+    /* GET /api/health: a provider whose last call failed less than this
+     * many seconds ago makes the service "degraded" (app/health.c) */
+    int64_t health_window;
 };
 
 /* Fills cfg; on error writes "LIPA_X: reason" into err and returns false.
@@ -59,6 +68,11 @@ struct config {
 bool config_load(struct config *cfg, const char *(*getenv_fn)(const char *),
                  char *err, size_t errsz);
 void config_free(struct config *cfg);
+/* The URL settings that point at a sandbox (Daraja's or Africa's
+ * Talking's own, or a loopback address: the bundled sandbox): their names
+ * into names (at most max), the count returned. lipad warns of each at
+ * start, in either mode. */
+size_t config_sandbox_urls(const struct config *cfg, const char **names, size_t max);
 /* Prints every key with its default, one per line (for --help), to f. */
 void config_usage(FILE *f);
 
