@@ -1,6 +1,7 @@
 /* e2e hardening: what callers notice while others abuse lipad or a
- * provider is slow. Each journey runs its own lipad (settings of its own),
- * against the suite's sandbox made slow for the occasion. */
+ * provider is slow or fails. Each journey runs its own lipad (settings of
+ * its own), against the suite's sandbox made slow or failing for the
+ * occasion. */
 #include "harness.h"
 
 #include "util/str.h"
@@ -202,6 +203,81 @@ START_TEST(public_initiate_budget_per_phone)
 }
 END_TEST
 
+/* ---- health while a provider fails ---- */
+
+/* GET /api/health until its data.status is want (or ms pass): the last
+ * answer, whatever it said. */
+static struct http_result health_until(const char *want, int ms)
+{
+    struct http_result r = {0};
+    for (int64_t until = mono_ms() + ms;;) {
+        r = h_req(h_main.port, "GET", "/api/health", NULL, NULL, 0, NULL);
+        const char *st = json_string_value(json_object_get(json_object_get(r.json, "data"), "status"));
+        if ((st && !strcmp(st, want)) || mono_ms() > until)
+            return r;
+        h_free(&r);
+        h_sleep_ms(100);
+    }
+}
+
+/* The degraded list as "a,b" ("" when empty, "?" when missing). */
+static void degraded_list(const struct http_result *r, char *out, size_t n)
+{
+    json_t *d = json_object_get(json_object_get(r->json, "data"), "degraded");
+    snprintf(out, n, "%s", json_is_array(d) ? "" : "?");
+    size_t i;
+    json_t *v;
+    json_array_foreach(d, i, v)
+    {
+        size_t used = strlen(out);
+        snprintf(out + used, n - used, "%s%s", i ? "," : "", json_string_value(v));
+    }
+}
+
+/* M-Pesa answers 503 to everything: health says "degraded" (still 200,
+ * so a load balancer keeps the instance) and names daraja, with how many
+ * calls failed in a row; once M-Pesa answers again, the queued push goes
+ * out and health is "healthy" again. */
+START_TEST(health_degraded_while_mpesa_fails)
+{
+    struct lipad *saved = own_start(64, "health", NULL);
+    char list[128];
+    struct http_result r = health_until("healthy", 5000);
+    degraded_list(&r, list, sizeof list);
+    ck_assert_msg(r.status == 200 && !list[0], "a fresh lipad: %ld %s", r.status, r.body);
+    h_free(&r);
+
+    sandbox_post("/sandbox/fail", "{\"service\":\"daraja\",\"count\":100000,\"status\":503}");
+    r = h_req(h_main.port, "POST", "/api/payments/mpesa/initiate", "application/json",
+              "{\"phoneNumber\":\"254711000165\",\"amount\":50}", 0, NULL);
+    ck_assert_msg(r.status == 201 || r.status == 202, "initiate: %ld %s", r.status, r.body);
+    h_free(&r);
+    r = health_until("degraded", 15000);
+    degraded_list(&r, list, sizeof list);
+    json_t *data = json_object_get(r.json, "data"), *daraja = json_object_get(json_object_get(data, "providers"), "daraja");
+    ck_assert_msg(r.status == 200, "degraded answers %ld, not 200: %s", r.status, r.body);
+    ck_assert_msg(!strcmp(list, "daraja"), "degraded names '%s': %s", list, r.body);
+    ck_assert_str_eq(json_string_value(json_object_get(r.json, "message")), "Service is degraded");
+    ck_assert_str_eq(json_string_value(json_object_get(daraja, "status")), "failing");
+    ck_assert_msg(json_integer_value(json_object_get(daraja, "failures")) >= 1 &&
+                      json_is_string(json_object_get(daraja, "failingSince")),
+                  "no failure count or start: %s", r.body);
+    ck_assert_str_eq(json_string_value(json_object_get(data, "database")), "connected");
+    h_free(&r);
+
+    sandbox_calm(); /* M-Pesa is back: the retry of the push succeeds */
+    r = health_until("healthy", 30000);
+    degraded_list(&r, list, sizeof list);
+    daraja = json_object_get(json_object_get(json_object_get(r.json, "data"), "providers"), "daraja");
+    ck_assert_msg(r.status == 200 && !list[0], "after M-Pesa came back: %ld %s", r.status, r.body);
+    ck_assert_str_eq(json_string_value(json_object_get(daraja, "status")), "ok");
+    ck_assert_msg(!json_object_get(daraja, "failures"), "a provider that answered still counts failures: %s", r.body);
+    ck_assert_str_eq(json_string_value(json_object_get(r.json, "message")), "Service is healthy");
+    h_free(&r);
+    own_end(saved);
+}
+END_TEST
+
 /* ---- slow and greedy connections ---- */
 
 /* A TCP connection to lipad from the loopback address src (127.0.0.x). */
@@ -349,5 +425,10 @@ Suite *suite_hardening(void)
     tcase_add_test(t, slow_connections_do_not_starve_callers);
     tcase_add_test(t, public_initiate_budget_per_phone);
     suite_add_tcase(s, t);
+    TCase *h = tcase_create("health");
+    tcase_set_timeout(h, 90);
+    tcase_add_checked_fixture(h, NULL, sandbox_calm);
+    tcase_add_test(h, health_degraded_while_mpesa_fails);
+    suite_add_tcase(s, h);
     return s;
 }

@@ -2,7 +2,8 @@
  * (--help, --version, anything else refused), a second lipad on a port in
  * use (refused while the first keeps answering), LIPA_BIND on IPv6
  * loopback, and a lipad started from another working directory finding
- * its migrations and menus. Ports h_main.port + 40..43. */
+ * its migrations and menus, and LIPA_MODE=production refusing what is
+ * not ready for it. Ports h_main.port + 40..45. */
 #include "harness.h"
 
 #include "util/httpc.h"
@@ -256,6 +257,119 @@ START_TEST(unknown_default_dir_named)
 }
 END_TEST
 
+/* ---- LIPA_MODE=production ---- */
+
+/* Production settings that pass, but for what a test takes out: the
+ * harness's provider credentials are not the public sandbox's, but its
+ * AT username ("sandbox") and the Daraja shortcode and passkey defaults
+ * are. */
+#define PROD_MODE "LIPA_MODE=production"
+#define PROD_SHORTCODE "LIPA_DARAJA_SHORTCODE=600000"
+#define PROD_PASSKEY "LIPA_DARAJA_PASSKEY=e2e-production-passkey"
+#define PROD_AT_USER "LIPA_AT_USERNAME=lipa-e2e"
+#define PROD_URL "LIPA_PUBLIC_URL=https://lipa.example.com"
+
+/* Starts lipad with extra, which must refuse it: its exit status, its
+ * output in log (a refusal is said on stderr, which goes to its log). */
+static int refused(const char *name, int offset, const char *const *extra, char *log, size_t logsz)
+{
+    char dir[128];
+    struct lipad l;
+    h_dir_fresh(dir, sizeof dir, name);
+    ck_assert(h_lipad_spawn(&l, h_main.port + offset, dir, extra, NULL));
+    int rc = wait_exit(l.pid, 15000);
+    if (rc < 0) {
+        h_lipad_stop(&l, SIGKILL);
+        slurp(l.log, log, logsz);
+        ck_abort_msg("%s: lipad kept running: %s", name, log);
+    }
+    slurp(l.log, log, logsz);
+    return rc;
+}
+
+START_TEST(production_refuses_an_http_public_url)
+{
+    char log[8192];
+    const char *extra[] = {PROD_MODE, PROD_SHORTCODE, PROD_PASSKEY, PROD_AT_USER,
+                           "LIPA_PUBLIC_URL=http://lipa.example.com", NULL};
+    int rc = refused("prod-http", 44, extra, log, sizeof log);
+    ck_assert_msg(rc == 2, "exit %d: %s", rc, log);
+    ck_assert_msg(strstr(log, "LIPA_MODE=production") && strstr(log, "LIPA_PUBLIC_URL is not https://"),
+                  "it said: %s", log);
+    ck_assert_msg(!strstr(log, "is empty") && !strstr(log, "public sandbox"), "it blamed more: %s", log);
+    ck_assert_msg(!strstr(log, "store.migrated"), "it opened its database: %s", log);
+    /* left unset, the public URL is http://LIPA_BIND:LIPA_PORT: refused too */
+    const char *unset[] = {PROD_MODE, PROD_SHORTCODE, PROD_PASSKEY, PROD_AT_USER, NULL};
+    rc = refused("prod-nourl", 44, unset, log, sizeof log);
+    ck_assert_msg(rc == 2 && strstr(log, "LIPA_PUBLIC_URL is not https://"), "exit %d: %s", rc, log);
+}
+END_TEST
+
+START_TEST(production_refuses_empty_or_sandbox_credentials)
+{
+    char log[8192];
+    /* an empty key and secret, and the defaults that are the public sandbox's */
+    const char *extra[] = {PROD_MODE, PROD_URL, "LIPA_DARAJA_KEY=", "LIPA_TUYA_SECRET=", NULL};
+    int rc = refused("prod-creds", 44, extra, log, sizeof log);
+    ck_assert_msg(rc == 2, "exit %d: %s", rc, log);
+    static const char *const said[] = {"LIPA_MODE=production", "LIPA_DARAJA_KEY is empty", "LIPA_TUYA_SECRET is empty",
+                                       "LIPA_DARAJA_PASSKEY is the public sandbox's",
+                                       "LIPA_DARAJA_SHORTCODE is the public sandbox's",
+                                       "LIPA_AT_USERNAME is the public sandbox's"};
+    for (size_t i = 0; i < sizeof said / sizeof said[0]; i++)
+        ck_assert_msg(strstr(log, said[i]), "'%s' not said: %s", said[i], log);
+    ck_assert_msg(!strstr(log, "LIPA_DARAJA_SECRET") && !strstr(log, "LIPA_PUBLIC_URL"), "it blamed more: %s", log);
+    /* a secret is named, never shown */
+    ck_assert_msg(!strstr(log, "sandbox-secret") && !strstr(log, "bfb279f9"), "a secret in the message: %s", log);
+    /* a Paystack test key takes no real money */
+    const char *test_key[] = {PROD_MODE, PROD_URL, PROD_SHORTCODE, PROD_PASSKEY, PROD_AT_USER,
+                              "LIPA_PAYSTACK_SECRET=sk_test_e2e", NULL};
+    rc = refused("prod-sktest", 44, test_key, log, sizeof log);
+    ck_assert_msg(rc == 2 && strstr(log, "LIPA_PAYSTACK_SECRET is a test key"), "exit %d: %s", rc, log);
+}
+END_TEST
+
+START_TEST(production_starts_with_everything_set)
+{
+    char dir[128], log[16384];
+    struct lipad l;
+    h_dir_fresh(dir, sizeof dir, "prod-ok");
+    const char *extra[] = {PROD_MODE, PROD_URL, PROD_SHORTCODE, PROD_PASSKEY, PROD_AT_USER,
+                           "LIPA_PAYSTACK_SECRET=sk_live_e2e", NULL};
+    if (!h_lipad_start(&l, h_main.port + 45, dir, extra)) {
+        slurp(l.log, log, sizeof log);
+        h_lipad_stop(&l, SIGKILL);
+        ck_abort_msg("a production lipad with everything set did not start: %s", log);
+    }
+    struct http_result r = h_req(l.port, "GET", "/api/health", NULL, NULL, 0, NULL);
+    ck_assert_msg(r.status == 200, "health: %ld %s", r.status, r.body);
+    h_free(&r);
+    ck_assert_int_eq(h_lipad_stop(&l, SIGTERM), 0);
+    slurp(l.log, log, sizeof log);
+    ck_assert_msg(strstr(log, "mode=production"), "the start line does not say the mode: %s", log);
+    /* the harness points every provider at the sandbox on loopback: warned of */
+    static const char *const urls[] = {"LIPA_DARAJA_URL", "LIPA_AT_URL", "LIPA_TUYA_URL"};
+    for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
+        char want[96];
+        snprintf(want, sizeof want, "config.sandbox_url setting=%s mode=production", urls[i]);
+        ck_assert_msg(strstr(log, want), "no warning '%s': %s", want, log);
+    }
+    /* Paystack's default URL is its live one: no warning */
+    ck_assert_msg(!strstr(log, "setting=LIPA_PAYSTACK_URL"), "a live URL warned of: %s", log);
+}
+END_TEST
+
+/* In development too, a sandbox URL is warned of at start: the suite's
+ * own lipad points Daraja at the sandbox on loopback. */
+START_TEST(development_warns_of_sandbox_urls)
+{
+    char log[65536];
+    slurp(h_main.log, log, sizeof log);
+    ck_assert_msg(strstr(log, "config.sandbox_url setting=LIPA_DARAJA_URL mode=development"), "no warning: %.2000s",
+                  log);
+}
+END_TEST
+
 Suite *suite_startup(void)
 {
     Suite *s = suite_create("startup");
@@ -267,6 +381,10 @@ Suite *suite_startup(void)
     tcase_add_test(t, bind_ipv6_loopback);
     tcase_add_test(t, from_another_directory_with_default_paths);
     tcase_add_test(t, unknown_default_dir_named);
+    tcase_add_test(t, production_refuses_an_http_public_url);
+    tcase_add_test(t, production_refuses_empty_or_sandbox_credentials);
+    tcase_add_test(t, production_starts_with_everything_set);
+    tcase_add_test(t, development_warns_of_sandbox_urls);
     suite_add_tcase(s, t);
     return s;
 }
