@@ -697,6 +697,126 @@ START_TEST(config_errors_name_the_variable)
 }
 END_TEST
 
+/* Production settings that pass (env_reset's plus these). */
+static void env_production(void)
+{
+    env_set("LIPA_MODE", "production");
+    env_set("LIPA_PUBLIC_URL", "https://lipa.example.com");
+    env_set("LIPA_DARAJA_KEY", "k");
+    env_set("LIPA_DARAJA_SECRET", "s");
+    env_set("LIPA_DARAJA_SHORTCODE", "600000");
+    env_set("LIPA_DARAJA_PASSKEY", "p");
+    env_set("LIPA_AT_USERNAME", "lipa");
+    env_set("LIPA_AT_APIKEY", "a");
+    env_set("LIPA_TUYA_CLIENT_ID", "c");
+    env_set("LIPA_TUYA_SECRET", "t");
+}
+
+START_TEST(config_production_mode)
+{
+    struct config c;
+    char err[1200];
+    env_reset();
+    ck_assert_msg(load(&c, err, sizeof err), "%s", err); /* development by default, sandbox defaults and all */
+    ck_assert_str_eq(c.mode, "development");
+    ck_assert(!c.production);
+    ck_assert_int_eq(c.health_window, 300);
+    config_free(&c);
+    env_reset();
+    env_production();
+    ck_assert_msg(load(&c, err, sizeof err), "%s", err);
+    ck_assert(c.production);
+    config_free(&c);
+    env_set("LIPA_PAYSTACK_SECRET", "sk_live_x"); /* a live key, or none, is fine */
+    ck_assert_msg(load(&c, err, sizeof err), "%s", err);
+    config_free(&c);
+    static const struct {
+        const char *name, *value, *said;
+    } bad[] = {
+        {"LIPA_DARAJA_KEY", "", "LIPA_DARAJA_KEY is empty"},
+        {"LIPA_DARAJA_SECRET", "", "LIPA_DARAJA_SECRET is empty"},
+        {"LIPA_DARAJA_SHORTCODE", "174379", "LIPA_DARAJA_SHORTCODE is the public sandbox's"},
+        {"LIPA_DARAJA_PASSKEY", "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919",
+         "LIPA_DARAJA_PASSKEY is the public sandbox's"},
+        {"LIPA_DARAJA_PASSKEY", "", "LIPA_DARAJA_PASSKEY is empty"},
+        {"LIPA_AT_USERNAME", "sandbox", "LIPA_AT_USERNAME is the public sandbox's"},
+        {"LIPA_AT_APIKEY", "", "LIPA_AT_APIKEY is empty"},
+        {"LIPA_TUYA_CLIENT_ID", "", "LIPA_TUYA_CLIENT_ID is empty"},
+        {"LIPA_TUYA_SECRET", "", "LIPA_TUYA_SECRET is empty"},
+        {"LIPA_PAYSTACK_SECRET", "sk_test_abc", "LIPA_PAYSTACK_SECRET is a test key"},
+        {"LIPA_PUBLIC_URL", "http://lipa.example.com", "LIPA_PUBLIC_URL is not https://"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        env_reset();
+        env_production();
+        env_set(bad[i].name, bad[i].value);
+        bool ok = load(&c, err, sizeof err);
+        if (ok)
+            config_free(&c);
+        ck_assert_msg(!ok && !strncmp(err, "LIPA_MODE=production: ", 22) && strstr(err, bad[i].said),
+                      "%s=%s: %s", bad[i].name, bad[i].value, ok ? "accepted" : err);
+        ck_assert_msg(!strstr(err, "bfb279f9") && !strstr(err, "sk_test_abc"), "a secret shown: %s", err);
+    }
+    /* the public URL left unset is http:// */
+    env_reset();
+    env_production();
+    env_set("LIPA_PUBLIC_URL", NULL);
+    ck_assert(!load(&c, err, sizeof err));
+    ck_assert_msg(strstr(err, "LIPA_PUBLIC_URL is not https://"), "%s", err);
+    expect_error("LIPA_MODE", "prod", "LIPA_MODE");
+}
+END_TEST
+
+START_TEST(config_sandbox_urls_found)
+{
+    static const struct {
+        const char *url;
+        bool sandbox;
+    } cases[] = {
+        {"https://sandbox.safaricom.co.ke", true},
+        {"https://SANDBOX.safaricom.co.ke:443/", true},
+        {"https://api.sandbox.africastalking.com", true},
+        {"http://127.0.0.1:9090", true},
+        {"http://127.8.9.10", true},
+        {"http://localhost:9090", true},
+        {"http://[::1]:9090", true},
+        {"http://[::ffff:127.0.0.1]:9090", true},
+        {"http://user:pw@127.0.0.1", true},
+        {"https://api.safaricom.co.ke", false},
+        {"https://api.africastalking.com", false},
+        {"https://notsandbox.safaricom.co.ke.example.com", false},
+        {"https://evilsandbox.safaricom.co.ke", false},
+        {"http://10.0.0.5:9090", false},
+        {"https://openapi.tuyaeu.com", false},
+        {"https://api.paystack.co/?x=127.0.0.1", false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct config c;
+        char err[256];
+        env_reset();
+        env_set("LIPA_DARAJA_URL", "https://api.safaricom.co.ke");
+        env_set("LIPA_AT_URL", "https://api.africastalking.com");
+        env_set("LIPA_TUYA_URL", cases[i].url);
+        ck_assert_msg(load(&c, err, sizeof err), "%s", err);
+        const char *names[4];
+        size_t n = config_sandbox_urls(&c, names, 4);
+        ck_assert_msg(n == (cases[i].sandbox ? 1u : 0u) && (!n || !strcmp(names[0], "LIPA_TUYA_URL")),
+                      "%s: %zu found", cases[i].url, n);
+        config_free(&c);
+    }
+    /* the defaults: Daraja's and Africa's Talking's own sandboxes */
+    struct config c;
+    char err[256];
+    env_reset();
+    ck_assert_msg(load(&c, err, sizeof err), "%s", err);
+    const char *names[4];
+    ck_assert_uint_eq(config_sandbox_urls(&c, names, 4), 2);
+    ck_assert_str_eq(names[0], "LIPA_DARAJA_URL");
+    ck_assert_str_eq(names[1], "LIPA_AT_URL");
+    config_free(&c);
+}
+END_TEST
+
 /* The choices string itself is not a choice. */
 START_TEST(config_enum_rejects_joined_choices)
 {
@@ -780,6 +900,8 @@ Suite *test_suite(void)
     tcase_add_test(tc, config_errors_name_the_variable);
     tcase_add_test(tc, config_enum_rejects_joined_choices);
     tcase_add_test(tc, config_file_then_env);
+    tcase_add_test(tc, config_production_mode);
+    tcase_add_test(tc, config_sandbox_urls_found);
     suite_add_tcase(s, tc);
     return s;
 }
