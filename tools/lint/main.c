@@ -603,8 +603,10 @@ static bool event_name_ok(const char *s, size_t n)
 
 static void event_names(const struct file *f)
 {
-    /* the logger itself: its macros pass the name on */
-    if (!strcmp(f->path, "src/util/log.h") || !strcmp(f->path, "src/util/log.c"))
+    /* the logger itself (its macros pass the name on) and its tests (which
+     * feed it bad names on purpose) */
+    if (!strcmp(f->path, "src/util/log.h") || !strcmp(f->path, "src/util/log.c") ||
+        !strcmp(f->path, "tests/unit/check_util.c"))
         return;
     static const char *const calls[] = {"log_info", "log_warn", "log_error", "log_debug", "log_event"};
     const char *code = f->code, *raw = f->raw;
