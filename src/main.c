@@ -42,6 +42,38 @@ static int arguments(int argc, char **argv)
     return 2;
 }
 
+/* A refused menu set in the log, one line per problem and then the
+ * refusal with their count: the loaders report each problem as
+ * "file:line: what" or "file: what" (util/yaml.h), a line of its own. */
+static void log_menus_refused(const char *dir, const char *problems)
+{
+    int count = 0;
+    for (const char *p = problems; p && *p;) {
+        const char *end = strchr(p, '\n');
+        if (!end)
+            end = p + strlen(p);
+        const char *sep = p;
+        while (sep + 1 < end && !(sep[0] == ':' && sep[1] == ' '))
+            sep++;
+        if (sep + 1 >= end) { /* no file: the whole line is the problem */
+            log_error("menus.problem", "file=%s what=\"%.*s\"", dir, (int)(end - p), p);
+        } else {
+            const char *colon = sep, *what = sep + 2;
+            while (colon > p && colon[-1] >= '0' && colon[-1] <= '9')
+                colon--;
+            if (colon > p && colon < sep && colon[-1] == ':') /* file:line */
+                log_error("menus.problem", "file=%.*s line=%.*s what=\"%.*s\"", (int)(colon - 1 - p), p,
+                          (int)(sep - colon), colon, (int)(end - what), what);
+            else
+                log_error("menus.problem", "file=%.*s what=\"%.*s\"", (int)(sep - p), p, (int)(end - what),
+                          what);
+        }
+        count++;
+        p = *end ? end + 1 : end;
+    }
+    log_error("menus.refused", "dir=%s count=%d", dir, count);
+}
+
 int main(int argc, char **argv)
 {
     int done = arguments(argc, argv);
@@ -133,8 +165,7 @@ int main(int argc, char **argv)
             if (app_reload_menus(&a, &errors)) {
                 log_info("menus.reloaded", "dir=%s", a.cfg.menus);
             } else {
-                log_error("menus.refused", "dir=%s problems=\"%s\"", a.cfg.menus, errors.data ? errors.data : "");
-                fprintf(stderr, "lipad: menus refused, the old set keeps serving:\n%s", errors.data ? errors.data : "");
+                log_menus_refused(a.cfg.menus, errors.data);
             }
             buf_free(&errors);
             continue;

@@ -187,7 +187,7 @@ static bool token_fetch(struct tuya *tu, struct treply *r)
             exp = TUYA_DEFAULT_EXPIRY_S;
         str_copy(tu->token, sizeof tu->token, tok);
         tu->renew_at_ms = now_ms() + exp * 1000 - TUYA_RENEW_EARLY_MS;
-        log_info("tuya_token", "result=ok expire_time=%lld", (long long)exp);
+        log_info("tuya.token", "result=ok expire_time=%lld", (long long)exp);
         ok = true;
     } else {
         r->status = got.status;
@@ -198,7 +198,7 @@ static bool token_fetch(struct tuya *tu, struct treply *r)
             snprintf(r->msg, sizeof r->msg, "token: code %lld: %.150s", (long long)got.code, got.msg);
         else
             snprintf(r->msg, sizeof r->msg, "token: %.180s", got.msg[0] ? got.msg : "unreadable answer");
-        log_warn("tuya_token", "result=failed http=%ld code=%lld", got.status, (long long)got.code);
+        log_warn("tuya.token", "result=failed http=%ld code=%lld", got.status, (long long)got.code);
     }
     treply_free(&got);
     return ok;
@@ -237,7 +237,7 @@ static void tuya_call(struct tuya *tu, const char *method, const char *path, con
     tuya_request(tu, method, path, body, tok, r);
     if (!token_refused(r))
         goto out;
-    log_warn("tuya_token_refused", "code=%lld action=renew", (long long)r->code);
+    log_warn("tuya.token_refused", "code=%lld action=renew", (long long)r->code);
     treply_free(r);
     if (!token_get(tu, tok, tok2, sizeof tok2, r))
         goto out;
@@ -360,7 +360,7 @@ static void send_command(struct tuya *tu, const char *op, const char *device_id,
     classify(&r, res);
 out:
     count(res->outcome);
-    log_event(res->outcome == METER_OK ? LOG_DEBUG : LOG_WARN, "meter_call",
+    log_event(res->outcome == METER_OK ? LOG_DEBUG : LOG_WARN, "meter.call",
               "provider=tuya op=%s device=%s outcome=%s http=%d detail=\"%.80s\"", op,
               device_id_ok(device_id) ? device_id : "-", outcome_name(res->outcome),
               res->http_status, res->detail);
@@ -413,7 +413,7 @@ static void tuya_status(void *st, const char *device_id, json_t **out, struct me
     }
 out:
     count(res->outcome);
-    log_event(res->outcome == METER_OK ? LOG_DEBUG : LOG_WARN, "meter_call",
+    log_event(res->outcome == METER_OK ? LOG_DEBUG : LOG_WARN, "meter.call",
               "provider=tuya op=status device=%s outcome=%s http=%d",
               device_id_ok(device_id) ? device_id : "-", outcome_name(res->outcome),
               res->http_status);
@@ -479,7 +479,7 @@ static void tuya_functions(void *st, const char *device_id, json_t **out, struct
     *out = all;
 out:
     count(res->outcome);
-    log_event(res->outcome == METER_OK ? LOG_DEBUG : LOG_WARN, "meter_call",
+    log_event(res->outcome == METER_OK ? LOG_DEBUG : LOG_WARN, "meter.call",
               "provider=tuya op=specification device=%s outcome=%s http=%d",
               device_id_ok(device_id) ? device_id : "-", outcome_name(res->outcome), res->http_status);
     treply_free(&r);
@@ -581,7 +581,7 @@ static void tuya_list(void *st, json_t **out, struct meter_res *res)
     all = NULL;
 out:
     count(res->outcome);
-    log_event(res->outcome == METER_OK ? LOG_DEBUG : LOG_WARN, "meter_call",
+    log_event(res->outcome == METER_OK ? LOG_DEBUG : LOG_WARN, "meter.call",
               "provider=tuya op=list outcome=%s http=%d pages=%d devices=%zu skipped=%zu detail=\"%.80s\"",
               outcome_name(res->outcome), res->http_status, pages, *out ? json_array_size(*out) : 0, skipped,
               res->detail);
@@ -732,7 +732,7 @@ static void tuya_logs(void *st, const char *device_id, const char *code, int64_t
     }
 out:
     count(res->outcome);
-    log_event(res->outcome == METER_OK ? LOG_DEBUG : LOG_WARN, "meter_call",
+    log_event(res->outcome == METER_OK ? LOG_DEBUG : LOG_WARN, "meter.call",
               "provider=tuya op=logs device=%s outcome=%s http=%d pages=%d entries=%zu detail=\"%.80s\"",
               device_id_ok(device_id) ? device_id : "-", outcome_name(res->outcome), res->http_status, pages,
               log->n, res->detail);

@@ -268,7 +268,7 @@ static bool oauth_fetch(struct daraja *d, char *token, size_t n, int64_t *renew_
             exp = DARAJA_DEFAULT_EXPIRY_S;
         str_copy(token, n, tok);
         *renew_at = now_s() + exp - DARAJA_RENEW_EARLY_S;
-        log_info("daraja_oauth", "result=ok expires_in=%lld", (long long)exp);
+        log_info("daraja.oauth", "result=ok expires_in=%lld", (long long)exp);
         ok = true;
         goto out;
     }
@@ -278,7 +278,7 @@ static bool oauth_fetch(struct daraja *d, char *token, size_t n, int64_t *renew_
     else
         snprintf(r->error_message, sizeof r->error_message, "OAuth: HTTP %ld%s%.200s", got.status,
                  got.error_message[0] ? ": " : "", got.error_message);
-    log_warn("daraja_oauth", "result=failed http=%ld error_code=%s", got.status,
+    log_warn("daraja.oauth", "result=failed http=%ld error_code=%s", got.status,
              got.error_code[0] ? got.error_code : "-");
     goto out;
 oom:
@@ -379,7 +379,7 @@ static void post_json(struct daraja *d, const char *path, const char *body, stru
     post_once(d, url, body, tok, r);
     if (strcmp(r->error_code, EC_BAD_TOKEN))
         goto out;
-    log_warn("daraja_token_refused", "path=%s action=renew", path);
+    log_warn("daraja.token_refused", "path=%s action=renew", path);
     reply_free(r);
     if (!token_get(d, tok, tok2, sizeof tok2, r))
         goto out;
@@ -509,7 +509,7 @@ static void daraja_stk_push(void *st, const struct pay_stk_req *req, struct pay_
     }
 out:
     count(res->outcome);
-    log_event(res->outcome == PAY_OK ? LOG_DEBUG : LOG_WARN, "daraja_push",
+    log_event(res->outcome == PAY_OK ? LOG_DEBUG : LOG_WARN, "daraja.push",
               "outcome=%s http=%d phone=%s amount=%lld checkout=%s error_code=%s",
               outcome_name(res->outcome), res->http_status, log_phone(req->phone, masked),
               (long long)req->amount, res->checkout_request_id[0] ? res->checkout_request_id : "-",
@@ -573,7 +573,7 @@ static void daraja_stk_query(void *st, const char *checkout_request_id, struct p
     }
 out:
     count(res->outcome);
-    log_event(res->outcome == PAY_OK ? LOG_DEBUG : LOG_WARN, "daraja_query",
+    log_event(res->outcome == PAY_OK ? LOG_DEBUG : LOG_WARN, "daraja.query",
               "outcome=%s http=%ld checkout=%s state=%s result_code=%d error_code=%s",
               outcome_name(res->outcome), r.status,
               checkout_request_id && *checkout_request_id ? checkout_request_id : "-",

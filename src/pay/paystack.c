@@ -355,7 +355,7 @@ refused:
     str_copy(res->message, sizeof res->message, why);
 out:
     count(res->outcome);
-    log_event(res->outcome == PAY_OK ? LOG_DEBUG : LOG_WARN, "paystack_initialize",
+    log_event(res->outcome == PAY_OK ? LOG_DEBUG : LOG_WARN, "paystack.initialize",
               "outcome=%s http=%d reference=%s amount=%lld currency=%s message=\"%s\"",
               outcome_name(res->outcome), res->http_status,
               res->reference[0] ? res->reference
@@ -428,7 +428,7 @@ void paystack_verify(struct paystack *ps, const char *reference, struct paystack
     str_copy(res->reference, sizeof res->reference, ref && *ref ? ref : reference);
 out:
     count(res->outcome);
-    log_event(res->outcome == PAY_OK ? LOG_DEBUG : LOG_WARN, "paystack_verify",
+    log_event(res->outcome == PAY_OK ? LOG_DEBUG : LOG_WARN, "paystack.verify",
               "outcome=%s http=%d reference=%s status=%s amount=%lld currency=%s message=\"%s\"",
               outcome_name(res->outcome), res->http_status,
               paystack_reference_ok(reference) ? reference : "-", res->status[0] ? res->status : "-",
@@ -602,12 +602,12 @@ out:
     return out;
 }
 
-static void charge_log(const char *event, const struct paystack_charge_res *res, const char *reference,
+static void charge_log(bool check, const struct paystack_charge_res *res, const char *reference,
                        const char *masked, int64_t amount)
 {
     char logmsg[160];
     count(res->outcome);
-    log_event(res->outcome == PAY_OK ? LOG_DEBUG : LOG_WARN, event,
+    log_event(res->outcome == PAY_OK ? LOG_DEBUG : LOG_WARN, check ? "paystack.charge_check" : "paystack.charge",
               "outcome=%s http=%d reference=%s phone=%s amount=%lld status=%s duplicate=%d not_found=%d "
               "message=\"%s\"",
               outcome_name(res->outcome), res->http_status,
@@ -665,7 +665,7 @@ void paystack_charge_mobile(struct paystack *ps, const char *email, int64_t amou
 refused:
     str_copy(res->message, sizeof res->message, why);
 out:
-    charge_log("paystack_charge", res, reference, masked, amount_subunits);
+    charge_log(false, res, reference, masked, amount_subunits);
     reply_free(&r);
     free(body);
 }
@@ -685,7 +685,7 @@ void paystack_charge_check(struct paystack *ps, const char *reference, struct pa
     call(ps, "GET", path, NULL, &r);
     charge_answer(&r, reference, res);
 out:
-    charge_log("paystack_charge_check", res, reference, "-", res->amount);
+    charge_log(true, res, reference, "-", res->amount);
     reply_free(&r);
 }
 
@@ -776,7 +776,7 @@ enum pay_outcome paystack_mobile_money_bank(struct paystack *ps, const char *pro
     pthread_mutex_unlock(&ps->mu);
 out:
     count(out);
-    log_event(out == PAY_OK ? LOG_DEBUG : LOG_WARN, "paystack_bank",
+    log_event(out == PAY_OK ? LOG_DEBUG : LOG_WARN, "paystack.bank",
               "outcome=%s http=%ld provider=%s code=%s message=\"%s\"", outcome_name(out), r.status,
               key[0] ? key : "-", code_out[0] ? code_out : "-", log_text(why, logmsg, sizeof logmsg));
     reply_free(&r);
@@ -856,7 +856,7 @@ refused:
     str_copy(res->message, sizeof res->message, why);
 out:
     count(res->outcome);
-    log_event(res->outcome == PAY_OK ? LOG_DEBUG : LOG_WARN, "paystack_recipient",
+    log_event(res->outcome == PAY_OK ? LOG_DEBUG : LOG_WARN, "paystack.recipient",
               "outcome=%s http=%d phone=%s bank=%s recipient=%s message=\"%s\"", outcome_name(res->outcome),
               res->http_status, masked, token_ok(bank_code, 1, PAYSTACK_CODE_MAX - 1, "-_") ? bank_code : "-",
               res->recipient_code[0] ? res->recipient_code : "-", log_text(res->message, logmsg, sizeof logmsg));
@@ -922,11 +922,11 @@ static void transfer_answer(const struct reply *r, const char *sent, struct pays
     }
 }
 
-static void transfer_log(const char *event, const struct paystack_transfer_res *res, const char *reference)
+static void transfer_log(bool verify, const struct paystack_transfer_res *res, const char *reference)
 {
     char logmsg[160];
     count(res->outcome);
-    log_event(res->outcome == PAY_OK ? LOG_DEBUG : LOG_WARN, event,
+    log_event(res->outcome == PAY_OK ? LOG_DEBUG : LOG_WARN, verify ? "paystack.transfer_verify" : "paystack.transfer",
               "outcome=%s http=%d reference=%s status=%s transfer=%s amount=%lld duplicate=%d not_found=%d "
               "message=\"%s\"",
               outcome_name(res->outcome), res->http_status,
@@ -975,7 +975,7 @@ void paystack_transfer(struct paystack *ps, int64_t amount_subunits, const char 
 refused:
     str_copy(res->message, sizeof res->message, why);
 out:
-    transfer_log("paystack_transfer", res, reference);
+    transfer_log(false, res, reference);
     json_decref(j);
     reply_free(&r);
     free(body);
@@ -1001,7 +1001,7 @@ void paystack_transfer_verify(struct paystack *ps, const char *reference, struct
 refused:
     str_copy(res->message, sizeof res->message, why);
 out:
-    transfer_log("paystack_transfer_verify", res, reference);
+    transfer_log(true, res, reference);
     reply_free(&r);
 }
 

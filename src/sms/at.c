@@ -201,7 +201,7 @@ out:
     metrics_provider_call(MP_AFRICASTALKING, res->outcome == SMS_SENT    ? MO_OK
                                              : res->outcome == SMS_RETRY ? MO_RETRY
                                                                          : MO_REFUSED);
-    log_event(res->outcome == SMS_SENT ? LOG_DEBUG : LOG_WARN, "sms_send",
+    log_event(res->outcome == SMS_SENT ? LOG_DEBUG : LOG_WARN, "sms.send",
               "provider=at outcome=%s http=%d status_code=%d to=%s message_id=%s",
               outcome_name(res->outcome), res->http_status, res->status_code,
               log_phone(phone_e164, masked), res->message_id[0] ? res->message_id : "-");

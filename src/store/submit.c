@@ -75,7 +75,7 @@ static void run(struct store *st, struct job *list)
         }
         j->rc = j->write(st, j->arg);
         if (j->rc != ST_OK && exec(st, SQL_ROLLBACK_TO) != ST_OK)
-            log_error("store.batch_rollback_to", "failed");
+            log_error("store.batch_rollback_to", "result=failed");
         exec(st, SQL_RELEASE);
         step_aside(); /* holding the writer lock only (util/aside.h) */
     }

@@ -47,7 +47,7 @@ static void clamp_reply(struct hop *x)
     }
     if (ussdi_width(r->data) <= USSD_BUDGET)
         return;
-    log_warn("ussd_overlong", "screen=%s width=%d", x->s->screen, ussdi_width(r->data));
+    log_warn("ussd.overlong", "screen=%s width=%d", x->s->screen, ussdi_width(r->data));
     int used = 0;
     size_t i = 0;
     while (r->data[i]) {

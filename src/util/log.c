@@ -44,6 +44,31 @@ static void write_all(const char *p, size_t n)
     }
 }
 
+/* Writes `ts LEVEL event ` into line (n bytes); returns its length, or 0
+ * when it does not fit with a byte to spare. The event's spaces, quotes,
+ * `=`, `\` and control characters become `_`: the linter holds names to
+ * component.event, and this holds the line to one line should a name slip
+ * past it. */
+static size_t line_head(char *line, size_t n, enum log_level lvl, const char *event)
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    int k = snprintf(line, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s ", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, names[lvl]);
+    if (k < 0 || (size_t)k + 3 >= n)
+        return 0;
+    size_t len = (size_t)k;
+    for (const char *e = event ? event : "-"; *e && len + 3 < n; e++) {
+        unsigned char c = (unsigned char)*e;
+        line[len++] = c <= ' ' || c == 0x7f || c == '=' || c == '"' || c == '\\' ? '_' : (char)c;
+    }
+    line[len++] = ' ';
+    line[len] = 0;
+    return len;
+}
+
 static void *log_main(void *arg)
 {
     (void)arg;
@@ -73,9 +98,11 @@ static void *log_main(void *arg)
         bool stop = ring.stop;
         pthread_mutex_unlock(&ring.lock);
         if (dropped) {
-            char note[96];
-            int k = snprintf(note, sizeof note, "log.dropped lines=%zu (log ring full)\n", dropped);
-            write_all(note, (size_t)k);
+            char note[160];
+            size_t k = line_head(note, sizeof note, LOG_WARN, "log.dropped");
+            int m = snprintf(note + k, sizeof note - k, "lines=%zu reason=\"log ring full\"\n", dropped);
+            if (m > 0 && (size_t)m < sizeof note - k)
+                write_all(note, k + (size_t)m);
         }
         write_all(out, n);
         pthread_mutex_lock(&ring.lock);
@@ -441,19 +468,13 @@ void log_event(enum log_level lvl, const char *event, const char *fmt, ...)
     if (lvl < min_level)
         return;
     char line[1024];
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                     tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, names[lvl], event);
-    if (n < 0 || (size_t)n >= sizeof line - 2)
+    size_t n = line_head(line, sizeof line, lvl, event);
+    if (!n)
         return;
     va_list ap;
     va_start(ap, fmt);
     /* one byte kept for the newline */
-    size_t len = (size_t)n + log_vformat(line + n, sizeof line - 1 - (size_t)n, fmt, ap);
+    size_t len = n + log_vformat(line + n, sizeof line - 1 - n, fmt, ap);
     va_end(ap);
     line[len++] = '\n';
     emit(line, len);

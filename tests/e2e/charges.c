@@ -582,7 +582,7 @@ START_TEST(a_release_is_sent_once)
     h_sleep_ms(1000);
     snprintf(needle, sizeof needle, "paystack.transfer reference=%s ", ref);
     ck_assert_int_eq(sandbox_log_count(needle), 1);
-    snprintf(needle, sizeof needle, "paystack.transfer.rejected reference=%s ", ref);
+    snprintf(needle, sizeof needle, "paystack.transfer_rejected reference=%s ", ref);
     ck_assert_msg(sandbox_log_count(needle) == 0, "the transfer %s was sent again", ref);
 }
 END_TEST

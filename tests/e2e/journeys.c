@@ -1384,8 +1384,13 @@ START_TEST(bad_menu_reload_keeps_serving)
     char *a = h_ussd(&l, "s-hup-1", "+254711000013", "");
     ck_assert_msg(!strncmp(a, "CON ", 4) && strstr(a, "Buy electricity"), "old menus still serve: %s", a);
     free(a);
-    snprintf(cmd, sizeof cmd, "grep -q 'zz-broken.yaml:[0-9]*:' %s", l.log);
-    ck_assert_msg(system(cmd) == 0, "the refusal names file:line in the log");
+    snprintf(cmd, sizeof cmd, "grep -q ' ERROR menus.problem file=[^ ]*/zz-broken.yaml line=[0-9]* what=\"' %s", l.log);
+    ck_assert_msg(system(cmd) == 0, "the refusal names file and line in the log");
+    snprintf(cmd, sizeof cmd, "grep -q ' ERROR menus.refused dir=[^ ]* count=[1-9][0-9]*$' %s", l.log);
+    ck_assert_msg(system(cmd) == 0, "the refusal counts its problems");
+    /* every line of the log is an event line: nothing free-form */
+    snprintf(cmd, sizeof cmd, "grep -qvE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]{12}Z [A-Z]+ [a-z0-9_]+\\.[a-z0-9_]+ ' %s", l.log);
+    ck_assert_msg(system(cmd) != 0, "a line of %s is not an event line", l.log);
     ck_assert_int_eq(h_lipad_stop(&l, SIGTERM), 0);
 }
 END_TEST

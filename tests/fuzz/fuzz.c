@@ -13,7 +13,7 @@
 /* Events the code logs when one of its own guarantees failed: a fuzzer
  * that makes one has found a bug even though nothing crashed. */
 static const char *const bug_events[] = {
-    "ussd_overlong", /* the engine cut a screen the menu checker proved fits */
+    "ussd.overlong", /* the engine cut a screen the menu checker proved fits */
     NULL,
 };
 

@@ -416,7 +416,7 @@ END_TEST
 
 /* What log_event writes for one event, captured from stderr (the ring is
  * not started here, so each line is one write). */
-static void logged(char *out, size_t n, const char *fmt, const char *a, const char *b)
+static void logged_as(char *out, size_t n, const char *event, const char *fmt, const char *a, const char *b)
 {
     fflush(stderr);
     FILE *tmp = tmpfile();
@@ -424,13 +424,18 @@ static void logged(char *out, size_t n, const char *fmt, const char *a, const ch
     int saved = dup(STDERR_FILENO);
     ck_assert_int_ge(saved, 0);
     ck_assert_int_ge(dup2(fileno(tmp), STDERR_FILENO), 0);
-    log_event(LOG_WARN, "test.event", fmt, a, b);
+    log_event(LOG_WARN, event, fmt, a, b);
     dup2(saved, STDERR_FILENO);
     close(saved);
     rewind(tmp);
     size_t k = fread(out, 1, n - 1, tmp);
     out[k] = 0;
     fclose(tmp);
+}
+
+static void logged(char *out, size_t n, const char *fmt, const char *a, const char *b)
+{
+    logged_as(out, n, "test.event", fmt, a, b);
 }
 
 /* The keys of a key=value line after its timestamp, level and event, as a
@@ -497,6 +502,12 @@ START_TEST(log_values_cannot_forge_fields)
     ck_assert_str_eq(keys, "a|b");
     ck_assert_ptr_null(strchr(line, '\r'));
     ck_assert_ptr_eq(strchr(line, '\n'), line + strlen(line) - 1);
+
+    /* nor by the format's own text, nor by the event's name */
+    logged_as(line, sizeof line, "bad\nname=\"x\" y", "a=%s\r\nforged=%s", "1", "2");
+    ck_assert_ptr_null(strchr(line, '\r'));
+    ck_assert_ptr_eq(strchr(line, '\n'), line + strlen(line) - 1);
+    ck_assert_msg(strstr(line, " WARN bad_name__x__y a=1  forged=2\n"), "%s", line);
 }
 END_TEST
 

@@ -24,7 +24,11 @@
  *  5. The repository stands alone: nothing names files outside it.
  *  6. The domains' logic forms no cycle: following the includes of logic
  *     files from folder to folder never comes back (app/app.h, which
- *     every layer may use, is not a domain). */
+ *     every layer may use, is not a domain).
+ *  7. Log events are named component.event: the event argument of log_info,
+ *     log_warn, log_error, log_debug and log_event is string literals (a
+ *     ?: may pick one) matching ^[a-z0-9_]+\.[a-z0-9_]+$, so an operator's
+ *     grep for one name finds every line of that event. */
 #include <ctype.h>
 #include <dirent.h>
 #include <stdbool.h>
@@ -580,6 +584,81 @@ static void includes(const struct file *f)
     (void)body;
 }
 
+/* ---- rule 7: log event names ---- */
+
+static bool event_name_ok(const char *s, size_t n)
+{
+    size_t dots = 0, dot = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '.') {
+            dots++;
+            dot = i;
+        } else if (!((c >= 'a' && c <= 'z') || isdigit(c) || c == '_')) {
+            return false;
+        }
+    }
+    return dots == 1 && dot > 0 && dot + 1 < n;
+}
+
+static void event_names(const struct file *f)
+{
+    /* the logger itself (its macros pass the name on) and its tests (which
+     * feed it bad names on purpose) */
+    if (!strcmp(f->path, "src/util/log.h") || !strcmp(f->path, "src/util/log.c") ||
+        !strcmp(f->path, "tests/unit/check_util.c"))
+        return;
+    static const char *const calls[] = {"log_info", "log_warn", "log_error", "log_debug", "log_event"};
+    const char *code = f->code, *raw = f->raw;
+    for (size_t i = 0; i < f->len; i++)
+        for (size_t c = 0; c < sizeof calls / sizeof *calls; c++) {
+            if (!word_at(code, i, calls[c]))
+                continue;
+            size_t j = i + strlen(calls[c]);
+            while (isspace((unsigned char)code[j]))
+                j++;
+            if (code[j] != '(')
+                continue;
+            j++;
+            /* the event is log_event's second argument, the others' first */
+            int depth = 0;
+            for (int skip = c == 4; skip && j < f->len; j++) {
+                if (code[j] == '(')
+                    depth++;
+                else if (code[j] == ')')
+                    depth--;
+                else if (code[j] == ',' && !depth)
+                    skip = 0;
+            }
+            size_t start = j, literals = 0;
+            depth = 0;
+            for (; j < f->len && (depth || (code[j] != ',' && code[j] != ')')); j++) {
+                if (code[j] == '(')
+                    depth++;
+                else if (code[j] == ')')
+                    depth--;
+                else if (code[j] == '"') {
+                    size_t e = j + 1;
+                    while (e < f->len && code[e] != '"')
+                        e++;
+                    char name[128];
+                    snprintf(name, sizeof name, "%.*s", (int)(e - j - 1), raw + j + 1);
+                    if (!event_name_ok(raw + j + 1, e - j - 1))
+                        problem(f->path, line_of(raw, j), "log event \"%s\" is not named component.event "
+                                                          "(^[a-z0-9_]+\\.[a-z0-9_]+$)", name);
+                    literals++;
+                    j = e;
+                }
+            }
+            if (!literals) {
+                char arg[128];
+                size_t n = j - start;
+                snprintf(arg, sizeof arg, "%.*s", (int)(n < 100 ? n : 100), raw + start);
+                problem(f->path, line_of(raw, i), "%s: the log event name is not a string literal", arg);
+            }
+        }
+}
+
 /* ---- rule 5: outside references ---- */
 
 static void outside(const char *path, const char *text)
@@ -627,6 +706,7 @@ int main(int argc, char **argv)
         banned(&files[i]);
         includes(&files[i]);
         outside(files[i].path, files[i].raw);
+        event_names(&files[i]);
     }
     cycles();
     walk("docs", outside_text);

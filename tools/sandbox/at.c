@@ -227,7 +227,7 @@ static int post_report(const char *url, const char *message_id, const char *phon
         snprintf(err, errsz, "%s", rs.error);
     httpc_resp_free(&rs);
     buf_free(&form);
-    log_info("at.sms.report", "message_id=%s status=%s lipad=%d", message_id, status, code);
+    log_info("at.sms_report", "message_id=%s status=%s lipad=%d", message_id, status, code);
     return code;
 }
 
@@ -245,24 +245,24 @@ static void h_send(void *ctx, struct http_req *req, struct http_resp *resp)
     }
     const char *key = http_header(req, "apiKey");
     if (!key || !crypto_streq(key, sb->cred.at_apikey)) {
-        log_warn("at.sms.rejected", "reason=\"%s\"", key ? "wrong apiKey" : "no apiKey header");
+        log_warn("at.sms_rejected", "reason=\"%s\"", key ? "wrong apiKey" : "no apiKey header");
         http_resp_text(resp, 401, "text/plain", AUTH_FAILED);
         return;
     }
     if (!is_form(http_header(req, "Content-Type"))) {
-        log_warn("at.sms.rejected", "reason=\"Content-Type is not application/x-www-form-urlencoded\"");
+        log_warn("at.sms_rejected", "reason=\"Content-Type is not application/x-www-form-urlencoded\"");
         http_resp_text(resp, 415, "text/plain", "Content-Type must be application/x-www-form-urlencoded");
         return;
     }
     char badname[64] = "";
     if (!form_parse(&f, req->body, req->body_len, badname, sizeof badname)) {
-        log_warn("at.sms.rejected", "reason=\"malformed form\"");
+        log_warn("at.sms_rejected", "reason=\"malformed form\"");
         http_resp_text(resp, 400, "text/plain", "Malformed request body");
         goto out;
     }
     const char *user = form_get(&f, "username");
     if (!user || strcmp(user, sb->cred.at_username)) {
-        log_warn("at.sms.rejected", "reason=\"%s\"", user ? "wrong username" : "no username");
+        log_warn("at.sms_rejected", "reason=\"%s\"", user ? "wrong username" : "no username");
         http_resp_text(resp, 401, "text/plain", AUTH_FAILED);
         goto out;
     }
@@ -271,7 +271,7 @@ static void h_send(void *ctx, struct http_req *req, struct http_resp *resp)
     if (missing) {
         char text[96];
         snprintf(text, sizeof text, "Request is missing required form field '%s'", missing);
-        log_warn("at.sms.rejected", "reason=\"no %s\"", missing);
+        log_warn("at.sms_rejected", "reason=\"no %s\"", missing);
         http_resp_text(resp, 400, "text/plain", text);
         goto out;
     }
@@ -280,13 +280,13 @@ static void h_send(void *ctx, struct http_req *req, struct http_resp *resp)
     if (bad) {
         char text[96];
         snprintf(text, sizeof text, "Form field '%s' is not valid UTF-8", bad);
-        log_warn("at.sms.rejected", "reason=\"%s is not UTF-8\"", bad);
+        log_warn("at.sms_rejected", "reason=\"%s is not UTF-8\"", bad);
         http_resp_text(resp, 400, "text/plain", text);
         goto out;
     }
     int hs = http_rule(sb, to);
     if (hs) {
-        log_info("at.sms.behaviour", "http=%d", hs);
+        log_info("at.sms_behaviour", "http=%d", hs);
         http_resp_text(resp, hs, "text/plain", sb_reason(hs));
         goto out;
     }
@@ -318,11 +318,11 @@ static void h_send(void *ctx, struct http_req *req, struct http_resp *resp)
         if (ruled && rule.status_code) {
             r = json_pack("{s:i, s:s, s:s, s:s, s:s}", "statusCode", rule.status_code, "number", tok,
                           "status", status_name(rule.status_code), "cost", "0", "messageId", "None");
-            log_info("at.sms.behaviour", "to=%s status_code=%d", log_phone(tok, masked), rule.status_code);
+            log_info("at.sms_behaviour", "to=%s status_code=%d", log_phone(tok, masked), rule.status_code);
         } else if (!e164_ok(tok)) {
             r = json_pack("{s:i, s:s, s:s, s:s, s:s}", "statusCode", 403, "number", tok,
                           "status", "InvalidPhoneNumber", "cost", "0", "messageId", "None");
-            log_warn("at.sms.recipient", "to=%s status=InvalidPhoneNumber", log_phone(tok, masked));
+            log_warn("at.sms_recipient", "to=%s status=InvalidPhoneNumber", log_phone(tok, masked));
         } else {
             char hex[33];
             uint8_t raw[16];
@@ -349,14 +349,14 @@ static void h_send(void *ctx, struct http_req *req, struct http_resp *resp)
             }
             sent++;
             total += unit_cost;
-            log_info("at.sms.sent", "id=%lld to=%s parts=%d encoding=%s", (long long)id,
+            log_info("at.sms_sent", "id=%lld to=%s parts=%d encoding=%s", (long long)id,
                      log_phone(tok, masked), parts.parts, parts.ucs2 ? "UCS-2" : "GSM-7");
         }
         if (r)
             json_array_append_new(recips, r);
     }
     if (!count) {
-        log_warn("at.sms.rejected", "reason=\"no recipient in to\"");
+        log_warn("at.sms_rejected", "reason=\"no recipient in to\"");
         http_resp_text(resp, 400, "text/plain", "Request is missing required form field 'to'");
         goto out;
     }
@@ -482,7 +482,7 @@ static void h_behaviour(void *ctx, struct http_req *req, struct http_resp *resp)
     pthread_mutex_unlock(&sb->mu);
     if (!bad) {
         char masked[20];
-        log_info("at.sms.behaviour.set", "phone=%s status_code=%d http=%d report=%s count=%lld",
+        log_info("at.sms_behaviour_set", "phone=%s status_code=%d http=%d report=%s count=%lld",
                  log_phone(r.phone, masked), r.status_code, r.http_status,
                  r.report_status[0] ? r.report_status : "-", (long long)r.left);
         api_json(resp, 200, json_pack("{s:b, s:s, s:I}", "ok", 1, "phone", r.phone, "count", (json_int_t)r.left));

@@ -96,7 +96,7 @@ static void h_fail(void *ctx, struct http_req *req, struct http_resp *resp)
     sb->fail_count[svc] = (int)count;
     sb->fail_status[svc] = (int)status;
     pthread_mutex_unlock(&sb->mu);
-    log_info("sandbox.fail.armed", "service=%s count=%lld status=%lld", service_names[svc],
+    log_info("sandbox.fail_armed", "service=%s count=%lld status=%lld", service_names[svc],
              (long long)count, (long long)status);
     api_json(resp, 200, json_pack("{s:b, s:s, s:I, s:I}", "ok", 1, "service", service_names[svc],
                                   "count", (json_int_t)count, "status", (json_int_t)status));

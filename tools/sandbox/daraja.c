@@ -380,14 +380,14 @@ static void h_oauth(void *ctx, struct http_req *req, struct http_resp *resp)
     }
     free(want);
     if (!ok) {
-        log_warn("daraja.oauth.rejected", "reason=\"%s\"",
+        log_warn("daraja.oauth_rejected", "reason=\"%s\"",
                  auth ? "wrong credentials" : "no Authorization header");
         daraja_error(resp, 400, "400.008.01", "Invalid Authentication passed");
         return;
     }
     const char *gt = http_query(req, "grant_type");
     if (!gt || strcmp(gt, "client_credentials")) {
-        log_warn("daraja.oauth.rejected", "reason=\"grant_type must be client_credentials\"");
+        log_warn("daraja.oauth_rejected", "reason=\"grant_type must be client_credentials\"");
         daraja_error(resp, 400, "400.008.02", "Invalid grant type passed");
         return;
     }
@@ -402,7 +402,7 @@ static void h_oauth(void *ctx, struct http_req *req, struct http_resp *resp)
     sb->daraja->token_exp_mono = sb_mono_ms() + TOKEN_TTL_S * 1000LL;
     sb->daraja->oauth_issued++;
     pthread_mutex_unlock(&sb->mu);
-    log_info("daraja.oauth.issued", "expires_in=%d previous=invalidated", TOKEN_TTL_S);
+    log_info("daraja.oauth_issued", "expires_in=%d previous=invalidated", TOKEN_TTL_S);
     api_json(resp, 200, json_pack("{s:s, s:s}", "access_token", tok, "expires_in", "3599"));
 }
 
@@ -412,7 +412,7 @@ static bool bearer(struct sandbox *sb, struct http_req *req, struct http_resp *r
 {
     const char *auth = http_header(req, "Authorization");
     if (!auth || strlen(auth) <= 7 || strncasecmp(auth, "Bearer ", 7)) {
-        log_warn("daraja.auth.rejected", "path=%s reason=\"no Bearer token\"", req->path);
+        log_warn("daraja.auth_rejected", "path=%s reason=\"no Bearer token\"", req->path);
         daraja_error(resp, 404, "404.001.04", "Invalid Authentication Header");
         return false;
     }
@@ -427,7 +427,7 @@ static bool bearer(struct sandbox *sb, struct http_req *req, struct http_resp *r
         d->tokens_refused++;
     pthread_mutex_unlock(&sb->mu);
     if (!ok) {
-        log_warn("daraja.auth.rejected", "path=%s reason=\"%s\"", req->path,
+        log_warn("daraja.auth_rejected", "path=%s reason=\"%s\"", req->path,
                  live ? "unknown or superseded token" : "no live token");
         daraja_error(resp, 404, "404.001.03", "Invalid Access Token");
     }
@@ -439,7 +439,7 @@ static json_t *parse_body(struct http_req *req, struct http_resp *resp)
     json_error_t je;
     json_t *o = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &je);
     if (!json_is_object(o)) {
-        log_warn("daraja.request.rejected", "path=%s reason=\"body is not a JSON object\"", req->path);
+        log_warn("daraja.request_rejected", "path=%s reason=\"body is not a JSON object\"", req->path);
         daraja_error(resp, 400, "400.002.05", "Invalid Request Payload");
         json_decref(o);
         return NULL;
@@ -452,7 +452,7 @@ static void reject_field(struct http_req *req, struct http_resp *resp, const cha
 {
     char msg[96];
     snprintf(msg, sizeof msg, "Bad Request - Invalid %s", field);
-    log_warn("daraja.request.rejected", "path=%s field=%s reason=\"%s\"", req->path, field, reason);
+    log_warn("daraja.request_rejected", "path=%s field=%s reason=\"%s\"", req->path, field, reason);
     daraja_error(resp, 400, "400.002.02", msg);
 }
 
@@ -611,7 +611,7 @@ static void h_push(void *ctx, struct http_req *req, struct http_resp *resp)
     if (r != STORED) {
         stk_free(s);
         if (r == LOCKED) {
-            log_warn("daraja.stk.rejected", "phone=%s reason=\"a push to this subscriber is unanswered\"",
+            log_warn("daraja.stk_rejected", "phone=%s reason=\"a push to this subscriber is unanswered\"",
                      masked);
             daraja_error(resp, 500, "500.001.1001", "Unable to lock subscriber, a transaction is already "
                                                     "in process for the current subscriber");
@@ -620,7 +620,7 @@ static void h_push(void *ctx, struct http_req *req, struct http_resp *resp)
         }
         return;
     }
-    log_info("daraja.stk.accepted", "checkout=%s phone=%s amount=%lld outcome=%d answer_in_ms=%lld", cid,
+    log_info("daraja.stk_accepted", "checkout=%s phone=%s amount=%lld outcome=%d answer_in_ms=%lld", cid,
              masked, (long long)p.amount, outcome_of(p.amount), (long long)sb->callback_delay_ms);
     const char *ok = "Success. Request accepted for processing";
     api_json(resp, 200, json_pack("{s:s, s:s, s:s, s:s, s:s}", "MerchantRequestID", mid,
@@ -713,7 +713,7 @@ void *sb_daraja_worker(void *arg)
             char masked[20];
             s->answered = true;
             answered_any = true;
-            log_info("daraja.stk.answered", "checkout=%s phone=%s result=%d callback=%s", s->checkout_id,
+            log_info("daraja.stk_answered", "checkout=%s phone=%s result=%d callback=%s", s->checkout_id,
                      log_phone(s->phone, masked), s->result_code, s->post ? "due" : "none");
         }
         if (answered_any)
@@ -731,9 +731,9 @@ void *sb_daraja_worker(void *arg)
             int status = body ? post_callback(url, body, err, sizeof err) : 0;
             free(body);
             if (status)
-                log_info("daraja.callback.posted", "checkout=%s status=%d", cid, status);
+                log_info("daraja.callback_posted", "checkout=%s status=%d", cid, status);
             else
-                log_warn("daraja.callback.failed", "checkout=%s error=\"%s\" retry=no", cid,
+                log_warn("daraja.callback_failed", "checkout=%s error=\"%s\" retry=no", cid,
                          body ? err : "out of memory");
             pthread_mutex_lock(&sb->mu);
             struct stk *back = find_seq(d, seq);
@@ -821,7 +821,7 @@ enum sb_resend sb_daraja_stk_resend(struct sandbox *sb, const char *checkout_id,
     else
         snprintf(err, errsz, "out of memory");
     free(body);
-    log_info("daraja.callback.resent", "checkout=%s status=%d", checkout_id, *status);
+    log_info("daraja.callback_resent", "checkout=%s status=%d", checkout_id, *status);
     pthread_mutex_lock(&sb->mu);
     struct stk *back = find_seq(sb->daraja, seq);
     if (back) {

@@ -243,7 +243,7 @@ static bool bearer(struct sandbox *sb, struct http_req *req, struct http_resp *r
         ok = crypto_streq(given, sb->cred.paystack_secret);
     }
     if (!ok) {
-        log_warn("paystack.auth.rejected", "path=%s reason=\"%s\"", req->path,
+        log_warn("paystack.auth_rejected", "path=%s reason=\"%s\"", req->path,
                  auth ? "wrong key" : "no Authorization header");
         ps_error(resp, 401, "Invalid key");
     }
@@ -481,7 +481,7 @@ static void settle_later(struct sandbox *sb, int64_t id, bool xfer)
         size_t c = p->qcap ? p->qcap * 2 : 256;
         struct due *nq = c <= TXN_MAX + XFER_MAX ? realloc(p->q, c * sizeof *nq) : NULL;
         if (!nq) {
-            log_warn("paystack.settle.dropped", "id=%lld reason=\"queue full\"", (long long)id);
+            log_warn("paystack.settle_dropped", "id=%lld reason=\"queue full\"", (long long)id);
             return;
         }
         p->q = nq, p->qcap = c;
@@ -561,10 +561,10 @@ static void deliver(struct sandbox *sb, json_t *ans, const char *url, const char
         return;
     int status = post_webhook(sb->cred.paystack_secret, url, event, how, err, sizeof err);
     if (status)
-        log_info("paystack.webhook.posted", "reference=%s status=%d signature=%s repeat=%s", ref, status, how,
+        log_info("paystack.webhook_posted", "reference=%s status=%d signature=%s repeat=%s", ref, status, how,
                  again ? "yes" : "no");
     else
-        log_warn("paystack.webhook.failed", "reference=%s error=\"%s\" retry=no", ref, err);
+        log_warn("paystack.webhook_failed", "reference=%s error=\"%s\" retry=no", ref, err);
     if (!ans)
         return;
     json_t *w = json_pack("{s:s, s:i, s:s, s:s}", "url", url, "status", status, "signature", how, "body", event);
@@ -644,7 +644,7 @@ static void h_initialize(void *ctx, struct http_req *req, struct http_resp *resp
     bool added = !dup && txn_add(sb->paystack, t);
     pthread_mutex_unlock(&sb->mu);
     if (dup) {
-        log_info("paystack.initialize.rejected", "reference=%s reason=duplicate", reference);
+        log_info("paystack.initialize_rejected", "reference=%s reason=duplicate", reference);
         ps_error(resp, 400, "Duplicate Transaction Reference");
         goto out;
     }
@@ -751,7 +751,7 @@ static void h_charge(void *ctx, struct http_req *req, struct http_resp *resp)
     if (fault(sb, resp) || !bearer(sb, req, resp) || !(o = body_object(req, resp)))
         return;
     if ((why = charge_problem(o, &c))) {
-        log_info("paystack.charge.rejected", "reason=\"%s\"", why);
+        log_info("paystack.charge_rejected", "reason=\"%s\"", why);
         ps_error(resp, 400, why);
         goto out;
     }
@@ -797,7 +797,7 @@ static void h_charge(void *ctx, struct http_req *req, struct http_resp *resp)
     }
     pthread_mutex_unlock(&sb->mu);
     if (refused) {
-        log_info("paystack.charge.rejected", "reference=%s reason=\"%s\"", reference, refused);
+        log_info("paystack.charge_rejected", "reference=%s reason=\"%s\"", reference, refused);
         ps_error(resp, strcmp(refused, "Internal Server Error") ? 400 : 500, refused);
         goto out;
     }
@@ -836,7 +836,7 @@ static void h_charge_check(void *ctx, struct http_req *req, struct http_resp *re
         ans = json_pack("{s:b, s:s, s:{s:s, s:s}}", "status", 1, "message", "Reference check successful", "data",
                         "reference", t->reference, "status", "pending");
     pthread_mutex_unlock(&sb->mu);
-    log_info("paystack.charge.check", "reference=%s status=%s", reference_ok(ref) ? ref : "-", status);
+    log_info("paystack.charge_check", "reference=%s status=%s", reference_ok(ref) ? ref : "-", status);
     if (!t)
         ps_error(resp, 400, "Transaction reference not found");
     else
@@ -937,7 +937,7 @@ static void h_recipient(void *ctx, struct http_req *req, struct http_resp *resp)
     else if (!account || (!strcmp(currency, "KES") && !wallet_number_ok(account)) || strlen(account) >= 16)
         why = "Account number is invalid";
     if (why) {
-        log_info("paystack.recipient.rejected", "reason=\"%s\"", why);
+        log_info("paystack.recipient_rejected", "reason=\"%s\"", why);
         ps_error(resp, 400, why);
         goto out;
     }
@@ -1101,7 +1101,7 @@ static void h_transfer(void *ctx, struct http_req *req, struct http_resp *resp)
                              : NULL);
     goto out;
 refuse:
-    log_info("paystack.transfer.rejected", "reference=%s reason=\"%s\"",
+    log_info("paystack.transfer_rejected", "reference=%s reason=\"%s\"",
              json_is_string(ref) && xref_ok(json_string_value(ref)) ? json_string_value(ref) : "-", why);
     if (!strcmp(why, "Recipient specified is invalid"))
         api_json(resp, 400, json_pack("{s:b, s:s, s:{s:s}, s:s, s:s}", "status", 0, "message", why, "meta",
@@ -1126,7 +1126,7 @@ static void h_transfer_verify(void *ctx, struct http_req *req, struct http_resp 
     json_t *data = x ? xfer_data(sb->paystack, x, true) : NULL;
     const char *status = x ? x->status : "-";
     pthread_mutex_unlock(&sb->mu);
-    log_info("paystack.transfer.verify", "reference=%s status=%s", xref_ok(ref) ? ref : "-", status);
+    log_info("paystack.transfer_verify", "reference=%s status=%s", xref_ok(ref) ? ref : "-", status);
     if (!x)
         ps_error(resp, 404, "Transfer not found");
     else
@@ -1322,7 +1322,7 @@ static void h_transfer_control(void *ctx, struct http_req *req, struct http_resp
         sb_control_error(resp, 500, "out of memory");
         goto out;
     }
-    log_info("paystack.transfer.settled", "reference=%s outcome=%s repeat=%s", ref, final, again ? "yes" : "no");
+    log_info("paystack.transfer_settled", "reference=%s outcome=%s repeat=%s", ref, final, again ? "yes" : "no");
     json_t *ans = json_pack("{s:b, s:s, s:s}", "ok", 1, "reference", ref, "status", final);
     deliver(sb, ans, webhook, event, how, ref, again);
     api_json(resp, 200, ans);
@@ -1359,7 +1359,7 @@ static char *settle_due(struct sandbox *sb, const struct due *d, char *ref, size
             return NULL;
         xfer_settle(x, &xfer_outcomes[0]);
         str_copy(ref, refsz, x->reference);
-        log_info("paystack.transfer.settled", "reference=%s outcome=%s by=sandbox", x->reference, x->status);
+        log_info("paystack.transfer_settled", "reference=%s outcome=%s by=sandbox", x->reference, x->status);
         return hook ? event_text("transfer.success", xfer_data(p, x, true)) : NULL;
     }
     struct txn *t = find_id(p, d->id);
@@ -1367,7 +1367,7 @@ static char *settle_due(struct sandbox *sb, const struct due *d, char *ref, size
         return NULL;
     txn_settle(t, charge_outcome(t->amount), 0);
     str_copy(ref, refsz, t->reference);
-    log_info("paystack.charge.settled", "reference=%s outcome=%s by=sandbox reason=\"%s\"", t->reference,
+    log_info("paystack.charge_settled", "reference=%s outcome=%s by=sandbox reason=\"%s\"", t->reference,
              t->status, t->gateway_response);
     return hook ? txn_event(t) : NULL;
 }

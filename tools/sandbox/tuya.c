@@ -179,7 +179,7 @@ static json_t *envelope(bool success)
 static void tuya_error(struct http_req *req, struct http_resp *resp, int code, const char *msg,
                        const char *why)
 {
-    log_warn("tuya.request.rejected", "path=%s code=%d reason=\"%s\"", req->path, code, why);
+    log_warn("tuya.request_rejected", "path=%s code=%d reason=\"%s\"", req->path, code, why);
     json_t *o = envelope(false);
     if (o) {
         json_object_set_new(o, "code", json_integer(code));
@@ -312,7 +312,7 @@ static void issue(struct sandbox *sb, struct http_req *req, struct http_resp *re
         tuya_error(req, resp, 1012, "token status is invalid", "unknown refresh_token");
         return;
     }
-    log_info("tuya.token.issued", "kind=%s expire_time=%d", refresh ? "refresh" : "new", TOKEN_TTL_S);
+    log_info("tuya.token_issued", "kind=%s expire_time=%d", refresh ? "refresh" : "new", TOKEN_TTL_S);
     tuya_ok(resp, json_pack("{s:s, s:i, s:s, s:s}", "access_token", access, "expire_time", TOKEN_TTL_S,
                             "refresh_token", fresh, "uid", uid));
 }
@@ -529,7 +529,7 @@ static void *holder(void *arg)
             if (r)
                 held_answer(r, h.applied);
             http_defer_done(h.d);
-            log_info("tuya.hold.answered", "applied=%d", h.applied);
+            log_info("tuya.hold_answered", "applied=%d", h.applied);
             pthread_mutex_lock(&sb->mu);
         }
         if (ty->releasing && !ty->nheld)
@@ -975,7 +975,7 @@ static void h_register(void *ctx, struct http_req *req, struct http_resp *resp)
         sb_control_error(resp, 507, "device table full");
         goto out;
     }
-    log_info("tuya.device.registered", "device=%s created=%d", id, created);
+    log_info("tuya.device_registered", "device=%s created=%d", id, created);
     api_json(resp, created ? 201 : 200, out);
 out:
     json_decref(o);
@@ -1036,7 +1036,7 @@ static void h_hold_set(void *ctx, struct http_req *req, struct http_resp *resp)
     sb->tuya->hold_ms = json_integer_value(ms);
     sb->tuya->hold_apply = !ap || json_is_true(ap);
     pthread_mutex_unlock(&sb->mu);
-    log_info("tuya.hold.armed", "count=%lld ms=%lld apply=%d", (long long)json_integer_value(c),
+    log_info("tuya.hold_armed", "count=%lld ms=%lld apply=%d", (long long)json_integer_value(c),
              (long long)json_integer_value(ms), !ap || json_is_true(ap));
     api_json(resp, 200, json_pack("{s:b}", "ok", 1));
 out:
