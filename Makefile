@@ -63,7 +63,7 @@ FUZZ_WRAP := -Wl,--wrap=log_event -Wl,--wrap=httpc_do -Wl,--wrap=http_header
 FUZZ_SECONDS ?= 30
 FUZZ_MERGE ?= 0
 
-.PHONY: all deps deps-quiet deps-check run check check-schema check-install install uninstall unit-bin e2e-bin fuzz-replay-bin fuzz fuzz-bin bench bench-store bench-hops \
+.PHONY: all deps deps-quiet deps-check run check check-schema check-install install uninstall unit-bin e2e-bin fuzz-replay-bin fuzz fuzz-bin bench bench-cluster bench-store bench-hops \
         bench-memory bench-migrate clean lint
 .SECONDARY:
 # V=1 shows the full commands
@@ -181,6 +181,10 @@ run: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@tools/bench.sh
+
+bench-cluster: deps
+	@$(MAKE) --no-print-directory all
+	@tools/bench-cluster.sh
 
 bench-store: deps
 	@$(MAKE) --no-print-directory all

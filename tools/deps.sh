@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages lipa builds, tests and benchmarks with, when
 # missing: as root directly, otherwise through sudo. Fast when all are there.
-# LIPA_BENCH_DEPS=1 adds what make bench needs, LIPA_FUZZ_DEPS=1 what make
-# fuzz needs, LIPA_CHECK_DEPS=1 what make check needs beyond the build.
+# LIPA_BENCH_DEPS=1 adds what make bench needs, LIPA_CLUSTER_DEPS=1 the load
+# balancer make bench-cluster puts in front of two lipads (nginx),
+# LIPA_FUZZ_DEPS=1 what make fuzz needs, LIPA_CHECK_DEPS=1 what make check
+# needs beyond the build.
 # postgresql is the server the tests start themselves (tools/pg.sh), libpq-dev
 # the client library the store's PostgreSQL backend is to use (docs/postgresql.md).
 # prometheus brings promtool, which the e2e metrics suite runs on /metrics
@@ -25,6 +27,10 @@ fi
 # build alone does not need systemd
 if [ "${LIPA_CHECK_DEPS:-}" = 1 ]; then
   pkgs+=(systemd)
+fi
+# nginx (the binary, /usr/sbin/nginx) may be a build of the operator's own
+if [ "${LIPA_CLUSTER_DEPS:-}" = 1 ]; then
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 fi
 # libFuzzer (libclang_rt.fuzzer) is in the compiler-rt package of the default
 # clang, libclang-rt-14-dev on Debian 12, which libclang-rt-dev pulls in

@@ -18,7 +18,9 @@
 # user; as anyone else it runs as the caller. The server binaries are the
 # newest under /usr/lib/postgresql/*/bin unless LIPA_PG_BIN names a
 # directory. Durability is off (fsync=off): a test cluster lives for one
-# run, and a crash of the machine loses nothing anyone keeps.
+# run, and a crash of the machine loses nothing anyone keeps. LIPA_PG_CONF,
+# if set, is appended to postgresql.conf (make bench-cluster's profile:
+# shared_preload_libraries = 'pg_stat_statements').
 set -euo pipefail
 
 die() { echo "pg: $*" >&2; exit 1; }
@@ -82,6 +84,9 @@ fsync = off
 full_page_writes = off
 synchronous_commit = off
 CONF
+  if [ -n "${LIPA_PG_CONF:-}" ]; then
+    as sh -c 'cat >> data/postgresql.conf' <<<"$LIPA_PG_CONF"
+  fi
   # a port seen free may be taken before the server binds it: try another
   for _ in $(seq 20); do
     local p=$((20000 + RANDOM % 40000))

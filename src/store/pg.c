@@ -8,6 +8,16 @@
  * A statement runs at its first step and its rows are read from the
  * result in memory.
  *
+ * Statements whose answer nobody reads (BEGIN, SAVEPOINT x, RELEASE x)
+ * are not sent at their step: they wait, a few at most, and go with the
+ * next statement in one pipeline, so they cost no round trip of their
+ * own. A purchase in the group commit (store/submit.c) is a SAVEPOINT, an
+ * INSERT, a SELECT and a RELEASE: four round trips, two with this, and a
+ * batch's BEGIN rides with its first. One of them that fails fails the
+ * statement it went with (with its own message); inside a transaction
+ * everything after it fails until the ROLLBACK, as it would have. A
+ * ROLLBACK drops what waits and goes alone.
+ *
  * A connection that breaks (a restart, a failover) is opened again at the
  * next statement, and its statements are prepared again; the statement in
  * hand fails, so its caller answers "try again". Inside a transaction the
@@ -30,6 +40,8 @@
 
 #define PG_PARAMS_MAX 65535 /* the protocol's limit (store/move.c inserts rows many at a time) */
 #define FOR_UPDATE_MARK "/*for update*/" /* ST_FOR_UPDATE, less its space */
+#define PG_QUEUE_MAX 8
+#define PG_NAME_MAX 24
 
 struct st_conn {
     PGconn *pg;
@@ -39,13 +51,16 @@ struct st_conn {
     int changes;               /* rows the last statement changed */
     bool in_tx;                /* the last statement left a transaction open */
     bool lost_in_tx;           /* broke inside a transaction: fail until it ends */
+    bool broken;               /* left in a state no statement can run in: open again */
+    char queued[PG_QUEUE_MAX][PG_NAME_MAX]; /* statements waiting to go with the next */
+    int nqueued;
     char err[256];
 };
 
 struct pg_stmt {
     struct st_stmt base;
     struct st_conn *c;
-    char name[24];
+    char name[PG_NAME_MAX];
     char *sql;                 /* with $N */
     int nparams;
     uint64_t epoch;            /* prepared on this epoch of c (0: not yet) */
@@ -55,6 +70,8 @@ struct pg_stmt {
     int failed;                /* 0, or ST_CONSTRAINT / ST_FAILED until reset */
     bool ran;
     bool ends_tx, is_rollback;
+    bool deferred;             /* BEGIN, SAVEPOINT x, RELEASE x: goes with the next statement */
+    bool is_begin;
 };
 
 #define PGS(x) ((struct pg_stmt *)(x))
@@ -88,6 +105,8 @@ static bool connect_now(struct st_conn *c, char *err, size_t errsz)
     c->epoch++;
     c->in_tx = false;
     c->lost_in_tx = false;
+    c->broken = false;
+    c->nqueued = 0;
     return true;
 }
 
@@ -116,12 +135,17 @@ static struct st_conn *pg_open(const char *target, char *err, size_t errsz)
     return c;
 }
 
+static bool conn_up(struct st_conn *c)
+{
+    return !c->broken && PQstatus(c->pg) == CONNECTION_OK;
+}
+
 /* The connection, opened again if it broke; false (with c->err) if it
  * cannot be had now. */
 static bool conn_ready(struct st_conn *c)
 {
-    bool gone = PQstatus(c->pg) != CONNECTION_OK;
-    if (!gone && !c->in_tx) {
+    bool gone = !conn_up(c);
+    if (!gone && !c->in_tx && !c->nqueued) {
         /* between statements the server says nothing (these connections
          * do not LISTEN), unless it is going away (a restart, a failover:
          * "terminating connection", then the end of the stream): a
@@ -291,6 +315,8 @@ static struct st_stmt *pg_prepare(struct st_conn *c, const char *sql)
     snprintf(s->name, sizeof s->name, "s%u", ++c->named);
     s->ends_tx = !strcmp(sql, "COMMIT") || !strcmp(sql, "ROLLBACK");
     s->is_rollback = !strcmp(sql, "ROLLBACK");
+    s->is_begin = !strcmp(sql, BEGIN_SQL);
+    s->deferred = s->nparams == 0 && (s->is_begin || !strncmp(sql, "SAVEPOINT ", 10) || !strncmp(sql, "RELEASE ", 8));
     return &s->base; /* prepared on the server at its first run */
 }
 
@@ -357,10 +383,57 @@ static int failure(struct pg_stmt *s, PGresult *r)
     for (char *p = c->err; *p; p++)
         if (*p == '\n' || *p == '"')
             *p = ' ';
-    if (PQstatus(c->pg) != CONNECTION_OK && c->in_tx)
+    if (!conn_up(c) && c->in_tx)
         c->lost_in_tx = true;
     s->failed = state && !strncmp(state, "23", 2) ? ST_CONSTRAINT : ST_FAILED;
     return s->failed;
+}
+
+/* The queued statements and then s, in one pipeline: s's result, or the
+ * failed result of a queued one (s's dropped), or NULL when nothing came
+ * back (the connection broke; its message is PQerrorMessage's). */
+static PGresult *pipelined(struct pg_stmt *s)
+{
+    struct st_conn *c = s->c;
+    int n = c->nqueued;
+    c->nqueued = 0;
+    bool sent = PQenterPipelineMode(c->pg);
+    for (int i = 0; sent && i < n; i++)
+        sent = PQsendQueryPrepared(c->pg, c->queued[i], 0, NULL, NULL, NULL, 0);
+    sent = sent && PQsendQueryPrepared(c->pg, s->name, s->nparams, (const char *const *)s->vals, NULL, NULL, 0) &&
+           PQpipelineSync(c->pg);
+    PGresult *bad = NULL, *mine = NULL, *r;
+    /* each statement's results end with a NULL; then the sync point */
+    for (int i = 0; sent && i <= n; i++) {
+        while ((r = PQgetResult(c->pg))) {
+            ExecStatusType t = PQresultStatus(r);
+            if (i == n && !mine)
+                mine = r;
+            else if (!bad && t != PGRES_COMMAND_OK && t != PGRES_TUPLES_OK)
+                bad = r;
+            else
+                PQclear(r);
+        }
+    }
+    while (sent && (r = PQgetResult(c->pg))) {
+        bool sync = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+        PQclear(r);
+        if (sync)
+            break;
+    }
+    if (!PQexitPipelineMode(c->pg) && PQstatus(c->pg) == CONNECTION_OK) {
+        /* results left unread: nothing more can run on it; inside a
+         * transaction, nothing more until the transaction ends */
+        c->broken = true;
+        if (c->in_tx)
+            c->lost_in_tx = true;
+        snprintf(c->err, sizeof c->err, "pipeline: %s", PQerrorMessage(c->pg));
+    }
+    if (bad) {
+        PQclear(mine);
+        return bad;
+    }
+    return mine;
 }
 
 static int run(struct pg_stmt *s)
@@ -370,6 +443,7 @@ static int run(struct pg_stmt *s)
     if (c->lost_in_tx && s->ends_tx) {
         /* the transaction died with the connection: ending it is all
          * that is left; a COMMIT of it fails */
+        c->nqueued = 0;
         c->lost_in_tx = false;
         c->in_tx = false;
         if (s->is_rollback)
@@ -394,14 +468,35 @@ static int run(struct pg_stmt *s)
         PQclear(r);
         s->epoch = c->epoch;
     }
-    s->res = PQexecPrepared(c->pg, s->name, s->nparams, (const char *const *)s->vals, NULL, NULL, 0);
+    if (s->is_rollback) {
+        /* nothing waiting matters now, and a failure among it would
+         * skip the ROLLBACK (a pipeline stops at its first error); a
+         * BEGIN never sent leaves nothing to roll back */
+        c->nqueued = 0;
+    } else if (s->deferred && c->nqueued < PG_QUEUE_MAX) {
+        memcpy(c->queued[c->nqueued++], s->name, sizeof s->name);
+        c->changes = 0;
+        if (s->is_begin)
+            c->in_tx = true;
+        return 0; /* no result: ST_DONE */
+    }
+    if (c->nqueued)
+        s->res = pipelined(s);
+    else
+        s->res = PQexecPrepared(c->pg, s->name, s->nparams, (const char *const *)s->vals, NULL, NULL, 0);
     ExecStatusType t = PQresultStatus(s->res);
     if (t != PGRES_COMMAND_OK && t != PGRES_TUPLES_OK) {
         int rc = failure(s, s->res);
-        c->in_tx = PQstatus(c->pg) == CONNECTION_OK && PQtransactionStatus(c->pg) != PQTRANS_IDLE;
+        c->in_tx = conn_up(c) && PQtransactionStatus(c->pg) != PQTRANS_IDLE;
         return rc;
     }
     c->in_tx = PQtransactionStatus(c->pg) != PQTRANS_IDLE;
+    if (s->ends_tx && !s->is_rollback && strcmp(PQcmdStatus(s->res), "COMMIT") != 0) {
+        /* a COMMIT of a transaction a failed statement had spoiled: the
+         * server rolled it back and says so only in the command tag */
+        snprintf(c->err, sizeof c->err, "the transaction had failed: rolled back, not committed");
+        return s->failed = ST_FAILED;
+    }
     const char *n = PQcmdTuples(s->res);
     c->changes = n && *n ? (int)strtol(n, NULL, 10) : 0;
     s->nrows = t == PGRES_TUPLES_OK ? PQntuples(s->res) : 0;

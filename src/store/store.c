@@ -245,8 +245,12 @@ char *st_file_text(const char *path)
 
 const struct st_backend *st_backend_of(const char *target)
 {
-    if (!strncmp(target, "postgresql://", 13) || !strncmp(target, "postgres://", 11) ||
-        (strchr(target, '=') && !strchr(target, '/')))
+    if (!strncmp(target, "postgresql://", 13) || !strncmp(target, "postgres://", 11))
+        return &st_pg;
+    /* a keyword string starts with a keyword and '=' ("host=/run/x
+     * dbname=lipa"); a path never does in practice */
+    size_t k = strspn(target, "abcdefghijklmnopqrstuvwxyz_");
+    if (k > 0 && target[k] == '=')
         return &st_pg;
     return &st_sqlite;
 }

@@ -220,6 +220,118 @@ START_TEST(users_create_get_conflict_language)
 }
 END_TEST
 
+/* ---------- PostgreSQL: statements that go with the next ---------- */
+
+/* The server ends every connection to the test's database (a restart, a
+ * failover), waiting until they are gone. */
+static void end_connections(void)
+{
+    ck_assert(testdb_sql(dbpath,
+                         "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
+                         "WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                         NULL, 0));
+}
+
+static enum store_rc add_user(const char *phone)
+{
+    struct user u = {0};
+    str_copy(u.phone, sizeof u.phone, phone);
+    return store_user_create(st, &u);
+}
+
+/* A BEGIN is sent with the transaction's first statement (store/pg.c).
+ * The connection ends between the two: that statement and every later
+ * one of the transaction fail, none lands, and after the rollback the
+ * next write opens the connection again and lands. */
+START_TEST(pg_connection_lost_before_begin_went)
+{
+    mk_user("+254700000001"); /* the connection is open */
+    ck_assert_int_eq(store_begin(st), ST_OK);
+    end_connections();
+    ck_assert_int_eq(add_user("+254700000002"), ST_ERROR);
+    ck_assert_int_eq(add_user("+254700000003"), ST_ERROR); /* not outside the transaction either */
+    ck_assert_int_ne(store_commit(st), ST_OK);
+    store_rollback(st);
+    ck_assert_int_eq(add_user("+254700000004"), ST_OK);
+    struct user u;
+    ck_assert_int_eq(store_user_by_phone(st, "+254700000002", &u), ST_NOT_FOUND);
+    ck_assert_int_eq(store_user_by_phone(st, "+254700000003", &u), ST_NOT_FOUND);
+    ck_assert_int_eq(store_user_by_phone(st, "+254700000004", &u), ST_OK);
+}
+END_TEST
+
+/* A group-commit write that hides its failures: PostgreSQL refuses the
+ * rest of that transaction and rolls it back at the COMMIT, so the write
+ * hears ST_ERROR, nothing of it is stored, and the next write lands. */
+static enum store_rc hiding_write(struct store *s, void *arg)
+{
+    (void)s;
+    (void)arg;
+    add_user("+254700000001"); /* a conflict: the transaction is spoiled */
+    add_user("+254700000002");
+    return ST_OK;
+}
+
+static enum store_rc honest_write(struct store *s, void *arg)
+{
+    (void)s;
+    (void)arg;
+    return add_user("+254700000003");
+}
+
+static void keep_rc(void *arg, enum store_rc rc)
+{
+    *(enum store_rc *)arg = rc;
+}
+
+START_TEST(pg_spoiled_batch_is_not_reported_stored)
+{
+    mk_user("+254700000001");
+    static enum store_rc hidden, honest;
+    hidden = honest = ST_CONFLICT;
+    ck_assert(store_submit(st, hiding_write, keep_rc, &hidden));
+    reopen(); /* store_close runs what is queued first */
+    ck_assert_int_eq(hidden, ST_ERROR);
+    struct user u;
+    ck_assert_int_eq(store_user_by_phone(st, "+254700000002", &u), ST_NOT_FOUND);
+    ck_assert(store_submit(st, honest_write, keep_rc, &honest));
+    reopen();
+    ck_assert_int_eq(honest, ST_OK);
+    ck_assert_int_eq(store_user_by_phone(st, "+254700000003", &u), ST_OK);
+    /* and outside the group commit */
+    ck_assert_int_eq(store_begin(st), ST_OK);
+    ck_assert_int_eq(add_user("+254700000001"), ST_CONFLICT);
+    ck_assert_int_eq(add_user("+254700000004"), ST_ERROR);
+    ck_assert_int_eq(store_commit(st), ST_ERROR);
+    store_rollback(st);
+    ck_assert_int_eq(add_user("+254700000005"), ST_OK);
+}
+END_TEST
+
+/* A conflict in the statement a BEGIN went with is that statement's
+ * (ST_CONFLICT), and the transaction it opened is there to roll back. */
+START_TEST(pg_conflict_with_the_begin)
+{
+    mk_user("+254700000001");
+    ck_assert_int_eq(store_begin(st), ST_OK);
+    ck_assert_int_eq(add_user("+254700000001"), ST_CONFLICT);
+    store_rollback(st);
+    ck_assert_int_eq(store_begin(st), ST_OK);
+    ck_assert_int_eq(add_user("+254700000005"), ST_OK);
+    store_rollback(st);
+    struct user u;
+    ck_assert_int_eq(store_user_by_phone(st, "+254700000005", &u), ST_NOT_FOUND);
+    ck_assert_int_eq(store_begin(st), ST_OK);
+    ck_assert_int_eq(add_user("+254700000006"), ST_OK);
+    ck_assert_int_eq(store_commit(st), ST_OK);
+    ck_assert_int_eq(store_user_by_phone(st, "+254700000006", &u), ST_OK);
+    /* a transaction rolled back before its BEGIN went */
+    ck_assert_int_eq(store_begin(st), ST_OK);
+    store_rollback(st);
+    ck_assert_int_eq(add_user("+254700000007"), ST_OK);
+}
+END_TEST
+
 /* ---------- meters and assignments ---------- */
 
 START_TEST(assignments_basic)
@@ -1617,6 +1729,16 @@ Suite *test_suite(void)
     tcase_add_test(tc, generate_assignments_once);
     tcase_add_test(tc, assignments_stop_at_what_a_caller_can_use);
     suite_add_tcase(s, tc);
+
+    if (testdb_pg()) {
+        tc = tcase_create("pg-pipeline");
+        tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, pg_connection_lost_before_begin_went);
+        tcase_add_test(tc, pg_conflict_with_the_begin);
+        tcase_add_test(tc, pg_spoiled_batch_is_not_reported_stored);
+        suite_add_tcase(s, tc);
+    }
 
     tc = tcase_create("caller");
     tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
