@@ -1,58 +1,58 @@
-/* pay/prompts: see prompts.h; the table is store/prompts.h. */
+/* pay/prompts: see prompts.h; the keepings are prompts_mem.c and
+ * prompts_db.c (prompts_impl.h). */
 #include "pay/prompts.h"
 
-#include "store/prompts.h"
+#include "pay/prompts_impl.h"
 
 #include <stdlib.h>
 
 struct prompts {
-    struct store *st;
-    int64_t reserve_ms;
+    const struct prompts_ops *ops;
+    void *impl;
 };
 
 struct prompts *prompts_new(struct store *st, int64_t reserve_ms)
 {
     struct prompts *pr = calloc(1, sizeof *pr);
-    if (pr) {
-        pr->st = st;
-        pr->reserve_ms = reserve_ms;
+    if (!pr)
+        return NULL;
+    pr->ops = store_shared(st) ? &prompts_db : &prompts_mem;
+    if (!(pr->impl = pr->ops->new(st, reserve_ms))) {
+        free(pr);
+        return NULL;
     }
     return pr;
 }
 
 void prompts_free(struct prompts *pr)
 {
+    if (pr)
+        pr->ops->free(pr->impl);
     free(pr);
 }
 
 bool prompts_hold(struct prompts *pr, const char *phone, int64_t payment_id, int64_t now_ms, int64_t *until_ms)
 {
-    if (!pr || !phone || !*phone)
-        return false;
-    return store_prompt_take(pr->st, phone, payment_id, now_ms, now_ms + pr->reserve_ms, until_ms) == ST_CONFLICT;
+    return pr && phone && *phone && pr->ops->hold(pr->impl, phone, payment_id, now_ms, until_ms);
 }
 
 void prompts_open(struct prompts *pr, const char *phone, int64_t payment_id, int64_t now_ms, int64_t until_ms)
 {
-    int64_t held;
     if (pr && phone && *phone)
-        store_prompt_take(pr->st, phone, payment_id, now_ms, until_ms, &held);
-}
-
-bool prompts_waiting(struct prompts *pr, const char *phone, int64_t now_ms, int64_t *until_ms)
-{
-    return pr && phone && *phone && store_prompt_get(pr->st, phone, now_ms, until_ms, NULL) == ST_OK;
-}
-
-int64_t prompts_close(struct prompts *pr, const char *phone, int64_t payment_id, int64_t now_ms)
-{
-    if (!pr || !phone || !*phone)
-        return 0;
-    store_prompt_end(pr->st, phone, payment_id);
-    return store_prompt_next(pr->st, phone, now_ms, payment_id);
+        pr->ops->open(pr->impl, phone, payment_id, now_ms, until_ms);
 }
 
 int64_t prompts_release(struct prompts *pr, const char *phone, int64_t payment_id, int64_t now_ms)
 {
-    return prompts_close(pr, phone, payment_id, now_ms);
+    return pr && phone && *phone ? pr->ops->release(pr->impl, phone, payment_id, now_ms) : 0;
+}
+
+bool prompts_waiting(struct prompts *pr, const char *phone, int64_t now_ms, int64_t *until_ms)
+{
+    return pr && phone && *phone && pr->ops->waiting(pr->impl, phone, now_ms, until_ms);
+}
+
+int64_t prompts_close(struct prompts *pr, const char *phone, int64_t payment_id, int64_t now_ms)
+{
+    return pr && phone && *phone ? pr->ops->close(pr->impl, phone, payment_id, now_ms) : 0;
 }

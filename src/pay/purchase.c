@@ -300,9 +300,15 @@ out:
     if (ok && p->checkout_request_id[0] && !strcmp(p->provider, "mpesa")) {
         /* its prompt is answered: the next purchase held behind it goes
          * now (skipping any that finished meanwhile) */
-        int64_t next = prompts_close(a->prompts, p->phone, p->id, now_ms());
-        if (next && store_payment_due_now(a->store, next, now_ms()) == ST_OK)
-            app_wake(a, WORK_PAYMENTS);
+        for (int i = 0; i < 8; i++) { /* the next still waiting; one that finished is passed over */
+            int64_t next = prompts_close(a->prompts, p->phone, p->id, now_ms());
+            if (!next)
+                break;
+            if (store_payment_due_now(a->store, next, now_ms()) == ST_OK) {
+                app_wake(a, WORK_PAYMENTS);
+                break;
+            }
+        }
     }
     return ok;
 }

@@ -378,6 +378,11 @@ enum store_rc store_claims_recover(struct store *st)
     return out;
 }
 
+bool store_shared(struct store *st)
+{
+    return !st->be->local;
+}
+
 bool store_take_keeps(struct store *st)
 {
     return st->intake != NULL;

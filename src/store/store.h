@@ -34,6 +34,9 @@ void store_close(struct store *st);
 /* Whether target names a file (SQLite) rather than a server; target as it
  * may be logged (a password shown as ***). */
 bool store_is_file(const char *target);
+/* Whether other lipads may work on this store's database (PostgreSQL):
+ * what is shared between them must then be kept in it, not in memory. */
+bool store_shared(struct store *st);
 void store_target_shown(const char *target, char *out, size_t n);
 /* Cheap liveness probe for /api/health. */
 bool store_ping(struct store *st);

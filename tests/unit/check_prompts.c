@@ -1,6 +1,7 @@
-/* Unit tests: pay/prompts (one M-Pesa prompt per phone, kept in the
- * database, shared by every lipad on it). Run on SQLite and, in make
- * check's second pass, on PostgreSQL. */
+/* Unit tests: pay/prompts (one M-Pesa prompt per phone). On SQLite (a
+ * lipad alone) they are kept in memory; on PostgreSQL (make check's second
+ * pass) in the database, shared by every lipad on it: each pass tests its
+ * own keeping. */
 #include "runner.h"
 
 #include "pay/prompts.h"
@@ -125,14 +126,77 @@ START_TEST(one_prompt_per_phone_across_lipads)
 }
 END_TEST
 
+/* ---- in memory: a lipad alone (SQLite) ---- */
+
+START_TEST(mem_held_behind_an_open_prompt_one_at_a_time)
+{
+    int64_t until = 0;
+    const char *ph = "+254712345678";
+    ck_assert(!prompts_hold(pr, ph, 7, 1000, &until)); /* nothing out: push 7 */
+    prompts_open(pr, ph, 7, 1000, 121000);
+    ck_assert(prompts_hold(pr, ph, 8, 2000, &until));
+    ck_assert_int_eq(until, 121000);
+    ck_assert(prompts_hold(pr, ph, 9, 2500, &until));
+    ck_assert(prompts_hold(pr, ph, 8, 3000, &until)); /* asked again: kept once */
+    ck_assert(!prompts_hold(pr, "+254722000111", 10, 3000, &until)); /* another phone goes */
+    ck_assert_int_eq(prompts_close(pr, ph, 7, 3100), 8); /* 7 answered: 8 is next */
+    ck_assert(!prompts_hold(pr, ph, 8, 3500, &until)); /* no prompt out: push 8 */
+    prompts_open(pr, ph, 8, 3600, 123600);
+    ck_assert(prompts_hold(pr, ph, 9, 3700, &until)); /* 9 still waits, now behind 8 */
+    ck_assert_int_eq(until, 123600);
+    ck_assert_int_eq(prompts_close(pr, ph, 8, 3750), 9);
+    ck_assert(!prompts_hold(pr, ph, 9, 3800, &until));
+    prompts_open(pr, ph, 9, 3800, 123800);
+    ck_assert_int_eq(prompts_close(pr, ph, 9, 3850), 0); /* nobody waits */
+    ck_assert(!prompts_hold(pr, ph, 11, 3900, &until));
+    ck_assert_int_eq(prompts_release(pr, ph, 11, 3950), 0); /* 11's push did not go: nothing was open */
+}
+END_TEST
+
+START_TEST(mem_an_unanswered_prompt_ends_by_itself)
+{
+    int64_t until = 0;
+    ck_assert(!prompts_waiting(pr, "+254712345678", 1000, &until));
+    prompts_open(pr, "+254712345678", 1, 1000, 5000);
+    ck_assert(prompts_waiting(pr, "+254712345678", 4999, &until));
+    ck_assert_int_eq(until, 5000);
+    ck_assert(!prompts_waiting(pr, "+254712345678", 5000, &until));
+    ck_assert(prompts_hold(pr, "+254712345678", 2, 4999, &until));
+    ck_assert(!prompts_hold(pr, "+254712345678", 2, 5000, &until));
+}
+END_TEST
+
+START_TEST(mem_held_ids_are_capped_and_bad_input)
+{
+    int64_t until;
+    prompts_open(pr, "+254712345678", 1, 0, 100000);
+    for (int i = 0; i < 16; i++)
+        ck_assert(prompts_hold(pr, "+254712345678", 100 + i, 10, &until)); /* held, remembered or not */
+    for (int i = 0; i < 8; i++)
+        ck_assert_int_eq(prompts_close(pr, "+254712345678", 1, 20), 100 + i);
+    ck_assert_int_eq(prompts_close(pr, "+254712345678", 1, 20), 0); /* the rest come due by their time */
+    prompts_open(pr, "", 1, 0, 100000);
+    prompts_open(pr, "+2547123456789012345", 1, 0, 100000); /* longer than any phone: ignored */
+    ck_assert(!prompts_hold(pr, "+2547123456789012345", 2, 10, &until));
+    ck_assert(!prompts_hold(NULL, "+254712345678", 1, 10, &until));
+    ck_assert_int_eq(prompts_close(NULL, "+254712345678", 1, 10), 0);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("prompts");
     TCase *tc = tcase_create("prompts");
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, held_behind_an_open_prompt_one_at_a_time);
-    tcase_add_test(tc, prompts_end_by_themselves_or_when_given_back);
-    tcase_add_test(tc, one_prompt_per_phone_across_lipads);
+    if (testdb_pg()) { /* kept in the database */
+        tcase_add_test(tc, held_behind_an_open_prompt_one_at_a_time);
+        tcase_add_test(tc, prompts_end_by_themselves_or_when_given_back);
+        tcase_add_test(tc, one_prompt_per_phone_across_lipads);
+    } else { /* in memory */
+        tcase_add_test(tc, mem_held_behind_an_open_prompt_one_at_a_time);
+        tcase_add_test(tc, mem_an_unanswered_prompt_ends_by_itself);
+        tcase_add_test(tc, mem_held_ids_are_capped_and_bad_input);
+    }
     suite_add_tcase(s, tc);
     return s;
 }
