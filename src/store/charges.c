@@ -42,6 +42,7 @@ static const char SQL_BALANCE[] = "SELECT " HELD ", " OUT;
 /* A key used a moment ago (by a request that got in between our look-up
  * and this statement) still inserts, so that the key's uniqueness answers
  * it as a repeat, whatever the booking holds now. */
+static const char SQL_LOCK_CLIENT[] = "SELECT id FROM clients WHERE id = ?" ST_FOR_UPDATE;
 static const char SQL_RESERVE[] =
     "INSERT INTO escrow_releases (client_id, booking_id, amount, phone, idem_key, idem_fp, reference, status, "
     "next_at, created_at, updated_at) SELECT ?1, ?2, CAST(?3 AS BIGINT), ?4, ?5, ?6, ?7, 'queued', "
@@ -281,9 +282,25 @@ enum store_rc store_escrow_reserve(struct store *st, struct escrow_release *r)
     enum store_rc rc = escrow_by_key(st, r->client_id, r->idem_key, r);
     if (rc != ST_NOT_FOUND)
         return rc == ST_OK ? ST_CONFLICT : rc;
-    struct st_stmt *s = st_stmt(st, SQL_RESERVE);
-    if (!s)
+    /* one transaction, the client's row locked first: releases of one
+     * client reserved at once, by one lipad or several, are weighed
+     * against what is held one after the other (PostgreSQL's snapshots
+     * would otherwise let each see the booking as it was) */
+    bool own = !st_in_tx(st); /* else the caller's transaction holds it all */
+    if (own && store_begin(st) != ST_OK)
         return ST_ERROR;
+    struct st_stmt *s = st_stmt(st, SQL_LOCK_CLIENT);
+    int lrc = ST_FAILED;
+    if (s) {
+        st_bind_text(s, 1, r->client_id);
+        lrc = st_step(s);
+        st_done(s);
+    }
+    if ((lrc != ST_ROW && lrc != ST_DONE) || !(s = st_stmt(st, SQL_RESERVE))) {
+        if (own)
+            store_rollback(st);
+        return ST_ERROR;
+    }
     int64_t now = now_ms();
     st_bind_text(s, 1, r->client_id);
     st_bind_text(s, 2, r->booking_id);
@@ -295,11 +312,18 @@ enum store_rc store_escrow_reserve(struct store *st, struct escrow_release *r)
     st_bind_i64(s, 8, now);
     st_bind_i64(s, 9, r->next_at > now ? r->next_at : now);
     rc = st_step_write(st, s, "escrow_reserve");
+    int changed = rc == ST_OK ? st_changes(st) : 0;
+    if (own && rc != ST_OK) {
+        store_rollback(st);
+    } else if (own && store_commit(st) != ST_OK) {
+        store_rollback(st);
+        return ST_ERROR;
+    }
     if (rc == ST_CONFLICT) /* the same key, a moment ago */
         return escrow_by_key(st, r->client_id, r->idem_key, r) == ST_OK ? ST_CONFLICT : ST_ERROR;
     if (rc != ST_OK)
         return rc;
-    if (st_changes(st) == 0)
+    if (changed == 0)
         return ST_NOT_FOUND;
     return escrow_by_key(st, r->client_id, r->idem_key, r);
 }

@@ -65,7 +65,10 @@ struct escrow_release {
 enum store_rc store_escrow_balance(struct store *st, const char *client_id, const char *booking_id,
                                    int64_t *held, int64_t *out);
 /* Inserts r as queued, due at r->next_at (now when that has passed), in
- * one statement that checks that the booking still holds r->amount: ST_OK; ST_CONFLICT when the client used
+ * one statement that checks that the booking still holds r->amount, in a
+ * transaction of its own (or the caller's, when inside one) that locks the
+ * client's row first, so releases reserved at once are weighed one after
+ * the other, across lipads too: ST_OK; ST_CONFLICT when the client used
  * r->idem_key before (r becomes that release: the caller compares
  * idem_fp); ST_NOT_FOUND when the booking does not hold enough. */
 enum store_rc store_escrow_reserve(struct store *st, struct escrow_release *r);

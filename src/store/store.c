@@ -192,6 +192,12 @@ enum store_rc st_step_write(struct store *st, struct st_stmt *s, const char *wha
     return out;
 }
 
+bool st_in_tx(struct store *st)
+{
+    struct conn *c = pthread_getspecific(st->key);
+    return c && c->in_tx;
+}
+
 int st_changes(struct store *st)
 {
     struct conn *c = conn_get(st);

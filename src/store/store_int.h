@@ -169,6 +169,8 @@ enum store_rc st_changed_one(struct store *st, enum store_rc rc);
  * last st_step_write of this thread read from its RETURNING id (0 when it
  * returned none, as an INSERT ... DO NOTHING that did nothing). */
 int st_changes(struct store *st);
+/* Whether this thread is inside a store transaction (store_begin). */
+bool st_in_tx(struct store *st);
 int64_t st_last_id(struct store *st);
 /* Rows read into their structs, for every file that selects them (the
  * column lists of users.c, meters.c, payments.c). */
