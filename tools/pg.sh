@@ -89,7 +89,9 @@ CONF
   fi
   # a port seen free may be taken before the server binds it: try another
   for _ in $(seq 20); do
-    local p=$((20000 + RANDOM % 40000))
+    # above the ephemeral ports (32768-60999), which outgoing connections
+    # take, and away from the e2e suite's ports (20000-32100)
+    local p=$((61000 + RANDOM % 4500))
     port_busy "$p" && continue
     if as "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -o "-p $p" -w -t 60 start >/dev/null 2>&1; then
       port=$p
