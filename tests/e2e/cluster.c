@@ -99,19 +99,6 @@ static int count_of(const char *path)
     return n;
 }
 
-/* Purchases of phone stored, through l. */
-static int purchases(struct lipad *l, const char *phone)
-{
-    struct http_result r = h_json_admin(l, "GET", "/mpesa/transactions", NULL);
-    ck_assert_msg(r.status == 200 && json_is_array(r.json), "transactions: %ld", r.status);
-    size_t j;
-    json_t *it;
-    int n = 0;
-    json_array_foreach(r.json, j, it) n += !strcmp(json_string_value(json_object_get(it, "phoneNumber")), phone);
-    h_free(&r);
-    return n;
-}
-
 START_TEST(two_lipads_one_killed_every_confirmed_purchase_once)
 {
     char dir[128];
@@ -178,7 +165,7 @@ START_TEST(two_lipads_one_killed_every_confirmed_purchase_once)
         char path[96];
         snprintf(path, sizeof path, "/sandbox/stk?phone=%s", c->phone + 1);
         int want = c->confirmed ? 1 : 0;
-        ck_assert_msg(purchases(&a, c->phone) == want, "%s: %d purchase(s)", c->phone, purchases(&a, c->phone));
+        ck_assert_msg(h_purchases(&a, c->phone) == want, "%s: %d purchase(s)", c->phone, h_purchases(&a, c->phone));
         ck_assert_msg(count_of(path) == want, "%s: %d STK push(es)", c->phone, count_of(path));
         json_t *sms = h_sms(c->phone);
         ck_assert_msg(json_array_size(sms) == (size_t)want, "%s: %zu token SMS", c->phone, json_array_size(sms));
@@ -256,7 +243,7 @@ START_TEST(database_restart_loses_nothing)
         ck_assert_msg(p && !strcmp(json_string_value(json_object_get(p, "status")), "completed"), "%s completes",
                       phones[i]);
         json_decref(p);
-        ck_assert_int_eq(purchases(&l, phones[i]), 1);
+        ck_assert_int_eq(h_purchases(&l, phones[i]), 1);
     }
     struct http_result r = h_req(l.port, "GET", "/api/health", NULL, NULL, 0, NULL);
     json_t *store = json_object_get(json_object_get(r.json, "data"), "store");

@@ -432,6 +432,18 @@ json_t *h_wait_sms(const char *phone, size_t n, int ms)
     }
 }
 
+int h_purchases(struct lipad *l, const char *phone)
+{
+    struct http_result r = h_json_admin(l, "GET", "/mpesa/transactions", NULL);
+    ck_assert_msg(r.status == 200 && json_is_array(r.json), "transactions: %ld", r.status);
+    size_t j;
+    json_t *it;
+    int n = 0;
+    json_array_foreach(r.json, j, it) n += !strcmp(json_string_value(json_object_get(it, "phoneNumber")), phone);
+    h_free(&r);
+    return n;
+}
+
 json_t *h_wait_payment(struct lipad *l, const char *phone, const char *status, int ms)
 {
     for (int waited = 0;; waited += 100) {

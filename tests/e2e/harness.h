@@ -89,6 +89,8 @@ void h_sandbox_device(const char *device);
 json_t *h_sms(const char *phone);
 /* Waits up to ms for phone to have at least n SMS; returns the array. */
 json_t *h_wait_sms(const char *phone, size_t n, int ms);
+/* Purchases (M-Pesa transactions) of phone stored, as l's admin API lists them. */
+int h_purchases(struct lipad *l, const char *phone);
 /* Waits up to ms for the newest payment of phone to reach status. */
 json_t *h_wait_payment(struct lipad *l, const char *phone, const char *status, int ms);
 /* Sandbox Tuya balance of a device (hundredths of a kWh), -1 if unknown. */

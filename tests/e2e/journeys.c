@@ -151,14 +151,7 @@ END_TEST
 
 static int purchases_of(const char *phone)
 {
-    struct http_result r = h_json_admin(&h_main, "GET", "/mpesa/transactions", NULL);
-    ck_assert_msg(r.status == 200 && json_is_array(r.json), "transactions: %ld", r.status);
-    size_t j;
-    json_t *it;
-    int n = 0;
-    json_array_foreach(r.json, j, it) n += !strcmp(json_string_value(json_object_get(it, "phoneNumber")), phone);
-    h_free(&r);
-    return n;
+    return h_purchases(&h_main, phone);
 }
 
 /* Many callers confirm at once and AT sends each confirming hop twice at
