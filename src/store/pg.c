@@ -86,6 +86,15 @@ static void quiet(void *arg, const char *message)
     /* NOTICEs ("relation already exists, skipping"): not for the log */
 }
 
+/* libpq's messages span lines and quote names: one line, no quotes, for
+ * the log's quoted field and for store_open's err. */
+static void one_line(char *s)
+{
+    for (; *s; s++)
+        if (*s == '\n' || *s == '"')
+            *s = ' ';
+}
+
 static bool connect_now(struct st_conn *c, char *err, size_t errsz)
 {
     if (c->pg)
@@ -94,9 +103,7 @@ static bool connect_now(struct st_conn *c, char *err, size_t errsz)
     if (!c->pg || PQstatus(c->pg) != CONNECTION_OK) {
         snprintf(err, errsz, "cannot connect to PostgreSQL: %s",
                  c->pg ? PQerrorMessage(c->pg) : "out of memory");
-        for (char *p = err; *p; p++)
-            if (*p == '\n' || *p == '"')
-                *p = ' ';
+        one_line(err);
         return false;
     }
     PQsetNoticeProcessor(c->pg, quiet, NULL);
@@ -240,9 +247,7 @@ static bool pg_migrate(struct st_conn *c, const char *dir, char *err, size_t err
     exec_ok(c, "SELECT pg_advisory_unlock(7400101)", msg, sizeof msg);
     for (int i = 0; i < n; i++)
         free(names[i]);
-    for (char *p = err; *p; p++)
-        if (*p == '\n' || *p == '"')
-            *p = ' ';
+    one_line(err);
     return ok;
 }
 
@@ -380,9 +385,7 @@ static int failure(struct pg_stmt *s, PGresult *r)
     struct st_conn *c = s->c;
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     snprintf(c->err, sizeof c->err, "%s", r ? PQresultErrorMessage(r) : PQerrorMessage(c->pg));
-    for (char *p = c->err; *p; p++)
-        if (*p == '\n' || *p == '"')
-            *p = ' ';
+    one_line(c->err);
     if (!conn_up(c) && c->in_tx)
         c->lost_in_tx = true;
     s->failed = state && !strncmp(state, "23", 2) ? ST_CONSTRAINT : ST_FAILED;
