@@ -1,8 +1,8 @@
 /* e2e metrics: GET /metrics is what Prometheus can read (promtool check
  * metrics finds nothing to say, before and after traffic), and its labelled
  * counters and histograms move with a purchase the way an operator reads
- * them. h_main is shared with the other suites, so every check is on a
- * difference, never on a total. */
+ * them; the USSD funnel shows where sessions ended. h_main is shared with
+ * the other suites, so every check is on a difference, never on a total. */
 #include "harness.h"
 
 #include <stdio.h>
@@ -75,7 +75,8 @@ static double sample(const char *text, const char *name)
 /* Every sample the test follows, at one scrape. */
 enum {
     HOPS, HOP_COUNT, HOP_SUM, HOP_INF, PUSH_OK, FIN_DONE, FIN_CANCELLED, DARAJA_OK, AT_OK, TUYA_OK,
-    DARAJA_REQS, AT_REQS, TUYA_REQS, SMS_SENT, NSAMPLES
+    DARAJA_REQS, AT_REQS, TUYA_REQS, SMS_SENT, CB_SUCCESS, CB_CANCELLED, TOPUP_DONE, CB_SMS_COUNT, CB_SMS_INF,
+    IN_MAIN, IN_METER, IN_AMOUNT, IN_CONFIRM, IN_BUY, DONE_BUY, LEFT_CONFIRM, NSAMPLES
 };
 static const char *const followed[NSAMPLES] = {
     "lipa_ussd_hops_total",
@@ -92,6 +93,18 @@ static const char *const followed[NSAMPLES] = {
     "lipa_provider_request_duration_seconds_count{provider=\"africastalking\"}",
     "lipa_provider_request_duration_seconds_count{provider=\"tuya\"}",
     "lipa_sms_sent_total",
+    "lipa_mpesa_callback_outcomes_total{outcome=\"success\"}",
+    "lipa_mpesa_callback_outcomes_total{outcome=\"cancelled\"}",
+    "lipa_topup_outcomes_total{outcome=\"done\"}",
+    "lipa_callback_to_sms_seconds_count",
+    "lipa_callback_to_sms_seconds_bucket{le=\"+Inf\"}",
+    "lipa_ussd_screen_total{menu=\"main\",screen=\"main\",event=\"entered\"}",
+    "lipa_ussd_screen_total{menu=\"electricity\",screen=\"elec_meter\",event=\"entered\"}",
+    "lipa_ussd_screen_total{menu=\"electricity\",screen=\"elec_amount\",event=\"entered\"}",
+    "lipa_ussd_screen_total{menu=\"electricity\",screen=\"elec_confirm\",event=\"entered\"}",
+    "lipa_ussd_screen_total{menu=\"electricity\",screen=\"elec_buy\",event=\"entered\"}",
+    "lipa_ussd_screen_total{menu=\"electricity\",screen=\"elec_buy\",event=\"completed\"}",
+    "lipa_ussd_screen_total{menu=\"electricity\",screen=\"elec_confirm\",event=\"abandoned\"}",
 };
 
 static void read_all(double *v)
@@ -177,6 +190,19 @@ START_TEST(metrics_pass_promtool_and_move_with_purchases)
     ck_assert_int_ge(after[AT_REQS] - before[AT_REQS], 2);
     ck_assert_int_ge(after[TUYA_REQS] - before[TUYA_REQS], 1);
     ck_assert_int_ge(after[SMS_SENT] - before[SMS_SENT], 2);
+    /* what the two callbacks said; the top-up; the token SMS timed from
+     * its callback (the cancellation notice is not a token) */
+    ck_assert_int_eq(after[CB_SUCCESS] - before[CB_SUCCESS], 1);
+    ck_assert_int_eq(after[CB_CANCELLED] - before[CB_CANCELLED], 1);
+    ck_assert_int_eq(after[TOPUP_DONE] - before[TOPUP_DONE], 1);
+    ck_assert_int_eq(after[CB_SMS_COUNT] - before[CB_SMS_COUNT], 1);
+    ck_assert(after[CB_SMS_INF] == after[CB_SMS_COUNT]);
+    /* the funnel: both walked main -> meter -> amount -> confirm -> buy,
+     * and ended there, done */
+    for (int i = IN_MAIN; i <= IN_BUY; i++)
+        ck_assert_msg(after[i] - before[i] == 2, "%s: %g -> %g", followed[i], before[i], after[i]);
+    ck_assert_int_eq(after[DONE_BUY] - before[DONE_BUY], 2);
+    ck_assert_int_eq(after[LEFT_CONFIRM] - before[LEFT_CONFIRM], 0);
 
     text = scrape();
     promtool_clean(text, "after");
@@ -204,6 +230,83 @@ START_TEST(oldest_queued_sms_age)
 }
 END_TEST
 
+/* AT's end-of-session notification for session sid. */
+static void session_ended(const char *sid, const char *phone, const char *status)
+{
+    char body[300];
+    snprintf(body, sizeof body, "sessionId=%s&phoneNumber=%%2B%s&status=%s&hopsCount=4", sid, phone + 1, status);
+    struct http_result r = h_req(h_main.port, "POST", "/api/ussd/events", "application/x-www-form-urlencoded", body,
+                                 strlen(body), NULL);
+    ck_assert_msg(r.status == 200, "POST /api/ussd/events: %ld", r.status);
+    h_free(&r);
+}
+
+/* The funnel counter of an electricity screen and event, at one scrape. */
+static double funnel(const char *text, const char *menu, const char *screen, const char *event)
+{
+    char name[200];
+    snprintf(name, sizeof name, "lipa_ussd_screen_total{menu=\"%s\",screen=\"%s\",event=\"%s\"}", menu, screen,
+             event);
+    double v = sample(text, name);
+    ck_assert_msg(v >= 0, "/metrics has no %s", name);
+    return v;
+}
+
+/* Where sessions end, as the funnel shows it: a caller who reaches the
+ * confirm screen and hangs up (AT's notification) is abandoned there; one
+ * who answers No ends on the cancelled screen, abandoned (they chose to
+ * leave); a repeated hop or a wrong entry enters nothing again; AT's
+ * notification of a session lipad ended itself counts nothing more. */
+START_TEST(funnel_shows_where_sessions_end)
+{
+    const char *phone = "+254711000904";
+    long long uid = h_user(&h_main, phone, "en");
+    h_meter(&h_main, "E2EM04", "e2edevm04", "Home");
+    h_assign(&h_main, uid, "E2EM04");
+    static const char *const points[][3] = {
+        {"main", "main", "entered"},
+        {"electricity", "elec_amount", "entered"},
+        {"electricity", "elec_confirm", "entered"},
+        {"electricity", "elec_confirm", "abandoned"},
+        {"electricity", "elec_cancelled", "entered"},
+        {"electricity", "elec_cancelled", "abandoned"},
+        {"electricity", "elec_cancelled", "completed"},
+        {"electricity", "elec_buy", "entered"},
+    };
+    enum { N = sizeof points / sizeof points[0] };
+    double before[N], after[N];
+    char *text = scrape();
+    for (int i = 0; i < N; i++)
+        before[i] = funnel(text, points[i][0], points[i][1], points[i][2]);
+    free(text);
+
+    /* left on the confirm screen: the caller hung up */
+    const char *const walk[] = {"", "1", "1*1", "1*1*100"};
+    for (int i = 0; i < 4; i++)
+        free(h_ussd(&h_main, "s-funnel-left", phone, walk[i]));
+    free(h_ussd(&h_main, "s-funnel-left", phone, "1*1*100")); /* AT repeating the hop */
+    session_ended("s-funnel-left", phone, "Incomplete");
+    session_ended("s-funnel-left", phone, "Incomplete"); /* and its notification */
+    /* No on the confirm screen, after a wrong amount */
+    const char *const no[] = {"", "1", "1*1", "1*1*abc", "1*1*abc*100", "1*1*abc*100*2"};
+    for (int i = 0; i < 6; i++) {
+        char *a = h_ussd(&h_main, "s-funnel-no", phone, no[i]);
+        ck_assert_msg(!strncmp(a, i < 5 ? "CON " : "END Purchase cancelled", i < 5 ? 4 : 22), "hop %d: %s", i, a);
+        free(a);
+    }
+    session_ended("s-funnel-no", phone, "Success");
+
+    text = scrape();
+    for (int i = 0; i < N; i++)
+        after[i] = funnel(text, points[i][0], points[i][1], points[i][2]);
+    free(text);
+    static const int moved[N] = {2, 2, 2, 1, 1, 1, 0, 0};
+    for (int i = 0; i < N; i++)
+        ck_assert_msg(after[i] - before[i] == moved[i], "%s %s: %g -> %g, expected +%d", points[i][1],
+                      points[i][2], before[i], after[i], moved[i]);
+}
+END_TEST
+
 Suite *suite_metrics(void)
 {
     Suite *s = suite_create("metrics");
@@ -211,6 +314,7 @@ Suite *suite_metrics(void)
     tcase_set_timeout(t, 90);
     tcase_add_test(t, metrics_pass_promtool_and_move_with_purchases);
     tcase_add_test(t, oldest_queued_sms_age);
+    tcase_add_test(t, funnel_shows_where_sessions_end);
     suite_add_tcase(s, t);
     return s;
 }
