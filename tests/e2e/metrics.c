@@ -62,6 +62,163 @@ static void promtool_clean(const char *text, const char *when)
     ck_assert_msg(rc == 0 && !said[0], "promtool check metrics (%s, %s): exit %d: %s", when, in, rc, said);
 }
 
+/* Runs promtool with args (from the repo root, where the suite runs);
+ * fails the test, with what promtool said, unless it exits 0. */
+static void promtool_ok(const char *args, const char *what)
+{
+    const char *tool = promtool();
+    ck_assert_msg(tool, "promtool is not on PATH: install it with make deps (tools/deps.sh, Debian's prometheus)");
+    char out[400], cmd[1600];
+    snprintf(out, sizeof out, "%s/promtool-%s.txt", h_main.dir, what);
+    snprintf(cmd, sizeof cmd, "'%s' %s > '%s' 2>&1", tool, args, out);
+    int rc = system(cmd);
+    char said[4000] = "";
+    FILE *f = fopen(out, "r");
+    if (f) {
+        size_t n = fread(said, 1, sizeof said - 1, f);
+        said[n] = 0;
+        fclose(f);
+    }
+    ck_assert_msg(rc == 0, "promtool %s: exit %d: %s", args, rc, said);
+}
+
+/* A whole file (malloc'ed). */
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *text = malloc((size_t)n + 1);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_int_eq(fread(text, 1, (size_t)n, f), n);
+    text[n] = 0;
+    fclose(f);
+    return text;
+}
+
+/* Asserts that every metric name in text (each lipa_... word: the file's
+ * queries, and whatever else names a metric) has a sample in the /metrics
+ * text scraped; returns how many different names it checked. */
+static int names_exist(const char *text, const char *scraped, const char *file)
+{
+    char seen[64][64];
+    int nseen = 0;
+    for (const char *p = text; (p = strstr(p, "lipa_"));) {
+        if (p > text && ((p[-1] >= 'a' && p[-1] <= 'z') || p[-1] == '_')) {
+            p++;
+            continue; /* inside a longer word */
+        }
+        size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789_");
+        char name[64];
+        ck_assert_msg(n < sizeof name, "%s: a name too long at %.40s", file, p);
+        memcpy(name, p, n);
+        name[n] = 0;
+        p += n;
+        bool dup = false;
+        for (int i = 0; i < nseen && !dup; i++)
+            dup = !strcmp(seen[i], name);
+        if (dup)
+            continue;
+        char with_labels[80], bare[80];
+        snprintf(with_labels, sizeof with_labels, "\n%s{", name);
+        snprintf(bare, sizeof bare, "\n%s ", name);
+        ck_assert_msg(strstr(scraped, with_labels) || strstr(scraped, bare), "%s uses %s, which /metrics does not show",
+                      file, name);
+        ck_assert_int_lt(nseen, 64);
+        snprintf(seen[nseen++], sizeof seen[0], "%s", name);
+    }
+    return nseen;
+}
+
+/* Every "expr" in the dashboard (j and below) into rules as a recording
+ * rule, Grafana's variables given values, so promtool parses it. */
+static int dashboard_exprs(json_t *j, FILE *rules, int n)
+{
+    const char *k;
+    json_t *v;
+    size_t i;
+    if (json_is_object(j)) {
+        json_object_foreach(j, k, v)
+        {
+            if (!strcmp(k, "expr") && json_is_string(v)) {
+                char e[2000], *at;
+                snprintf(e, sizeof e, "%s", json_string_value(v));
+                static const char *const vars[][2] = {
+                    {"$__rate_interval", "5m"}, {"$__range", "6h"}, {"$instance", ".*"}, {"$menu", ".*"}};
+                for (size_t x = 0; x < sizeof vars / sizeof vars[0]; x++)
+                    while ((at = strstr(e, vars[x][0]))) {
+                        char rest[2000];
+                        snprintf(rest, sizeof rest, "%s", at + strlen(vars[x][0]));
+                        snprintf(at, sizeof e - (size_t)(at - e), "%s%s", vars[x][1], rest);
+                    }
+                ck_assert_msg(!strchr(e, '$'), "a Grafana variable the test does not know: %s", e);
+                fprintf(rules, "      - record: dashboard:expr_%d\n        expr: |\n          %s\n", n++, e);
+            } else {
+                n = dashboard_exprs(v, rules, n);
+            }
+        }
+    } else if (json_is_array(j)) {
+        json_array_foreach(j, i, v)
+            n = dashboard_exprs(v, rules, n);
+    }
+    return n;
+}
+
+/* The example alert rules (docs/alerts.yml) are rules Prometheus loads,
+ * and each alert fires on the series it is for and not on a healthy
+ * lipad (tests/alerts/alerts_test.yml). */
+START_TEST(alert_rules_load_and_fire)
+{
+    promtool_ok("check rules docs/alerts.yml", "check-rules");
+    promtool_ok("test rules tests/alerts/alerts_test.yml", "test-rules");
+}
+END_TEST
+
+/* The dashboard (docs/grafana-lipa.json) is JSON Grafana reads, with a
+ * query in every panel that is PromQL, and every metric name it and the
+ * alert rules use is one a real lipad shows. */
+START_TEST(dashboard_and_alerts_name_real_metrics)
+{
+    char *scraped = scrape();
+    json_error_t err;
+    json_t *dash = json_load_file("docs/grafana-lipa.json", 0, &err);
+    ck_assert_msg(dash, "docs/grafana-lipa.json: line %d: %s", err.line, err.text);
+    json_t *panels = json_object_get(dash, "panels");
+    ck_assert(json_array_size(panels) >= 10);
+    size_t i;
+    json_t *p;
+    json_array_foreach(panels, i, p)
+    {
+        const char *type = json_string_value(json_object_get(p, "type"));
+        ck_assert_ptr_nonnull(type);
+        ck_assert_msg(!strcmp(type, "row") || json_array_size(json_object_get(p, "targets")) > 0,
+                      "panel %zu has no query", i);
+    }
+    char path[400];
+    snprintf(path, sizeof path, "%s/dashboard-rules.yml", h_main.dir);
+    FILE *rules = fopen(path, "w");
+    ck_assert_ptr_nonnull(rules);
+    fputs("groups:\n  - name: dashboard\n    rules:\n", rules);
+    int nexpr = dashboard_exprs(dash, rules, 0);
+    fclose(rules);
+    json_decref(dash);
+    ck_assert_int_ge(nexpr, 20);
+    char args[500];
+    snprintf(args, sizeof args, "check rules '%s'", path);
+    promtool_ok(args, "dashboard");
+
+    char *text = slurp("docs/grafana-lipa.json");
+    ck_assert_int_ge(names_exist(text, scraped, "docs/grafana-lipa.json"), 20);
+    free(text);
+    text = slurp("docs/alerts.yml");
+    ck_assert_int_ge(names_exist(text, scraped, "docs/alerts.yml"), 10);
+    free(text);
+    free(scraped);
+}
+END_TEST
+
 /* The value of the sample named exactly so (labels included), -1 when
  * the text has none. */
 static double sample(const char *text, const char *name)
@@ -315,6 +472,8 @@ Suite *suite_metrics(void)
     tcase_add_test(t, metrics_pass_promtool_and_move_with_purchases);
     tcase_add_test(t, oldest_queued_sms_age);
     tcase_add_test(t, funnel_shows_where_sessions_end);
+    tcase_add_test(t, alert_rules_load_and_fire);
+    tcase_add_test(t, dashboard_and_alerts_name_real_metrics);
     suite_add_tcase(s, t);
     return s;
 }
