@@ -4,6 +4,9 @@
  * network and no globals: it reads the set, updates a plain session struct
  * the caller stores, and reaches the data side only through struct ussd_host.
  *
+ * The loader also takes each screen's funnel counters (util/metrics:
+ * ussd_screen_slot), which the hop counts on; the engine counts nothing.
+ *
  * Ownership and threads: ussd_menus_load returns a set with one reference;
  * ussd_menus_ref/unref are atomic and the set is never changed after load,
  * so any number of threads may run ussd_step on it at once (each with its
