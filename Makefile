@@ -228,7 +228,7 @@ PREFIX     ?= /usr/local
 SYSCONFDIR ?= /etc
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
 DESTDIR    ?=
-INSTALL_TOOLS := dial menu migrate
+INSTALL_TOOLS := backup dial menu migrate
 SHARE      := $(PREFIX)/share/lipa
 INSTALL_SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g'
 
