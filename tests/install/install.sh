@@ -76,7 +76,9 @@ for f in menus/*.yaml db/*.sql db/pg/*.sql; do
 done
 [ "$(ls "$p/share/lipa/db/pg" | wc -l)" -eq "$(ls db/pg/*.sql | wc -l)" ] ||
   die "$p/share/lipa/db/pg holds other files than db/pg/*.sql"
-[ -f "$p/share/doc/lipa/operations.md" ] || die "the docs are not in $p/share/doc/lipa"
+for f in operations.md nginx-tls.conf nginx-lipa.conf; do
+  [ -f "$p/share/doc/lipa/$f" ] || die "the docs ($f) are not in $p/share/doc/lipa"
+done
 unit=$p/lib/systemd/system/lipad.service
 env_file=$root/etc/lipa/lipa.env
 [ -f "$unit" ] || die "no unit at $unit"

@@ -11,7 +11,8 @@
 #   2. through nginx's TLS, a caller's whole USSD purchase is answered,
 #      screen after screen, to the M-Pesa PIN screen, with the certificate
 #      checked;
-#   3. plain HTTP answers only a redirect to https://;
+#   3. plain HTTP answers only a redirect to https://, and the
+#      certificate's ACME challenges;
 #   4. a caller from another address (127.0.0.2) is refused the Africa's
 #      Talking paths (403) and still gets /api/health;
 #   5. the M-Pesa callback's secret, sent in its query string, is not in
@@ -89,10 +90,12 @@ sed -e "s|^\( *listen\) 443 ssl;|\1 127.0.0.1:$https_port ssl;|" \
     -e "s|^\( *ssl_certificate\) /etc/letsencrypt/.*|\1 $tmp/cert.pem;|" \
     -e "s|^\( *ssl_certificate_key\) /etc/letsencrypt/.*|\1 $tmp/key.pem;|" \
     -e "s|/var/log/nginx/lipa.access.log|$tmp/access.log|" \
+    -e "s|^\( *root\) /var/www/html;|\1 $tmp/www;|" \
     "$sample" > "$tmp/lipa.conf"
 # every substitution took: the sample changed otherwise, and this test with it
 for want in "listen 127.0.0.1:$https_port ssl;" "listen 127.0.0.1:$http_port;" "server 127.0.0.1:$lipa_port;" \
-            "ssl_certificate $tmp/cert.pem;" "ssl_certificate_key $tmp/key.pem;" "access_log $tmp/access.log lipa_tls buffer"; do
+            "ssl_certificate $tmp/cert.pem;" "ssl_certificate_key $tmp/key.pem;" "access_log $tmp/access.log lipa_tls buffer" \
+            "root $tmp/www;"; do
   grep -qF -- "$want" "$tmp/lipa.conf" || die "$sample changed: no '$want' after the substitutions"
 done
 ! grep -v '^ *#' "$tmp/lipa.conf" | grep -E '/etc/|/var/|:8080|listen +(80|443)' || die "$sample: a path or port left unsubstituted (above)"
@@ -182,6 +185,13 @@ fi
 
 out=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "http://127.0.0.1:$http_port/api/ussd")
 [[ $out == "301 https://127.0.0.1/api/ussd" ]] || die "plain HTTP answered '$out', not a 301 to https://"
+
+# the certificate's renewal reads its challenge over plain HTTP
+mkdir -p "$tmp/www/.well-known/acme-challenge"
+echo "challenge-$$" > "$tmp/www/.well-known/acme-challenge/token-$$"
+chmod -R a+rX "$tmp/www"
+out=$(curl -sf "http://127.0.0.1:$http_port/.well-known/acme-challenge/token-$$" || echo "(no answer)")
+[ "$out" = "challenge-$$" ] || die "the ACME challenge over plain HTTP answered '$out'"
 
 # ---- 4. Africa's Talking's paths from another address ----
 
