@@ -1534,6 +1534,7 @@ int main(void)
     srunner_add_suite(sr, suite_migrate());
     srunner_add_suite(sr, suite_shared_token());
     srunner_add_suite(sr, suite_metrics());
+    srunner_add_suite(sr, suite_backup());
     srunner_add_suite(sr, suite_devices());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
