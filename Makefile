@@ -43,7 +43,7 @@ LDFLAGS  := $(OPT)
 LDLIBS   := $(PKG_LIBS) -lpthread -lm
 
 LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*/*.c))
-LIB_OBJ  := $(LIB_SRC:%.c=$(OBJDIR)/%.o) $(OBJDIR)/lipa_version.o
+LIB_OBJ  := $(LIB_SRC:%.c=$(OBJDIR)/%.o) $(OBJDIR)/lipa_version.o $(OBJDIR)/openapi_json.o
 # what --version prints (util/version.h): git describe at build time, or
 # `make LIPA_VERSION=1.2.0` (a tarball without .git), else "unreleased"
 LIPA_VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo unreleased)
@@ -94,6 +94,18 @@ $(OBJDIR)/lipa_version.c: FORCE
 	@printf '#include "util/version.h"\nconst char lipa_version[] = "%s";\n' '$(subst ",,$(LIPA_VERSION))' >$@.tmp
 	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 $(OBJDIR)/lipa_version.o: $(OBJDIR)/lipa_version.c
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+# docs/openapi.json, the API's description, compiled into lipad as bytes
+# (app/openapi.h), so GET /openapi.json serves the document of the very
+# build and needs no file at run time; od is in coreutils
+$(OBJDIR)/openapi_json.c: docs/openapi.json
+	@mkdir -p $(dir $@)
+	@{ printf '/* generated from docs/openapi.json by the Makefile */\n#include "app/openapi.h"\n'; \
+	   printf 'const char app_openapi_json[] = {\n'; \
+	   od -An -v -tx1 $< | sed -e 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	   printf '0};\n'; } >$@.tmp && mv $@.tmp $@
+$(OBJDIR)/openapi_json.o: $(OBJDIR)/openapi_json.c
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 # made afresh each time: ar only adds and replaces members, so a file
