@@ -63,7 +63,7 @@ FUZZ_WRAP := -Wl,--wrap=log_event -Wl,--wrap=httpc_do -Wl,--wrap=http_header
 FUZZ_SECONDS ?= 30
 FUZZ_MERGE ?= 0
 
-.PHONY: all deps deps-quiet deps-check run check check-schema check-install install uninstall unit-bin e2e-bin fuzz-replay-bin fuzz fuzz-bin bench bench-cluster bench-store bench-hops \
+.PHONY: all deps deps-quiet deps-check lint-openapi run check check-schema check-install install uninstall unit-bin e2e-bin fuzz-replay-bin fuzz fuzz-bin bench bench-cluster bench-store bench-hops \
         bench-memory bench-migrate clean lint
 .SECONDARY:
 # V=1 shows the full commands
@@ -152,7 +152,8 @@ fuzz-replay-bin: $(FUZZ_TARGETS:%=$(OBJDIR)/tests/fuzz_%)
 fuzz-bin: $(FUZZ_TARGETS:%=$(OBJDIR)/fuzzers/%)
 
 # The tree's own rules first (bin/lipa-lint: banned calls, layers, library
-# owners, headers used, no cycle, nothing outside), then the schema's two
+# owners, headers used, no cycle, nothing outside), Redocly's lint of
+# docs/openapi.json (make lint-openapi), then the schema's two
 # dialects against each other (check-schema), then the whole suite under
 # ASan+UBSan: make install into a temporary folder and the systemd unit
 # (tests/install/install.sh, on the binaries just built), unit runners, the
@@ -160,6 +161,7 @@ fuzz-bin: $(FUZZ_TARGETS:%=$(OBJDIR)/fuzzers/%)
 # real lipad and the sandbox on loopback.
 check: deps-check
 	@$(MAKE) --no-print-directory SANITIZER=1 lint
+	@tools/openapi/lint.sh
 	@tests/pg/schema.sh
 	@$(MAKE) --no-print-directory SANITIZER=1 unit-bin fuzz-replay-bin e2e-bin
 	@LIPA_TEST_BIN=build/san/bin tests/install/install.sh SANITIZER=1
@@ -222,6 +224,12 @@ $(BINDIR)/lipa-lint: $(OBJDIR)/tools/lint/main.o
 
 lint: $(BINDIR)/lipa-lint
 	@$(BINDIR)/lipa-lint
+
+# docs/openapi.json by Redocly's CLI (tools/openapi/redocly.yaml says
+# which rules are off and why); node and npm from make deps-check, the CLI
+# from npm into build/node
+lint-openapi:
+	@tools/openapi/lint.sh
 
 clean:
 	rm -rf build bin
