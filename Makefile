@@ -63,7 +63,7 @@ FUZZ_WRAP := -Wl,--wrap=log_event -Wl,--wrap=httpc_do -Wl,--wrap=http_header
 FUZZ_SECONDS ?= 30
 FUZZ_MERGE ?= 0
 
-.PHONY: all deps deps-quiet deps-check lint-openapi run check check-schema check-install install uninstall unit-bin e2e-bin fuzz-replay-bin fuzz fuzz-bin bench bench-cluster bench-store bench-hops \
+.PHONY: all deps deps-quiet deps-check lint-openapi docs-api run check check-schema check-install install uninstall unit-bin e2e-bin fuzz-replay-bin fuzz fuzz-bin bench bench-cluster bench-store bench-hops \
         bench-memory bench-migrate clean lint
 .SECONDARY:
 # V=1 shows the full commands
@@ -230,6 +230,13 @@ lint: $(BINDIR)/lipa-lint
 # from npm into build/node
 lint-openapi:
 	@tools/openapi/lint.sh
+
+# docs/api-reference.md, the API reference in Markdown, made from
+# docs/openapi.json (tools/openapi/reference.mjs); committed, and
+# lint-openapi fails when it is not what the document gives
+docs-api:
+	@node tools/openapi/reference.mjs docs/openapi.json >docs/api-reference.md.tmp
+	@mv docs/api-reference.md.tmp docs/api-reference.md
 
 clean:
 	rm -rf build bin
