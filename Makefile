@@ -266,7 +266,7 @@ install: all
 	install -m 644 menus/*.yaml $(DESTDIR)$(SHARE)/menus/
 	install -m 644 db/*.sql $(DESTDIR)$(SHARE)/db/
 	install -m 644 db/pg/*.sql $(DESTDIR)$(SHARE)/db/pg/
-	install -m 644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/lipa/
+	install -m 644 README.md docs/*.md docs/openapi.json $(DESTDIR)$(PREFIX)/share/doc/lipa/
 	$(INSTALL_SUBST) tools/systemd/lipad.service.in > $(DESTDIR)$(UNITDIR)/lipad.service
 	chmod 644 $(DESTDIR)$(UNITDIR)/lipad.service
 	install -d -m 755 $(DESTDIR)$(SYSCONFDIR)/lipa
