@@ -44,8 +44,8 @@ static void port_is_lipad(int port, bool yes)
  * query, status, contentType, body), for tools/openapi/check-responses.mjs
  * to hold against the OpenAPI document. A body that is not UTF-8 is
  * recorded as null with "binary": true. */
-static void record(int port, const char *method, const char *path, long status, const char *ctype,
-                   const char *body, size_t len)
+void h_record(int port, const char *method, const char *path, long status, const char *ctype, const char *body,
+              size_t len)
 {
     const char *dir = getenv("LIPA_TEST_RECORD");
     if (!dir || !*dir || status == 0)
@@ -394,7 +394,7 @@ static struct http_result request(int timeout_ms, int port, const char *method, 
     struct http_result r = {.status = rs.status};
     r.body = strdup(rs.body.data ? rs.body.data : "");
     r.json = json_loads(r.body, 0, NULL);
-    record(port, method, path, rs.status, rs.content_type, rs.body.data ? rs.body.data : "", rs.body.len);
+    h_record(port, method, path, rs.status, rs.content_type, rs.body.data ? rs.body.data : "", rs.body.len);
     httpc_resp_free(&rs);
     return r;
 }
