@@ -374,6 +374,44 @@ START_TEST(device_users_ids_are_strings)
 }
 END_TEST
 
+/* A device taken from its user leaves the user's list, a second unassign
+ * is 404, and a deleted device is gone from the list and its reads; the
+ * user stays. */
+START_TEST(unassign_then_delete)
+{
+    long long uid = h_user(&h_main, "+254700700711", "en");
+    h_meter(&h_main, "DEVDEL1", "DEVDEL1dev", "Gone soon");
+    char body[64], path[96];
+    snprintf(body, sizeof body, "{\"userId\":%lld}", uid);
+    struct http_result r = post_admin("/devices/DEVDEL1/assign", body);
+    ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body);
+    h_free(&r);
+    snprintf(path, sizeof path, "/devices/DEVDEL1/assign/%lld", uid);
+    r = h_json_admin(&h_main, "DELETE", path, NULL);
+    ck_assert_msg(r.status == 200 && jstr(r.json, "message"), "%ld %s", r.status, r.body);
+    h_free(&r);
+    r = h_json_admin(&h_main, "GET", "/devices/DEVDEL1/users", NULL);
+    ck_assert_msg(r.status == 200 && json_array_size(r.json) == 0, "%ld %s", r.status, r.body);
+    h_free(&r);
+    r = h_json_admin(&h_main, "DELETE", path, NULL);
+    ck_assert_msg(r.status == 404 && !strcmp(jstr(r.json, "error"), "assignment_not_found"), "%ld %s", r.status, r.body);
+    h_free(&r);
+    r = h_json_admin(&h_main, "DELETE", "/devices/DEVDEL1", NULL);
+    ck_assert_msg(r.status == 200 && !strcmp(jstr(r.json, "message"), "Device deleted"), "%ld %s", r.status, r.body);
+    h_free(&r);
+    r = h_json_admin(&h_main, "GET", "/devices/DEVDEL1", NULL);
+    ck_assert_msg(r.status == 404 && !strcmp(jstr(r.json, "error"), "device_not_found"), "%ld %s", r.status, r.body);
+    h_free(&r);
+    r = h_json_admin(&h_main, "GET", "/devices", NULL);
+    ck_assert_msg(r.status == 200 && !strstr(r.body, "\"DEVDEL1\""), "still listed: %s", r.body);
+    h_free(&r);
+    snprintf(path, sizeof path, "/users/%lld", uid);
+    r = h_json_admin(&h_main, "GET", path, NULL);
+    ck_assert_msg(r.status == 200 && !strcmp(jstr(r.json, "phoneNumber"), "+254700700711"), "%ld %s", r.status, r.body);
+    h_free(&r);
+}
+END_TEST
+
 /* Energy and money print as the decimals a person would write: a meter
  * with 5.10 kWh shows 5.1, not 5.0999999999999996. */
 START_TEST(numbers_print_as_decimals)
@@ -628,6 +666,7 @@ Suite *suite_devices(void)
     tcase_add_test(t, numbers_print_as_decimals);
     tcase_add_test(t, device_read_summary_and_functions);
     tcase_add_test(t, device_users_ids_are_strings);
+    tcase_add_test(t, unassign_then_delete);
     tcase_add_test(t, usage_counts_purchases);
     tcase_add_test(t, set_price_reaches_meter_and_store);
     tcase_add_test(t, set_price_changes_ussd_quote);
