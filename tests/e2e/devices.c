@@ -354,16 +354,28 @@ START_TEST(device_read_summary_and_functions)
 END_TEST
 
 /* The users of a device carry their id as a string, as the devices face writes it. */
-START_TEST(device_users_ids_are_strings)
+/* A new user with a new meter (device id: the meter's with "dev" after it)
+ * assigned to them through the devices face, the userId sent as a digit
+ * string; the user's id. */
+static long long assigned_user(const char *phone, const char *meter, const char *name)
 {
-    long long uid = h_user(&h_main, "+254700700709", "en");
-    h_meter(&h_main, "DEVUSR1", "DEVUSR1dev", "Users");
-    char body[64], want[24];
+    char device[64], body[64], path[96];
+    long long uid = h_user(&h_main, phone, "en");
+    snprintf(device, sizeof device, "%sdev", meter);
+    h_meter(&h_main, meter, device, name);
     snprintf(body, sizeof body, "{\"userId\":\"%lld\"}", uid);
-    struct http_result r = post_admin("/devices/DEVUSR1/assign", body);
+    snprintf(path, sizeof path, "/devices/%s/assign", meter);
+    struct http_result r = post_admin(path, body);
     ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body);
     h_free(&r);
-    r = h_json_admin(&h_main, "GET", "/devices/DEVUSR1/users", NULL);
+    return uid;
+}
+
+START_TEST(device_users_ids_are_strings)
+{
+    long long uid = assigned_user("+254700700709", "DEVUSR1", "Users");
+    char want[24];
+    struct http_result r = h_json_admin(&h_main, "GET", "/devices/DEVUSR1/users", NULL);
     ck_assert_msg(r.status == 200 && json_array_size(r.json) == 1, "%ld %s", r.status, r.body);
     snprintf(want, sizeof want, "%lld", uid);
     json_t *u = json_array_get(r.json, 0);
@@ -379,15 +391,10 @@ END_TEST
  * user stays. */
 START_TEST(unassign_then_delete)
 {
-    long long uid = h_user(&h_main, "+254700700711", "en");
-    h_meter(&h_main, "DEVDEL1", "DEVDEL1dev", "Gone soon");
-    char body[64], path[96];
-    snprintf(body, sizeof body, "{\"userId\":%lld}", uid);
-    struct http_result r = post_admin("/devices/DEVDEL1/assign", body);
-    ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body);
-    h_free(&r);
+    long long uid = assigned_user("+254700700711", "DEVDEL1", "Gone soon");
+    char path[96];
     snprintf(path, sizeof path, "/devices/DEVDEL1/assign/%lld", uid);
-    r = h_json_admin(&h_main, "DELETE", path, NULL);
+    struct http_result r = h_json_admin(&h_main, "DELETE", path, NULL);
     ck_assert_msg(r.status == 200 && jstr(r.json, "message"), "%ld %s", r.status, r.body);
     h_free(&r);
     r = h_json_admin(&h_main, "GET", "/devices/DEVDEL1/users", NULL);
