@@ -68,6 +68,22 @@ function fields(schema) {
   w();
 }
 
+// the fields of an inline object schema, nested inline objects flattened
+// (`data.amount`); a named shape stays a link
+function rows(schema, prefix, out, depth) {
+  const s = schema && !schema.$ref ? schema : null;
+  if (!s || !s.properties || depth > 3) return out;
+  const req = new Set(s.required || []);
+  for (const [k, v] of Object.entries(s.properties)) {
+    const name = prefix + k;
+    const t = v && !v.$ref && v.properties ? 'object' : type(v); // its fields follow
+    out.push(`| \`${name}\` | ${cell(t)} | ${req.has(k) ? 'yes' : ''} | ${cell(limits(v))} |`);
+    rows(v, name + '.', out, depth + 1);
+    if (v.type === 'array' || (Array.isArray(v.type) && v.type.includes('array'))) rows(v.items, name + '[].', out, depth + 1);
+  }
+  return out;
+}
+
 function who(op) {
   const sec = op.security ?? doc.security ?? [];
   if (!sec.length) return 'anyone';
@@ -131,6 +147,20 @@ for (const t of doc.tags) {
         w(`| ${st} | ${cell(r.description)} | ${cell(bodies.join('; ') || 'none')} |`);
       }
       w();
+      // the fields of the success answers the document spells out in place
+      for (const [st, r0] of Object.entries(op.responses)) {
+        if (!st.startsWith('2')) continue;
+        for (const [ct, c] of Object.entries(resolve(r0).content || {})) {
+          const r = rows(c.schema, '', [], 0);
+          if (!r.length) continue;
+          w(`${st} (\`${ct}\`):`);
+          w();
+          w('| field | type | always | limits |');
+          w('|---|---|---|---|');
+          r.forEach((x) => w(x));
+          w();
+        }
+      }
     }
   }
 }
