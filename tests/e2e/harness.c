@@ -41,11 +41,12 @@ static void port_is_lipad(int port, bool yes)
 
 /* With LIPA_TEST_RECORD=dir, every answer lipad gives the harness is
  * appended to dir/PID.jsonl, one JSON object a line (method, path with its
- * query, status, contentType, body), for tools/openapi/check-responses.mjs
- * to hold against the OpenAPI document. A body that is not UTF-8 is
- * recorded as null with "binary": true. */
-void h_record(int port, const char *method, const char *path, long status, const char *ctype, const char *body,
-              size_t len)
+ * query, status, contentType, body, and the request's requestContentType
+ * and requestBody when it had one), for tools/openapi/check-responses.mjs
+ * to hold against the OpenAPI document. An answer's body that is not UTF-8
+ * is recorded as null with "binary": true. */
+void h_record(int port, const char *method, const char *path, const char *req_ctype, const char *req_body,
+              long status, const char *ctype, const char *body, size_t len)
 {
     const char *dir = getenv("LIPA_TEST_RECORD");
     if (!dir || !*dir || status == 0)
@@ -62,6 +63,11 @@ void h_record(int port, const char *method, const char *path, long status, const
         return;
     if (!b)
         json_object_set_new(o, "binary", json_true());
+    json_t *rq = req_body ? json_string(req_body) : NULL; /* NULL too when not UTF-8: not checked then */
+    if (rq) {
+        json_object_set_new(o, "requestContentType", json_string(req_ctype ? req_ctype : ""));
+        json_object_set_new(o, "requestBody", rq);
+    }
     char *line = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     char file[512];
@@ -394,7 +400,10 @@ static struct http_result request(int timeout_ms, int port, const char *method, 
     struct http_result r = {.status = rs.status};
     r.body = strdup(rs.body.data ? rs.body.data : "");
     r.json = json_loads(r.body, 0, NULL);
-    h_record(port, method, path, rs.status, rs.content_type, rs.body.data ? rs.body.data : "", rs.body.len);
+    /* a body given with its length may hold a NUL: not recorded then */
+    const char *rq_body = body && (!len || strlen(body) == len) ? body : NULL;
+    h_record(port, method, path, ctype, rq_body, rs.status, rs.content_type, rs.body.data ? rs.body.data : "",
+             rs.body.len);
     httpc_resp_free(&rs);
     return r;
 }

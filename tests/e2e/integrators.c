@@ -121,8 +121,8 @@ static struct reply call(const struct lipad *l, const char *method, const char *
     r.json = json_loads(r.body, 0, NULL);
     free(ans);
     char ctype[128];
-    h_record(l->port, method, path, r.status, header(&r, "Content-Type", ctype, sizeof ctype) ? ctype : "", r.body,
-             strlen(r.body));
+    h_record(l->port, method, path, body ? "application/json" : NULL, body, r.status,
+             header(&r, "Content-Type", ctype, sizeof ctype) ? ctype : "", r.body, strlen(r.body));
     return r;
 }
 

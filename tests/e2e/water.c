@@ -193,7 +193,7 @@ static long pay_raw(int port, const char *method, const char *path, const char *
     if (status && sep && got < n - 1) { /* whole answers only */
         char ctype[128];
         pay_header(out, "Content-Type", ctype, sizeof ctype);
-        h_record(port, method, path, status, ctype, sep + 4, strlen(sep + 4));
+        h_record(port, method, path, "application/json", body ? body : "", status, ctype, sep + 4, strlen(sep + 4));
     }
     return status;
 }

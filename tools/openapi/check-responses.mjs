@@ -1,6 +1,7 @@
 // Holds the answers lipad gave the end-to-end tests (recorded by the e2e
 // harness with LIPA_TEST_RECORD=dir, one JSON object a line in dir/*.jsonl)
-// against docs/openapi.json: each answer's path and method must be an
+// against docs/openapi.json, and the request bodies it took (2xx) against
+// the operations' requestBody schemas: each answer's path and method must be an
 // operation of the document, its status one of that operation's responses,
 // its Content-Type one the response lists, and a JSON body must be valid
 // against the response's schema (ajv, JSON Schema draft 2020-12 as OpenAPI
@@ -124,6 +125,7 @@ function check(x, where) {
     base = '/x-lipa-generic';
     opLabel = t ? `(no ${x.method} on ${t})` : '(no such path)';
   }
+  if (base.startsWith('/paths/') && x.status < 300 && x.requestBody) checkRequest(x, t, method, label, where);
   const key = `${opLabel} ${x.status}`;
   seen.set(key, (seen.get(key) || 0) + 1);
   const found = responsePointer(base, responses, x.status);
@@ -167,6 +169,40 @@ function check(x, where) {
   }
 }
 
+// A request lipad took (2xx) must be one the document allows: its body
+// valid against the operation's requestBody schema (a form as an object of
+// strings). lipad reads a body as the endpoint expects whatever its
+// Content-Type, so a type the operation does not list is read as the one it
+// lists.
+let requests = 0;
+function checkRequest(x, t, method, label, where) {
+  const op = doc.paths[t][method];
+  if (!x.requestBody) return;
+  if (!op.requestBody) return; // lipad reads no body there: whatever was sent is ignored
+  const content = deref(op.requestBody).content;
+  let media = (x.requestContentType || '').split(';')[0].trim().toLowerCase();
+  if (!(media in content)) media = Object.keys(content)[0];
+  let value;
+  if (media === 'application/x-www-form-urlencoded') {
+    value = Object.fromEntries(new URLSearchParams(x.requestBody));
+  } else {
+    try {
+      value = JSON.parse(x.requestBody);
+    } catch (e) {
+      return; // not JSON: lipad refused it, or a test's deliberate garbage
+    }
+  }
+  const v = validatorFor(`/paths/${esc(t)}/${method}/requestBody/content/${esc(media)}/schema`);
+  requests++;
+  if (!v(value)) {
+    const errs = v.errors.slice(0, 6).map((e) => `${e.instancePath || '/'} ${e.message}`);
+    fail(`request taken by lipad but not valid against ${method.toUpperCase()} ${t} requestBody`,
+      `${label} (${where}): ${errs.join('; ')}\n      request: ${x.requestBody.slice(0, 300)}`);
+  } else {
+    passed++;
+  }
+}
+
 let files;
 try {
   files = readdirSync(dir).filter((f) => f.endsWith('.jsonl')).sort();
@@ -199,7 +235,7 @@ for (const [kind, msgs] of failures) {
 }
 if (verbose) for (const [k, n] of [...seen].sort()) console.log(`${String(n).padStart(6)}  ${k}`);
 const ops = new Set([...seen.keys()].map((k) => k.replace(/ \d+$/, '')).filter((k) => !k.startsWith('(')));
-console.log(`openapi-responses: ${total} answers of lipad, ${ops.size} operations, ${seen.size} operation+status pairs`);
+console.log(`openapi-responses: ${total} answers of lipad, ${ops.size} operations, ${seen.size} operation+status pairs; ${requests} request bodies lipad took`);
 if (total === 0) {
   console.log('!! nothing was recorded');
   failed++;
