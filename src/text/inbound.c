@@ -15,7 +15,14 @@
  *   list (which_meter). A meter that is not theirs: not_yours, whether or
  *   not such a meter exists.
  * - Nothing the sender typed is echoed but the meter they named, cut to
- *   METER_ECHO characters and made GSM-7 without braces (text_render). */
+ *   METER_ECHO characters and made GSM-7 without braces (text_render).
+ * - Replies that did nothing (help to a text that matches no command, how
+ *   to register) go to one sender at most LIPA_SMS_UNKNOWN_REPLIES times
+ *   per LIPA_SMS_UNKNOWN_WINDOW seconds, counted in the store (so across
+ *   lipads and restarts); past that the text is kept, marked unanswered,
+ *   and nobody pays for a reply. A number's autoresponder answering our
+ *   help with its own text would otherwise loop for ever. A command that
+ *   matched (HELP included) is always answered. */
 #include "text/inbound.h"
 
 #include "meter/meter.h"
@@ -64,6 +71,7 @@ struct job {
     int64_t payment_id;        /* for {token} */
     const char *outcome;       /* for the inbound row */
     bool retry;                /* store trouble: try again later */
+    bool quiet;                /* over the limit of replies that did nothing: no SMS */
 };
 
 static const char *lang_code(enum text_lang l) { return l == TEXT_SW ? "sw" : "en"; }
@@ -207,7 +215,7 @@ static void do_balance(struct job *j)
     struct meter row;
     json_t *status = NULL;
     struct meter_res res = {0};
-    char kwh[32] = "";
+    char kwh[24] = "";
     const char *name = m->name[0] ? m->name : "-";
     if (store_meter_get(j->a->store, m->id, &row) != ST_OK) {
         j->retry = true;
@@ -220,12 +228,17 @@ static void do_balance(struct job *j)
     json_array_foreach(res.outcome == METER_OK ? status : NULL, i, it) {
         const char *code = json_string_value(json_object_get(it, "code"));
         json_t *v = json_object_get(it, "value");
-        if (code && !strcmp(code, "balance_energy") && json_is_integer(v)) {
-            int64_t h = json_integer_value(v); /* hundredths of a kWh */
-            snprintf(kwh, sizeof kwh, "%s%lld.%02lld", h < 0 ? "-" : "", (long long)(llabs(h) / 100),
-                     (long long)(llabs(h) % 100));
-        } else if (code && !strcmp(code, "balance_energy") && json_is_real(v))
-            snprintf(kwh, sizeof kwh, "%.2f", json_real_value(v) / 100.0);
+        if (!code || strcmp(code, "balance_energy") || !json_is_number(v))
+            continue;
+        /* hundredths of a kWh; shown in tenths like every other kWh
+         * figure, rounded down (never more than the meter holds) */
+        double h = json_number_value(v);
+        if (h > -1e15 && h < 1e15) {
+            int64_t hi = (int64_t)h;
+            if ((double)hi > h)
+                hi--; /* floor for a fractional or negative reading */
+            purchase_kwh_text(hi >= 0 ? hi / 10 : -((-hi + 9) / 10), kwh);
+        }
     }
     json_decref(status);
     if (kwh[0]) {
@@ -383,6 +396,23 @@ static void do_opt(struct job *j, bool out)
     j->outcome = out ? "stop" : "start";
 }
 
+/* True when this sender has had its share of replies that did nothing
+ * (see the top); j is then marked unanswered. A store error answers. */
+static bool over_limit(struct job *j)
+{
+    const struct config *cfg = &j->a->cfg;
+    if (cfg->sms_unknown_replies <= 0)
+        return false;
+    int64_t since = now_ms() - cfg->sms_unknown_window * 1000;
+    int64_t a = store_sms_inbound_count(j->a->store, j->in->phone, "unknown", since);
+    int64_t b = store_sms_inbound_count(j->a->store, j->in->phone, "unregistered", since);
+    if (a < 0 || b < 0 || a + b < cfg->sms_unknown_replies)
+        return false;
+    j->quiet = true;
+    j->outcome = "unanswered";
+    return true;
+}
+
 /* Decides the answer into j (or j->retry). */
 static void decide(struct job *j)
 {
@@ -398,11 +428,15 @@ static void decide(struct job *j)
         j->lang = matched ? j->m.lang : TEXT_EN;
     enum text_action act = matched ? text_command_action(j->m.cmd) : TEXT_HELP;
     if ((!matched || text_action_needs_user(act)) && !j->c.registered) {
+        if (over_limit(j))
+            return;
         say_message(j, "unregistered", NULL, 0);
         j->outcome = "unregistered";
         return;
     }
     if (!matched) {
+        if (over_limit(j))
+            return;
         say_message(j, "help", NULL, 0);
         j->outcome = "unknown";
         return;
@@ -427,6 +461,9 @@ static void decide(struct job *j)
 static bool answer(struct job *j)
 {
     struct app *a = j->a;
+    if (j->quiet)
+        return store_sms_inbound_finish(a->store, j->in->id, "done", j->outcome,
+                                        "no reply: the sender's limit of replies to unknown texts") == ST_OK;
     if (store_begin(a->store) != ST_OK)
         return false;
     bool ok = outbox_queue(a, j->in->phone, j->reply, "answer", j->payment_id) == ST_OK &&
