@@ -25,9 +25,15 @@ if [ "${LIPA_BENCH_DEPS:-}" = 1 ]; then # node may come from elsewhere than Debi
 fi
 # systemd-analyze checks the service unit (tests/install/install.sh), nginx
 # and openssl the TLS sample (tests/install/tls.sh: a self-signed
-# certificate, a USSD hop through nginx); a build alone needs none of them
+# certificate, a USSD hop through nginx); a build alone needs none of them.
+# node and npm run the OpenAPI document's linter (Redocly's CLI) and the
+# JSON Schema validator of the end-to-end answers (tools/openapi/npm.sh
+# installs both from npm into build/node); node may come from elsewhere
+# than Debian
 if [ "${LIPA_CHECK_DEPS:-}" = 1 ]; then
   pkgs+=(systemd openssl)
+  command -v node >/dev/null || missing+=(nodejs)
+  command -v npm >/dev/null || missing+=(npm)
 fi
 # nginx (the binary, /usr/sbin/nginx) may be a build of the operator's own;
 # Debian's starts a default site on port 80 when systemd runs the machine:
