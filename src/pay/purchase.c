@@ -190,10 +190,8 @@ enum purchase_refusal purchase_take(struct app *a, const struct purchase_req *r,
 
 /* ---- finishing ---- */
 
-/* The message a finished purchase sends, in the buyer's language. */
-static void finish_text(struct app *a, const struct payment *p, char *out, size_t n)
+void purchase_finish_text(const struct payment *p, bool sw, char *out, size_t n)
 {
-    bool sw = user_speaks_sw(a->store, p->user_id, p->phone);
     char kwh[24];
     purchase_kwh_text(p->energy, kwh);
     if (!strcmp(p->status, "completed"))
@@ -234,7 +232,7 @@ static void electricity_prepare(struct app *a, struct payment *p)
 static bool electricity_finish(struct app *a, struct payment *p)
 {
     char text[480];
-    finish_text(a, p, text, sizeof text);
+    purchase_finish_text(p, user_speaks_sw(a->store, p->user_id, p->phone), text, sizeof text);
     return outbox_queue(a, p->phone, text, "receipt", p->id) == ST_OK;
 }
 
