@@ -1,5 +1,5 @@
 /* lipa-menu's dialogues: conversations kept as test files next to the menus
- * (menus/tests/*.dialog), run against the real engine and SMS answers over
+ * (the .dialog files in menus/tests), run against the real engine and SMS answers over
  * a scripted world (world.h). The format is described in docs/menus.md. */
 #ifndef LIPA_MENU_DIALOG_H
 #define LIPA_MENU_DIALOG_H
