@@ -258,7 +258,7 @@ static bool parse_kwh(const char *s, int64_t *out)
     int64_t w, f;
     if (!str_to_i64(whole, 0, 100000000, &w) || !str_to_i64(frac, 0, 99, &f))
         return false;
-    *out = w * 100 + (dot && strlen(dot + 1) == 1 ? f * 10 : f);
+    *out = w * 100 + f; /* "5" became "50" */
     return true;
 }
 

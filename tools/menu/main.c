@@ -28,6 +28,7 @@
 
 #include "util/buf.h"
 #include "util/gsm.h"
+#include "util/log.h"
 #include "util/str.h"
 #include "util/version.h"
 
@@ -307,6 +308,8 @@ int main(int argc, char **argv)
     int asked = version_args(argc, argv, "lipa-menu", usage_text);
     if (asked >= 0)
         return asked;
+    /* what lipad would log of a scripted world is no news to a menu author */
+    log_set_level(LOG_ERROR);
     if (argc == 3 && !strcmp(argv[1], "check"))
         return cmd_check(argv[2]);
     if (argc >= 4 && !strcmp(argv[1], "render")) {
