@@ -10,21 +10,33 @@ const char *ussd_screen_id(const struct ussd_menus *m, int i)
     return i >= 0 && i < m->nscreens ? m->screens[i].id : NULL;
 }
 
-/* s as the inside of a dot string, cut to max characters at a line end
- * ("\n" in the menu text becomes a line of the label). */
+/* s as the inside of a dot string: at most 3 lines ("\n" in the menu
+ * text starts one) of at most max characters, a cut marked "...". */
 static void dot_text(struct buf *b, const char *s, size_t max)
 {
     size_t n = 0;
-    for (; *s && n < max; s++, n++) {
-        if (*s == '\n')
+    int lines = 1;
+    for (; *s; s++) {
+        if (*s == '\n') {
+            if (++lines > 3)
+                break;
             buf_puts(b, "\\n");
-        else if (*s == '"' || *s == '\\')
-            buf_printf(b, "\\%c", *s);
-        else
-            buf_append(b, s, 1);
+            n = 0;
+            continue;
+        }
+        if (n == max) {
+            buf_puts(b, "...");
+            while (s[1] && s[1] != '\n')
+                s++;
+            continue;
+        }
+        if (*s == '"' || *s == '\\')
+            buf_puts(b, "\\");
+        buf_append(b, s, 1);
+        n++;
     }
     if (*s)
-        buf_puts(b, "...");
+        buf_puts(b, "\\n...");
 }
 
 static const char *base_name(const char *path)
@@ -67,7 +79,7 @@ static void node(struct buf *b, const struct ussd_menus *m, const struct uscreen
     if (sc->kind == KIND_INPUT)
         buf_printf(b, ": %s", sc->var);
     buf_puts(b, end ? ", END]\\n" : "]\\n");
-    dot_text(b, sc->text.t[USSD_EN], 40);
+    dot_text(b, sc->text.t[USSD_EN], 32);
     buf_puts(b, "\"];\n");
 }
 
