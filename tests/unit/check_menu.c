@@ -272,10 +272,12 @@ END_TEST
 
 START_TEST(test_check_reports_a_typo_once)
 {
-    char dir[64];
+    char dir[64], want[256], path[256];
     int st;
     copy_menus(dir, sizeof dir);
     edit(dir, "main.yaml", "kind: menu", "kind: mneu");
+    snprintf(path, sizeof path, "%s/main.yaml", dir);
+    char *yaml = slurp(path);
     char *out = menu(&st, "check %s", dir);
     ck_assert_int_eq(st, 1);
     int lines = 0; /* of errors: warnings (a long SMS reply) aside */
@@ -285,7 +287,9 @@ START_TEST(test_check_reports_a_typo_once)
         lines += !w || (nl && w > nl);
     }
     ck_assert_msg(lines == 1, "%s", out);
-    expect(out, "/main.yaml:61: unknown screen kind 'mneu'");
+    snprintf(want, sizeof want, "%s:%d: unknown screen kind 'mneu'", path, line_of(yaml, "kind: mneu"));
+    expect(out, want);
+    free(yaml);
     free(out);
     test_tmp_remove(dir);
 }
