@@ -272,7 +272,7 @@ END_TEST
 
 START_TEST(test_check_reports_a_typo_once)
 {
-    char dir[64], want[256], path[256];
+    char dir[64], want[512], path[256];
     int st;
     copy_menus(dir, sizeof dir);
     edit(dir, "main.yaml", "kind: menu", "kind: mneu");
