@@ -143,7 +143,8 @@ fuzz-bin: $(FUZZ_TARGETS:%=$(OBJDIR)/fuzzers/%)
 # owners, headers used, no cycle, nothing outside), then the schema's two
 # dialects against each other (check-schema), then the whole suite under
 # ASan+UBSan: make install into a temporary folder and the systemd unit
-# (tests/install/install.sh, on the binaries just built), unit runners, the
+# (tests/install/install.sh, on the binaries just built), the TLS sample in
+# front of a lipad (tests/install/tls.sh), unit runners, the
 # replay of every kept fuzz input, then end-to-end journeys against the
 # real lipad and the sandbox on loopback.
 check: deps-check
@@ -151,6 +152,7 @@ check: deps-check
 	@tests/pg/schema.sh
 	@$(MAKE) --no-print-directory SANITIZER=1 unit-bin fuzz-replay-bin e2e-bin
 	@LIPA_TEST_BIN=build/san/bin tests/install/install.sh SANITIZER=1
+	@LIPA_TEST_BIN=build/san/bin tests/install/tls.sh
 	@tools/run-tests.sh build/san
 
 # db/*.sql (SQLite) and their twins db/pg/*.sql give the same schema, in a
@@ -159,10 +161,13 @@ check-schema: deps
 	@tests/pg/schema.sh
 
 # make install DESTDIR=... as a package build would; the unit checked by
-# systemd-analyze verify; the installed lipad started from the installed
-# settings file, asked /api/health and a USSD hop, stopped by SIGTERM.
+# systemd-analyze verify; the installed lipad run as the unit runs it (its
+# environment, its user), asked /api/health and a USSD purchase, backed up,
+# stopped by SIGTERM; then docs/nginx-tls.conf in front of a lipad
+# (tests/install/tls.sh, on the binaries make install built).
 check-install: deps-check
 	@tests/install/install.sh
+	@tests/install/tls.sh
 
 # Each target for FUZZ_SECONDS (30) with its kept corpus
 # (tests/fuzz/corpus/NAME) and crashes; what it finds stays in build/fuzz
@@ -239,7 +244,7 @@ PREFIX     ?= /usr/local
 SYSCONFDIR ?= /etc
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
 DESTDIR    ?=
-INSTALL_TOOLS := dial menu migrate
+INSTALL_TOOLS := backup dial menu migrate
 SHARE      := $(PREFIX)/share/lipa
 INSTALL_SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g'
 
@@ -250,7 +255,7 @@ install: all
 	install -m 644 menus/*.yaml $(DESTDIR)$(SHARE)/menus/
 	install -m 644 db/*.sql $(DESTDIR)$(SHARE)/db/
 	install -m 644 db/pg/*.sql $(DESTDIR)$(SHARE)/db/pg/
-	install -m 644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/lipa/
+	install -m 644 README.md docs/*.md docs/*.conf $(DESTDIR)$(PREFIX)/share/doc/lipa/
 	$(INSTALL_SUBST) tools/systemd/lipad.service.in > $(DESTDIR)$(UNITDIR)/lipad.service
 	chmod 644 $(DESTDIR)$(UNITDIR)/lipad.service
 	install -d -m 755 $(DESTDIR)$(SYSCONFDIR)/lipa

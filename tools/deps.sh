@@ -25,13 +25,17 @@ if [ "${LIPA_BENCH_DEPS:-}" = 1 ]; then # node may come from elsewhere than Debi
   command -v node >/dev/null || missing+=(nodejs)
   command -v npm >/dev/null || missing+=(npm)
 fi
-# systemd-analyze checks the service unit (tests/install/install.sh); a
-# build alone does not need systemd
+# systemd-analyze checks the service unit (tests/install/install.sh), nginx
+# and openssl the TLS sample (tests/install/tls.sh: a self-signed
+# certificate, a USSD hop through nginx); a build alone needs none of them
 if [ "${LIPA_CHECK_DEPS:-}" = 1 ]; then
-  pkgs+=(systemd)
+  pkgs+=(systemd openssl)
 fi
-# nginx (the binary, /usr/sbin/nginx) may be a build of the operator's own
-if [ "${LIPA_CLUSTER_DEPS:-}" = 1 ]; then
+# nginx (the binary, /usr/sbin/nginx) may be a build of the operator's own;
+# Debian's starts a default site on port 80 when systemd runs the machine:
+# when installed here, that is stopped and disabled at once (the tests and
+# the benchmark start their own nginx)
+if [ "${LIPA_CLUSTER_DEPS:-}" = 1 ] || [ "${LIPA_CHECK_DEPS:-}" = 1 ]; then
   command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 fi
 if [ "${LIPA_GRAPH_DEPS:-}" = 1 ]; then
@@ -56,6 +60,8 @@ sudo=""
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq >/dev/null
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
-  $sudo systemctl disable --now prometheus >/dev/null 2>&1 || true
-fi
+for daemon in prometheus nginx; do
+  if [[ " ${missing[*]} " == *" $daemon "* ]] && [ -d /run/systemd/system ]; then
+    $sudo systemctl disable --now "$daemon" >/dev/null 2>&1 || true
+  fi
+done

@@ -35,7 +35,10 @@ int64_t purchase_energy(int64_t amount, int64_t price_cents)
 
 void purchase_kwh_text(int64_t tenths, char out[24])
 {
-    snprintf(out, 24, "%lld.%lld", (long long)(tenths / 10), (long long)(tenths % 10));
+    /* one decimal everywhere a caller reads kWh (screens, SMS, receipts) */
+    uint64_t t = tenths < 0 ? (uint64_t)0 - (uint64_t)tenths : (uint64_t)tenths;
+    snprintf(out, 24, "%s%llu.%llu", tenths < 0 ? "-" : "", (unsigned long long)(t / 10),
+             (unsigned long long)(t % 10));
 }
 
 void purchase_idem_key(char out[PURCHASE_IDEM_SIZE], const char *ns, const char *id)

@@ -345,3 +345,111 @@ void intake_tidy(struct intake *in)
     in->cur = in->size[0] == 0 && in->size[1] > 0 ? 1 : 0;
     pthread_mutex_unlock(&in->lock);
 }
+
+/* ---- copies, for a backup ---- */
+
+/* Reads the file at path whole into *data (to free; *n bytes); false with
+ * errno set. A missing file reads as absent (*data NULL). */
+static bool read_whole(const char *path, char **data, size_t *n)
+{
+    *data = NULL;
+    *n = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT;
+    size_t cap = 0;
+    char *p = NULL;
+    bool ok = true;
+    for (;;) {
+        if (*n == cap) {
+            size_t ncap = cap ? cap * 2 : 64 * 1024;
+            char *q = realloc(p, ncap);
+            if (!q) {
+                errno = ENOMEM;
+                ok = false;
+                break;
+            }
+            p = q;
+            cap = ncap;
+        }
+        ssize_t r = read(fd, p + *n, cap - *n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            ok = false;
+            break;
+        }
+        if (r == 0)
+            break;
+        *n += (size_t)r;
+    }
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    if (!ok) {
+        free(p);
+        *n = 0;
+        return false;
+    }
+    *data = p ? p : malloc(1);
+    return *data != NULL;
+}
+
+void intake_copy_remove(const char *out_path)
+{
+    for (int i = 0; i < 2; i++) {
+        char path[1100];
+        snprintf(path, sizeof path, "%s-intake.%d", out_path, i);
+        unlink(path);
+    }
+}
+
+bool intake_copy(const char *db_path, const char *out_path, int64_t *lines, char *err, size_t errsz)
+{
+    *lines = 0;
+    for (int i = 0; i < 2; i++) {
+        char from[1100], to[1100];
+        snprintf(from, sizeof from, "%s-intake.%d", db_path, i);
+        snprintf(to, sizeof to, "%s-intake.%d", out_path, i);
+        char *data;
+        size_t n;
+        if (!read_whole(from, &data, &n)) {
+            snprintf(err, errsz, "cannot read %s: %s", from, strerror(errno));
+            return false;
+        }
+        if (!data) /* no intake beside the database: nothing waits */
+            continue;
+        /* whole lines only: the last one may be half written */
+        size_t whole = n;
+        while (whole > 0 && data[whole - 1] != '\n')
+            whole--;
+        for (size_t at = 0; at < whole;) {
+            const char *nl = memchr(data + at, '\n', whole - at);
+            size_t len = (size_t)(nl - (data + at)) + 1;
+            struct payment p;
+            if (len <= LINE_MAX_BYTES && intake_decode(data + at, len, &p))
+                (*lines)++;
+            at += len;
+        }
+        int fd = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        bool ok = fd >= 0;
+        for (size_t off = 0; ok && off < whole;) {
+            ssize_t w = write(fd, data + off, whole - off);
+            if (w < 0 && errno == EINTR)
+                continue;
+            ok = w > 0;
+            if (ok)
+                off += (size_t)w;
+        }
+        ok = ok && fsync(fd) == 0;
+        int saved = errno;
+        if (fd >= 0)
+            close(fd);
+        free(data);
+        if (!ok) {
+            snprintf(err, errsz, "cannot write %s: %s", to, strerror(saved));
+            return false;
+        }
+    }
+    return true;
+}

@@ -42,6 +42,16 @@ int intake_replay(struct intake *in, void (*each)(void *ctx, struct payment *p, 
 /* Empties every file whose purchases are all settled. */
 void intake_tidy(struct intake *in);
 
+/* For a backup (store_backup): copies db_path's two files to out_path's
+ * (out_path-intake.0 and .1, mode 0600, made anew: false when one
+ * exists), whole lines only (a line still being written is left out: its
+ * caller was not answered yet), synced to disk. A file that does not
+ * exist is not copied. *lines counts the purchases copied. False with the
+ * reason in err. */
+bool intake_copy(const char *db_path, const char *out_path, int64_t *lines, char *err, size_t errsz);
+/* Removes out_path's intake files (a failed backup's). */
+void intake_copy_remove(const char *out_path);
+
 /* The line for p, and back (for the unit tests and intake.c). */
 size_t intake_encode(const struct payment *p, char *out, size_t n);
 bool intake_decode(const char *line, size_t len, struct payment *p);

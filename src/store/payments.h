@@ -79,9 +79,11 @@ enum store_rc store_payment_create(struct store *st, struct payment *p);
  * the database (ST_OK; ST_CONFLICT: its idem_key was there already; row
  * is the stored row) or never can be (ST_NOT_FOUND: its user or meter went
  * away; row is p). A write the database refuses otherwise is tried again
- * by store_maintain, with backoff, until it goes in; store_open stores
- * what a killed lipad left in the intake, and done is not called for
- * those (the payment worker finds them due). */
+ * by store_maintain, with backoff, until it goes in; store_close calls
+ * done(arg, ST_ERROR, p) for one still waiting then (its line stays in
+ * the intake for the next start). store_open stores what a killed or
+ * stopped lipad left in the intake, and done is not called for those (the
+ * payment worker finds them due). */
 typedef void (*store_taken_fn)(void *arg, enum store_rc rc, const struct payment *row);
 bool store_take_payment(struct store *st, const struct payment *p, store_taken_fn done, void *arg);
 /* False on a database on another machine (PostgreSQL): there the intake

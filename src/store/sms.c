@@ -30,6 +30,8 @@ static const char SQL_INBOUND_LATER[] =
     "UPDATE sms_inbound SET attempts = ?, next_at = ?, error = ?, updated_at = ?, claimed_by = '' WHERE id = ? AND "
     "status = 'queued'";
 static const char SQL_INBOUND_GET[] = "SELECT " INBOUND_COLS " FROM sms_inbound WHERE at_id = ?";
+static const char SQL_INBOUND_COUNT[] =
+    "SELECT count(*) FROM sms_inbound WHERE phone = ?1 AND received_at >= ?2 AND status = 'done' AND outcome = ?3";
 
 static void read_inbound(struct st_stmt *s, struct sms_inbound *m)
 {
@@ -128,6 +130,19 @@ enum store_rc store_sms_inbound_later(struct store *st, int64_t id, int64_t atte
     st_bind_i64(s, 4, now_ms());
     st_bind_i64(s, 5, id);
     return update_one(st, s, "sms_inbound_later");
+}
+
+int64_t store_sms_inbound_count(struct store *st, const char *phone, const char *outcome, int64_t since)
+{
+    struct st_stmt *s = st_stmt(st, SQL_INBOUND_COUNT);
+    if (!s)
+        return -1;
+    st_bind_text(s, 1, phone);
+    st_bind_i64(s, 2, since);
+    st_bind_text(s, 3, outcome);
+    int64_t n = st_step(s) == ST_ROW ? st_col_i64(s, 0) : -1;
+    st_done(s);
+    return n;
 }
 
 enum store_rc store_sms_inbound_get(struct store *st, const char *at_id, struct sms_inbound *m)

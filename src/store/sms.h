@@ -71,6 +71,9 @@ enum store_rc store_sms_inbound_finish(struct store *st, int64_t id, const char 
 /* Not yet: stays queued, due again at next_at. */
 enum store_rc store_sms_inbound_later(struct store *st, int64_t id, int64_t attempts, int64_t next_at,
                                       const char *error);
+/* Inbound SMS from phone received at or after since, answered (done) with
+ * this outcome; -1 on error. */
+int64_t store_sms_inbound_count(struct store *st, const char *phone, const char *outcome, int64_t since);
 enum store_rc store_sms_inbound_get(struct store *st, const char *at_id, struct sms_inbound *m);
 
 /* ---- STOP / START ---- */

@@ -231,6 +231,90 @@ static void lite_upkeep(struct st_conn *c)
     sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 }
 
+/* The first row of sql's answer on db as text into out; false when it
+ * gave none. */
+static bool lite_first(sqlite3 *db, const char *sql, char *out, size_t n)
+{
+    sqlite3_stmt *s = NULL;
+    bool ok = sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW;
+    if (ok)
+        str_copy(out, n, (const char *)sqlite3_column_text(s, 0) ? (const char *)sqlite3_column_text(s, 0) : "");
+    sqlite3_finalize(s);
+    return ok;
+}
+
+/* store_backup's database part. The source is opened read-write without
+ * create (a WAL reader may need to write the -shm; a missing file is an
+ * error, not a new database), and copied in one step: one read
+ * transaction, a snapshot lipad's commits do not disturb. Copied page by
+ * page in several steps instead, every commit of lipad's would restart the
+ * copy from its first page. */
+static bool lite_backup(const char *target, const char *to, struct store_backup *b, char *err, size_t errsz)
+{
+    sqlite3 *src = NULL, *dst = NULL;
+    sqlite3_backup *bk = NULL;
+    bool ok = false;
+    if (sqlite3_open_v2(target, &src, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        snprintf(err, errsz, "cannot open %s: %s", target, sqlite3_errmsg(src));
+        goto out;
+    }
+    sqlite3_busy_timeout(src, 5000);
+    if (sqlite3_open_v2(to, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        snprintf(err, errsz, "cannot create %s: %s", to, sqlite3_errmsg(dst));
+        goto out;
+    }
+    sqlite3_busy_timeout(dst, 5000);
+    if (!(bk = sqlite3_backup_init(dst, "main", src, "main"))) {
+        snprintf(err, errsz, "cannot back up %s: %s", target, sqlite3_errmsg(dst));
+        goto out;
+    }
+    int rc;
+    /* BUSY: a checkpoint or a writer held the file for longer than the
+     * busy timeout (rare in WAL mode): tried again, a few times */
+    for (int tries = 0; (rc = sqlite3_backup_step(bk, -1)) == SQLITE_BUSY || rc == SQLITE_LOCKED; tries++) {
+        if (tries == 5)
+            break;
+        sqlite3_sleep(200);
+    }
+    b->pages = sqlite3_backup_pagecount(bk);
+    if (sqlite3_backup_finish(bk) != SQLITE_OK || rc != SQLITE_DONE) {
+        bk = NULL;
+        snprintf(err, errsz, "cannot back up %s: %s", target, sqlite3_errstr(rc));
+        goto out;
+    }
+    bk = NULL;
+    /* the copy as one file (no -wal beside it), like a database just made */
+    char mode[32];
+    if (!lite_first(dst, "PRAGMA journal_mode=DELETE", mode, sizeof mode) || strcmp(mode, "delete")) {
+        snprintf(err, errsz, "cannot finish %s: %s", to, sqlite3_errmsg(dst));
+        goto out;
+    }
+    if (!lite_first(dst, "PRAGMA integrity_check(1)", b->integrity, sizeof b->integrity)) {
+        snprintf(err, errsz, "cannot check %s: %s", to, sqlite3_errmsg(dst));
+        goto out;
+    }
+    char v[32] = "";
+    if (!lite_first(dst, "SELECT max(version) FROM schema_migrations", v, sizeof v) || !*v) {
+        snprintf(err, errsz, "%s is not a lipa database (no schema_migrations)", target);
+        goto out;
+    }
+    b->schema = strtoll(v, NULL, 10);
+    char size[32] = "";
+    lite_first(dst, "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()", size, sizeof size);
+    b->bytes = strtoll(size, NULL, 10);
+    ok = true;
+out:
+    if (bk)
+        sqlite3_backup_finish(bk);
+    if (dst && sqlite3_close(dst) != SQLITE_OK && ok) {
+        snprintf(err, errsz, "cannot close %s", to);
+        ok = false;
+    }
+    sqlite3_close(src);
+    return ok;
+}
+
 const struct st_backend st_sqlite = {
     .name = "sqlite",
     .begin_sql = BEGIN_SQL,
@@ -261,4 +345,5 @@ const struct st_backend st_sqlite = {
     .in_tx = lite_in_tx,
     .upkeep = lite_upkeep,
     .reconnects = NULL, /* a file does not go away */
+    .backup = lite_backup,
 };

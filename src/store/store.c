@@ -12,11 +12,14 @@
 #include "util/str.h"
 
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char SQL_COMMIT[] = "COMMIT";
 static const char SQL_PING[] = "SELECT 1";
@@ -320,6 +323,81 @@ void store_close(struct store *st)
     pthread_mutex_destroy(&st->retry_lock);
     free(st->path);
     free(st);
+}
+
+/* ---- backups (store.h) ---- */
+
+bool store_backup(const char *path, const char *out, struct store_backup *b, char *err, size_t errsz)
+{
+    memset(b, 0, sizeof *b);
+    const struct st_backend *be = st_backend_of(path);
+    if (!be->backup) {
+        snprintf(err, errsz, "a PostgreSQL database is backed up with its own tools (pg_dump, or a base backup)");
+        return false;
+    }
+    if (!*out || st_backend_of(out) != be) {
+        snprintf(err, errsz, "the copy must be a file");
+        return false;
+    }
+    if (strlen(path) > 1024 || strlen(out) > 1024) {
+        snprintf(err, errsz, "a path longer than 1024 bytes");
+        return false;
+    }
+    char part[1100], intake0[1100], intake1[1100];
+    snprintf(part, sizeof part, "%s.part", out);
+    snprintf(intake0, sizeof intake0, "%s-intake.0", out);
+    snprintf(intake1, sizeof intake1, "%s-intake.1", out);
+    const char *taken[] = {out, intake0, intake1};
+    for (size_t i = 0; i < sizeof taken / sizeof taken[0]; i++) {
+        if (access(taken[i], F_OK) == 0) {
+            snprintf(err, errsz, "%s exists: a backup never overwrites a file", taken[i]);
+            return false;
+        }
+    }
+    /* a backup stopped half-way leaves only this; the copy is made
+     * readable by its owner only, as lipad's own files are under its unit
+     * (it holds phone numbers) */
+    unlink(part);
+    int fd = open(part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, errsz, "cannot create %s: %s", part, strerror(errno));
+        return false;
+    }
+    close(fd);
+    /* The intake before the database: a purchase leaves the intake only
+     * once the database has it, so one told before this began is in the
+     * intake as copied or, committed by then, in the database as copied
+     * after. The other way round, a purchase stored and let go from the
+     * intake between the two copies would be in neither. */
+    if (!intake_copy(path, part, &b->intake_lines, err, errsz)) {
+        intake_copy_remove(part);
+        return false;
+    }
+    bool ok = be->backup(path, part, b, err, errsz);
+    if (ok && strcmp(b->integrity, "ok") != 0) {
+        snprintf(err, errsz, "the copy failed its integrity check: %s", b->integrity);
+        ok = false;
+    }
+    /* the intake files follow the database's name: renamed first, so out
+     * never stands without them */
+    char from[1200];
+    for (int i = 0; ok && i < 2; i++) {
+        snprintf(from, sizeof from, "%s-intake.%d", part, i);
+        if (rename(from, i ? intake1 : intake0) != 0 && errno != ENOENT) {
+            snprintf(err, errsz, "cannot rename %s: %s", from, strerror(errno));
+            ok = false;
+        }
+    }
+    if (ok && rename(part, out) != 0) {
+        snprintf(err, errsz, "cannot rename %s to %s: %s", part, out, strerror(errno));
+        ok = false;
+    }
+    if (!ok) {
+        unlink(part);
+        intake_copy_remove(part);
+        intake_copy_remove(out);
+    }
+    return ok;
 }
 
 /* ---- claims (store_int.h, store.h) ---- */

@@ -98,4 +98,26 @@ struct store_memory {
     int64_t sessions_dropped, callers_dropped; /* to make room: a cap was reached */
 };
 void store_memory(struct store *st, struct store_memory *m);
+
+/* Backup of a SQLite database while lipad may be running on it
+ * (bin/lipa-backup). Copies path's intake files first (purchases callers
+ * were told to pay for that the database may not hold yet) to
+ * out-intake.0 and .1, whole lines only; then the database through
+ * SQLite's online backup, in one read transaction, so the copy is the
+ * database as it stood when that began, whatever lipad writes meanwhile;
+ * then checks the copy (PRAGMA integrity_check). A purchase told before
+ * the backup began is in the copied database or in the copied intake
+ * (lipad stores it at its first start on the copy). The database is
+ * written as out.part and renamed to out once checked, so out exists only
+ * complete. out and its intake files must not exist. Does not open a
+ * store (nothing is migrated or restored in path). False with the reason
+ * in err (a PostgreSQL target included: its own tools back it up); no
+ * file of out is left then. Thread-safe (it shares nothing). */
+struct store_backup {
+    int64_t pages, bytes;          /* the copied database */
+    int64_t intake_lines;          /* whole purchases copied from the intake */
+    int64_t schema;                /* the copy's latest migration */
+    char integrity[160];           /* "ok", or SQLite's first complaint */
+};
+bool store_backup(const char *path, const char *out, struct store_backup *b, char *err, size_t errsz);
 #endif

@@ -75,6 +75,10 @@ struct st_backend {
      * connect again (it may have missed one). */
     void (*changed)(struct st_conn *c);
     void (*listen)(const char *target, void (*heard)(void *ctx), void *ctx, atomic_bool *stop);
+    /* The database at target copied into a new file to, as store_backup
+     * says (b's pages, bytes, schema and integrity filled in); NULL when
+     * the database's own tools do it (PostgreSQL). */
+    bool (*backup)(const char *target, const char *to, struct store_backup *b, char *err, size_t errsz);
 };
 /* Migrations, for the backends' migrate: the numbered .sql files of dir
  * (at most ST_MIGRATIONS_MAX), sorted, as strings the caller frees; -1

@@ -222,6 +222,8 @@ void st_take_forget(struct store *st)
 {
     for (struct take *t = st->retry, *n; t; t = n) {
         n = t->next;
+        if (t->done) /* its caller's argument is freed there */
+            t->done(t->arg, ST_ERROR, &t->p);
         free(t);
     }
     st->retry = NULL;

@@ -15,7 +15,14 @@
  *   list (which_meter). A meter that is not theirs: not_yours, whether or
  *   not such a meter exists.
  * - Nothing the sender typed is echoed but the meter they named, cut to
- *   METER_ECHO characters and made GSM-7 without braces (text_render). */
+ *   METER_ECHO characters and made GSM-7 without braces (text_render).
+ * - Replies that did nothing (help to a text that matches no command, how
+ *   to register) go to one sender at most LIPA_SMS_UNKNOWN_REPLIES times
+ *   per LIPA_SMS_UNKNOWN_WINDOW seconds, counted in the store (so across
+ *   lipads and restarts); past that the text is kept, marked unanswered,
+ *   and nobody pays for a reply. A number's autoresponder answering our
+ *   help with its own text would otherwise loop for ever. A command that
+ *   matched (HELP included) is always answered. */
 #include "text/inbound.h"
 
 #include "meter/meter.h"
@@ -202,7 +209,7 @@ static void do_balance(struct job *j)
         return;
     json_t *status = NULL;
     struct meter_res res = {0};
-    char kwh[32] = "";
+    char kwh[24] = "";
     const char *name = m->name[0] ? m->name : "-";
     if (!j->w->meter_status(j->w->ctx, m->id, &status, &res)) {
         j->out->retry = true;
@@ -213,12 +220,17 @@ static void do_balance(struct job *j)
     json_array_foreach(res.outcome == METER_OK ? status : NULL, i, it) {
         const char *code = json_string_value(json_object_get(it, "code"));
         json_t *v = json_object_get(it, "value");
-        if (code && !strcmp(code, "balance_energy") && json_is_integer(v)) {
-            int64_t h = json_integer_value(v); /* hundredths of a kWh */
-            snprintf(kwh, sizeof kwh, "%s%lld.%02lld", h < 0 ? "-" : "", (long long)(llabs(h) / 100),
-                     (long long)(llabs(h) % 100));
-        } else if (code && !strcmp(code, "balance_energy") && json_is_real(v))
-            snprintf(kwh, sizeof kwh, "%.2f", json_real_value(v) / 100.0);
+        if (!code || strcmp(code, "balance_energy") || !json_is_number(v))
+            continue;
+        /* hundredths of a kWh; shown in tenths like every other kWh
+         * figure, rounded down (never more than the meter holds) */
+        double h = json_number_value(v);
+        if (h > -1e15 && h < 1e15) {
+            int64_t hi = (int64_t)h;
+            if ((double)hi > h)
+                hi--; /* floor for a fractional or negative reading */
+            purchase_kwh_text(hi >= 0 ? hi / 10 : -((-hi + 9) / 10), kwh);
+        }
     }
     json_decref(status);
     if (kwh[0]) {
@@ -375,6 +387,21 @@ static void do_opt(struct job *j, bool out)
     j->out->outcome = out ? "stop" : "start";
 }
 
+/* True when this sender has had its share of replies that did nothing
+ * (see the top); j is then marked unanswered. A store error answers. */
+static bool over_limit(struct job *j)
+{
+    const struct config *cfg = j->cfg;
+    if (cfg->sms_unknown_replies <= 0)
+        return false;
+    int64_t n = j->w->idle_replies(j->w->ctx, j->in->phone, now_ms() - cfg->sms_unknown_window * 1000);
+    if (n < 0 || n < cfg->sms_unknown_replies)
+        return false;
+    j->out->quiet = true;
+    j->out->outcome = "unanswered";
+    return true;
+}
+
 /* Decides the answer into j->out (or j->out->retry). */
 static void decide(struct job *j)
 {
@@ -390,11 +417,15 @@ static void decide(struct job *j)
         j->lang = matched ? j->m.lang : TEXT_EN;
     enum text_action act = matched ? text_command_action(j->m.cmd) : TEXT_HELP;
     if ((!matched || text_action_needs_user(act)) && !j->c.registered) {
+        if (over_limit(j))
+            return;
         say_message(j, "unregistered", NULL, 0);
         j->out->outcome = "unregistered";
         return;
     }
     if (!matched) {
+        if (over_limit(j))
+            return;
         say_message(j, "help", NULL, 0);
         j->out->outcome = "unknown";
         return;
@@ -473,9 +504,20 @@ static bool world_opt_out(void *ctx, const char *phone, bool out)
     return store_sms_set_opt_out(a->store, phone, out) == ST_OK;
 }
 
+static int64_t world_idle_replies(void *ctx, const char *phone, int64_t since)
+{
+    struct app *a = ctx;
+    int64_t n = store_sms_inbound_count(a->store, phone, "unknown", since);
+    int64_t m = store_sms_inbound_count(a->store, phone, "unregistered", since);
+    return n < 0 || m < 0 ? -1 : n + m;
+}
+
 /* Queues the answer and closes the inbound SMS, in one transaction. */
 static bool answer(struct app *a, const struct sms_inbound *in, const struct text_answer *t)
 {
+    if (t->quiet)
+        return store_sms_inbound_finish(a->store, in->id, "done", t->outcome,
+                                        "no reply: the sender's limit of replies to unknown texts") == ST_OK;
     if (store_begin(a->store) != ST_OK)
         return false;
     bool ok = outbox_queue(a, in->phone, t->reply, "answer", t->payment_id) == ST_OK &&
@@ -521,6 +563,7 @@ static void handle(struct app *a, const struct text_commands *cmds, const struct
     const struct text_world w = {
         .ctx = a, .caller = world_caller, .meter_status = world_meter_status, .buy = world_buy,
         .last_token = world_last_token, .water = world_water, .opt_out = world_opt_out,
+        .idle_replies = world_idle_replies,
     };
     struct text_answer *t = malloc(sizeof *t);
     if (!t) {

@@ -45,6 +45,10 @@ struct text_world {
                   struct payment *p, char *why, size_t whysz);
     /* STOP (out) and START */
     bool (*opt_out)(void *ctx, const char *phone, bool out);
+    /* replies that did nothing (outcomes unknown and unregistered) sent to
+     * phone since (ms), for LIPA_SMS_UNKNOWN_REPLIES; -1 on store trouble
+     * (the sender is answered) */
+    int64_t (*idle_replies)(void *ctx, const char *phone, int64_t since);
 };
 
 #define TEXT_REPLY_MAX 1024
@@ -55,6 +59,7 @@ struct text_answer {
     const char *command;       /* the command that matched, NULL when none */
     enum text_lang lang;       /* of the reply */
     bool retry;                /* store trouble: try again later */
+    bool quiet;                /* over the limit of replies that did nothing: no SMS */
 };
 /* The answer to in (its phone set) under cmds, acting through w. */
 void text_answer_for(const struct text_world *w, const struct config *cfg, const struct text_commands *cmds,

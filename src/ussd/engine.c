@@ -134,10 +134,17 @@ static bool tail(struct hop *x, int idx, int page, bool more)
 
 static void item_line(struct buf *b, const struct uscreen *sc, int i, const struct ussd_item *it)
 {
-    char label[USSD_ITEM_WIDTH * 4 + 1];
+    char label[USSD_ITEM_WIDTH * 4 + 1], id[USSD_ITEM_WIDTH * 4 + 1];
     ussdi_cut(it->label[0] ? it->label : it->id, USSD_ITEM_WIDTH, label, sizeof label);
-    if (sc->var)
+    if (sc->var) {
         buf_printf(b, "%d. %s", i + 1, label);
+        return;
+    }
+    /* shown only: the id too (a meter's number, which receipts and SMS
+     * replies use), unless it is the label */
+    ussdi_cut(it->id, USSD_ITEM_WIDTH, id, sizeof id);
+    if (it->label[0] && strcmp(it->label, it->id))
+        buf_printf(b, "- %s %s", label, id);
     else
         buf_printf(b, "- %s", label);
 }

@@ -932,7 +932,8 @@ static void check_budget(struct ld *L, struct uscreen *sc, int lang)
         break;
     }
     case KIND_LIST: {
-        int item = 1 + 4 + USSD_ITEM_WIDTH; /* "90. " + label */
+        /* "90. " + label, or "- " + label + " " + id when shown only */
+        int item = 1 + (sc->var ? 4 + USSD_ITEM_WIDTH : 2 + USSD_ITEM_WIDTH + 1 + USSD_ITEM_WIDTH);
         int total = 4 + inv + text + item + more + hint;
         if (total > USSD_BUDGET)
             over(L, sc, lang, total, "(with one full-width item and hints)");

@@ -59,7 +59,8 @@
  * either language; ussd_menus_load proves this with every placeholder at its
  * full width, and refuses a set where it cannot hold. Items of a picking
  * list are numbered 1..n across pages (at most USSD_LIST_MAX), those of a
- * display-only list shown as "- label"; labels are cut to USSD_ITEM_WIDTH.
+ * display-only list shown as "- label id" ("- label" when the label is the
+ * id: a meter's name and number); labels and ids are cut to USSD_ITEM_WIDTH.
  * ------------------------------------------------------------------------- */
 #ifndef LIPA_USSD_H
 #define LIPA_USSD_H

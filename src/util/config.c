@@ -113,6 +113,10 @@ static const struct key keys[] = {
     /* SMS */
     I("LIPA_SMS_RATE", "20", 1, 10000, sms_rate),
     I("LIPA_SMS_MAX_PARTS", "3", 1, 10, sms_max_parts),
+    /* replies to texts that match no command, per sender and window
+     * (text/inbound.c); 0: no limit */
+    I("LIPA_SMS_UNKNOWN_REPLIES", "5", 0, 1000000, sms_unknown_replies),
+    I("LIPA_SMS_UNKNOWN_WINDOW", "86400", 60, 2592000, sms_unknown_window),
     /* integrators' public payments (client/api_v1.c): requests per client
      * id per window (0: no limit), the origins browsers may call them from
      * ("*" or a comma-separated list; its shape is checked at start,

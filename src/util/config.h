@@ -52,7 +52,7 @@ struct config {
     int64_t otp_ttl, otp_attempts, pulses_per_liter, station_lock;
     int64_t rate_limit, rate_window;
     /* SMS (issue 4) */
-    int64_t sms_rate, sms_max_parts;
+    int64_t sms_rate, sms_max_parts, sms_unknown_replies, sms_unknown_window;
     /* integrators: the public payments' budget per client and the web
      * pages allowed to call them; notices to their callback URLs */
     int64_t client_rate_limit, client_rate_window;

@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 struct lipad h_main;
@@ -1388,6 +1390,71 @@ START_TEST(bad_menu_reload_keeps_serving)
 }
 END_TEST
 
+/* ---------- the dialer (lipa-dial) ---------- */
+
+/* Runs lipa-dial for phone with inputs (one per line); its output in out
+ * (cut to outsz), the milliseconds it took; its exit status. */
+static int dial(const char *phone, const char *inputs, char *out, size_t outsz, long long *ms)
+{
+    const char *bin = getenv("LIPA_TEST_BIN");
+    char cmd[1024], outf[] = "/tmp/lipa-dial-XXXXXX";
+    int fd = mkstemp(outf);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    snprintf(cmd, sizeof cmd,
+             "printf '%s' | '%s/lipa-dial' --url http://127.0.0.1:%d --sandbox http://127.0.0.1:%d '%s' >'%s' 2>&1",
+             inputs, bin && *bin ? bin : "bin", h_main.port, h_sandbox_port, phone, outf);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int st = system(cmd);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    *ms = (t1.tv_sec - t0.tv_sec) * 1000LL + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    FILE *f = fopen(outf, "r");
+    size_t n = f ? fread(out, 1, outsz - 1, f) : 0;
+    out[n] = 0;
+    if (f)
+        fclose(f);
+    unlink(outf);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Every line of the dialer's boxes fits the box, and no word is split. */
+static void box_lines_whole(const char *out, const char *const *words)
+{
+    for (const char *p = out; (p = strstr(p, "\n| ")); p++) {
+        const char *e = strchr(p + 1, '\n');
+        int chars = 0;
+        for (const char *q = p + 1; q < (e ? e : p + strlen(p)); q++)
+            chars += ((unsigned char)*q & 0xC0) != 0x80;
+        ck_assert_msg(chars == 42, "a box line of %d characters: %.*s", chars, (int)(e ? e - p : 60), p);
+    }
+    for (int i = 0; words[i]; i++)
+        ck_assert_msg(strstr(out, words[i]), "a word split across lines (%s):\n%s", words[i], out);
+}
+
+START_TEST(dialer_waits_only_for_a_promised_sms)
+{
+    const char *phone = "+254711000189";
+    long long uid = h_user(&h_main, phone, "en");
+    h_meter(&h_main, "E2E189", "e2edev189", "Nyumba A");
+    h_assign(&h_main, uid, "E2E189");
+    static char out[16384];
+    long long ms;
+    /* My meters: names with the numbers receipts use */
+    ck_assert_int_eq(dial(phone, "3\n", out, sizeof out, &ms), 0);
+    ck_assert_msg(strstr(out, "- Nyumba A E2E189"), "%s", out);
+    /* a last screen that promises no SMS: the dialer ends at once */
+    ck_assert_int_eq(dial(phone, "1\n1\n100\n2\n", out, sizeof out, &ms), 0);
+    ck_assert_msg(strstr(out, "Purchase cancelled.") && !strstr(out, "waiting"), "%s", out);
+    ck_assert_msg(ms < 5000, "took %lld ms after a screen that promised no SMS", ms);
+    /* a purchase: it waits for the token SMS and stops when it has come */
+    ck_assert_int_eq(dial(phone, "1\n1\n100\n1\n", out, sizeof out, &ms), 0);
+    ck_assert_msg(strstr(out, "[SMS from") && strstr(out, "Token"), "%s", out);
+    ck_assert_msg(ms < 15000, "took %lld ms: it waited past the SMS", ms);
+    box_lines_whole(out, (const char *const[]){"M-Pesa", "prompt", "electricity", NULL});
+}
+END_TEST
+
 Suite *suite_journeys(void)
 {
     Suite *s = suite_create("journeys");
@@ -1425,6 +1492,7 @@ Suite *suite_journeys(void)
     tcase_add_test(t, bad_menu_reload_keeps_serving);
     tcase_add_test(t, no_result_times_out);
     tcase_add_test(t, memory_caps_hold_and_sessions_go_on);
+    tcase_add_test(t, dialer_waits_only_for_a_promised_sms);
     suite_add_tcase(s, t);
     /* hops against AT's text, and the ids a hop carries */
     TCase *h = tcase_create("hops");
@@ -1466,6 +1534,7 @@ int main(void)
     srunner_add_suite(sr, suite_migrate());
     srunner_add_suite(sr, suite_shared_token());
     srunner_add_suite(sr, suite_metrics());
+    srunner_add_suite(sr, suite_backup());
     srunner_add_suite(sr, suite_devices());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

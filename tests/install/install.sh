@@ -13,12 +13,21 @@
 #     (its ExecStart pointed at the installed lipad under $tmp, since verify
 #     wants the program to exist), and does find a unit with a mistake
 #     planted in it (verify exits 0 on a misspelt key, so any output fails).
-#  3. The installed lipad, started as the unit starts it (the installed
-#     settings file, its paths moved under $tmp): refuses to start while
-#     LIPA_ADMIN_KEY and LIPA_PEPPER are empty; with them, answers
-#     /api/health and a whole USSD purchase against the sandbox (the token
-#     SMS arrives), reloads the menus on SIGHUP (ExecReload), and stops
-#     with 0 on SIGTERM within the unit's TimeoutStopSec.
+#  3. The installed lipad, started as the unit starts it, without systemd
+#     as PID 1 (CI has none): the unit's ExecStart, its Environment= lines
+#     and then its EnvironmentFile= read as systemd reads it (the installed
+#     settings file, its paths moved under $tmp), nothing else of this
+#     shell's environment, its WorkingDirectory, UMask and LimitNOFILE, and,
+#     when this runs as root, as a user of its own (an unused uid in
+#     systemd's DynamicUser range, no supplementary groups, no new
+#     privileges) owning the state directory (mode 0700), as systemd does
+#     at each start. It refuses to start while LIPA_ADMIN_KEY and
+#     LIPA_PEPPER are empty; with them, answers /api/health and a whole
+#     USSD purchase against the sandbox (the token SMS arrives), is backed
+#     up while it runs by the installed lipa-backup as root (the copy
+#     checked, 0600, lipad serving on after it), reloads the menus on
+#     SIGHUP (ExecReload), and stops with 0 on SIGTERM within the unit's
+#     TimeoutStopSec.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 tree=$PWD
@@ -59,7 +68,7 @@ make --no-print-directory -s "$@" install DESTDIR="$root" > "$tmp/make.log" 2>&1
   { cat "$tmp/make.log" >&2; die "make install DESTDIR=$root failed (above)"; }
 
 p=$root/usr/local
-for f in lipad lipa-dial lipa-menu lipa-migrate; do
+for f in lipad lipa-backup lipa-dial lipa-menu lipa-migrate; do
   [ -x "$p/bin/$f" ] || die "$p/bin/$f missing or not executable"
 done
 for f in menus/*.yaml db/*.sql db/pg/*.sql; do
@@ -67,7 +76,9 @@ for f in menus/*.yaml db/*.sql db/pg/*.sql; do
 done
 [ "$(ls "$p/share/lipa/db/pg" | wc -l)" -eq "$(ls db/pg/*.sql | wc -l)" ] ||
   die "$p/share/lipa/db/pg holds other files than db/pg/*.sql"
-[ -f "$p/share/doc/lipa/operations.md" ] || die "the docs are not in $p/share/doc/lipa"
+for f in operations.md nginx-tls.conf nginx-lipa.conf; do
+  [ -f "$p/share/doc/lipa/$f" ] || die "the docs ($f) are not in $p/share/doc/lipa"
+done
 unit=$p/lib/systemd/system/lipad.service
 env_file=$root/etc/lipa/lipa.env
 [ -f "$unit" ] || die "no unit at $unit"
@@ -146,21 +157,81 @@ sed -e "s|^LIPA_DB=/var/lib/lipa/|LIPA_DB=$state/|" \
     -e "s|^LIPA_MENUS=/usr/local/|LIPA_MENUS=$p/|" \
     -e "s|^LIPA_MIGRATIONS=/usr/local/|LIPA_MIGRATIONS=$p/|" \
     -e "s|^LIPA_PORT=.*|LIPA_PORT=$lipa_port|" "$env_file" > "$conf"
+chmod 600 "$conf"
 for k in LIPA_DB LIPA_MENUS LIPA_MIGRATIONS; do
   grep -q "^$k=$tmp/" "$conf" || die "the settings file's $k was not moved under $tmp: $(grep "^$k=" "$conf")"
 done
 
-# lipad as the unit runs it: nothing of this shell's LIPA_* settings, the
-# file as LIPA_CONFIG (the same KEY=VALUE lines systemd's EnvironmentFile
-# reads), the state directory as working directory. Called in a subshell,
-# which it replaces: $! is lipad itself, for the signals.
+# unit KEY: the value of the unit's KEY= line (the last one), "" if none
+unit_value() { sed -n "s/^$1=//p" "$unit" | tail -n 1; }
+# the unit's paths, moved under $tmp as above
+moved() {
+  sed -e "s|/var/lib/lipa|$state|" -e "s|^/usr/local/|$p/|" -e "s|\([= ]\)/usr/local/|\1$p/|" <<<"$1"
+}
+exec_start=$(moved "$(unit_value ExecStart)")
+workdir=$(moved "$(unit_value WorkingDirectory)")
+umask_unit=$(unit_value UMask)
+nofile=$(unit_value LimitNOFILE)
+[ "$(unit_value StateDirectory)" = lipa ] && [ "$workdir" = "$state" ] ||
+  die "the unit's WorkingDirectory ($(unit_value WorkingDirectory)) is not its StateDirectory /var/lib/lipa"
+[ "$exec_start" = "$p/bin/lipad" ] || die "the unit's ExecStart is not the installed lipad: $(unit_value ExecStart)"
+[ -n "$umask_unit" ] && [ -n "$nofile" ] || die "the unit has no UMask= or LimitNOFILE="
+[ "$(unit_value EnvironmentFile)" = /etc/lipa/lipa.env ] || die "the unit's EnvironmentFile is not /etc/lipa/lipa.env"
+
+# unit_env: the environment systemd gives lipad, one NAME=value a line: the
+# unit's Environment= lines, then the EnvironmentFile's lines as systemd
+# reads them (comments and blank lines skipped, spaces around the key
+# dropped, one pair of quotes around the value taken off; a later value
+# wins).
+unit_env() {
+  local line k v
+  sed -n 's/^Environment=//p' "$unit" | while IFS= read -r line; do moved "$line"; done
+  while IFS= read -r line || [ -n "$line" ]; do
+    [[ $line =~ ^[[:space:]]*(#|$) ]] && continue
+    [[ $line == *=* ]] || continue
+    k=${line%%=*}; v=${line#*=}
+    k=${k//[[:space:]]/}
+    v=${v#"${v%%[![:space:]]*}"}; v=${v%"${v##*[![:space:]]}"}
+    if [[ $v =~ ^\"(.*)\"$ || $v =~ ^\'(.*)\'$ ]]; then v=${BASH_REMATCH[1]}; fi
+    printf '%s=%s\n' "$k" "$v"
+  done < "$conf"
+}
+
+# lipad's user: as root, an unused uid in systemd's DynamicUser range
+# (61184-65519) that owns the state directory, as systemd makes one and
+# gives it the directory at each start; otherwise this user
+run_as=()
+if [ "$(id -u)" -eq 0 ]; then
+  command -v setpriv >/dev/null || die "no setpriv (Debian package util-linux)"
+  for uid in $(seq 61184 65519); do
+    getent passwd "$uid" >/dev/null || getent group "$uid" >/dev/null || break
+  done
+  # the unit's user reaches the installed files as any user would
+  chmod 755 "$tmp"
+  run_as=(setpriv --reuid="$uid" --regid="$uid" --clear-groups --no-new-privs)
+fi
+# hand_over: what systemd does to StateDirectory= at a start
+hand_over() {
+  chmod "$(unit_value StateDirectoryMode)" "$state"
+  if [ ${#run_as[@]} -gt 0 ]; then chown -R "$uid:$uid" "$state"; fi
+}
+
+# lipad as the unit runs it: the unit's environment and nothing of this
+# shell's (but the sanitizers' options), its working directory, umask and
+# open-file limit, as its user. Called in a subshell, which it replaces: $!
+# is lipad itself, for the signals.
 run_lipad() {
-  cd "$state"
-  exec env -i PATH="$PATH" ASAN_OPTIONS="${ASAN_OPTIONS:-}" UBSAN_OPTIONS="${UBSAN_OPTIONS:-}" \
-    LIPA_CONFIG="$conf" "$p/bin/lipad"
+  local envs=()
+  mapfile -t envs < <(unit_env)
+  cd "$workdir"
+  umask "$umask_unit"
+  ulimit -n "$nofile" 2>/dev/null || true
+  exec "${run_as[@]}" env -i PATH="$PATH" ASAN_OPTIONS="${ASAN_OPTIONS:-}" UBSAN_OPTIONS="${UBSAN_OPTIONS:-}" \
+    "${envs[@]}" "$exec_start"
 }
 
 # the example as installed: no secrets, no start
+hand_over
 set +e
 (run_lipad) > "$tmp/refused.log" 2>&1
 rc=$?
@@ -191,6 +262,7 @@ conf_value() { sed -n "s/^$1=//p" "$conf" | tail -n 1; }
 (cd "$state" && env -i PATH="$PATH" ASAN_OPTIONS="${ASAN_OPTIONS:-}" LIPA_DB="$(conf_value LIPA_DB)" \
    LIPA_MIGRATIONS="$(conf_value LIPA_MIGRATIONS)" "$tree/$bindir/lipa-seed" demo) > "$tmp/seed.log" 2>&1 || { logs seed.log; die "lipa-seed demo failed"; }
 
+hand_over # the seeder ran as root, as an operator's tools do with lipad stopped
 (run_lipad) > "$tmp/lipad.log" 2>&1 &
 lipad=$!
 pids+=($lipad)
@@ -221,6 +293,21 @@ for _ in $(seq 300); do
   sleep 0.1
 done
 grep -q "Token" <<<"$sms" || { logs lipad.log sandbox.log; die "no token SMS within 30 s of the purchase (sandbox has: $sms)"; }
+if [ ${#run_as[@]} -gt 0 ]; then
+  owner=$(stat -c %u "$state/lipa.db-intake.0")
+  [ "$owner" = "$uid" ] || die "lipad's intake file belongs to uid $owner, not lipad's user $uid"
+fi
+
+# the backup an operator takes as root while the service runs
+"$p/bin/lipa-backup" "$state/lipa.db" "$tmp/backup.db" > "$tmp/backup.log" 2>&1 ||
+  { logs backup.log; die "lipa-backup of the running service failed"; }
+grep -q ", integrity ok (" "$tmp/backup.log" || { logs backup.log; die "lipa-backup did not report a checked copy"; }
+[ "$(stat -c %a "$tmp/backup.db")" = 600 ] || die "the backup is mode $(stat -c %a "$tmp/backup.db"), not 600"
+n=$(sqlite3 "$tmp/backup.db" "SELECT count(*) FROM payments WHERE phone = '$phone'")
+[ "$n" = 1 ] || die "the backup holds $n purchases of $phone, not 1"
+session=ATUid_install_after_$$
+screen=$(hop +254722000111 "")
+grep -q "^CON " <<<"$screen" || { logs lipad.log; die "after the backup, a new session answered: $screen"; }
 
 # ExecReload: SIGHUP reloads the installed menus
 kill -HUP "$lipad"
@@ -246,6 +333,9 @@ stop_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 grep -q "lipad.stopped" "$tmp/lipad.log" || { logs lipad.log; die "no lipad.stopped in the log after SIGTERM"; }
 
 took=$(( ($(date +%s%N) - started) / 1000000 ))
+as="this user"
+[ ${#run_as[@]} -gt 0 ] && as="uid $uid"
 echo "install: make install (PREFIX /usr/local and /usr), uninstall, systemd-analyze verify (and a planted" \
-     "mistake caught), the installed lipad: refused without secrets, health, a USSD purchase to its token" \
-     "SMS, SIGHUP reload, SIGTERM stop in ${stop_ms} ms (${took} ms)"
+     "mistake caught), the installed lipad run as the unit runs it ($as): refused without secrets, health," \
+     "a USSD purchase to its token SMS, a backup while it runs, SIGHUP reload, SIGTERM stop in ${stop_ms} ms" \
+     "(${took} ms)"

@@ -61,6 +61,10 @@ START_TEST(energy_of_an_amount)
     ck_assert_int_eq(purchase_energy(100, 0), 0);
     purchase_kwh_text(123, t);
     ck_assert_str_eq(t, "12.3");
+    purchase_kwh_text(5, t);
+    ck_assert_str_eq(t, "0.5");
+    purchase_kwh_text(-15, t); /* a meter in debt */
+    ck_assert_str_eq(t, "-1.5");
 }
 END_TEST
 

@@ -698,6 +698,94 @@ static void intake_payment(struct payment *p, const char *idem, int64_t amount)
     p->created_at = 1764000000000;
 }
 
+/* The whole text of path, or "" when it cannot be read (to free). */
+static char *file_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *t = calloc(1, 8192);
+    ck_assert_ptr_nonnull(t);
+    if (f) {
+        size_t n = fread(t, 1, 8191, f);
+        t[n] = '\0';
+        fclose(f);
+    }
+    return t;
+}
+
+/* A backup of an open store: the intake's whole lines only (a line being
+ * written is left out), a copy that is a lipa database at the same
+ * version, checked, readable by its owner only. A second backup onto the
+ * same name, a file that is no lipa database and a PostgreSQL URI are
+ * refused, and leave no file behind. */
+START_TEST(backup_copies_whole_intake_lines_and_never_overwrites)
+{
+    struct payment p;
+    intake_payment(&p, "ussd:backup-1", 100);
+    char intake[450], line[2048], out[450], copy[470], err[512] = "";
+    size_t n = intake_encode(&p, line, sizeof line);
+    ck_assert_uint_gt(n, 0);
+    snprintf(intake, sizeof intake, "%s-intake.1", dbpath);
+    append_line(intake, line, n);
+    append_line(intake, line, n / 2); /* still being written */
+
+    snprintf(out, sizeof out, "%s/copy.db", tmpdir);
+    struct store_backup b;
+    ck_assert_msg(store_backup(dbpath, out, &b, err, sizeof err), "%s", err);
+    ck_assert_str_eq(b.integrity, "ok");
+    ck_assert_int_eq(b.intake_lines, 1);
+    ck_assert_int_gt(b.schema, 0);
+    ck_assert_int_gt(b.pages, 0);
+    struct stat sb;
+    ck_assert_int_eq(stat(out, &sb), 0);
+    ck_assert_int_eq(sb.st_mode & 0777, 0600);
+    ck_assert_int_eq(b.bytes, sb.st_size);
+    snprintf(copy, sizeof copy, "%s-intake.1", out);
+    char *text = file_text(copy);
+    ck_assert_uint_eq(strlen(text), n);
+    ck_assert(!memcmp(text, line, n));
+    free(text);
+    snprintf(copy, sizeof copy, "%s.part", out);
+    ck_assert_int_ne(access(copy, F_OK), 0);
+
+    /* the copy opens as a store at the same version, and its intake is
+     * stored there */
+    struct store *c = store_open(out, MIGRATIONS, err, sizeof err);
+    ck_assert_msg(c, "%s", err);
+    int count = 0;
+    ck_assert_int_eq(store_payments_list(c, "electricity", count_payment, &count), ST_OK);
+    ck_assert_int_eq(count, 1);
+    struct payment got;
+    intake_payment(&got, "ussd:backup-1", 1);
+    ck_assert_int_eq(store_payment_create(c, &got), ST_CONFLICT);
+    ck_assert_int_eq(got.amount, 100);
+    store_close(c);
+
+    /* never over a file */
+    ck_assert_int_eq(stat(out, &sb), 0);
+    ck_assert(!store_backup(dbpath, out, &b, err, sizeof err));
+    ck_assert_msg(strstr(err, "exists"), "%s", err);
+    struct stat after;
+    ck_assert_int_eq(stat(out, &after), 0);
+    ck_assert(after.st_size == sb.st_size && after.st_mtim.tv_nsec == sb.st_mtim.tv_nsec);
+
+    /* no lipa database: nothing left */
+    char other[450], out2[450];
+    snprintf(other, sizeof other, "%s/other.db", tmpdir);
+    append_line(other, "", 0); /* an empty file: a database without tables */
+    snprintf(out2, sizeof out2, "%s/copy2.db", tmpdir);
+    ck_assert(!store_backup(other, out2, &b, err, sizeof err));
+    ck_assert_msg(strstr(err, "not a lipa database"), "%s", err);
+    const char *const left[] = {"copy2.db", "copy2.db.part", "copy2.db-intake.0", "copy2.db-intake.1"};
+    for (size_t i = 0; i < sizeof left / sizeof left[0]; i++) {
+        snprintf(copy, sizeof copy, "%s/%s", tmpdir, left[i]);
+        ck_assert_msg(access(copy, F_OK) != 0, "%s left behind", left[i]);
+    }
+    ck_assert(!store_backup("postgresql://lipa@db.example.com/lipa", out2, &b, err, sizeof err));
+    ck_assert_msg(strstr(err, "pg_dump"), "%s", err);
+    ck_assert_int_ne(access(out2, F_OK), 0);
+}
+END_TEST
+
 /* What a killed lipad left in the intake is stored at the next open, once:
  * a line whose purchase is in the database already adds nothing, a torn
  * last line is skipped, and the files are empty afterwards. */
@@ -1758,6 +1846,8 @@ Suite *test_suite(void)
     tcase_add_test(tc, take_payment_stores_once);
     if (!testdb_pg())
         tcase_add_test(tc, take_payment_intake_stays_bounded);
+    if (!testdb_pg()) /* a SQLite file's backup */
+        tcase_add_test(tc, backup_copies_whole_intake_lines_and_never_overwrites);
     tcase_add_test(tc, take_payment_dropped_when_user_gone);
     tcase_add_test(tc, payment_create_conflict_only_for_existing_key);
     tcase_add_test(tc, payment_save_checks_version);

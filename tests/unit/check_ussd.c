@@ -680,6 +680,12 @@ START_TEST(test_my_meters_is_display_only)
     ck_assert(!hop("1"));
     expect_reply("Invalid choice");
     ck_assert_str_eq(sess.screen, "my_meters");
+    /* each meter with the number receipts and SMS replies use */
+    fake_meters(2, "Nyumba %d");
+    ussd_session_init(&sess, "en");
+    hop(NULL);
+    hop("3");
+    expect_reply("My meters:\n- Nyumba 1 M-0001\n- Nyumba 2 M-0002");
 }
 END_TEST
 

@@ -8,7 +8,9 @@
  *
  * URLs default to http://127.0.0.1:$LIPA_PORT (8080) and
  * http://127.0.0.1:$LIPA_SANDBOX_PORT (9090). Input may be piped: one
- * entry per line. */
+ * entry per line. After the last screen it waits for an SMS only when
+ * that screen says one will come (it names "SMS"), and stops as soon as it
+ * has come. Lines wrap on word boundaries inside the phone's box. */
 #include "util/buf.h"
 #include "util/form.h"
 #include "util/httpc.h"
@@ -65,6 +67,40 @@ static int show_sms(const char *phone, long long *seen, bool print)
     return n;
 }
 
+#define BOX 38 /* characters inside the box, as a feature phone's screen */
+
+/* Prints one line of text (n bytes) wrapped on word boundaries; a word
+ * wider than the box is split. Widths count UTF-8 characters. */
+static void box_line(const char *p, size_t n)
+{
+    do {
+        size_t take = 0, chars = 0, brk = 0;
+        while (take < n && chars < BOX) {
+            size_t c = 1;
+            while (take + c < n && ((unsigned char)p[take + c] & 0xC0) == 0x80)
+                c++;
+            take += c;
+            chars++;
+            if (p[take - c] == ' ')
+                brk = take;
+        }
+        if (take < n && p[take] != ' ' && brk > 0) /* cut inside a word: back to the last blank */
+            take = brk;
+        size_t shown = take, shown_chars = 0;
+        while (shown > 0 && p[shown - 1] == ' ')
+            shown--;
+        for (size_t i = 0; i < shown; i++)
+            shown_chars += ((unsigned char)p[i] & 0xC0) != 0x80;
+        printf("| %.*s%*s |\n", (int)shown, p, (int)(BOX - shown_chars), "");
+        p += take;
+        n -= take;
+        while (n > 0 && *p == ' ') {
+            p++;
+            n--;
+        }
+    } while (n > 0);
+}
+
 static void screen(const char *text)
 {
     printf("\n+----------------------------------------+\n");
@@ -72,18 +108,19 @@ static void screen(const char *text)
     while (*p) {
         const char *nl = strchr(p, '\n');
         size_t n = nl ? (size_t)(nl - p) : strlen(p);
-        while (n > 40) { /* the phone wraps long lines */
-            printf("| %-38.38s |\n", p);
-            p += 38;
-            n -= 38;
-        }
-        printf("| %-38.*s |\n", (int)n, p);
+        box_line(p, n);
         p += n;
         if (*p == '\n')
             p++;
     }
     printf("+----------------------------------------+  (%zu chars)\n", strlen(text) + 4);
     fflush(stdout);
+}
+
+/* Whether a last screen says an SMS follows (both languages say "SMS"). */
+static bool promises_sms(const char *text)
+{
+    return strstr(text, "SMS") != NULL;
 }
 
 #define DIAL_USAGE "usage: lipa-dial [--url URL] [--sandbox URL] [--code CODE] [--wait-sms S] PHONE\n"
@@ -125,7 +162,8 @@ int main(int argc, char **argv)
     snprintf(session, sizeof session, "ATUid_dial_%d_%lld", (int)getpid(), (long long)time(NULL));
     snprintf(url, sizeof url, "%s/api/ussd", lipa_url);
     printf("Dialing %s from %s ...\n", code, phone);
-    bool first = true;
+    bool first = true, sms_due = false;
+    int got = 0; /* SMS seen since dialling */
     for (;;) {
         char *ep = form_encode(phone), *et = form_encode(text), *ec = form_encode(code), *es = form_encode(session);
         struct buf body;
@@ -147,8 +185,10 @@ int main(int argc, char **argv)
         }
         bool end = !strncmp(rs.body.data, "END ", 4);
         screen(rs.body.data + 4);
+        if (end)
+            sms_due = promises_sms(rs.body.data + 4);
         httpc_resp_free(&rs);
-        show_sms(phone, &seen, true);
+        got += show_sms(phone, &seen, true);
         if (end)
             break;
         printf("reply> ");
@@ -167,14 +207,21 @@ int main(int argc, char **argv)
         snprintf(text + len, sizeof text - len, "%s%s", first ? "" : "*", line);
         first = false;
     }
-    if (wait_sms > 0) {
-        printf("(waiting up to %d s for SMS...)\n", wait_sms);
+    /* wait only when the last screen promised an SMS, and only until it
+     * came (and a second more, for one that follows it) */
+    if (wait_sms > 0 && sms_due && !got) {
+        printf("(waiting up to %d s for the SMS...)\n", wait_sms);
         fflush(stdout);
-        for (int waited = 0; waited < wait_sms * 1000; waited += 250) {
-            if (show_sms(phone, &seen, true) > 0 && waited > 1000)
-                break;
+        for (int waited = 0; waited < wait_sms * 1000 && !got; waited += 250) {
             sleep_ms(250);
+            got += show_sms(phone, &seen, true);
         }
+        if (!got)
+            printf("(no SMS within %d s)\n", wait_sms);
+    }
+    if (got) {
+        sleep_ms(1000);
+        show_sms(phone, &seen, true);
     }
     return 0;
 }

@@ -394,9 +394,15 @@ static bool step(struct run *r, int at, const char *verb, const char *rest, int 
             return fail(r, at, "the text is longer than an SMS lipad takes");
         text_answer_for(&r->w.tw, &r->w.cfg, r->c, &in, &ans);
         saw_command(r, ans.command, ans.lang);
+        if (ans.outcome && (!strcmp(ans.outcome, "unknown") || !strcmp(ans.outcome, "unregistered")))
+            r->w.idle_replies++;
         char what[200];
         snprintf(what, sizeof what, "text %s", rest);
-        return expect_block(r, at, what, ans.retry ? "(no answer yet: lipad tries again later)" : ans.reply, next);
+        return expect_block(r, at, what,
+                            ans.retry   ? "(no answer yet: lipad tries again later)"
+                            : ans.quiet ? "(no reply: the sender had their share of replies to unknown texts)"
+                                        : ans.reply,
+                            next);
     }
     if (!strcmp(verb, "payment")) {
         static const struct {

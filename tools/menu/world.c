@@ -235,6 +235,13 @@ static bool text_opt_out(void *ctx, const char *phone, bool out)
     return true;
 }
 
+static int64_t text_idle_replies(void *ctx, const char *phone, int64_t since)
+{
+    struct world *w = ctx;
+    (void)phone, (void)since; /* one sender, and the dialogue is within any window */
+    return w->idle_replies;
+}
+
 /* ---- public ---- */
 
 bool world_init(struct world *w, const char *const *settings, int nsettings, char *err, size_t errsz)
@@ -256,6 +263,7 @@ bool world_init(struct world *w, const char *const *settings, int nsettings, cha
     w->tw = (struct text_world){
         .ctx = w, .caller = lookup_caller, .meter_status = text_meter_status, .buy = text_buy,
         .last_token = text_last_token, .water = text_water, .opt_out = text_opt_out,
+        .idle_replies = text_idle_replies,
     };
     return true;
 }

@@ -30,6 +30,7 @@ struct world {
     bool has_token;                   /* the last electricity purchase paid */
     struct payment token;
     bool opted_out;
+    int64_t idle_replies;             /* replies that did nothing (help to nonsense, how to register) */
     int64_t now;                      /* ms; a fixed clock */
     int nrefs;
     int nsent;                        /* SMS sent as a side effect of the last step */
