@@ -265,7 +265,7 @@ static void ussd_hop(void *ctx, struct http_req *req, struct http_resp *resp)
      * text again gets the answer stored for it; an older one (a hop that
      * came late, or again after the session went on) gets the screen it
      * leads to, rebuilt aside from the stored session without running any
-     * action (struct hop's dry), and the session stays as it is; any other
+     * action (struct ussd_hop's dry), and the session stays as it is; any other
      * text (more than one input ahead, or a different path) is what the
      * caller typed as far as AT knows, so the session is rebuilt from it,
      * as when lipad does not know the session: a purchase it repeats is
