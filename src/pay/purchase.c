@@ -428,13 +428,19 @@ static void apply_callback(struct app *a, const struct store_callback *rec)
         return;
     if (!payment_open(&p)) {
         log_info("mpesa.callback_duplicate", "payment=%lld status=%s", (long long)p.id, p.status);
+        metrics_callback(MC_DUPLICATE);
         store_callback_applied(a->store, cb.checkout_request_id);
         return;
     }
-    if (!outcome_from_callback(&p, &cb))
+    if (!outcome_from_callback(&p, &cb)) {
+        metrics_callback(MC_SUCCESS); /* what it said; the query settles the purchase */
         query_soon(a, &p);
-    else if (!purchase_finish(a, &p))
+    } else if (purchase_finish(a, &p)) {
+        metrics_callback_status(purchase_status_for(cb.result_code));
+    } else {
+        metrics_callback(MC_DUPLICATE);
         store_callback_applied(a->store, cb.checkout_request_id); /* lost a race: already final */
+    }
 }
 
 /* ---- the payment worker ---- */
@@ -460,10 +466,11 @@ static void apply_early_callback(struct app *a, struct payment *p)
     char why[128];
     if (!a->pay->parse_callback(body, strlen(body), &cb, why, sizeof why))
         return;
-    if (outcome_from_callback(p, &cb))
-        purchase_finish(a, p);
-    else
+    if (!outcome_from_callback(p, &cb)) {
+        metrics_callback(MC_SUCCESS);
         query_soon(a, p);
+    } else if (purchase_finish(a, p))
+        metrics_callback_status(purchase_status_for(cb.result_code));
 }
 
 /* What one STK push came to (p holds the answer, not yet stored). */

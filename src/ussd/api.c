@@ -43,6 +43,8 @@ struct parked {
     char sid[128], phone[PHONE_MAX];
     struct ussd_row row;       /* the session as the hop left it, its reply in last_reply */
     char failed[USSD_REPLY_MAX];
+    int slot;                  /* the funnel: the screen the hop ended the session on, */
+    enum metric_screen_event ended; /* and how (MS_COUNT: it did not), if it is stored */
 };
 
 static void parked_half(struct parked *p)
@@ -54,6 +56,8 @@ static void parked_half(struct parked *p)
         return;
     if (!p->stored)
         str_copy(p->row.last_reply, sizeof p->row.last_reply, p->failed);
+    if (p->ended != MS_COUNT) /* the purchase refused: the caller heard the error */
+        metrics_screen(p->slot, p->stored ? p->ended : MS_ABANDONED);
     /* the session is stored only now: a repeat of the hop meanwhile went
      * through it again and met the first purchase's idem_key */
     if (p->sid[0] && store_session_put(p->a->store, p->sid, p->phone, &p->row) != ST_OK)
@@ -191,15 +195,22 @@ static void answer(struct http_resp *resp, const char *text)
 /* The hop's answer: now, or, when it waits for the commit, handed to its
  * parked request with the session as stored and the error screen to give
  * instead should the database refuse the purchase (true then: the parked
- * request is answered, and its time taken, when both halves are in). */
+ * request is answered, and its time taken, when both halves are in).
+ * ended (MS_COUNT: none) is how the answer ends the session on funnel
+ * slot slot, counted once the caller is answered with it. */
 static bool reply_hop(struct hop *h, struct http_resp *resp, const char *text, const char *sid,
-                      const struct ussd_row *row, const struct ussd_menus *menus, const char *lang)
+                      const struct ussd_row *row, const struct ussd_menus *menus, const char *lang, int slot,
+                      enum metric_screen_event ended)
 {
     struct parked *p = h->park;
     if (!p) {
         answer(resp, text);
+        if (ended != MS_COUNT)
+            metrics_screen(slot, ended);
         return false;
     }
+    p->slot = slot;
+    p->ended = ended;
     if (row)
         p->row = *row;
     str_copy(p->row.last_reply, sizeof p->row.last_reply, text);
@@ -283,8 +294,13 @@ static void ussd_hop(void *ctx, struct http_req *req, struct http_resp *resp)
     struct ussd_world w;
     hop_init(&h, &w, a, req, phone, t0);
     struct ussd_session s;
-    bool end, known = rc == ST_OK && ussd_session_decode(&s, row.state);
+    enum ussd_end end;
+    bool known = rc == ST_OK && ussd_session_decode(&s, row.state);
     menus = app_menus(a);
+    /* the funnel: the screen the session waited on before this hop */
+    char was[sizeof s.screen];
+    str_copy(was, sizeof was, known ? s.screen : "");
+    int was_waiting = known ? row.waiting : 0;
     if (rel == USSD_TEXT_OLDER) {
         char lang[sizeof s.lang];
         str_copy(lang, sizeof lang, known ? s.lang : "");
@@ -305,20 +321,31 @@ static void ussd_hop(void *ctx, struct http_req *req, struct http_resp *resp)
         ussd_hop_fresh(&h.h, &s, NULL);
         end = ussd_hop_replay(&h.h, menus, sid, &s, text, &reply);
     }
+    /* The funnel (docs/operations.md, section 5): a hop that moves the
+     * session onto another screen enters it; an END ends the session on
+     * the screen it shows; a CON leaves it waiting there. The slot is
+     * looked up only when the screen changed. */
+    bool moved = strcmp(was, s.screen) != 0;
+    int slot = moved || !was_waiting ? ussd_screen_slot(menus, s.screen) : was_waiting - 1;
+    if (moved)
+        metrics_screen(slot, MS_ENTERED);
+    enum metric_screen_event ended = end == USSD_CON ? MS_COUNT : end == USSD_END_DONE ? MS_COMPLETED : MS_ABANDONED;
+    row.waiting = end == USSD_CON && slot >= 0 ? slot + 1 : 0;
     str_copy(row.last_text, sizeof row.last_text, text);
     str_copy(row.last_reply, sizeof row.last_reply, reply.data ? reply.data : "END");
     bool encoded = ussd_session_encode(&s, row.state, sizeof row.state);
     if (encoded && h.park) { /* answered, and the session stored, after the commit */
-        deferred = reply_hop(&h, resp, row.last_reply, sid, &row, menus, s.lang);
+        deferred = reply_hop(&h, resp, row.last_reply, sid, &row, menus, s.lang, slot, ended);
         goto out;
     }
     if (!encoded || store_session_put(a->store, sid, phone, &row) != ST_OK) {
         log_error("ussd.session_not_saved", "session=%s", sid);
         ussd_error_end(menus, s.lang, &reply);
-        deferred = reply_hop(&h, resp, reply.data ? reply.data : "END", sid, NULL, menus, s.lang);
+        deferred = reply_hop(&h, resp, reply.data ? reply.data : "END", sid, NULL, menus, s.lang, slot,
+                             MS_ABANDONED);
         goto out;
     }
-    deferred = reply_hop(&h, resp, row.last_reply, sid, &row, menus, s.lang);
+    deferred = reply_hop(&h, resp, row.last_reply, sid, &row, menus, s.lang, slot, ended);
     log_debug("ussd.hop", "session=%s phone=%s screen=%s end=%d", sid, log_phone(phone, masked), s.screen, end);
 out:
     ussd_menus_unref(menus);
@@ -359,6 +386,9 @@ static void ussd_event(void *ctx, struct http_req *req, struct http_resp *resp)
     e.duration_ms = str_to_i64(form_get(&f, "durationInMillis"), 0, INT64_MAX, &v) ? v : -1;
     e.hops = str_to_i64(form_get(&f, "hopsCount"), 0, 100000, &v) ? v : -1;
     enum store_rc rc = store_ussd_event_add(a->store, &e);
+    /* a session lipad's last answer left waiting: the caller left (or the
+     * network gave up) there; one lipad ended with END is already counted */
+    metrics_screen(store_session_end(a->store, e.session_id), MS_ABANDONED);
     char masked[20];
     if (rc == ST_OK || rc == ST_CONFLICT) {
         log_info("ussd.session_ended", "session=%s phone=%s status=%s hops=%lld", e.session_id,

@@ -228,14 +228,23 @@ void ussd_hop_fresh(struct ussd_hop *h, struct ussd_session *s, const char *lang
     set_num(s, "max", h->cfg->max_amount);
 }
 
-bool ussd_hop_step(struct ussd_hop *h, const struct ussd_menus *m, const char *sid, struct ussd_session *s,
-                   const char *input, struct buf *reply)
+/* Shows s's screen again once water_requote priced it. */
+static enum ussd_end requote_show(struct ussd_hop *h, const struct ussd_menus *m, const struct ussd_host *host,
+                                  const char *sid, struct ussd_session *s, struct buf *reply, bool quiet)
+{
+    bool end = false;
+    ussd_show(m, host, h->phone, sid, s, s->screen, reply, quiet, &end);
+    return end ? USSD_END_DONE : USSD_CON;
+}
+
+enum ussd_end ussd_hop_step(struct ussd_hop *h, const struct ussd_menus *m, const char *sid,
+                            struct ussd_session *s, const char *input, struct buf *reply)
 {
     struct ussd_host host = ussd_hop_host(h);
     h->lang = s->lang;
-    bool end = ussd_step(m, &host, h->phone, sid, s, input, reply);
+    enum ussd_end end = ussd_step(m, &host, h->phone, sid, s, input, reply);
     if (!end && water_requote(h, s))
-        ussd_show(m, &host, h->phone, sid, s, s->screen, reply, false, &end);
+        end = requote_show(h, m, &host, sid, s, reply, false);
     return end;
 }
 
@@ -244,8 +253,8 @@ bool ussd_hop_step(struct ussd_hop *h, const struct ussd_menus *m, const char *s
  * menus changed), leave the caller where they stopped; more than
  * REPLAY_MAX inputs are not a path anyone typed, so they get the start
  * screen. */
-bool ussd_hop_replay(struct ussd_hop *h, const struct ussd_menus *m, const char *sid, struct ussd_session *s,
-                     const char *text, struct buf *reply)
+enum ussd_end ussd_hop_replay(struct ussd_hop *h, const struct ussd_menus *m, const char *sid,
+                              struct ussd_session *s, const char *text, struct buf *reply)
 {
     char inputs[REPLAY_TEXT];
     char *in[REPLAY_MAX];
@@ -255,13 +264,13 @@ bool ussd_hop_replay(struct ussd_hop *h, const struct ussd_menus *m, const char 
     int n = ussd_text_split(inputs, in, REPLAY_MAX);
     if (n <= 0)
         return ussd_step(m, &host, h->phone, sid, s, NULL, reply);
-    bool end = ussd_walk(m, &host, h->phone, sid, s, NULL, reply);
+    enum ussd_end end = ussd_walk(m, &host, h->phone, sid, s, NULL, reply);
     for (int i = 0; i < n && !end; i++) {
         bool seen = i == n - 1;
         end = seen ? ussd_step(m, &host, h->phone, sid, s, in[i], reply)
                    : ussd_walk(m, &host, h->phone, sid, s, in[i], reply);
         if (!end && water_requote(h, s))
-            ussd_show(m, &host, h->phone, sid, s, s->screen, reply, !seen, &end);
+            end = requote_show(h, m, &host, sid, s, reply, !seen);
     }
     return end;
 }

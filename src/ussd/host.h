@@ -60,15 +60,15 @@ const struct store_caller *ussd_hop_caller(struct ussd_hop *h, bool *failed);
 /* A fresh session in lang (NULL: the caller's language, else English)
  * with the values prompts show before any input. */
 void ussd_hop_fresh(struct ussd_hop *h, struct ussd_session *s, const char *lang);
-/* The caller's next input on the session's screen: ussd_step, then the
- * price of a size picked from a menu on the screen it led to. Returns true
- * at END. */
-bool ussd_hop_step(struct ussd_hop *h, const struct ussd_menus *m, const char *sid, struct ussd_session *s,
-                   const char *input, struct buf *reply);
+/* The caller's next input on the session's screen (NULL: the first hop):
+ * ussd_step, then the price of a size picked from a menu on the screen it
+ * led to. Returns what ussd_step does (USSD_CON, or how the END ends it). */
+enum ussd_end ussd_hop_step(struct ussd_hop *h, const struct ussd_menus *m, const char *sid,
+                            struct ussd_session *s, const char *input, struct buf *reply);
 /* Walks s (fresh) from the start screen through the inputs of AT's text as
  * if they came one hop at a time and answers the screen the last one leads
  * to (see ussd/api.c). */
-bool ussd_hop_replay(struct ussd_hop *h, const struct ussd_menus *m, const char *sid, struct ussd_session *s,
-                     const char *text, struct buf *reply);
+enum ussd_end ussd_hop_replay(struct ussd_hop *h, const struct ussd_menus *m, const char *sid,
+                              struct ussd_session *s, const char *text, struct buf *reply);
 
 #endif

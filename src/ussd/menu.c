@@ -7,6 +7,7 @@
 #include "ussd/ussd_int.h"
 
 #include "util/gsm.h"
+#include "util/metrics.h"
 #include "util/regex.h"
 #include "util/str.h"
 #include "util/yaml.h"
@@ -1048,6 +1049,23 @@ static void menus_free(struct ussd_menus *m)
     free(m);
 }
 
+/* Each screen's funnel counters, named after its file ("menus/water.yaml"
+ * gives "water") and id: only a set that loaded whole takes them. */
+static void take_slots(struct ussd_menus *m)
+{
+    for (int i = 0; i < m->nscreens; i++) {
+        struct uscreen *sc = &m->screens[i];
+        const char *base = strrchr(sc->file, '/');
+        base = base ? base + 1 : sc->file;
+        char menu[48];
+        size_t n = strlen(base);
+        if (n > 5 && !strcmp(base + n - 5, ".yaml"))
+            n -= 5;
+        snprintf(menu, sizeof menu, "%.*s", (int)n, base);
+        sc->slot = metrics_screen_slot(menu, sc->id);
+    }
+}
+
 struct ussd_menus *ussd_menus_load(const char *dir, struct buf *errors)
 {
     struct ld L = {.y = {.errors = errors}, .dir = dir};
@@ -1113,6 +1131,7 @@ out:
         menus_free(L.m);
         return NULL;
     }
+    take_slots(L.m);
     return L.m;
 }
 
@@ -1133,3 +1152,9 @@ int ussd_menus_count(const struct ussd_menus *m) { return m->nscreens; }
 const char *ussd_start(const struct ussd_menus *m) { return m->screens[m->start].id; }
 
 bool ussd_has_screen(const struct ussd_menus *m, const char *id) { return ussdi_screen(m, id) >= 0; }
+
+int ussd_screen_slot(const struct ussd_menus *m, const char *id)
+{
+    int i = m && id ? ussdi_screen(m, id) : -1;
+    return i < 0 ? -1 : m->screens[i].slot;
+}

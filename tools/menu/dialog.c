@@ -359,7 +359,7 @@ static bool ussd_hop(struct run *r, int at, const char *input, int *next)
         }
         snprintf(what, sizeof what, "> %s", input);
     }
-    r->ended = ussd_hop_step(&h, r->m, r->sid, &r->s, input, &reply);
+    r->ended = ussd_hop_step(&h, r->m, r->sid, &r->s, input, &reply) != USSD_CON;
     r->dialling = true;
     saw_screen(r, r->s.screen, r->s.lang);
     ok = expect_block(r, at, what, reply.data ? reply.data : "", next);

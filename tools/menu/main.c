@@ -177,7 +177,7 @@ static int cmd_walk(const char *dir, const char *text, const char *lang)
     struct ussd_hop h;
     ussd_hop_init(&h, &w.cfg, &w.uw, w.phone);
     ussd_hop_fresh(&h, &s, NULL);
-    bool end = ussd_hop_step(&h, m, "walk", &s, NULL, &reply);
+    bool end = ussd_hop_step(&h, m, "walk", &s, NULL, &reply) != USSD_CON;
     printf("> (dial)\n");
     print_reply(&reply);
     char *p = inputs;
@@ -191,7 +191,7 @@ static int cmd_walk(const char *dir, const char *text, const char *lang)
             goto out;
         }
         ussd_hop_init(&h, &w.cfg, &w.uw, w.phone); /* a hop looks the caller up afresh */
-        end = ussd_hop_step(&h, m, "walk", &s, p, &reply);
+        end = ussd_hop_step(&h, m, "walk", &s, p, &reply) != USSD_CON;
         printf("> %s\n", p);
         print_reply(&reply);
         p = star ? star + 1 : p + strlen(p);
