@@ -63,7 +63,7 @@ FUZZ_WRAP := -Wl,--wrap=log_event -Wl,--wrap=httpc_do -Wl,--wrap=http_header
 FUZZ_SECONDS ?= 30
 FUZZ_MERGE ?= 0
 
-.PHONY: all deps deps-quiet deps-check lint-openapi docs-api run check check-schema check-install install uninstall unit-bin e2e-bin fuzz-replay-bin fuzz fuzz-bin bench bench-cluster bench-store bench-hops \
+.PHONY: all deps deps-quiet deps-check lint-openapi docs-api run check menu-graph check-schema check-install install uninstall unit-bin e2e-bin fuzz-replay-bin fuzz fuzz-bin bench bench-cluster bench-store bench-hops \
         bench-memory bench-migrate clean lint
 .SECONDARY:
 # V=1 shows the full commands
@@ -216,6 +216,17 @@ bench-hops: deps
 bench-memory: deps
 	@$(MAKE) --no-print-directory all
 	@tools/bench-memory.sh
+
+# The picture of the menus: `lipa-menu graph menus` as docs/menus.dot, drawn
+# by Graphviz (installed when missing) as docs/menus.svg and docs/menus.png.
+# Commit all three: make check (check_menu) fails while docs/menus.dot is
+# not what the menus give.
+menu-graph:
+	@LIPA_GRAPH_DEPS=1 tools/deps.sh
+	@$(MAKE) --no-print-directory $(BINDIR)/lipa-menu
+	$(BINDIR)/lipa-menu graph menus > docs/menus.dot
+	dot -Tsvg docs/menus.dot -o docs/menus.svg
+	dot -Tpng -Gdpi=80 docs/menus.dot -o docs/menus.png
 
 bench-migrate: deps
 	@$(MAKE) --no-print-directory all

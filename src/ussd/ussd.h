@@ -97,6 +97,13 @@ int ussd_menus_count(const struct ussd_menus *m);
 const char *ussd_start(const struct ussd_menus *m);
 /* True when the set has a screen with this id. */
 bool ussd_has_screen(const struct ussd_menus *m, const char *id);
+/* Screen i's id in set order (files by name, screens in file order), NULL
+ * past the end; with ussd_menus_count, for tools that go through them. */
+const char *ussd_screen_id(const struct ussd_menus *m, int i);
+/* The set as a Graphviz digraph (dot): one node per screen, boxed by file,
+ * its kind and English text; an edge per option, next, yes and no; END
+ * screens with a double border, the start screen bold. */
+void ussd_menus_dot(const struct ussd_menus *m, struct buf *out);
 
 #define USSD_MAX_VARS 16
 #define USSD_MAX_TRAIL 8

@@ -107,6 +107,21 @@ START_TEST(test_unknown_kind)
 }
 END_TEST
 
+/* one typo in kind: is one line, not one per screen behind it: the
+ * screens it leads to and the var its options set are still known */
+START_TEST(test_unknown_kind_reported_once)
+{
+    char *e = load_fails(FIX "kind_cascade");
+    expect(e, FIX "kind_cascade/menu.yaml:8: unknown screen kind 'mneu'");
+    ck_assert_msg(count_lines(e) == 1, "%s", e);
+    free(e);
+    e = load_fails(FIX "shapeless");
+    expect(e, FIX "shapeless/menu.yaml:7: screen 'shop' must be a mapping\n");
+    ck_assert_msg(count_lines(e) == 1, "%s", e);
+    free(e);
+}
+END_TEST
+
 START_TEST(test_unknown_target)
 {
     char *e = load_fails(FIX "bad_target");
@@ -1099,6 +1114,7 @@ Suite *test_suite(void)
     tcase_add_test(load, test_fixture_base_and_sms_files);
     tcase_add_test(load, test_yaml_syntax_error);
     tcase_add_test(load, test_unknown_kind);
+    tcase_add_test(load, test_unknown_kind_reported_once);
     tcase_add_test(load, test_unknown_target);
     tcase_add_test(load, test_duplicate_option_key);
     tcase_add_test(load, test_option_key_clashes_with_navigation);
