@@ -129,20 +129,7 @@ grep -q "ProtectHom" <<<"$out" || die "self-test: systemd-analyze verify did not
 
 # ---- 3. the installed lipad ----
 
-# free_port: a loopback port nothing answers on
-free_port() {
-  local port
-  for _ in $(seq 50); do
-    port=$((20000 + RANDOM % 30000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
-  done
-  die "no free port found"
-}
-# wait_http URL: up within 10 s
-wait_http() {
-  for _ in $(seq 100); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done
-  return 1
-}
+. tests/install/ports.sh # free_port, wait_http (the cwd is the tree's top)
 lipa_port=$(free_port)
 sandbox_port=$(free_port)
 [ "$lipa_port" != "$sandbox_port" ] || sandbox_port=$((lipa_port + 1))

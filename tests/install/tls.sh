@@ -58,18 +58,7 @@ logs() {
 command -v openssl >/dev/null || die "no openssl; run make deps"
 command -v curl >/dev/null || die "no curl; run make deps"
 
-free_port() {
-  local port
-  for _ in $(seq 50); do
-    port=$((20000 + RANDOM % 30000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
-  done
-  die "no free port found"
-}
-wait_http() {
-  for _ in $(seq 100); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done
-  return 1
-}
+. tests/install/ports.sh # free_port, wait_http (the cwd is the tree's top)
 ports=()
 while [ ${#ports[@]} -lt 4 ]; do
   port=$(free_port)
