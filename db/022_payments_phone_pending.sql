@@ -1,6 +1,6 @@
--- lipa schema, version 22: the purchases waiting for a phone's prompt, by
--- phone (store/prompts.c, the next purchase to push when a prompt ends).
--- Without it the lookup read every open M-Pesa purchase: 10 ms a call on
--- PostgreSQL with a few thousand waiting, most of the server's time under
--- load.
-CREATE INDEX payments_phone_pending ON payments(phone, created_at) WHERE status = 'pending';
+-- lipa schema, version 22: nothing on SQLite. Its PostgreSQL twin indexes
+-- the purchases waiting behind a phone's prompt, which only the shared
+-- prompts (PostgreSQL, pay/prompts_db.c) look up; one lipad on SQLite keeps
+-- its prompts in memory, and there the index cost the writers a quarter of
+-- make bench's hops per second (40 400 -> 32 000, p99 4.5 -> 12 ms).
+SELECT 1;

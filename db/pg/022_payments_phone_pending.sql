@@ -1,2 +1,7 @@
--- PostgreSQL twin of db/022_payments_phone_pending.sql.
+-- PostgreSQL twin of db/022_payments_phone_pending.sql: the purchases
+-- waiting for a phone's prompt, by phone (store/prompts.c, the next
+-- purchase to push when a prompt ends). Without it the lookup read every
+-- open M-Pesa purchase: 10 ms a call with a few thousand waiting, most of
+-- the server's time in make bench-cluster.
+-- postgresql only: index payments_phone_pending
 CREATE INDEX payments_phone_pending ON payments(phone, created_at) WHERE status = 'pending';
