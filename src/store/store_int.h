@@ -124,7 +124,15 @@ struct store {
     bool listening;
     atomic_bool stop;
     int64_t lease_ms;          /* how long a claim holds */
+    int64_t point_window_ms;   /* resume points offered this long (store_points_window) */
+    atomic_llong points_swept_at;
 };
+
+/* Resume points (store/ussd.c): saves the live ones idle since before
+ * and forgets (memory and database) those past their use; all of the
+ * live ones when lipad stops. */
+void st_points_upkeep(struct store *st, int64_t now, int64_t before);
+void st_points_flush(struct store *st);
 
 /* Claims (db/017_claims.sql). ST_SKIP_LOCKED ends the subquery that picks
  * the rows to claim: PostgreSQL's backend makes it FOR UPDATE SKIP LOCKED

@@ -90,3 +90,225 @@ enum store_rc store_ussd_event_add(struct store *st, const struct ussd_event *e)
     return rc == ST_OK && st_changes(st) == 0 ? ST_CONFLICT : rc;
 }
 
+
+/* ---- resume points (store/ussd.h) ---- */
+
+/* Kept past the window for the sessions that took them: a session lives
+ * at most 180 s, and a hop of it may need rebuilding until then. */
+#define POINT_KEEP_MS (5 * 60 * 1000)
+
+static const char SQL_POINT_GET[] = "SELECT r.session_id, r.idem_key, r.state, r.at, r.taken_by FROM ussd_resume r "
+        "WHERE r.phone = ? AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.idem_key = r.idem_key)";
+static const char SQL_POINT_LOAD[] = "SELECT r.phone, r.session_id, r.idem_key, r.state, r.at, r.taken_by FROM "
+        "ussd_resume r WHERE r.at >= ? AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.idem_key = r.idem_key) "
+        "ORDER BY r.at";
+/* a newer point replaces an older one, never one taken by the same
+ * session (AT's notice rebuilding it after the caller answered) */
+static const char SQL_POINT_PUT[] = "INSERT INTO ussd_resume (phone, session_id, idem_key, state, at, taken_by) "
+        "VALUES (?1,?2,?3,?4,?5,'') ON CONFLICT(phone) DO UPDATE SET session_id = excluded.session_id, "
+        "idem_key = excluded.idem_key, state = excluded.state, at = excluded.at, taken_by = '' "
+        "WHERE ussd_resume.at < excluded.at AND (ussd_resume.session_id <> excluded.session_id OR "
+        "ussd_resume.taken_by = '')";
+/* an open point is taken; a taken one stays with its taker */
+static const char SQL_POINT_TAKE[] = "INSERT INTO ussd_resume (phone, session_id, idem_key, state, at, taken_by) "
+        "VALUES (?1,?2,?3,?4,?5,?6) ON CONFLICT(phone) DO UPDATE SET session_id = excluded.session_id, "
+        "idem_key = excluded.idem_key, state = excluded.state, at = excluded.at, taken_by = excluded.taken_by "
+        "WHERE ussd_resume.taken_by = '' AND (ussd_resume.session_id = excluded.session_id OR "
+        "ussd_resume.at <= excluded.at)";
+static const char SQL_POINT_SWEEP[] = "DELETE FROM ussd_resume WHERE at < ?";
+
+static void read_point(struct st_stmt *s, int c, struct ussd_point *p)
+{
+    ST_COPY(s, c, p->session_id);
+    ST_COPY(s, c + 1, p->idem_key);
+    ST_COPY(s, c + 2, p->state);
+    p->at = st_col_i64(s, c + 3);
+    ST_COPY(s, c + 4, p->taken_by);
+}
+
+static enum store_rc point_write(struct store *st, const char *sql, const char *phone, const struct ussd_point *p)
+{
+    struct st_stmt *s = st_stmt(st, sql);
+    if (!s)
+        return ST_ERROR;
+    st_bind_text(s, 1, phone);
+    st_bind_text(s, 2, p->session_id);
+    st_bind_text(s, 3, p->idem_key);
+    st_bind_text(s, 4, p->state);
+    st_bind_i64(s, 5, p->at);
+    if (sql == SQL_POINT_TAKE)
+        st_bind_text(s, 6, p->taken_by);
+    return st_step_write(st, s, sql == SQL_POINT_TAKE ? "point_take" : "point_put");
+}
+
+/* Memory learns a saved point unless it holds a live or newer one. */
+static void remember(struct store *st, const char *phone, const struct ussd_point *p)
+{
+    struct ussd_point *m = malloc(sizeof *m);
+    bool live = false;
+    if (m && hop_point_get(st->hop, phone, m, &live) &&
+        (live || m->at > p->at || (!strcmp(m->session_id, p->session_id) && m->taken_by[0]))) {
+        free(m);
+        return;
+    }
+    free(m);
+    hop_point_put(st->hop, phone, p, false);
+}
+
+static bool usable(const struct ussd_point *p, const char *sid, int64_t since)
+{
+    if (p->taken_by[0])
+        return !strcmp(p->taken_by, sid);
+    return strcmp(p->session_id, sid) && p->at >= since;
+}
+
+enum store_rc store_points_window(struct store *st, int64_t window_ms)
+{
+    st->point_window_ms = window_ms > 0 ? window_ms : 0;
+    if (!st->point_window_ms || !st->be->local)
+        return ST_OK; /* shared: every lipad reads the database when memory has no live point */
+    struct st_stmt *s = st_stmt(st, SQL_POINT_LOAD);
+    struct ussd_point *p = malloc(sizeof *p);
+    char phone[HOP_PHONE_MAX];
+    int rc = ST_FAILED;
+    if (s && p) {
+        st_bind_i64(s, 1, now_ms() - st->point_window_ms - POINT_KEEP_MS);
+        while ((rc = st_step(s)) == ST_ROW) {
+            ST_COPY(s, 0, phone);
+            read_point(s, 1, p);
+            hop_point_put(st->hop, phone, p, false);
+        }
+    }
+    if (s)
+        st_done(s);
+    free(p);
+    return rc == ST_DONE ? ST_OK : ST_ERROR;
+}
+
+bool store_point_live(struct store *st, const char *phone, const struct ussd_point *p)
+{
+    return st->point_window_ms && hop_point_put(st->hop, phone, p, true);
+}
+
+void store_point_left(struct store *st, const char *phone, const char *sid)
+{
+    if (st->point_window_ms)
+        hop_point_drop(st->hop, phone, sid, true);
+}
+
+enum store_rc store_point_find(struct store *st, const char *phone, const char *sid, bool thorough,
+                               struct ussd_point *p)
+{
+    if (!st->point_window_ms)
+        return ST_NOT_FOUND;
+    int64_t since = now_ms() - st->point_window_ms;
+    bool live = false;
+    /* alone on its database (SQLite), memory has every point, saved or
+     * not; but the one a rebuilt session took may have made room for its
+     * own live point since */
+    if (hop_point_get(st->hop, phone, p, &live) && usable(p, sid, since) && (live || st->be->local))
+        return ST_OK;
+    if (st->be->local && !thorough)
+        return ST_NOT_FOUND;
+    struct st_stmt *s = st_stmt(st, SQL_POINT_GET);
+    if (!s)
+        return ST_ERROR;
+    st_bind_text(s, 1, phone);
+    int rc = st_step(s);
+    if (rc == ST_ROW)
+        read_point(s, 0, p);
+    st_done(s);
+    if (rc != ST_ROW && rc != ST_DONE)
+        return ST_ERROR;
+    return rc == ST_ROW && usable(p, sid, since) ? ST_OK : ST_NOT_FOUND;
+}
+
+enum store_rc store_point_take(struct store *st, const char *phone, const struct ussd_point *p)
+{
+    enum store_rc rc = point_write(st, SQL_POINT_TAKE, phone, p);
+    if (rc == ST_OK)
+        hop_point_put(st->hop, phone, p, false);
+    return rc;
+}
+
+enum store_rc store_point_save(struct store *st, const char *phone, const struct ussd_point *p)
+{
+    enum store_rc rc = point_write(st, SQL_POINT_PUT, phone, p);
+    if (rc == ST_OK)
+        remember(st, phone, p);
+    return rc;
+}
+
+/* Saves phone's live point, if it still has one; dropped when the
+ * database refuses it (it is not tried again and again). */
+static enum store_rc save_live(struct store *st, const char *phone, const char *sid)
+{
+    struct ussd_point *p = malloc(sizeof *p);
+    bool live = false;
+    enum store_rc rc = ST_NOT_FOUND;
+    if (!p)
+        return ST_ERROR;
+    if (hop_point_get(st->hop, phone, p, &live) && live && (!sid || !strcmp(p->session_id, sid))) {
+        rc = point_write(st, SQL_POINT_PUT, phone, p);
+        if (rc == ST_OK)
+            hop_point_saved(st->hop, phone, p->session_id, p->at);
+        else
+            hop_point_drop(st->hop, phone, p->session_id, true);
+    }
+    free(p);
+    return rc;
+}
+
+enum store_rc store_point_ended(struct store *st, const char *phone, const char *sid, bool finished)
+{
+    if (!st->point_window_ms)
+        return ST_OK;
+    struct ussd_point *p = malloc(sizeof *p);
+    bool live = false, mine = p && hop_point_get(st->hop, phone, p, &live) && !strcmp(p->session_id, sid);
+    free(p);
+    if (!mine)
+        return ST_NOT_FOUND;
+    if (!live)
+        return ST_OK; /* saved already */
+    if (finished) {
+        hop_point_drop(st->hop, phone, sid, true);
+        return ST_OK;
+    }
+    enum store_rc rc = save_live(st, phone, sid);
+    return rc == ST_NOT_FOUND ? ST_OK : rc;
+}
+
+void st_points_upkeep(struct store *st, int64_t now, int64_t before)
+{
+    if (!st->point_window_ms || !st->hop)
+        return;
+    enum { SLICE = 64 };
+    char phones[SLICE][HOP_PHONE_MAX];
+    int n = hop_points_due(st->hop, before, phones, SLICE);
+    for (int i = 0; i < n; i++)
+        save_live(st, phones[i], NULL);
+    int64_t gone = now - st->point_window_ms - POINT_KEEP_MS;
+    hop_points_forget(st->hop, gone);
+    if (now - atomic_load(&st->points_swept_at) < 60000)
+        return;
+    atomic_store(&st->points_swept_at, now);
+    struct st_stmt *s = st_stmt(st, SQL_POINT_SWEEP);
+    if (s) {
+        st_bind_i64(s, 1, gone);
+        st_step_write(st, s, "point_sweep");
+    }
+}
+
+void st_points_flush(struct store *st)
+{
+    if (!st->point_window_ms || !st->hop)
+        return;
+    enum { SLICE = 64 };
+    char phones[SLICE][HOP_PHONE_MAX];
+    int n;
+    /* each one saved (or dropped) is no longer live: the next round
+     * finds the rest */
+    while ((n = hop_points_due(st->hop, INT64_MAX, phones, SLICE)) > 0)
+        for (int i = 0; i < n; i++)
+            save_live(st, phones[i], NULL);
+}
