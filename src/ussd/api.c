@@ -329,6 +329,65 @@ static const char *host_action(void *ctx, const char *name, const char *phone, c
     return "system_error";
 }
 
+/* ---- resume after a drop (ussd.h; store/ussd.h) ----
+ * When the resumable point is recorded: a hop that lands on a resumable
+ * screen keeps the session there as the phone's live point in memory, and
+ * the hop that leaves it (another screen, an END: a purchase made) drops
+ * it; neither writes to the database. The point is written when the
+ * session is over without END: AT's end-of-session notice, a minute with
+ * no hop (store_maintain), lipad stopping; and when the caller answers
+ * the offer. The first hop of a session reads memory only (on SQLite,
+ * where memory holds every point) or, on PostgreSQL, the database when
+ * memory has no live point of the phone. */
+
+_Static_assert(sizeof ((struct ussd_point *)0)->idem_key == PURCHASE_IDEM_SIZE, "a point holds a purchase key");
+
+/* The point session sid may be offered (or took), malloc'ed; NULL when
+ * none. thorough: also the database (see store_point_find). */
+static struct ussd_point *point_for(struct hop *h, const char *sid, bool thorough)
+{
+    struct ussd_point *p = malloc(sizeof *p);
+    if (p && store_point_find(h->a->store, h->phone, sid, thorough, p) == ST_OK)
+        return p;
+    free(p);
+    return NULL;
+}
+
+/* Session sid answered the offer of p (continue or start afresh). */
+static void point_taken(struct hop *h, const char *sid, struct ussd_point *p, const struct ussd_session *s)
+{
+    char masked[20];
+    if (p->taken_by[0])
+        return; /* this session took it before: a rebuilt hop */
+    str_copy(p->taken_by, sizeof p->taken_by, sid);
+    if (store_point_take(h->a->store, h->phone, p) != ST_OK)
+        log_warn("ussd.resume_not_saved", "session=%s phone=%s", sid, log_phone(h->phone, masked));
+    else
+        log_info("ussd.resume_answered", "session=%s phone=%s from=%s screen=%s", sid, log_phone(h->phone, masked),
+                 p->session_id, s->screen);
+}
+
+/* The session a hop left as the phone's point: kept live when it waits on
+ * a resumable screen, dropped when it left one (was: it was on one, or
+ * lipad does not know where it was). */
+static void point_note(struct hop *h, const struct ussd_menus *m, const char *sid, const struct ussd_session *s,
+                       const char *state, bool end, bool was)
+{
+    if (!end && ussd_resumable(m, s)) {
+        struct ussd_point *p = calloc(1, sizeof *p);
+        if (p) {
+            str_copy(p->session_id, sizeof p->session_id, sid);
+            purchase_idem_key(p->idem_key, "ussd", sid);
+            str_copy(p->state, sizeof p->state, state);
+            p->at = now_ms();
+            store_point_live(h->a->store, h->phone, p);
+        }
+        free(p);
+    } else if (was) {
+        store_point_left(h->a->store, h->phone, sid);
+    }
+}
+
 /* Walks s, fresh, through the inputs of text from the start screen as if
  * they came one hop at a time (what ussd-menu-builder does for a session it
  * does not know) and answers the screen the last one leads to. Screens
@@ -337,22 +396,46 @@ static const char *host_action(void *ctx, const char *name, const char *phone, c
  * the caller where they stopped; more than REPLAY_MAX inputs are not a path
  * anyone typed, so they get the start screen. */
 static bool replay(const struct ussd_menus *m, const struct ussd_host *host, struct hop *h, const char *sid,
-                   struct ussd_session *s, const char *text, struct buf *reply)
+                   struct ussd_session *s, const char *text, struct buf *reply, bool thorough)
 {
     char inputs[TEXT_MAX + 1];
     char *in[REPLAY_MAX];
     str_copy(inputs, sizeof inputs, text);
     int n = ussd_text_split(inputs, in, REPLAY_MAX);
-    if (n <= 0)
-        return ussd_step(m, host, h->phone, sid, s, NULL, reply);
-    bool end = ussd_walk(m, host, h->phone, sid, s, NULL, reply);
+    /* a caller who dropped was offered to go on at this session's first
+     * hop; its inputs start with the answer */
+    struct ussd_point *p = n >= 0 ? point_for(h, sid, thorough) : NULL;
+    bool end = false;
+    if (p) {
+        struct ussd_session *saved = malloc(sizeof *saved);
+        if (saved && ussd_session_decode(saved, p->state) && ussd_offer(m, saved, reply, n > 0)) {
+            *s = *saved;
+            if (n == 0 && !h->dry) {
+                char masked[20];
+                log_info("ussd.resume_offered", "session=%s phone=%s from=%s screen=%s", sid,
+                         log_phone(h->phone, masked), p->session_id, s->screen);
+            }
+        } else {
+            free(p);
+            p = NULL;
+        }
+        free(saved);
+    }
+    if (!p) {
+        if (n <= 0)
+            return ussd_step(m, host, h->phone, sid, s, NULL, reply);
+        end = ussd_walk(m, host, h->phone, sid, s, NULL, reply);
+    }
     for (int i = 0; i < n && !end; i++) {
-        bool seen = i == n - 1;
+        bool seen = i == n - 1, was = s->offer;
         end = seen ? ussd_step(m, host, h->phone, sid, s, in[i], reply)
                    : ussd_walk(m, host, h->phone, sid, s, in[i], reply);
+        if (was && !s->offer && !h->dry)
+            point_taken(h, sid, p, s);
         if (!end && water_requote(h, s))
             ussd_show(m, host, h->phone, sid, s, s->screen, reply, !seen, &end);
     }
+    free(p);
     return end;
 }
 
@@ -468,15 +551,22 @@ static void ussd_hop(void *ctx, struct http_req *req, struct http_resp *resp)
         h.dry = true;
         fresh(a, &s, lang);
         h.lang = s.lang;
-        end = replay(menus, &host, &h, sid, &s, text, &reply);
+        end = replay(menus, &host, &h, sid, &s, text, &reply, true);
         answer(resp, reply.data ? reply.data : "END");
         log_info("ussd.late_hop", "session=%s phone=%s end=%d", sid, log_phone(phone, masked), end);
         goto out;
     }
+    bool was_resumable = rc == ST_OK || text[0]; /* unknown on a rebuilt session; a new one was nowhere */
     if (rel == USSD_TEXT_NEXT && known) {
         h.lang = s.lang;
+        bool was_offer = s.offer;
+        was_resumable = ussd_resumable(menus, &s);
         if (!(end = ussd_step(menus, &host, phone, sid, &s, input, &reply)) && water_requote(&h, &s))
             ussd_show(menus, &host, phone, sid, &s, s.screen, &reply, false, &end);
+        struct ussd_point *p = was_offer && !s.offer ? point_for(&h, sid, true) : NULL;
+        if (p)
+            point_taken(&h, sid, p, &s);
+        free(p);
     } else {
         /* a new session, one whose state is gone, or a text that is not
          * the next one */
@@ -484,11 +574,14 @@ static void ussd_hop(void *ctx, struct http_req *req, struct http_resp *resp)
             log_info("ussd.rebuilt", "session=%s phone=%s", sid, log_phone(phone, masked));
         fresh(a, &s, caller(&h) ? h.c.user.language : "en");
         h.lang = s.lang;
-        end = replay(menus, &host, &h, sid, &s, text, &reply);
+        /* the first hop of a new session: memory tells (store_point_find) */
+        end = replay(menus, &host, &h, sid, &s, text, &reply, rc == ST_OK || text[0]);
     }
     str_copy(row.last_text, sizeof row.last_text, text);
     str_copy(row.last_reply, sizeof row.last_reply, reply.data ? reply.data : "END");
     bool encoded = ussd_session_encode(&s, row.state, sizeof row.state);
+    if (encoded)
+        point_note(&h, menus, sid, &s, row.state, end, was_resumable);
     if (encoded && h.park) { /* answered, and the session stored, after the commit */
         deferred = reply_hop(&h, resp, row.last_reply, sid, &row, menus, s.lang);
         goto out;
@@ -507,6 +600,47 @@ out:
     form_free(&f);
     if (!deferred)
         metrics_hop_time(t0);
+}
+
+/* AT says a session ended: a caller who stopped on a resumable screen
+ * gets their point saved now, so the next dial finds it on any lipad and
+ * after a restart. The session is rebuilt from the notice's inputs when
+ * this lipad does not hold its point (another lipad had its hops, or this
+ * one restarted), dry: nothing it passes through acts. */
+static void resume_after_end(struct app *a, const struct ussd_event *e)
+{
+    bool finished = !strcmp(e->status, "Success");
+    char masked[20];
+    if (!e->phone[0] || strlen(e->input) > TEXT_MAX)
+        return;
+    enum store_rc rc = store_point_ended(a->store, e->phone, e->session_id, finished);
+    if (rc != ST_NOT_FOUND || finished)
+        return;
+    struct ussd_menus *menus = app_menus(a);
+    struct hop h = {.a = a, .phone = e->phone, .dry = true};
+    struct ussd_host host = {.ctx = &h, .list = host_list, .action = host_action};
+    struct ussd_session *s = malloc(sizeof *s);
+    struct ussd_point *p = calloc(1, sizeof *p);
+    struct buf reply;
+    buf_init(&reply, USSD_REPLY_MAX);
+    if (!s || !p)
+        goto out;
+    fresh(a, s, caller(&h) ? h.c.user.language : "en");
+    h.lang = s->lang;
+    bool end = replay(menus, &host, &h, e->session_id, s, e->input, &reply, true);
+    if (end || !ussd_resumable(menus, s) || !ussd_session_encode(s, p->state, sizeof p->state))
+        goto out;
+    str_copy(p->session_id, sizeof p->session_id, e->session_id);
+    purchase_idem_key(p->idem_key, "ussd", e->session_id);
+    p->at = now_ms();
+    if (store_point_save(a->store, e->phone, p) == ST_OK)
+        log_info("ussd.resume_saved", "session=%s phone=%s screen=%s", e->session_id, log_phone(e->phone, masked),
+                 s->screen);
+out:
+    buf_free(&reply);
+    free(s);
+    free(p);
+    ussd_menus_unref(menus);
 }
 
 static void ussd_event(void *ctx, struct http_req *req, struct http_resp *resp)
@@ -544,6 +678,8 @@ static void ussd_event(void *ctx, struct http_req *req, struct http_resp *resp)
     if (rc == ST_OK || rc == ST_CONFLICT) {
         log_info("ussd.session_ended", "session=%s phone=%s status=%s hops=%lld", e.session_id,
                  log_phone(e.phone, masked), e.status, (long long)e.hops);
+        if (rc == ST_OK)
+            resume_after_end(a, &e);
         http_resp_text(resp, 200, "text/plain", "OK");
     } else {
         http_resp_text(resp, 500, "text/plain", "Try again");
