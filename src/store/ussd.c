@@ -91,19 +91,25 @@ enum store_rc store_ussd_event_add(struct store *st, const struct ussd_event *e)
 }
 
 
-/* ---- resume points (store/ussd.h) ---- */
+/* ---- resume points (store/ussd.h) ----
+ * Memory holds, per phone, its open point (live or saved) under the phone
+ * number, and each taken point under "t:" and the session it was offered
+ * to, so that a session's own live point never hides the point it was
+ * offered. */
 
 /* Kept past the window for the sessions that took them: a session lives
  * at most 180 s, and a hop of it may need rebuilding until then. */
 #define POINT_KEEP_MS (5 * 60 * 1000)
 
-static const char SQL_POINT_GET[] = "SELECT r.session_id, r.idem_key, r.state, r.at, r.taken_by FROM ussd_resume r "
-        "WHERE r.phone = ? AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.idem_key = r.idem_key)";
+static const char SQL_POINT_ROW[] = "SELECT r.session_id, r.idem_key, r.state, r.at, r.taken_by, CASE WHEN "
+        "EXISTS (SELECT 1 FROM payments p WHERE p.idem_key = r.idem_key) THEN 1 ELSE 0 END FROM ussd_resume r "
+        "WHERE r.phone = ?";
+static const char SQL_POINT_BOUGHT[] = "SELECT 1 FROM payments WHERE idem_key = ?";
 static const char SQL_POINT_LOAD[] = "SELECT r.phone, r.session_id, r.idem_key, r.state, r.at, r.taken_by FROM "
-        "ussd_resume r WHERE r.at >= ? AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.idem_key = r.idem_key) "
-        "ORDER BY r.at";
+        "ussd_resume r WHERE r.at >= ? AND (r.taken_by <> '' OR NOT EXISTS (SELECT 1 FROM payments p WHERE "
+        "p.idem_key = r.idem_key)) ORDER BY r.at";
 /* a newer point replaces an older one, never one taken by the same
- * session (AT's notice rebuilding it after the caller answered) */
+ * session (AT's notice rebuilding it after it was offered) */
 static const char SQL_POINT_PUT[] = "INSERT INTO ussd_resume (phone, session_id, idem_key, state, at, taken_by) "
         "VALUES (?1,?2,?3,?4,?5,'') ON CONFLICT(phone) DO UPDATE SET session_id = excluded.session_id, "
         "idem_key = excluded.idem_key, state = excluded.state, at = excluded.at, taken_by = '' "
@@ -116,6 +122,8 @@ static const char SQL_POINT_TAKE[] = "INSERT INTO ussd_resume (phone, session_id
         "WHERE ussd_resume.taken_by = '' AND (ussd_resume.session_id = excluded.session_id OR "
         "ussd_resume.at <= excluded.at)";
 static const char SQL_POINT_SWEEP[] = "DELETE FROM ussd_resume WHERE at < ?";
+
+static void taken_key(char *k, size_t n, const char *sid) { snprintf(k, n, "t:%s", sid); }
 
 static void read_point(struct st_stmt *s, int c, struct ussd_point *p)
 {
@@ -141,13 +149,29 @@ static enum store_rc point_write(struct store *st, const char *sql, const char *
     return st_step_write(st, s, sql == SQL_POINT_TAKE ? "point_take" : "point_put");
 }
 
-/* Memory learns a saved point unless it holds a live or newer one. */
+/* One row of sql bound to a and b (b may be NULL) into p: ST_OK, or
+ * ST_NOT_FOUND, or ST_ERROR. */
+static enum store_rc point_read(struct store *st, const char *sql, const char *a, const char *b, struct ussd_point *p)
+{
+    struct st_stmt *s = st_stmt(st, sql);
+    if (!s)
+        return ST_ERROR;
+    st_bind_text(s, 1, a);
+    if (b)
+        st_bind_text(s, 2, b);
+    int rc = st_step(s);
+    if (rc == ST_ROW && p)
+        read_point(s, 0, p);
+    st_done(s);
+    return rc == ST_ROW ? ST_OK : rc == ST_DONE ? ST_NOT_FOUND : ST_ERROR;
+}
+
+/* Memory learns a saved open point unless it holds a live or newer one. */
 static void remember(struct store *st, const char *phone, const struct ussd_point *p)
 {
     struct ussd_point *m = malloc(sizeof *m);
     bool live = false;
-    if (m && hop_point_get(st->hop, phone, m, &live) &&
-        (live || m->at > p->at || (!strcmp(m->session_id, p->session_id) && m->taken_by[0]))) {
+    if (m && hop_point_get(st->hop, phone, m, &live) && (live || m->at > p->at)) {
         free(m);
         return;
     }
@@ -155,18 +179,18 @@ static void remember(struct store *st, const char *phone, const struct ussd_poin
     hop_point_put(st->hop, phone, p, false);
 }
 
-static bool usable(const struct ussd_point *p, const char *sid, int64_t since)
+static void remember_taken(struct store *st, const struct ussd_point *p)
 {
-    if (p->taken_by[0])
-        return !strcmp(p->taken_by, sid);
-    return strcmp(p->session_id, sid) && p->at >= since;
+    char key[sizeof p->taken_by + 2];
+    taken_key(key, sizeof key, p->taken_by);
+    hop_point_put(st->hop, key, p, false);
 }
 
 enum store_rc store_points_window(struct store *st, int64_t window_ms)
 {
     st->point_window_ms = window_ms > 0 ? window_ms : 0;
     if (!st->point_window_ms || !st->be->local)
-        return ST_OK; /* shared: every lipad reads the database when memory has no live point */
+        return ST_OK; /* shared: the database is read when memory has no live point */
     struct st_stmt *s = st_stmt(st, SQL_POINT_LOAD);
     struct ussd_point *p = malloc(sizeof *p);
     char phone[HOP_PHONE_MAX];
@@ -176,7 +200,10 @@ enum store_rc store_points_window(struct store *st, int64_t window_ms)
         while ((rc = st_step(s)) == ST_ROW) {
             ST_COPY(s, 0, phone);
             read_point(s, 1, p);
-            hop_point_put(st->hop, phone, p, false);
+            if (p->taken_by[0])
+                remember_taken(st, p);
+            else
+                hop_point_put(st->hop, phone, p, false);
         }
     }
     if (s)
@@ -196,39 +223,68 @@ void store_point_left(struct store *st, const char *phone, const char *sid)
         hop_point_drop(st->hop, phone, sid, true);
 }
 
-enum store_rc store_point_find(struct store *st, const char *phone, const char *sid, bool thorough,
-                               struct ussd_point *p)
+static bool open_usable(const struct ussd_point *p, const char *sid, int64_t since)
 {
+    return !p->taken_by[0] && strcmp(p->session_id, sid) && p->at >= since;
+}
+
+enum store_rc store_point_for(struct store *st, const char *phone, const char *sid, bool may_open,
+                              struct ussd_point *p, bool *taken)
+{
+    *taken = false;
     if (!st->point_window_ms)
         return ST_NOT_FOUND;
+    char key[sizeof p->taken_by + 2];
+    taken_key(key, sizeof key, sid);
+    if (hop_point_get(st->hop, key, p, NULL) && !strcmp(p->taken_by, sid)) {
+        *taken = true;
+        return ST_OK;
+    }
     int64_t since = now_ms() - st->point_window_ms;
     bool live = false;
-    /* alone on its database (SQLite), memory has every point, saved or
-     * not; but the one a rebuilt session took may have made room for its
-     * own live point since */
-    if (hop_point_get(st->hop, phone, p, &live) && usable(p, sid, since) && (live || st->be->local))
-        return ST_OK;
-    if (st->be->local && !thorough)
+    if (may_open && hop_point_get(st->hop, phone, p, &live) && open_usable(p, sid, since)) {
+        if (st->be->local)
+            return ST_OK; /* memory has every point, and saw every purchase's END */
+        /* shared: only this lipad's live points are its own to offer
+         * (a saved one may have been taken elsewhere), and only when no
+         * lipad had its session buy */
+        enum store_rc rc = live ? point_read(st, SQL_POINT_BOUGHT, p->idem_key, NULL, NULL) : ST_OK;
+        if (rc == ST_NOT_FOUND)
+            return ST_OK;
+        if (rc == ST_ERROR)
+            return ST_ERROR;
+    }
+    if (st->be->local)
         return ST_NOT_FOUND;
-    struct st_stmt *s = st_stmt(st, SQL_POINT_GET);
+    struct st_stmt *s = st_stmt(st, SQL_POINT_ROW);
     if (!s)
         return ST_ERROR;
     st_bind_text(s, 1, phone);
     int rc = st_step(s);
-    if (rc == ST_ROW)
+    bool bought = false;
+    if (rc == ST_ROW) {
         read_point(s, 0, p);
+        bought = st_col_i64(s, 5) != 0;
+    }
     st_done(s);
-    if (rc != ST_ROW && rc != ST_DONE)
-        return ST_ERROR;
-    return rc == ST_ROW && usable(p, sid, since) ? ST_OK : ST_NOT_FOUND;
+    if (rc != ST_ROW)
+        return rc == ST_DONE ? ST_NOT_FOUND : ST_ERROR;
+    if (!strcmp(p->taken_by, sid)) {
+        remember_taken(st, p);
+        *taken = true;
+        return ST_OK;
+    }
+    return may_open && !bought && open_usable(p, sid, since) ? ST_OK : ST_NOT_FOUND;
 }
 
 enum store_rc store_point_take(struct store *st, const char *phone, const struct ussd_point *p)
 {
     enum store_rc rc = point_write(st, SQL_POINT_TAKE, phone, p);
-    if (rc == ST_OK)
-        hop_point_put(st->hop, phone, p, false);
-    return rc;
+    if (rc != ST_OK)
+        return rc;
+    hop_point_drop(st->hop, phone, p->session_id, false);
+    remember_taken(st, p);
+    return ST_OK;
 }
 
 enum store_rc store_point_save(struct store *st, const char *phone, const struct ussd_point *p)

@@ -330,62 +330,70 @@ static const char *host_action(void *ctx, const char *name, const char *phone, c
 }
 
 /* ---- resume after a drop (ussd.h; store/ussd.h) ----
- * When the resumable point is recorded: a hop that lands on a resumable
- * screen keeps the session there as the phone's live point in memory, and
- * the hop that leaves it (another screen, an END: a purchase made) drops
- * it; neither writes to the database. The point is written when the
- * session is over without END: AT's end-of-session notice, a minute with
- * no hop (store_maintain), lipad stopping; and when the caller answers
- * the offer. The first hop of a session reads memory only (on SQLite,
- * where memory holds every point) or, on PostgreSQL, the database when
- * memory has no live point of the phone. */
+ * When the resumable point is recorded: a hop of a session this lipad
+ * follows (the next input of one it holds, or a session's first hop) that
+ * lands on a resumable screen keeps the session there as the phone's live
+ * point in memory, and the hop that leaves it (another screen, an END: a
+ * purchase made) drops it; neither writes to the database. The point is
+ * written when the session is over without END: AT's end-of-session
+ * notice, a minute without a hop (store_maintain), lipad stopping. A
+ * session's first hop reads memory (SQLite: it holds every point;
+ * PostgreSQL: then the database); when it offers a point it writes that
+ * the point is taken by it, so no other session is offered it and its own
+ * later hops, rebuilt from AT's text on any lipad or after a restart,
+ * replay from the offer. */
 
 _Static_assert(sizeof ((struct ussd_point *)0)->idem_key == PURCHASE_IDEM_SIZE, "a point holds a purchase key");
 
-/* The point session sid may be offered (or took), malloc'ed; NULL when
- * none. thorough: also the database (see store_point_find). */
-static struct ussd_point *point_for(struct hop *h, const char *sid, bool thorough)
+/* The point session sid was offered (*taken), or, on its first hop
+ * (may_open), one it may be offered; malloc'ed, NULL when none. */
+static struct ussd_point *point_for(struct hop *h, const char *sid, bool may_open, bool *taken)
 {
     struct ussd_point *p = malloc(sizeof *p);
-    if (p && store_point_find(h->a->store, h->phone, sid, thorough, p) == ST_OK)
+    if (p && store_point_for(h->a->store, h->phone, sid, may_open, p, taken) == ST_OK)
         return p;
     free(p);
     return NULL;
 }
 
-/* Session sid answered the offer of p (continue or start afresh). */
-static void point_taken(struct hop *h, const char *sid, struct ussd_point *p, const struct ussd_session *s)
-{
-    char masked[20];
-    if (p->taken_by[0])
-        return; /* this session took it before: a rebuilt hop */
-    str_copy(p->taken_by, sizeof p->taken_by, sid);
-    if (store_point_take(h->a->store, h->phone, p) != ST_OK)
-        log_warn("ussd.resume_not_saved", "session=%s phone=%s", sid, log_phone(h->phone, masked));
-    else
-        log_info("ussd.resume_answered", "session=%s phone=%s from=%s screen=%s", sid, log_phone(h->phone, masked),
-                 p->session_id, s->screen);
-}
-
 /* The session a hop left as the phone's point: kept live when it waits on
- * a resumable screen, dropped when it left one (was: it was on one, or
- * lipad does not know where it was). */
+ * a resumable screen (or on the offer of one: the screen behind it), and
+ * dropped when it left one. follows: this lipad stepped the hop in the
+ * session it holds (a rebuilt session may be followed by another lipad,
+ * whose own memory keeps the point); was: it was on a resumable screen. */
 static void point_note(struct hop *h, const struct ussd_menus *m, const char *sid, const struct ussd_session *s,
-                       const char *state, bool end, bool was)
+                       const char *state, bool end, bool follows, bool was)
 {
-    if (!end && ussd_resumable(m, s)) {
+    if (!end && follows && ussd_resumable(m, s)) {
         struct ussd_point *p = calloc(1, sizeof *p);
-        if (p) {
+        struct ussd_session *behind = s->offer ? malloc(sizeof *behind) : NULL;
+        bool ok = p && (!s->offer || behind);
+        if (ok && behind) {
+            *behind = *s;
+            behind->offer = false;
+            ok = ussd_session_encode(behind, p->state, sizeof p->state);
+        } else if (ok) {
+            str_copy(p->state, sizeof p->state, state);
+        }
+        if (ok) {
             str_copy(p->session_id, sizeof p->session_id, sid);
             purchase_idem_key(p->idem_key, "ussd", sid);
-            str_copy(p->state, sizeof p->state, state);
             p->at = now_ms();
             store_point_live(h->a->store, h->phone, p);
         }
+        free(behind);
         free(p);
     } else if (was) {
         store_point_left(h->a->store, h->phone, sid);
     }
+}
+
+/* A fresh session in lang with the values prompts show before any input. */
+static void fresh(struct app *a, struct ussd_session *s, const char *lang)
+{
+    ussd_session_init(s, lang);
+    set_num(s, "min", a->cfg.min_amount);
+    set_num(s, "max", a->cfg.max_amount);
 }
 
 /* Walks s, fresh, through the inputs of text from the start screen as if
@@ -396,30 +404,42 @@ static void point_note(struct hop *h, const struct ussd_menus *m, const char *si
  * the caller where they stopped; more than REPLAY_MAX inputs are not a path
  * anyone typed, so they get the start screen. */
 static bool replay(const struct ussd_menus *m, const struct ussd_host *host, struct hop *h, const char *sid,
-                   struct ussd_session *s, const char *text, struct buf *reply, bool thorough)
+                   struct ussd_session *s, const char *text, struct buf *reply, bool first)
 {
     char inputs[TEXT_MAX + 1];
     char *in[REPLAY_MAX];
     str_copy(inputs, sizeof inputs, text);
     int n = ussd_text_split(inputs, in, REPLAY_MAX);
-    /* a caller who dropped was offered to go on at this session's first
-     * hop; its inputs start with the answer */
-    struct ussd_point *p = n >= 0 ? point_for(h, sid, thorough) : NULL;
+    /* a caller who dropped is offered to go on at the first hop; a session
+     * that was offered a point replays its inputs from the offer */
+    bool taken = false;
+    struct ussd_point *p = n >= 0 ? point_for(h, sid, first, &taken) : NULL;
     bool end = false;
     if (p) {
         struct ussd_session *saved = malloc(sizeof *saved);
-        if (saved && ussd_session_decode(saved, p->state) && ussd_offer(m, saved, reply, n > 0)) {
+        bool shown = saved && ussd_session_decode(saved, p->state) && ussd_offer(m, saved, reply, n > 0);
+        if (shown)
             *s = *saved;
-            if (n == 0 && !h->dry) {
-                char masked[20];
+        free(saved);
+        if (shown && !taken && !h->dry) {
+            char masked[20];
+            str_copy(p->taken_by, sizeof p->taken_by, sid);
+            if (store_point_take(h->a->store, h->phone, p) != ST_OK) {
+                /* not recorded: the caller could be offered it twice */
+                log_warn("ussd.resume_not_taken", "session=%s phone=%s", sid, log_phone(h->phone, masked));
+                shown = false;
+            } else {
                 log_info("ussd.resume_offered", "session=%s phone=%s from=%s screen=%s", sid,
                          log_phone(h->phone, masked), p->session_id, s->screen);
             }
-        } else {
+        }
+        if (!shown) {
+            char lang[sizeof s->lang];
+            str_copy(lang, sizeof lang, s->lang);
+            fresh(h->a, s, lang);
             free(p);
             p = NULL;
         }
-        free(saved);
     }
     if (!p) {
         if (n <= 0)
@@ -427,24 +447,14 @@ static bool replay(const struct ussd_menus *m, const struct ussd_host *host, str
         end = ussd_walk(m, host, h->phone, sid, s, NULL, reply);
     }
     for (int i = 0; i < n && !end; i++) {
-        bool seen = i == n - 1, was = s->offer;
+        bool seen = i == n - 1;
         end = seen ? ussd_step(m, host, h->phone, sid, s, in[i], reply)
                    : ussd_walk(m, host, h->phone, sid, s, in[i], reply);
-        if (was && !s->offer && !h->dry)
-            point_taken(h, sid, p, s);
         if (!end && water_requote(h, s))
             ussd_show(m, host, h->phone, sid, s, s->screen, reply, !seen, &end);
     }
     free(p);
     return end;
-}
-
-/* A fresh session in lang with the values prompts show before any input. */
-static void fresh(struct app *a, struct ussd_session *s, const char *lang)
-{
-    ussd_session_init(s, lang);
-    set_num(s, "min", a->cfg.min_amount);
-    set_num(s, "max", a->cfg.max_amount);
 }
 
 static void answer(struct http_resp *resp, const char *text)
@@ -551,22 +561,19 @@ static void ussd_hop(void *ctx, struct http_req *req, struct http_resp *resp)
         h.dry = true;
         fresh(a, &s, lang);
         h.lang = s.lang;
-        end = replay(menus, &host, &h, sid, &s, text, &reply, true);
+        end = replay(menus, &host, &h, sid, &s, text, &reply, false);
         answer(resp, reply.data ? reply.data : "END");
         log_info("ussd.late_hop", "session=%s phone=%s end=%d", sid, log_phone(phone, masked), end);
         goto out;
     }
-    bool was_resumable = rc == ST_OK || text[0]; /* unknown on a rebuilt session; a new one was nowhere */
+    bool first = rc != ST_OK && !text[0], follows = first;
+    bool was_resumable = rc == ST_OK; /* a session held here may have had a live point */
     if (rel == USSD_TEXT_NEXT && known) {
         h.lang = s.lang;
-        bool was_offer = s.offer;
+        follows = true;
         was_resumable = ussd_resumable(menus, &s);
         if (!(end = ussd_step(menus, &host, phone, sid, &s, input, &reply)) && water_requote(&h, &s))
             ussd_show(menus, &host, phone, sid, &s, s.screen, &reply, false, &end);
-        struct ussd_point *p = was_offer && !s.offer ? point_for(&h, sid, true) : NULL;
-        if (p)
-            point_taken(&h, sid, p, &s);
-        free(p);
     } else {
         /* a new session, one whose state is gone, or a text that is not
          * the next one */
@@ -574,14 +581,13 @@ static void ussd_hop(void *ctx, struct http_req *req, struct http_resp *resp)
             log_info("ussd.rebuilt", "session=%s phone=%s", sid, log_phone(phone, masked));
         fresh(a, &s, caller(&h) ? h.c.user.language : "en");
         h.lang = s.lang;
-        /* the first hop of a new session: memory tells (store_point_find) */
-        end = replay(menus, &host, &h, sid, &s, text, &reply, rc == ST_OK || text[0]);
+        end = replay(menus, &host, &h, sid, &s, text, &reply, first);
     }
     str_copy(row.last_text, sizeof row.last_text, text);
     str_copy(row.last_reply, sizeof row.last_reply, reply.data ? reply.data : "END");
     bool encoded = ussd_session_encode(&s, row.state, sizeof row.state);
     if (encoded)
-        point_note(&h, menus, sid, &s, row.state, end, was_resumable);
+        point_note(&h, menus, sid, &s, row.state, end, follows, was_resumable);
     if (encoded && h.park) { /* answered, and the session stored, after the commit */
         deferred = reply_hop(&h, resp, row.last_reply, sid, &row, menus, s.lang);
         goto out;
@@ -627,7 +633,8 @@ static void resume_after_end(struct app *a, const struct ussd_event *e)
         goto out;
     fresh(a, s, caller(&h) ? h.c.user.language : "en");
     h.lang = s->lang;
-    bool end = replay(menus, &host, &h, e->session_id, s, e->input, &reply, true);
+    bool end = replay(menus, &host, &h, e->session_id, s, e->input, &reply, false);
+    s->offer = false; /* dropped on an offer: the screen behind it */
     if (end || !ussd_resumable(menus, s) || !ussd_session_encode(s, p->state, sizeof p->state))
         goto out;
     str_copy(p->session_id, sizeof p->session_id, e->session_id);

@@ -494,7 +494,7 @@ static int resumable_screen(const struct ussd_menus *m, const struct ussd_sessio
 
 bool ussd_resumable(const struct ussd_menus *m, const struct ussd_session *s)
 {
-    return !s->offer && resumable_screen(m, s) >= 0;
+    return resumable_screen(m, s) >= 0;
 }
 
 bool ussd_offer(const struct ussd_menus *m, struct ussd_session *s, struct buf *reply, bool quiet)

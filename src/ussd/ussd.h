@@ -177,8 +177,8 @@ bool ussd_show(const struct ussd_menus *m, const struct ussd_host *h, const char
  * again with the session's vars, trail and page; "2" or "00" goes to the
  * start screen (vars stay, as with "00" anywhere). The host decides which
  * session is offered and keeps it (ussd/api.c, store/ussd.h). */
-/* True when s waits on a screen of m that may be resumed to (not while
- * the offer itself shows). */
+/* True when s waits on a screen of m that may be resumed to, or on the
+ * offer of one (a caller who drops there is offered it again). */
 bool ussd_resumable(const struct ussd_menus *m, const struct ussd_session *s);
 /* Puts s, a session saved on a resumable screen, on the resume offer and
  * composes it into reply (left empty when quiet: a screen nobody sees).

@@ -125,6 +125,26 @@ END_TEST
 /* "2. No" starts afresh: the main menu, from which the caller goes
  * anywhere; the offer is not made again, and nothing was bought. AT's
  * notice of the first session's end changes none of it. */
+/* A caller who drops again on the offer itself is offered the same
+ * screen at the next dial. */
+START_TEST(drop_on_the_offer_offered_again)
+{
+    const char *phone = "+254711000309";
+    caller_on(&h_main, phone, "E2E309", "e2edev309", "en");
+    drop_at_confirm(&h_main, "s-res-9a", phone, "90");
+    char *a = h_ussd(&h_main, "s-res-9b", phone, "");
+    assert_offer(a, "KES 90 for Home");
+    free(a);
+    session_ended(&h_main, "s-res-9b", phone, "Incomplete", "");
+    a = h_ussd(&h_main, "s-res-9c", phone, "");
+    assert_offer(a, "KES 90 for Home");
+    free(a);
+    a = h_ussd(&h_main, "s-res-9c", phone, "1");
+    ck_assert_msg(strstr(a, "Confirm purchase") && strstr(a, "KES 90"), "the confirm screen: %s", a);
+    free(a);
+}
+END_TEST
+
 START_TEST(declining_starts_fresh)
 {
     const char *phone = "+254711000302";
@@ -241,8 +261,9 @@ START_TEST(offer_lapses_after_the_window)
 END_TEST
 
 /* The offer is in the database, not only in lipad's memory: a caller
- * whose session AT says ended is offered after lipad was killed and
- * started again; one whose session lipad held when it stopped is too.
+ * whose session AT says ended (after lipad was killed, so the session is
+ * rebuilt from the notice's inputs) is offered after lipad was stopped
+ * and started again; one whose session lipad held when it stopped is too.
  * A resumed session whose lipad restarted between its hops is rebuilt
  * from AT's text through the offer, and buys once. */
 START_TEST(resume_survives_a_restart)
@@ -256,9 +277,9 @@ START_TEST(resume_survives_a_restart)
     caller_on(&l, told, "E2E307", "e2edev307", "en");
     caller_on(&l, held, "E2E308", "e2edev308", "en");
     drop_at_confirm(&l, "s-res-7a", told, "120");
-    session_ended(&l, "s-res-7a", told, "Incomplete", "1*1*120");
-    h_lipad_stop(&l, SIGKILL);
+    h_lipad_stop(&l, SIGKILL); /* its memory gone: the notice is rebuilt from AT's inputs */
     ck_assert_msg(h_lipad_start(&l, port, dir, NULL), "lipad started again (see %s)", dir);
+    session_ended(&l, "s-res-7a", told, "Incomplete", "1*1*120");
     drop_at_confirm(&l, "s-res-8a", held, "130");
     ck_assert_int_eq(h_lipad_stop(&l, SIGTERM), 0);
     ck_assert_msg(h_lipad_start(&l, port, dir, NULL), "lipad started again (see %s)", dir);
@@ -296,6 +317,7 @@ Suite *suite_resume(void)
     tcase_set_timeout(t, 120);
     tcase_add_test(t, drop_at_confirm_continues_and_buys_once);
     tcase_add_test(t, declining_starts_fresh);
+    tcase_add_test(t, drop_on_the_offer_offered_again);
     tcase_add_test(t, finished_session_not_offered);
     tcase_add_test(t, offer_in_swahili);
     tcase_add_test(t, offer_lapses_after_the_window);
