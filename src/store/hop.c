@@ -458,7 +458,7 @@ bool hop_point_drop(struct hop *h, const char *phone, const char *sid, bool only
     struct stripe *s = stripe_of(h, hv);
     pthread_mutex_lock(&s->lock);
     struct ent *e = find(&s->points, hv, phone);
-    if (e && (strcmp(point_sid(e), sid) || (only_live && !e->live)))
+    if (e && ((sid && strcmp(point_sid(e), sid)) || (only_live && !e->live)))
         e = NULL;
     if (e) {
         chain_unlink(e);
@@ -524,6 +524,33 @@ static void expire(struct hop *h, struct stripe *s, struct table *t, int64_t bef
         if (n < SLICE)
             return;
         step_aside();
+    }
+}
+
+void hop_points_drop_prefix(struct hop *h, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    for (int i = 0; i < HOP_STRIPES; i++) {
+        struct stripe *s = &h->stripe[i];
+        struct ent *dead = NULL;
+        pthread_mutex_lock(&s->lock);
+        for (struct ring *r = s->points.head.newer, *next; r != &s->points.head; r = next) {
+            next = r->newer;
+            struct ent *e = ent_of(r);
+            if (strncmp(e->key, prefix, n))
+                continue;
+            chain_unlink(e);
+            order_unlink(e);
+            s->points.n--;
+            e->hnext = dead;
+            dead = e;
+        }
+        pthread_mutex_unlock(&s->lock);
+        while (dead) {
+            struct ent *e = dead->hnext;
+            ent_free(h, dead);
+            dead = e;
+        }
     }
 }
 

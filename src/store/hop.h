@@ -51,8 +51,8 @@ void hop_caller_put(struct hop *h, const char *phone, int64_t gen, const struct 
 bool hop_point_put(struct hop *h, const char *phone, const struct ussd_point *p, bool live);
 /* Copies phone's point into p (and whether it is live); false when none. */
 bool hop_point_get(struct hop *h, const char *phone, struct ussd_point *p, bool *live);
-/* Drops phone's point when it is session sid's (and live, when
- * only_live); true when it did. */
+/* Drops phone's point when it is session sid's (any session's when sid
+ * is NULL; and live, when only_live); true when it did. */
 bool hop_point_drop(struct hop *h, const char *phone, const char *sid, bool only_live);
 /* Phone's point is saved: no longer live, when it is still sid's of at. */
 void hop_point_saved(struct hop *h, const char *phone, const char *sid, int64_t at);
@@ -61,6 +61,8 @@ void hop_point_saved(struct hop *h, const char *phone, const char *sid, int64_t 
 int hop_points_due(struct hop *h, int64_t before, char (*phones)[HOP_PHONE_MAX], int max);
 /* Drops points put before `before`, live or not. */
 void hop_points_forget(struct hop *h, int64_t before);
+/* Drops the points whose key starts with prefix. */
+void hop_points_drop_prefix(struct hop *h, const char *prefix);
 
 /* Gives memory freed by the tables back to the operating system
  * (malloc_trim) when they have shrunk by a lot (their bytes fell by at

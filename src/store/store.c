@@ -51,17 +51,29 @@ void st_bump(struct store *st)
         c->be->changed(c->db);
 }
 
+void st_point_changed(struct store *st, const char *phone)
+{
+    struct conn *c = pthread_getspecific(st->key);
+    if (c && c->be->point_changed)
+        c->be->point_changed(c->db, phone);
+}
+
 static void heard(void *ctx)
 {
     struct store *st = ctx;
     atomic_fetch_add(&st->gen, 1);
 }
 
+static void heard_point(void *ctx, const char *phone)
+{
+    st_points_heard(ctx, phone);
+}
+
 static void *listener(void *arg)
 {
     struct store *st = arg;
     pthread_setname_np(pthread_self(), "store-listen");
-    st->be->listen(st->path, heard, st, &st->stop);
+    st->be->listen(st->path, heard, heard_point, st, &st->stop);
     return NULL;
 }
 

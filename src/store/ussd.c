@@ -113,17 +113,40 @@ static const char SQL_POINT_LOAD[] = "SELECT r.phone, r.session_id, r.idem_key, 
 static const char SQL_POINT_PUT[] = "INSERT INTO ussd_resume (phone, session_id, idem_key, state, at, taken_by) "
         "VALUES (?1,?2,?3,?4,?5,'') ON CONFLICT(phone) DO UPDATE SET session_id = excluded.session_id, "
         "idem_key = excluded.idem_key, state = excluded.state, at = excluded.at, taken_by = '' "
-        "WHERE ussd_resume.at < excluded.at AND (ussd_resume.session_id <> excluded.session_id OR "
+        "WHERE ussd_resume.at <= excluded.at AND (ussd_resume.session_id <> excluded.session_id OR "
         "ussd_resume.taken_by = '')";
-/* an open point is taken; a taken one stays with its taker */
+/* an open point is taken, unless its session bought after all; a taken
+ * one stays with its taker; a newer one (a live point) replaces an older
+ * row, taken or not */
 static const char SQL_POINT_TAKE[] = "INSERT INTO ussd_resume (phone, session_id, idem_key, state, at, taken_by) "
         "VALUES (?1,?2,?3,?4,?5,?6) ON CONFLICT(phone) DO UPDATE SET session_id = excluded.session_id, "
         "idem_key = excluded.idem_key, state = excluded.state, at = excluded.at, taken_by = excluded.taken_by "
-        "WHERE ussd_resume.taken_by = '' AND (ussd_resume.session_id = excluded.session_id OR "
-        "ussd_resume.at <= excluded.at)";
+        "WHERE (CASE WHEN ussd_resume.session_id = excluded.session_id THEN ussd_resume.taken_by = '' "
+        "ELSE ussd_resume.at <= excluded.at END) AND NOT EXISTS (SELECT 1 FROM payments p WHERE "
+        "p.idem_key = excluded.idem_key)";
 static const char SQL_POINT_SWEEP[] = "DELETE FROM ussd_resume WHERE at < ?";
 
 static void taken_key(char *k, size_t n, const char *sid) { snprintf(k, n, "t:%s", sid); }
+
+/* On a database several lipads share, the phone's row as last read (or
+ * none: an empty session_id) is kept under "d:" and the phone, until a
+ * lipad tells of a change (st_points_heard). */
+#define CACHE_KEY_MAX (HOP_PHONE_MAX + 2)
+static void cache_key(char *k, size_t n, const char *phone) { snprintf(k, n, "d:%s", phone); }
+
+void st_points_heard(struct store *st, const char *phone)
+{
+    atomic_fetch_add(&st->points_heard, 1);
+    if (!st->hop)
+        return;
+    if (!phone) {
+        hop_points_drop_prefix(st->hop, "d:");
+        return;
+    }
+    char k[CACHE_KEY_MAX];
+    cache_key(k, sizeof k, phone);
+    hop_point_drop(st->hop, k, NULL, false);
+}
 
 static void read_point(struct st_stmt *s, int c, struct ussd_point *p)
 {
@@ -146,7 +169,14 @@ static enum store_rc point_write(struct store *st, const char *sql, const char *
     st_bind_i64(s, 5, p->at);
     if (sql == SQL_POINT_TAKE)
         st_bind_text(s, 6, p->taken_by);
-    return st_step_write(st, s, sql == SQL_POINT_TAKE ? "point_take" : "point_put");
+    enum store_rc rc = st_step_write(st, s, sql == SQL_POINT_TAKE ? "point_take" : "point_put");
+    if (rc == ST_OK && st_changes(st) == 0)
+        return ST_CONFLICT; /* a newer point, or this one taken (or bought) */
+    if (rc == ST_OK && !st->be->local) {
+        st_points_heard(st, phone); /* this lipad's cache at once */
+        st_point_changed(st, phone);
+    }
+    return rc;
 }
 
 /* One row of sql bound to a and b (b may be NULL) into p: ST_OK, or
@@ -256,25 +286,39 @@ enum store_rc store_point_for(struct store *st, const char *phone, const char *s
     }
     if (st->be->local)
         return ST_NOT_FOUND;
-    struct st_stmt *s = st_stmt(st, SQL_POINT_ROW);
-    if (!s)
-        return ST_ERROR;
-    st_bind_text(s, 1, phone);
-    int rc = st_step(s);
-    bool bought = false;
-    if (rc == ST_ROW) {
-        read_point(s, 0, p);
-        bought = st_col_i64(s, 5) != 0;
+    /* shared: the phone's row, cached until a lipad tells of a change */
+    char ck[CACHE_KEY_MAX];
+    cache_key(ck, sizeof ck, phone);
+    if (!hop_point_get(st->hop, ck, p, NULL)) {
+        long long heard = atomic_load(&st->points_heard);
+        struct st_stmt *s = st_stmt(st, SQL_POINT_ROW);
+        if (!s)
+            return ST_ERROR;
+        st_bind_text(s, 1, phone);
+        int rc = st_step(s);
+        bool bought = false;
+        memset(p, 0, sizeof *p);
+        if (rc == ST_ROW) {
+            read_point(s, 0, p);
+            bought = st_col_i64(s, 5) != 0;
+        }
+        st_done(s);
+        if (rc != ST_ROW && rc != ST_DONE)
+            return ST_ERROR;
+        if (bought && !p->taken_by[0])
+            memset(p, 0, sizeof *p); /* offered to nobody, ever */
+        hop_point_put(st->hop, ck, p, false);
+        if (atomic_load(&st->points_heard) != heard) /* a change told meanwhile: not kept */
+            hop_point_drop(st->hop, ck, NULL, false);
     }
-    st_done(s);
-    if (rc != ST_ROW)
-        return rc == ST_DONE ? ST_NOT_FOUND : ST_ERROR;
+    if (!p->session_id[0])
+        return ST_NOT_FOUND;
     if (!strcmp(p->taken_by, sid)) {
         remember_taken(st, p);
         *taken = true;
         return ST_OK;
     }
-    return may_open && !bought && open_usable(p, sid, since) ? ST_OK : ST_NOT_FOUND;
+    return may_open && open_usable(p, sid, since) ? ST_OK : ST_NOT_FOUND;
 }
 
 enum store_rc store_point_take(struct store *st, const char *phone, const struct ussd_point *p)

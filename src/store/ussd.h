@@ -89,8 +89,11 @@ void store_point_left(struct store *st, const char *phone, const char *sid);
  * its session (another lipad may have had the confirming hop). */
 enum store_rc store_point_for(struct store *st, const char *phone, const char *sid, bool may_open,
                               struct ussd_point *p, bool *taken);
-/* Records that p was offered to session p->taken_by (written, also when
- * it was live); from then on no other session is offered it. */
+/* Records that p is offered to session p->taken_by (written, also when
+ * it was live); from then on no other session is offered it.
+ * ST_CONFLICT, recording nothing, when the database has it taken by
+ * another session, has a newer point, or shows a purchase of its
+ * session: it is not to be offered. */
 enum store_rc store_point_take(struct store *st, const char *phone, const struct ussd_point *p);
 /* Writes p as phone's point (a session rebuilt from AT's notice), unless
  * the database has a newer one or this one was taken. */

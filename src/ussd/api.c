@@ -424,9 +424,11 @@ static bool replay(const struct ussd_menus *m, const struct ussd_host *host, str
         if (shown && !taken && !h->dry) {
             char masked[20];
             str_copy(p->taken_by, sizeof p->taken_by, sid);
-            if (store_point_take(h->a->store, h->phone, p) != ST_OK) {
+            enum store_rc rc = store_point_take(h->a->store, h->phone, p);
+            if (rc != ST_OK) {
                 /* not recorded: the caller could be offered it twice */
-                log_warn("ussd.resume_not_taken", "session=%s phone=%s", sid, log_phone(h->phone, masked));
+                if (rc != ST_CONFLICT)
+                    log_warn("ussd.resume_not_taken", "session=%s phone=%s", sid, log_phone(h->phone, masked));
                 shown = false;
             } else {
                 log_info("ussd.resume_offered", "session=%s phone=%s from=%s screen=%s", sid,
