@@ -17,6 +17,7 @@
 
 #define WINDOW_OFFSET 120      /* a lipad whose window is 2 s */
 #define RESTART_OFFSET 121     /* a lipad that is killed and started again */
+#define PAIR_OFFSET 122        /* two lipads on one PostgreSQL: +122, +123 */
 
 static void caller_on(struct lipad *l, const char *phone, const char *meter, const char *device, const char *lang)
 {
@@ -310,6 +311,50 @@ START_TEST(resume_survives_a_restart)
 }
 END_TEST
 
+/* Two lipads on one PostgreSQL, hops going to either. The second has
+ * read that the caller has no point; the first saves one when AT's notice
+ * comes, and tells the second, which offers it at the caller's next dial.
+ * The resumed session's later hops, rebuilt through the offer on either
+ * lipad, buy once; nobody is offered it again. */
+START_TEST(resume_across_lipads)
+{
+    struct lipad a = {0}, b = {0};
+    char da[256], db[256];
+    int port = h_main.port + PAIR_OFFSET;
+    h_dir_fresh(da, sizeof da, "resume-a");
+    ck_assert_msg(h_lipad_start(&a, port, da, NULL), "lipad a did not start (see %s)", da);
+    h_dir_fresh(db, sizeof db, "resume-b");
+    ck_assert(h_dir_same_db(db, &a));
+    ck_assert_msg(h_lipad_start(&b, port + 1, db, NULL), "lipad b did not start (see %s)", db);
+    const char *phone = "+254711000310";
+    caller_on(&a, phone, "E2E310", "e2edev310", "en");
+    char *r = h_ussd(&b, "s-res-c0", phone, ""); /* b reads: no point */
+    assert_main_menu(r);
+    free(r);
+    drop_at_confirm(&a, "s-res-ca", phone, "110");
+    session_ended(&a, "s-res-ca", phone, "Incomplete", "1*1*110");
+    h_sleep_ms(700); /* b hears of it (it listens, polling every 250 ms) */
+    r = h_ussd(&b, "s-res-cb", phone, "");
+    assert_offer(r, "KES 110 for Home");
+    free(r);
+    r = h_ussd(&a, "s-res-cb", phone, "1"); /* a never saw the session */
+    ck_assert_msg(strstr(r, "Confirm purchase") && strstr(r, "KES 110"), "the confirm screen on a: %s", r);
+    free(r);
+    r = h_ussd(&b, "s-res-cb", phone, "1*1"); /* b saw only its first hop */
+    ck_assert_msg(!strncmp(r, "END ", 4) && strstr(r, "PIN") && strstr(r, "KES 110"), "bought on b: %s", r);
+    free(r);
+    r = h_ussd(&a, "s-res-cc", phone, "");
+    assert_main_menu(r);
+    free(r);
+    json_t *p = h_wait_payment(&a, phone, "completed", 20000);
+    ck_assert_msg(p && json_integer_value(json_object_get(p, "amount")) == 110, "KES 110 completes");
+    json_decref(p);
+    ck_assert_int_eq(h_purchases(&a, phone), 1);
+    ck_assert_int_eq(h_lipad_stop(&b, SIGTERM), 0);
+    ck_assert_int_eq(h_lipad_stop(&a, SIGTERM), 0);
+}
+END_TEST
+
 Suite *suite_resume(void)
 {
     Suite *s = suite_create("resume");
@@ -322,6 +367,8 @@ Suite *suite_resume(void)
     tcase_add_test(t, offer_in_swahili);
     tcase_add_test(t, offer_lapses_after_the_window);
     tcase_add_test(t, resume_survives_a_restart);
+    if (h_on_pg())
+        tcase_add_test(t, resume_across_lipads);
     suite_add_tcase(s, t);
     return s;
 }
