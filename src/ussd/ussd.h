@@ -50,6 +50,10 @@
  *            the END text is the message for the returned key)
  *   end      text (END)
  *
+ * menu, input, list and confirm screens may add resume: {en, sw}, one line
+ * of what the caller chose by then: a caller who drops there is offered
+ * to come back (Resume after a drop, below).
+ *
  * Navigation on every waiting screen: "0" back (previous page, else previous
  * screen), "00" home (the start screen), "98" more (next page of a menu or
  * list; on input screens 98 is ordinary input, while 0 and 00 stay
