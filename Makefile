@@ -43,7 +43,7 @@ LDFLAGS  := $(OPT)
 LDLIBS   := $(PKG_LIBS) -lpthread -lm
 
 LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*/*.c))
-LIB_OBJ  := $(LIB_SRC:%.c=$(OBJDIR)/%.o) $(OBJDIR)/lipa_version.o
+LIB_OBJ  := $(LIB_SRC:%.c=$(OBJDIR)/%.o) $(OBJDIR)/lipa_version.o $(OBJDIR)/openapi_json.o
 # what --version prints (util/version.h): git describe at build time, or
 # `make LIPA_VERSION=1.2.0` (a tarball without .git), else "unreleased"
 LIPA_VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo unreleased)
@@ -63,7 +63,7 @@ FUZZ_WRAP := -Wl,--wrap=log_event -Wl,--wrap=httpc_do -Wl,--wrap=http_header
 FUZZ_SECONDS ?= 30
 FUZZ_MERGE ?= 0
 
-.PHONY: all deps deps-quiet deps-check run check check-schema check-install install uninstall unit-bin e2e-bin fuzz-replay-bin fuzz fuzz-bin bench bench-cluster bench-store bench-hops \
+.PHONY: all deps deps-quiet deps-check lint-openapi docs-api run check menu-graph check-schema check-install install uninstall unit-bin e2e-bin fuzz-replay-bin fuzz fuzz-bin bench bench-cluster bench-store bench-hops \
         bench-memory bench-migrate clean lint
 .SECONDARY:
 # V=1 shows the full commands
@@ -94,6 +94,18 @@ $(OBJDIR)/lipa_version.c: FORCE
 	@printf '#include "util/version.h"\nconst char lipa_version[] = "%s";\n' '$(subst ",,$(LIPA_VERSION))' >$@.tmp
 	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 $(OBJDIR)/lipa_version.o: $(OBJDIR)/lipa_version.c
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+# docs/openapi.json, the API's description, compiled into lipad as bytes
+# (app/openapi.h), so GET /openapi.json serves the document of the very
+# build and needs no file at run time; od is in coreutils
+$(OBJDIR)/openapi_json.c: docs/openapi.json
+	@mkdir -p $(dir $@)
+	@{ printf '/* generated from docs/openapi.json by the Makefile */\n#include "app/openapi.h"\n'; \
+	   printf 'const char app_openapi_json[] = {\n'; \
+	   od -An -v -tx1 $< | sed -e 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	   printf '0};\n'; } >$@.tmp && mv $@.tmp $@
+$(OBJDIR)/openapi_json.o: $(OBJDIR)/openapi_json.c
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 # made afresh each time: ar only adds and replaces members, so a file
@@ -140,7 +152,8 @@ fuzz-replay-bin: $(FUZZ_TARGETS:%=$(OBJDIR)/tests/fuzz_%)
 fuzz-bin: $(FUZZ_TARGETS:%=$(OBJDIR)/fuzzers/%)
 
 # The tree's own rules first (bin/lipa-lint: banned calls, layers, library
-# owners, headers used, no cycle, nothing outside), then the schema's two
+# owners, headers used, no cycle, nothing outside), Redocly's lint of
+# docs/openapi.json (make lint-openapi), then the schema's two
 # dialects against each other (check-schema), then the whole suite under
 # ASan+UBSan: make install into a temporary folder and the systemd unit
 # (tests/install/install.sh, on the binaries just built), the TLS sample in
@@ -149,6 +162,7 @@ fuzz-bin: $(FUZZ_TARGETS:%=$(OBJDIR)/fuzzers/%)
 # real lipad and the sandbox on loopback.
 check: deps-check
 	@$(MAKE) --no-print-directory SANITIZER=1 lint
+	@tools/openapi/lint.sh
 	@tests/pg/schema.sh
 	@$(MAKE) --no-print-directory SANITIZER=1 unit-bin fuzz-replay-bin e2e-bin
 	@LIPA_TEST_BIN=build/san/bin tests/install/install.sh SANITIZER=1
@@ -203,6 +217,17 @@ bench-memory: deps
 	@$(MAKE) --no-print-directory all
 	@tools/bench-memory.sh
 
+# The picture of the menus: `lipa-menu graph menus` as docs/menus.dot, drawn
+# by Graphviz (installed when missing) as docs/menus.svg and docs/menus.png.
+# Commit all three: make check (check_menu) fails while docs/menus.dot is
+# not what the menus give.
+menu-graph:
+	@LIPA_GRAPH_DEPS=1 tools/deps.sh
+	@$(MAKE) --no-print-directory $(BINDIR)/lipa-menu
+	$(BINDIR)/lipa-menu graph menus > docs/menus.dot
+	dot -Tsvg docs/menus.dot -o docs/menus.svg
+	dot -Tpng -Gdpi=80 docs/menus.dot -o docs/menus.png
+
 bench-migrate: deps
 	@$(MAKE) --no-print-directory all
 	@tools/bench-migrate.sh
@@ -215,6 +240,19 @@ $(BINDIR)/lipa-lint: $(OBJDIR)/tools/lint/main.o
 
 lint: $(BINDIR)/lipa-lint
 	@$(BINDIR)/lipa-lint
+
+# docs/openapi.json by Redocly's CLI (tools/openapi/redocly.yaml says
+# which rules are off and why); node and npm from make deps-check, the CLI
+# from npm into build/node
+lint-openapi:
+	@tools/openapi/lint.sh
+
+# docs/api-reference.md, the API reference in Markdown, made from
+# docs/openapi.json (tools/openapi/reference.mjs); committed, and
+# lint-openapi fails when it is not what the document gives
+docs-api:
+	@node tools/openapi/reference.mjs docs/openapi.json >docs/api-reference.md.tmp
+	@mv docs/api-reference.md.tmp docs/api-reference.md
 
 clean:
 	rm -rf build bin
@@ -244,7 +282,7 @@ install: all
 	install -m 644 menus/*.yaml $(DESTDIR)$(SHARE)/menus/
 	install -m 644 db/*.sql $(DESTDIR)$(SHARE)/db/
 	install -m 644 db/pg/*.sql $(DESTDIR)$(SHARE)/db/pg/
-	install -m 644 README.md docs/*.md docs/*.conf $(DESTDIR)$(PREFIX)/share/doc/lipa/
+	install -m 644 README.md docs/*.md docs/*.conf docs/openapi.json $(DESTDIR)$(PREFIX)/share/doc/lipa/
 	$(INSTALL_SUBST) tools/systemd/lipad.service.in > $(DESTDIR)$(UNITDIR)/lipad.service
 	chmod 644 $(DESTDIR)$(UNITDIR)/lipad.service
 	install -d -m 755 $(DESTDIR)$(SYSCONFDIR)/lipa

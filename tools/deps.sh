@@ -4,7 +4,9 @@
 # LIPA_BENCH_DEPS=1 adds what make bench needs, LIPA_CLUSTER_DEPS=1 the load
 # balancer make bench-cluster puts in front of two lipads (nginx),
 # LIPA_FUZZ_DEPS=1 what make fuzz needs, LIPA_CHECK_DEPS=1 what make check
-# needs beyond the build.
+# needs beyond the build, LIPA_GRAPH_DEPS=1 Graphviz's dot, which make
+# menu-graph draws the picture of the menus with (make check compares only
+# the dot text, so it needs no Graphviz).
 # postgresql is the server the tests start themselves (tools/pg.sh), libpq-dev
 # the client library the store's PostgreSQL backend is to use (docs/postgresql.md).
 # prometheus brings promtool, which the e2e metrics suite runs on /metrics
@@ -25,9 +27,15 @@ if [ "${LIPA_BENCH_DEPS:-}" = 1 ]; then # node may come from elsewhere than Debi
 fi
 # systemd-analyze checks the service unit (tests/install/install.sh), nginx
 # and openssl the TLS sample (tests/install/tls.sh: a self-signed
-# certificate, a USSD hop through nginx); a build alone needs none of them
+# certificate, a USSD hop through nginx); a build alone needs none of them.
+# node and npm run the OpenAPI document's linter (Redocly's CLI) and the
+# JSON Schema validator of the end-to-end answers (tools/openapi/npm.sh
+# installs both from npm into build/node); node may come from elsewhere
+# than Debian
 if [ "${LIPA_CHECK_DEPS:-}" = 1 ]; then
   pkgs+=(systemd openssl)
+  command -v node >/dev/null || missing+=(nodejs)
+  command -v npm >/dev/null || missing+=(npm)
 fi
 # nginx (the binary, /usr/sbin/nginx) may be a build of the operator's own;
 # Debian's starts a default site on port 80 when systemd runs the machine:
@@ -35,6 +43,9 @@ fi
 # the benchmark start their own nginx)
 if [ "${LIPA_CLUSTER_DEPS:-}" = 1 ] || [ "${LIPA_CHECK_DEPS:-}" = 1 ]; then
   command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+fi
+if [ "${LIPA_GRAPH_DEPS:-}" = 1 ]; then
+  command -v dot >/dev/null || missing+=(graphviz)
 fi
 # libFuzzer (libclang_rt.fuzzer) is in the compiler-rt package of the default
 # clang, libclang-rt-14-dev on Debian 12, which libclang-rt-dev pulls in

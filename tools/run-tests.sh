@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test binary of a build (unit runners, the replay of every kept
-# fuzz input, then the end-to-end suite against the real lipad and sandbox),
+# fuzz input, then the end-to-end suite against the real lipad and sandbox,
+# whose answers are then checked against the OpenAPI document),
 # on SQLite and then on PostgreSQL, and prints one closing line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -35,7 +36,21 @@ for t in "$build"/tests/fuzz_*; do
   [ -d tests/fuzz/crashes/"$n" ] && dirs+=(tests/fuzz/crashes/"$n")
   run "$(basename "$t")" "$t" "${dirs[@]}"
 done
-[ -x "$build/tests/run_e2e" ] && run run_e2e "$build/tests/run_e2e"
+# The journeys on SQLite record every answer lipad gives them, and the
+# answers are then held against docs/openapi.json's schemas (a real JSON
+# Schema validator, tools/openapi/check-responses.mjs): one check more.
+if [ -x "$build/tests/run_e2e" ]; then
+  record=$PWD/$build/e2e-record
+  rm -rf "$record" && mkdir -p "$record"
+  LIPA_TEST_RECORD=$record run run_e2e "$build/tests/run_e2e"
+  echo "== openapi responses"
+  if out=$(tools/openapi/npm.sh 2>&1 && node tools/openapi/check-responses.mjs "$record" 2>&1); then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+  fi
+  echo "$out" | tail -n 40
+fi
 # Once more on PostgreSQL: the unit runners that open a store (their
 # source uses tests/support/testdb.h) and every journey, against a
 # throwaway cluster (tools/pg.sh) that is removed afterwards; each test

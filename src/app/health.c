@@ -113,6 +113,22 @@ static void app_metrics(void *ctx, struct http_req *req, struct http_resp *resp)
     buf_printf(b, "# HELP lipa_outbox_oldest_age_seconds Age of the oldest SMS queued or sending (0: none).\n"
                   "# TYPE lipa_outbox_oldest_age_seconds gauge\nlipa_outbox_oldest_age_seconds %lld.%03lld\n",
                (long long)(age_ms / 1000), (long long)(age_ms < 0 ? 0 : age_ms % 1000)); /* -1.000 or s.ms */
+    struct store_queue q[STORE_QUEUES];
+    bool queues = store_queues(a->store, q);
+    buf_puts(b, "# HELP lipa_queue_depth Rows waiting in a work queue (-1: the database did not answer).\n"
+                "# TYPE lipa_queue_depth gauge\n");
+    for (int i = 0; i < STORE_QUEUES; i++)
+        buf_printf(b, "lipa_queue_depth{queue=\"%s\"} %lld\n", store_queue_names[i],
+                   queues ? (long long)q[i].depth : -1LL);
+    buf_puts(b, "# HELP lipa_queue_oldest_age_seconds Age of the oldest row waiting in a work queue (0: none; "
+                "-1: the database did not answer).\n"
+                "# TYPE lipa_queue_oldest_age_seconds gauge\n");
+    for (int i = 0; i < STORE_QUEUES; i++) {
+        int64_t age = !queues ? -1000 : q[i].depth > 0 && q[i].oldest_ms > 0 && now > q[i].oldest_ms
+                                             ? now - q[i].oldest_ms : 0;
+        buf_printf(b, "lipa_queue_oldest_age_seconds{queue=\"%s\"} %lld.%03lld\n", store_queue_names[i],
+                   (long long)(age / 1000), (long long)(age < 0 ? 0 : age % 1000));
+    }
     one(b, "lipa_purchases_waiting", "gauge", "USSD purchases the database refused, waiting in the intake.",
         store_take_waiting(a->store));
     one(b, "lipa_ussd_sessions_held", "gauge", "USSD sessions held in memory.", (long long)m.sessions);

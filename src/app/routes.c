@@ -4,6 +4,7 @@
 #include "app/routes.h"
 
 #include "app/app.h"
+#include "app/openapi.h"
 #include "charge/api.h"
 #include "client/api.h"
 #include "client/api_v1.h"
@@ -25,7 +26,7 @@
  * specific paths come before another's patterns that could shadow them */
 static const struct http_route *const tables[] = {
     ussd_routes, ops_routes, user_routes, device_routes, billing_routes, meter_user_routes, mpesa_routes,
-    charge_routes, water_routes, otp_routes, sms_routes, client_routes, client_v1_routes,
+    charge_routes, water_routes, otp_routes, sms_routes, client_routes, client_v1_routes, openapi_routes,
 };
 
 static struct http_route *all_routes;

@@ -204,12 +204,11 @@ void otp_water_prepare(struct app *a, struct payment *p)
     p->token_minute = -1;
 }
 
-static void code_text(struct app *a, const struct payment *p, bool resend, char *out, size_t n)
+void otp_code_text(const struct config *cfg, const struct payment *p, bool sw, bool resend, char *out, size_t n)
 {
-    bool sw = user_speaks_sw(a->store, p->user_id, p->phone);
     char ttl[24];
-    ttl_text(a->cfg.otp_ttl, sw, ttl, sizeof ttl);
-    long long tries = (long long)a->cfg.otp_attempts, liters = (long long)p->liters;
+    ttl_text(cfg->otp_ttl, sw, ttl, sizeof ttl);
+    long long tries = (long long)cfg->otp_attempts, liters = (long long)p->liters;
     if (resend)
         snprintf(out, n,
                  sw ? "lipa: Nambari mpya ya maji {code} kwa lita %lld, inatumika %s, majaribio %lld. "
@@ -226,9 +225,8 @@ static void code_text(struct app *a, const struct payment *p, bool resend, char 
                  p->currency[0] ? p->currency : "KES", (long long)p->amount, liters, ttl, tries, p->reference);
 }
 
-static void notice_text(struct app *a, const struct payment *p, char *out, size_t n)
+void otp_notice_text(const struct payment *p, bool sw, char *out, size_t n)
 {
-    bool sw = user_speaks_sw(a->store, p->user_id, p->phone);
     long long amount = (long long)p->amount, liters = (long long)p->liters;
     const char *cur = p->currency[0] ? p->currency : "KES", *ref = p->reference;
     if (!strcmp(p->status, "cancelled"))
@@ -256,7 +254,7 @@ bool otp_water_finish(struct app *a, struct payment *p)
         return true;
     }
     if (strcmp(p->status, "completed")) {
-        notice_text(a, p, text, sizeof text);
+        otp_notice_text(p, user_speaks_sw(a->store, p->user_id, p->phone), text, sizeof text);
         return outbox_queue(a, p->phone, text, "receipt", p->id) == ST_OK;
     }
     if (p->liters <= 0 || !p->reference[0]) {
@@ -266,7 +264,7 @@ bool otp_water_finish(struct app *a, struct payment *p)
     struct otp_code c;
     if (replace_code(a, p, p->liters, "", "payment", &c) != ST_OK)
         return false;
-    code_text(a, p, false, text, sizeof text);
+    otp_code_text(&a->cfg, p, user_speaks_sw(a->store, p->user_id, p->phone), false, text, sizeof text);
     return outbox_queue(a, p->phone, text, "code", p->id) == ST_OK;
 }
 
@@ -469,7 +467,7 @@ static enum otp_verdict resend_tx(struct app *a, const struct payment *p)
         return OTP_LIMIT;
     if (replace_code(a, p, v == OTP_OK ? c.liters : p->liters, "", "resend", &c) != ST_OK)
         return OTP_STORE;
-    code_text(a, p, true, text, sizeof text);
+    otp_code_text(&a->cfg, p, user_speaks_sw(a->store, p->user_id, p->phone), true, text, sizeof text);
     return outbox_queue(a, p->phone, text, "code", p->id) == ST_OK ? OTP_OK : OTP_STORE;
 }
 

@@ -112,6 +112,12 @@ int otp_live_codes(struct app *a, const char *phone, struct otp_code *out, int m
  * in lang. */
 void otp_code_label(const struct otp_code *c, const char *lang, int64_t now, char *out, size_t n);
 
+/* The SMS of a water payment, in Swahili when sw: the code's (resend: a
+ * fresh code for a paid one; {code} is the outbox's), and the notice of
+ * one that did not complete (cancelled, timeout, failed). Pure. */
+void otp_code_text(const struct config *cfg, const struct payment *p, bool sw, bool resend, char *out, size_t n);
+void otp_notice_text(const struct payment *p, bool sw, char *out, size_t n);
+
 /* ---- stations (station.c) ---- */
 
 /* hex = HMAC-SHA256(pepper, key). */

@@ -12,6 +12,7 @@
 #include "user/api.h"
 #include "util/crypto.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/phone.h"
 #include "util/str.h"
 
@@ -213,6 +214,7 @@ void pay_callback_face(struct app *a, struct http_req *req, struct http_resp *re
     const char *secret = http_query(req, "secret");
     if (!secret || !crypto_streq(secret, a->callback_secret)) {
         log_warn("mpesa.callback_refused", "ip=%s path=%s reason=secret", req->client_ip, req->path);
+        metrics_callback(MC_REJECTED);
         reply(req->route, resp, ERR_UNAUTHORIZED, "secret: missing or wrong");
         return;
     }
@@ -230,8 +232,10 @@ void pay_callback_face(struct app *a, struct http_req *req, struct http_resp *re
     enum err e = purchase_callback_queue(a, req->body, req->body_len, why, sizeof why, callback_recorded, pc);
     if (e == ERR_OK)
         return; /* answered by callback_recorded */
-    if (e == ERR_VALIDATION)
+    if (e == ERR_VALIDATION) {
         log_warn("mpesa.callback_malformed", "ip=%s reason=\"%s\"", req->client_ip, why);
+        metrics_callback(MC_REJECTED);
+    }
     struct http_resp *out = http_defer_claim(pc->d); /* not answered by anyone else yet: no deadline */
     if (out)
         reply(req->route, out, e, why);

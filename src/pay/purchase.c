@@ -65,12 +65,19 @@ const char *purchase_status_for(int64_t code)
     }
 }
 
+enum purchase_refusal purchase_check(const struct config *cfg, int64_t amount, bool active)
+{
+    if (amount < cfg->min_amount || amount > cfg->max_amount)
+        return PR_AMOUNT_RANGE;
+    return active ? PR_NONE : PR_METER_INACTIVE;
+}
+
 /* Checks r and fills p for storing; PR_NONE when it may be stored. */
 static enum purchase_refusal prepare(struct app *a, const struct purchase_req *r, struct payment *p)
 {
     struct meter m;
     enum store_rc rc;
-    if (r->amount < a->cfg.min_amount || r->amount > a->cfg.max_amount)
+    if (purchase_check(&a->cfg, r->amount, true) != PR_NONE)
         return PR_AMOUNT_RANGE;
     if (r->known) {
         memset(&m, 0, sizeof m);
@@ -86,8 +93,9 @@ static enum purchase_refusal prepare(struct app *a, const struct purchase_req *r
         if (!store_is_assigned(a->store, r->user_id, r->meter_id))
             return PR_NOT_ASSIGNED;
     }
-    if (!m.active)
-        return PR_METER_INACTIVE;
+    enum purchase_refusal why = purchase_check(&a->cfg, r->amount, m.active);
+    if (why != PR_NONE)
+        return why;
     memset(p, 0, sizeof *p);
     str_copy(p->kind, sizeof p->kind, "electricity");
     str_copy(p->origin, sizeof p->origin, r->origin);
@@ -193,10 +201,8 @@ enum purchase_refusal purchase_take(struct app *a, const struct purchase_req *r,
 
 /* ---- finishing ---- */
 
-/* The message a finished purchase sends, in the buyer's language. */
-static void finish_text(struct app *a, const struct payment *p, char *out, size_t n)
+void purchase_finish_text(const struct payment *p, bool sw, char *out, size_t n)
 {
-    bool sw = user_speaks_sw(a->store, p->user_id, p->phone);
     char kwh[24];
     purchase_kwh_text(p->energy, kwh);
     if (!strcmp(p->status, "completed"))
@@ -237,7 +243,7 @@ static void electricity_prepare(struct app *a, struct payment *p)
 static bool electricity_finish(struct app *a, struct payment *p)
 {
     char text[480];
-    finish_text(a, p, text, sizeof text);
+    purchase_finish_text(p, user_speaks_sw(a->store, p->user_id, p->phone), text, sizeof text);
     return outbox_queue(a, p->phone, text, "receipt", p->id) == ST_OK;
 }
 
@@ -422,13 +428,19 @@ static void apply_callback(struct app *a, const struct store_callback *rec)
         return;
     if (!payment_open(&p)) {
         log_info("mpesa.callback_duplicate", "payment=%lld status=%s", (long long)p.id, p.status);
+        metrics_callback(MC_DUPLICATE);
         store_callback_applied(a->store, cb.checkout_request_id);
         return;
     }
-    if (!outcome_from_callback(&p, &cb))
+    if (!outcome_from_callback(&p, &cb)) {
+        metrics_callback(MC_SUCCESS); /* what it said; the query settles the purchase */
         query_soon(a, &p);
-    else if (!purchase_finish(a, &p))
+    } else if (purchase_finish(a, &p)) {
+        metrics_callback_status(purchase_status_for(cb.result_code));
+    } else {
+        metrics_callback(MC_DUPLICATE);
         store_callback_applied(a->store, cb.checkout_request_id); /* lost a race: already final */
+    }
 }
 
 /* ---- the payment worker ---- */
@@ -454,10 +466,11 @@ static void apply_early_callback(struct app *a, struct payment *p)
     char why[128];
     if (!a->pay->parse_callback(body, strlen(body), &cb, why, sizeof why))
         return;
-    if (outcome_from_callback(p, &cb))
-        purchase_finish(a, p);
-    else
+    if (!outcome_from_callback(p, &cb)) {
+        metrics_callback(MC_SUCCESS);
         query_soon(a, p);
+    } else if (purchase_finish(a, p))
+        metrics_callback_status(purchase_status_for(cb.result_code));
 }
 
 /* What one STK push came to (p holds the answer, not yet stored). */

@@ -55,6 +55,15 @@ enum purchase_refusal {
 #define PURCHASE_IDEM_SIZE 96
 void purchase_idem_key(char out[PURCHASE_IDEM_SIZE], const char *ns, const char *id);
 
+/* What purchase_start refuses of a known meter before the store: the
+ * amount out of LIPA_MIN_AMOUNT..LIPA_MAX_AMOUNT, then an inactive meter.
+ * Pure. */
+enum purchase_refusal purchase_check(const struct config *cfg, int64_t amount, bool active);
+
+/* The SMS a finished electricity purchase sends (completed, cancelled,
+ * timeout or failed), in Swahili when sw; {token} is the outbox's. Pure. */
+void purchase_finish_text(const struct payment *p, bool sw, char *out, size_t n);
+
 /* Tenths of a kWh that amount KES buys at price (cents per kWh). */
 int64_t purchase_energy(int64_t amount, int64_t price_cents);
 /* "12.3" for 123 tenths. */

@@ -7,6 +7,7 @@
 #include "store/payments.h"
 #include "util/aside.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/str.h"
 
 #include <stdio.h>
@@ -58,6 +59,7 @@ static void answered(struct app *a, struct payment *p, const struct meter_res *r
         str_copy(p->topup_status, sizeof p->topup_status, "done");
         p->topup_error[0] = 0;
         atomic_fetch_add(&a->topups_done, 1);
+        metrics_topup(MT_DONE);
         log_info("meter.topped_up", "payment=%lld meter=%s energy_tenths=%lld", (long long)p->id, p->meter_id,
                  (long long)p->energy);
         break;
@@ -71,6 +73,7 @@ static void answered(struct app *a, struct payment *p, const struct meter_res *r
             snprintf(p->topup_error, sizeof p->topup_error,
                      "no clear answer from the meter cloud (%.150s); checking its log before sending again",
                      res->detail);
+            metrics_topup(MT_UNSURE);
             log_warn("meter.topup_unsure", "payment=%lld attempt=%lld error=\"%s\"", (long long)p->id,
                      (long long)p->topup_attempts, res->detail);
         } else {
@@ -78,6 +81,7 @@ static void answered(struct app *a, struct payment *p, const struct meter_res *r
             p->topup_sent_at = 0;
             p->topup_next_at = now_ms() + backoff_ms(a->cfg.retry_base_ms, p->topup_attempts, TOPUP_BACKOFF_CAP_MS);
             str_copy(p->topup_error, sizeof p->topup_error, res->detail);
+            metrics_topup(MT_RETRY);
             log_warn("meter.topup_retry", "payment=%lld attempt=%lld error=\"%s\"", (long long)p->id,
                      (long long)p->topup_attempts, res->detail);
         }
@@ -87,6 +91,7 @@ static void answered(struct app *a, struct payment *p, const struct meter_res *r
         str_copy(p->topup_status, sizeof p->topup_status, "failed");
         p->topup_sent_at = 0;
         str_copy(p->topup_error, sizeof p->topup_error, res->detail);
+        metrics_topup(MT_FAILED);
         log_error("meter.topup_refused", "payment=%lld meter=%s error=\"%s\"", (long long)p->id, p->meter_id,
                   res->detail);
         break;
@@ -107,6 +112,7 @@ static bool send(struct app *a, struct payment *p, struct payment **last)
     if (gone) {
         str_copy(p->topup_status, sizeof p->topup_status, "failed");
         str_copy(p->topup_error, sizeof p->topup_error, "meter no longer registered");
+        metrics_topup(MT_FAILED);
         log_error("meter.topup_refused", "payment=%lld meter=%s error=\"meter no longer registered\"",
                   (long long)p->id, p->meter_id);
     } else {
@@ -219,6 +225,7 @@ static void settle(struct app *a, struct payment *rows, const struct reconcile_r
         bool reached = !strcmp(open[i]->topup_status, "done");
         if (reached)
             atomic_fetch_add(&a->topups_done, 1);
+        metrics_topup(reached ? MT_DONE : MT_RETRY);
         log_info("meter.topup_checked", "payment=%lld meter=%s energy_tenths=%lld outcome=%s cluster=%d",
                  (long long)open[i]->id, open[i]->meter_id, (long long)open[i]->energy,
                  reached ? "reached" : "not_reached", n);

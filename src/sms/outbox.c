@@ -6,6 +6,7 @@
 #include "util/aside.h"
 #include "util/gsm.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/str.h"
 
 #include <stdio.h>
@@ -192,9 +193,11 @@ static enum store_rc apply_report(struct app *a, const struct sms_report *r)
     snprintf(why, sizeof why, "not delivered: %.60s", r->failure_reason[0] ? r->failure_reason : r->status);
     enum store_rc rc = store_sms_report_apply(a->store, r->message_id, r->status, to, why);
     char masked[20];
-    if (rc == ST_OK)
+    if (rc == ST_OK) {
+        metrics_sms_report(to);
         log_info("sms.report", "message_id=%s status=%s means=%s phone=%s", r->message_id, r->status,
                  to[0] ? to : "noted", log_phone(r->phone, masked));
+    }
     return rc;
 }
 
@@ -262,6 +265,17 @@ static bool rate_take(struct app *a)
 
 /* ---- sending ---- */
 
+/* A payer's first token or code SMS accepted: timed from the M-Pesa
+ * callback that completed the purchase (one that settled by query, and a
+ * code sent again, are not). */
+static void callback_to_sms(struct app *a, const struct outbox_msg *m)
+{
+    int64_t at;
+    if (m->payment_id && (!strcmp(m->kind, "receipt") || !strcmp(m->kind, "code")) &&
+        store_outbox_callback_at(a->store, m->id, m->payment_id, &at) == ST_OK)
+        metrics_callback_to_sms(at, now_ms());
+}
+
 static void send_one(struct app *a, struct outbox_msg *m)
 {
     char text[1200];
@@ -327,8 +341,10 @@ static void send_one(struct app *a, struct outbox_msg *m)
                   res.status_code, res.detail);
         break;
     }
-    if (store_outbox_save(a->store, m) == ST_OK && res.outcome == SMS_SENT)
+    if (store_outbox_save(a->store, m) == ST_OK && res.outcome == SMS_SENT) {
         apply_early_report(a, m->provider_id);
+        callback_to_sms(a, m);
+    }
 }
 
 int outbox_work(struct app *a)

@@ -5,6 +5,7 @@
 #include "store/users.h"
 #include "store/ussd.h"
 #include "util/aside.h"
+#include "util/metrics.h"
 #include "util/str.h"
 
 #include <malloc.h>
@@ -27,6 +28,7 @@ struct ent {
     int64_t at;                   /* sessions: last written; callers: last used */
     int64_t gen;                  /* callers: the store generation read at; points: their at */
     uint32_t size;                /* of the allocation */
+    int32_t waiting;              /* sessions: struct ussd_row's waiting */
     uint16_t len[4];              /* sessions and points: lengths of the four strings */
     bool live;                    /* points: not saved yet */
     char key[];
@@ -233,6 +235,7 @@ bool hop_session_get(struct hop *h, const char *id, struct ussd_row *r)
             p += e->len[i + 1] + 1;
         }
         r->updated_at = e->at;
+        r->waiting = e->waiting;
     }
     pthread_mutex_unlock(&s->lock);
     return e != NULL;
@@ -258,12 +261,26 @@ bool hop_session_put(struct hop *h, const char *id, const char *phone, const str
         e->len[i] = (uint16_t)len[i];
     }
     e->at = now_ms();
+    e->waiting = r->waiting;
     struct stripe *s = stripe_of(h, hv);
     pthread_mutex_lock(&s->lock);
     struct ent *gone = install(&s->sess, find(&s->sess, hv, id), e);
     pthread_mutex_unlock(&s->lock);
     ent_free(h, gone);
     return true;
+}
+
+int hop_session_end(struct hop *h, const char *id)
+{
+    uint64_t hv = hash(id);
+    struct stripe *s = stripe_of(h, hv);
+    pthread_mutex_lock(&s->lock);
+    struct ent *e = find(&s->sess, hv, id);
+    int w = e ? e->waiting : 0;
+    if (e)
+        e->waiting = 0;
+    pthread_mutex_unlock(&s->lock);
+    return w;
 }
 
 /* ---- callers, packed: a byte for registered; then, when registered, the
@@ -518,6 +535,8 @@ static void expire(struct hop *h, struct stripe *s, struct table *t, int64_t bef
         pthread_mutex_unlock(&s->lock);
         while (dead) { /* freed outside the lock */
             e = dead->hnext;
+            if (t == &s->sess && dead->waiting > 0) /* idle while it waited: AT gave up on it long ago */
+                metrics_screen(dead->waiting - 1, MS_TIMED_OUT);
             ent_free(h, dead);
             dead = e;
         }

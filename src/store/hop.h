@@ -35,9 +35,14 @@ void hop_free(struct hop *h);
 bool hop_session_get(struct hop *h, const char *id, struct ussd_row *r);
 /* Caches r for id; false when out of memory. */
 bool hop_session_put(struct hop *h, const char *id, const char *phone, const struct ussd_row *r);
+/* Takes a cached session's waiting (struct ussd_row), leaving it 0;
+ * 0 when not cached. */
+int hop_session_end(struct hop *h, const char *id);
 /* Drops sessions not written since before (ms) and callers unused since
  * then, oldest first, a slice at a time (the lock is let go and the core
- * offered to others between slices: util/aside.h). */
+ * offered to others between slices: util/aside.h). A session dropped so
+ * while it waits on a screen counts timed_out there (util/metrics); one
+ * pushed out by the cap counts nothing (it may come back, rebuilt). */
 void hop_evict(struct hop *h, int64_t before);
 
 /* Caller cache: copies the entry for phone into c when its generation is

@@ -388,6 +388,10 @@ enum store_rc store_sms_last_token(struct store *st, const char *phone, const ch
 static const char SQL_OUTBOX_DEPTH[] = "SELECT COUNT(*) FROM outbox WHERE status IN ('queued','sending')";
 static const char SQL_OUTBOX_QUEUE[] =
     "SELECT COUNT(*), COALESCE(MIN(created_at),0) FROM outbox WHERE status IN ('queued','sending')";
+static const char SQL_OUTBOX_CALLBACK_AT[] =
+    "SELECT MIN(c.received_at) FROM payments p JOIN mpesa_callbacks c ON c.checkout_request_id = "
+    "p.checkout_request_id WHERE p.id = ?1 AND p.status = 'completed' AND NOT EXISTS (SELECT 1 FROM outbox o "
+    "WHERE o.payment_id = ?1 AND o.id < ?2 AND o.kind IN ('receipt','code'))";
 /* a row left 'sending' by an instance that died is due when its lease ends */
 static const char SQL_OUTBOX_DUE[] = "UPDATE outbox SET next_at = ?3, claimed_by = ?4 WHERE id IN (SELECT id FROM outbox "
         "WHERE status IN ('queued','sending') AND next_at <= ?1 ORDER BY next_at, id LIMIT ?2" ST_SKIP_LOCKED ") "
@@ -524,4 +528,23 @@ int64_t store_outbox_queue(struct store *st, int64_t *oldest_ms)
     }
     st_done(s);
     return n;
+}
+
+enum store_rc store_outbox_callback_at(struct store *st, int64_t id, int64_t payment_id, int64_t *at_ms)
+{
+    *at_ms = 0;
+    struct st_stmt *s = st_stmt(st, SQL_OUTBOX_CALLBACK_AT);
+    if (!s)
+        return ST_ERROR;
+    st_bind_i64(s, 1, payment_id);
+    st_bind_i64(s, 2, id);
+    enum store_rc rc = ST_ERROR;
+    int step = st_step(s);
+    if (step == ST_ROW) {
+        bool none = st_col_null(s, 0);
+        *at_ms = none ? 0 : st_col_i64(s, 0);
+        rc = none ? ST_NOT_FOUND : ST_OK;
+    }
+    st_done(s);
+    return rc;
 }

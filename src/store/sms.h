@@ -43,6 +43,11 @@ int64_t store_outbox_depth(struct store *st);
  * rows (0 when there is none), in one query; -1 when the database did not
  * answer. */
 int64_t store_outbox_queue(struct store *st, int64_t *oldest_ms);
+/* For message id of payment_id: when the first M-Pesa callback of that
+ * payment arrived (ms), when the payment is completed and no earlier
+ * receipt or code SMS of it exists (this is the payer's first); else
+ * ST_NOT_FOUND. */
+enum store_rc store_outbox_callback_at(struct store *st, int64_t id, int64_t payment_id, int64_t *at_ms);
 
 /* ---- inbound ---- */
 #define SMS_TEXT_MAX 1600 /* bytes of inbound text kept (AT joins up to ~10 parts) */

@@ -24,6 +24,15 @@
 static const char SQL_COMMIT[] = "COMMIT";
 static const char SQL_PING[] = "SELECT 1";
 static const char SQL_ROLLBACK[] = "ROLLBACK";
+/* each count reads a partial index (db/): only the rows that wait */
+static const char SQL_QUEUES[] =
+    "SELECT 0, COUNT(*), COALESCE(MIN(created_at),0) FROM payments WHERE status IN ('pending','processing') "
+    "UNION ALL SELECT 1, COUNT(*), COALESCE(MIN(created_at),0) FROM payments "
+    "WHERE topup_status IN ('queued','sending','checking') "
+    "UNION ALL SELECT 2, COUNT(*), COALESCE(MIN(received_at),0) FROM sms_inbound WHERE status = 'queued' "
+    "UNION ALL SELECT 3, COUNT(*), COALESCE(MIN(created_at),0) FROM client_notices WHERE status = 'queued' "
+    "UNION ALL SELECT 4, COUNT(*), COALESCE(MIN(created_at),0) FROM escrow_releases "
+    "WHERE status IN ('queued','pending')";
 
 #define STMT_SLOTS 512 /* prepared statements a connection keeps, by SQL address */
 
@@ -608,6 +617,27 @@ void store_memory(struct store *st, struct store_memory *m)
     m->bytes = (int64_t)s.bytes;
     m->sessions_dropped = (int64_t)s.sessions_dropped;
     m->callers_dropped = (int64_t)s.callers_dropped;
+}
+
+const char *const store_queue_names[STORE_QUEUES] = {"payments", "topups", "texts", "notices", "releases"};
+
+bool store_queues(struct store *st, struct store_queue q[STORE_QUEUES])
+{
+    memset(q, 0, STORE_QUEUES * sizeof *q);
+    struct st_stmt *s = st_stmt(st, SQL_QUEUES);
+    if (!s)
+        return false;
+    int rc, rows = 0;
+    while ((rc = st_step(s)) == ST_ROW) {
+        int64_t i = st_col_i64(s, 0);
+        if (i >= 0 && i < STORE_QUEUES) {
+            q[i].depth = st_col_i64(s, 1);
+            q[i].oldest_ms = st_col_i64(s, 2);
+            rows++;
+        }
+    }
+    st_done(s);
+    return rc == ST_DONE && rows == STORE_QUEUES;
 }
 
 void store_maintain(struct store *st)

@@ -99,6 +99,23 @@ struct store_memory {
 };
 void store_memory(struct store *st, struct store_memory *m);
 
+/* The work queues (for /metrics), in one statement: how many rows wait
+ * and when the oldest of them was created (ms; 0 when none wait):
+ *   payments  purchases open: waiting for their STK push, or for the
+ *             payer and M-Pesa's word (pending, processing)
+ *   topups    purchases whose meter top-up is not settled (queued,
+ *             sending, checking), aged from the purchase's creation
+ *   texts     incoming SMS not answered yet
+ *   notices   integrators' notices not delivered yet
+ *   releases  escrow releases not settled at Paystack yet
+ * false when the database did not answer. */
+enum { STORE_QUEUES = 5 };
+extern const char *const store_queue_names[STORE_QUEUES];
+struct store_queue {
+    int64_t depth, oldest_ms;
+};
+bool store_queues(struct store *st, struct store_queue q[STORE_QUEUES]);
+
 /* Backup of a SQLite database while lipad may be running on it
  * (bin/lipa-backup). Copies path's intake files first (purchases callers
  * were told to pay for that the database may not hold yet) to

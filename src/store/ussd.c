@@ -33,6 +33,11 @@ enum store_rc store_session_put(struct store *st, const char *id, const char *ph
     return hop_session_put(st->hop, id, phone, r) ? ST_OK : ST_ERROR;
 }
 
+int store_session_end(struct store *st, const char *id)
+{
+    return hop_session_end(st->hop, id) - 1;
+}
+
 /* Sessions stay in memory for a minute after their last hop (a caller has
  * about 30 s per screen), or until the cap makes them room for newer ones;
  * one no longer held is rebuilt from AT's text if it comes back

@@ -40,9 +40,18 @@ struct ussd_row {
     char last_text[256];
     char last_reply[512];
     int64_t updated_at;
+    /* 1 + the funnel slot (util/metrics) of the screen the session waits
+     * on; 0 when it waits on none (it ended, or its screen is not counted).
+     * A session dropped for being idle while it waits counts timed_out
+     * there (store_maintain); store_session_end takes it. */
+    int waiting;
 };
 enum store_rc store_session_get(struct store *st, const char *id, struct ussd_row *r);
 enum store_rc store_session_put(struct store *st, const char *id, const char *phone, const struct ussd_row *r);
+/* The session ended (AT said so): returns the funnel slot it waited on
+ * and marks it waiting on none, so that it is counted once; -1 when it
+ * waited on none or is not held. */
+int store_session_end(struct store *st, const char *id);
 struct ussd_event {
     char session_id[128], phone[16], service_code[32], network_code[16], status[16];
     char cost[32], input[256], error[256], date[32];
@@ -51,7 +60,7 @@ struct ussd_event {
 /* A repeated notification (same session, same status) is ST_CONFLICT. */
 enum store_rc store_ussd_event_add(struct store *st, const struct ussd_event *e);
 
-/* ---- where a caller who dropped may resume (db/021_ussd_resume.sql) ----
+/* ---- where a caller who dropped may resume (db/023_ussd_resume.sql) ----
  * One point per phone in the database: a session that stopped on a screen
  * the menus let a caller come back to (ussd/api.c decides which), its
  * state and its last hop; taken_by names the session it was offered to.

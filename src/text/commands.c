@@ -77,6 +77,7 @@ static const struct reply_spec shared[] = {
 
 struct text2 {
     char *t[TEXT_NLANG];
+    int line[TEXT_NLANG];       /* in the file, for warnings */
 };
 
 struct reply {
@@ -458,6 +459,7 @@ static bool read_text2(struct ld *L, int v, int kline, const char *what, const c
             continue;
         }
         out->t[l] = s;
+        out->line[l] = yread_line(&L->y, t);
     }
     return ok;
 }
@@ -819,6 +821,73 @@ out:
         return NULL;
     }
     return L.c;
+}
+
+/* ---- warnings ---- */
+
+/* The width each placeholder usually takes in a reply: a meter number of
+ * 12 digits, a name cut to 20 like on a USSD screen, a token as the outbox
+ * groups its 20 digits, a list of two such meters. */
+static const struct {
+    const char *name;
+    int width;
+} usual[] = {
+    {"meter", 12}, {"name", 20}, {"kwh", 7},   {"amount", 6},   {"min", 6},     {"max", 6},
+    {"liters", 5}, {"count", 2}, {"receipt", 10}, {"token", 24}, {"list", 2 * 37 + 1},
+};
+
+static void warn_text(const char *path, const char *what, const struct text2 *t, struct buf *out, int *n)
+{
+    for (int l = 0; l < TEXT_NLANG; l++) {
+        char x[2048];
+        size_t o = 0;
+        for (const char *p = t->t[l]; p && *p && o + 1 < sizeof x;) {
+            size_t ph = *p == '{' ? placeholder_at(p) : 0;
+            int w = -1;
+            for (size_t i = 0; ph && i < sizeof usual / sizeof usual[0]; i++)
+                if (strlen(usual[i].name) == ph - 2 && !strncmp(usual[i].name, p + 1, ph - 2))
+                    w = usual[i].width;
+            if (w < 0) {
+                x[o++] = *p++;
+                continue;
+            }
+            for (int i = 0; i < w && o + 1 < sizeof x; i++)
+                x[o++] = 'X';
+            p += ph;
+        }
+        x[o] = 0;
+        struct gsm_parts gp;
+        gsm_parts(x, &gp);
+        if (gp.parts > 1) {
+            buf_printf(out,
+                       "%s:%d: warning: %s in %s can take %d SMS parts (%d %s with placeholders at their usual "
+                       "width; one part holds %d)\n",
+                       path, t->line[l], what, lang_names[l], gp.parts, gp.units, gp.ucs2 ? "UCS-2 units" : "characters",
+                       gp.ucs2 ? 70 : 160);
+            (*n)++;
+        }
+    }
+}
+
+int text_commands_warnings(const struct text_commands *c, const char *path, struct buf *out)
+{
+    int n = 0;
+    char what[96];
+    for (size_t i = 0; i < NSHARED; i++) {
+        snprintf(what, sizeof what, "message %s", shared[i].key);
+        warn_text(path, what, &c->msgs[i], out, &n);
+    }
+    for (int k = 0; k < c->n; k++)
+        for (int r = 0; r < c->cmds[k].nreplies; r++) {
+            snprintf(what, sizeof what, "reply %s of command %s", c->cmds[k].replies[r].key, c->cmds[k].name);
+            warn_text(path, what, &c->cmds[k].replies[r].text, out, &n);
+        }
+    return n;
+}
+
+const char *text_commands_name_at(const struct text_commands *c, int i)
+{
+    return i >= 0 && i < c->n ? c->cmds[i].name : NULL;
 }
 
 bool text_commands_load_dir(const char *dir, struct text_commands **out, struct buf *errors)

@@ -71,6 +71,14 @@ bool text_commands_load_dir(const char *dir, struct text_commands **out, struct 
 void text_commands_ref(struct text_commands *c);
 void text_commands_unref(struct text_commands *c); /* frees at zero; takes NULL */
 int text_commands_count(const struct text_commands *c);
+/* The name of the i-th command in file order, NULL past the end. */
+const char *text_commands_name_at(const struct text_commands *c, int i);
+/* Appends "path:LINE: warning: ..." for each reply or message that can
+ * take more than one SMS part (160 GSM-7 characters) with its
+ * placeholders at the width they usually take (a meter number 12, a name
+ * 20, a token 24, a list two meters); returns how many. path: the file's
+ * name as the lines should show it. */
+int text_commands_warnings(const struct text_commands *c, const char *path, struct buf *out);
 
 /* Normalizes an inbound text for matching: ASCII letters upper-cased;
  * blanks, control characters, invalid UTF-8 and punctuation become spaces,

@@ -46,7 +46,6 @@
 #define INBOUND_MAX_ATTEMPTS 5     /* store trouble: then the SMS is failed */
 #define INBOUND_BACKOFF_CAP_MS 60000
 #define METER_ECHO 20              /* characters of a named meter echoed back */
-#define REPLY_MAX 1024
 #define LIST_MAX 700
 
 struct text_commands *text_commands_current(struct app *a)
@@ -60,18 +59,14 @@ struct text_commands *text_commands_current(struct app *a)
 
 /* One inbound SMS being answered. */
 struct job {
-    struct app *a;
+    const struct text_world *w;
+    const struct config *cfg;
     const struct sms_inbound *in;
     const struct text_commands *cmds;
     struct store_caller c;
     enum text_lang lang;
     struct text_match m;
-    /* the answer */
-    char reply[REPLY_MAX];
-    int64_t payment_id;        /* for {token} */
-    const char *outcome;       /* for the inbound row */
-    bool retry;                /* store trouble: try again later */
-    bool quiet;                /* over the limit of replies that did nothing: no SMS */
+    struct text_answer *out;
 };
 
 static const char *lang_code(enum text_lang l) { return l == TEXT_SW ? "sw" : "en"; }
@@ -80,7 +75,7 @@ static const char *lang_code(enum text_lang l) { return l == TEXT_SW ? "sw" : "e
 
 static void say(struct job *j, const char *tmpl, const struct text_var *vars, size_t n)
 {
-    text_render(tmpl, vars, n, j->reply, sizeof j->reply);
+    text_render(tmpl, vars, n, j->out->reply, sizeof j->out->reply);
 }
 
 static void say_message(struct job *j, const char *key, const struct text_var *vars, size_t n)
@@ -187,18 +182,18 @@ static bool picked(struct job *j, enum pick p)
         return true;
     case PICK_NONE:
         say_message(j, "no_meters", NULL, 0);
-        j->outcome = "no_meters";
+        j->out->outcome = "no_meters";
         return false;
     case PICK_WHICH:
         meter_list(j, list, sizeof list);
         say_message(j, "which_meter", (const struct text_var[]){{"list", list}}, 1);
-        j->outcome = "which_meter";
+        j->out->outcome = "which_meter";
         return false;
     case PICK_NOT_YOURS: {
         /* what they typed, cut to METER_ECHO characters */
         str_copy_chars(echo, sizeof echo, j->m.meter, METER_ECHO);
         say_message(j, "not_yours", (const struct text_var[]){{"meter", echo}}, 1);
-        j->outcome = "not_yours";
+        j->out->outcome = "not_yours";
         return false;
     }
     }
@@ -212,17 +207,14 @@ static void do_balance(struct job *j)
     const struct store_caller_meter *m;
     if (!picked(j, pick_meter(j, j->m.meter, &m)))
         return;
-    struct meter row;
     json_t *status = NULL;
     struct meter_res res = {0};
     char kwh[24] = "";
     const char *name = m->name[0] ? m->name : "-";
-    if (store_meter_get(j->a->store, m->id, &row) != ST_OK) {
-        j->retry = true;
+    if (!j->w->meter_status(j->w->ctx, m->id, &status, &res)) {
+        j->out->retry = true;
         return;
     }
-    j->a->meter->status(j->a->meter_st, row.device_id, &status, &res);
-    app_health_set(j->a, PROV_TUYA, res.outcome != METER_RETRY, res.outcome == METER_OK ? "status read" : res.detail);
     size_t i;
     json_t *it;
     json_array_foreach(res.outcome == METER_OK ? status : NULL, i, it) {
@@ -243,10 +235,10 @@ static void do_balance(struct job *j)
     json_decref(status);
     if (kwh[0]) {
         say_reply(j, "ok", (const struct text_var[]){{"meter", m->id}, {"name", name}, {"kwh", kwh}}, 3);
-        j->outcome = "balance";
+        j->out->outcome = "balance";
     } else {
         say_reply(j, "unavailable", (const struct text_var[]){{"meter", m->id}, {"name", name}}, 2);
-        j->outcome = "balance_unavailable";
+        j->out->outcome = "balance_unavailable";
     }
 }
 
@@ -260,12 +252,12 @@ static void say_range(struct job *j, const char *key, int64_t min, int64_t max)
 
 static void do_buy(struct job *j)
 {
-    struct app *a = j->a;
+    const struct config *cfg = j->cfg;
     const struct store_caller_meter *m;
     int64_t amount;
     if (!str_to_i64(j->m.amount, 1, 999999999, &amount)) {
-        say_range(j, "amount_range", a->cfg.min_amount, a->cfg.max_amount);
-        j->outcome = "buy_amount";
+        say_range(j, "amount_range", cfg->min_amount, cfg->max_amount);
+        j->out->outcome = "buy_amount";
         return;
     }
     if (!picked(j, pick_meter(j, j->m.meter, &m)))
@@ -279,28 +271,28 @@ static void do_buy(struct job *j)
     struct payment p;
     const char *name = m->name[0] ? m->name : "-";
     char amt[24], kwh[24];
-    switch (purchase_start(a, &r, &p)) {
+    switch (j->w->buy(j->w->ctx, &r, &p)) {
     case PR_NONE:
         num(amt, sizeof amt, p.amount);
         purchase_kwh_text(p.energy, kwh);
         say_reply(j, "ok", (const struct text_var[]){{"meter", m->id}, {"name", name}, {"amount", amt}, {"kwh", kwh}},
                   4);
-        j->outcome = "buy";
+        j->out->outcome = "buy";
         return;
     case PR_AMOUNT_RANGE:
-        say_range(j, "amount_range", a->cfg.min_amount, a->cfg.max_amount);
-        j->outcome = "buy_amount";
+        say_range(j, "amount_range", cfg->min_amount, cfg->max_amount);
+        j->out->outcome = "buy_amount";
         return;
     case PR_METER_INACTIVE:
         say_reply(j, "inactive", (const struct text_var[]){{"meter", m->id}, {"name", name}}, 2);
-        j->outcome = "buy_inactive";
+        j->out->outcome = "buy_inactive";
         return;
     case PR_NO_METER:
     case PR_NOT_ASSIGNED:
         picked(j, PICK_NOT_YOURS);
         return;
     case PR_STORE:
-        j->retry = true;
+        j->out->retry = true;
         return;
     }
 }
@@ -317,7 +309,7 @@ static void do_meters(struct job *j)
     meter_list(j, list, sizeof list);
     num(count, sizeof count, n);
     say_reply(j, "ok", (const struct text_var[]){{"list", list}, {"count", count}}, 2);
-    j->outcome = "meters";
+    j->out->outcome = "meters";
 }
 
 static void do_token(struct job *j)
@@ -326,14 +318,14 @@ static void do_token(struct job *j)
     if (j->m.meter[0] && !picked(j, pick_meter(j, j->m.meter, &m)))
         return;
     struct payment p;
-    enum store_rc rc = store_sms_last_token(j->a->store, j->in->phone, m ? m->id : "", &p);
+    enum store_rc rc = j->w->last_token(j->w->ctx, j->in->phone, m ? m->id : "", &p);
     if (rc == ST_NOT_FOUND) {
         say_reply(j, "none", NULL, 0);
-        j->outcome = "token_none";
+        j->out->outcome = "token_none";
         return;
     }
     if (rc != ST_OK) {
-        j->retry = true;
+        j->out->retry = true;
         return;
     }
     const char *name = "-";
@@ -347,78 +339,75 @@ static void do_token(struct job *j)
               (const struct text_var[]){{"meter", p.meter_id}, {"name", name}, {"kwh", kwh}, {"amount", amt},
                                        {"receipt", p.mpesa_receipt[0] ? p.mpesa_receipt : "-"}},
               5);
-    j->payment_id = p.id; /* the outbox renders {token} from it when sending */
-    j->outcome = "token";
+    j->out->payment_id = p.id; /* the outbox renders {token} from it when sending */
+    j->out->outcome = "token";
 }
 
 static void do_water(struct job *j)
 {
-    struct app *a = j->a;
+    const struct config *cfg = j->cfg;
     struct water_quote q;
     char why[160];
     int64_t v;
     bool ok;
     if (j->m.liters[0])
-        ok = str_to_i64(j->m.liters, 1, 999999, &v) && water_quote_liters(&a->cfg, v, &q, why, sizeof why);
+        ok = str_to_i64(j->m.liters, 1, 999999, &v) && water_quote_liters(cfg, v, &q, why, sizeof why);
     else
-        ok = str_to_i64(j->m.amount, 1, 999999999, &v) && water_quote(&a->cfg, v, &q, why, sizeof why);
+        ok = str_to_i64(j->m.amount, 1, 999999999, &v) && water_quote(cfg, v, &q, why, sizeof why);
     if (!ok) {
-        say_range(j, "invalid", a->cfg.water_min_amount, a->cfg.water_max_amount);
-        j->outcome = "water_invalid";
+        say_range(j, "invalid", cfg->water_min_amount, cfg->water_max_amount);
+        j->out->outcome = "water_invalid";
         return;
     }
     char idem[128];
     snprintf(idem, sizeof idem, "sms:%s", j->in->at_id);
     struct payment p;
-    if (!water_start_mpesa(a, "sms", idem, NULL, j->in->phone, j->c.registered ? j->c.user.id : 0, &q, &p, why,
-                           sizeof why)) {
+    if (!j->w->water(j->w->ctx, idem, j->in->phone, j->c.registered ? j->c.user.id : 0, &q, &p, why, sizeof why)) {
         log_warn("sms.water_refused", "inbound=%lld why=\"%s\"", (long long)j->in->id, why);
         say_reply(j, "failed", NULL, 0);
-        j->outcome = "water_failed";
+        j->out->outcome = "water_failed";
         return;
     }
     char amt[24], lit[24];
     num(amt, sizeof amt, p.amount);
     num(lit, sizeof lit, p.liters);
     say_reply(j, "ok", (const struct text_var[]){{"liters", lit}, {"amount", amt}}, 2);
-    j->outcome = "water";
+    j->out->outcome = "water";
 }
 
 static void do_opt(struct job *j, bool out)
 {
-    if (store_sms_set_opt_out(j->a->store, j->in->phone, out) != ST_OK) {
-        j->retry = true;
+    if (!j->w->opt_out(j->w->ctx, j->in->phone, out)) {
+        j->out->retry = true;
         return;
     }
     char masked[20];
     log_info(out ? "sms.opted_out" : "sms.opted_in", "phone=%s", log_phone(j->in->phone, masked));
     say_reply(j, "ok", NULL, 0);
-    j->outcome = out ? "stop" : "start";
+    j->out->outcome = out ? "stop" : "start";
 }
 
 /* True when this sender has had its share of replies that did nothing
  * (see the top); j is then marked unanswered. A store error answers. */
 static bool over_limit(struct job *j)
 {
-    const struct config *cfg = &j->a->cfg;
+    const struct config *cfg = j->cfg;
     if (cfg->sms_unknown_replies <= 0)
         return false;
-    int64_t since = now_ms() - cfg->sms_unknown_window * 1000;
-    int64_t a = store_sms_inbound_count(j->a->store, j->in->phone, "unknown", since);
-    int64_t b = store_sms_inbound_count(j->a->store, j->in->phone, "unregistered", since);
-    if (a < 0 || b < 0 || a + b < cfg->sms_unknown_replies)
+    int64_t n = j->w->idle_replies(j->w->ctx, j->in->phone, now_ms() - cfg->sms_unknown_window * 1000);
+    if (n < 0 || n < cfg->sms_unknown_replies)
         return false;
-    j->quiet = true;
-    j->outcome = "unanswered";
+    j->out->quiet = true;
+    j->out->outcome = "unanswered";
     return true;
 }
 
-/* Decides the answer into j (or j->retry). */
+/* Decides the answer into j->out (or j->out->retry). */
 static void decide(struct job *j)
 {
     char norm[TEXT_NORM_MAX];
-    if (store_caller(j->a->store, j->in->phone, &j->c) != ST_OK) {
-        j->retry = true;
+    if (!j->w->caller(j->w->ctx, j->in->phone, &j->c)) {
+        j->out->retry = true;
         return;
     }
     bool matched = text_normalize(j->in->text, norm, sizeof norm) && text_commands_match(j->cmds, norm, &j->m);
@@ -431,14 +420,14 @@ static void decide(struct job *j)
         if (over_limit(j))
             return;
         say_message(j, "unregistered", NULL, 0);
-        j->outcome = "unregistered";
+        j->out->outcome = "unregistered";
         return;
     }
     if (!matched) {
         if (over_limit(j))
             return;
         say_message(j, "help", NULL, 0);
-        j->outcome = "unknown";
+        j->out->outcome = "unknown";
         return;
     }
     switch (act) {
@@ -452,22 +441,87 @@ static void decide(struct job *j)
     case TEXT_HELP:
     case TEXT_NACTIONS:
         say_message(j, "help", NULL, 0);
-        j->outcome = "help";
+        j->out->outcome = "help";
         break;
     }
 }
 
-/* Queues the answer and closes the inbound SMS, in one transaction. */
-static bool answer(struct job *j)
+void text_answer_for(const struct text_world *w, const struct config *cfg, const struct text_commands *cmds,
+                     const struct sms_inbound *in, struct text_answer *out)
 {
-    struct app *a = j->a;
-    if (j->quiet)
-        return store_sms_inbound_finish(a->store, j->in->id, "done", j->outcome,
+    struct job *j = calloc(1, sizeof *j);
+    memset(out, 0, sizeof *out);
+    if (!j) {
+        out->retry = true;
+        return;
+    }
+    *j = (struct job){.w = w, .cfg = cfg, .in = in, .cmds = cmds, .out = out};
+    decide(j);
+    out->command = j->m.cmd ? text_command_name(j->m.cmd) : NULL;
+    out->lang = j->lang;
+    free(j);
+}
+
+/* ---- lipad's world: the store and the meter cloud ---- */
+
+static bool world_caller(void *ctx, const char *phone, struct store_caller *c)
+{
+    struct app *a = ctx;
+    return store_caller(a->store, phone, c) == ST_OK;
+}
+
+static bool world_meter_status(void *ctx, const char *meter_id, json_t **status, struct meter_res *res)
+{
+    struct app *a = ctx;
+    struct meter row;
+    if (store_meter_get(a->store, meter_id, &row) != ST_OK)
+        return false;
+    a->meter->status(a->meter_st, row.device_id, status, res);
+    app_health_set(a, PROV_TUYA, res->outcome != METER_RETRY, res->outcome == METER_OK ? "status read" : res->detail);
+    return true;
+}
+
+static enum purchase_refusal world_buy(void *ctx, const struct purchase_req *r, struct payment *p)
+{
+    return purchase_start(ctx, r, p);
+}
+
+static enum store_rc world_last_token(void *ctx, const char *phone, const char *meter_id, struct payment *p)
+{
+    struct app *a = ctx;
+    return store_sms_last_token(a->store, phone, meter_id, p);
+}
+
+static bool world_water(void *ctx, const char *idem, const char *phone, int64_t user_id, const struct water_quote *q,
+                        struct payment *p, char *why, size_t whysz)
+{
+    return water_start_mpesa(ctx, "sms", idem, NULL, phone, user_id, q, p, why, whysz);
+}
+
+static bool world_opt_out(void *ctx, const char *phone, bool out)
+{
+    struct app *a = ctx;
+    return store_sms_set_opt_out(a->store, phone, out) == ST_OK;
+}
+
+static int64_t world_idle_replies(void *ctx, const char *phone, int64_t since)
+{
+    struct app *a = ctx;
+    int64_t n = store_sms_inbound_count(a->store, phone, "unknown", since);
+    int64_t m = store_sms_inbound_count(a->store, phone, "unregistered", since);
+    return n < 0 || m < 0 ? -1 : n + m;
+}
+
+/* Queues the answer and closes the inbound SMS, in one transaction. */
+static bool answer(struct app *a, const struct sms_inbound *in, const struct text_answer *t)
+{
+    if (t->quiet)
+        return store_sms_inbound_finish(a->store, in->id, "done", t->outcome,
                                         "no reply: the sender's limit of replies to unknown texts") == ST_OK;
     if (store_begin(a->store) != ST_OK)
         return false;
-    bool ok = outbox_queue(a, j->in->phone, j->reply, "answer", j->payment_id) == ST_OK &&
-              store_sms_inbound_finish(a->store, j->in->id, "done", j->outcome, "") == ST_OK &&
+    bool ok = outbox_queue(a, in->phone, t->reply, "answer", t->payment_id) == ST_OK &&
+              store_sms_inbound_finish(a->store, in->id, "done", t->outcome, "") == ST_OK &&
               store_commit(a->store) == ST_OK;
     if (!ok)
         store_rollback(a->store);
@@ -506,25 +560,27 @@ static void handle(struct app *a, const struct text_commands *cmds, const struct
         log_warn("sms.inbound_ignored", "inbound=%lld phone=%s reason=no_commands", (long long)in->id, masked);
         return;
     }
-    struct job *j = calloc(1, sizeof *j);
-    if (!j) {
+    const struct text_world w = {
+        .ctx = a, .caller = world_caller, .meter_status = world_meter_status, .buy = world_buy,
+        .last_token = world_last_token, .water = world_water, .opt_out = world_opt_out,
+        .idle_replies = world_idle_replies,
+    };
+    struct text_answer *t = malloc(sizeof *t);
+    if (!t) {
         later(a, in, "out of memory");
         return;
     }
-    j->a = a;
-    j->in = in;
-    j->cmds = cmds;
-    decide(j);
-    if (j->retry) {
+    text_answer_for(&w, &a->cfg, cmds, in, t);
+    if (t->retry) {
         later(a, in, "store unavailable");
-    } else if (!answer(j)) {
+    } else if (!answer(a, in, t)) {
         later(a, in, "could not queue the answer");
     } else {
         /* never the text: people text PINs by mistake */
         log_info("sms.answered", "inbound=%lld phone=%s command=%s outcome=%s lang=%s", (long long)in->id, masked,
-                 j->m.cmd ? text_command_name(j->m.cmd) : "-", j->outcome ? j->outcome : "-", lang_code(j->lang));
+                 t->command ? t->command : "-", t->outcome ? t->outcome : "-", lang_code(t->lang));
     }
-    free(j);
+    free(t);
 }
 
 int text_work(struct app *a)

@@ -21,6 +21,7 @@ struct hop {
     struct buf *reply;
     int lang;
     bool quiet;                /* a screen nobody sees: waiting screens are not composed */
+    enum ussd_end how;         /* set by what ends the session otherwise than DONE */
 };
 
 /* A list screen's items and their page layout for this hop. */
@@ -77,6 +78,7 @@ static bool show_end(struct hop *x, const char *text)
 
 static bool show_msg_end(struct hop *x, const char *key)
 {
+    x->how = USSD_END_ERROR;
     const struct utext *t = key ? ussdi_msg(x->m, key) : NULL;
     if (!t)
         t = ussdi_msg(x->m, "system_error");
@@ -502,7 +504,7 @@ bool ussd_offer(const struct ussd_menus *m, struct ussd_session *s, struct buf *
     int idx = resumable_screen(m, s);
     if (idx < 0)
         return false;
-    struct hop x = {m, NULL, "", "", s, reply, lang_index(s->lang), quiet};
+    struct hop x = {m, NULL, "", "", s, reply, lang_index(s->lang), quiet, USSD_CON};
     s->offer = true;
     show_offer(&x, idx, NULL);
     return true;
@@ -539,19 +541,20 @@ void ussd_error_end(const struct ussd_menus *m, const char *lang, struct buf *re
         buf_puts(reply, "Sorry, something went wrong. Please try again.");
 }
 
-static bool step(const struct ussd_menus *m, const struct ussd_host *h, const char *phone,
-                 const char *session_id, struct ussd_session *s, const char *input, struct buf *reply, bool quiet)
+static bool step_in(struct hop *x, const char *input)
 {
-    struct hop x = {m, h, phone ? phone : "", session_id ? session_id : "", s, reply, USSD_EN, quiet};
+    const struct ussd_menus *m = x->m;
+    struct ussd_session *s = x->s;
     if (!m) { /* no set to speak from: close politely rather than crash */
-        buf_reset(reply);
-        buf_puts(reply, "END Service unavailable. Please try again later.");
+        buf_reset(x->reply);
+        buf_puts(x->reply, "END Service unavailable. Please try again later.");
+        x->how = USSD_END_ERROR;
         return true;
     }
     s->lang[sizeof s->lang - 1] = 0;
     if (strcmp(s->lang, "en") && strcmp(s->lang, "sw"))
         str_copy(s->lang, sizeof s->lang, "en");
-    x.lang = lang_index(s->lang);
+    x->lang = lang_index(s->lang);
     if (s->nvars < 0 || s->nvars > USSD_MAX_VARS)
         s->nvars = 0;
     if (s->ntrail < 0 || s->ntrail > USSD_MAX_TRAIL)
@@ -564,45 +567,57 @@ static bool step(const struct ussd_menus *m, const struct ussd_host *h, const ch
         if (!str_copy(in, sizeof in, input))
             in[0] = 0;
         str_trim(in);
-        return offer_input(&x, in);
+        return offer_input(x, in);
     }
     int idx = input ? ussdi_screen(m, s->screen) : -1;
     if (idx < 0 || m->screens[idx].kind == KIND_ACTION || m->screens[idx].kind == KIND_END)
-        return restart(&x);
+        return restart(x);
 
     if (!str_copy(in, sizeof in, input))
         in[0] = 0; /* overlong: matches nothing */
     str_trim(in);
     if (!strcmp(in, "00"))
-        return restart(&x);
+        return restart(x);
     const struct uscreen *sc = &m->screens[idx];
     bool paged = sc->kind == KIND_MENU || sc->kind == KIND_LIST;
     if (!strcmp(in, "0") && (!paged || s->page <= 0))
-        return back(&x, idx);
+        return back(x, idx);
     switch (sc->kind) {
-    case KIND_MENU: return menu_input(&x, idx, in);
-    case KIND_INPUT: return input_input(&x, idx, in);
-    case KIND_LIST: return list_input(&x, idx, in);
+    case KIND_MENU: return menu_input(x, idx, in);
+    case KIND_INPUT: return input_input(x, idx, in);
+    case KIND_LIST: return list_input(x, idx, in);
     case KIND_CONFIRM:
         if (!strcmp(in, "1"))
-            return enter(&x, sc->yes, true);
-        if (!strcmp(in, "2"))
-            return enter(&x, sc->no, true);
-        return invalid(&x, idx);
+            return enter(x, sc->yes, true);
+        if (!strcmp(in, "2")) {
+            x->how = USSD_END_EXIT; /* should "No" lead to an END: the caller left */
+            return enter(x, sc->no, true);
+        }
+        return invalid(x, idx);
     case KIND_ACTION:
     case KIND_END: break;
     }
-    return restart(&x);
+    return restart(x);
 }
 
-bool ussd_step(const struct ussd_menus *m, const struct ussd_host *h, const char *phone,
-               const char *session_id, struct ussd_session *s, const char *input, struct buf *reply)
+static enum ussd_end step(const struct ussd_menus *m, const struct ussd_host *h, const char *phone,
+                          const char *session_id, struct ussd_session *s, const char *input, struct buf *reply,
+                          bool quiet)
+{
+    struct hop x = {m, h, phone ? phone : "", session_id ? session_id : "", s, reply, USSD_EN, quiet, USSD_CON};
+    if (!step_in(&x, input))
+        return USSD_CON;
+    return x.how != USSD_CON ? x.how : USSD_END_DONE;
+}
+
+enum ussd_end ussd_step(const struct ussd_menus *m, const struct ussd_host *h, const char *phone,
+                        const char *session_id, struct ussd_session *s, const char *input, struct buf *reply)
 {
     return step(m, h, phone, session_id, s, input, reply, false);
 }
 
-bool ussd_walk(const struct ussd_menus *m, const struct ussd_host *h, const char *phone,
-               const char *session_id, struct ussd_session *s, const char *input, struct buf *reply)
+enum ussd_end ussd_walk(const struct ussd_menus *m, const struct ussd_host *h, const char *phone,
+                        const char *session_id, struct ussd_session *s, const char *input, struct buf *reply)
 {
     return step(m, h, phone, session_id, s, input, reply, true);
 }
@@ -614,7 +629,7 @@ bool ussd_show(const struct ussd_menus *m, const struct ussd_host *h, const char
     int idx = ussdi_screen(m, screen);
     if (idx < 0)
         return false;
-    struct hop x = {m, h, phone ? phone : "", session_id ? session_id : "", s, reply, USSD_EN, quiet};
+    struct hop x = {m, h, phone ? phone : "", session_id ? session_id : "", s, reply, USSD_EN, quiet, USSD_CON};
     if (strcmp(s->lang, "en") && strcmp(s->lang, "sw"))
         str_copy(s->lang, sizeof s->lang, "en");
     x.lang = lang_index(s->lang);

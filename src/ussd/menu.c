@@ -7,6 +7,7 @@
 #include "ussd/ussd_int.h"
 
 #include "util/gsm.h"
+#include "util/metrics.h"
 #include "util/regex.h"
 #include "util/str.h"
 #include "util/yaml.h"
@@ -74,12 +75,23 @@ struct ref {               /* a screen id named somewhere, resolved at the end *
     int line;
 };
 
+/* A screen id a screen names, read without checking anything: what lets
+ * the reachability check go through a screen that has a mistake of its own
+ * (a typo in kind:, an option without key) instead of reporting every
+ * screen behind it. */
+struct loose {
+    int screen;
+    const char *target;    /* NULL: the screen could not be read at all */
+};
+
 struct ld {
     struct yread y;        /* the current file, its document, the problems */
     struct ussd_menus *m;
     const char *dir;
     struct ref *refs;
     int nrefs, caprefs;
+    struct loose *loose;
+    int nloose, caploose;
     int capscreens, capmsgs;
     const char *start, *start_file;
     int start_line;
@@ -428,6 +440,68 @@ static const unsigned char kind_fields[][S_NFIELDS] = {
     [KIND_END] = {[S_KIND] = 2, [S_TEXT] = 2},
 };
 
+static void add_loose(struct ld *L, int screen, int v)
+{
+    if (v && !yread_is_scalar(&L->y, v))
+        return;
+    const char *t = v ? yread_str(&L->y, v) : NULL;
+    if (L->nloose == L->caploose) {
+        int cap = L->caploose ? L->caploose * 2 : 64;
+        struct loose *r = realloc(L->loose, (size_t)cap * sizeof *r);
+        if (!r) {
+            L->y.oom = true;
+            return;
+        }
+        L->loose = r;
+        L->caploose = cap;
+    }
+    char *c = t ? arena_strdup(L->m, t, strlen(t)) : NULL;
+    if (t && !c) {
+        L->y.oom = true;
+        return;
+    }
+    L->loose[L->nloose++] = (struct loose){screen, c};
+}
+
+/* The targets (next, yes, no, goto of options) and the vars options set of
+ * screen si's mapping v, whatever its kind says and without a word about
+ * what is wrong in it (read_screen says that). */
+static void read_loose(struct ld *L, int si, int v)
+{
+    if (!yread_is_map(&L->y, v))
+        return;
+    const struct yaml_doc *d = L->y.doc;
+    for (size_t p = 0; p < ynode_count(d, v); p++) {
+        int k = ynode_key(d, v, p), val = ynode_value(d, v, p);
+        if (!yread_is_scalar(&L->y, k))
+            continue;
+        const char *key = yread_str(&L->y, k);
+        if (!strcmp(key, "next") || !strcmp(key, "yes") || !strcmp(key, "no"))
+            add_loose(L, si, val);
+        if (strcmp(key, "options") || ynode_kind(d, val) != YN_SEQ)
+            continue;
+        for (size_t i = 0; i < ynode_count(d, val); i++) {
+            int item = ynode_item(d, val, i);
+            for (size_t q = 0; yread_is_map(&L->y, item) && q < ynode_count(d, item); q++) {
+                int ik = ynode_key(d, item, q), iv = ynode_value(d, item, q);
+                if (!yread_is_scalar(&L->y, ik))
+                    continue;
+                if (!strcmp(yread_str(&L->y, ik), "goto"))
+                    add_loose(L, si, iv);
+                for (size_t r = 0; !strcmp(yread_str(&L->y, ik), "set") && yread_is_map(&L->y, iv) &&
+                                   r < ynode_count(d, iv);
+                     r++) {
+                    int sk = ynode_key(d, iv, r);
+                    char *var;
+                    if (yread_is_scalar(&L->y, sk) &&
+                        (var = arena_strdup(L->m, yread_str(&L->y, sk), strlen(yread_str(&L->y, sk)))))
+                        note_setvar(L, var);
+                }
+            }
+        }
+    }
+}
+
 static void read_screen(struct ld *L, int k, int v)
 {
     const char *id = scalar(L, k, "screen id");
@@ -457,8 +531,10 @@ static void read_screen(struct ld *L, int k, int v)
     if (!yread_is_map(&L->y, v)) {
         report(L, line, "%s must be a mapping", what);
         sc->bad = true;
+        add_loose(L, si, 0);
         return;
     }
+    read_loose(L, si, v);
     int kindv = 0;
     for (size_t p = 0; p < ynode_count(L->y.doc, v); p++)
         if (yread_is_scalar(&L->y, ynode_key(L->y.doc, v, p)) && !strcmp(yread_str(&L->y, ynode_key(L->y.doc, v, p)), "kind"))
@@ -747,10 +823,15 @@ static void resolve_refs(struct ld *L)
     }
 }
 
+/* Screens no path from start reaches. A screen with a mistake of its own
+ * is gone through by the ids it names (struct loose), and one that could
+ * not be read at all may lead anywhere: either way its mistake is the one
+ * reported, not the screens behind it. */
 static void check_reach(struct ld *L)
 {
     struct ussd_menus *m = L->m;
     int n = m->nscreens;
+    bool blind = false;
     if (m->start < 0 || !n)
         return;
     bool *seen = calloc((size_t)n, sizeof *seen);
@@ -763,7 +844,8 @@ static void check_reach(struct ld *L)
     seen[m->start] = true;
     queue[tail++] = m->start;
     while (head < tail) {
-        const struct uscreen *sc = &m->screens[queue[head++]];
+        int si = queue[head++];
+        const struct uscreen *sc = &m->screens[si];
         int to[3] = {sc->next, sc->yes, sc->no};
         for (int i = 0; i < sc->nopts + 3; i++) {
             int t = i < sc->nopts ? sc->opts[i].go : to[i - sc->nopts];
@@ -772,8 +854,18 @@ static void check_reach(struct ld *L)
                 queue[tail++] = t;
             }
         }
+        for (int i = 0; sc->bad && i < L->nloose; i++) {
+            if (L->loose[i].screen != si)
+                continue;
+            int t = L->loose[i].target ? ussdi_screen(m, L->loose[i].target) : -1;
+            blind |= !L->loose[i].target;
+            if (t >= 0 && !seen[t]) {
+                seen[t] = true;
+                queue[tail++] = t;
+            }
+        }
     }
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n && !blind; i++)
         if (!seen[i])
             err_at(L, m->screens[i].file, m->screens[i].line, "screen '%s' is not reachable from start '%s'",
                    m->screens[i].id, m->screens[m->start].id);
@@ -987,6 +1079,23 @@ static void menus_free(struct ussd_menus *m)
     free(m);
 }
 
+/* Each screen's funnel counters, named after its file ("menus/water.yaml"
+ * gives "water") and id: only a set that loaded whole takes them. */
+static void take_slots(struct ussd_menus *m)
+{
+    for (int i = 0; i < m->nscreens; i++) {
+        struct uscreen *sc = &m->screens[i];
+        const char *base = strrchr(sc->file, '/');
+        base = base ? base + 1 : sc->file;
+        char menu[48];
+        size_t n = strlen(base);
+        if (n > 5 && !strcmp(base + n - 5, ".yaml"))
+            n -= 5;
+        snprintf(menu, sizeof menu, "%.*s", (int)n, base);
+        sc->slot = metrics_screen_slot(menu, sc->id);
+    }
+}
+
 struct ussd_menus *ussd_menus_load(const char *dir, struct buf *errors)
 {
     struct ld L = {.y = {.errors = errors}, .dir = dir};
@@ -1047,10 +1156,12 @@ out:
     for (int i = 0; i < nnames; i++)
         free(names[i]);
     free(L.refs);
+    free(L.loose);
     if (L.y.nerr) {
         menus_free(L.m);
         return NULL;
     }
+    take_slots(L.m);
     return L.m;
 }
 
@@ -1071,3 +1182,9 @@ int ussd_menus_count(const struct ussd_menus *m) { return m->nscreens; }
 const char *ussd_start(const struct ussd_menus *m) { return m->screens[m->start].id; }
 
 bool ussd_has_screen(const struct ussd_menus *m, const char *id) { return ussdi_screen(m, id) >= 0; }
+
+int ussd_screen_slot(const struct ussd_menus *m, const char *id)
+{
+    int i = m && id ? ussdi_screen(m, id) : -1;
+    return i < 0 ? -1 : m->screens[i].slot;
+}

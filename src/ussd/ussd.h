@@ -4,6 +4,9 @@
  * network and no globals: it reads the set, updates a plain session struct
  * the caller stores, and reaches the data side only through struct ussd_host.
  *
+ * The loader also takes each screen's funnel counters (util/metrics:
+ * ussd_screen_slot), which the hop counts on; the engine counts nothing.
+ *
  * Ownership and threads: ussd_menus_load returns a set with one reference;
  * ussd_menus_ref/unref are atomic and the set is never changed after load,
  * so any number of threads may run ussd_step on it at once (each with its
@@ -88,12 +91,23 @@ struct ussd_menus;
 struct ussd_menus *ussd_menus_load(const char *dir, struct buf *errors);
 void ussd_menus_ref(struct ussd_menus *m);
 void ussd_menus_unref(struct ussd_menus *m);   /* frees at zero; takes NULL */
+/* The funnel slot (util/metrics) of screen id: its counters, named after
+ * its menu file and id, taken when the set loaded. -1 when the set has no
+ * such screen. */
+int ussd_screen_slot(const struct ussd_menus *m, const char *id);
 /* Number of screens in the set. */
 int ussd_menus_count(const struct ussd_menus *m);
 /* The start screen id. */
 const char *ussd_start(const struct ussd_menus *m);
 /* True when the set has a screen with this id. */
 bool ussd_has_screen(const struct ussd_menus *m, const char *id);
+/* Screen i's id in set order (files by name, screens in file order), NULL
+ * past the end; with ussd_menus_count, for tools that go through them. */
+const char *ussd_screen_id(const struct ussd_menus *m, int i);
+/* The set as a Graphviz digraph (dot): one node per screen, boxed by file,
+ * its kind and English text; an edge per option, next, yes and no; END
+ * screens with a double border, the start screen bold. */
+void ussd_menus_dot(const struct ussd_menus *m, struct buf *out);
 
 #define USSD_MAX_VARS 16
 #define USSD_MAX_TRAIL 8
@@ -141,6 +155,16 @@ struct ussd_host {
                           const char *session_id, struct ussd_session *s);
 };
 
+/* What a hop's answer does to the session: USSD_CON (0) waits for the
+ * caller; the others are an END, by what ended it:
+ *   USSD_END_DONE   the text of an end screen, an action's success text,
+ *                   or a list's `empty` text
+ *   USSD_END_EXIT   an end screen the caller reached by answering "2" (No)
+ *                   on a confirm screen: they chose to leave
+ *   USSD_END_ERROR  a message instead of a screen: system_error, a
+ *                   built-in's refusal (a failed action), no menu set */
+enum ussd_end { USSD_CON = 0, USSD_END_DONE, USSD_END_EXIT, USSD_END_ERROR };
+
 /* One hop. input NULL: first hop of a new or restarted session: shows the
  * start screen with the trail cleared (vars the caller set stay, so a host
  * may preset values prompts show, e.g. min and max). Otherwise input is
@@ -149,15 +173,16 @@ struct ussd_host {
  * Vars are never cleared by the engine; flows overwrite what they use.
  * Writes the whole answer ("CON ..." or "END ...", never over USSD_BUDGET
  * characters, GSM-7 only) into reply (reset first; give it a cap of at least
- * USSD_REPLY_MAX) and updates s. Returns true when the answer is END.
- * With m NULL it answers a plain English END. */
-bool ussd_step(const struct ussd_menus *m, const struct ussd_host *h, const char *phone,
+ * USSD_REPLY_MAX) and updates s. Returns USSD_CON, or how the answer
+ * ends the session (nonzero: an END). With m NULL it answers a plain
+ * English END (USSD_END_ERROR). */
+enum ussd_end ussd_step(const struct ussd_menus *m, const struct ussd_host *h, const char *phone,
                const char *session_id, struct ussd_session *s, const char *input, struct buf *reply);
 /* ussd_step for an input whose screen nobody sees (the earlier inputs of a
  * session rebuilt from AT's text): the same moves, vars and side effects,
  * but a waiting screen is not composed (reply is left empty); an END is,
  * since it is the answer. */
-bool ussd_walk(const struct ussd_menus *m, const struct ussd_host *h, const char *phone,
+enum ussd_end ussd_walk(const struct ussd_menus *m, const struct ussd_host *h, const char *phone,
                const char *session_id, struct ussd_session *s, const char *input, struct buf *reply);
 /* The set's system_error message as a whole END answer in lang, for a hop
  * that fails outside the engine (its session or purchase could not be

@@ -49,6 +49,7 @@ struct uscreen {
     const char *source;
     struct utext empty;
     int next, yes, no;           /* screen indices, -1 when none */
+    int slot;                    /* its funnel counters (util/metrics), -1 when none */
     struct utext resume;         /* summary on the resume offer; NULLs: not resumable */
 };
 

@@ -77,6 +77,9 @@ bool httpc_do(const struct httpc_req *req, struct httpc_resp *resp)
     CURLcode rc = curl_easy_perform(c);
     if (rc == CURLE_OK) {
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+        const char *ct = NULL;
+        if (curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct)
+            snprintf(resp->content_type, sizeof resp->content_type, "%s", ct);
     } else {
         snprintf(resp->error, sizeof resp->error, "%s", curl_easy_strerror(rc));
         resp->status = 0;

@@ -22,6 +22,7 @@ struct httpc_req {
 struct httpc_resp {
     long status;                   /* 0 when no HTTP answer came */
     struct buf body;
+    char content_type[128];        /* the answer's Content-Type, "" when none */
     char error[256];               /* transport error, when status is 0 */
 };
 

@@ -34,6 +34,41 @@ void metrics_purchase_finished(const char *status);
 /* A USSD hop answered, entered at since_us. */
 void metrics_hop_time(int64_t since_us);
 
+/* What an M-Pesa callback came to, each counted once: refused at arrival
+ * (wrong secret, unreadable body), or, once applied, what it said about an
+ * open purchase (by its ResultCode), or a duplicate (the purchase was
+ * already settled). */
+enum metric_callback { MC_SUCCESS, MC_CANCELLED, MC_FAILED, MC_TIMEOUT, MC_DUPLICATE, MC_REJECTED, MC_COUNT };
+void metrics_callback(enum metric_callback c);
+/* A callback applied to an open purchase, by the purchase status it
+ * gives ("completed", "cancelled", "failed", "timeout"). */
+void metrics_callback_status(const char *status);
+/* What a top-up attempt or a check of the meter cloud's log came to. */
+enum metric_topup { MT_DONE, MT_RETRY, MT_UNSURE, MT_FAILED, MT_COUNT };
+void metrics_topup(enum metric_topup t);
+/* A first final delivery report applied: "delivered" or "failed" (any
+ * other text is not counted). */
+void metrics_sms_report(const char *outcome);
+/* The payer's token or code SMS accepted by the SMS provider, callback_ms
+ * (wall clock, ms) being when the M-Pesa callback that settled its
+ * purchase arrived. */
+void metrics_callback_to_sms(int64_t callback_ms, int64_t now_ms);
+
+/* ---- the USSD funnel ----
+ * A counter per screen of the menus and event. Slots are handed out when
+ * a menu set loads (metrics_screen_slot: a lock, at load only) and never
+ * taken back, so a reloaded set finds its screens' counters where they
+ * were; counting is one relaxed atomic add. At most METRICS_SCREENS_MAX
+ * screens over the process' life (a screen past that is not counted). */
+#define METRICS_SCREENS_MAX 1024
+enum metric_screen_event { MS_ENTERED, MS_COMPLETED, MS_ABANDONED, MS_TIMED_OUT, MS_COUNT };
+/* The slot of screen in menu (a menu file's name without .yaml; a
+ * character other than A-Z a-z 0-9 _ - . is shown as _), or -1 when the
+ * table is full. Thread-safe. */
+int metrics_screen_slot(const char *menu, const char *screen);
+/* Counts e on slot (nothing for a slot < 0). */
+void metrics_screen(int slot, enum metric_screen_event e);
+
 /* Appends those metrics in Prometheus' text format (HELP, TYPE, samples). */
 void metrics_render(struct buf *out);
 

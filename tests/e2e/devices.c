@@ -354,22 +354,67 @@ START_TEST(device_read_summary_and_functions)
 END_TEST
 
 /* The users of a device carry their id as a string, as the devices face writes it. */
-START_TEST(device_users_ids_are_strings)
+/* A new user with a new meter (device id: the meter's with "dev" after it)
+ * assigned to them through the devices face, the userId sent as a digit
+ * string; the user's id. */
+static long long assigned_user(const char *phone, const char *meter, const char *name)
 {
-    long long uid = h_user(&h_main, "+254700700709", "en");
-    h_meter(&h_main, "DEVUSR1", "DEVUSR1dev", "Users");
-    char body[64], want[24];
+    char device[64], body[64], path[96];
+    long long uid = h_user(&h_main, phone, "en");
+    snprintf(device, sizeof device, "%sdev", meter);
+    h_meter(&h_main, meter, device, name);
     snprintf(body, sizeof body, "{\"userId\":\"%lld\"}", uid);
-    struct http_result r = post_admin("/devices/DEVUSR1/assign", body);
+    snprintf(path, sizeof path, "/devices/%s/assign", meter);
+    struct http_result r = post_admin(path, body);
     ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body);
     h_free(&r);
-    r = h_json_admin(&h_main, "GET", "/devices/DEVUSR1/users", NULL);
+    return uid;
+}
+
+START_TEST(device_users_ids_are_strings)
+{
+    long long uid = assigned_user("+254700700709", "DEVUSR1", "Users");
+    char want[24];
+    struct http_result r = h_json_admin(&h_main, "GET", "/devices/DEVUSR1/users", NULL);
     ck_assert_msg(r.status == 200 && json_array_size(r.json) == 1, "%ld %s", r.status, r.body);
     snprintf(want, sizeof want, "%lld", uid);
     json_t *u = json_array_get(r.json, 0);
     ck_assert_msg(json_is_string(json_object_get(u, "id")) && !strcmp(jstr(u, "id"), want), "id \"%s\": %s", want,
                   r.body);
     ck_assert_str_eq(jstr(u, "role"), "USER");
+    h_free(&r);
+}
+END_TEST
+
+/* A device taken from its user leaves the user's list, a second unassign
+ * is 404, and a deleted device is gone from the list and its reads; the
+ * user stays. */
+START_TEST(unassign_then_delete)
+{
+    long long uid = assigned_user("+254700700711", "DEVDEL1", "Gone soon");
+    char path[96];
+    snprintf(path, sizeof path, "/devices/DEVDEL1/assign/%lld", uid);
+    struct http_result r = h_json_admin(&h_main, "DELETE", path, NULL);
+    ck_assert_msg(r.status == 200 && jstr(r.json, "message"), "%ld %s", r.status, r.body);
+    h_free(&r);
+    r = h_json_admin(&h_main, "GET", "/devices/DEVDEL1/users", NULL);
+    ck_assert_msg(r.status == 200 && json_array_size(r.json) == 0, "%ld %s", r.status, r.body);
+    h_free(&r);
+    r = h_json_admin(&h_main, "DELETE", path, NULL);
+    ck_assert_msg(r.status == 404 && !strcmp(jstr(r.json, "error"), "assignment_not_found"), "%ld %s", r.status, r.body);
+    h_free(&r);
+    r = h_json_admin(&h_main, "DELETE", "/devices/DEVDEL1", NULL);
+    ck_assert_msg(r.status == 200 && !strcmp(jstr(r.json, "message"), "Device deleted"), "%ld %s", r.status, r.body);
+    h_free(&r);
+    r = h_json_admin(&h_main, "GET", "/devices/DEVDEL1", NULL);
+    ck_assert_msg(r.status == 404 && !strcmp(jstr(r.json, "error"), "device_not_found"), "%ld %s", r.status, r.body);
+    h_free(&r);
+    r = h_json_admin(&h_main, "GET", "/devices", NULL);
+    ck_assert_msg(r.status == 200 && !strstr(r.body, "\"DEVDEL1\""), "still listed: %s", r.body);
+    h_free(&r);
+    snprintf(path, sizeof path, "/users/%lld", uid);
+    r = h_json_admin(&h_main, "GET", path, NULL);
+    ck_assert_msg(r.status == 200 && !strcmp(jstr(r.json, "phoneNumber"), "+254700700711"), "%ld %s", r.status, r.body);
     h_free(&r);
 }
 END_TEST
@@ -628,6 +673,7 @@ Suite *suite_devices(void)
     tcase_add_test(t, numbers_print_as_decimals);
     tcase_add_test(t, device_read_summary_and_functions);
     tcase_add_test(t, device_users_ids_are_strings);
+    tcase_add_test(t, unassign_then_delete);
     tcase_add_test(t, usage_counts_purchases);
     tcase_add_test(t, set_price_reaches_meter_and_store);
     tcase_add_test(t, set_price_changes_ussd_quote);

@@ -21,6 +21,68 @@
 int h_sandbox_port;
 static pid_t sandbox_pid;
 
+/* The ports lipads were started on in this process (a test's child
+ * inherits its parent's): requests to them are recorded, requests to a
+ * sandbox are not. */
+static int lipad_ports[64];
+static size_t n_lipad_ports;
+
+static void port_is_lipad(int port, bool yes)
+{
+    for (size_t i = 0; i < n_lipad_ports; i++)
+        if (lipad_ports[i] == port) {
+            if (!yes)
+                lipad_ports[i] = lipad_ports[--n_lipad_ports];
+            return;
+        }
+    if (yes && n_lipad_ports < sizeof lipad_ports / sizeof lipad_ports[0])
+        lipad_ports[n_lipad_ports++] = port;
+}
+
+/* With LIPA_TEST_RECORD=dir, every answer lipad gives the harness is
+ * appended to dir/PID.jsonl, one JSON object a line (method, path with its
+ * query, status, contentType, body, and the request's requestContentType
+ * and requestBody when it had one), for tools/openapi/check-responses.mjs
+ * to hold against the OpenAPI document. An answer's body that is not UTF-8
+ * is recorded as null with "binary": true. */
+void h_record(int port, const char *method, const char *path, const char *req_ctype, const char *req_body,
+              long status, const char *ctype, const char *body, size_t len)
+{
+    const char *dir = getenv("LIPA_TEST_RECORD");
+    if (!dir || !*dir || status == 0)
+        return;
+    bool ours = false;
+    for (size_t i = 0; i < n_lipad_ports; i++)
+        ours |= lipad_ports[i] == port;
+    if (!ours)
+        return;
+    json_t *b = json_stringn(body, len);
+    json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:o}", "method", method, "path", path, "status", (json_int_t)status,
+                          "contentType", ctype, "body", b ? b : json_null());
+    if (!o)
+        return;
+    if (!b)
+        json_object_set_new(o, "binary", json_true());
+    json_t *rq = req_body ? json_string(req_body) : NULL; /* NULL too when not UTF-8: not checked then */
+    if (rq) {
+        json_object_set_new(o, "requestContentType", json_string(req_ctype ? req_ctype : ""));
+        json_object_set_new(o, "requestBody", rq);
+    }
+    char *line = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    char file[512];
+    snprintf(file, sizeof file, "%s/%ld.jsonl", dir, (long)getpid());
+    int fd = line ? open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644) : -1;
+    if (fd >= 0) {
+        size_t n = strlen(line);
+        line[n] = '\n'; /* over the NUL: written with its length */
+        if (write(fd, line, n + 1) != (ssize_t)(n + 1))
+            fprintf(stderr, "e2e: recording to %s failed\n", file);
+        close(fd);
+    }
+    free(line);
+}
+
 static const char *bin_dir(void)
 {
     const char *b = getenv("LIPA_TEST_BIN");
@@ -133,6 +195,7 @@ pid_t h_sandbox_spawn(int port, int delay_ms, const char *const *extra_args, con
     argv[n] = NULL;
     extern char **environ;
     mkdir("build/e2e", 0755);
+    port_is_lipad(port, false);
     pid_t pid = spawn(prog, argv, environ, log);
     if (!wait_up(port, "/sandbox/health", 10000)) {
         fprintf(stderr, "e2e: sandbox did not start (see %s)\n", log);
@@ -206,6 +269,7 @@ pid_t h_lipad_spawn(struct lipad *l, int port, const char *dir, const char *cons
     }
     l->port = port;
     l->pid = 0;
+    port_is_lipad(port, true);
     snprintf(l->dir, sizeof l->dir, "%s", dir);
     snprintf(l->log, sizeof l->log, "%s/lipad.log", dir);
     if (!db_of(l, dir))
@@ -336,6 +400,10 @@ static struct http_result request(int timeout_ms, int port, const char *method, 
     struct http_result r = {.status = rs.status};
     r.body = strdup(rs.body.data ? rs.body.data : "");
     r.json = json_loads(r.body, 0, NULL);
+    /* a body given with its length may hold a NUL: not recorded then */
+    const char *rq_body = body && (!len || strlen(body) == len) ? body : NULL;
+    h_record(port, method, path, ctype, rq_body, rs.status, rs.content_type, rs.body.data ? rs.body.data : "",
+             rs.body.len);
     httpc_resp_free(&rs);
     return r;
 }

@@ -74,6 +74,14 @@ struct http_result h_req_h(int port, const char *method, const char *path, const
 struct http_result h_req_within(int timeout_ms, int port, const char *method, const char *path, const char *ctype,
                                 const char *body, size_t len, const char *auth, const char *header);
 void h_free(struct http_result *r);
+/* With LIPA_TEST_RECORD=dir, h_req and its kin record every exchange with a
+ * lipad (not with a sandbox) in dir/PID.jsonl, for the check of requests and
+ * answers against docs/openapi.json; a test that speaks HTTP on its own
+ * socket records its exchanges with this. req_ctype and req_body: the
+ * request's Content-Type and body (NULL: none); ctype is the answer's
+ * Content-Type ("" for none). */
+void h_record(int port, const char *method, const char *path, const char *req_ctype, const char *req_body,
+              long status, const char *ctype, const char *body, size_t len);
 /* Shorthands on a lipad instance. */
 struct http_result h_json_admin(struct lipad *l, const char *method, const char *path, const char *json);
 /* One USSD hop; returns the answer text (malloc'ed). */

@@ -83,6 +83,8 @@ struct reply {
     json_t *json;
 };
 
+static const char *header(const struct reply *r, const char *name, char *out, size_t n);
+
 static struct reply call(const struct lipad *l, const char *method, const char *path, const char *headers,
                          const char *body)
 {
@@ -118,6 +120,9 @@ static struct reply call(const struct lipad *l, const char *method, const char *
     r.body = strdup(end + 4);
     r.json = json_loads(r.body, 0, NULL);
     free(ans);
+    char ctype[128];
+    h_record(l->port, method, path, body ? "application/json" : NULL, body, r.status,
+             header(&r, "Content-Type", ctype, sizeof ctype) ? ctype : "", r.body, strlen(r.body));
     return r;
 }
 

@@ -828,6 +828,31 @@ START_TEST(bad_requests_are_named)
 }
 END_TEST
 
+/* Africa's Talking's end-of-session notice is taken once per session and
+ * status (its retries are answered OK and stored once), and one without a
+ * sessionId is refused. */
+START_TEST(ussd_end_of_session_recorded_once)
+{
+    const char *form = "sessionId=ev-once-1&phoneNumber=%2B254711000077&serviceCode=*384*1234%23&status=Success"
+                       "&cost=KES+0.00&durationInMillis=5400&hopsCount=3&input=1*1&date=2026-01-31+09%3A15%3A02";
+    for (int k = 0; k < 2; k++) {
+        struct http_result r = h_req(h_main.port, "POST", "/api/ussd/events", "application/x-www-form-urlencoded",
+                                     form, 0, NULL);
+        ck_assert_msg(r.status == 200 && !strcmp(r.body, "OK"), "%ld %s", r.status, r.body);
+        h_free(&r);
+    }
+    char rows[256];
+    ck_assert(h_sql_rows(&h_main, "SELECT status, hops, duration_ms FROM ussd_events WHERE session_id = 'ev-once-1'",
+                         rows, sizeof rows));
+    const char *nl = strchr(rows, '\n'); /* one row: the retry stored nothing */
+    ck_assert_msg(!strncmp(rows, "Success|3|5400", 14) && (!nl || !nl[1]), "stored: [%s]", rows);
+    struct http_result r = h_req(h_main.port, "POST", "/api/ussd/events", "application/x-www-form-urlencoded",
+                                 "status=Success", 0, NULL);
+    ck_assert_msg(r.status == 400 && strstr(r.body, "sessionId"), "%ld %s", r.status, r.body);
+    h_free(&r);
+}
+END_TEST
+
 START_TEST(users_devices_assignments_api)
 {
     struct http_result r = h_json_admin(&h_main, "POST", "/users",
@@ -1481,6 +1506,7 @@ Suite *suite_journeys(void)
     tcase_add_test(t, success_callback_without_amount_settled_by_query);
     tcase_add_test(t, unassigned_and_unknown_callers);
     tcase_add_test(t, bad_requests_are_named);
+    tcase_add_test(t, ussd_end_of_session_recorded_once);
     tcase_add_test(t, users_devices_assignments_api);
     tcase_add_test(t, rest_payment_with_status);
     tcase_add_test(t, rest_payment_queued_while_mpesa_fails);

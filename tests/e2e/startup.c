@@ -2,7 +2,7 @@
  * (--help, --version, anything else refused), a second lipad on a port in
  * use (refused while the first keeps answering), LIPA_BIND on IPv6
  * loopback, and a lipad started from another working directory finding
- * its migrations and menus, and LIPA_MODE=production refusing what is
+ * its migrations and menus and serving its API's description, and LIPA_MODE=production refusing what is
  * not ready for it. Ports h_main.port + 40..45. */
 #include "harness.h"
 
@@ -229,6 +229,26 @@ START_TEST(from_another_directory_with_default_paths)
     ck_assert_msg(answer && (!strncmp(answer, "CON ", 4) || !strncmp(answer, "END ", 4)), "the first hop: %s",
                   answer ? answer : "(none)");
     free(answer);
+    /* and so is its API's description, compiled in: the tree's document,
+     * byte for byte, with no docs/ folder where it runs */
+    FILE *f = fopen("docs/openapi.json", "rb");
+    ck_assert_msg(f != NULL, "docs/openapi.json: not readable from the test's folder");
+    char *want = NULL;
+    size_t wantlen = 0;
+    FILE *m = open_memstream(&want, &wantlen);
+    char chunk[8192];
+    for (size_t k; (k = fread(chunk, 1, sizeof chunk, f)) > 0;)
+        fwrite(chunk, 1, k, m);
+    fclose(f);
+    fclose(m);
+    struct http_result doc = h_req(port, "GET", "/openapi.json", NULL, NULL, 0, NULL);
+    ck_assert_int_eq(doc.status, 200);
+    ck_assert_msg(json_is_object(doc.json) && json_object_get(json_object_get(doc.json, "paths"), "/api/ussd"),
+                  "GET /openapi.json: not the document: %.200s", doc.body);
+    ck_assert_msg(strlen(doc.body) == wantlen && !memcmp(doc.body, want, wantlen),
+                  "GET /openapi.json (%zu bytes) is not docs/openapi.json (%zu bytes)", strlen(doc.body), wantlen);
+    free(want);
+    h_free(&doc);
     ck_assert_int_eq(h_lipad_stop(&l, SIGTERM), 0);
     slurp(l.log, log, sizeof log);
     ck_assert_msg(strstr(log, "store.migrated"), "no migration ran: %s", log);

@@ -168,6 +168,8 @@ static json_t *pay_at_checkout(const char *ref, const char *outcome, long long a
     return j;
 }
 
+static void pay_header(const char *answer, const char *name, char *out, size_t n);
+
 /* A raw HTTP/1.0 exchange with lipad (h_req keeps no response headers);
  * the whole answer goes to out; returns the status. */
 static long pay_raw(int port, const char *method, const char *path, const char *body, char *out, size_t n)
@@ -186,7 +188,14 @@ static long pay_raw(int port, const char *method, const char *path, const char *
         got += (size_t)k;
     out[got] = 0;
     close(fd);
-    return got > 12 ? strtol(out + 9, NULL, 10) : 0;
+    long status = got > 12 ? strtol(out + 9, NULL, 10) : 0;
+    const char *sep = strstr(out, "\r\n\r\n");
+    if (status && sep && got < n - 1) { /* whole answers only */
+        char ctype[128];
+        pay_header(out, "Content-Type", ctype, sizeof ctype);
+        h_record(port, method, path, "application/json", body ? body : "", status, ctype, sep + 4, strlen(sep + 4));
+    }
+    return status;
 }
 
 static void pay_header(const char *answer, const char *name, char *out, size_t n)

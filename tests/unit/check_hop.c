@@ -4,13 +4,17 @@
  * one written longest ago; callers: the one read or written longest ago),
  * a caller nobody registered costs a few dozen bytes and a registered one
  * what it holds, idle entries leave oldest first, and memory goes back to
- * the system after a burst, not on every upkeep pass. */
+ * the system after a burst, not on every upkeep pass; a session dropped
+ * idle while it waits on a screen shows in the funnel as timed out there,
+ * once. */
 #include "runner.h"
 #include "store/hop.h"
 
 #include "store/meters.h"
 #include "store/users.h"
 #include "store/ussd.h"
+#include "util/buf.h"
+#include "util/metrics.h"
 #include "util/str.h"
 
 #include <check.h>
@@ -258,9 +262,6 @@ static void burst(struct hop *h, int round, int n)
     }
 }
 
-/* After a burst has expired, memory goes back; not again while nothing
- * more fell, not while the tables only churn at their cap, and at most
- * once in 10 s. */
 static struct ussd_point point_of(const char *sid, int64_t at)
 {
     struct ussd_point p;
@@ -327,6 +328,54 @@ START_TEST(resume_points_one_per_phone)
 }
 END_TEST
 
+/* The sample of the funnel counter (menu "t", screen, event) in /metrics. */
+static long long funnel(const char *screen, const char *event)
+{
+    struct buf b;
+    buf_init(&b, 0);
+    metrics_render(&b);
+    char key[160];
+    snprintf(key, sizeof key, "lipa_ussd_screen_total{menu=\"t\",screen=\"%s\",event=\"%s\"} ", screen, event);
+    const char *at = b.data ? strstr(b.data, key) : NULL;
+    long long v = at ? strtoll(at + strlen(key), NULL, 10) : -1;
+    buf_free(&b);
+    return v;
+}
+
+START_TEST(idle_waiting_sessions_time_out_once)
+{
+    struct hop *h = hop_new(1000, 100);
+    ck_assert_ptr_nonnull(h);
+    int confirm = metrics_screen_slot("t", "confirm"), amount = metrics_screen_slot("t", "amount");
+    struct ussd_row waits = row_of("1*1*100"), ended = row_of("1*1*100*1"), left = row_of("1*1");
+    waits.waiting = confirm + 1;
+    ended.waiting = 0;
+    left.waiting = amount + 1;
+    ck_assert(hop_session_put(h, "ATUid_waits", "+254700000001", &waits));
+    ck_assert(hop_session_put(h, "ATUid_ended", "+254700000002", &ended));
+    ck_assert(hop_session_put(h, "ATUid_left", "+254700000003", &left));
+    struct ussd_row got;
+    ck_assert(hop_session_get(h, "ATUid_waits", &got));
+    ck_assert_int_eq(got.waiting, confirm + 1);
+    /* AT said the session ended: taken once, then it waits on nothing */
+    ck_assert_int_eq(hop_session_end(h, "ATUid_left"), amount + 1);
+    ck_assert_int_eq(hop_session_end(h, "ATUid_left"), 0);
+    ck_assert_int_eq(hop_session_end(h, "ATUid_nobody"), 0);
+    hop_evict(h, now_ms() - 60000); /* nobody idle that long */
+    ck_assert_int_eq(funnel("confirm", "timed_out"), 0);
+    hop_evict(h, now_ms() + 1);
+    ck_assert(!has_session(h, "ATUid_waits"));
+    ck_assert_int_eq(funnel("confirm", "timed_out"), 1);
+    ck_assert_int_eq(funnel("amount", "timed_out"), 0);
+    hop_evict(h, now_ms() + 1);
+    ck_assert_int_eq(funnel("confirm", "timed_out"), 1);
+    hop_free(h);
+}
+END_TEST
+
+/* After a burst has expired, memory goes back; not again while nothing
+ * more fell, not while the tables only churn at their cap, and at most
+ * once in 10 s. */
 START_TEST(memory_returned_after_a_burst_only)
 {
     enum { N = 30000 };
@@ -367,6 +416,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, idle_entries_leave_and_used_ones_stay);
     tcase_add_test(tc, memory_returned_after_a_burst_only);
     tcase_add_test(tc, resume_points_one_per_phone);
+    tcase_add_test(tc, idle_waiting_sessions_time_out_once);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -93,6 +93,77 @@ START_TEST(counters_by_label)
 }
 END_TEST
 
+START_TEST(outcomes_by_label)
+{
+    metrics_callback(MC_REJECTED);
+    metrics_callback_status("completed");
+    metrics_callback_status("timeout");
+    metrics_callback_status("processing");    /* not what a callback settles to */
+    metrics_callback(MC_COUNT);
+    metrics_topup(MT_UNSURE);
+    metrics_topup(MT_COUNT);
+    metrics_sms_report("delivered");
+    metrics_sms_report("");                   /* noted only: not final */
+    char *t = render();
+    ck_assert(has_line(t, "lipa_mpesa_callback_outcomes_total{outcome=\"rejected\"} 1"));
+    ck_assert(has_line(t, "lipa_mpesa_callback_outcomes_total{outcome=\"success\"} 1"));
+    ck_assert(has_line(t, "lipa_mpesa_callback_outcomes_total{outcome=\"timeout\"} 1"));
+    ck_assert(has_line(t, "lipa_mpesa_callback_outcomes_total{outcome=\"duplicate\"} 0"));
+    ck_assert(has_line(t, "lipa_topup_outcomes_total{outcome=\"unsure\"} 1"));
+    ck_assert(has_line(t, "lipa_topup_outcomes_total{outcome=\"done\"} 0"));
+    ck_assert(has_line(t, "lipa_sms_reports_total{outcome=\"delivered\"} 1"));
+    ck_assert(has_line(t, "lipa_sms_reports_total{outcome=\"failed\"} 0"));
+    free(t);
+}
+END_TEST
+
+/* Wall-clock milliseconds, as the callback's arrival is stored. */
+START_TEST(callback_to_sms_in_its_bucket)
+{
+    metrics_callback_to_sms(1000000, 1000000 + 3500); /* 3.5 s: above 2, within 5 */
+    metrics_callback_to_sms(0, 5000);                 /* no callback time: not counted */
+    char *t = render();
+    ck_assert(has_line(t, "lipa_callback_to_sms_seconds_bucket{le=\"2\"} 0"));
+    ck_assert(has_line(t, "lipa_callback_to_sms_seconds_bucket{le=\"5\"} 1"));
+    ck_assert(has_line(t, "lipa_callback_to_sms_seconds_bucket{le=\"+Inf\"} 1"));
+    ck_assert(has_line(t, "lipa_callback_to_sms_seconds_sum 3.500000"));
+    ck_assert(has_line(t, "lipa_callback_to_sms_seconds_count 1"));
+    free(t);
+}
+END_TEST
+
+/* A slot per menu and screen, the same one asked again; a name with
+ * characters a label cannot hold plainly shows them as _; a full table
+ * counts nothing more. */
+START_TEST(funnel_slots_and_counts)
+{
+    int confirm = metrics_screen_slot("electricity", "elec_confirm");
+    ck_assert_int_eq(metrics_screen_slot("electricity", "elec_confirm"), confirm);
+    int odd = metrics_screen_slot("my \"menu\"\n", "main");
+    ck_assert_int_ne(odd, confirm);
+    metrics_screen(confirm, MS_ENTERED);
+    metrics_screen(confirm, MS_ENTERED);
+    metrics_screen(confirm, MS_ABANDONED);
+    metrics_screen(-1, MS_ENTERED);
+    metrics_screen(odd, MS_COUNT);
+    char *t = render();
+    ck_assert(has_line(t, "# TYPE lipa_ussd_screen_total counter"));
+    ck_assert(has_line(t, "lipa_ussd_screen_total{menu=\"electricity\",screen=\"elec_confirm\",event=\"entered\"} 2"));
+    ck_assert(has_line(t, "lipa_ussd_screen_total{menu=\"electricity\",screen=\"elec_confirm\",event=\"abandoned\"} 1"));
+    ck_assert(has_line(t, "lipa_ussd_screen_total{menu=\"electricity\",screen=\"elec_confirm\",event=\"timed_out\"} 0"));
+    ck_assert(has_line(t, "lipa_ussd_screen_total{menu=\"my__menu__\",screen=\"main\",event=\"entered\"} 0"));
+    free(t);
+    char name[32];
+    int last = -1;
+    for (int i = 0; i < METRICS_SCREENS_MAX + 5; i++) {
+        snprintf(name, sizeof name, "s%d", i);
+        last = metrics_screen_slot("many", name);
+    }
+    ck_assert_int_eq(last, -1);
+    ck_assert_int_eq(metrics_screen_slot("electricity", "elec_confirm"), confirm); /* still found */
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("metrics");
@@ -100,6 +171,9 @@ Suite *test_suite(void)
     tcase_add_test(tc, every_label_value_from_the_start);
     tcase_add_test(tc, observations_land_in_their_buckets);
     tcase_add_test(tc, counters_by_label);
+    tcase_add_test(tc, outcomes_by_label);
+    tcase_add_test(tc, callback_to_sms_in_its_bucket);
+    tcase_add_test(tc, funnel_slots_and_counts);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1234,6 +1234,67 @@ static int64_t mk_sms(const char *phone, const char *body)
     return m.id;
 }
 
+static int64_t mk_kind_sms(const char *kind, int64_t payment_id)
+{
+    struct outbox_msg m = {0};
+    str_copy(m.phone, sizeof m.phone, "+254712345678");
+    str_copy(m.body, sizeof m.body, kind);
+    str_copy(m.kind, sizeof m.kind, kind);
+    m.payment_id = payment_id;
+    ck_assert_int_eq(store_outbox_add(st, &m), ST_OK);
+    return m.id;
+}
+
+/* /metrics times the payer's first token or code SMS from the callback
+ * that completed the purchase: an answer to a text before it, a purchase
+ * not completed, a code sent again and a purchase with no callback are
+ * not timed. */
+START_TEST(callback_time_of_first_token_sms)
+{
+    int64_t id = mk_payment("k-cbsms", 100, 0), at;
+    struct payment p;
+    ck_assert_int_eq(store_payment_get(st, id, &p), ST_OK);
+    str_copy(p.status, sizeof p.status, "processing");
+    str_copy(p.checkout_request_id, sizeof p.checkout_request_id, "ws_CO_cbsms");
+    ck_assert_int_eq(store_payment_save(st, &p), ST_OK);
+    int64_t before = now_ms();
+    ck_assert_int_eq(store_callback_add(st, "ws_CO_cbsms", 0, "{}", NULL), ST_OK);
+    mk_kind_sms("answer", id);
+    int64_t receipt = mk_kind_sms("receipt", id), again = mk_kind_sms("code", id);
+    ck_assert_int_eq(store_outbox_callback_at(st, receipt, id, &at), ST_NOT_FOUND); /* still processing */
+    str_copy(p.status, sizeof p.status, "completed");
+    p.result_code = 0;
+    ck_assert_int_eq(store_payment_finish(st, &p), ST_OK);
+    ck_assert_int_eq(store_outbox_callback_at(st, receipt, id, &at), ST_OK);
+    ck_assert_int_ge(at, before);
+    ck_assert_int_le(at, now_ms());
+    ck_assert_int_eq(store_outbox_callback_at(st, again, id, &at), ST_NOT_FOUND);
+    int64_t queried = mk_payment("k-cbsms-2", 100, 0);
+    ck_assert_int_eq(store_payment_get(st, queried, &p), ST_OK);
+    str_copy(p.status, sizeof p.status, "completed");
+    ck_assert_int_eq(store_payment_finish(st, &p), ST_OK);
+    ck_assert_int_eq(store_outbox_callback_at(st, mk_kind_sms("receipt", queried), queried, &at), ST_NOT_FOUND);
+}
+END_TEST
+
+/* The work queues /metrics shows: each counted, the oldest's creation. */
+START_TEST(work_queues_counted)
+{
+    struct store_queue q[STORE_QUEUES];
+    ck_assert(store_queues(st, q));
+    for (int i = 0; i < STORE_QUEUES; i++)
+        ck_assert_msg(q[i].depth == 0 && q[i].oldest_ms == 0, "%s", store_queue_names[i]);
+    int64_t before = now_ms();
+    mk_payment("k-queue-1", 100, 0);
+    mk_payment("k-queue-2", 100, 0);
+    ck_assert(store_queues(st, q));
+    ck_assert_str_eq(store_queue_names[0], "payments");
+    ck_assert_int_eq(q[0].depth, 2);
+    ck_assert_int_ge(q[0].oldest_ms, before);
+    ck_assert_int_eq(q[1].depth, 0);
+}
+END_TEST
+
 struct ob_seen {
     int n;
     int64_t ids[8];
@@ -1925,6 +1986,8 @@ Suite *test_suite(void)
     tcase_add_test(tc, payment_create_conflict_only_for_existing_key);
     tcase_add_test(tc, payment_save_checks_version);
     tcase_add_test(tc, payment_finish_once);
+    tcase_add_test(tc, callback_time_of_first_token_sms);
+    tcase_add_test(tc, work_queues_counted);
     tcase_add_test(tc, payments_and_topups_due);
     tcase_add_test(tc, payment_due_now_only_when_pending_and_later);
     tcase_add_test(tc, callbacks_pending_then_applied);

@@ -107,6 +107,21 @@ START_TEST(test_unknown_kind)
 }
 END_TEST
 
+/* one typo in kind: is one line, not one per screen behind it: the
+ * screens it leads to and the var its options set are still known */
+START_TEST(test_unknown_kind_reported_once)
+{
+    char *e = load_fails(FIX "kind_cascade");
+    expect(e, FIX "kind_cascade/menu.yaml:8: unknown screen kind 'mneu'");
+    ck_assert_msg(count_lines(e) == 1, "%s", e);
+    free(e);
+    e = load_fails(FIX "shapeless");
+    expect(e, FIX "shapeless/menu.yaml:7: screen 'shop' must be a mapping\n");
+    ck_assert_msg(count_lines(e) == 1, "%s", e);
+    free(e);
+}
+END_TEST
+
 START_TEST(test_unknown_target)
 {
     char *e = load_fails(FIX "bad_target");
@@ -382,6 +397,7 @@ static struct fake fk;
 static struct ussd_host host;
 static struct ussd_session sess;
 static struct buf reply;
+static enum ussd_end last_end; /* what the last hop_in's answer did */
 
 static void fake_meters(int n, const char *fmt)
 {
@@ -428,7 +444,8 @@ static bool hop_in(const struct ussd_menus *m, const char *input)
     ck_assert_str_eq(copy.screen, sess.screen);
     ck_assert_int_eq(copy.nvars, sess.nvars);
     sess = copy;
-    bool end = ussd_step(m, &host, "+254712345678", "ATUid_1", &sess, input, &reply);
+    last_end = ussd_step(m, &host, "+254712345678", "ATUid_1", &sess, input, &reply);
+    bool end = last_end != USSD_CON;
     ck_assert_ptr_nonnull(reply.data);
     check_screen(reply.data);
     ck_assert_int_eq(end, !strncmp(reply.data, "END ", 4));
@@ -579,6 +596,65 @@ START_TEST(test_confirm_no_and_wrong_key)
     ck_assert(hop("2"));
     ck_assert_str_eq(reply.data, "END Purchase cancelled. Nothing was charged.");
     ck_assert_int_eq(fk.buys, 0);
+}
+END_TEST
+
+/* How each END ends a session, as the funnel counts it (docs/operations.md,
+ * section 5): a screen's own END text is done, "No" on a confirm screen
+ * that leads to an END is the caller leaving, a message instead of a
+ * screen is an error. */
+START_TEST(test_end_kinds)
+{
+    const char *const path[] = {NULL, "1", "1", "100"};
+    for (int i = 0; i < 4; i++)
+        ck_assert(!hop(path[i]));
+    ck_assert_int_eq(last_end, USSD_CON);
+    ck_assert(hop("1"));
+    ck_assert_int_eq(last_end, USSD_END_DONE);   /* the PIN prompt: elec_buy's text */
+    ck_assert_str_eq(sess.screen, "elec_buy");
+
+    ussd_session_init(&sess, "en");
+    for (int i = 0; i < 4; i++)
+        hop(path[i]);
+    ck_assert(hop("2"));
+    ck_assert_int_eq(last_end, USSD_END_EXIT);   /* "No": elec_cancelled */
+    ck_assert_str_eq(sess.screen, "elec_cancelled");
+
+    fk.buy_result = "not_assigned";
+    ussd_session_init(&sess, "en");
+    for (int i = 0; i < 4; i++)
+        hop(path[i]);
+    ck_assert(hop("1"));
+    ck_assert_int_eq(last_end, USSD_END_ERROR);  /* the action refused */
+    ck_assert_str_eq(sess.screen, "elec_buy");
+
+    fk.nmeters = 0;
+    ussd_session_init(&sess, "en");
+    hop(NULL);
+    ck_assert(hop("1"));
+    ck_assert_int_eq(last_end, USSD_END_DONE);   /* the list's own empty text */
+    fk.nmeters = -1;
+    ussd_session_init(&sess, "en");
+    hop(NULL);
+    ck_assert(hop("3"));
+    ck_assert_int_eq(last_end, USSD_END_ERROR);  /* system_error */
+    ck_assert_str_eq(sess.screen, "my_meters");
+    ck_assert_int_eq(ussd_step(NULL, &host, "+254712345678", "s", &sess, "1", &reply), USSD_END_ERROR);
+}
+END_TEST
+
+/* Every screen has its funnel counters from the load on, the same ones
+ * when the set is loaded again. */
+START_TEST(test_screen_slots)
+{
+    int confirm = ussd_screen_slot(shipped, "elec_confirm"), buy = ussd_screen_slot(shipped, "elec_buy");
+    ck_assert_int_ge(confirm, 0);
+    ck_assert_int_ge(buy, 0);
+    ck_assert_int_ne(confirm, buy);
+    ck_assert_int_eq(ussd_screen_slot(shipped, "nope"), -1);
+    struct ussd_menus *again = load_ok("menus");
+    ck_assert_int_eq(ussd_screen_slot(again, "elec_confirm"), confirm);
+    ussd_menus_unref(again);
 }
 END_TEST
 
@@ -1150,6 +1226,7 @@ Suite *test_suite(void)
     tcase_add_test(load, test_fixture_base_and_sms_files);
     tcase_add_test(load, test_yaml_syntax_error);
     tcase_add_test(load, test_unknown_kind);
+    tcase_add_test(load, test_unknown_kind_reported_once);
     tcase_add_test(load, test_unknown_target);
     tcase_add_test(load, test_duplicate_option_key);
     tcase_add_test(load, test_option_key_clashes_with_navigation);
@@ -1178,6 +1255,8 @@ Suite *test_suite(void)
     tcase_add_test(eng, test_bad_amount_reasks_with_reason);
     tcase_add_test(eng, test_back_home_and_more);
     tcase_add_test(eng, test_confirm_no_and_wrong_key);
+    tcase_add_test(eng, test_end_kinds);
+    tcase_add_test(eng, test_screen_slots);
     tcase_add_test(eng, test_thirty_meters_paginate);
     tcase_add_test(eng, test_longest_ids_picked_whole);
     tcase_add_test(eng, test_my_meters_is_display_only);

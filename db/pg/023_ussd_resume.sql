@@ -1,4 +1,4 @@
--- PostgreSQL twin of db/021_ussd_resume.sql.
+-- PostgreSQL twin of db/023_ussd_resume.sql.
 CREATE TABLE ussd_resume (
     phone      TEXT PRIMARY KEY,
     session_id TEXT NOT NULL,

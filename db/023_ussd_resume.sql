@@ -1,4 +1,4 @@
--- lipa schema, version 21: where a caller who dropped may resume (a USSD
+-- lipa schema, version 23: where a caller who dropped may resume (a USSD
 -- session that stopped on a screen the menus mark `resume:`), one row per
 -- phone, the newest. Written when such a session ends without END (Africa's
 -- Talking's end-of-session notice, a minute without a hop, lipad stopping)
