@@ -11,6 +11,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,7 +40,16 @@ struct table {
     size_t mask;                  /* buckets - 1 */
     struct ring head;             /* head.older is the newest entry, head.newer the oldest */
     size_t n, max, dropped;
+    atomic_size_t *count;         /* points: the hop's count of them all, kept with n */
 };
+
+/* n changed by d (the stripe's lock is held). */
+static void n_add(struct table *t, int d)
+{
+    t->n += (size_t)(ptrdiff_t)d;
+    if (t->count)
+        atomic_fetch_add(t->count, (size_t)(ptrdiff_t)d);
+}
 
 struct stripe {
     pthread_mutex_t lock;
@@ -49,6 +59,7 @@ struct stripe {
 struct hop {
     struct stripe stripe[HOP_STRIPES];
     atomic_size_t bytes;          /* sum of the entries' sizes */
+    atomic_size_t points;         /* resume points held, all stripes */
     pthread_mutex_t trim_lock;    /* guards the two below */
     size_t trim_peak;             /* bytes at their highest since the last trim */
     int64_t trimmed_at;
@@ -93,6 +104,7 @@ struct hop *hop_new(size_t max_sessions, size_t max_callers)
         pthread_mutex_init(&h->stripe[i].lock, NULL);
         ok = table_init(&h->stripe[i].sess, max_sessions) && table_init(&h->stripe[i].callers, max_callers) &&
              table_init(&h->stripe[i].points, max_callers) && ok;
+        h->stripe[i].points.count = &h->points;
     }
     if (!ok) {
         hop_free(h);
@@ -171,7 +183,7 @@ static struct ent *take_oldest(struct table *t)
     struct ent *e = ent_of(t->head.newer);
     chain_unlink(e);
     order_unlink(e);
-    t->n--;
+    n_add(t, -1);
     return e;
 }
 
@@ -183,14 +195,14 @@ static struct ent *install(struct table *t, struct ent *old, struct ent *fresh)
     if (old) {
         chain_unlink(old);
         order_unlink(old);
-        t->n--;
+        n_add(t, -1);
     }
     struct ent *gone = old;
     if (!old && t->n >= t->max && (gone = take_oldest(t)))
         t->dropped++;
     chain_push(t, fresh);
     order_push(t, fresh);
-    t->n++;
+    n_add(t, 1);
     return gone;
 }
 
@@ -443,6 +455,8 @@ bool hop_point_put(struct hop *h, const char *phone, const struct ussd_point *p,
     return true;
 }
 
+bool hop_points_any(struct hop *h) { return atomic_load_explicit(&h->points, memory_order_relaxed) != 0; }
+
 static const char *point_sid(const struct ent *e) { return e->key + strlen(e->key) + 1; }
 
 bool hop_point_get(struct hop *h, const char *phone, struct ussd_point *p, bool *live)
@@ -480,7 +494,7 @@ bool hop_point_drop(struct hop *h, const char *phone, const char *sid, bool only
     if (e) {
         chain_unlink(e);
         order_unlink(e);
-        s->points.n--;
+        n_add(&s->points, -1);
     }
     pthread_mutex_unlock(&s->lock);
     ent_free(h, e);
@@ -560,7 +574,7 @@ void hop_points_drop_prefix(struct hop *h, const char *prefix)
                 continue;
             chain_unlink(e);
             order_unlink(e);
-            s->points.n--;
+            n_add(&s->points, -1);
             e->hnext = dead;
             dead = e;
         }

@@ -54,6 +54,9 @@ void hop_caller_put(struct hop *h, const char *phone, int64_t gen, const struct 
  * the callers. live: only this memory has it (not yet saved). The entry's
  * age, for hop_points_due and hop_points_forget, is from its last put. */
 bool hop_point_put(struct hop *h, const char *phone, const struct ussd_point *p, bool live);
+/* Whether any point is held (no lock: a hop with none to look up asks
+ * nothing more). */
+bool hop_points_any(struct hop *h);
 /* Copies phone's point into p (and whether it is live); false when none. */
 bool hop_point_get(struct hop *h, const char *phone, struct ussd_point *p, bool *live);
 /* Drops phone's point when it is session sid's (any session's when sid

@@ -267,8 +267,8 @@ enum store_rc store_point_for(struct store *st, const char *phone, const char *s
                               struct ussd_point *p, bool *taken)
 {
     *taken = false;
-    if (!st->point_window_ms)
-        return ST_NOT_FOUND;
+    if (!st->point_window_ms || (st->be->local && !hop_points_any(st->hop)))
+        return ST_NOT_FOUND; /* alone on its database, memory has every point: none */
     char key[sizeof p->taken_by + 2];
     taken_key(key, sizeof key, sid);
     if (hop_point_get(st->hop, key, p, NULL) && !strcmp(p->taken_by, sid)) {

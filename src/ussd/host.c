@@ -258,8 +258,8 @@ static bool resume_offer(struct ussd_hop *h, const struct ussd_menus *m, const c
         return false;
     bool taken = false, shown = false;
     struct ussd_point *p = malloc(sizeof *p);
-    struct ussd_session *saved = malloc(sizeof *saved);
-    if (!p || !saved || !h->w->point(h->w->ctx, h->phone, sid, h->first, p, &taken))
+    struct ussd_session *saved = NULL;
+    if (!p || !h->w->point(h->w->ctx, h->phone, sid, h->first, p, &taken) || !(saved = malloc(sizeof *saved)))
         goto out;
     if (!ussd_session_decode(saved, p->state) || !ussd_offer(m, saved, reply, quiet))
         goto out;

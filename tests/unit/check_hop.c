@@ -285,7 +285,9 @@ START_TEST(resume_points_one_per_phone)
     struct ussd_point p = point_of("ATUid_r1", 1000), got;
     bool live = false;
     ck_assert(!hop_point_get(h, a, &got, &live));
+    ck_assert(!hop_points_any(h));
     ck_assert(hop_point_put(h, a, &p, true));
+    ck_assert(hop_points_any(h));
     p = point_of("ATUid_r2", 2000);
     ck_assert(hop_point_put(h, a, &p, true));
     ck_assert(hop_point_get(h, a, &got, &live) && live);
@@ -323,6 +325,7 @@ START_TEST(resume_points_one_per_phone)
     ck_assert(!hop_point_get(h, b, &got, NULL));
     hop_stats(h, &st);
     ck_assert_uint_eq(st.points, 0);
+    ck_assert(!hop_points_any(h));
     ck_assert_uint_eq(st.bytes, 0);
     hop_free(h);
 }
