@@ -18,6 +18,7 @@
 #include "sms/sms.h"
 #include "store/meters.h"
 #include "store/sms.h"
+#include "store/ussd.h"
 #include "text/commands.h"
 #include "text/inbound.h"
 #include "sms/outbox.h"
@@ -108,6 +109,8 @@ bool app_init(struct app *a, char *err, size_t errsz)
         snprintf(err, errsz, "LIPA_SESSIONS_MAX, LIPA_CALLERS_MAX: out of memory for the tables");
         return false;
     }
+    if (store_points_window(a->store, a->cfg.ussd_resume_window * 1000) != ST_OK)
+        log_warn("ussd.resume_not_loaded", "reason=\"the database refused the read; callers who dropped start afresh\"");
     store_claims_as(a->store, a->cfg.instance, a->cfg.lease_ms);
     store_claims_recover(a->store);
     topup_recover(a);

@@ -11,6 +11,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,10 +27,11 @@ struct ent {
     struct ent *hnext, **hprev;   /* bucket chain; hprev points at what points here */
     uint64_t hv;
     int64_t at;                   /* sessions: last written; callers: last used */
-    int64_t gen;                  /* callers: the store generation read at */
+    int64_t gen;                  /* callers: the store generation read at; points: their at */
     uint32_t size;                /* of the allocation */
     int32_t waiting;              /* sessions: struct ussd_row's waiting */
-    uint16_t len[4];              /* sessions: lengths of the four strings */
+    uint16_t len[4];              /* sessions and points: lengths of the four strings */
+    bool live;                    /* points: not saved yet */
     char key[];
 };
 
@@ -38,16 +40,26 @@ struct table {
     size_t mask;                  /* buckets - 1 */
     struct ring head;             /* head.older is the newest entry, head.newer the oldest */
     size_t n, max, dropped;
+    atomic_size_t *count;         /* points: the hop's count of them all, kept with n */
 };
+
+/* n changed by d (the stripe's lock is held). */
+static void n_add(struct table *t, int d)
+{
+    t->n += (size_t)(ptrdiff_t)d;
+    if (t->count)
+        atomic_fetch_add(t->count, (size_t)(ptrdiff_t)d);
+}
 
 struct stripe {
     pthread_mutex_t lock;
-    struct table sess, callers;
+    struct table sess, callers, points;
 };
 
 struct hop {
     struct stripe stripe[HOP_STRIPES];
     atomic_size_t bytes;          /* sum of the entries' sizes */
+    atomic_size_t points;         /* resume points held, all stripes */
     pthread_mutex_t trim_lock;    /* guards the two below */
     size_t trim_peak;             /* bytes at their highest since the last trim */
     int64_t trimmed_at;
@@ -90,7 +102,9 @@ struct hop *hop_new(size_t max_sessions, size_t max_callers)
     bool ok = true;
     for (int i = 0; i < HOP_STRIPES; i++) {
         pthread_mutex_init(&h->stripe[i].lock, NULL);
-        ok = table_init(&h->stripe[i].sess, max_sessions) && table_init(&h->stripe[i].callers, max_callers) && ok;
+        ok = table_init(&h->stripe[i].sess, max_sessions) && table_init(&h->stripe[i].callers, max_callers) &&
+             table_init(&h->stripe[i].points, max_callers) && ok;
+        h->stripe[i].points.count = &h->points;
     }
     if (!ok) {
         hop_free(h);
@@ -106,6 +120,7 @@ void hop_free(struct hop *h)
     for (int i = 0; i < HOP_STRIPES; i++) {
         table_free(&h->stripe[i].sess);
         table_free(&h->stripe[i].callers);
+        table_free(&h->stripe[i].points);
         pthread_mutex_destroy(&h->stripe[i].lock);
     }
     pthread_mutex_destroy(&h->trim_lock);
@@ -168,7 +183,7 @@ static struct ent *take_oldest(struct table *t)
     struct ent *e = ent_of(t->head.newer);
     chain_unlink(e);
     order_unlink(e);
-    t->n--;
+    n_add(t, -1);
     return e;
 }
 
@@ -180,14 +195,14 @@ static struct ent *install(struct table *t, struct ent *old, struct ent *fresh)
     if (old) {
         chain_unlink(old);
         order_unlink(old);
-        t->n--;
+        n_add(t, -1);
     }
     struct ent *gone = old;
     if (!old && t->n >= t->max && (gone = take_oldest(t)))
         t->dropped++;
     chain_push(t, fresh);
     order_push(t, fresh);
-    t->n++;
+    n_add(t, 1);
     return gone;
 }
 
@@ -407,6 +422,114 @@ void hop_caller_put(struct hop *h, const char *phone, int64_t gen, const struct 
     ent_free(h, gone);
 }
 
+/* ---- resume points: the four strings (session, purchase key, state,
+ * taken by) after the key, their at in gen ---- */
+
+bool hop_point_put(struct hop *h, const char *phone, const struct ussd_point *p, bool live)
+{
+    uint64_t hv = hash(phone);
+    const char *v[4] = {p->session_id, p->idem_key, p->state, p->taken_by};
+    size_t len[4], payload = 0;
+    for (int i = 0; i < 4; i++) {
+        len[i] = strnlen(v[i], UINT16_MAX);
+        payload += len[i] + 1;
+    }
+    struct ent *e = ent_new(h, phone, hv, payload);
+    if (!e)
+        return false;
+    char *q = e->key + strlen(phone) + 1;
+    for (int i = 0; i < 4; i++) {
+        memcpy(q, v[i], len[i]);
+        q[len[i]] = 0;
+        q += len[i] + 1;
+        e->len[i] = (uint16_t)len[i];
+    }
+    e->gen = p->at;
+    e->live = live;
+    e->at = now_ms();
+    struct stripe *s = stripe_of(h, hv);
+    pthread_mutex_lock(&s->lock);
+    struct ent *gone = install(&s->points, find(&s->points, hv, phone), e);
+    pthread_mutex_unlock(&s->lock);
+    ent_free(h, gone);
+    return true;
+}
+
+bool hop_points_any(struct hop *h) { return atomic_load_explicit(&h->points, memory_order_relaxed) != 0; }
+
+static const char *point_sid(const struct ent *e) { return e->key + strlen(e->key) + 1; }
+
+bool hop_point_get(struct hop *h, const char *phone, struct ussd_point *p, bool *live)
+{
+    uint64_t hv = hash(phone);
+    struct stripe *s = stripe_of(h, hv);
+    pthread_mutex_lock(&s->lock);
+    struct ent *e = find(&s->points, hv, phone);
+    if (e) {
+        const char *q = point_sid(e);
+        char *dst[4] = {p->session_id, p->idem_key, p->state, p->taken_by};
+        size_t cap[4] = {sizeof p->session_id, sizeof p->idem_key, sizeof p->state, sizeof p->taken_by};
+        for (int i = 0; i < 4; i++) {
+            size_t n = e->len[i] < cap[i] ? e->len[i] : cap[i] - 1;
+            memcpy(dst[i], q, n);
+            dst[i][n] = 0;
+            q += e->len[i] + 1;
+        }
+        p->at = e->gen;
+        if (live)
+            *live = e->live;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return e != NULL;
+}
+
+bool hop_point_drop(struct hop *h, const char *phone, const char *sid, bool only_live)
+{
+    uint64_t hv = hash(phone);
+    struct stripe *s = stripe_of(h, hv);
+    pthread_mutex_lock(&s->lock);
+    struct ent *e = find(&s->points, hv, phone);
+    if (e && ((sid && strcmp(point_sid(e), sid)) || (only_live && !e->live)))
+        e = NULL;
+    if (e) {
+        chain_unlink(e);
+        order_unlink(e);
+        n_add(&s->points, -1);
+    }
+    pthread_mutex_unlock(&s->lock);
+    ent_free(h, e);
+    return e != NULL;
+}
+
+void hop_point_saved(struct hop *h, const char *phone, const char *sid, int64_t at)
+{
+    uint64_t hv = hash(phone);
+    struct stripe *s = stripe_of(h, hv);
+    pthread_mutex_lock(&s->lock);
+    struct ent *e = find(&s->points, hv, phone);
+    if (e && e->gen == at && !strcmp(point_sid(e), sid))
+        e->live = false;
+    pthread_mutex_unlock(&s->lock);
+}
+
+int hop_points_due(struct hop *h, int64_t before, char (*phones)[HOP_PHONE_MAX], int max)
+{
+    int n = 0;
+    for (int i = 0; i < HOP_STRIPES && n < max; i++) {
+        struct stripe *s = &h->stripe[i];
+        pthread_mutex_lock(&s->lock);
+        for (struct ring *r = s->points.head.newer; r != &s->points.head && n < max; r = r->newer) {
+            struct ent *e = ent_of(r);
+            if (e->at >= before)
+                break; /* the rest are newer */
+            if (e->live && strlen(e->key) < HOP_PHONE_MAX)
+                str_copy(phones[n++], HOP_PHONE_MAX, e->key);
+        }
+        pthread_mutex_unlock(&s->lock);
+    }
+    return n;
+}
+
 /* ---- upkeep ---- */
 
 /* Drops t's entries older than before, a slice at a time. */
@@ -435,6 +558,39 @@ static void expire(struct hop *h, struct stripe *s, struct table *t, int64_t bef
             return;
         step_aside();
     }
+}
+
+void hop_points_drop_prefix(struct hop *h, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    for (int i = 0; i < HOP_STRIPES; i++) {
+        struct stripe *s = &h->stripe[i];
+        struct ent *dead = NULL;
+        pthread_mutex_lock(&s->lock);
+        for (struct ring *r = s->points.head.newer, *next; r != &s->points.head; r = next) {
+            next = r->newer;
+            struct ent *e = ent_of(r);
+            if (strncmp(e->key, prefix, n))
+                continue;
+            chain_unlink(e);
+            order_unlink(e);
+            n_add(&s->points, -1);
+            e->hnext = dead;
+            dead = e;
+        }
+        pthread_mutex_unlock(&s->lock);
+        while (dead) {
+            struct ent *e = dead->hnext;
+            ent_free(h, dead);
+            dead = e;
+        }
+    }
+}
+
+void hop_points_forget(struct hop *h, int64_t before)
+{
+    for (int i = 0; i < HOP_STRIPES; i++)
+        expire(h, &h->stripe[i], &h->stripe[i].points, before);
 }
 
 void hop_evict(struct hop *h, int64_t before)
@@ -472,6 +628,7 @@ void hop_stats(struct hop *h, struct hop_stats *st)
         pthread_mutex_lock(&s->lock);
         st->sessions += s->sess.n;
         st->callers += s->callers.n;
+        st->points += s->points.n;
         st->sessions_dropped += s->sess.dropped;
         st->callers_dropped += s->callers.dropped;
         pthread_mutex_unlock(&s->lock);

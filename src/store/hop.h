@@ -50,6 +50,28 @@ void hop_evict(struct hop *h, int64_t before);
 bool hop_caller_get(struct hop *h, const char *phone, int64_t gen, struct store_caller *c);
 void hop_caller_put(struct hop *h, const char *phone, int64_t gen, const struct store_caller *c);
 
+/* Resume points by phone (store/ussd.h: struct ussd_point), capped like
+ * the callers. live: only this memory has it (not yet saved). The entry's
+ * age, for hop_points_due and hop_points_forget, is from its last put. */
+bool hop_point_put(struct hop *h, const char *phone, const struct ussd_point *p, bool live);
+/* Whether any point is held (no lock: a hop with none to look up asks
+ * nothing more). */
+bool hop_points_any(struct hop *h);
+/* Copies phone's point into p (and whether it is live); false when none. */
+bool hop_point_get(struct hop *h, const char *phone, struct ussd_point *p, bool *live);
+/* Drops phone's point when it is session sid's (any session's when sid
+ * is NULL; and live, when only_live); true when it did. */
+bool hop_point_drop(struct hop *h, const char *phone, const char *sid, bool only_live);
+/* Phone's point is saved: no longer live, when it is still sid's of at. */
+void hop_point_saved(struct hop *h, const char *phone, const char *sid, int64_t at);
+/* Up to max phones whose live points were put before `before` (ms). */
+#define HOP_PHONE_MAX 24
+int hop_points_due(struct hop *h, int64_t before, char (*phones)[HOP_PHONE_MAX], int max);
+/* Drops points put before `before`, live or not. */
+void hop_points_forget(struct hop *h, int64_t before);
+/* Drops the points whose key starts with prefix. */
+void hop_points_drop_prefix(struct hop *h, const char *prefix);
+
 /* Gives memory freed by the tables back to the operating system
  * (malloc_trim) when they have shrunk by a lot (their bytes fell by at
  * least 8 MiB and an eighth from the most that calls since the last trim
@@ -60,7 +82,7 @@ void hop_caller_put(struct hop *h, const char *phone, int64_t gen, const struct 
 bool hop_trim(struct hop *h, int64_t now);
 
 struct hop_stats {
-    size_t sessions, callers;            /* entries held */
+    size_t sessions, callers, points;    /* entries held */
     size_t bytes;                        /* their allocations, as requested */
     size_t sessions_dropped, callers_dropped; /* made room for a new one: the cap was reached */
 };

@@ -41,6 +41,7 @@ static const struct table {
     {"paystack_events", "id"},
     {"mpesa_callbacks", "id"},
     {"ussd_events", "id"},
+    {"ussd_resume", "phone"},
     {"sms_inbound", "id"},
     {"sms_optouts", "phone"},
     {"sms_reports", "id"},

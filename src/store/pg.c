@@ -595,7 +595,18 @@ static void pg_changed(struct st_conn *c)
     PQclear(r);
 }
 
-static void pg_listen(const char *target, void (*heard)(void *ctx), void *ctx, atomic_bool *stop)
+/* Autocommit, after the write it tells of: sent at once. */
+static void pg_point_changed(struct st_conn *c, const char *phone)
+{
+    if (PQstatus(c->pg) != CONNECTION_OK)
+        return;
+    const char *v[1] = {phone};
+    PGresult *r = PQexecParams(c->pg, "SELECT pg_notify('lipa_points', $1)", 1, NULL, v, NULL, NULL, 0);
+    PQclear(r);
+}
+
+static void pg_listen(const char *target, void (*heard)(void *ctx), void (*heard_point)(void *ctx, const char *phone),
+                      void *ctx, atomic_bool *stop)
 {
     PGconn *pg = NULL;
     while (!atomic_load(stop)) {
@@ -603,7 +614,7 @@ static void pg_listen(const char *target, void (*heard)(void *ctx), void *ctx, a
             if (pg)
                 PQfinish(pg);
             pg = PQconnectdb(target);
-            PGresult *r = PQstatus(pg) == CONNECTION_OK ? PQexec(pg, "LISTEN lipa_callers") : NULL;
+            PGresult *r = PQstatus(pg) == CONNECTION_OK ? PQexec(pg, "LISTEN lipa_callers; LISTEN lipa_points") : NULL;
             bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
             PQclear(r);
             if (!ok) { /* the database is away: try again in half a second */
@@ -612,6 +623,7 @@ static void pg_listen(const char *target, void (*heard)(void *ctx), void *ctx, a
                 continue;
             }
             heard(ctx); /* what changed while nobody listened */
+            heard_point(ctx, NULL);
         }
         struct pollfd p = {.fd = PQsocket(pg), .events = POLLIN};
         if (poll(&p, 1, 250) > 0 && !PQconsumeInput(pg))
@@ -619,7 +631,10 @@ static void pg_listen(const char *target, void (*heard)(void *ctx), void *ctx, a
         PGnotify *n;
         bool any = false;
         while ((n = PQnotifies(pg))) {
-            any = true;
+            if (!strcmp(n->relname, "lipa_points"))
+                heard_point(ctx, n->extra);
+            else
+                any = true;
             PQfreemem(n);
         }
         if (any)
@@ -662,5 +677,6 @@ const struct st_backend st_pg = {
     .in_tx = pg_in_tx,
     .reconnects = pg_reconnects,
     .changed = pg_changed,
+    .point_changed = pg_point_changed,
     .listen = pg_listen,
 };

@@ -60,17 +60,29 @@ void st_bump(struct store *st)
         c->be->changed(c->db);
 }
 
+void st_point_changed(struct store *st, const char *phone)
+{
+    struct conn *c = pthread_getspecific(st->key);
+    if (c && c->be->point_changed)
+        c->be->point_changed(c->db, phone);
+}
+
 static void heard(void *ctx)
 {
     struct store *st = ctx;
     atomic_fetch_add(&st->gen, 1);
 }
 
+static void heard_point(void *ctx, const char *phone)
+{
+    st_points_heard(ctx, phone);
+}
+
 static void *listener(void *arg)
 {
     struct store *st = arg;
     pthread_setname_np(pthread_self(), "store-listen");
-    st->be->listen(st->path, heard, st, &st->stop);
+    st->be->listen(st->path, heard, heard_point, st, &st->stop);
     return NULL;
 }
 
@@ -313,6 +325,7 @@ void store_close(struct store *st)
 {
     if (!st)
         return;
+    st_points_flush(st); /* the sessions still on a resumable screen survive the restart */
     submit_free(st->submit); /* runs what is queued; refusals join the retry list */
     st_take_forget(st); /* their lines stay for the next start */
     if (st->intake)
@@ -634,6 +647,9 @@ void store_maintain(struct store *st)
     if (now - atomic_load(&st->evicted_at) > 5000) {
         atomic_store(&st->evicted_at, now);
         hop_evict(st->hop, now - SESSION_MEMORY_MS);
+        /* a session that stopped on a resumable screen and has had no
+         * hop for as long as its memory lasts is over: its point is saved */
+        st_points_upkeep(st, now, now - SESSION_MEMORY_MS);
         int64_t t0 = now_ms();
         if (hop_trim(st->hop, t0)) { /* a burst expired: its memory goes back */
             struct hop_stats m;

@@ -74,7 +74,12 @@ struct st_backend {
      * for each change told by any instance, and also after it had to
      * connect again (it may have missed one). */
     void (*changed)(struct st_conn *c);
-    void (*listen)(const char *target, void (*heard)(void *ctx), void *ctx, atomic_bool *stop);
+    /* ...and that phone's resume point changed (store/ussd.c), told to
+     * listen's heard_point(ctx, phone); heard_point(ctx, NULL) after
+     * listen had to connect again: any may have */
+    void (*point_changed)(struct st_conn *c, const char *phone);
+    void (*listen)(const char *target, void (*heard)(void *ctx), void (*heard_point)(void *ctx, const char *phone),
+                   void *ctx, atomic_bool *stop);
     /* The database at target copied into a new file to, as store_backup
      * says (b's pages, bytes, schema and integrity filled in); NULL when
      * the database's own tools do it (PostgreSQL). */
@@ -124,7 +129,21 @@ struct store {
     bool listening;
     atomic_bool stop;
     int64_t lease_ms;          /* how long a claim holds */
+    int64_t point_window_ms;   /* resume points offered this long (store_points_window) */
+    atomic_llong points_swept_at;
+    atomic_llong points_heard; /* other lipads' point changes heard (store/ussd.c's cache) */
 };
+
+/* Resume points (store/ussd.c): saves the live ones idle since before
+ * and forgets (memory and database) those past their use; all of the
+ * live ones when lipad stops. */
+void st_points_upkeep(struct store *st, int64_t now, int64_t before);
+void st_points_flush(struct store *st);
+/* Tells the other lipads on the database that phone's point changed
+ * (st_backend.point_changed). */
+void st_point_changed(struct store *st, const char *phone);
+/* A lipad on the database changed phone's point (NULL: any phone's). */
+void st_points_heard(struct store *st, const char *phone);
 
 /* Claims (db/017_claims.sql). ST_SKIP_LOCKED ends the subquery that picks
  * the rows to claim: PostgreSQL's backend makes it FOR UPDATE SKIP LOCKED

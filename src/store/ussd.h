@@ -60,4 +60,55 @@ struct ussd_event {
 /* A repeated notification (same session, same status) is ST_CONFLICT. */
 enum store_rc store_ussd_event_add(struct store *st, const struct ussd_event *e);
 
+/* ---- where a caller who dropped may resume (db/023_ussd_resume.sql) ----
+ * One point per phone in the database: a session that stopped on a screen
+ * the menus let a caller come back to (ussd/api.c decides which), its
+ * state and its last hop; taken_by names the session it was offered to.
+ * A point is live while only this lipad's memory holds it: the hops that
+ * reach or leave such a screen keep it there, so a hop never writes it to
+ * the database. It is saved when the session ends without END (AT's
+ * end-of-session notice: store_point_ended), after a minute without a hop
+ * (store_maintain), or when lipad stops (store_close); and it is taken,
+ * written, when a session's first hop offers it (store_point_take). Points
+ * are kept for the window given to store_points_window (0: none are, and
+ * nothing is offered) and some minutes more, for the sessions that took
+ * them, whose later hops may need rebuilding through the offer. */
+struct ussd_point {
+    char session_id[128];      /* the session that stopped */
+    char idem_key[96];         /* the purchase key it would have bought with */
+    char state[4096];          /* its ussd session text */
+    int64_t at;                /* its last hop, ms */
+    char taken_by[128];        /* the session it was offered to; "" while open */
+};
+/* Sets the window (ms) and, on a database lipad alone uses (SQLite),
+ * loads the points still of use into memory. */
+enum store_rc store_points_window(struct store *st, int64_t window_ms);
+/* Keeps p (its taken_by "") as phone's live point; memory only. */
+bool store_point_live(struct store *st, const char *phone, const struct ussd_point *p);
+/* Session sid left its resumable screen (another screen, or END): its
+ * live point goes. Memory only. */
+void store_point_left(struct store *st, const char *phone, const char *sid);
+/* The point of phone for session sid into p: the one sid was offered
+ * (*taken true: its later hops replay from the offer), else, when
+ * may_open (sid's first hop), an open one it may be offered: of another
+ * session, no older than the window, whose purchase key bought nothing.
+ * SQLite: from memory alone, which holds every point. PostgreSQL: memory,
+ * then the database (other lipads save theirs there); a live point of
+ * this lipad's memory is offered once the database shows no purchase of
+ * its session (another lipad may have had the confirming hop). */
+enum store_rc store_point_for(struct store *st, const char *phone, const char *sid, bool may_open,
+                              struct ussd_point *p, bool *taken);
+/* Records that p is offered to session p->taken_by (written, also when
+ * it was live); from then on no other session is offered it.
+ * ST_CONFLICT, recording nothing, when the database has it taken by
+ * another session, has a newer point, or shows a purchase of its
+ * session: it is not to be offered. */
+enum store_rc store_point_take(struct store *st, const char *phone, const struct ussd_point *p);
+/* Writes p as phone's point (a session rebuilt from AT's notice), unless
+ * the database has a newer one or this one was taken. */
+enum store_rc store_point_save(struct store *st, const char *phone, const struct ussd_point *p);
+/* AT says session sid ended, finished (END) or not: a live point of it is
+ * dropped or saved. ST_NOT_FOUND when memory holds none of sid. */
+enum store_rc store_point_ended(struct store *st, const char *phone, const char *sid, bool finished);
+
 #endif

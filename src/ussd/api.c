@@ -175,6 +175,75 @@ static void world_set_language(void *ctx, int64_t user_id, const char *lang)
     store_user_set_language(h->a->store, user_id, lang);
 }
 
+/* ---- resume after a drop (ussd.h; store/ussd.h) ----
+ * When the resumable point is recorded: a hop of a session this lipad
+ * follows (the next input of one it holds, or a session's first hop) that
+ * lands on a resumable screen keeps the session there as the phone's live
+ * point in memory, and the hop that leaves it (another screen, an END: a
+ * purchase made) drops it; neither writes to the database. The point is
+ * written when the session is over without END: AT's end-of-session
+ * notice, a minute without a hop (store_maintain), lipad stopping. A
+ * session's first hop reads memory (SQLite: it holds every point;
+ * PostgreSQL: a phone's row is read once and kept until a lipad tells of
+ * a change); when it offers a point it writes that the point is taken by
+ * it, so no other session is offered it and its own later hops, rebuilt
+ * from AT's text on any lipad or after a restart, replay from the offer
+ * (ussd_hop_replay). */
+
+_Static_assert(sizeof ((struct ussd_point *)0)->idem_key == PURCHASE_IDEM_SIZE, "a point holds a purchase key");
+
+static bool world_point(void *ctx, const char *phone, const char *sid, bool may_open, struct ussd_point *p,
+                        bool *taken)
+{
+    struct hop *h = ctx;
+    return store_point_for(h->a->store, phone, sid, may_open, p, taken) == ST_OK;
+}
+
+static bool world_take(void *ctx, const char *phone, struct ussd_point *p)
+{
+    struct hop *h = ctx;
+    char masked[20];
+    enum store_rc rc = store_point_take(h->a->store, phone, p);
+    if (rc == ST_OK)
+        log_info("ussd.resume_offered", "session=%s phone=%s from=%s", p->taken_by, log_phone(phone, masked),
+                 p->session_id);
+    else if (rc != ST_CONFLICT) /* not recorded: the caller could be offered it twice */
+        log_warn("ussd.resume_not_taken", "session=%s phone=%s", p->taken_by, log_phone(phone, masked));
+    return rc == ST_OK;
+}
+
+/* The session a hop left as the phone's point: kept live when it waits on
+ * a resumable screen (or on the offer of one: the screen behind it), and
+ * dropped when it left one. follows: this lipad stepped the hop in the
+ * session it holds (a rebuilt session may be followed by another lipad,
+ * whose own memory keeps the point); was: it was on a resumable screen. */
+static void point_note(struct app *a, const char *phone, const struct ussd_menus *m, const char *sid,
+                       const struct ussd_session *s, const char *state, bool end, bool follows, bool was)
+{
+    if (!end && follows && ussd_resumable(m, s)) {
+        struct ussd_point *p = calloc(1, sizeof *p);
+        struct ussd_session *behind = s->offer ? malloc(sizeof *behind) : NULL;
+        bool ok = p && (!s->offer || behind);
+        if (ok && behind) {
+            *behind = *s;
+            behind->offer = false;
+            ok = ussd_session_encode(behind, p->state, sizeof p->state);
+        } else if (ok) {
+            str_copy(p->state, sizeof p->state, state);
+        }
+        if (ok) {
+            str_copy(p->session_id, sizeof p->session_id, sid);
+            purchase_idem_key(p->idem_key, "ussd", sid);
+            p->at = now_ms();
+            store_point_live(a->store, phone, p);
+        }
+        free(behind);
+        free(p);
+    } else if (was) {
+        store_point_left(a->store, phone, sid);
+    }
+}
+
 /* h of phone with its world in w (both live as long as the hop). */
 static void hop_init(struct hop *h, struct ussd_world *w, struct app *a, struct http_req *req, const char *phone,
                      int64_t t0)
@@ -183,6 +252,7 @@ static void hop_init(struct hop *h, struct ussd_world *w, struct app *a, struct 
     *w = (struct ussd_world){
         .ctx = h, .caller = world_caller, .codes = world_codes, .now_ms = world_now, .buy = world_buy,
         .buy_water = world_buy_water, .resend_code = world_resend, .set_language = world_set_language,
+        .point = world_point, .take = world_take,
     };
     ussd_hop_init(&h->h, &a->cfg, w, phone);
 }
@@ -311,7 +381,13 @@ static void ussd_hop(void *ctx, struct http_req *req, struct http_resp *resp)
         log_info("ussd.late_hop", "session=%s phone=%s end=%d", sid, log_phone(phone, masked), end);
         goto out;
     }
+    /* resume: a session's first hop may offer a point; the hops of the
+     * sessions this lipad follows keep theirs (point_note) */
+    bool first = rc != ST_OK && !text[0], follows = first;
+    bool was_resumable = rc == ST_OK; /* a session held here may have had a live point */
     if (rel == USSD_TEXT_NEXT && known) {
+        follows = true;
+        was_resumable = ussd_resumable(menus, &s);
         end = ussd_hop_step(&h.h, menus, sid, &s, input, &reply);
     } else {
         /* a new session, one whose state is gone, or a text that is not
@@ -319,6 +395,7 @@ static void ussd_hop(void *ctx, struct http_req *req, struct http_resp *resp)
         if (rc == ST_OK)
             log_info("ussd.rebuilt", "session=%s phone=%s", sid, log_phone(phone, masked));
         ussd_hop_fresh(&h.h, &s, NULL);
+        h.h.first = first;
         end = ussd_hop_replay(&h.h, menus, sid, &s, text, &reply);
     }
     /* The funnel (docs/operations.md, section 5): a hop that moves the
@@ -334,6 +411,8 @@ static void ussd_hop(void *ctx, struct http_req *req, struct http_resp *resp)
     str_copy(row.last_text, sizeof row.last_text, text);
     str_copy(row.last_reply, sizeof row.last_reply, reply.data ? reply.data : "END");
     bool encoded = ussd_session_encode(&s, row.state, sizeof row.state);
+    if (encoded)
+        point_note(a, phone, menus, sid, &s, row.state, end != USSD_CON, follows, was_resumable);
     if (encoded && h.park) { /* answered, and the session stored, after the commit */
         deferred = reply_hop(&h, resp, row.last_reply, sid, &row, menus, s.lang, slot, ended);
         goto out;
@@ -353,6 +432,49 @@ out:
     form_free(&f);
     if (!deferred)
         metrics_hop_time(t0);
+}
+
+/* AT says a session ended: a caller who stopped on a resumable screen
+ * gets their point saved now, so the next dial finds it on any lipad and
+ * after a restart. The session is rebuilt from the notice's inputs when
+ * this lipad does not hold its point (another lipad had its hops, or this
+ * one restarted), dry: nothing it passes through acts. */
+static void resume_after_end(struct app *a, const struct ussd_event *e)
+{
+    bool finished = !strcmp(e->status, "Success");
+    char masked[20];
+    if (!e->phone[0] || strlen(e->input) > TEXT_MAX)
+        return;
+    enum store_rc rc = store_point_ended(a->store, e->phone, e->session_id, finished);
+    if (rc != ST_NOT_FOUND || finished)
+        return;
+    struct ussd_menus *menus = app_menus(a);
+    struct hop h;
+    struct ussd_world w;
+    hop_init(&h, &w, a, NULL, e->phone, 0);
+    h.h.dry = true;
+    struct ussd_session *s = malloc(sizeof *s);
+    struct ussd_point *p = calloc(1, sizeof *p);
+    struct buf reply;
+    buf_init(&reply, USSD_REPLY_MAX);
+    if (!s || !p)
+        goto out;
+    ussd_hop_fresh(&h.h, s, NULL);
+    enum ussd_end end = ussd_hop_replay(&h.h, menus, e->session_id, s, e->input, &reply);
+    s->offer = false; /* dropped on an offer: the screen behind it */
+    if (end != USSD_CON || !ussd_resumable(menus, s) || !ussd_session_encode(s, p->state, sizeof p->state))
+        goto out;
+    str_copy(p->session_id, sizeof p->session_id, e->session_id);
+    purchase_idem_key(p->idem_key, "ussd", e->session_id);
+    p->at = now_ms();
+    if (store_point_save(a->store, e->phone, p) == ST_OK)
+        log_info("ussd.resume_saved", "session=%s phone=%s screen=%s", e->session_id, log_phone(e->phone, masked),
+                 s->screen);
+out:
+    buf_free(&reply);
+    free(s);
+    free(p);
+    ussd_menus_unref(menus);
 }
 
 static void ussd_event(void *ctx, struct http_req *req, struct http_resp *resp)
@@ -393,6 +515,8 @@ static void ussd_event(void *ctx, struct http_req *req, struct http_resp *resp)
     if (rc == ST_OK || rc == ST_CONFLICT) {
         log_info("ussd.session_ended", "session=%s phone=%s status=%s hops=%lld", e.session_id,
                  log_phone(e.phone, masked), e.status, (long long)e.hops);
+        if (rc == ST_OK)
+            resume_after_end(a, &e);
         http_resp_text(resp, 200, "text/plain", "OK");
     } else {
         http_resp_text(resp, 500, "text/plain", "Try again");

@@ -454,6 +454,80 @@ out:
     return end;
 }
 
+/* ---- the resume offer (ussd.h, Resume after a drop) ---- */
+
+/* Composes the offer for screen idx, with a note line above it. */
+static bool show_offer(struct hop *x, int idx, const char *note)
+{
+    const struct uscreen *sc = &x->m->screens[idx];
+    buf_reset(x->reply);
+    if (x->quiet)
+        return false;
+    buf_puts(x->reply, "CON ");
+    if (note) {
+        ussdi_expand(x->reply, note, x->s);
+        buf_puts(x->reply, "\n");
+    }
+    ussdi_expand(x->reply, tr(x, ussdi_msg(x->m, "resume_offer")), x->s);
+    buf_puts(x->reply, "\n");
+    ussdi_expand(x->reply, tr(x, &sc->resume), x->s);
+    buf_printf(x->reply, "\n1. %s\n2. %s", tr(x, &x->m->nav[NAV_YES]), tr(x, &x->m->nav[NAV_NO]));
+    clamp_reply(x);
+    return false;
+}
+
+int ussdi_offer_width(const struct ussd_menus *m, const struct uscreen *sc, int lang)
+{
+    const struct utext *q = ussdi_msg(m, "resume_offer"), *inv = ussdi_msg(m, "invalid_choice");
+    struct buf b;
+    buf_init(&b, 1024);
+    buf_printf(&b, "\n1. %s\n2. %s", m->nav[NAV_YES].t[lang], m->nav[NAV_NO].t[lang]);
+    int w = 4 + 1 + ussdi_xwidth(inv->t[lang], NULL) + ussdi_xwidth(q->t[lang], NULL) + 1 +
+            ussdi_xwidth(sc->resume.t[lang], NULL) + ussdi_width(b.data);
+    buf_free(&b);
+    return w;
+}
+
+static int resumable_screen(const struct ussd_menus *m, const struct ussd_session *s)
+{
+    int idx = m ? ussdi_screen(m, s->screen) : -1;
+    return idx >= 0 && m->screens[idx].resume.t[USSD_EN] && ussdi_msg(m, "resume_offer") ? idx : -1;
+}
+
+bool ussd_resumable(const struct ussd_menus *m, const struct ussd_session *s)
+{
+    return resumable_screen(m, s) >= 0;
+}
+
+bool ussd_offer(const struct ussd_menus *m, struct ussd_session *s, struct buf *reply, bool quiet)
+{
+    int idx = resumable_screen(m, s);
+    if (idx < 0)
+        return false;
+    struct hop x = {m, NULL, "", "", s, reply, lang_index(s->lang), quiet, USSD_CON};
+    s->offer = true;
+    show_offer(&x, idx, NULL);
+    return true;
+}
+
+/* An answer to the offer: "1" the saved screen as it was, "2" or "00" the
+ * start; anything else asks again. */
+static bool offer_input(struct hop *x, const char *in)
+{
+    struct ussd_session *s = x->s;
+    int idx = resumable_screen(x->m, s);
+    s->offer = false;
+    if (idx < 0 || !strcmp(in, "2") || !strcmp(in, "00"))
+        return restart(x);
+    if (strcmp(in, "1")) {
+        s->offer = true;
+        return show_offer(x, idx, tr(x, ussdi_msg(x->m, "invalid_choice")));
+    }
+    /* as it was left, on its page, composed again (list items,
+     * placeholders) from the saved vars */
+    return show(x, idx, NULL);
+}
+
 void ussd_error_end(const struct ussd_menus *m, const char *lang, struct buf *reply)
 {
     const struct utext *t = m ? ussdi_msg(m, "system_error") : NULL; /* the checker requires it */
@@ -486,11 +560,19 @@ static bool step_in(struct hop *x, const char *input)
     if (s->ntrail < 0 || s->ntrail > USSD_MAX_TRAIL)
         s->ntrail = 0;
     s->screen[sizeof s->screen - 1] = 0;
+    if (!input)
+        s->offer = false;
+    char in[INPUT_MAX + 1];
+    if (input && s->offer) {
+        if (!str_copy(in, sizeof in, input))
+            in[0] = 0;
+        str_trim(in);
+        return offer_input(x, in);
+    }
     int idx = input ? ussdi_screen(m, s->screen) : -1;
     if (idx < 0 || m->screens[idx].kind == KIND_ACTION || m->screens[idx].kind == KIND_END)
         return restart(x);
 
-    char in[INPUT_MAX + 1];
     if (!str_copy(in, sizeof in, input))
         in[0] = 0; /* overlong: matches nothing */
     str_trim(in);

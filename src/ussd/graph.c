@@ -46,8 +46,8 @@ static const char *base_name(const char *path)
 }
 
 /* How a screen is drawn: its kind in the label and the shape, END screens
- * (end, action) with a double border. A screen that may be resumed to
- * would add its mark here. */
+ * (end, action) with a double border, a screen that may be resumed to
+ * (resume:) with a blue border and "resume" in its label. */
 static void node(struct buf *b, const struct ussd_menus *m, const struct uscreen *sc)
 {
     static const char *const shapes[] = {
@@ -71,6 +71,9 @@ static void node(struct buf *b, const struct ussd_menus *m, const struct uscreen
         buf_puts(b, ", peripheries=2");
     if (start)
         buf_puts(b, ", penwidth=2");
+    bool resume = sc->resume.t[USSD_EN] != NULL;
+    if (resume)
+        buf_puts(b, ", color=\"#1f6fb2\", penwidth=2");
     buf_printf(b, ", label=\"%s\\n[%s", sc->id, kinds[sc->kind]);
     if (sc->kind == KIND_ACTION && sc->builtin)
         buf_printf(b, ": %s", sc->builtin->name);
@@ -78,6 +81,8 @@ static void node(struct buf *b, const struct ussd_menus *m, const struct uscreen
         buf_printf(b, ": %s", sc->source);
     if (sc->kind == KIND_INPUT)
         buf_printf(b, ": %s", sc->var);
+    if (resume)
+        buf_puts(b, ", resume");
     buf_puts(b, end ? ", END]\\n" : "]\\n");
     dot_text(b, sc->text.t[USSD_EN], 32);
     buf_puts(b, "\"];\n");

@@ -248,6 +248,37 @@ enum ussd_end ussd_hop_step(struct ussd_hop *h, const struct ussd_menus *m, cons
     return end;
 }
 
+/* A caller who dropped is offered to go on at the first hop; a session
+ * that was offered a point replays its inputs from the offer. True when s
+ * is on the offer (composed unless quiet). */
+static bool resume_offer(struct ussd_hop *h, const struct ussd_menus *m, const char *sid, struct ussd_session *s,
+                         struct buf *reply, bool quiet)
+{
+    if (!h->w->point)
+        return false;
+    bool taken = false, shown = false;
+    struct ussd_point *p = malloc(sizeof *p);
+    struct ussd_session *saved = NULL;
+    if (!p || !h->w->point(h->w->ctx, h->phone, sid, h->first, p, &taken) || !(saved = malloc(sizeof *saved)))
+        goto out;
+    if (!ussd_session_decode(saved, p->state) || !ussd_offer(m, saved, reply, quiet))
+        goto out;
+    if (!taken && h->dry)
+        goto out; /* never: a dry hop is never a first */
+    if (!taken) {
+        str_copy(p->taken_by, sizeof p->taken_by, sid);
+        if (!h->w->take || !h->w->take(h->w->ctx, h->phone, p))
+            goto out;
+    }
+    *s = *saved;
+    h->lang = s->lang;
+    shown = true;
+out:
+    free(saved);
+    free(p);
+    return shown;
+}
+
 /* Screens before the last are walked, not composed: nobody sees them.
  * Inputs that end the session before the last one, or lead nowhere (the
  * menus changed), leave the caller where they stopped; more than
@@ -262,9 +293,12 @@ enum ussd_end ussd_hop_replay(struct ussd_hop *h, const struct ussd_menus *m, co
     h->lang = s->lang;
     str_copy(inputs, sizeof inputs, text);
     int n = ussd_text_split(inputs, in, REPLAY_MAX);
-    if (n <= 0)
-        return ussd_step(m, &host, h->phone, sid, s, NULL, reply);
-    enum ussd_end end = ussd_walk(m, &host, h->phone, sid, s, NULL, reply);
+    enum ussd_end end = USSD_CON;
+    if (!(n >= 0 && resume_offer(h, m, sid, s, reply, n > 0))) {
+        if (n <= 0)
+            return ussd_step(m, &host, h->phone, sid, s, NULL, reply);
+        end = ussd_walk(m, &host, h->phone, sid, s, NULL, reply);
+    }
     for (int i = 0; i < n && !end; i++) {
         bool seen = i == n - 1;
         end = seen ? ussd_step(m, &host, h->phone, sid, s, in[i], reply)

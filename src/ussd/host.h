@@ -35,6 +35,14 @@ struct ussd_world {
                              const struct water_quote *q);
     const char *(*resend_code)(void *ctx, const char *phone, const char *reference);
     void (*set_language)(void *ctx, int64_t user_id, const char *lang);
+    /* Resume after a drop (ussd.h), both NULL in a world without it: the
+     * point session sid took, or on its first hop (may_open) one it may
+     * be offered (store_point_for: true and *taken); and take: records
+     * that sid is offered p (p->taken_by set), false when it is not to be
+     * (recorded elsewhere first, or refused: then the start screen). */
+    bool (*point)(void *ctx, const char *phone, const char *sid, bool may_open, struct ussd_point *p,
+                  bool *taken);
+    bool (*take)(void *ctx, const char *phone, struct ussd_point *p);
 };
 
 struct ussd_hop {
@@ -46,6 +54,9 @@ struct ussd_hop {
      * that act (buy, resend a code, set the language) answer as done and
      * do nothing, since the session did them when it went through there */
     bool dry;
+    /* the session's first hop (lipad does not hold it, AT's text is
+     * empty): a caller who dropped may be offered their point */
+    bool first;
     bool looked_up, failed;
     struct store_caller c;
 };
@@ -67,7 +78,9 @@ enum ussd_end ussd_hop_step(struct ussd_hop *h, const struct ussd_menus *m, cons
                             struct ussd_session *s, const char *input, struct buf *reply);
 /* Walks s (fresh) from the start screen through the inputs of AT's text as
  * if they came one hop at a time and answers the screen the last one leads
- * to (see ussd/api.c). */
+ * to (see ussd/api.c). A session that was offered a point (and, on its
+ * first hop, one that may be: struct ussd_hop's first) starts from the
+ * offer instead; a first hop that is not dry takes the point it shows. */
 enum ussd_end ussd_hop_replay(struct ussd_hop *h, const struct ussd_menus *m, const char *sid,
                               struct ussd_session *s, const char *text, struct buf *reply);
 

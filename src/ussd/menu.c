@@ -423,18 +423,19 @@ static struct uscreen *new_screen(struct ld *L)
 
 enum {
     S_KIND, S_TEXT, S_OPTIONS, S_VAR, S_PATTERN, S_ERROR, S_VALIDATE, S_NEXT, S_SOURCE, S_EMPTY, S_YES,
-    S_NO, S_RUN, S_NFIELDS
+    S_NO, S_RUN, S_RESUME, S_NFIELDS
 };
 static const char *const sfield_names[S_NFIELDS] = {"kind", "text",     "options", "var",    "pattern",
                                                      "error", "validate", "next",   "source", "empty",
-                                                     "yes",  "no",       "run"};
+                                                     "yes",  "no",       "run",     "resume"};
 /* Which fields each kind takes: 1 optional, 2 required. */
 static const unsigned char kind_fields[][S_NFIELDS] = {
-    [KIND_MENU] = {[S_KIND] = 2, [S_TEXT] = 2, [S_OPTIONS] = 2},
+    [KIND_MENU] = {[S_KIND] = 2, [S_TEXT] = 2, [S_OPTIONS] = 2, [S_RESUME] = 1},
     [KIND_INPUT] = {[S_KIND] = 2, [S_TEXT] = 2, [S_VAR] = 2, [S_PATTERN] = 2, [S_ERROR] = 2,
-                    [S_VALIDATE] = 1, [S_NEXT] = 2},
-    [KIND_LIST] = {[S_KIND] = 2, [S_TEXT] = 2, [S_SOURCE] = 2, [S_EMPTY] = 2, [S_VAR] = 1, [S_NEXT] = 1},
-    [KIND_CONFIRM] = {[S_KIND] = 2, [S_TEXT] = 2, [S_YES] = 2, [S_NO] = 2},
+                    [S_VALIDATE] = 1, [S_NEXT] = 2, [S_RESUME] = 1},
+    [KIND_LIST] = {[S_KIND] = 2, [S_TEXT] = 2, [S_SOURCE] = 2, [S_EMPTY] = 2, [S_VAR] = 1, [S_NEXT] = 1,
+                   [S_RESUME] = 1},
+    [KIND_CONFIRM] = {[S_KIND] = 2, [S_TEXT] = 2, [S_YES] = 2, [S_NO] = 2, [S_RESUME] = 1},
     [KIND_ACTION] = {[S_KIND] = 2, [S_TEXT] = 2, [S_RUN] = 2},
     [KIND_END] = {[S_KIND] = 2, [S_TEXT] = 2},
 };
@@ -575,6 +576,20 @@ static void read_screen(struct ld *L, int k, int v)
     }
     if (!read_text(L, val[S_TEXT], kl[S_TEXT], "text", true, &sc->text))
         sc->bad = true;
+    /* resume: the offer's summary line; its presence makes the screen one
+     * a dropped caller may come back to (ussd.h, Resume after a drop) */
+    if (val[S_RESUME]) {
+        bool ok = read_text(L, val[S_RESUME], kl[S_RESUME], "resume", true, &sc->resume);
+        for (int l = 0; ok && l < USSD_NLANG; l++)
+            if (strchr(sc->resume.t[l], '\n')) {
+                report(L, kl[S_RESUME], "resume of screen '%s' must be one line (%s)", id, lang_names[l]);
+                ok = false;
+            }
+        if (!ok) {
+            sc->resume.t[USSD_EN] = sc->resume.t[USSD_SW] = NULL;
+            sc->bad = true;
+        }
+    }
     switch (sc->kind) {
     case KIND_MENU:
         if (val[S_OPTIONS])
@@ -1029,6 +1044,21 @@ static void check_set(struct ld *L)
         if (!m->screens[i].bad)
             for (int l = 0; l < USSD_NLANG; l++)
                 check_budget(L, &m->screens[i], l);
+    /* a screen that may be resumed to: the offer shown for it fits */
+    for (int i = 0; i < m->nscreens; i++) {
+        const struct uscreen *sc = &m->screens[i];
+        if (sc->bad || !sc->resume.t[USSD_EN])
+            continue;
+        if (!ussdi_msg(m, "resume_offer")) {
+            err_at(L, sc->file, sc->line, "screen '%s' has resume: but messages has no 'resume_offer'", sc->id);
+            continue;
+        }
+        for (int l = 0; l < USSD_NLANG; l++) {
+            int w = ussdi_offer_width(m, sc, l);
+            if (w > USSD_BUDGET)
+                over(L, sc, l, w, "(its resume offer)");
+        }
+    }
 }
 
 /* ---- public ---- */

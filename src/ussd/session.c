@@ -132,7 +132,7 @@ bool ussd_session_encode(const struct ussd_session *s, char *out, size_t outsz)
         put(&o, ":", 1);
         put_str(&o, s->val[i]);
     }
-    put_s(&o, "}}");
+    put_s(&o, s->offer ? "},\"o\":1}" : "}}");
     if (!o.ok) {
         if (outsz)
             out[0] = 0;
@@ -152,8 +152,13 @@ bool ussd_session_decode(struct ussd_session *s, const char *in)
         goto out;
     json_error_t e;
     root = json_loads(in, JSON_REJECT_DUPLICATES, &e);
-    if (!json_is_object(root) || json_object_size(root) != 5)
+    /* "o": the resume offer shows, written only then */
+    json_t *offer = json_object_get(root, "o");
+    if (!json_is_object(root) || json_object_size(root) != (offer ? 6u : 5u))
         goto out;
+    if (offer && (!json_is_integer(offer) || json_integer_value(offer) != 1))
+        goto out;
+    t.offer = offer != NULL;
     json_t *scr = json_object_get(root, "s"), *lang = json_object_get(root, "l"),
            *page = json_object_get(root, "p"), *trail = json_object_get(root, "t"),
            *vars = json_object_get(root, "v");

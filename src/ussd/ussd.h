@@ -53,6 +53,10 @@
  *            the END text is the message for the returned key)
  *   end      text (END)
  *
+ * menu, input, list and confirm screens may add resume: {en, sw}, one line
+ * of what the caller chose by then: a caller who drops there is offered
+ * to come back (Resume after a drop, below).
+ *
  * Navigation on every waiting screen: "0" back (previous page, else previous
  * screen), "00" home (the start screen), "98" more (next page of a menu or
  * list; on input screens 98 is ordinary input, while 0 and 00 stay
@@ -116,6 +120,9 @@ struct ussd_session {          /* plain data; the caller stores it */
     char val[USSD_MAX_VARS][128];
     int ntrail;                /* screens behind this one, newest last, for "0" */
     char trail[USSD_MAX_TRAIL][48];
+    /* the resume offer is showing (ussd_offer): screen, page, trail and
+     * vars are those of the dropped session, where "1" leads */
+    bool offer;
 };
 /* Empty session in lang ("en" when lang is not "en" or "sw"). */
 void ussd_session_init(struct ussd_session *s, const char *lang);
@@ -188,6 +195,25 @@ void ussd_error_end(const struct ussd_menus *m, const char *lang, struct buf *re
 bool ussd_show(const struct ussd_menus *m, const struct ussd_host *h, const char *phone,
                const char *session_id, struct ussd_session *s, const char *screen,
                struct buf *reply, bool quiet, bool *end);
+
+/* ---- Resume after a drop ---------------------------------------------------
+ * A screen with `resume:` (a one-line summary of what the caller chose, a
+ * text with placeholders) may be resumed to: a session that stops there
+ * without END is offered, at the caller's next dial, as
+ *   "CON " + message resume_offer + "\n" + summary + "\n1. Yes\n2. No"
+ * (nav yes/no labels; the invalid_choice line above it on a wrong
+ * answer), which the loader proves within the budget. "1" shows the screen
+ * again with the session's vars, trail and page; "2" or "00" goes to the
+ * start screen (vars stay, as with "00" anywhere). The host decides which
+ * session is offered and keeps it (ussd/api.c, store/ussd.h). */
+/* True when s waits on a screen of m that may be resumed to, or on the
+ * offer of one (a caller who drops there is offered it again). */
+bool ussd_resumable(const struct ussd_menus *m, const struct ussd_session *s);
+/* Puts s, a session saved on a resumable screen, on the resume offer and
+ * composes it into reply (left empty when quiet: a screen nobody sees).
+ * false, leaving s as it was, when its screen is not resumable in m (the
+ * menus changed since). */
+bool ussd_offer(const struct ussd_menus *m, struct ussd_session *s, struct buf *reply, bool quiet);
 
 /* ---- AT's text ---------------------------------------------------------------
  * Africa's Talking sends, with every hop, `text`: all of the session's inputs

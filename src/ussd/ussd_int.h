@@ -50,6 +50,7 @@ struct uscreen {
     struct utext empty;
     int next, yes, no;           /* screen indices, -1 when none */
     int slot;                    /* its funnel counters (util/metrics), -1 when none */
+    struct utext resume;         /* summary on the resume offer; NULLs: not resumable */
 };
 
 struct umsg {
@@ -101,5 +102,9 @@ int ussdi_paginate(const int *w, int n, int fixed0, int fixedn, int more, int *s
 /* Message text by key, NULL when the set has none. */
 const struct utext *ussdi_msg(const struct ussd_menus *m, const char *key);
 int ussdi_screen(const struct ussd_menus *m, const char *id);
+/* Widest the resume offer of screen sc can be in lang, every placeholder
+ * at full width and the invalid_choice line above it (engine.c; the
+ * loader proves it within the budget). */
+int ussdi_offer_width(const struct ussd_menus *m, const struct uscreen *sc, int lang);
 
 #endif

@@ -56,6 +56,9 @@ static const struct key keys[] = {
      * stripe of its tables at least */
     I("LIPA_SESSIONS_MAX", "100000", 64, 10000000, sessions_max),
     I("LIPA_CALLERS_MAX", "100000", 64, 10000000, callers_max),
+    /* a caller who dropped on a resumable screen is offered to go on when
+     * they dial again within this many seconds (0: never) */
+    I("LIPA_USSD_RESUME_WINDOW", "180", 0, 86400, ussd_resume_window),
     I("LIPA_MIN_AMOUNT", "10", 1, 150000, min_amount),
     I("LIPA_MAX_AMOUNT", "10000", 1, 150000, max_amount),
     I("LIPA_PRICE_PER_KWH", "2500", 1, 10000000, price_per_kwh_cents),

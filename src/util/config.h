@@ -33,6 +33,7 @@ struct config {
     char *db, *menus, *migrations, *public_url, *admin_key, *pepper, *callback_secret;
     int64_t threads, body_max, log_debug;
     int64_t sessions_max, callers_max;  /* USSD sessions and callers held in memory */
+    int64_t ussd_resume_window;         /* s a dropped caller may resume in (0: off) */
     /* electricity */
     int64_t min_amount, max_amount, price_per_kwh_cents;
     int64_t settle_after, payment_timeout, worker_poll_ms, retry_base_ms;

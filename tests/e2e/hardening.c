@@ -134,17 +134,19 @@ START_TEST(flood_with_slow_providers_keeps_hops_fast)
         ck_assert_int_eq(pthread_create(&th[i], NULL, flood_main, &f[i]), 0);
     }
     h_sleep_ms(1000); /* the flood is on: every lane busy, every thread tempted */
-    static const char *const path[] = {"", "1", "1*1", "1*1*20"};
+    /* to the confirm screen, and "2. No" (a caller who stopped there would
+     * be offered to go on at the next dial) */
+    static const char *const path[] = {"", "1", "1*1", "1*1*20", "1*1*20*2"};
     int64_t worst = 0;
     int hops = 0;
     for (int64_t until = mono_ms() + 6000; mono_ms() < until;) {
         char sid[64];
         snprintf(sid, sizeof sid, "hrd-flood-%d", hops);
-        for (int k = 0; k < 4; k++, hops++) {
+        for (int k = 0; k < 5; k++, hops++) {
             int64_t t0 = mono_ms();
             char *s = h_ussd(&h_main, sid, phone, path[k]);
             int64_t took = mono_ms() - t0;
-            ck_assert_msg(!strncmp(s, "CON", 3), "hop %d: %s", k, s);
+            ck_assert_msg(!strncmp(s, k < 4 ? "CON" : "END", 3), "hop %d: %s", k, s);
             free(s);
             if (took > worst)
                 worst = took;

@@ -130,6 +130,7 @@ Suite *suite_migrate(void);   /* tests/e2e/migrate.c: SQLite moved to PostgreSQL
 Suite *suite_startup(void);   /* tests/e2e/startup.c: arguments, the port, LIPA_BIND, paths */
 Suite *suite_shared_token(void); /* tests/e2e/shared_token.c: one Daraja token for the lipads on one database */
 Suite *suite_metrics(void);   /* tests/e2e/metrics.c: /metrics read by promtool, moving with purchases */
+Suite *suite_resume(void);   /* tests/e2e/resume.c: a caller who dropped goes on where they were */
 Suite *suite_backup(void);    /* tests/e2e/backup.c: lipa-backup while lipad sells, a lipad on the copy */
 
 #endif

@@ -1548,6 +1548,7 @@ int main(void)
     }
     SRunner *sr = srunner_create(suite_journeys());
     srunner_add_suite(sr, suite_water());
+    srunner_add_suite(sr, suite_resume());
     srunner_add_suite(sr, suite_clients());
     srunner_add_suite(sr, suite_integrators());
     srunner_add_suite(sr, suite_charges());

@@ -46,6 +46,10 @@ static const char *app_env(const char *name)
         {"LIPA_DARAJA_URL", "http://daraja.invalid"},
         {"LIPA_AT_URL", "http://at.invalid"},
         {"LIPA_TUYA_URL", "http://tuya.invalid"},
+        /* no resume offers: ussd_hop's second session of a caller must
+         * rebuild to the first one's answer, which an offer of the first
+         * one's screen would change (the offer: check_ussd, e2e resume) */
+        {"LIPA_USSD_RESUME_WINDOW", "0"},
     };
     if (!strcmp(name, "LIPA_DB"))
         return app_db;

@@ -29,8 +29,9 @@ static void check_id(const char *id, size_t size, bool may_be_empty)
 
 static void check_same(const struct ussd_session *a, const struct ussd_session *b)
 {
-    FUZZ_CHECK(!strcmp(a->screen, b->screen) && !strcmp(a->lang, b->lang) && a->page == b->page, "%s/%s/%d",
-               b->screen, b->lang, b->page);
+    FUZZ_CHECK(!strcmp(a->screen, b->screen) && !strcmp(a->lang, b->lang) && a->page == b->page &&
+                   a->offer == b->offer,
+               "%s/%s/%d/%d", b->screen, b->lang, b->page, b->offer);
     FUZZ_CHECK(a->ntrail == b->ntrail && a->nvars == b->nvars, "%d/%d against %d/%d", a->ntrail, a->nvars,
                b->ntrail, b->nvars);
     for (int i = 0; i < a->ntrail; i++)

@@ -262,9 +262,75 @@ static void burst(struct hop *h, int round, int n)
     }
 }
 
-/* After a burst has expired, memory goes back; not again while nothing
- * more fell, not while the tables only churn at their cap, and at most
- * once in 10 s. */
+static struct ussd_point point_of(const char *sid, int64_t at)
+{
+    struct ussd_point p;
+    memset(&p, 0, sizeof p);
+    str_copy(p.session_id, sizeof p.session_id, sid);
+    snprintf(p.idem_key, sizeof p.idem_key, "ussd:%s", sid);
+    snprintf(p.state, sizeof p.state, "{\"s\":\"elec_confirm\",\"at\":%lld}", (long long)at);
+    p.at = at;
+    return p;
+}
+
+/* Resume points, one per phone: the newest put wins; the hop that leaves a
+ * resumable screen drops only its own session's live point; a saved point
+ * is no longer due for saving; points idle past their time are due, then
+ * forgotten. */
+START_TEST(resume_points_one_per_phone)
+{
+    struct hop *h = hop_new(HOP_STRIPES, HOP_STRIPES);
+    ck_assert_ptr_nonnull(h);
+    const char *a = "+254700000101", *b = "+254700000102";
+    struct ussd_point p = point_of("ATUid_r1", 1000), got;
+    bool live = false;
+    ck_assert(!hop_point_get(h, a, &got, &live));
+    ck_assert(!hop_points_any(h));
+    ck_assert(hop_point_put(h, a, &p, true));
+    ck_assert(hop_points_any(h));
+    p = point_of("ATUid_r2", 2000);
+    ck_assert(hop_point_put(h, a, &p, true));
+    ck_assert(hop_point_get(h, a, &got, &live) && live);
+    ck_assert_str_eq(got.session_id, "ATUid_r2");
+    ck_assert_str_eq(got.idem_key, "ussd:ATUid_r2");
+    ck_assert_str_eq(got.state, p.state);
+    ck_assert_str_eq(got.taken_by, "");
+    ck_assert_int_eq(got.at, 2000);
+    ck_assert(!hop_point_drop(h, a, "ATUid_r1", true)); /* not its session's any more */
+    ck_assert(hop_point_get(h, a, &got, NULL));
+    p = point_of("ATUid_r3", 3000);
+    str_copy(p.taken_by, sizeof p.taken_by, "ATUid_r4");
+    ck_assert(hop_point_put(h, b, &p, false));
+    ck_assert(!hop_point_drop(h, b, "ATUid_r3", true)); /* saved: a hop leaving it does not drop it */
+    ck_assert(hop_point_get(h, b, &got, &live) && !live && !strcmp(got.taken_by, "ATUid_r4"));
+    struct hop_stats st;
+    hop_stats(h, &st);
+    ck_assert_uint_eq(st.points, 2);
+
+    /* due: the live ones put before the time given */
+    char phones[4][HOP_PHONE_MAX];
+    ck_assert_int_eq(hop_points_due(h, now_ms() - 60000, phones, 4), 0);
+    ck_assert_int_eq(hop_points_due(h, now_ms() + 1, phones, 4), 1);
+    ck_assert_str_eq(phones[0], a);
+    hop_point_saved(h, a, "ATUid_r1", 2000); /* another session's: stays live */
+    ck_assert_int_eq(hop_points_due(h, now_ms() + 1, phones, 4), 1);
+    hop_point_saved(h, a, "ATUid_r2", 2000);
+    ck_assert_int_eq(hop_points_due(h, now_ms() + 1, phones, 4), 0);
+    ck_assert(hop_point_get(h, a, &got, &live) && !live);
+    ck_assert(hop_point_drop(h, a, "ATUid_r2", false));
+    ck_assert(!hop_point_get(h, a, &got, NULL));
+    hop_points_forget(h, now_ms() - 60000);
+    ck_assert(hop_point_get(h, b, &got, NULL));
+    hop_points_forget(h, now_ms() + 1);
+    ck_assert(!hop_point_get(h, b, &got, NULL));
+    hop_stats(h, &st);
+    ck_assert_uint_eq(st.points, 0);
+    ck_assert(!hop_points_any(h));
+    ck_assert_uint_eq(st.bytes, 0);
+    hop_free(h);
+}
+END_TEST
+
 /* The sample of the funnel counter (menu "t", screen, event) in /metrics. */
 static long long funnel(const char *screen, const char *event)
 {
@@ -310,6 +376,9 @@ START_TEST(idle_waiting_sessions_time_out_once)
 }
 END_TEST
 
+/* After a burst has expired, memory goes back; not again while nothing
+ * more fell, not while the tables only churn at their cap, and at most
+ * once in 10 s. */
 START_TEST(memory_returned_after_a_burst_only)
 {
     enum { N = 30000 };
@@ -349,6 +418,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, callers_sized_to_what_they_hold);
     tcase_add_test(tc, idle_entries_leave_and_used_ones_stay);
     tcase_add_test(tc, memory_returned_after_a_burst_only);
+    tcase_add_test(tc, resume_points_one_per_phone);
     tcase_add_test(tc, idle_waiting_sessions_time_out_once);
     suite_add_tcase(s, tc);
     return s;

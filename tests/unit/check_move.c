@@ -116,6 +116,8 @@ static const char SEED[] =
     "INSERT INTO sms_inbound (at_id, text, next_at, received_at, updated_at) VALUES ('at-1', 'BAL', 0, 1, 2);"
     "INSERT INTO sms_optouts VALUES ('+254711000005', 1, 3);"
     "INSERT INTO sms_reports (message_id, status, received_at) VALUES ('ATX', 'Success', 4);"
+    "INSERT INTO ussd_resume (phone, session_id, idem_key, state, at, taken_by) VALUES ('+254711000001', 's-7',"
+    " 'ussd:s-7', '{\"s\":\"elec_confirm\",\"l\":\"en\",\"p\":0,\"t\":[],\"v\":{}}', 12, '');"
     /* longer than a page: one key column, and two whose first repeats */
     "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2100)"
     " INSERT INTO ussd_events (session_id, status, duration_ms, received_at)"

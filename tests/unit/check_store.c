@@ -1419,6 +1419,79 @@ static void mk_row(struct ussd_row *r, const char *state, const char *text, cons
     r->updated_at = now_ms();
 }
 
+static struct ussd_point point_of(const char *sid, int64_t at)
+{
+    struct ussd_point p;
+    memset(&p, 0, sizeof p);
+    str_copy(p.session_id, sizeof p.session_id, sid);
+    snprintf(p.idem_key, sizeof p.idem_key, "ussd:%s", sid);
+    str_copy(p.state, sizeof p.state, "{\"s\":\"elec_confirm\",\"l\":\"en\",\"p\":0,\"t\":[],\"v\":{}}");
+    p.at = at;
+    return p;
+}
+
+/* Resume points on either backend: a live point stays in memory until its
+ * session ends without END; the session's first hop after finds it (never
+ * the session itself); taking it gives it to that session alone, for its
+ * later hops too, across a restart; a session that bought is offered
+ * nothing; the window is kept. */
+START_TEST(resume_points_saved_taken_and_kept)
+{
+    const char *phone = "+254712340001";
+    struct ussd_point p = point_of("ATUid_r1", now_ms()), got;
+    bool taken = true;
+    ck_assert_int_eq(store_points_window(st, 180000), ST_OK);
+    ck_assert_int_eq(store_point_for(st, phone, "ATUid_r2", true, &got, &taken), ST_NOT_FOUND);
+    ck_assert(store_point_live(st, phone, &p));
+    ck_assert_int_eq(store_point_for(st, phone, "ATUid_r1", true, &got, &taken), ST_NOT_FOUND); /* itself */
+    ck_assert_int_eq(store_point_ended(st, phone, "ATUid_r1", false), ST_OK); /* saved */
+    ck_assert_int_eq(store_point_ended(st, phone, "ATUid_other", false), ST_NOT_FOUND);
+    char rows[256];
+    ck_assert(testdb_sql(dbpath, "SELECT session_id, taken_by FROM ussd_resume", rows, sizeof rows));
+    ck_assert_str_eq(rows, "ATUid_r1|\n");
+    reopen(); /* memory gone: the database has it */
+    ck_assert_int_eq(store_points_window(st, 180000), ST_OK);
+    ck_assert_int_eq(store_point_for(st, phone, "ATUid_r2", true, &got, &taken), ST_OK);
+    ck_assert(!taken);
+    ck_assert_str_eq(got.session_id, "ATUid_r1");
+    ck_assert_str_eq(got.state, p.state);
+    ck_assert_int_eq(got.at, p.at);
+    str_copy(got.taken_by, sizeof got.taken_by, "ATUid_r2");
+    ck_assert_int_eq(store_point_take(st, phone, &got), ST_OK);
+    ck_assert_int_eq(store_point_for(st, phone, "ATUid_r3", true, &got, &taken), ST_NOT_FOUND);
+    reopen();
+    ck_assert_int_eq(store_points_window(st, 180000), ST_OK);
+    ck_assert_int_eq(store_point_for(st, phone, "ATUid_r3", true, &got, &taken), ST_NOT_FOUND);
+    ck_assert_int_eq(store_point_for(st, phone, "ATUid_r2", false, &got, &taken), ST_OK); /* a rebuilt hop */
+    ck_assert(taken);
+    ck_assert_str_eq(got.session_id, "ATUid_r1");
+
+    /* a session that bought is not offered, and its point cannot be taken */
+    const char *buyer = "+254712340002";
+    struct payment pay = {0};
+    str_copy(pay.origin, sizeof pay.origin, "ussd");
+    str_copy(pay.idem_key, sizeof pay.idem_key, "ussd:ATUid_b1");
+    str_copy(pay.phone, sizeof pay.phone, buyer);
+    pay.amount = 100;
+    ck_assert_int_eq(store_payment_create(st, &pay), ST_OK);
+    p = point_of("ATUid_b1", now_ms());
+    ck_assert_int_eq(store_point_save(st, buyer, &p), ST_OK);
+    str_copy(p.taken_by, sizeof p.taken_by, "ATUid_b2");
+    ck_assert_int_eq(store_point_take(st, buyer, &p), ST_CONFLICT);
+    reopen();
+    ck_assert_int_eq(store_points_window(st, 180000), ST_OK);
+    ck_assert_int_eq(store_point_for(st, buyer, "ATUid_b2", true, &got, &taken), ST_NOT_FOUND);
+
+    /* older than the window: not offered */
+    const char *late = "+254712340003";
+    p = point_of("ATUid_l1", now_ms() - 200000);
+    ck_assert_int_eq(store_point_save(st, late, &p), ST_OK);
+    ck_assert_int_eq(store_point_for(st, late, "ATUid_l2", true, &got, &taken), ST_NOT_FOUND);
+    ck_assert_int_eq(store_points_window(st, 0), ST_OK); /* off: nothing */
+    ck_assert_int_eq(store_point_for(st, phone, "ATUid_r2", false, &got, &taken), ST_NOT_FOUND);
+}
+END_TEST
+
 START_TEST(sessions_in_memory_only)
 {
     struct ussd_row r, g;
@@ -1939,6 +2012,7 @@ Suite *test_suite(void)
     tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, sessions_in_memory_only);
+    tcase_add_test(tc, resume_points_saved_taken_and_kept);
     tcase_add_test(tc, ussd_event_once_per_status);
     suite_add_tcase(s, tc);
 

@@ -194,6 +194,24 @@ START_TEST(test_static_text_over_budget)
 }
 END_TEST
 
+/* resume: on waiting screens only, one line, with the set's resume_offer
+ * message, and the offer it makes within the budget */
+START_TEST(test_resume_checked)
+{
+    char *e = load_fails(FIX "resume_bad");
+    expect(e, FIX "resume_bad/menu.yaml:12: resume of screen 'ask' must be one line (sw)\n");
+    expect(e, FIX "resume_bad/menu.yaml:18: unknown key 'resume' in end screen 'bye'\n");
+    expect(e, FIX "resume_bad/menu.yaml:2: screen 'home' has resume: but messages has no 'resume_offer'\n");
+    ck_assert_int_eq(count_lines(e), 3);
+    free(e);
+    e = load_fails(FIX "resume_long");
+    expect(e, FIX "resume_long/menu.yaml:7: screen 'ask' is over budget in en: 185 > 160 characters "
+              "(its resume offer)\n");
+    ck_assert_int_eq(count_lines(e), 1);
+    free(e);
+}
+END_TEST
+
 START_TEST(test_non_gsm_text)
 {
     char *e = load_fails(FIX "non_gsm");
@@ -433,7 +451,7 @@ static bool hop_in(const struct ussd_menus *m, const char *input)
     ck_assert_int_eq(end, !strncmp(reply.data, "END ", 4));
     /* a waiting screen with somewhere to go back to ends with the whole
      * back/home hint: a screen cut to fit would lose it first */
-    if (!end && (sess.ntrail > 0 || sess.page > 0)) {
+    if (!end && !sess.offer && (sess.ntrail > 0 || sess.page > 0)) {
         const char *last = strrchr(reply.data, '\n');
         ck_assert_ptr_nonnull(last);
         last++;
@@ -952,6 +970,90 @@ static void expect_rel(const char *last, const char *text, enum ussd_text_rel wa
         ck_assert_ptr_null(in);
 }
 
+/* The session a caller left on the confirm screen, as the store keeps it,
+ * offered at their next dial. */
+static void dropped_at_confirm(char *state, size_t n)
+{
+    ck_assert(!hop(NULL));
+    ck_assert(!ussd_resumable(shipped, &sess));
+    ck_assert(!hop("1"));
+    ck_assert(!hop("1"));
+    ck_assert(!hop("100"));
+    ck_assert(ussd_resumable(shipped, &sess));
+    ck_assert(ussd_session_encode(&sess, state, n));
+    ussd_session_init(&sess, "en");
+    ck_assert(ussd_session_decode(&sess, state));
+    ck_assert(ussd_offer(shipped, &sess, &reply, false));
+    check_screen(reply.data);
+    ck_assert(sess.offer && ussd_resumable(shipped, &sess)); /* dropped here: offered again */
+}
+
+START_TEST(test_resume_goes_on_where_the_caller_was)
+{
+    char state[USSD_SESSION_TEXT_MAX];
+    dropped_at_confirm(state, sizeof state);
+    ck_assert_str_eq(reply.data, "CON You did not finish. Continue?\nElectricity: KES 100 for Nyumba 1\n1. Yes\n2. No");
+    ck_assert(!hop("7")); /* not an answer: the offer again, saying so */
+    ck_assert_str_eq(reply.data, "CON Invalid choice, try again.\nYou did not finish. Continue?\n"
+                                 "Electricity: KES 100 for Nyumba 1\n1. Yes\n2. No");
+    ck_assert(!hop("1"));
+    ck_assert(!sess.offer);
+    expect_reply("Confirm purchase\nMeter: Nyumba 1\nKES 100, about 4.00 kWh\n1. Yes\n2. No\n0 Back, 00 Home");
+    ck_assert(!hop("0")); /* the trail came along: back is the amount prompt */
+    expect_reply("Meter: Nyumba 1\nEnter amount");
+    ck_assert(!hop("250"));
+    ck_assert(hop("1"));
+    ck_assert_int_eq(fk.buys, 1);
+    ck_assert_str_eq(fk.buy_meter, "M-0001");
+    ck_assert_str_eq(fk.buy_amount, "250");
+}
+END_TEST
+
+START_TEST(test_resume_declined_starts_afresh)
+{
+    char state[USSD_SESSION_TEXT_MAX];
+    const char *no[] = {"2", "00"};
+    for (int i = 0; i < 2; i++) {
+        dropped_at_confirm(state, sizeof state);
+        ck_assert(!hop(no[i]));
+        ck_assert(!sess.offer && sess.ntrail == 0);
+        expect_reply("CON Welcome to lipa\n1. Buy electricity");
+        ussd_session_init(&sess, "en");
+    }
+    ck_assert_int_eq(fk.buys, 0);
+    /* the first hop of a session is never an answer */
+    dropped_at_confirm(state, sizeof state);
+    ck_assert(!hop(NULL));
+    expect_reply("CON Welcome to lipa");
+    /* a screen that is not resumable is not offered */
+    ussd_session_init(&sess, "en");
+    ck_assert(!hop(NULL));
+    ck_assert(!ussd_offer(shipped, &sess, &reply, false));
+    ck_assert(!sess.offer);
+}
+END_TEST
+
+START_TEST(test_resume_offer_in_swahili_and_quiet)
+{
+    char state[USSD_SESSION_TEXT_MAX];
+    ussd_session_init(&sess, "sw");
+    ck_assert(!hop(NULL));
+    ck_assert(!hop("2"));
+    ck_assert(!hop("1"));
+    ck_assert(ussd_resumable(shipped, &sess));
+    ussd_var_set(&sess, "amount", "50"); /* lipad prices a size (ussd/api.c) */
+    ck_assert(ussd_session_encode(&sess, state, sizeof state));
+    ck_assert(ussd_session_decode(&sess, state));
+    ck_assert(ussd_offer(shipped, &sess, &reply, false));
+    ck_assert_str_eq(reply.data, "CON Hukumaliza. Uendelee?\nMaji: lita 20 kwa KES 50\n1. Ndiyo\n2. Hapana");
+    ck_assert(ussd_session_decode(&sess, state));
+    ck_assert(ussd_offer(shipped, &sess, &reply, true));
+    ck_assert_uint_eq(reply.len, 0);
+    ck_assert(!hop("1"));
+    expect_reply("Thibitisha ununuzi\nLita 20 za maji");
+}
+END_TEST
+
 START_TEST(test_text_relations)
 {
     expect_rel("", "", USSD_TEXT_SAME, NULL);
@@ -1031,6 +1133,13 @@ START_TEST(test_session_round_trip)
     ck_assert_str_eq(ussd_var(&t, "note"), "a\nb\tc\x01" "d/e");
     ck_assert_str_eq(ussd_var(&t, "amount"), "100");
     ck_assert_ptr_null(ussd_var(&t, "kwh"));
+    ck_assert(!t.offer && !strstr(text, "\"o\""));
+    /* the resume offer showing: said once, only then */
+    s.offer = true;
+    ck_assert(ussd_session_encode(&s, text, sizeof text));
+    ck_assert_msg(strstr(text, "},\"o\":1}"), "%s", text);
+    ck_assert(ussd_session_decode(&t, text) && t.offer && !strcmp(t.screen, "elec_confirm"));
+    s.offer = false;
     /* a buffer too small is refused, not cut */
     ck_assert(!ussd_session_encode(&s, text, 20));
     /* a full session still fits the store's 2048-byte column */
@@ -1061,6 +1170,9 @@ START_TEST(test_session_garbage_rejected)
         "{\"s\":\"../../etc\",\"l\":\"en\",\"p\":0,\"t\":[],\"v\":{}}",
         "{\"s\":\"main\",\"l\":\"en\",\"p\":0,\"t\":[\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\"],\"v\":{}}",
         "{\"s\":\"main\",\"l\":\"en\",\"p\":0,\"t\":[],\"v\":{\"k\":\"a\\u0000b\"}}",
+        "{\"s\":\"main\",\"l\":\"en\",\"p\":0,\"t\":[],\"v\":{},\"o\":2}",
+        "{\"s\":\"main\",\"l\":\"en\",\"p\":0,\"t\":[],\"v\":{},\"o\":true}",
+        "{\"s\":\"main\",\"l\":\"en\",\"p\":0,\"t\":[],\"o\":1}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct ussd_session s;
@@ -1132,6 +1244,7 @@ Suite *test_suite(void)
     tcase_add_test(load, test_all_problems_listed);
     tcase_add_test(load, test_missing_directory);
     tcase_add_test(load, test_registry_consistent);
+    tcase_add_test(load, test_resume_checked);
     suite_add_tcase(s, load);
 
     TCase *eng = tcase_create("engine");
@@ -1154,6 +1267,9 @@ Suite *test_suite(void)
     tcase_add_test(eng, test_long_menu_paginates);
     tcase_add_test(eng, test_show_screen);
     tcase_add_test(eng, test_walk_shows_what_steps_show);
+    tcase_add_test(eng, test_resume_goes_on_where_the_caller_was);
+    tcase_add_test(eng, test_resume_declined_starts_afresh);
+    tcase_add_test(eng, test_resume_offer_in_swahili_and_quiet);
     suite_add_tcase(s, eng);
 
     TCase *txt = tcase_create("text");
