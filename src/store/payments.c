@@ -52,7 +52,7 @@ static const char SQL_PAY_INSERT[] = "INSERT INTO payments (kind, origin, idem_k
         "amount, energy, account_reference, description, status, next_at, created_at, "
         "updated_at, provider, reference, liters, currency, idem_fp, client_id, package_id, transaction_id, "
         "note) VALUES (?,?,?,?,?,?,?,?,?,?,'pending',?,?,?,?,NULLIF(?,''),?,?,NULLIF(?,''),NULLIF(?,''),"
-        "NULLIF(?,''),NULLIF(?,''),?) ON CONFLICT(idem_key) DO NOTHING RETURNING id";
+        "NULLIF(?,''),NULLIF(?,''),?) ON CONFLICT(idem_key) DO NOTHING RETURNING " PAY_COLS;
 static const char SQL_PAY_LIST[] = "SELECT " PAY_COLS " FROM payments WHERE kind = ? ORDER BY id DESC";
 static const char SQL_PAY_SAVE[] = "UPDATE payments SET status=?, result_code=?, result_desc=?, "
         "merchant_request_id=NULLIF(?,''), checkout_request_id=NULLIF(?,''), "
@@ -120,6 +120,11 @@ void st_read_payment(struct st_stmt *s, struct payment *p)
 
 /* ---- payments ---- */
 
+static void read_payment(struct st_stmt *s, void *row)
+{
+    st_read_payment(s, row);
+}
+
 static enum store_rc payment_one(struct st_stmt *s, struct payment *p)
 {
     int rc = st_step(s);
@@ -167,18 +172,21 @@ enum store_rc store_payment_create(struct store *st, struct payment *p)
     st_bind_text(s, 20, p->package_id);
     st_bind_text(s, 21, p->transaction_id);
     st_bind_text(s, 22, p->note);
-    enum store_rc rc = st_step_write(st, s, "payment_insert");
+    /* the stored row comes back whole into p: no SELECT by id after it
+     * (p is left as it was when no row came back) */
+    bool got = false;
+    enum store_rc rc = st_step_write_row(st, s, "payment_insert", read_payment, p, &got);
     if (rc != ST_OK) /* a constraint here is a foreign key or CHECK, not the idem_key */
         return rc == ST_CONFLICT ? ST_NOT_FOUND : rc;
-    if (st_changes(st) == 0) { /* idem_key seen before: hand back that row */
-        s = st_stmt(st, SQL_PAY_BY_IDEM);
-        if (!s)
-            return ST_ERROR;
-        st_bind_text(s, 1, p->idem_key);
-        rc = payment_one(s, p);
-        return rc == ST_OK ? ST_CONFLICT : rc;
-    }
-    return store_payment_get(st, st_last_id(st), p);
+    if (got)
+        return ST_OK;
+    /* idem_key seen before: hand back that row */
+    s = st_stmt(st, SQL_PAY_BY_IDEM);
+    if (!s)
+        return ST_ERROR;
+    st_bind_text(s, 1, p->idem_key);
+    rc = payment_one(s, p);
+    return rc == ST_OK ? ST_CONFLICT : rc;
 }
 
 enum store_rc store_payment_get(struct store *st, int64_t id, struct payment *p)

@@ -194,7 +194,9 @@ void st_col_text(struct st_stmt *s, int i, char *dst, size_t n)
     str_copy(dst, n, s->be->col_text(s, i));
 }
 
-enum store_rc st_step_write(struct store *st, struct st_stmt *s, const char *what)
+/* st_step_write, and st_step_write_row when read is set */
+static enum store_rc step_write(struct store *st, struct st_stmt *s, const char *what,
+                                void (*read)(struct st_stmt *s, void *row), void *row, bool *got)
 {
     struct conn *c = pthread_getspecific(st->key);
     bool lock = st->be->one_writer && !(c && c->in_tx);
@@ -205,6 +207,10 @@ enum store_rc st_step_write(struct store *st, struct st_stmt *s, const char *wha
         pthread_mutex_unlock(&st->wlock);
     if (c)
         c->last_id = rc == ST_ROW ? st_col_i64(s, 0) : 0;
+    if (got)
+        *got = rc == ST_ROW;
+    if (read && rc == ST_ROW)
+        read(s, row);
     enum store_rc out = ST_OK;
     if (rc == ST_CONSTRAINT) {
         out = ST_CONFLICT;
@@ -214,6 +220,17 @@ enum store_rc st_step_write(struct store *st, struct st_stmt *s, const char *wha
     }
     st_done(s);
     return out;
+}
+
+enum store_rc st_step_write(struct store *st, struct st_stmt *s, const char *what)
+{
+    return step_write(st, s, what, NULL, NULL, NULL);
+}
+
+enum store_rc st_step_write_row(struct store *st, struct st_stmt *s, const char *what,
+                                void (*read)(struct st_stmt *s, void *row), void *row, bool *got)
+{
+    return step_write(st, s, what, read, row, got);
 }
 
 bool st_in_tx(struct store *st)

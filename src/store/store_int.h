@@ -182,6 +182,12 @@ void st_col_text(struct st_stmt *s, int i, char *dst, size_t n);
  * and resets it; a constraint violation is ST_CONFLICT. An INSERT that
  * ends in RETURNING id keeps that id for st_last_id. */
 enum store_rc st_step_write(struct store *st, struct st_stmt *s, const char *what);
+/* st_step_write for a write whose RETURNING gives a whole row (its first
+ * column the id): read(s, row) reads it, and *got says whether there was
+ * one (an INSERT ... DO NOTHING that did nothing returns none). Saves the
+ * SELECT by id after the write, a round trip on PostgreSQL. */
+enum store_rc st_step_write_row(struct store *st, struct st_stmt *s, const char *what,
+                                void (*read)(struct st_stmt *s, void *row), void *row, bool *got);
 /* A step that reads one row: ST_OK (a row), ST_NOT_FOUND (none) or
  * ST_ERROR. */
 enum store_rc st_row_rc(int step_rc);
