@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #define ROTATE_BYTES (1 << 20)
-#define LINE_MAX_BYTES 2048
+#define LINE_MAX_BYTES INTAKE_LINE_MAX
 #define FIELDS 16
 
 struct intake {
@@ -232,8 +232,11 @@ int intake_add(struct intake *in, const struct payment *p)
 {
     char line[LINE_MAX_BYTES];
     size_t n = intake_encode(p, line, sizeof line);
-    if (!n)
-        return -1;
+    return n ? intake_add_line(in, line, n) : -1;
+}
+
+int intake_add_line(struct intake *in, const char *line, size_t n)
+{
     pthread_mutex_lock(&in->lock);
     int other = 1 - in->cur;
     if (in->size[in->cur] >= ROTATE_BYTES && in->size[other] == 0) /* empty: nothing waits in it */

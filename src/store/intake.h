@@ -29,6 +29,8 @@ void intake_close(struct intake *in);
 /* Writes p's line; returns the ticket to hand to intake_done, or -1 when
  * nothing was written (the file is left as it was). */
 int intake_add(struct intake *in, const struct payment *p);
+/* The same for a line intake_encode made (n bytes, ending in a newline). */
+int intake_add_line(struct intake *in, const char *line, size_t n);
 /* p (of that ticket) is in the database, or never can be. */
 void intake_done(struct intake *in, int ticket);
 
@@ -52,7 +54,10 @@ bool intake_copy(const char *db_path, const char *out_path, int64_t *lines, char
 /* Removes out_path's intake files (a failed backup's). */
 void intake_copy_remove(const char *out_path);
 
-/* The line for p, and back (for the unit tests and intake.c). */
+/* The line for p, and back (for the unit tests, intake.c and take.c,
+ * which keeps a purchase waiting for the group commit as its line).
+ * INTAKE_LINE_MAX bytes hold any line. */
+#define INTAKE_LINE_MAX 2048
 size_t intake_encode(const struct payment *p, char *out, size_t n);
 bool intake_decode(const char *line, size_t len, struct payment *p);
 

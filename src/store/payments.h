@@ -85,6 +85,12 @@ enum store_rc store_payment_create(struct store *st, struct payment *p);
  * stopped lipad left in the intake, and done is not called for those (the
  * payment worker finds them due). */
 typedef void (*store_taken_fn)(void *arg, enum store_rc rc, const struct payment *row);
+/* Purchases queued for the group commit, at most: about 400 bytes each,
+ * 40 MB in all. The committer gives way to the hops (store/submit.c), so
+ * on a saturated machine they can pile up; past this, store_take_payment
+ * returns false (the caller is asked to try again; the log says
+ * store.intake_full, at most once a second) until it catches up. */
+#define STORE_TAKE_QUEUE_MAX 100000
 bool store_take_payment(struct store *st, const struct payment *p, store_taken_fn done, void *arg);
 /* False on a database on another machine (PostgreSQL): there the intake
  * would keep a purchase on a machine that may be lost for good, so there

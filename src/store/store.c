@@ -319,7 +319,7 @@ struct store *store_open(const char *path, const char *migrations_dir, char *err
     pthread_mutex_init(&st->wlock, NULL);
     pthread_mutex_init(&st->retry_lock, NULL);
     st->hop = hop_new(STORE_SESSIONS_MAX, STORE_CALLERS_MAX);
-    st->submit = submit_new(st);
+    st->submit = submit_new(st, be->local);
     char dir[1100];
     snprintf(dir, sizeof dir, "%s%s%s", migrations_dir, *be->migrations ? "/" : "", be->migrations);
     struct conn *c = st->hop && st->submit ? conn_open(be, path, err, errsz) : NULL;

@@ -15,6 +15,7 @@
 #include "util/log.h"
 #include "util/str.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,22 +26,57 @@
 #define TAKE_RETRY_BASE_MS 1000
 #define TAKE_RETRY_CAP_MS 60000
 
+/* A purchase waiting for the group commit is kept as its intake line
+ * (about 200 bytes, where a struct payment is 2.4 KB): the committer gives
+ * way to the hops (submit.c), so on a busy machine tens of thousands may
+ * wait for it. It is decoded into row for its write, and row is dropped
+ * again when the write has to be tried later. What is stored is therefore
+ * what the intake holds: the same row whether lipad lives or restarts. */
 struct take {
     struct take *next;         /* on the retry list */
     struct store *st;
-    struct payment p;          /* as written to the intake */
-    struct payment row;        /* as stored */
+    struct payment *row;       /* decoded for the write, then as stored */
     int ticket, tries;
     int64_t retry_at;
     store_taken_fn done;       /* NULL for one restored at start-up */
     void *arg;
+    size_t len;
+    char line[];               /* intake_encode's line, NUL-terminated */
 };
+
+static struct take *take_new(struct store *st, const struct payment *p)
+{
+    char line[INTAKE_LINE_MAX];
+    size_t n = intake_encode(p, line, sizeof line);
+    struct take *t = n ? calloc(1, sizeof *t + n + 1) : NULL;
+    if (!t)
+        return NULL;
+    t->st = st;
+    t->len = n;
+    memcpy(t->line, line, n + 1);
+    return t;
+}
+
+static void take_free(struct take *t)
+{
+    free(t->row);
+    free(t);
+}
+
+/* The purchase, decoded from its line into row. */
+static bool take_decode(struct take *t)
+{
+    if (!t->row && !(t->row = malloc(sizeof *t->row)))
+        return false;
+    return intake_decode(t->line, t->len, t->row);
+}
 
 static enum store_rc take_write(struct store *st, void *arg)
 {
     struct take *t = arg;
-    t->row = t->p; /* p stays the intake's purchase should this be tried again */
-    return store_payment_create(st, &t->row);
+    if (!take_decode(t))
+        return ST_ERROR; /* out of memory: tried again */
+    return store_payment_create(st, t->row); /* row becomes the stored row */
 }
 
 /* A taken-in purchase the database can never have. */
@@ -53,6 +89,8 @@ static void log_dropped(const struct payment *p)
 
 static void take_later(struct take *t)
 {
+    free(t->row); /* decoded again at the next try */
+    t->row = NULL;
     t->tries++;
     t->retry_at = now_ms() + backoff_ms(TAKE_RETRY_BASE_MS, t->tries, TAKE_RETRY_CAP_MS);
     pthread_mutex_lock(&t->st->retry_lock);
@@ -65,52 +103,61 @@ static void take_done(void *arg, enum store_rc rc)
 {
     struct take *t = arg;
     char masked[20];
+    const char *phone = t->row ? t->row->phone : "", *meter = t->row ? t->row->meter_id : "";
     if (rc != ST_OK && rc != ST_CONFLICT && rc != ST_NOT_FOUND && !t->st->intake) {
         /* nothing kept here: the caller says "try again" */
         log_error("store.purchase_refused", "phone=%s meter=%s reason=\"the database refused it; not taken\"",
-                  log_phone(t->p.phone, masked), t->p.meter_id);
+                  log_phone(phone, masked), meter);
         if (t->done)
-            t->done(t->arg, ST_ERROR, &t->p);
-        free(t);
+            t->done(t->arg, ST_ERROR, take_decode(t) ? t->row : &(struct payment){0});
+        take_free(t);
         return;
     }
     if (rc != ST_OK && rc != ST_CONFLICT && rc != ST_NOT_FOUND) {
         log_error("store.purchase_refused", "phone=%s meter=%s tries=%d reason=\"kept in the intake, tried again\"",
-                  log_phone(t->p.phone, masked), t->p.meter_id, t->tries + 1);
+                  log_phone(phone, masked), meter, t->tries + 1);
         take_later(t);
         return;
     }
     if (rc == ST_NOT_FOUND)
-        log_dropped(&t->p);
+        log_dropped(t->row); /* row: the purchase as taken */
     if (t->st->intake)
         intake_done(t->st->intake, t->ticket);
     if (t->done)
-        t->done(t->arg, rc, rc == ST_NOT_FOUND ? &t->p : &t->row);
-    free(t);
+        t->done(t->arg, rc, t->row);
+    take_free(t);
 }
 
 bool store_take_payment(struct store *st, const struct payment *p, store_taken_fn on_stored, void *arg)
 {
     if (!p->idem_key[0])
         return false;
-    struct take *t = calloc(1, sizeof *t);
+    int queued = submit_queued(st->submit);
+    if (queued >= STORE_TAKE_QUEUE_MAX) {
+        static _Atomic int64_t said_ms;
+        int64_t now = now_ms(), said = atomic_load(&said_ms);
+        if (now - said >= 1000 && atomic_compare_exchange_strong(&said_ms, &said, now))
+            log_warn("store.intake_full", "queued=%d max=%d reason=\"the group commit is behind; purchases refused\"",
+                     queued, STORE_TAKE_QUEUE_MAX);
+        return false;
+    }
+    struct payment taken = *p;
+    if (!taken.created_at)
+        taken.created_at = now_ms();
+    struct take *t = take_new(st, &taken);
     if (!t)
         return false;
-    t->st = st;
-    t->p = *p;
     t->done = on_stored;
     t->arg = arg;
-    if (!t->p.created_at)
-        t->p.created_at = now_ms();
     if (!st->intake) {
         t->ticket = -1;
         if (submit_queue(st->submit, take_write, take_done, t))
             return true;
-        free(t);
+        take_free(t);
         return false;
     }
-    if ((t->ticket = intake_add(st->intake, &t->p)) < 0) {
-        free(t);
+    if ((t->ticket = intake_add_line(st->intake, t->line, t->len)) < 0) {
+        take_free(t);
         return false;
     }
     if (!submit_queue(st->submit, take_write, take_done, t))
@@ -162,13 +209,11 @@ struct restore {
 static void restore_one(void *ctx, struct payment *p, int ticket)
 {
     struct restore *r = ctx;
-    struct take *t = calloc(1, sizeof *t);
+    struct take *t = take_new(r->st, p);
     if (!t) {
         r->failed = true;
         return;
     }
-    t->st = r->st;
-    t->p = *p;
     t->ticket = ticket;
     enum store_rc rc = r->failed ? ST_ERROR : take_write(r->st, t);
     if (rc == ST_OK || rc == ST_CONFLICT || rc == ST_NOT_FOUND) {
@@ -205,7 +250,7 @@ bool st_take_restore(struct store *st, char *err, size_t errsz)
         next = t->next;
         if (ok)
             intake_done(st->intake, t->ticket);
-        free(t);
+        take_free(t);
     }
     if (!ok) {
         snprintf(err, errsz, "intake: cannot move the purchases in %s-intake.0 and .1 into the database", st->path);
@@ -223,8 +268,8 @@ void st_take_forget(struct store *st)
     for (struct take *t = st->retry, *n; t; t = n) {
         n = t->next;
         if (t->done) /* its caller's argument is freed there */
-            t->done(t->arg, ST_ERROR, &t->p);
-        free(t);
+            t->done(t->arg, ST_ERROR, take_decode(t) ? t->row : &(struct payment){0});
+        take_free(t);
     }
     st->retry = NULL;
 }

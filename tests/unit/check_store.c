@@ -952,6 +952,42 @@ START_TEST(take_payment_intake_stays_bounded)
 }
 END_TEST
 
+/* The committer stalls (here: this thread holds the writer lock) while
+ * purchases keep coming: they are taken until STORE_TAKE_QUEUE_MAX wait
+ * (plus the one batch the committer took before it stalled), then refused
+ * with false, so the hop tells its caller to try again and memory stays
+ * bounded; once the committer goes on, every purchase taken is stored and
+ * new ones are taken again. The refused one is stored nowhere. */
+START_TEST(take_payment_queue_is_capped)
+{
+    struct taken t = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    struct payment p;
+    ck_assert_int_eq(store_begin(st), ST_OK);
+    int taken = 0;
+    for (;;) {
+        char idem[40];
+        snprintf(idem, sizeof idem, "ussd:cap-%06d", taken);
+        intake_payment(&p, idem, 100);
+        if (!store_take_payment(st, &p, on_taken, &t))
+            break;
+        ck_assert_int_le(++taken, STORE_TAKE_QUEUE_MAX + 256);
+    }
+    ck_assert_int_ge(taken, STORE_TAKE_QUEUE_MAX);
+    store_rollback(st);
+    for (int i = 0; i < 6000 && taken_calls(&t) < taken; i++)
+        usleep(10000);
+    ck_assert_int_eq(taken_calls(&t), taken);
+    intake_payment(&p, "ussd:cap-after", 100);
+    ck_assert(store_take_payment(st, &p, on_taken, &t));
+    for (int i = 0; i < 500 && taken_calls(&t) < taken + 1; i++)
+        usleep(10000);
+    ck_assert_int_eq(taken_calls(&t), taken + 1);
+    int count = 0;
+    ck_assert_int_eq(store_payments_list(st, "electricity", count_payment, &count), ST_OK);
+    ck_assert_int_eq(count, taken + 1);
+}
+END_TEST
+
 START_TEST(payment_idempotent_create)
 {
     struct payment p = {0};
@@ -1991,14 +2027,16 @@ Suite *test_suite(void)
     tcase_add_test(tc, callbacks_pending_then_applied);
     suite_add_tcase(s, tc);
 
-    /* 25 000 purchases through the intake: seconds under the sanitizers,
-     * more on a machine shared with other work, so a timeout of its own */
+    /* 25 000 and 100 000 purchases through the intake: seconds under the
+     * sanitizers, more on a machine shared with other work, so a timeout
+     * of its own */
     if (!testdb_pg()) {
         tc = tcase_create("intake");
         tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_set_timeout(tc, 120);
         tcase_add_test(tc, take_payment_intake_stays_bounded);
+        tcase_add_test(tc, take_payment_queue_is_capped);
         suite_add_tcase(s, tc);
     }
 
