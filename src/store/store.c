@@ -660,6 +660,7 @@ bool store_queues(struct store *st, struct store_queue q[STORE_QUEUES])
 void store_maintain(struct store *st)
 {
     int64_t now = now_ms();
+    submit_nudge(st->submit); /* a committer starved by other programs */
     st_take_retry(st, now);
     if (now - atomic_load(&st->evicted_at) > 5000) {
         atomic_store(&st->evicted_at, now);
