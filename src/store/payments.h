@@ -86,8 +86,8 @@ enum store_rc store_payment_create(struct store *st, struct payment *p);
  * payment worker finds them due). */
 typedef void (*store_taken_fn)(void *arg, enum store_rc rc, const struct payment *row);
 /* Purchases queued for the group commit, at most: about 400 bytes each,
- * 40 MB in all. The committer gives way to the hops (store/submit.c), so
- * on a saturated machine they can pile up; past this, store_take_payment
+ * 40 MB in all. They pile up when the database falls behind (a slow
+ * disk, a saturated machine); past this, store_take_payment
  * returns false (the caller is asked to try again; the log says
  * store.intake_full, at most once a second) until it catches up. */
 #define STORE_TAKE_QUEUE_MAX 100000

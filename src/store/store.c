@@ -319,7 +319,7 @@ struct store *store_open(const char *path, const char *migrations_dir, char *err
     pthread_mutex_init(&st->wlock, NULL);
     pthread_mutex_init(&st->retry_lock, NULL);
     st->hop = hop_new(STORE_SESSIONS_MAX, STORE_CALLERS_MAX);
-    st->submit = submit_new(st, be->local);
+    st->submit = submit_new(st);
     char dir[1100];
     snprintf(dir, sizeof dir, "%s%s%s", migrations_dir, *be->migrations ? "/" : "", be->migrations);
     struct conn *c = st->hop && st->submit ? conn_open(be, path, err, errsz) : NULL;
@@ -660,7 +660,6 @@ bool store_queues(struct store *st, struct store_queue q[STORE_QUEUES])
 void store_maintain(struct store *st)
 {
     int64_t now = now_ms();
-    submit_nudge(st->submit); /* a committer starved by other programs */
     st_take_retry(st, now);
     if (now - atomic_load(&st->evicted_at) > 5000) {
         atomic_store(&st->evicted_at, now);

@@ -13,11 +13,8 @@
 #include "util/log.h"
 
 #include <pthread.h>
-#include <sched.h>
 #include <stdlib.h>
-#include <sys/syscall.h>
 #include <time.h>
-#include <unistd.h>
 
 #define BATCH_MAX 256
 /* How long a write may wait for others to share its commit. No USSD hop
@@ -27,9 +24,6 @@
  * CPU per benchmark hop, at 2 000 us 9-11 (make bench-hops load,
  * 2026-11-24, /proc per-thread times; a noisy VM, so a range). */
 #define LINGER_US 2000
-/* How long the oldest write may wait while the committer gives way (see
- * committer()) before it is put back to the normal priority. */
-#define BEHIND_US 50000
 
 static int64_t mono_us(void)
 {
@@ -54,11 +48,6 @@ struct submit {
     struct job *head, *tail;   /* queued, oldest first */
     int queued;                /* how many */
     bool stopping, started;
-    bool background;           /* no hop waits for a commit (the intake) */
-    bool may_idle;             /* background, and SCHED_IDLE can be left */
-    bool idle;                 /* the committer is on SCHED_IDLE now */
-    pid_t tid;                 /* the committer's, once it runs */
-    int64_t running_us;        /* when the batch being run was first queued; 0: none */
     pthread_t thread;
 };
 
@@ -98,79 +87,12 @@ static void run(struct store *st, struct job *list)
     }
 }
 
-/* Whether a thread of this process may leave SCHED_IDLE once on it: an
- * unprivileged one may not, unless RLIMIT_NICE allows nice 0 (systemd:
- * LimitNICE=). Tried on a thread of its own. */
-static void *try_idle(void *arg)
-{
-    struct sched_param sp = {0};
-    *(bool *)arg = pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) == 0 &&
-                   pthread_setschedparam(pthread_self(), SCHED_OTHER, &sp) == 0;
-    return NULL;
-}
-
-static bool idle_reversible(void)
-{
-    bool ok = false;
-    pthread_t t;
-    if (pthread_create(&t, NULL, try_idle, &ok) != 0)
-        return false;
-    pthread_join(t, NULL);
-    return ok;
-}
-
-/* b->lock held. The committer gives way to the hops (committer()), but
- * not for longer than BEHIND_US: a thread on SCHED_IDLE gets next to no
- * CPU while other programs keep the cores busy (two busy loops on this
- * 2-core machine: 2 - 3 purchases stored a second), and it holds the
- * store's writer lock, which the workers wait for, while it runs a
- * batch. So the threads that queue writes, and the upkeep worker once a
- * second, put it back to the normal priority when the oldest write has
- * waited that long; it gives way again once it has caught up. */
-static void nudge(struct submit *b)
-{
-    if (!b->idle || !b->tid)
-        return;
-    int64_t oldest = b->running_us ? b->running_us : b->head ? b->head->queued_us : 0;
-    if (!oldest || mono_us() - oldest < BEHIND_US)
-        return;
-    struct sched_param sp = {0};
-    if (sched_setscheduler(b->tid, SCHED_OTHER, &sp) == 0)
-        b->idle = false;
-}
-
-void submit_nudge(struct submit *b)
-{
-    pthread_mutex_lock(&b->lock);
-    nudge(b);
-    pthread_mutex_unlock(&b->lock);
-}
-
 static void *committer(void *arg)
 {
     struct submit *b = arg;
     pthread_setname_np(pthread_self(), "committer");
-    /* No hop waits for this thread's commits when it is in the
-     * background (the intake answered them), so on a busy machine it runs
-     * on the cores the hops leave idle: SCHED_IDLE whenever it has caught
-     * up, back to normal when it falls BEHIND_US behind (nudge). make
-     * bench, three runs each, alternating: p99 1.46 - 1.83 ms with it,
-     * 1.83 - 7.46 ms without; nice 19 gave 1.75 - 1.87 ms in the same
-     * per-thread runs where SCHED_IDLE gave 1.39 - 1.72
-     * (docs/performance.md). Only where the thread may leave SCHED_IDLE
-     * again; elsewhere it keeps the normal priority. On PostgreSQL the
-     * confirming hop waits for the commit, so it stays normal there. */
-    bool may_idle = b->background && idle_reversible();
-    pthread_mutex_lock(&b->lock);
-    b->tid = (pid_t)syscall(SYS_gettid);
-    b->may_idle = may_idle;
-    pthread_mutex_unlock(&b->lock);
     pthread_mutex_lock(&b->lock);
     for (;;) {
-        if (!b->head && b->may_idle && !b->idle) { /* caught up: give way again */
-            struct sched_param sp = {0};
-            b->idle = pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) == 0;
-        }
         while (!b->head && !b->stopping)
             pthread_cond_wait(&b->cond, &b->lock);
         if (!b->head)
@@ -194,7 +116,6 @@ static void *committer(void *arg)
         for (; taken < BATCH_MAX && last->next; taken++)
             last = last->next;
         b->queued -= taken;
-        b->running_us = list->queued_us;
         b->head = last->next;
         if (!b->head)
             b->tail = NULL;
@@ -210,19 +131,17 @@ static void *committer(void *arg)
             step_aside();
         }
         pthread_mutex_lock(&b->lock);
-        b->running_us = 0;
     }
     pthread_mutex_unlock(&b->lock);
     return NULL;
 }
 
-struct submit *submit_new(struct store *st, bool background)
+struct submit *submit_new(struct store *st)
 {
     struct submit *b = calloc(1, sizeof *b);
     if (!b)
         return NULL;
     b->st = st;
-    b->background = background;
     pthread_mutex_init(&b->lock, NULL);
     pthread_cond_init(&b->cond, NULL);
     return b;
@@ -250,7 +169,6 @@ bool submit_queue(struct submit *b, store_write_fn write, store_done_fn done, vo
         b->head = j;
     b->tail = j;
     b->queued++;
-    nudge(b);
     pthread_cond_signal(&b->cond);
     pthread_mutex_unlock(&b->lock);
     return true;

@@ -7,11 +7,8 @@
 
 struct submit;
 
-struct submit *submit_new(struct store *st, bool background);
+struct submit *submit_new(struct store *st);
 bool submit_queue(struct submit *b, store_write_fn write, store_done_fn done, void *arg);
-/* Puts the committer back to the normal priority when it gave way to the
- * hops for too long (submit.c); store_maintain calls it. */
-void submit_nudge(struct submit *b);
 /* Writes queued and not yet taken by the committer. */
 int submit_queued(struct submit *b);
 /* Runs what is queued, then stops the committer thread. */

@@ -27,9 +27,8 @@
 #define TAKE_RETRY_CAP_MS 60000
 
 /* A purchase waiting for the group commit is kept as its intake line
- * (about 200 bytes, where a struct payment is 2.4 KB): the committer gives
- * way to the hops (submit.c), so on a busy machine tens of thousands may
- * wait for it. It is decoded into row for its write, and row is dropped
+ * (about 200 bytes, where a struct payment is 2.4 KB): when the database
+ * falls behind, tens of thousands may wait for it. It is decoded into row for its write, and row is dropped
  * again when the write has to be tried later. What is stored is therefore
  * what the intake holds: the same row whether lipad lives or restarts. */
 struct take {
