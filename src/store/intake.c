@@ -17,7 +17,6 @@
 #include <unistd.h>
 
 #define ROTATE_BYTES (1 << 20)
-#define LINE_MAX_BYTES INTAKE_LINE_MAX
 #define FIELDS 16
 
 struct intake {
@@ -230,7 +229,7 @@ static bool empty(struct intake *in, int i)
 
 int intake_add(struct intake *in, const struct payment *p)
 {
-    char line[LINE_MAX_BYTES];
+    char line[INTAKE_LINE_MAX];
     size_t n = intake_encode(p, line, sizeof line);
     return n ? intake_add_line(in, line, n) : -1;
 }
@@ -322,7 +321,7 @@ int intake_replay(struct intake *in, void (*each)(void *ctx, struct payment *p, 
             const char *nl = memchr(data + at, '\n', n - at);
             size_t len = nl ? (size_t)(nl - (data + at)) + 1 : n - at;
             struct payment p;
-            if (nl && len <= LINE_MAX_BYTES && intake_decode(data + at, len, &p)) {
+            if (nl && len <= INTAKE_LINE_MAX && intake_decode(data + at, len, &p)) {
                 pthread_mutex_lock(&in->lock);
                 in->added[i]++;
                 pthread_mutex_unlock(&in->lock);
@@ -430,7 +429,7 @@ bool intake_copy(const char *db_path, const char *out_path, int64_t *lines, char
             const char *nl = memchr(data + at, '\n', whole - at);
             size_t len = (size_t)(nl - (data + at)) + 1;
             struct payment p;
-            if (len <= LINE_MAX_BYTES && intake_decode(data + at, len, &p))
+            if (len <= INTAKE_LINE_MAX && intake_decode(data + at, len, &p))
                 (*lines)++;
             at += len;
         }

@@ -28,9 +28,10 @@
 
 /* A purchase waiting for the group commit is kept as its intake line
  * (about 200 bytes, where a struct payment is 2.4 KB): when the database
- * falls behind, tens of thousands may wait for it. It is decoded into row for its write, and row is dropped
- * again when the write has to be tried later. What is stored is therefore
- * what the intake holds: the same row whether lipad lives or restarts. */
+ * falls behind, tens of thousands may wait for it. It is decoded into row
+ * for its write, and row is dropped again when the write has to be tried
+ * later. What is stored is therefore what the intake holds: the same row
+ * whether lipad lives or restarts. */
 struct take {
     struct take *next;         /* on the retry list */
     struct store *st;
@@ -70,6 +71,14 @@ static bool take_decode(struct take *t)
     return intake_decode(t->line, t->len, t->row);
 }
 
+/* The purchase for logs and callbacks: row as decoded or stored, decoded
+ * now when it is not; an empty one when memory ran out. */
+static const struct payment *take_row(struct take *t)
+{
+    static const struct payment none;
+    return t->row || take_decode(t) ? t->row : &none;
+}
+
 static enum store_rc take_write(struct store *st, void *arg)
 {
     struct take *t = arg;
@@ -102,28 +111,28 @@ static void take_done(void *arg, enum store_rc rc)
 {
     struct take *t = arg;
     char masked[20];
-    const char *phone = t->row ? t->row->phone : "", *meter = t->row ? t->row->meter_id : "";
+    const struct payment *row = take_row(t);
     if (rc != ST_OK && rc != ST_CONFLICT && rc != ST_NOT_FOUND && !t->st->intake) {
         /* nothing kept here: the caller says "try again" */
         log_error("store.purchase_refused", "phone=%s meter=%s reason=\"the database refused it; not taken\"",
-                  log_phone(phone, masked), meter);
+                  log_phone(row->phone, masked), row->meter_id);
         if (t->done)
-            t->done(t->arg, ST_ERROR, take_decode(t) ? t->row : &(struct payment){0});
+            t->done(t->arg, ST_ERROR, row);
         take_free(t);
         return;
     }
     if (rc != ST_OK && rc != ST_CONFLICT && rc != ST_NOT_FOUND) {
         log_error("store.purchase_refused", "phone=%s meter=%s tries=%d reason=\"kept in the intake, tried again\"",
-                  log_phone(phone, masked), meter, t->tries + 1);
+                  log_phone(row->phone, masked), row->meter_id, t->tries + 1);
         take_later(t);
         return;
     }
     if (rc == ST_NOT_FOUND)
-        log_dropped(t->row); /* row: the purchase as taken */
+        log_dropped(row); /* the purchase as taken */
     if (t->st->intake)
         intake_done(t->st->intake, t->ticket);
     if (t->done)
-        t->done(t->arg, rc, t->row);
+        t->done(t->arg, rc, row);
     take_free(t);
 }
 
@@ -267,7 +276,7 @@ void st_take_forget(struct store *st)
     for (struct take *t = st->retry, *n; t; t = n) {
         n = t->next;
         if (t->done) /* its caller's argument is freed there */
-            t->done(t->arg, ST_ERROR, take_decode(t) ? t->row : &(struct payment){0});
+            t->done(t->arg, ST_ERROR, take_row(t));
         take_free(t);
     }
     st->retry = NULL;
