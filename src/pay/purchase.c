@@ -72,6 +72,19 @@ enum purchase_refusal purchase_check(const struct config *cfg, int64_t amount, b
     return active ? PR_NONE : PR_METER_INACTIVE;
 }
 
+/* When the payment worker looks again at a purchase held behind its
+ * phone's prompt: when any prompt out now has ended, at the latest
+ * (a prompt lasts settle_after from its push). Answering the prompt hands
+ * the purchase back sooner (prompts_close). Not the prompt's own end: that
+ * differs from phone to phone, so held purchases' next_at would land all
+ * over the workers' due index (payments_open) and each group commit wrote
+ * seven of its pages instead of one (the WAL of make bench, by b-tree:
+ * docs/performance.md). */
+static int64_t held_until(const struct app *a, int64_t now)
+{
+    return now + a->cfg.settle_after * 1000;
+}
+
 /* Checks r and fills p for storing; PR_NONE when it may be stored. */
 static enum purchase_refusal prepare(struct app *a, const struct purchase_req *r, struct payment *p)
 {
@@ -115,9 +128,9 @@ static enum purchase_refusal prepare(struct app *a, const struct purchase_req *r
     str_copy(p->description, 14, r->description && *r->description ? r->description : "Electricity");
     /* a prompt is out for this phone: stored to wait behind it, so the
      * payment worker never has to look at it before then */
-    int64_t until;
-    if (prompts_waiting(a->prompts, p->phone, now_ms(), &until))
-        p->next_at = until;
+    int64_t until, now = now_ms();
+    if (prompts_waiting(a->prompts, p->phone, now, &until))
+        p->next_at = held_until(a, now);
     return PR_NONE;
 }
 
@@ -559,7 +572,7 @@ static bool hold(struct app *a, struct payment **ps, const bool *held, int i, in
     }
     if (!prompts_hold(a->prompts, p->phone, p->id, now, &until))
         return false;
-    p->next_at = until; /* or sooner: answering the prompt hands p back */
+    p->next_at = held_until(a, now); /* or sooner: answering the prompt hands p back */
     char masked[20];
     log_info("mpesa.push_held", "payment=%lld phone=%s reason=\"a prompt is out for this phone\"", (long long)p->id,
              log_phone(p->phone, masked));
