@@ -11,9 +11,9 @@
  * Statements whose answer nobody reads (BEGIN, SAVEPOINT x, RELEASE x)
  * are not sent at their step: they wait, a few at most, and go with the
  * next statement in one pipeline, so they cost no round trip of their
- * own. A purchase in the group commit (store/submit.c) is a SAVEPOINT, an
- * INSERT, a SELECT and a RELEASE: four round trips, two with this, and a
- * batch's BEGIN rides with its first. One of them that fails fails the
+ * own. A purchase in the group commit (store/submit.c) is one INSERT
+ * (with a SAVEPOINT and a RELEASE around it when its batch is run again
+ * after a refusal), and a batch's BEGIN rides with its first. One of them that fails fails the
  * statement it went with (with its own message); inside a transaction
  * everything after it fails until the ROLLBACK, as it would have. A
  * ROLLBACK drops what waits and goes alone.

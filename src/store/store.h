@@ -54,11 +54,15 @@ enum store_rc store_commit(struct store *st);
 void store_rollback(struct store *st);
 
 /* Group commit. store_submit queues write for the store's committer
- * thread, which runs all queued writes in one transaction (each in its own
- * savepoint, so one refusal spoils nothing else), commits once, and then
- * calls each done(arg, rc) in queue order on that thread: rc is what the
- * write returned, or ST_ERROR for every write of a batch whose commit
- * failed. write must only use store functions (it runs inside the
+ * thread, which runs all queued writes in one transaction, commits once,
+ * and then calls each done(arg, rc) in queue order on that thread: rc is
+ * what the write returned, or ST_ERROR for every write of a batch whose
+ * commit failed. One refusal spoils nothing else: a batch in which a write
+ * answers anything but ST_OK is rolled back and run again with each write
+ * in its own savepoint. So write may run twice, the first run rolled
+ * back: it must do the same from arg again (not count, or change arg in
+ * a way its second run would see; a write error the store logs is logged
+ * at each run). write must only use store functions (it runs inside the
  * transaction). False when nothing could be queued (out of memory, or the
  * store is closing). store_close runs what is queued before it returns.
  * For a caller that must not wait while the write is stored: M-Pesa's
