@@ -13,10 +13,10 @@
  * next statement in one pipeline, so they cost no round trip of their
  * own. A purchase in the group commit (store/submit.c) is one INSERT
  * (with a SAVEPOINT and a RELEASE around it when its batch is run again
- * after a refusal), and a batch's BEGIN rides with its first. One of them that fails fails the
- * statement it went with (with its own message); inside a transaction
- * everything after it fails until the ROLLBACK, as it would have. A
- * ROLLBACK drops what waits and goes alone.
+ * after a refusal), and a batch's BEGIN rides with its first. One of
+ * them that fails fails the statement it went with (with its own
+ * message); inside a transaction everything after it fails until the
+ * ROLLBACK, as it would have. A ROLLBACK drops what waits and goes alone.
  *
  * A connection that breaks (a restart, a failover) is opened again at the
  * next statement, and its statements are prepared again; the statement in
