@@ -77,8 +77,8 @@ enum purchase_refusal purchase_check(const struct config *cfg, int64_t amount, b
  * (a prompt lasts settle_after from its push). Answering the prompt hands
  * the purchase back sooner (prompts_close). Not the prompt's own end: that
  * differs from phone to phone, so held purchases' next_at would land all
- * over the workers' due index (payments_open) and each group commit wrote
- * seven of its pages instead of one (the WAL of make bench, by b-tree:
+ * over the workers' due index (payments_open): each group commit of make
+ * bench wrote 7 of its pages, 3.5 since (the WAL by B-tree:
  * docs/performance.md). */
 static int64_t held_until(const struct app *a, int64_t now)
 {

@@ -57,8 +57,8 @@ static struct st_conn *lite_open(const char *path, char *err, size_t errsz)
      * commit writes each page it touched whole to the WAL, and a purchase
      * touches a few index pages at scattered places, so smaller pages are
      * fewer bytes to the disk for the same rows. Under make bench lipad
-     * wrote 55% fewer bytes than with SQLite's default of 4 KB, at the
-     * same CPU per stored purchase (docs/performance.md). */
+     * wrote about half the bytes it wrote with SQLite's default of 4 KB,
+     * at the same CPU per stored purchase (docs/performance.md). */
     if (sqlite3_exec(c->db, "PRAGMA page_size=1024; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
                             "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; "
                             /* checkpoints run in upkeep, off the hop path */
