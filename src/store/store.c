@@ -305,6 +305,12 @@ const struct st_backend *st_backend_of(const char *target)
 struct store *store_open(const char *path, const char *migrations_dir, char *err, size_t errsz)
 {
     static pthread_once_t once_lite = PTHREAD_ONCE_INIT, once_pg = PTHREAD_ONCE_INIT;
+    if (!path || !*path) {
+        /* SQLite would open a private temporary database, and the intake
+         * would be "-intake.N" in the working directory: nothing kept */
+        snprintf(err, errsz, "LIPA_DB: empty; name a SQLite file or a PostgreSQL URI");
+        return NULL;
+    }
     const struct st_backend *be = st_backend_of(path);
     if (be->setup)
         pthread_once(be == &st_pg ? &once_pg : &once_lite, be->setup);

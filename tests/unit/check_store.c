@@ -22,6 +22,7 @@
 
 #include <check.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -172,6 +173,28 @@ START_TEST(open_fails_without_migrations)
     struct store *s = store_open(other, "/nonexistent-lipa-migrations", err, sizeof err);
     ck_assert_ptr_null(s);
     ck_assert_msg(strstr(err, "/nonexistent-lipa-migrations") != NULL, "err: %s", err);
+}
+END_TEST
+
+/* An empty database name (LIPA_DB="") is refused by name: SQLite would
+ * take it for a temporary database that is gone at the close, and the
+ * intake would land in the working directory. */
+START_TEST(open_refuses_an_empty_name)
+{
+    char err[256] = "";
+    char cwd[1024];
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+    char mig[1100];
+    snprintf(mig, sizeof mig, "%s/" MIGRATIONS, cwd);
+    ck_assert_int_eq(chdir(tmpdir), 0);
+    struct store *s = store_open("", mig, err, sizeof err);
+    bool left = access("-intake.0", F_OK) == 0;
+    store_close(s);
+    unlink("-intake.0");
+    ck_assert_int_eq(chdir(cwd), 0);
+    ck_assert_ptr_null(s);
+    ck_assert_msg(strstr(err, "LIPA_DB") && strstr(err, "empty"), "err: %s", err);
+    ck_assert_msg(!left, "an intake file was written in the working directory");
 }
 END_TEST
 
@@ -2024,6 +2047,7 @@ Suite *test_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, migrations_apply_once_and_data_survives);
     tcase_add_test(tc, open_fails_without_migrations);
+    tcase_add_test(tc, open_refuses_an_empty_name);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("users-meters");
