@@ -7,6 +7,7 @@
 #include "util/log.h"
 #include "util/str.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,44 +135,51 @@ static enum store_rc payment_one(struct st_stmt *s, struct payment *p)
     return st_row_rc(rc);
 }
 
+/* The parameters of SQL_PAY_INSERT for p, numbered from base + 1 (one
+ * tuple of a many-row INSERT: st_payments_create_many). */
+#define PAY_INSERT_PARAMS 22
+static void bind_new(struct st_stmt *s, int base, const struct payment *p, int64_t now)
+{
+    st_bind_text(s, base + 1, p->kind[0] ? p->kind : "electricity");
+    st_bind_text(s, base + 2, p->origin);
+    if (p->idem_key[0])
+        st_bind_text(s, base + 3, p->idem_key);
+    else
+        st_bind_null(s, base + 3);
+    if (p->user_id)
+        st_bind_i64(s, base + 4, p->user_id);
+    else
+        st_bind_null(s, base + 4);
+    st_bind_text(s, base + 5, p->phone);
+    if (p->meter_id[0])
+        st_bind_text(s, base + 6, p->meter_id);
+    else
+        st_bind_null(s, base + 6);
+    st_bind_i64(s, base + 7, p->amount);
+    st_bind_i64(s, base + 8, p->energy);
+    st_bind_text(s, base + 9, p->account_reference);
+    st_bind_text(s, base + 10, p->description);
+    int64_t created = p->created_at > 0 ? p->created_at : now; /* taken in earlier: store_take_payment */
+    st_bind_i64(s, base + 11, p->next_at ? p->next_at : created);
+    st_bind_i64(s, base + 12, created);
+    st_bind_i64(s, base + 13, created);
+    st_bind_text(s, base + 14, p->provider[0] ? p->provider : "mpesa");
+    st_bind_text(s, base + 15, p->reference);
+    st_bind_i64(s, base + 16, p->liters);
+    st_bind_text(s, base + 17, p->currency[0] ? p->currency : "KES");
+    st_bind_text(s, base + 18, p->idem_fp);
+    st_bind_text(s, base + 19, p->client_id);
+    st_bind_text(s, base + 20, p->package_id);
+    st_bind_text(s, base + 21, p->transaction_id);
+    st_bind_text(s, base + 22, p->note);
+}
+
 enum store_rc store_payment_create(struct store *st, struct payment *p)
 {
     struct st_stmt *s = st_stmt(st, SQL_PAY_INSERT);
     if (!s)
         return ST_ERROR;
-    int64_t now = now_ms();
-    st_bind_text(s, 1, p->kind[0] ? p->kind : "electricity");
-    st_bind_text(s, 2, p->origin);
-    if (p->idem_key[0])
-        st_bind_text(s, 3, p->idem_key);
-    else
-        st_bind_null(s, 3);
-    if (p->user_id)
-        st_bind_i64(s, 4, p->user_id);
-    else
-        st_bind_null(s, 4);
-    st_bind_text(s, 5, p->phone);
-    if (p->meter_id[0])
-        st_bind_text(s, 6, p->meter_id);
-    else
-        st_bind_null(s, 6);
-    st_bind_i64(s, 7, p->amount);
-    st_bind_i64(s, 8, p->energy);
-    st_bind_text(s, 9, p->account_reference);
-    st_bind_text(s, 10, p->description);
-    int64_t created = p->created_at > 0 ? p->created_at : now; /* taken in earlier: store_take_payment */
-    st_bind_i64(s, 11, p->next_at ? p->next_at : created);
-    st_bind_i64(s, 12, created);
-    st_bind_i64(s, 13, created);
-    st_bind_text(s, 14, p->provider[0] ? p->provider : "mpesa");
-    st_bind_text(s, 15, p->reference);
-    st_bind_i64(s, 16, p->liters);
-    st_bind_text(s, 17, p->currency[0] ? p->currency : "KES");
-    st_bind_text(s, 18, p->idem_fp);
-    st_bind_text(s, 19, p->client_id);
-    st_bind_text(s, 20, p->package_id);
-    st_bind_text(s, 21, p->transaction_id);
-    st_bind_text(s, 22, p->note);
+    bind_new(s, 0, p, now_ms());
     /* the stored row comes back whole into p: no SELECT by id after it
      * (p is left as it was when no row came back) */
     bool got = false;
@@ -187,6 +195,101 @@ enum store_rc store_payment_create(struct store *st, struct payment *p)
     st_bind_text(s, 1, p->idem_key);
     rc = payment_one(s, p);
     return rc == ST_OK ? ST_CONFLICT : rc;
+}
+
+/* Many rows in one INSERT: SQL_PAY_INSERT with MANY_SIZES[z] tuples,
+ * built once. A few sizes only, so a connection prepares three statements
+ * more, not one per batch size. */
+static const int MANY_SIZES[] = {64, 16, 4};
+#define NSIZES (int)(sizeof MANY_SIZES / sizeof MANY_SIZES[0])
+static char *many_sql[NSIZES];
+static pthread_once_t many_once = PTHREAD_ONCE_INIT;
+
+static void many_build(void)
+{
+    const char *values = strstr(SQL_PAY_INSERT, " VALUES (") + 8; /* at its "(" */
+    const char *tail = strstr(values, ") ON CONFLICT") + 1;
+    size_t head = (size_t)(values - SQL_PAY_INSERT), tuple = (size_t)(tail - values), rest = strlen(tail);
+    for (int z = 0; z < NSIZES; z++) {
+        size_t k = (size_t)MANY_SIZES[z];
+        char *q = malloc(head + k * (tuple + 1) + rest + 1);
+        if (!q)
+            continue; /* left NULL: the rows go one by one */
+        char *w = q;
+        memcpy(w, SQL_PAY_INSERT, head);
+        w += head;
+        for (size_t i = 0; i < k; i++) {
+            if (i)
+                *w++ = ',';
+            memcpy(w, values, tuple);
+            w += tuple;
+        }
+        memcpy(w, tail, rest + 1);
+        many_sql[z] = q;
+    }
+}
+
+/* rows[0..k) in one statement of k tuples; each row stored comes back
+ * whole into its payment, found by its key (the order of RETURNING is
+ * not promised). */
+static enum store_rc create_k(struct store *st, const char *sql, struct payment **rows, int k, int64_t now)
+{
+    struct st_stmt *s = st_stmt(st, sql);
+    if (!s)
+        return ST_ERROR;
+    for (int r = 0; r < k; r++)
+        bind_new(s, r * PAY_INSERT_PARAMS, rows[r], now);
+    bool read[64] = {false};
+    int got = 0, rc;
+    while ((rc = st_step(s)) == ST_ROW) {
+        char key[sizeof rows[0]->idem_key];
+        ST_COPY(s, 3, key);
+        int at = got < k && !read[got] && !strcmp(rows[got]->idem_key, key) ? got : -1;
+        for (int r = 0; at < 0 && r < k; r++)
+            if (!read[r] && !strcmp(rows[r]->idem_key, key))
+                at = r;
+        if (at < 0) {
+            rc = 0; /* a key not asked for: cannot be */
+            break;
+        }
+        st_read_payment(s, rows[at]);
+        read[at] = true;
+        got++;
+    }
+    enum store_rc out = ST_OK;
+    if (rc == ST_CONSTRAINT) {
+        out = ST_NOT_FOUND; /* a foreign key or CHECK, as store_payment_create says */
+    } else if (rc != ST_DONE) {
+        log_error("store.write", "what=payment_insert_many error=\"%s\"",
+                  rc ? s->be->errmsg(s) : "a row came back for a key not asked for");
+        out = ST_ERROR;
+    } else if (got < k) {
+        out = ST_CONFLICT; /* a key seen before (or twice in rows) */
+    }
+    st_done(s);
+    return out;
+}
+
+enum store_rc st_payments_create_many(struct store *st, struct payment **rows, int n)
+{
+    pthread_once(&many_once, many_build);
+    int64_t now = now_ms();
+    for (int i = 0; i < n;) {
+        int z = 0;
+        while (z < NSIZES && (MANY_SIZES[z] > n - i || !many_sql[z]))
+            z++;
+        enum store_rc rc;
+        if (z == NSIZES) {
+            rc = store_payment_create(st, rows[i]);
+            i++;
+        } else {
+            rc = create_k(st, many_sql[z], rows + i, MANY_SIZES[z], now);
+            i += MANY_SIZES[z];
+        }
+        if (rc != ST_OK)
+            return rc;
+    }
+    return ST_OK;
 }
 
 enum store_rc store_payment_get(struct store *st, int64_t id, struct payment *p)

@@ -206,6 +206,14 @@ int64_t st_last_id(struct store *st);
 void st_read_user(struct st_stmt *s, struct user *u);
 void st_read_meter(struct st_stmt *s, struct meter *m);
 void st_read_payment(struct st_stmt *s, struct payment *p);
+/* The group commit's purchases (take.c): rows[0..n) stored as
+ * store_payment_create stores each, in a few statements of many rows, each
+ * row stored read back into its payment. Inside a transaction, which the
+ * caller rolls back unless ST_OK: every row stored; else the first that
+ * was not (ST_CONFLICT: a key seen before; ST_NOT_FOUND: its user or
+ * meter is gone; ST_ERROR). A batch whose rows are not all new is stored
+ * again row by row (store/submit.c). */
+enum store_rc st_payments_create_many(struct store *st, struct payment **rows, int n);
 /* Purchases taken in (take.c): stores what a killed lipad left in the
  * intake, before anything else runs (store_open); tries again what the
  * database refused, when due (store_maintain). */

@@ -36,6 +36,7 @@ static int64_t mono_us(void)
 struct job {
     struct job *next;
     store_write_fn write;
+    submit_many_fn many;       /* or NULL */
     store_done_fn done;
     void *arg;
     enum store_rc rc;
@@ -65,7 +66,9 @@ static enum store_rc exec(struct store *st, const char *sql)
 /* Runs the jobs of list in one transaction. Guarded, each job runs in a
  * savepoint, so one that fails is rolled back alone; unguarded, the first
  * job that does not answer ST_OK rolls the whole batch back and false is
- * answered (nothing is stored and no rc is final). Sets each job's rc. */
+ * answered (nothing is stored and no rc is final). Unguarded, consecutive
+ * jobs of one many are written together (a purchase per row of one
+ * INSERT). Sets each job's rc. */
 static bool run_batch(struct store *st, struct job *list, bool guarded)
 {
     if (store_begin(st) != ST_OK) {
@@ -73,9 +76,25 @@ static bool run_batch(struct store *st, struct job *list, bool guarded)
             j->rc = ST_ERROR;
         return true;
     }
-    for (struct job *j = list; j; j = j->next) {
+    for (struct job *j = list; j;) {
+        if (!guarded && j->many && j->next && j->next->many == j->many) {
+            void *args[SUBMIT_MANY_MAX];
+            int n = 0;
+            struct job *end = j;
+            for (; end && end->many == j->many && n < SUBMIT_MANY_MAX; end = end->next)
+                args[n++] = end->arg;
+            if (j->many(st, args, n) != ST_OK) {
+                store_rollback(st);
+                return false;
+            }
+            for (; j != end; j = j->next)
+                j->rc = ST_OK;
+            step_aside();
+            continue;
+        }
         if (guarded && exec(st, SQL_SAVEPOINT) != ST_OK) {
             j->rc = ST_ERROR;
+            j = j->next;
             continue;
         }
         j->rc = j->write(st, j->arg);
@@ -88,6 +107,7 @@ static bool run_batch(struct store *st, struct job *list, bool guarded)
                 log_error("store.batch_rollback_to", "result=failed");
             exec(st, SQL_RELEASE);
         }
+        j = j->next;
         step_aside(); /* holding the writer lock only (util/aside.h) */
     }
     if (store_commit(st) != ST_OK) {
@@ -174,10 +194,16 @@ struct submit *submit_new(struct store *st)
 
 bool submit_queue(struct submit *b, store_write_fn write, store_done_fn done, void *arg)
 {
+    return submit_queue_many(b, write, NULL, done, arg);
+}
+
+bool submit_queue_many(struct submit *b, store_write_fn write, submit_many_fn many, store_done_fn done, void *arg)
+{
     struct job *j = calloc(1, sizeof *j);
     if (!j)
         return false;
     j->write = write;
+    j->many = many;
     j->done = done;
     j->arg = arg;
     j->queued_us = mono_us();

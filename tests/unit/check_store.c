@@ -931,6 +931,62 @@ START_TEST(take_payment_dropped_when_user_gone)
 }
 END_TEST
 
+/* Purchases taken in together share the group commit's INSERTs (many
+ * rows each): every one is stored once, and its callback gets its own row
+ * back (its id, its amount), also when one of the batch is refused (its
+ * user is gone) and one repeats another's key (the batch is then stored a
+ * purchase at a time). */
+static void take_many(struct taken *t, int n, const char *tag, int gone, int repeat)
+{
+    for (int i = 0; i < n; i++) {
+        struct payment p;
+        char idem[40];
+        snprintf(idem, sizeof idem, "ussd:%s-%d", tag, i == repeat ? i - 1 : i);
+        intake_payment(&p, idem, 100 + i);
+        snprintf(p.phone, sizeof p.phone, "+2547120%05d", i % 100000);
+        if (i == gone)
+            p.user_id = 987654; /* no such user */
+        t[i] = (struct taken){.lock = PTHREAD_MUTEX_INITIALIZER};
+        ck_assert(store_take_payment(st, &p, on_taken, &t[i]));
+    }
+    for (int i = 0; i < n; i++)
+        for (int w = 0; w < 500 && taken_calls(&t[i]) < 1; w++)
+            usleep(10000);
+}
+
+START_TEST(take_payments_many_share_inserts)
+{
+    enum { N = 150, M = 60 };
+    static struct taken t[N];
+    take_many(t, N, "many", -1, -1);
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_eq(taken_calls(&t[i]), 1);
+        ck_assert_int_eq(t[i].rc, ST_OK);
+        struct payment got;
+        ck_assert_int_eq(store_payment_get(st, t[i].id, &got), ST_OK);
+        ck_assert_int_eq(got.amount, 100 + i);
+        char idem[40], phone[24];
+        snprintf(idem, sizeof idem, "ussd:many-%d", i);
+        snprintf(phone, sizeof phone, "+2547120%05d", i);
+        ck_assert_str_eq(got.idem_key, idem);
+        ck_assert_str_eq(got.phone, phone);
+    }
+    take_many(t, M, "mixed", 10, 20);
+    for (int i = 0; i < M; i++) {
+        ck_assert_int_eq(taken_calls(&t[i]), 1);
+        ck_assert_int_eq(t[i].rc, i == 10 ? ST_NOT_FOUND : i == 20 ? ST_CONFLICT : ST_OK);
+        if (i == 10)
+            continue;
+        struct payment got;
+        ck_assert_int_eq(store_payment_get(st, t[i].id, &got), ST_OK);
+        ck_assert_int_eq(got.amount, 100 + (i == 20 ? 19 : i)); /* 20 is 19's purchase */
+    }
+    int count = 0;
+    ck_assert_int_eq(store_payments_list(st, "electricity", count_payment, &count), ST_OK);
+    ck_assert_int_eq(count, N + M - 2);
+}
+END_TEST
+
 static long long file_size(const char *path)
 {
     struct stat sb;
@@ -2089,6 +2145,7 @@ Suite *test_suite(void)
     if (!testdb_pg()) /* a SQLite file's backup */
         tcase_add_test(tc, backup_copies_whole_intake_lines_and_never_overwrites);
     tcase_add_test(tc, take_payment_dropped_when_user_gone);
+    tcase_add_test(tc, take_payments_many_share_inserts);
     tcase_add_test(tc, payment_create_conflict_only_for_existing_key);
     tcase_add_test(tc, payment_save_checks_version);
     tcase_add_test(tc, payment_finish_once);
