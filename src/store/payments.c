@@ -198,9 +198,10 @@ enum store_rc store_payment_create(struct store *st, struct payment *p)
 }
 
 /* Many rows in one INSERT: SQL_PAY_INSERT with MANY_SIZES[z] tuples,
- * built once. A few sizes only, so a connection prepares three statements
- * more, not one per batch size. */
-static const int MANY_SIZES[] = {64, 16, 4};
+ * built once. Powers of two, so a batch of any size is a few statements
+ * (20 purchases: 16 + 4) and a connection prepares six more, not one per
+ * batch size. */
+static const int MANY_SIZES[] = {64, 32, 16, 8, 4, 2};
 #define NSIZES (int)(sizeof MANY_SIZES / sizeof MANY_SIZES[0])
 static char *many_sql[NSIZES];
 static pthread_once_t many_once = PTHREAD_ONCE_INIT;
