@@ -11,9 +11,10 @@
  * Statements whose answer nobody reads (BEGIN, SAVEPOINT x, RELEASE x)
  * are not sent at their step: they wait, a few at most, and go with the
  * next statement in one pipeline, so they cost no round trip of their
- * own. A purchase in the group commit (store/submit.c) is one INSERT
- * (with a SAVEPOINT and a RELEASE around it when its batch is run again
- * after a refusal), and a batch's BEGIN rides with its first. One of
+ * own. The purchases of a batch of the group commit (store/submit.c)
+ * are a few INSERTs of many rows (one each, with a SAVEPOINT and a
+ * RELEASE around it, when the batch is run again after a refusal), and
+ * the batch's BEGIN rides with the first. One of
  * them that fails fails the statement it went with (with its own
  * message); inside a transaction everything after it fails until the
  * ROLLBACK, as it would have. A ROLLBACK drops what waits and goes alone.
