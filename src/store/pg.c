@@ -12,7 +12,7 @@
  * are not sent at their step: they wait, a few at most, and go with the
  * next statement in one pipeline, so they cost no round trip of their
  * own. The purchases of a batch of the group commit (store/submit.c)
- * are a few INSERTs of many rows (one each, with a SAVEPOINT and a
+ * are INSERTs of up to four rows (one each, with a SAVEPOINT and a
  * RELEASE around it, when the batch is run again after a refusal), and
  * the batch's BEGIN rides with the first. One of
  * them that fails fails the statement it went with (with its own

@@ -207,7 +207,7 @@ void st_read_user(struct st_stmt *s, struct user *u);
 void st_read_meter(struct st_stmt *s, struct meter *m);
 void st_read_payment(struct st_stmt *s, struct payment *p);
 /* The group commit's purchases (take.c): rows[0..n) stored as
- * store_payment_create stores each, in a few statements of many rows, each
+ * store_payment_create stores each, in statements of several rows, each
  * row stored read back into its payment. Inside a transaction, which the
  * caller rolls back unless ST_OK: every row stored; else the first that
  * was not (ST_CONFLICT: a key seen before; ST_NOT_FOUND: its user or
