@@ -87,9 +87,9 @@ static enum store_rc take_write(struct store *st, void *arg)
     return store_payment_create(st, t->row); /* row becomes the stored row */
 }
 
-/* Purchases of one batch of the group commit, in a few INSERTs of many
- * rows (st_payments_create_many): the statement's fixed cost, and on
- * PostgreSQL its round trip, shared. */
+/* Purchases of one batch of the group commit, in INSERTs of several rows
+ * (st_payments_create_many): a statement's fixed cost, and on PostgreSQL
+ * its round trip, shared. */
 static enum store_rc take_write_many(struct store *st, void **args, int n)
 {
     struct payment *rows[SUBMIT_MANY_MAX];
