@@ -7,7 +7,7 @@ LIPA_BENCH_DEPS=1 tools/deps.sh
 export LIPA_PORT=${LIPA_PORT:-8181} LIPA_SANDBOX_PORT=${LIPA_SANDBOX_PORT:-9191}
 . tools/env.sh
 # One HTTP thread: on 2 cores that share with wrk and the anchor, a second
-# thread adds contention, not throughput (measured; see README).
+# thread adds contention, not throughput (measured; docs/performance.md).
 export LIPA_DB=var/bench.db LIPA_THREADS=${LIPA_THREADS:-1}
 rm -f var/bench.db var/bench.db-wal var/bench.db-shm var/bench.db-intake.0 var/bench.db-intake.1
 export NPHONES=${LIPA_BENCH_CALLERS:-1000}

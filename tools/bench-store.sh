@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make bench-store: CPU per stored purchase through the group commit, for
 # group sizes 1, 4, 8 and 16, each on a freshly seeded database of 1 000
-# callers (bin/lipa-storebench). Figures go to README.md by hand.
+# callers (bin/lipa-storebench). Figures go to docs/performance.md by hand.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=$(mktemp -d)

@@ -250,7 +250,7 @@ static enum store_rc create_k(struct store *st, const char *sql, struct payment 
     while ((rc = st_step(s)) == ST_ROW) {
         char key[sizeof rows[0]->idem_key];
         ST_COPY(s, 3, key);
-        int at = got < k && !read[got] && !strcmp(rows[got]->idem_key, key) ? got : -1;
+        int at = -1;
         for (int r = 0; at < 0 && r < k; r++)
             if (!read[r] && !strcmp(rows[r]->idem_key, key))
                 at = r;

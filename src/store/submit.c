@@ -63,12 +63,29 @@ static enum store_rc exec(struct store *st, const char *sql)
     return s ? st_step_write(st, s, sql) : ST_ERROR;
 }
 
+/* Writes j and the jobs of the same many after it (SUBMIT_MANY_MAX at
+ * most) in one call of many; *next is the job after them. False when the
+ * call did not answer ST_OK. */
+static bool write_many(struct store *st, struct job *j, struct job **next)
+{
+    void *args[SUBMIT_MANY_MAX];
+    int n = 0;
+    struct job *end = j;
+    for (; end && end->many == j->many && n < SUBMIT_MANY_MAX; end = end->next)
+        args[n++] = end->arg;
+    *next = end;
+    if (j->many(st, args, n) != ST_OK)
+        return false;
+    for (; j != end; j = j->next)
+        j->rc = ST_OK;
+    return true;
+}
+
 /* Runs the jobs of list in one transaction. Guarded, each job runs in a
  * savepoint, so one that fails is rolled back alone; unguarded, the first
  * job that does not answer ST_OK rolls the whole batch back and false is
- * answered (nothing is stored and no rc is final). Unguarded, consecutive
- * jobs of one many are written together (a purchase per row of one
- * INSERT). Sets each job's rc. */
+ * answered (nothing is stored and no rc is final), and consecutive jobs of
+ * one many are written together (write_many). Sets each job's rc. */
 static bool run_batch(struct store *st, struct job *list, bool guarded)
 {
     if (store_begin(st) != ST_OK) {
@@ -76,38 +93,27 @@ static bool run_batch(struct store *st, struct job *list, bool guarded)
             j->rc = ST_ERROR;
         return true;
     }
-    for (struct job *j = list; j;) {
-        if (!guarded && j->many && j->next && j->next->many == j->many) {
-            void *args[SUBMIT_MANY_MAX];
-            int n = 0;
-            struct job *end = j;
-            for (; end && end->many == j->many && n < SUBMIT_MANY_MAX; end = end->next)
-                args[n++] = end->arg;
-            if (j->many(st, args, n) != ST_OK) {
+    for (struct job *j = list, *next; j; j = next) {
+        next = j->next;
+        if (!guarded && j->many && next && next->many == j->many) {
+            if (!write_many(st, j, &next)) {
                 store_rollback(st);
                 return false;
             }
-            for (; j != end; j = j->next)
-                j->rc = ST_OK;
-            step_aside();
-            continue;
-        }
-        if (guarded && exec(st, SQL_SAVEPOINT) != ST_OK) {
+        } else if (!guarded) {
+            if ((j->rc = j->write(st, j->arg)) != ST_OK) {
+                store_rollback(st);
+                return false;
+            }
+        } else if (exec(st, SQL_SAVEPOINT) != ST_OK) {
             j->rc = ST_ERROR;
-            j = j->next;
             continue;
-        }
-        j->rc = j->write(st, j->arg);
-        if (!guarded && j->rc != ST_OK) {
-            store_rollback(st);
-            return false;
-        }
-        if (guarded) {
+        } else {
+            j->rc = j->write(st, j->arg);
             if (j->rc != ST_OK && exec(st, SQL_ROLLBACK_TO) != ST_OK)
                 log_error("store.batch_rollback_to", "result=failed");
             exec(st, SQL_RELEASE);
         }
-        j = j->next;
         step_aside(); /* holding the writer lock only (util/aside.h) */
     }
     if (store_commit(st) != ST_OK) {

@@ -931,11 +931,11 @@ START_TEST(take_payment_dropped_when_user_gone)
 }
 END_TEST
 
-/* Purchases taken in together share the group commit's INSERTs (many
+/* Purchases taken in together share the group commit's INSERTs (several
  * rows each): every one is stored once, and its callback gets its own row
- * back (its id, its amount), also when one of the batch is refused (its
- * user is gone) and one repeats another's key (the batch is then stored a
- * purchase at a time). */
+ * back (its id, its amount), also when one of the batch repeats another's
+ * key (found by the shared INSERT itself) or is refused (its user is gone:
+ * the batch is then stored a purchase at a time). */
 static void take_many(struct taken *t, int n, const char *tag, int gone, int repeat)
 {
     for (int i = 0; i < n; i++) {
@@ -971,19 +971,22 @@ START_TEST(take_payments_many_share_inserts)
         ck_assert_str_eq(got.idem_key, idem);
         ck_assert_str_eq(got.phone, phone);
     }
-    take_many(t, M, "mixed", 10, 20);
-    for (int i = 0; i < M; i++) {
-        ck_assert_int_eq(taken_calls(&t[i]), 1);
-        ck_assert_int_eq(t[i].rc, i == 10 ? ST_NOT_FOUND : i == 20 ? ST_CONFLICT : ST_OK);
-        if (i == 10)
-            continue;
-        struct payment got;
-        ck_assert_int_eq(store_payment_get(st, t[i].id, &got), ST_OK);
-        ck_assert_int_eq(got.amount, 100 + (i == 20 ? 19 : i)); /* 20 is 19's purchase */
+    for (int phase = 0; phase < 2; phase++) {
+        int gone = phase ? 10 : -1, repeat = phase ? -1 : 20;
+        take_many(t, M, phase ? "gone" : "repeat", gone, repeat);
+        for (int i = 0; i < M; i++) {
+            ck_assert_int_eq(taken_calls(&t[i]), 1);
+            ck_assert_int_eq(t[i].rc, i == gone ? ST_NOT_FOUND : i == repeat ? ST_CONFLICT : ST_OK);
+            if (i == gone)
+                continue;
+            struct payment got;
+            ck_assert_int_eq(store_payment_get(st, t[i].id, &got), ST_OK);
+            ck_assert_int_eq(got.amount, 100 + (i == repeat ? i - 1 : i)); /* the repeat is the one before */
+        }
     }
     int count = 0;
     ck_assert_int_eq(store_payments_list(st, "electricity", count_payment, &count), ST_OK);
-    ck_assert_int_eq(count, N + M - 2);
+    ck_assert_int_eq(count, N + 2 * (M - 1));
 }
 END_TEST
 
