@@ -62,9 +62,10 @@ static void put_text(struct out *o, const char *s)
 
 static void put_num(struct out *o, int64_t v)
 {
-    char num[24];
-    int k = snprintf(num, sizeof num, "%" PRId64 "\t", v);
-    put_raw(o, num, (size_t)k);
+    char num[STR_I64_MAX + 1];
+    size_t k = str_from_i64(v, num);
+    num[k++] = '\t';
+    put_raw(o, num, k);
 }
 
 size_t intake_encode(const struct payment *p, char *out, size_t n)

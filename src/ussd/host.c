@@ -88,8 +88,8 @@ static const struct store_caller_meter *callers_meter(struct ussd_hop *h, const 
 
 static void set_num(struct ussd_session *s, const char *key, int64_t v)
 {
-    char t[24];
-    snprintf(t, sizeof t, "%lld", (long long)v);
+    char t[STR_I64_MAX];
+    str_from_i64(v, t);
     ussd_var_set(s, key, t);
 }
 

@@ -6,17 +6,25 @@
 #include <stdint.h>
 #include <string.h>
 
+/* The ASCII characters' widths, a row of 16 a line: 1 for GSM-7's basic
+ * table, 2 for its extension (^ { } [ ] ~ \ |), 0 for the rest (controls
+ * but LF and CR, `, DEL). Every screen is measured a character at a time:
+ * a table, not a chain of tests. */
+static const uint8_t ascii_width[128] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 1,
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 0,
+};
+
 int gsm_width(uint32_t c)
 {
-    if (c == '\n' || c == '\r')
-        return 1;
-    if (c >= 0x20 && c <= 0x7E) {
-        if (c == '^' || c == '{' || c == '}' || c == '[' || c == ']' || c == '~' || c == '\\' || c == '|')
-            return 2;
-        if (c == '`')
-            return 0;
-        return 1;
-    }
+    if (c < 0x80)
+        return ascii_width[c];
     static const uint32_t basic[] = {0xA3, 0xA5, 0xE8, 0xE9, 0xF9, 0xEC, 0xF2, 0xC7, 0xD8, 0xF8,
                                      0xC5, 0xE5, 0x394, 0x3A6, 0x393, 0x39B, 0x3A9, 0x3A0, 0x3A8,
                                      0x3A3, 0x398, 0x39E, 0xC6, 0xE6, 0xDF, 0xC9, 0xA4, 0xA1, 0xC4,
@@ -38,7 +46,7 @@ int gsm_septets(const char *utf8)
         int k = 1;
         if (cp >= 0x80 && !(k = str_utf8_next((const char *)p, SIZE_MAX, &cp)))
             return -1;
-        int w = gsm_width(cp);
+        int w = cp < 0x80 ? ascii_width[cp] : gsm_width(cp);
         if (!w)
             return -1;
         n += w;

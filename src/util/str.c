@@ -30,6 +30,23 @@ bool str_is_digits(const char *s)
     return true;
 }
 
+size_t str_from_i64(int64_t v, char out[STR_I64_MAX])
+{
+    char rev[STR_I64_MAX];
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v; /* INT64_MIN too */
+    size_t n = 0, k = 0;
+    do {
+        rev[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        out[k++] = '-';
+    while (n)
+        out[k++] = rev[--n];
+    out[k] = 0;
+    return k;
+}
+
 bool str_to_i64(const char *s, int64_t min, int64_t max, int64_t *out)
 {
     if (!s || !*s || strlen(s) > 19)

@@ -22,6 +22,10 @@ static inline uint64_t str_fnv1a(const char *s, size_t n)
 bool str_copy(char *dst, size_t dstsz, const char *src);
 /* Whole string is a decimal integer in [min, max]; no sign games, no spaces. */
 bool str_to_i64(const char *s, int64_t min, int64_t max, int64_t *out);
+/* v in decimal into out, NUL-terminated; returns its length. A hop formats
+ * several numbers: snprintf costs about 700 instructions each, this 60. */
+#define STR_I64_MAX 21 /* "-9223372036854775808" and its NUL */
+size_t str_from_i64(int64_t v, char out[STR_I64_MAX]);
 bool str_is_digits(const char *s);
 /* Case-insensitive ASCII comparison. */
 bool str_ieq(const char *a, const char *b);

@@ -224,8 +224,16 @@ static void h_forgotten(void *ctx, struct http_req *req, struct http_resp *resp)
     forgotten = http_defer(req);
 }
 
+/* Answers the address the request came from, as handlers see it. */
+static void h_ip(void *ctx, struct http_req *req, struct http_resp *resp)
+{
+    (void)ctx;
+    http_resp_text(resp, 200, "text/plain", req->client_ip);
+}
+
 static const struct http_route routes[] = {
     {"GET", "/fast", h_fast, 0, 0},
+    {"GET", "/ip", h_ip, 0, 0},
     {"GET", "/slow/{id}", h_slow, 0, 1},
     {"GET", "/park", h_park, 0, 0},
     {"GET", "/forgotten", h_forgotten, 0, 0},
@@ -429,6 +437,43 @@ START_TEST(stop_answers_what_is_parked)
 }
 END_TEST
 
+/* GET /ip from a socket bound to src (an address of 127/8). */
+static void ip_from(unsigned port, const char *src, char *out, size_t n)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in me = {.sin_family = AF_INET}, a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    ck_assert_int_eq(inet_pton(AF_INET, src, &me.sin_addr), 1);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&me, sizeof me), 0);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    const char rq[] = "GET /ip HTTP/1.0\r\nHost: x\r\n\r\n";
+    ck_assert_int_eq(write(fd, rq, sizeof rq - 1), (ssize_t)sizeof rq - 1);
+    char ans[1024];
+    size_t got = 0;
+    ssize_t k;
+    while (got + 1 < sizeof ans && (k = read(fd, ans + got, sizeof ans - 1 - got)) > 0)
+        got += (size_t)k;
+    ans[got] = 0;
+    close(fd);
+    const char *b = strstr(ans, "\r\n\r\n");
+    snprintf(out, n, "%s", b ? b + 4 : "");
+}
+
+/* The client's IPv4 address, written by hand: every octet width. */
+START_TEST(client_address_as_written)
+{
+    unsigned port;
+    struct http_server *s = start(&port, 5000);
+    const char *srcs[] = {"127.0.0.1", "127.10.200.3", "127.255.99.100", "127.1.20.254"};
+    char got[64];
+    for (size_t i = 0; i < sizeof srcs / sizeof srcs[0]; i++) {
+        ip_from(port, srcs[i], got, sizeof got);
+        ck_assert_str_eq(got, srcs[i]);
+    }
+    http_server_stop(s, 0);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("server");
@@ -445,6 +490,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, lane_late_answer_knows_the_origin);
     tcase_add_test(tc, parked_answered_by_owner_or_deadline);
     tcase_add_test(tc, stop_answers_what_is_parked);
+    tcase_add_test(tc, client_address_as_written);
     suite_add_tcase(s, tc);
     return s;
 }

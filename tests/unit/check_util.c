@@ -230,6 +230,22 @@ START_TEST(gsm_part_boundaries)
 }
 END_TEST
 
+START_TEST(i64_in_decimal)
+{
+    char out[STR_I64_MAX];
+    const struct {
+        int64_t v;
+        const char *want;
+    } cases[] = {{0, "0"}, {7, "7"}, {-1, "-1"}, {10, "10"}, {500, "500"}, {-90210, "-90210"},
+                 {1234567890123, "1234567890123"}, {INT64_MAX, "9223372036854775807"},
+                 {INT64_MIN, "-9223372036854775808"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ck_assert_uint_eq(str_from_i64(cases[i].v, out), strlen(cases[i].want));
+        ck_assert_str_eq(out, cases[i].want);
+    }
+}
+END_TEST
+
 /* ---------- crypto ---------- */
 
 START_TEST(crypto_vectors)
@@ -246,6 +262,29 @@ START_TEST(crypto_vectors)
     crypto_hmac_sha512("Jefe", 4, "what do ya want for nothing?", 28, mac512);
     crypto_hex(mac512, 64, hex, false);
     ck_assert_str_eq(hex, "164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea2505549758bf75c05a994a6d034f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737");
+    /* RFC 4231 test case 6: a key longer than the block is hashed first */
+    char longkey[131];
+    memset(longkey, 0xaa, sizeof longkey);
+    const char *m6 = "Test Using Larger Than Block-Size Key - Hash Key First";
+    crypto_hmac_sha256(longkey, sizeof longkey, m6, strlen(m6), mac);
+    crypto_hex(mac, 32, hex, false);
+    ck_assert_str_eq(hex, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+    crypto_hmac_sha512(longkey, sizeof longkey, m6, strlen(m6), mac512);
+    crypto_hex(mac512, 64, hex, false);
+    ck_assert_str_eq(hex, "80b24263c7c1a3ebb71493c1dd7be8b49b46d1f41b4aeec1121b013783f8f3526b56d037e05f2598bd0fd2215d6a1e5295e64f73f63f0aec8b915a985d786598");
+    /* a key of exactly the block size is used as it is (openssl dgst -mac
+     * HMAC); an empty key and message */
+    char blockkey[128];
+    memset(blockkey, 0x0b, sizeof blockkey);
+    crypto_hmac_sha256(blockkey, 64, "Hi There", 8, mac);
+    crypto_hex(mac, 32, hex, false);
+    ck_assert_str_eq(hex, "21cd586aeca0579d99a1c938127c92525a371f807bc5ba6eb78bc825bd4f2be3");
+    crypto_hmac_sha512(blockkey, 128, "Hi There", 8, mac512);
+    crypto_hex(mac512, 64, hex, false);
+    ck_assert_str_eq(hex, "e0853e8ef09d70a6ae8431a46c5c87590e12ad57f6ab11504a15bf500b431c112501952fe1fdcdc6464e3b16d26a070252abd243a0efafb5cd46fc11c6934658");
+    crypto_hmac_sha256("", 0, "", 0, mac);
+    crypto_hex(mac, 32, hex, false);
+    ck_assert_str_eq(hex, "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
     crypto_sha256("abc", 3, h);
     crypto_hex(h, 32, hex, false);
     ck_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
@@ -888,6 +927,7 @@ Suite *test_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("crypto");
+    tcase_add_test(tc, i64_in_decimal);
     tcase_add_test(tc, crypto_vectors);
     tcase_add_test(tc, crypto_base64_rfc4648);
     tcase_add_test(tc, crypto_compare_and_random);
