@@ -63,7 +63,7 @@ FUZZ_WRAP := -Wl,--wrap=log_event -Wl,--wrap=httpc_do -Wl,--wrap=http_header
 FUZZ_SECONDS ?= 30
 FUZZ_MERGE ?= 0
 
-.PHONY: all deps deps-quiet deps-check lint-openapi docs-api run check menu-graph check-schema check-install install uninstall unit-bin e2e-bin fuzz-replay-bin fuzz fuzz-bin bench bench-cluster bench-store bench-hops \
+.PHONY: all deps deps-quiet deps-check lint-openapi docs-api run check menu-graph check-schema check-install install uninstall unit-bin e2e-bin fuzz-replay-bin fuzz fuzz-bin bench bench-cluster bench-store bench-hops bench-instr \
         bench-memory bench-migrate clean lint
 .SECONDARY:
 # V=1 shows the full commands
@@ -212,6 +212,10 @@ bench-store: deps
 bench-hops: deps
 	@$(MAKE) --no-print-directory all
 	@tools/bench-hops.sh
+
+bench-instr: deps
+	@$(MAKE) --no-print-directory all
+	@tools/bench-instr.sh
 
 bench-memory: deps
 	@$(MAKE) --no-print-directory all

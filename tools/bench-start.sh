@@ -15,7 +15,8 @@ bin/lipa-seed bench "$NPHONES"
 # the sandbox stands in for remote providers: it only gets idle CPU
 chrt -i 0 bin/lipa-sandbox --port "$LIPA_SANDBOX_PORT" --tuya-any-device --callback-delay-ms 2000 > var/bench-sandbox.log 2>&1 &
 sp=$!
-bin/lipad 2> var/bench-lipad.log &
+# LIPA_BENCH_WRAP: a command lipad runs under (make bench-instr: valgrind)
+${LIPA_BENCH_WRAP:-} bin/lipad 2> var/bench-lipad.log &
 lp=$!
 # a lipad that does not stop on SIGTERM is killed, and said so (so a run
 # of benchmarks does not hang on it)
@@ -28,4 +29,4 @@ stop_bench() {
 }
 trap stop_bench EXIT
 wait_http "$sandbox/sandbox/health"
-wait_http "http://127.0.0.1:$LIPA_PORT/api/health"
+wait_http "http://127.0.0.1:$LIPA_PORT/api/health" "${LIPA_BENCH_WRAP:+600}"

@@ -3,7 +3,8 @@
 # missing: as root directly, otherwise through sudo. Fast when all are there.
 # LIPA_BENCH_DEPS=1 adds what make bench needs, LIPA_CLUSTER_DEPS=1 the load
 # balancer make bench-cluster puts in front of two lipads (nginx),
-# LIPA_FUZZ_DEPS=1 what make fuzz needs, LIPA_CHECK_DEPS=1 what make check
+# LIPA_FUZZ_DEPS=1 what make fuzz needs, LIPA_INSTR_DEPS=1 valgrind (make
+# bench-instr), LIPA_CHECK_DEPS=1 what make check
 # needs beyond the build, LIPA_GRAPH_DEPS=1 Graphviz's dot, which make
 # menu-graph draws the picture of the menus with (make check compares only
 # the dot text, so it needs no Graphviz).
@@ -43,6 +44,10 @@ fi
 # the benchmark start their own nginx)
 if [ "${LIPA_CLUSTER_DEPS:-}" = 1 ] || [ "${LIPA_CHECK_DEPS:-}" = 1 ]; then
   command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+fi
+# valgrind counts instructions for make bench-instr
+if [ "${LIPA_INSTR_DEPS:-}" = 1 ]; then
+  command -v valgrind >/dev/null || missing+=(valgrind)
 fi
 if [ "${LIPA_GRAPH_DEPS:-}" = 1 ]; then
   command -v dot >/dev/null || missing+=(graphviz)
