@@ -7,38 +7,30 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* decodes [s, s+n) into a new string; NULL on a bad escape or a NUL byte */
-static char *decode(const char *s, size_t n)
+/* Decodes [s, s+n) at *at, NUL-terminated, and moves *at past it; NULL
+ * on a bad escape or a NUL byte. */
+static char *decode(const char *s, size_t n, char **at)
 {
-    char *out = malloc(n + 1), *o = out;
-    if (!out)
-        return NULL;
+    char *out = *at, *o = out;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (c == '+')
             c = ' ';
         else if (c == '%') {
-            int h, l;
-            if (i + 2 >= n) {
-                free(out);
+            if (i + 2 >= n)
                 return NULL;
-            }
-            h = str_hexval(s[i + 1]);
-            l = str_hexval(s[i + 2]);
-            if (h < 0 || l < 0) {
-                free(out);
+            int h = str_hexval(s[i + 1]), l = str_hexval(s[i + 2]);
+            if (h < 0 || l < 0)
                 return NULL;
-            }
             c = (char)(h * 16 + l);
             i += 2;
         }
-        if (c == 0) {
-            free(out);
+        if (c == 0)
             return NULL;
-        }
         *o++ = c;
     }
-    *o = 0;
+    *o++ = 0;
+    *at = o;
     return out;
 }
 
@@ -47,6 +39,11 @@ bool form_parse(struct form *f, const char *s, size_t n, char *bad, size_t badsz
     memset(f, 0, sizeof *f);
     if (bad && badsz)
         bad[0] = 0;
+    /* every name and value in one allocation: a decoded field is no longer
+     * than its raw bytes, plus a NUL for its name and one for its value */
+    char *at = f->block = malloc(n + 2 * FORM_MAX_FIELDS + 1);
+    if (!at)
+        return false;
     size_t i = 0;
     while (i < n) {
         size_t j = i;
@@ -55,19 +52,18 @@ bool form_parse(struct form *f, const char *s, size_t n, char *bad, size_t badsz
         if (j > i) {
             const char *eq = memchr(s + i, '=', j - i);
             size_t nlen = eq ? (size_t)(eq - (s + i)) : j - i;
-            char *name = decode(s + i, nlen);
-            char *val = eq ? decode(eq + 1, (size_t)(s + j - eq - 1)) : strdup("");
-            if (!name || !val || f->n >= FORM_MAX_FIELDS) {
+            char *name = NULL, *val = NULL;
+            if (f->n < FORM_MAX_FIELDS && (name = decode(s + i, nlen, &at)))
+                val = decode(eq ? eq + 1 : "", eq ? (size_t)(s + j - eq - 1) : 0, &at);
+            if (!val) {
                 if (bad && badsz)
                     snprintf(bad, badsz, "%.*s", (int)(nlen > 40 ? 40 : nlen), s + i);
-                free(name);
-                free(val);
                 form_free(f);
                 return false;
             }
             f->name[f->n] = name;
             f->value[f->n] = val;
-            f->n++;
+            f->in_block = ++f->n;
         }
         i = j + 1;
     }
@@ -76,11 +72,13 @@ bool form_parse(struct form *f, const char *s, size_t n, char *bad, size_t badsz
 
 void form_free(struct form *f)
 {
-    for (size_t i = 0; i < f->n; i++) {
+    for (size_t i = f->in_block; i < f->n; i++) {
         free(f->name[i]);
         free(f->value[i]);
     }
-    f->n = 0;
+    free(f->block);
+    f->block = NULL;
+    f->n = f->in_block = 0;
 }
 
 const char *form_get(const struct form *f, const char *name)
