@@ -17,6 +17,7 @@ LIPA_INSTR_DEPS=1 tools/deps.sh
 out=$(mktemp -d /tmp/lipa-instr-XXXXXX)
 export LIPA_BENCH_WRAP="valgrind --tool=callgrind --separate-threads=yes --instr-atstart=no --callgrind-out-file=$out/cg"
 . tools/bench-start.sh
+trap 'stop_bench; rm -rf "$out"' EXIT
 hoplat() {
   bin/lipa-hoplat --port "$LIPA_PORT" --connections "${CONNECTIONS:-4}" --seconds "$1" --callers "$NPHONES" \
     --hops "${HOPS:-5}"
@@ -51,4 +52,3 @@ callgrind_annotate "$http" 2>/dev/null | awk -v h="$hops" -v top="${TOP:-15}" '
   /^-+$/ {dash++; next} dash >= 3 && NF >= 3 && $1 ~ /^[0-9,]+$/ {
     gsub(",", "", $1); fn = $NF; if (fn ~ /^\[/) fn = $(NF - 1)
     sub(/.*\//, "", fn); if (fn != "TOTALS" && k++ < top) printf "  %8.0f  %s\n", $1 / h, fn }'
-rm -rf "$out"

@@ -1,8 +1,9 @@
-# Sourced by bench.sh, bench-hops.sh and bench-memory.sh: a fresh lipad
-# (one HTTP thread) and sandbox on loopback, with LIPA_BENCH_CALLERS callers
-# (default 1000: +254700000000 to +254700000999), one meter each, stopped
-# when the sourcing script exits. Sets lp, sp and NPHONES (exported: the
-# benchmark script spreads its sessions over that many callers).
+# Sourced by bench.sh, bench-hops.sh, bench-instr.sh and bench-memory.sh: a
+# fresh lipad (one HTTP thread) and sandbox on loopback, with
+# LIPA_BENCH_CALLERS callers (default 1000: +254700000000 to
+# +254700000999), one meter each, stopped when the sourcing script exits.
+# Sets lp, sp and NPHONES (exported: the benchmark script spreads its
+# sessions over that many callers).
 LIPA_BENCH_DEPS=1 tools/deps.sh
 export LIPA_PORT=${LIPA_PORT:-8181} LIPA_SANDBOX_PORT=${LIPA_SANDBOX_PORT:-9191}
 . tools/env.sh

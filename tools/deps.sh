@@ -4,10 +4,10 @@
 # LIPA_BENCH_DEPS=1 adds what make bench needs, LIPA_CLUSTER_DEPS=1 the load
 # balancer make bench-cluster puts in front of two lipads (nginx),
 # LIPA_FUZZ_DEPS=1 what make fuzz needs, LIPA_INSTR_DEPS=1 valgrind (make
-# bench-instr), LIPA_CHECK_DEPS=1 what make check
-# needs beyond the build, LIPA_GRAPH_DEPS=1 Graphviz's dot, which make
-# menu-graph draws the picture of the menus with (make check compares only
-# the dot text, so it needs no Graphviz).
+# bench-instr), LIPA_CHECK_DEPS=1 what make check needs beyond the build,
+# LIPA_GRAPH_DEPS=1 Graphviz's dot, which make menu-graph draws the picture
+# of the menus with (make check compares only the dot text, so it needs no
+# Graphviz).
 # postgresql is the server the tests start themselves (tools/pg.sh), libpq-dev
 # the client library the store's PostgreSQL backend is to use (docs/postgresql.md).
 # prometheus brings promtool, which the e2e metrics suite runs on /metrics
