@@ -5,7 +5,9 @@
 # warm-up round, so callers are cached and the tables full as in make
 # bench. A count does not move with the VM's speed, which swings by a fifth
 # from one quarter hour to the next: this compares two builds where timing
-# cannot tell them apart (docs/performance.md). It says nothing of the
+# cannot tell them apart (docs/performance.md); the HTTP thread's count is
+# the steady one, the workers' follow what reached them in the counted
+# window (M-Pesa's callbacks come 2 s after a push). It says nothing of the
 # kernel's share (system calls, TCP), about half of the HTTP thread's time.
 # Under callgrind lipad is some 50 times slower, hence few connections.
 # Env: CONNECTIONS (4), WARM (6: seconds before counting), SECONDS_EACH
@@ -33,13 +35,23 @@ hops=$(awk '$1 == "all" {sub("n=", "", $2); print $2}' <<< "$res")
 [ -n "$hops" ] && [ "$hops" -gt 0 ] || { echo "bench-instr: no hop answered" >&2; exit 1; }
 head -1 <<< "$res"
 echo "hops counted: $hops (lipad under callgrind, ${CONNECTIONS:-4} connections)"
-total=0 http=""
+# a thread is named by the first of these functions its counts hold
+names="on_request:HTTP committer:committer purchase_work:w-payments topup_work:w-topups outbox_work:w-outbox
+       text_work:w-text maintain_work:w-maintain paystack_work:w-paystack client_notice_work:w-notices"
+total=0 http="" each=""
 for f in "$out"/cg-*; do
   n=$(awk '/^totals:/ {print $2}' "$f")
   total=$((total + ${n:-0}))
-  grep -q 'on_request' "$f" && http=$f
+  label=other
+  for nm in $names; do
+    if grep -q "${nm%%:*}\$" "$f"; then label=${nm#*:}; break; fi
+  done
+  [ "$label" = HTTP ] && http=$f
+  each+="$label ${n:-0}"$'\n'
 done
-printf 'all threads: %d instructions per hop\n' $((total / hops))
+printf 'all threads: %d instructions per hop; by thread:\n' $((total / hops))
+awk -v h="$hops" 'NF == 2 {c[$1] += $2} END {for (k in c) if (c[k] / h >= 100) printf "  %8.0f  %s\n", c[k] / h, k}' \
+  <<< "$each" | sort -rn
 [ -n "$http" ] || { echo "bench-instr: no HTTP thread in the counts" >&2; exit 1; }
 n=$(awk '/^totals:/ {print $2}' "$http")
 # libmicrohttpd zeroes each connection's pool before a request (memset,
