@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LIPA_INSTR_DEPS=1 tools/deps.sh
-out=$(mktemp -d /tmp/lipa-instr-XXXXXX)
+out=$(mktemp -d) # callgrind writes a file per thread here
 export LIPA_BENCH_WRAP="valgrind --tool=callgrind --separate-threads=yes --instr-atstart=no --callgrind-out-file=$out/cg"
 . tools/bench-start.sh
 trap 'stop_bench; rm -rf "$out"' EXIT

@@ -63,7 +63,7 @@ bool form_parse(struct form *f, const char *s, size_t n, char *bad, size_t badsz
             }
             f->name[f->n] = name;
             f->value[f->n] = val;
-            f->in_block = ++f->n;
+            f->n++;
         }
         i = j + 1;
     }
@@ -72,13 +72,13 @@ bool form_parse(struct form *f, const char *s, size_t n, char *bad, size_t badsz
 
 void form_free(struct form *f)
 {
-    for (size_t i = f->in_block; i < f->n; i++) {
+    for (size_t i = 0; !f->block && i < f->n; i++) {
         free(f->name[i]);
         free(f->value[i]);
     }
     free(f->block);
     f->block = NULL;
-    f->n = f->in_block = 0;
+    f->n = 0;
 }
 
 const char *form_get(const struct form *f, const char *name)

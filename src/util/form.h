@@ -13,10 +13,9 @@ struct form {
     size_t n;
     char *name[FORM_MAX_FIELDS];
     char *value[FORM_MAX_FIELDS];
-    /* form_parse's names and values, the first in_block fields, share
-     * block; fields added after them (malloc'ed each) are freed one by one */
+    /* form_parse's names and values all live in block; a form filled
+     * field by field instead (block NULL) owns each name and value */
     char *block;
-    size_t in_block;
 };
 
 /* false on a malformed escape, more than FORM_MAX_FIELDS fields, or a name

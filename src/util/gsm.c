@@ -46,7 +46,7 @@ int gsm_septets(const char *utf8)
         int k = 1;
         if (cp >= 0x80 && !(k = str_utf8_next((const char *)p, SIZE_MAX, &cp)))
             return -1;
-        int w = cp < 0x80 ? ascii_width[cp] : gsm_width(cp);
+        int w = gsm_width(cp);
         if (!w)
             return -1;
         n += w;
