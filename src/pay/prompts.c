@@ -42,11 +42,6 @@ void prompts_open(struct prompts *pr, const char *phone, int64_t payment_id, int
         pr->ops->open(pr->impl, phone, payment_id, now_ms, until_ms);
 }
 
-int64_t prompts_release(struct prompts *pr, const char *phone, int64_t payment_id, int64_t now_ms)
-{
-    return pr && phone && *phone ? pr->ops->release(pr->impl, phone, payment_id, now_ms) : 0;
-}
-
 bool prompts_waiting(struct prompts *pr, const char *phone, int64_t now_ms, int64_t *until_ms)
 {
     return pr && phone && *phone && pr->ops->waiting(pr->impl, phone, now_ms, until_ms);

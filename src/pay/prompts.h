@@ -11,7 +11,8 @@
  * on one database and across restarts: a push about to go first takes the
  * phone (for reserve_ms: a lipad that dies then frees it by itself), an
  * accepted push keeps it until its purchase is due to be settled by query,
- * and a push that did not go gives it back. A database error holds
+ * and its end (or a push that did not go) hands it to the next purchase
+ * waiting, reserved for that one's push. A database error holds
  * nothing (Daraja's refusal, retried with backoff, covers it). */
 #ifndef LIPA_PAY_PROMPTS_H
 #define LIPA_PAY_PROMPTS_H
@@ -34,13 +35,13 @@ bool prompts_hold(struct prompts *pr, const char *phone, int64_t payment_id, int
 /* payment_id's push was accepted at now_ms: its prompt is out until it is
  * closed or until_ms passes (when the purchase is settled by query). */
 void prompts_open(struct prompts *pr, const char *phone, int64_t payment_id, int64_t now_ms, int64_t until_ms);
-/* payment_id's push did not go (or was refused): the phone is free; the
- * id of the purchase to push next, as prompts_close. */
-int64_t prompts_release(struct prompts *pr, const char *phone, int64_t payment_id, int64_t now_ms);
 /* True when a prompt is out for phone at now_ms, with *until_ms. */
 bool prompts_waiting(struct prompts *pr, const char *phone, int64_t now_ms, int64_t *until_ms);
-/* payment_id's prompt is answered (its purchase is final): the id of the
- * purchase to push next (the oldest still waiting for that phone), or 0. */
+/* payment_id's prompt is answered (its purchase is final), or its push
+ * did not go: if payment_id holds phone, it goes to the purchase to push
+ * next (the oldest still waiting behind it), reserved for reserve_ms so
+ * that purchases made before that push wait behind it too: its id; 0 when
+ * nobody waits (the phone is free) or payment_id did not hold it. */
 int64_t prompts_close(struct prompts *pr, const char *phone, int64_t payment_id, int64_t now_ms);
 
 #endif

@@ -45,15 +45,21 @@ static bool db_waiting(void *impl, const char *phone, int64_t now_ms, int64_t *u
     return store_prompt_get(d->st, phone, now_ms, until_ms, NULL) == ST_OK;
 }
 
+/* Hands the phone on to the oldest purchase waiting, reserved for its
+ * push, so that purchases made before that push wait behind it too; or
+ * ends the prompt when nobody waits. Only its holder hands it on. */
 static int64_t db_close(void *impl, const char *phone, int64_t payment_id, int64_t now_ms)
 {
     struct db *d = impl;
-    store_prompt_end(d->st, phone, payment_id);
-    return store_prompt_next(d->st, phone, now_ms, payment_id);
+    int64_t next = store_prompt_next(d->st, phone, now_ms, payment_id);
+    if (!next) {
+        store_prompt_end(d->st, phone, payment_id);
+        return 0;
+    }
+    return store_prompt_pass(d->st, phone, payment_id, next, now_ms + d->reserve_ms) == ST_OK ? next : 0;
 }
 
 const struct prompts_ops prompts_db = {
     .new = db_new, .free = db_free, .hold = db_hold, .open = db_open,
-    .release = db_close, /* the phone given back, and to the next waiting */
     .waiting = db_waiting, .close = db_close,
 };

@@ -13,7 +13,6 @@ struct prompts_ops {
     void (*free)(void *impl);
     bool (*hold)(void *impl, const char *phone, int64_t payment_id, int64_t now_ms, int64_t *until_ms);
     void (*open)(void *impl, const char *phone, int64_t payment_id, int64_t now_ms, int64_t until_ms);
-    int64_t (*release)(void *impl, const char *phone, int64_t payment_id, int64_t now_ms);
     bool (*waiting)(void *impl, const char *phone, int64_t now_ms, int64_t *until_ms);
     int64_t (*close)(void *impl, const char *phone, int64_t payment_id, int64_t now_ms);
 };

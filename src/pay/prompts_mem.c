@@ -1,11 +1,10 @@
 /* pay/prompts_mem: the prompts kept in memory, for a lipad alone on its
  * database (prompts_impl.h). An open-addressing table of phones: a slot is
  * free when its phone is empty or its prompt has ended (until_ms in the
- * past, or 0 once answered); a phone is looked for in the PROBE slots after
- * its hash. A slot keeps the ids held behind its phone's prompt, up to
- * HELD_MAX (more wait for their own next_at). A full table holds nothing.
- * Alone, a lipad needs no reservation before a push: its payment worker
- * pushes one phone's purchases one at a time. */
+ * past); a phone is looked for in the PROBE slots after its hash. A slot
+ * names the purchase holding its phone (a push about to go, for
+ * reserve_ms, or its prompt out) and keeps the ids held behind it, up to
+ * HELD_MAX (more wait for their own next_at). A full table holds nothing. */
 #include "pay/prompts_impl.h"
 
 #include "util/str.h"
@@ -20,6 +19,7 @@
 
 struct slot {
     char phone[16];
+    int64_t holder; /* the purchase whose push or prompt holds the phone */
     int64_t until_ms;
     int64_t held[HELD_MAX];
     int nheld;
@@ -27,6 +27,7 @@ struct slot {
 
 struct mem {
     pthread_mutex_t lock;
+    int64_t reserve_ms;
     struct slot slots[SLOTS];
 };
 
@@ -53,10 +54,11 @@ static struct slot *find(struct mem *pr, const char *phone)
 static void *mem_new(struct store *st, int64_t reserve_ms)
 {
     (void)st;
-    (void)reserve_ms;
     struct mem *pr = calloc(1, sizeof *pr);
-    if (pr)
+    if (pr) {
         pthread_mutex_init(&pr->lock, NULL);
+        pr->reserve_ms = reserve_ms;
+    }
     return pr;
 }
 
@@ -69,28 +71,38 @@ static void mem_free(void *impl)
     free(pr);
 }
 
+/* phone's slot, or a free one made its own (empty, or its prompt has
+ * ended: another phone's is cleared; its own keeps the ids held behind it,
+ * their purchases still waiting); NULL when none is free. Locked. */
+static struct slot *take(struct mem *pr, const char *phone, int64_t now_ms)
+{
+    struct slot *s = find(pr, phone);
+    if (s)
+        return s;
+    unsigned h = hash(phone);
+    for (unsigned i = 0; i < PROBE && !s; i++) {
+        struct slot *c = &pr->slots[(h + i) & (SLOTS - 1)];
+        if (!c->phone[0] || c->until_ms <= now_ms)
+            s = c;
+    }
+    if (s) {
+        memset(s, 0, sizeof *s);
+        str_copy(s->phone, sizeof s->phone, phone);
+    }
+    return s;
+}
+
 static void mem_open(void *impl, const char *phone, int64_t payment_id, int64_t now_ms, int64_t until_ms)
 {
     struct mem *pr = impl;
-    (void)payment_id;
     if (strlen(phone) >= sizeof pr->slots[0].phone)
         return;
     pthread_mutex_lock(&pr->lock);
-    struct slot *s = find(pr, phone);
-    if (!s) { /* a free slot: empty, or its prompt has ended */
-        unsigned h = hash(phone);
-        for (unsigned i = 0; i < PROBE && !s; i++) {
-            struct slot *c = &pr->slots[(h + i) & (SLOTS - 1)];
-            if (!c->phone[0] || c->until_ms <= now_ms)
-                s = c;
-        }
-        if (s) {
-            memset(s, 0, sizeof *s);
-            str_copy(s->phone, sizeof s->phone, phone);
-        }
-    }
-    if (s)
+    struct slot *s = take(pr, phone, now_ms);
+    if (s) {
+        s->holder = payment_id;
         s->until_ms = until_ms;
+    }
     pthread_mutex_unlock(&pr->lock);
 }
 
@@ -110,9 +122,11 @@ static bool mem_hold(void *impl, const char *phone, int64_t payment_id, int64_t 
 {
     struct mem *pr = impl;
     bool out = false;
+    if (strlen(phone) >= sizeof pr->slots[0].phone)
+        return false;
     pthread_mutex_lock(&pr->lock);
     struct slot *s = find(pr, phone);
-    if (s && s->until_ms > now_ms) {
+    if (s && s->until_ms > now_ms && s->holder != payment_id) { /* another's */
         out = true;
         *until_ms = s->until_ms;
         bool known = false;
@@ -120,42 +134,44 @@ static bool mem_hold(void *impl, const char *phone, int64_t payment_id, int64_t 
             known |= s->held[i] == payment_id;
         if (!known && s->nheld < HELD_MAX)
             s->held[s->nheld++] = payment_id;
+    } else if ((s = take(pr, phone, now_ms))) { /* free or its own: reserved for its push */
+        int n = 0;
+        for (int i = 0; i < s->nheld; i++) /* no longer behind anyone */
+            if (s->held[i] != payment_id)
+                s->held[n++] = s->held[i];
+        s->nheld = n;
+        s->holder = payment_id;
+        if (s->until_ms < now_ms + pr->reserve_ms)
+            s->until_ms = now_ms + pr->reserve_ms;
     }
     pthread_mutex_unlock(&pr->lock);
     return out;
 }
 
+/* payment_id's prompt ended (or its push did not go): its holder hands the
+ * phone on to the first purchase held behind it, reserved for its push,
+ * so that purchases made before that push wait behind it too; or frees
+ * it. Anyone else's end changes nothing. */
 static int64_t mem_close(void *impl, const char *phone, int64_t payment_id, int64_t now_ms)
 {
     struct mem *pr = impl;
-    (void)payment_id;
-    (void)now_ms;
     int64_t next = 0;
     pthread_mutex_lock(&pr->lock);
     struct slot *s = find(pr, phone);
-    if (s && s->nheld) {
+    if (s && s->holder == payment_id && s->nheld) {
         next = s->held[0];
         memmove(s->held, s->held + 1, (size_t)(s->nheld - 1) * sizeof s->held[0]);
         s->nheld--;
-        s->until_ms = 0; /* no prompt out until next's push opens one */
-    } else if (s) {
+        s->holder = next;
+        s->until_ms = now_ms + pr->reserve_ms;
+    } else if (s && s->holder == payment_id) {
         memset(s, 0, sizeof *s);
     }
     pthread_mutex_unlock(&pr->lock);
     return next;
 }
 
-/* A push that did not go opened no prompt; nobody waits behind it. */
-static int64_t mem_release(void *impl, const char *phone, int64_t payment_id, int64_t now_ms)
-{
-    (void)impl;
-    (void)phone;
-    (void)payment_id;
-    (void)now_ms;
-    return 0;
-}
-
 const struct prompts_ops prompts_mem = {
     .new = mem_new, .free = mem_free, .hold = mem_hold, .open = mem_open,
-    .release = mem_release, .waiting = mem_waiting, .close = mem_close,
+    .waiting = mem_waiting, .close = mem_close,
 };

@@ -151,15 +151,18 @@ static void started(struct app *a, const struct payment *p)
     char masked[20];
     log_info("purchase.created", "payment=%lld origin=%s phone=%s meter=%s amount=%lld",
              (long long)p->id, p->origin, log_phone(p->phone, masked), p->meter_id, (long long)p->amount);
+    /* the phone is p's from now, reserved for its push, so that the
+     * purchases made before it goes wait behind it; or p waits behind the
+     * purchase holding it */
     int64_t now = now_ms(), until;
-    if (p->next_at > now) { /* stored to wait behind a prompt (prepare) */
-        if (prompts_hold(a->prompts, p->phone, p->id, now, &until)) {
-            log_info("mpesa.push_held", "payment=%lld phone=%s reason=\"a prompt is out for this phone\"",
-                     (long long)p->id, masked);
-            return;
-        }
-        store_payment_due_now(a->store, p->id, now); /* the prompt was answered meanwhile */
+    bool held = prompts_hold(a->prompts, p->phone, p->id, now, &until);
+    if (held && p->next_at > now) { /* stored to wait behind it (prepare) */
+        log_info("mpesa.push_held", "payment=%lld phone=%s reason=\"a prompt is out for this phone\"",
+                 (long long)p->id, masked);
+        return;
     }
+    if (p->next_at > now) /* the prompt was answered meanwhile */
+        store_payment_due_now(a->store, p->id, now);
     app_wake(a, WORK_PAYMENTS);
 }
 
@@ -234,6 +237,21 @@ void purchase_finish_text(const struct payment *p, bool sw, char *out, size_t n)
         snprintf(out, n, sw ? "lipa: Malipo ya KES %lld kwa mita %s hayakufaulu: %.60s"
                             : "lipa: Payment of KES %lld for meter %s failed: %.60s",
                  (long long)p->amount, p->meter_id, p->result_desc[0] ? p->result_desc : p->last_error);
+}
+
+/* holder's prompt ended, or its push did not go: the phone goes to the
+ * next purchase held behind it, pushed now; one that finished meanwhile
+ * is passed over, handing the phone on in its turn. */
+static void hand_on(struct app *a, const char *phone, int64_t holder)
+{
+    for (int i = 0; i < 8 && holder; i++) {
+        int64_t next = prompts_close(a->prompts, phone, holder, now_ms());
+        if (next && store_payment_due_now(a->store, next, now_ms()) == ST_OK) {
+            app_wake(a, WORK_PAYMENTS);
+            return;
+        }
+        holder = next;
+    }
 }
 
 /* ---- what finishing means per kind ---- */
@@ -320,17 +338,7 @@ out:
     if (ok) /* what the outcome queued: a top-up, an SMS, a notice */
         app_wake(a, WORK_TOPUPS | WORK_OUTBOX | WORK_NOTICES);
     if (ok && p->checkout_request_id[0] && !strcmp(p->provider, "mpesa")) {
-        /* its prompt is answered: the next purchase held behind it goes
-         * now (skipping any that finished meanwhile) */
-        for (int i = 0; i < 8; i++) { /* the next still waiting; one that finished is passed over */
-            int64_t next = prompts_close(a->prompts, p->phone, p->id, now_ms());
-            if (!next)
-                break;
-            if (store_payment_due_now(a->store, next, now_ms()) == ST_OK) {
-                app_wake(a, WORK_PAYMENTS);
-                break;
-            }
-        }
+        hand_on(a, p->phone, p->id); /* its prompt is answered */
     }
     return ok;
 }
@@ -607,9 +615,7 @@ static void push_all(struct app *a, struct payment **ps, int n)
     for (int i = 0; i < n; i++) { /* a phone taken for a push that did not go is free again */
         if (held[i] || (called[i] && out[i] == PUSH_ACCEPTED))
             continue;
-        int64_t next = prompts_release(a->prompts, ps[i]->phone, ps[i]->id, now_ms());
-        if (next && next != ps[i]->id && store_payment_due_now(a->store, next, now_ms()) == ST_OK)
-            app_wake(a, WORK_PAYMENTS);
+        hand_on(a, ps[i]->phone, ps[i]->id);
     }
     for (int i = 0; i < n; i++) {
         struct payment *p = ps[i];

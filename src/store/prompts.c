@@ -9,6 +9,7 @@ static const char SQL_TAKE[] =
     "prompts.payment_id = excluded.payment_id";
 static const char SQL_GET[] = "SELECT until_at, payment_id FROM prompts WHERE phone = ?1 AND until_at > ?2";
 static const char SQL_END[] = "DELETE FROM prompts WHERE phone = ? AND payment_id = ?";
+static const char SQL_PASS[] = "UPDATE prompts SET payment_id = ?3, until_at = ?4 WHERE phone = ?1 AND payment_id = ?2";
 static const char SQL_NEXT[] =
     "SELECT id FROM payments WHERE phone = ?1 AND status = 'pending' AND provider = 'mpesa' AND next_at > ?2 "
     "AND id <> ?3 ORDER BY created_at, id LIMIT 1";
@@ -61,6 +62,20 @@ enum store_rc store_prompt_end(struct store *st, const char *phone, int64_t paym
     st_bind_text(s, 1, phone);
     st_bind_i64(s, 2, payment_id);
     return st_step_write(st, s, "prompt_end");
+}
+
+enum store_rc store_prompt_pass(struct store *st, const char *phone, int64_t payment_id, int64_t next_id,
+                                int64_t until_at)
+{
+    struct st_stmt *s = st_stmt(st, SQL_PASS);
+    if (!s)
+        return ST_ERROR;
+    st_bind_text(s, 1, phone);
+    st_bind_i64(s, 2, payment_id);
+    st_bind_i64(s, 3, next_id);
+    st_bind_i64(s, 4, until_at);
+    enum store_rc rc = st_step_write(st, s, "prompt_pass");
+    return st_changed_one(st, rc);
 }
 
 int64_t store_prompt_next(struct store *st, const char *phone, int64_t now, int64_t except)

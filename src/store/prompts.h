@@ -21,6 +21,11 @@ enum store_rc store_prompt_get(struct store *st, const char *phone, int64_t now,
 /* Ends payment_id's prompt on phone (answered, or its push did not go);
  * another purchase's prompt stays. */
 enum store_rc store_prompt_end(struct store *st, const char *phone, int64_t payment_id);
+/* Hands phone's prompt from payment_id to next_id, reserved until
+ * until_at: ST_OK, ST_NOT_FOUND when payment_id does not hold it, or
+ * ST_ERROR. */
+enum store_rc store_prompt_pass(struct store *st, const char *phone, int64_t payment_id, int64_t next_id,
+                                int64_t until_at);
 /* The oldest M-Pesa purchase of phone still pending and waiting (due
  * after now), other than except: its id, or 0. */
 int64_t store_prompt_next(struct store *st, const char *phone, int64_t now, int64_t except);

@@ -60,7 +60,8 @@ static int64_t purchase(const char *phone, const char *key, int64_t next_at)
 }
 
 /* The first purchase takes the phone; the others wait behind its prompt,
- * and finishing it hands the phone to the oldest still waiting. */
+ * and finishing it hands the phone to the oldest still waiting, reserved
+ * for its push: a purchase made before that push waits too. */
 START_TEST(held_behind_an_open_prompt_one_at_a_time)
 {
     const char *ph = "+254712000001";
@@ -79,9 +80,18 @@ START_TEST(held_behind_an_open_prompt_one_at_a_time)
     ck_assert(!prompts_hold(pr, "+254712000002", 999, now, &until));
     /* p1 answered: p2 (the oldest waiting) is next, then p3 */
     ck_assert_int_eq(prompts_close(pr, ph, p1, now + 10), p2);
-    ck_assert(!prompts_waiting(pr, ph, now + 10, &until));
+    ck_assert(prompts_waiting(pr, ph, now + 10, &until));
+    ck_assert_int_eq(until, now + 10 + 30000);
     ck_assert(!prompts_hold(pr, ph, p2, now + 10, &until));
     ck_assert(prompts_hold(pr, ph, p3, now + 11, &until)); /* p2's push is about to go */
+    /* an end from a purchase that does not hold the phone changes nothing */
+    ck_assert_int_eq(prompts_close(pr, ph, p1, now + 12), 0);
+    ck_assert(prompts_hold(pr, ph, p3, now + 13, &until));
+    /* p2's push did not go: the phone goes to p3 */
+    ck_assert_int_eq(prompts_close(pr, ph, p2, now + 14), p3);
+    ck_assert(!prompts_hold(pr, ph, p3, now + 15, &until));
+    /* p3 answered: p2, still waiting for a push that goes, is next again */
+    ck_assert_int_eq(prompts_close(pr, ph, p3, now + 16), p2);
 }
 END_TEST
 
@@ -95,14 +105,14 @@ START_TEST(prompts_end_by_themselves_or_when_given_back)
     prompts_open(pr, ph, 1, now, now + 100);
     ck_assert(prompts_hold(pr, ph, 2, now + 50, &until));
     ck_assert(!prompts_hold(pr, ph, 2, now + 150, &until)); /* over: 2 takes it */
-    ck_assert_int_eq(prompts_release(pr, ph, 2, now + 150), 0); /* 2's push did not go */
+    ck_assert_int_eq(prompts_close(pr, ph, 2, now + 150), 0); /* 2's push did not go */
     ck_assert(!prompts_hold(pr, ph, 3, now + 151, &until));
     /* 3's lipad dies mid-push: the phone is 3's for the reservation only */
     ck_assert(prompts_hold(pr, ph, 4, now + 152, &until));
     ck_assert_int_eq(until, now + 151 + 30000);
     ck_assert(!prompts_hold(pr, ph, 4, now + 151 + 30000, &until));
     /* giving back a prompt that is another's changes nothing */
-    prompts_release(pr, ph, 3, now + 151 + 30000);
+    prompts_close(pr, ph, 3, now + 151 + 30000);
     ck_assert(prompts_hold(pr, ph, 5, now + 151 + 30001, &until));
 }
 END_TEST
@@ -140,16 +150,39 @@ START_TEST(mem_held_behind_an_open_prompt_one_at_a_time)
     ck_assert(prompts_hold(pr, ph, 8, 3000, &until)); /* asked again: kept once */
     ck_assert(!prompts_hold(pr, "+254722000111", 10, 3000, &until)); /* another phone goes */
     ck_assert_int_eq(prompts_close(pr, ph, 7, 3100), 8); /* 7 answered: 8 is next */
-    ck_assert(!prompts_hold(pr, ph, 8, 3500, &until)); /* no prompt out: push 8 */
+    ck_assert(prompts_waiting(pr, ph, 3100, &until)); /* reserved for 8's push */
+    ck_assert_int_eq(until, 3100 + 30000);
+    ck_assert(prompts_hold(pr, ph, 12, 3200, &until)); /* made meanwhile: behind 8 */
+    ck_assert_int_eq(prompts_close(pr, ph, 7, 3300), 0); /* 7 no longer holds it */
+    ck_assert(!prompts_hold(pr, ph, 8, 3500, &until)); /* 8's own: push 8 */
     prompts_open(pr, ph, 8, 3600, 123600);
     ck_assert(prompts_hold(pr, ph, 9, 3700, &until)); /* 9 still waits, now behind 8 */
     ck_assert_int_eq(until, 123600);
     ck_assert_int_eq(prompts_close(pr, ph, 8, 3750), 9);
     ck_assert(!prompts_hold(pr, ph, 9, 3800, &until));
     prompts_open(pr, ph, 9, 3800, 123800);
-    ck_assert_int_eq(prompts_close(pr, ph, 9, 3850), 0); /* nobody waits */
+    ck_assert_int_eq(prompts_close(pr, ph, 9, 3850), 12);
+    ck_assert_int_eq(prompts_close(pr, ph, 12, 3860), 0); /* 12's push did not go; nobody waits */
+    ck_assert(!prompts_waiting(pr, ph, 3860, &until));
     ck_assert(!prompts_hold(pr, ph, 11, 3900, &until));
-    ck_assert_int_eq(prompts_release(pr, ph, 11, 3950), 0); /* 11's push did not go: nothing was open */
+    ck_assert(prompts_hold(pr, ph, 13, 3910, &until)); /* 11's push is about to go */
+    ck_assert_int_eq(prompts_close(pr, ph, 11, 3950), 13); /* 11's push did not go: 13's turn */
+}
+END_TEST
+
+/* A purchase held behind a prompt that ended unanswered takes the phone
+ * when the worker meets it again, and is no longer behind anyone. */
+START_TEST(mem_a_held_purchase_takes_an_ended_prompt)
+{
+    int64_t until = 0;
+    const char *ph = "+254712345678";
+    prompts_open(pr, ph, 1, 0, 100);
+    ck_assert(prompts_hold(pr, ph, 2, 50, &until));
+    ck_assert(!prompts_hold(pr, ph, 2, 150, &until)); /* 1's prompt is over */
+    ck_assert(prompts_hold(pr, ph, 3, 160, &until));
+    ck_assert_int_eq(until, 150 + 30000);
+    ck_assert_int_eq(prompts_close(pr, ph, 1, 170), 0); /* 1's late answer */
+    ck_assert_int_eq(prompts_close(pr, ph, 2, 180), 3); /* not 2 itself */
 }
 END_TEST
 
@@ -172,9 +205,12 @@ START_TEST(mem_held_ids_are_capped_and_bad_input)
     prompts_open(pr, "+254712345678", 1, 0, 100000);
     for (int i = 0; i < 16; i++)
         ck_assert(prompts_hold(pr, "+254712345678", 100 + i, 10, &until)); /* held, remembered or not */
-    for (int i = 0; i < 8; i++)
-        ck_assert_int_eq(prompts_close(pr, "+254712345678", 1, 20), 100 + i);
-    ck_assert_int_eq(prompts_close(pr, "+254712345678", 1, 20), 0); /* the rest come due by their time */
+    int64_t holder = 1;
+    for (int i = 0; i < 8; i++) {
+        ck_assert_int_eq(prompts_close(pr, "+254712345678", holder, 20), 100 + i);
+        holder = 100 + i;
+    }
+    ck_assert_int_eq(prompts_close(pr, "+254712345678", holder, 20), 0); /* the rest come due by their time */
     prompts_open(pr, "", 1, 0, 100000);
     prompts_open(pr, "+2547123456789012345", 1, 0, 100000); /* longer than any phone: ignored */
     ck_assert(!prompts_hold(pr, "+2547123456789012345", 2, 10, &until));
@@ -195,6 +231,7 @@ Suite *test_suite(void)
     } else { /* in memory */
         tcase_add_test(tc, mem_held_behind_an_open_prompt_one_at_a_time);
         tcase_add_test(tc, mem_an_unanswered_prompt_ends_by_itself);
+        tcase_add_test(tc, mem_a_held_purchase_takes_an_ended_prompt);
         tcase_add_test(tc, mem_held_ids_are_capped_and_bad_input);
     }
     suite_add_tcase(s, tc);
