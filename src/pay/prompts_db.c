@@ -35,14 +35,18 @@ static bool db_hold(void *impl, const char *phone, int64_t payment_id, int64_t n
 static void db_open(void *impl, const char *phone, int64_t payment_id, int64_t now_ms, int64_t until_ms)
 {
     struct db *d = impl;
-    int64_t held;
-    store_prompt_take(d->st, phone, payment_id, now_ms, until_ms, &held);
+    store_prompt_take(d->st, phone, payment_id, now_ms, until_ms, NULL);
 }
 
 static bool db_waiting(void *impl, const char *phone, int64_t now_ms, int64_t *until_ms)
 {
     struct db *d = impl;
-    return store_prompt_get(d->st, phone, now_ms, until_ms, NULL) == ST_OK;
+    int64_t until;
+    if (store_prompt_get(d->st, phone, now_ms, &until, NULL) != ST_OK)
+        return false;
+    if (until_ms)
+        *until_ms = until;
+    return true;
 }
 
 /* Hands the phone on to the oldest purchase waiting, reserved for its

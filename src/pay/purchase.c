@@ -128,8 +128,8 @@ static enum purchase_refusal prepare(struct app *a, const struct purchase_req *r
     str_copy(p->description, 14, r->description && *r->description ? r->description : "Electricity");
     /* a prompt is out for this phone: stored to wait behind it, so the
      * payment worker never has to look at it before then */
-    int64_t until, now = now_ms();
-    if (prompts_waiting(a->prompts, p->phone, now, &until))
+    int64_t now = now_ms();
+    if (prompts_waiting(a->prompts, p->phone, now, NULL))
         p->next_at = held_until(a, now);
     return PR_NONE;
 }
@@ -154,8 +154,8 @@ static void started(struct app *a, const struct payment *p)
     /* the phone is p's from now, reserved for its push, so that the
      * purchases made before it goes wait behind it; or p waits behind the
      * purchase holding it */
-    int64_t now = now_ms(), until;
-    bool held = prompts_hold(a->prompts, p->phone, p->id, now, &until);
+    int64_t now = now_ms();
+    bool held = prompts_hold(a->prompts, p->phone, p->id, now, NULL);
     if (held && p->next_at > now) { /* stored to wait behind it (prepare) */
         log_info("mpesa.push_held", "payment=%lld phone=%s reason=\"a prompt is out for this phone\"",
                  (long long)p->id, masked);
@@ -187,10 +187,13 @@ struct taking {
 static void taken(void *arg, enum store_rc rc, const struct payment *row)
 {
     struct taking *t = arg;
-    if (rc == ST_OK) /* ST_CONFLICT: the same purchase again, started already */
-        started(t->a, row);
+    /* the caller first: what starting it costs (its phone's prompt, a
+     * round trip or two on PostgreSQL) is not the caller's wait, nor the
+     * wait of the hops stored after it in the batch */
     if (t->then)
         t->then(t->arg, rc == ST_OK || rc == ST_CONFLICT);
+    if (rc == ST_OK) /* ST_CONFLICT: the same purchase again, started already */
+        started(t->a, row);
     free(t);
 }
 
@@ -571,14 +574,13 @@ static void save_all(struct app *a, struct payment **ps, bool *ok, int n)
 static bool hold(struct app *a, struct payment **ps, const bool *held, int i, int64_t now)
 {
     struct payment *p = ps[i];
-    int64_t until;
     for (int j = 0; j < i; j++) {
         if (!held[j] && !strcmp(ps[j]->phone, p->phone)) {
             p->next_at = now + a->cfg.retry_base_ms; /* that push may be refused */
             return true;
         }
     }
-    if (!prompts_hold(a->prompts, p->phone, p->id, now, &until))
+    if (!prompts_hold(a->prompts, p->phone, p->id, now, NULL))
         return false;
     p->next_at = held_until(a, now); /* or sooner: answering the prompt hands p back */
     char masked[20];

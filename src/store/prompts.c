@@ -47,10 +47,12 @@ enum store_rc store_prompt_take(struct store *st, const char *phone, int64_t pay
         return rc;
     if (st_changes(st) == 1)
         return ST_OK;
-    /* held by another purchase; until when (it may have ended meanwhile:
-     * then the next try takes it) */
-    *held_until = now + 1;
-    store_prompt_get(st, phone, now, held_until, NULL);
+    /* held by another purchase; until when, if asked (it may have ended
+     * meanwhile: then the next try takes it) */
+    if (held_until) {
+        *held_until = now + 1;
+        store_prompt_get(st, phone, now, held_until, NULL);
+    }
     return ST_CONFLICT;
 }
 

@@ -71,11 +71,12 @@ START_TEST(held_behind_an_open_prompt_one_at_a_time)
     ck_assert(!prompts_hold(pr, ph, p1, now, &until)); /* p1 pushes */
     ck_assert(!prompts_hold(pr, ph, p1, now, &until)); /* again: still its own */
     prompts_open(pr, ph, p1, now, now + 60000);        /* accepted */
+    ck_assert(prompts_waiting(pr, ph, now + 1, NULL));
     ck_assert(prompts_waiting(pr, ph, now + 1, &until));
     ck_assert_int_eq(until, now + 60000);
     ck_assert(prompts_hold(pr, ph, p2, now + 1, &until));
     ck_assert_int_eq(until, now + 60000);
-    ck_assert(prompts_hold(pr, ph, p3, now + 2, &until));
+    ck_assert(prompts_hold(pr, ph, p3, now + 2, NULL)); /* until when: not asked */
     /* another phone is not held */
     ck_assert(!prompts_hold(pr, "+254712000002", 999, now, &until));
     /* p1 answered: p2 (the oldest waiting) is next, then p3 */
@@ -146,7 +147,7 @@ START_TEST(mem_held_behind_an_open_prompt_one_at_a_time)
     prompts_open(pr, ph, 7, 1000, 121000);
     ck_assert(prompts_hold(pr, ph, 8, 2000, &until));
     ck_assert_int_eq(until, 121000);
-    ck_assert(prompts_hold(pr, ph, 9, 2500, &until));
+    ck_assert(prompts_hold(pr, ph, 9, 2500, NULL)); /* until when: not asked */
     ck_assert(prompts_hold(pr, ph, 8, 3000, &until)); /* asked again: kept once */
     ck_assert(!prompts_hold(pr, "+254722000111", 10, 3000, &until)); /* another phone goes */
     ck_assert_int_eq(prompts_close(pr, ph, 7, 3100), 8); /* 7 answered: 8 is next */
@@ -193,6 +194,7 @@ START_TEST(mem_an_unanswered_prompt_ends_by_itself)
     prompts_open(pr, "+254712345678", 1, 1000, 5000);
     ck_assert(prompts_waiting(pr, "+254712345678", 4999, &until));
     ck_assert_int_eq(until, 5000);
+    ck_assert(prompts_waiting(pr, "+254712345678", 4999, NULL));
     ck_assert(!prompts_waiting(pr, "+254712345678", 5000, &until));
     ck_assert(prompts_hold(pr, "+254712345678", 2, 4999, &until));
     ck_assert(!prompts_hold(pr, "+254712345678", 2, 5000, &until));
