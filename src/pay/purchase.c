@@ -242,17 +242,30 @@ void purchase_finish_text(const struct payment *p, bool sw, char *out, size_t n)
                  (long long)p->amount, p->meter_id, p->result_desc[0] ? p->result_desc : p->last_error);
 }
 
+/* True when purchase id is still waiting for its push. */
+static bool still_pending(struct app *a, int64_t id)
+{
+    struct payment p;
+    return store_payment_get(a->store, id, &p) == ST_OK && !strcmp(p.status, "pending");
+}
+
 /* holder's prompt ended, or its push did not go: the phone goes to the
- * next purchase held behind it, pushed now; one that finished meanwhile
- * is passed over, handing the phone on in its turn. */
+ * next purchase held behind it, pushed now (or when the payment worker
+ * meets it, if it is due already); one that finished meanwhile is passed
+ * over, handing the phone on in its turn. */
 static void hand_on(struct app *a, const char *phone, int64_t holder)
 {
     for (int i = 0; i < 8 && holder; i++) {
         int64_t next = prompts_close(a->prompts, phone, holder, now_ms());
-        if (next && store_payment_due_now(a->store, next, now_ms()) == ST_OK) {
+        if (!next)
+            return;
+        enum store_rc rc = store_payment_due_now(a->store, next, now_ms());
+        if (rc == ST_OK || (rc == ST_NOT_FOUND && still_pending(a, next))) {
             app_wake(a, WORK_PAYMENTS);
             return;
         }
+        if (rc != ST_NOT_FOUND) /* the database: next keeps the phone while its reservation lasts */
+            return;
         holder = next;
     }
 }
