@@ -41,12 +41,7 @@ static void db_open(void *impl, const char *phone, int64_t payment_id, int64_t n
 static bool db_waiting(void *impl, const char *phone, int64_t now_ms, int64_t *until_ms)
 {
     struct db *d = impl;
-    int64_t until;
-    if (store_prompt_get(d->st, phone, now_ms, &until, NULL) != ST_OK)
-        return false;
-    if (until_ms)
-        *until_ms = until;
-    return true;
+    return store_prompt_get(d->st, phone, now_ms, until_ms, NULL) == ST_OK;
 }
 
 /* Hands the phone on to the oldest purchase waiting, reserved for its

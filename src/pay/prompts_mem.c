@@ -71,14 +71,15 @@ static void mem_free(void *impl)
     free(pr);
 }
 
-/* phone's slot, or a free one made its own (empty, or its prompt has
- * ended: another phone's is cleared; its own keeps the ids held behind it,
- * their purchases still waiting); NULL when none is free. Locked. */
-static struct slot *take(struct mem *pr, const char *phone, int64_t now_ms)
+/* phone's slot: found, its own already (it keeps the ids held behind it,
+ * their purchases still waiting), or else a free one made its own (empty,
+ * or another phone's whose prompt has ended: cleared); NULL when none is
+ * free. Locked. */
+static struct slot *own(struct mem *pr, struct slot *found, const char *phone, int64_t now_ms)
 {
-    struct slot *s = find(pr, phone);
-    if (s)
-        return s;
+    if (found)
+        return found;
+    struct slot *s = NULL;
     unsigned h = hash(phone);
     for (unsigned i = 0; i < PROBE && !s; i++) {
         struct slot *c = &pr->slots[(h + i) & (SLOTS - 1)];
@@ -98,7 +99,7 @@ static void mem_open(void *impl, const char *phone, int64_t payment_id, int64_t 
     if (strlen(phone) >= sizeof pr->slots[0].phone)
         return;
     pthread_mutex_lock(&pr->lock);
-    struct slot *s = take(pr, phone, now_ms);
+    struct slot *s = own(pr, find(pr, phone), phone, now_ms);
     if (s) {
         s->holder = payment_id;
         s->until_ms = until_ms;
@@ -135,7 +136,7 @@ static bool mem_hold(void *impl, const char *phone, int64_t payment_id, int64_t 
             known |= s->held[i] == payment_id;
         if (!known && s->nheld < HELD_MAX)
             s->held[s->nheld++] = payment_id;
-    } else if ((s = take(pr, phone, now_ms))) { /* free or its own: reserved for its push */
+    } else if ((s = own(pr, s, phone, now_ms))) { /* free or its own: reserved for its push */
         int n = 0;
         for (int i = 0; i < s->nheld; i++) /* no longer behind anyone */
             if (s->held[i] != payment_id)
@@ -159,14 +160,14 @@ static int64_t mem_close(void *impl, const char *phone, int64_t payment_id, int6
     int64_t next = 0;
     pthread_mutex_lock(&pr->lock);
     struct slot *s = find(pr, phone);
-    if (s && s->holder == payment_id && s->nheld) {
+    if (s && s->holder == payment_id && !s->nheld) {
+        memset(s, 0, sizeof *s);
+    } else if (s && s->holder == payment_id) {
         next = s->held[0];
         memmove(s->held, s->held + 1, (size_t)(s->nheld - 1) * sizeof s->held[0]);
         s->nheld--;
         s->holder = next;
         s->until_ms = now_ms + pr->reserve_ms;
-    } else if (s && s->holder == payment_id) {
-        memset(s, 0, sizeof *s);
     }
     pthread_mutex_unlock(&pr->lock);
     return next;

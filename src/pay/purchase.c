@@ -188,8 +188,8 @@ static void taken(void *arg, enum store_rc rc, const struct payment *row)
 {
     struct taking *t = arg;
     /* the caller first: what starting it costs (its phone's prompt, a
-     * round trip or two on PostgreSQL) is not the caller's wait, nor the
-     * wait of the hops stored after it in the batch */
+     * round trip on PostgreSQL) is not the caller's wait, nor the wait of
+     * the hops stored after it in the batch */
     if (t->then)
         t->then(t->arg, rc == ST_OK || rc == ST_CONFLICT);
     if (rc == ST_OK) /* ST_CONFLICT: the same purchase again, started already */
@@ -255,7 +255,7 @@ static bool still_pending(struct app *a, int64_t id)
  * over, handing the phone on in its turn. */
 static void hand_on(struct app *a, const char *phone, int64_t holder)
 {
-    for (int i = 0; i < 8 && holder; i++) {
+    for (int i = 0; i < 8; i++) {
         int64_t next = prompts_close(a->prompts, phone, holder, now_ms());
         if (!next)
             return;

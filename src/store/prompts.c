@@ -24,7 +24,8 @@ enum store_rc store_prompt_get(struct store *st, const char *phone, int64_t now,
     st_bind_i64(s, 2, now);
     int rc = st_step(s);
     if (rc == ST_ROW) {
-        *until_at = st_col_i64(s, 0);
+        if (until_at)
+            *until_at = st_col_i64(s, 0);
         if (payment_id)
             *payment_id = st_col_i64(s, 1);
     }

@@ -14,8 +14,8 @@
  * NULL, says until when: a read more), or ST_ERROR. */
 enum store_rc store_prompt_take(struct store *st, const char *phone, int64_t payment_id, int64_t now,
                                 int64_t until_at, int64_t *held_until);
-/* The prompt open on phone at now: ST_OK with its end (and purchase), or
- * ST_NOT_FOUND. */
+/* The prompt open on phone at now: ST_OK with its end and purchase (each
+ * unless NULL), or ST_NOT_FOUND. */
 enum store_rc store_prompt_get(struct store *st, const char *phone, int64_t now, int64_t *until_at,
                                int64_t *payment_id);
 /* Ends payment_id's prompt on phone (answered, or its push did not go);
