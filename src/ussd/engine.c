@@ -256,12 +256,12 @@ static bool show(struct hop *x, int idx, const char *note)
         buf_printf(x->reply, "\n1. %s\n2. %s", tr(x, &x->m->nav[NAV_YES]), tr(x, &x->m->nav[NAV_NO]));
         return tail(x, idx, 0, false);
     case KIND_LIST: {
-        struct list_page *lp = malloc(sizeof *lp);
+        struct list_page page, *lp = &page; /* on the stack: 12 KiB a hop from malloc cost more */
         bool end;
         /* unseen and on its first page (as when entered): only whether it
          * has items matters */
         bool count_only = x->quiet && s->page == 0;
-        int n = !lp ? -1 : count_only ? list_items(x, idx, lp) : list_fetch(x, idx, lp);
+        int n = count_only ? list_items(x, idx, lp) : list_fetch(x, idx, lp);
         if (n < 0)
             end = show_msg_end(x, "system_error");
         else if (n == 0)
@@ -271,7 +271,6 @@ static bool show(struct hop *x, int idx, const char *note)
             end = false;
         } else
             end = show_list(x, idx, lp, note);
-        free(lp);
         return end;
     }
     case KIND_ACTION:
@@ -411,8 +410,8 @@ static bool list_input(struct hop *x, int idx, const char *in)
     const struct uscreen *sc = &x->m->screens[idx];
     struct ussd_session *s = x->s;
     bool end;
-    struct list_page *lp = malloc(sizeof *lp);
-    int n = lp ? list_items(x, idx, lp) : -1;
+    struct list_page page, *lp = &page;
+    int n = list_items(x, idx, lp);
     int64_t pick;
     if (n < 0) {
         end = show_msg_end(x, "system_error");
@@ -450,7 +449,6 @@ static bool list_input(struct hop *x, int idx, const char *in)
     }
     end = show_list(x, idx, lp, tr(x, ussdi_msg(x->m, "invalid_choice")));
 out:
-    free(lp);
     return end;
 }
 

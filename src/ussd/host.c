@@ -256,27 +256,23 @@ static bool resume_offer(struct ussd_hop *h, const struct ussd_menus *m, const c
 {
     if (!h->w->point)
         return false;
-    bool taken = false, shown = false;
-    struct ussd_point *p = malloc(sizeof *p);
-    struct ussd_session *saved = NULL;
-    if (!p || !h->w->point(h->w->ctx, h->phone, sid, h->first, p, &taken) || !(saved = malloc(sizeof *saved)))
-        goto out;
-    if (!ussd_session_decode(saved, p->state) || !ussd_offer(m, saved, reply, quiet))
-        goto out;
+    bool taken = false;
+    struct ussd_point p; /* on the stack, as saved: a hop's two large mallocs cost more */
+    struct ussd_session saved;
+    if (!h->w->point(h->w->ctx, h->phone, sid, h->first, &p, &taken))
+        return false;
+    if (!ussd_session_decode(&saved, p.state) || !ussd_offer(m, &saved, reply, quiet))
+        return false;
     if (!taken && h->dry)
-        goto out; /* never: a dry hop is never a first */
+        return false; /* never: a dry hop is never a first */
     if (!taken) {
-        str_copy(p->taken_by, sizeof p->taken_by, sid);
-        if (!h->w->take || !h->w->take(h->w->ctx, h->phone, p))
-            goto out;
+        str_copy(p.taken_by, sizeof p.taken_by, sid);
+        if (!h->w->take || !h->w->take(h->w->ctx, h->phone, &p))
+            return false;
     }
-    *s = *saved;
+    *s = saved;
     h->lang = s->lang;
-    shown = true;
-out:
-    free(saved);
-    free(p);
-    return shown;
+    return true;
 }
 
 /* Screens before the last are walked, not composed: nobody sees them.

@@ -3,6 +3,7 @@
 #include "util/regex.h"
 
 #include <pcre2.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,9 @@ struct regex *regex_new(const char *pattern, bool caseless, char *err, size_t er
         snprintf(err, errsz, "out of memory");
         return NULL;
     }
+    /* compiled to machine code where PCRE2 can (it matches several times
+     * faster and needs no heap); where it cannot, the interpreter runs */
+    (void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
     re->code = code;
     return re;
 }
@@ -41,9 +45,37 @@ void regex_free(struct regex *re)
     free(re);
 }
 
+/* Each thread keeps one match data and reuses it: a fresh one per match
+ * cost an allocation, and the interpreter's 20 KiB of backtracking frames
+ * with it, on every USSD input checked. It grows to the captures of the
+ * largest pattern matched on the thread and is freed when the thread ends. */
+static _Thread_local pcre2_match_data *thread_held;
+static pthread_key_t md_key; /* only for its destructor, at the thread's end */
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+
+static void md_free(void *md) { pcre2_match_data_free(md); }
+static void md_key_make(void) { (void)pthread_key_create(&md_key, md_free); }
+
+static pcre2_match_data *thread_md(const pcre2_code *code)
+{
+    uint32_t captures = 0;
+    pthread_once(&md_once, md_key_make);
+    (void)pcre2_pattern_info(code, PCRE2_INFO_CAPTURECOUNT, &captures);
+    pcre2_match_data *md = thread_held;
+    if (md && pcre2_get_ovector_count(md) > captures)
+        return md;
+    pcre2_match_data *bigger = pcre2_match_data_create(captures + 1 < 16 ? 16 : captures + 1, NULL);
+    if (!bigger || pthread_setspecific(md_key, bigger) != 0) {
+        pcre2_match_data_free(bigger);
+        return NULL;
+    }
+    pcre2_match_data_free(md);
+    return thread_held = bigger;
+}
+
 static pcre2_match_data *run(const struct regex *re, const char *subject, int *rc)
 {
-    pcre2_match_data *md = pcre2_match_data_create_from_pattern(re->code, NULL);
+    pcre2_match_data *md = thread_md(re->code);
     if (!md) {
         *rc = -1;
         return NULL;
@@ -55,8 +87,7 @@ static pcre2_match_data *run(const struct regex *re, const char *subject, int *r
 bool regex_match(const struct regex *re, const char *subject)
 {
     int rc;
-    pcre2_match_data *md = run(re, subject, &rc);
-    pcre2_match_data_free(md);
+    (void)run(re, subject, &rc);
     return rc >= 0;
 }
 
@@ -69,6 +100,5 @@ bool regex_group(const struct regex *re, const char *subject, const char *name, 
         PCRE2_SIZE len = outsz;
         ok = pcre2_substring_copy_byname(md, (PCRE2_SPTR)name, (PCRE2_UCHAR *)out, &len) == 0;
     }
-    pcre2_match_data_free(md);
     return ok;
 }

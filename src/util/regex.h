@@ -1,5 +1,6 @@
 /* regex: the one module that touches PCRE2. A compiled pattern is immutable
- * and may be shared by threads; each match makes its own match data. */
+ * and may be shared by threads; each thread matches with match data of its
+ * own, kept for the thread's next match. */
 #ifndef LIPA_REGEX_H
 #define LIPA_REGEX_H
 

@@ -9,9 +9,11 @@
 #include "util/gsm.h"
 #include "util/log.h"
 #include "util/phone.h"
+#include "util/regex.h"
 #include "util/str.h"
 
 #include <check.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -902,6 +904,81 @@ START_TEST(config_file_then_env)
 }
 END_TEST
 
+/* A thread keeps its match data from one match to the next: a pattern with
+ * more groups than the first one matched still gives every group, and
+ * threads matching at once do not see each other's captures. */
+START_TEST(regex_groups_after_a_smaller_pattern)
+{
+    char err[256], out[32];
+    struct regex *amount = regex_new("[0-9]{1,6}", false, err, sizeof err);
+    ck_assert_ptr_nonnull(amount);
+    ck_assert(regex_match(amount, "250"));
+    ck_assert(!regex_match(amount, "25O"));
+    ck_assert(!regex_match(amount, "2501234")); /* anchored at both ends */
+    /* 20 groups, more than the 16 a thread's match data starts with */
+    char pat[512] = "";
+    for (int i = 0; i < 19; i++)
+        strcat(pat, "(a)");
+    strcat(pat, "(?<last>b+)");
+    struct regex *many = regex_new(pat, false, err, sizeof err);
+    ck_assert_ptr_nonnull(many);
+    ck_assert(regex_group(many, "aaaaaaaaaaaaaaaaaaabbb", "last", out, sizeof out));
+    ck_assert_str_eq(out, "bbb");
+    ck_assert(!regex_group(many, "aaab", "last", out, sizeof out));
+    /* and the smaller pattern again on the grown match data */
+    ck_assert(regex_match(amount, "1"));
+    struct regex *buy = regex_new("BUY (?<meter>[0-9]+) (?<amount>[0-9]+)", true, err, sizeof err);
+    ck_assert_ptr_nonnull(buy);
+    ck_assert(regex_group(buy, "buy 12345 500", "amount", out, sizeof out));
+    ck_assert_str_eq(out, "500");
+    ck_assert(regex_group(buy, "BUY 12345 500", "meter", out, sizeof out));
+    ck_assert_str_eq(out, "12345");
+    regex_free(buy);
+    regex_free(many);
+    regex_free(amount);
+    ck_assert_ptr_null(regex_new("BUY (", false, err, sizeof err));
+    ck_assert_ptr_nonnull(strstr(err, "offset"));
+}
+END_TEST
+
+struct regex_worker {
+    const struct regex *re;
+    int n;
+    int wrong;
+};
+
+static void *regex_thread(void *arg)
+{
+    struct regex_worker *w = arg;
+    char subject[48], out[16], want[16];
+    for (int i = 0; i < 2000; i++) {
+        snprintf(want, sizeof want, "%d", w->n * 100000 + i);
+        snprintf(subject, sizeof subject, "BUY %d %s", w->n, want);
+        if (!regex_group(w->re, subject, "amount", out, sizeof out) || strcmp(out, want))
+            w->wrong++;
+    }
+    return NULL;
+}
+
+START_TEST(regex_threads_keep_their_own_captures)
+{
+    char err[256];
+    struct regex *buy = regex_new("BUY (?<meter>[0-9]+) (?<amount>[0-9]+)", false, err, sizeof err);
+    ck_assert_ptr_nonnull(buy);
+    pthread_t t[4];
+    struct regex_worker w[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (struct regex_worker){.re = buy, .n = i + 1};
+        ck_assert_int_eq(pthread_create(&t[i], NULL, regex_thread, &w[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        ck_assert_int_eq(w[i].wrong, 0);
+    }
+    regex_free(buy);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("util");
@@ -942,6 +1019,11 @@ Suite *test_suite(void)
     tcase_add_test(tc, log_values_cannot_forge_fields);
     tcase_add_test(tc, log_format_escapes_and_keeps_numbers);
     tcase_add_test(tc, buf_printf_fits_grows_and_caps);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("regex");
+    tcase_add_test(tc, regex_groups_after_a_smaller_pattern);
+    tcase_add_test(tc, regex_threads_keep_their_own_captures);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("config");
