@@ -80,7 +80,10 @@ static pcre2_match_data *run(const struct regex *re, const char *subject, int *r
         *rc = -1;
         return NULL;
     }
-    *rc = pcre2_match(re->code, (PCRE2_SPTR)subject, strlen(subject), 0, 0, md, NULL);
+    size_t len = strlen(subject);
+    *rc = pcre2_match(re->code, (PCRE2_SPTR)subject, len, 0, 0, md, NULL);
+    if (*rc == PCRE2_ERROR_JIT_STACKLIMIT) /* the JIT's 32 KiB stack: the interpreter's heap goes further */
+        *rc = pcre2_match(re->code, (PCRE2_SPTR)subject, len, 0, PCRE2_NO_JIT, md, NULL);
     return md;
 }
 

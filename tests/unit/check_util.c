@@ -941,6 +941,26 @@ START_TEST(regex_groups_after_a_smaller_pattern)
 }
 END_TEST
 
+/* A subject too long for the JIT's stack is matched by the interpreter: the
+ * same answer, compiled or not. */
+START_TEST(regex_past_the_jit_stack)
+{
+    char err[256];
+    struct regex *re = regex_new("(a|b)*", false, err, sizeof err);
+    ck_assert_ptr_nonnull(re);
+    size_t n = 100000;
+    char *subject = malloc(n + 1);
+    ck_assert_ptr_nonnull(subject);
+    memset(subject, 'a', n);
+    subject[n] = 0;
+    ck_assert(regex_match(re, subject));
+    subject[n - 1] = 'c';
+    ck_assert(!regex_match(re, subject));
+    free(subject);
+    regex_free(re);
+}
+END_TEST
+
 struct regex_worker {
     const struct regex *re;
     int n;
@@ -1024,6 +1044,7 @@ Suite *test_suite(void)
     tc = tcase_create("regex");
     tcase_add_test(tc, regex_groups_after_a_smaller_pattern);
     tcase_add_test(tc, regex_threads_keep_their_own_captures);
+    tcase_add_test(tc, regex_past_the_jit_stack);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("config");
