@@ -31,9 +31,9 @@ void prompts_free(struct prompts *pr)
     free(pr);
 }
 
-bool prompts_hold(struct prompts *pr, const char *phone, int64_t payment_id, int64_t now_ms, int64_t *until_ms)
+bool prompts_hold(struct prompts *pr, const char *phone, int64_t payment_id, int64_t now_ms)
 {
-    return pr && phone && *phone && pr->ops->hold(pr->impl, phone, payment_id, now_ms, until_ms);
+    return pr && phone && *phone && pr->ops->hold(pr->impl, phone, payment_id, now_ms);
 }
 
 void prompts_open(struct prompts *pr, const char *phone, int64_t payment_id, int64_t now_ms, int64_t until_ms)
@@ -42,9 +42,9 @@ void prompts_open(struct prompts *pr, const char *phone, int64_t payment_id, int
         pr->ops->open(pr->impl, phone, payment_id, now_ms, until_ms);
 }
 
-bool prompts_waiting(struct prompts *pr, const char *phone, int64_t now_ms, int64_t *until_ms)
+bool prompts_waiting(struct prompts *pr, const char *phone, int64_t now_ms)
 {
-    return pr && phone && *phone && pr->ops->waiting(pr->impl, phone, now_ms, until_ms);
+    return pr && phone && *phone && pr->ops->waiting(pr->impl, phone, now_ms);
 }
 
 int64_t prompts_close(struct prompts *pr, const char *phone, int64_t payment_id, int64_t now_ms)

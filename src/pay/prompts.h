@@ -29,16 +29,14 @@ struct prompts;
 struct prompts *prompts_new(struct store *st, int64_t reserve_ms);
 void prompts_free(struct prompts *pr);
 /* True when payment_id must wait: another purchase holds phone's prompt
- * at now_ms (*until_ms, unless NULL, says until when at most: on
- * PostgreSQL one round trip more). False when payment_id
- * may push: the phone is its own now, for reserve_ms. */
-bool prompts_hold(struct prompts *pr, const char *phone, int64_t payment_id, int64_t now_ms, int64_t *until_ms);
+ * at now_ms. False when payment_id may push: the phone is its own now,
+ * for reserve_ms. */
+bool prompts_hold(struct prompts *pr, const char *phone, int64_t payment_id, int64_t now_ms);
 /* payment_id's push was accepted at now_ms: its prompt is out until it is
  * closed or until_ms passes (when the purchase is settled by query). */
 void prompts_open(struct prompts *pr, const char *phone, int64_t payment_id, int64_t now_ms, int64_t until_ms);
-/* True when a prompt is out for phone at now_ms, with *until_ms unless
- * NULL. */
-bool prompts_waiting(struct prompts *pr, const char *phone, int64_t now_ms, int64_t *until_ms);
+/* True when a prompt is out for phone at now_ms (or reserved for a push). */
+bool prompts_waiting(struct prompts *pr, const char *phone, int64_t now_ms);
 /* payment_id's prompt is answered (its purchase is final), or its push
  * did not go: if payment_id holds phone, it goes to the purchase to push
  * next (the oldest still waiting behind it), reserved for reserve_ms so

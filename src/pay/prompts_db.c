@@ -26,22 +26,22 @@ static void db_free(void *impl)
     free(impl);
 }
 
-static bool db_hold(void *impl, const char *phone, int64_t payment_id, int64_t now_ms, int64_t *until_ms)
+static bool db_hold(void *impl, const char *phone, int64_t payment_id, int64_t now_ms)
 {
     struct db *d = impl;
-    return store_prompt_take(d->st, phone, payment_id, now_ms, now_ms + d->reserve_ms, until_ms) == ST_CONFLICT;
+    return store_prompt_take(d->st, phone, payment_id, now_ms, now_ms + d->reserve_ms) == ST_CONFLICT;
 }
 
 static void db_open(void *impl, const char *phone, int64_t payment_id, int64_t now_ms, int64_t until_ms)
 {
     struct db *d = impl;
-    store_prompt_take(d->st, phone, payment_id, now_ms, until_ms, NULL);
+    store_prompt_take(d->st, phone, payment_id, now_ms, until_ms);
 }
 
-static bool db_waiting(void *impl, const char *phone, int64_t now_ms, int64_t *until_ms)
+static bool db_waiting(void *impl, const char *phone, int64_t now_ms)
 {
     struct db *d = impl;
-    return store_prompt_get(d->st, phone, now_ms, until_ms, NULL) == ST_OK;
+    return store_prompt_get(d->st, phone, now_ms) == ST_OK;
 }
 
 /* Hands the phone on to the oldest purchase waiting, reserved for its

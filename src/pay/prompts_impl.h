@@ -11,9 +11,9 @@
 struct prompts_ops {
     void *(*new)(struct store *st, int64_t reserve_ms);
     void (*free)(void *impl);
-    bool (*hold)(void *impl, const char *phone, int64_t payment_id, int64_t now_ms, int64_t *until_ms);
+    bool (*hold)(void *impl, const char *phone, int64_t payment_id, int64_t now_ms);
     void (*open)(void *impl, const char *phone, int64_t payment_id, int64_t now_ms, int64_t until_ms);
-    bool (*waiting)(void *impl, const char *phone, int64_t now_ms, int64_t *until_ms);
+    bool (*waiting)(void *impl, const char *phone, int64_t now_ms);
     int64_t (*close)(void *impl, const char *phone, int64_t payment_id, int64_t now_ms);
 };
 extern const struct prompts_ops prompts_mem, prompts_db;

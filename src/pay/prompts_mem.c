@@ -107,19 +107,17 @@ static void mem_open(void *impl, const char *phone, int64_t payment_id, int64_t 
     pthread_mutex_unlock(&pr->lock);
 }
 
-static bool mem_waiting(void *impl, const char *phone, int64_t now_ms, int64_t *until_ms)
+static bool mem_waiting(void *impl, const char *phone, int64_t now_ms)
 {
     struct mem *pr = impl;
     pthread_mutex_lock(&pr->lock);
     struct slot *s = find(pr, phone);
     bool out = s && s->until_ms > now_ms;
-    if (out && until_ms)
-        *until_ms = s->until_ms;
     pthread_mutex_unlock(&pr->lock);
     return out;
 }
 
-static bool mem_hold(void *impl, const char *phone, int64_t payment_id, int64_t now_ms, int64_t *until_ms)
+static bool mem_hold(void *impl, const char *phone, int64_t payment_id, int64_t now_ms)
 {
     struct mem *pr = impl;
     bool out = false;
@@ -129,8 +127,6 @@ static bool mem_hold(void *impl, const char *phone, int64_t payment_id, int64_t 
     struct slot *s = find(pr, phone);
     if (s && s->until_ms > now_ms && s->holder != payment_id) { /* another's */
         out = true;
-        if (until_ms)
-            *until_ms = s->until_ms;
         bool known = false;
         for (int i = 0; i < s->nheld; i++)
             known |= s->held[i] == payment_id;

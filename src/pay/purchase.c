@@ -129,7 +129,7 @@ static enum purchase_refusal prepare(struct app *a, const struct purchase_req *r
     /* a prompt is out for this phone: stored to wait behind it, so the
      * payment worker never has to look at it before then */
     int64_t now = now_ms();
-    if (prompts_waiting(a->prompts, p->phone, now, NULL))
+    if (prompts_waiting(a->prompts, p->phone, now))
         p->next_at = held_until(a, now);
     return PR_NONE;
 }
@@ -155,7 +155,7 @@ static void started(struct app *a, const struct payment *p)
      * purchases made before it goes wait behind it; or p waits behind the
      * purchase holding it */
     int64_t now = now_ms();
-    bool held = prompts_hold(a->prompts, p->phone, p->id, now, NULL);
+    bool held = prompts_hold(a->prompts, p->phone, p->id, now);
     if (held && p->next_at > now) { /* stored to wait behind it (prepare) */
         log_info("mpesa.push_held", "payment=%lld phone=%s reason=\"a prompt is out for this phone\"",
                  (long long)p->id, masked);
@@ -242,13 +242,6 @@ void purchase_finish_text(const struct payment *p, bool sw, char *out, size_t n)
                  (long long)p->amount, p->meter_id, p->result_desc[0] ? p->result_desc : p->last_error);
 }
 
-/* True when purchase id is still waiting for its push. */
-static bool still_pending(struct app *a, int64_t id)
-{
-    struct payment p;
-    return store_payment_get(a->store, id, &p) == ST_OK && !strcmp(p.status, "pending");
-}
-
 /* holder's prompt ended, or its push did not go: the phone goes to the
  * next purchase held behind it, pushed now (or when the payment worker
  * meets it, if it is due already); one that finished meanwhile is passed
@@ -260,7 +253,7 @@ static void hand_on(struct app *a, const char *phone, int64_t holder)
         if (!next)
             return;
         enum store_rc rc = store_payment_due_now(a->store, next, now_ms());
-        if (rc == ST_OK || (rc == ST_NOT_FOUND && still_pending(a, next))) {
+        if (rc == ST_OK) { /* still waiting for its push (due now, or already) */
             app_wake(a, WORK_PAYMENTS);
             return;
         }
@@ -593,7 +586,7 @@ static bool hold(struct app *a, struct payment **ps, const bool *held, int i, in
             return true;
         }
     }
-    if (!prompts_hold(a->prompts, p->phone, p->id, now, NULL))
+    if (!prompts_hold(a->prompts, p->phone, p->id, now))
         return false;
     p->next_at = held_until(a, now); /* or sooner: answering the prompt hands p back */
     char masked[20];

@@ -43,8 +43,10 @@ static const char SQL_PAY_DUE_KIND[] = "SELECT " PAY_COLS
 static const char SQL_TOPUP_DUE[] = "SELECT " PAY_COLS
         " FROM payments WHERE topup_status IN ('queued','sending','checking') AND "
         "topup_next_at <= ? ORDER BY topup_next_at LIMIT ?";
-static const char SQL_PAY_DUE_NOW[] = "UPDATE payments SET next_at = ?1, version = version + 1 WHERE id = ?2 AND "
-        "status = 'pending' AND next_at > ?1";
+/* a payment due already keeps its next_at and version (no save of the
+ * payment worker's is refused for it), but is counted: it is pending */
+static const char SQL_PAY_DUE_NOW[] = "UPDATE payments SET version = version + CASE WHEN next_at > ?1 THEN 1 ELSE 0 END, "
+        "next_at = CASE WHEN next_at > ?1 THEN ?1 ELSE next_at END WHERE id = ?2 AND status = 'pending'";
 static const char SQL_PAY_FINISH[] = "UPDATE payments SET status=?, result_code=?, result_desc=?, mpesa_receipt=?, "
         "paid_amount=NULLIF(CAST(? AS BIGINT),-1), last_error=?, topup_status=?, topup_next_at=?, "
         "token_minute=NULLIF(CAST(? AS BIGINT),-1), transaction_at=?, updated_at=?, version=version+1 WHERE id=? AND "

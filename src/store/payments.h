@@ -125,8 +125,8 @@ enum store_rc store_topups_recover(struct store *st, const char *why);
  * top-up check's cluster); the count (<= max) or -1 on error. */
 int store_topup_tries(struct store *st, const char *meter_id, int64_t energy, int64_t from, int64_t to,
                       struct payment *out, int max);
-/* Makes a pending payment due at now; ST_NOT_FOUND when it is not pending
- * or was due already. */
+/* Makes a pending payment due at now (one due already stays as it is):
+ * ST_OK while it is pending, ST_NOT_FOUND when it is not (finished). */
 enum store_rc store_payment_due_now(struct store *st, int64_t id, int64_t now);
 /* Writes every mutable column of p (status, provider fields, scheduling,
  * top-up, token) by id, only if the row is still at p->version (then bumps

@@ -7,15 +7,14 @@ static const char SQL_TAKE[] =
     "INSERT INTO prompts (phone, payment_id, until_at) VALUES (?1, ?2, ?4) ON CONFLICT(phone) DO UPDATE SET "
     "payment_id = excluded.payment_id, until_at = excluded.until_at WHERE prompts.until_at <= ?3 OR "
     "prompts.payment_id = excluded.payment_id";
-static const char SQL_GET[] = "SELECT until_at, payment_id FROM prompts WHERE phone = ?1 AND until_at > ?2";
+static const char SQL_GET[] = "SELECT 1 FROM prompts WHERE phone = ?1 AND until_at > ?2";
 static const char SQL_END[] = "DELETE FROM prompts WHERE phone = ? AND payment_id = ?";
 static const char SQL_PASS[] = "UPDATE prompts SET payment_id = ?3, until_at = ?4 WHERE phone = ?1 AND payment_id = ?2";
 static const char SQL_NEXT[] =
     "SELECT id FROM payments WHERE phone = ?1 AND status = 'pending' AND provider = 'mpesa' AND next_at > ?2 "
     "AND id <> ?3 ORDER BY created_at, id LIMIT 1";
 
-enum store_rc store_prompt_get(struct store *st, const char *phone, int64_t now, int64_t *until_at,
-                               int64_t *payment_id)
+enum store_rc store_prompt_get(struct store *st, const char *phone, int64_t now)
 {
     struct st_stmt *s = st_stmt(st, SQL_GET);
     if (!s)
@@ -23,18 +22,12 @@ enum store_rc store_prompt_get(struct store *st, const char *phone, int64_t now,
     st_bind_text(s, 1, phone);
     st_bind_i64(s, 2, now);
     int rc = st_step(s);
-    if (rc == ST_ROW) {
-        if (until_at)
-            *until_at = st_col_i64(s, 0);
-        if (payment_id)
-            *payment_id = st_col_i64(s, 1);
-    }
     st_done(s);
     return st_row_rc(rc);
 }
 
 enum store_rc store_prompt_take(struct store *st, const char *phone, int64_t payment_id, int64_t now,
-                                int64_t until_at, int64_t *held_until)
+                                int64_t until_at)
 {
     struct st_stmt *s = st_stmt(st, SQL_TAKE);
     if (!s)
@@ -46,15 +39,7 @@ enum store_rc store_prompt_take(struct store *st, const char *phone, int64_t pay
     enum store_rc rc = st_step_write(st, s, "prompt_take");
     if (rc != ST_OK)
         return rc;
-    if (st_changes(st) == 1)
-        return ST_OK;
-    /* held by another purchase; until when, if asked (it may have ended
-     * meanwhile: then the next try takes it) */
-    if (held_until) {
-        *held_until = now + 1;
-        store_prompt_get(st, phone, now, held_until, NULL);
-    }
-    return ST_CONFLICT;
+    return st_changes(st) == 1 ? ST_OK : ST_CONFLICT; /* conflict: held by another purchase */
 }
 
 enum store_rc store_prompt_end(struct store *st, const char *phone, int64_t payment_id)

@@ -10,14 +10,13 @@
 
 /* Takes phone's prompt for payment_id until until_at, unless another
  * purchase holds it at now: ST_OK (taken, or payment_id held it already:
- * its end moves to until_at), ST_CONFLICT (held: *held_until, unless
- * NULL, says until when: a read more), or ST_ERROR. */
+ * its end moves to until_at), ST_CONFLICT (held by another), or
+ * ST_ERROR. */
 enum store_rc store_prompt_take(struct store *st, const char *phone, int64_t payment_id, int64_t now,
-                                int64_t until_at, int64_t *held_until);
-/* The prompt open on phone at now: ST_OK with its end and purchase (each
- * unless NULL), or ST_NOT_FOUND. */
-enum store_rc store_prompt_get(struct store *st, const char *phone, int64_t now, int64_t *until_at,
-                               int64_t *payment_id);
+                                int64_t until_at);
+/* ST_OK when a prompt is open on phone at now, else ST_NOT_FOUND (or
+ * ST_ERROR). */
+enum store_rc store_prompt_get(struct store *st, const char *phone, int64_t now);
 /* Ends payment_id's prompt on phone (answered, or its push did not go);
  * another purchase's prompt stays. */
 enum store_rc store_prompt_end(struct store *st, const char *phone, int64_t payment_id);

@@ -4,12 +4,14 @@
 
 #include <pcre2.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct regex {
     pcre2_code *code;
+    uint32_t captures; /* its groups: a match needs one more ovector pair */
 };
 
 struct regex *regex_new(const char *pattern, bool caseless, char *err, size_t errsz)
@@ -24,7 +26,7 @@ struct regex *regex_new(const char *pattern, bool caseless, char *err, size_t er
         snprintf(err, errsz, "invalid pattern at offset %zu: %s", (size_t)off, (char *)msg);
         return NULL;
     }
-    struct regex *re = malloc(sizeof *re);
+    struct regex *re = calloc(1, sizeof *re);
     if (!re) {
         pcre2_code_free(code);
         snprintf(err, errsz, "out of memory");
@@ -34,6 +36,7 @@ struct regex *regex_new(const char *pattern, bool caseless, char *err, size_t er
      * faster and needs no heap); where it cannot, the interpreter runs */
     (void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
     re->code = code;
+    (void)pcre2_pattern_info(code, PCRE2_INFO_CAPTURECOUNT, &re->captures);
     return re;
 }
 
@@ -56,11 +59,9 @@ static pthread_once_t md_once = PTHREAD_ONCE_INIT;
 static void md_free(void *md) { pcre2_match_data_free(md); }
 static void md_key_make(void) { (void)pthread_key_create(&md_key, md_free); }
 
-static pcre2_match_data *thread_md(const pcre2_code *code)
+static pcre2_match_data *thread_md(uint32_t captures)
 {
-    uint32_t captures = 0;
     pthread_once(&md_once, md_key_make);
-    (void)pcre2_pattern_info(code, PCRE2_INFO_CAPTURECOUNT, &captures);
     pcre2_match_data *md = thread_held;
     if (md && pcre2_get_ovector_count(md) > captures)
         return md;
@@ -75,7 +76,7 @@ static pcre2_match_data *thread_md(const pcre2_code *code)
 
 static pcre2_match_data *run(const struct regex *re, const char *subject, int *rc)
 {
-    pcre2_match_data *md = thread_md(re->code);
+    pcre2_match_data *md = thread_md(re->captures);
     if (!md) {
         *rc = -1;
         return NULL;

@@ -1345,7 +1345,9 @@ START_TEST(payments_and_topups_due)
 END_TEST
 
 /* A purchase held behind a prompt is made due at once when the prompt is
- * answered; one that is due already, or no longer pending, is not. */
+ * answered; one that is due already is left as it is (no stale save of it
+ * refused) but answered as pending, so that its phone stays with it; one
+ * no longer pending is not found. */
 START_TEST(payment_due_now_only_when_pending_and_later)
 {
     int64_t now = now_ms();
@@ -1356,8 +1358,14 @@ START_TEST(payment_due_now_only_when_pending_and_later)
     ck_assert_int_eq(store_payment_get(st, held, &p), ST_OK);
     ck_assert_int_eq(p.next_at, now);
     ck_assert(has_id(out, store_payments_due(st, "mpesa", now, out, 8), held));
-    ck_assert_int_eq(store_payment_due_now(st, held, now), ST_NOT_FOUND); /* due already */
-    ck_assert_int_eq(store_payment_due_now(st, due, now), ST_NOT_FOUND);
+    ck_assert_int_eq(store_payment_due_now(st, held, now), ST_OK); /* due already: still pending */
+    struct payment q;
+    ck_assert_int_eq(store_payment_get(st, due, &q), ST_OK);
+    ck_assert_int_eq(store_payment_due_now(st, due, now), ST_OK);
+    struct payment q2;
+    ck_assert_int_eq(store_payment_get(st, due, &q2), ST_OK);
+    ck_assert_int_eq(q2.next_at, now - 1000);
+    ck_assert_int_eq(q2.version, q.version);
     str_copy(p.status, sizeof p.status, "cancelled");
     p.result_code = 1032;
     p.next_at = now + 60000;
